@@ -1,0 +1,52 @@
+# cadang — see README.md.
+#   make demo    the main job on the embedded default (filesystem DRCs), nothing else needed
+#   make test    builds/installs what the tests need, then vet, unit tests (-race) and e2e
+#   make bench   benchmarks against hand-made baselines
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/cadang/cadang/engine.Version=$(VERSION)
+TEST_TIMEOUT ?= 80m
+
+.PHONY: all build tools restic minio services test check unit e2e bench demo clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/cadang ./cmd/cadang
+
+# Pinned tools, built from their own modules (e2e/tools/*/go.mod) and cached outside
+# the checkout (~/.cache/cadang-tools, keyed by version).
+tools: restic minio
+restic:
+	e2e/tools/build.sh restic
+minio:
+	e2e/tools/build.sh minio
+
+# Real servers the tests use, installed and started when missing.
+services:
+	e2e/setup/services.sh
+
+check:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^e2e/tools/')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) mod tidy -diff
+
+unit:
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /e2e$$)
+
+e2e: build
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./e2e
+
+test: tools services build check
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+bench: tools services build
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 120m ./...
+
+demo: restic build
+	e2e/demo.sh
+
+clean:
+	rm -rf bin/cadang

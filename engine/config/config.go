@@ -1,0 +1,410 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"gopkg.in/yaml.v3"
+
+	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/targets"
+)
+
+// Config is cadang.yaml.
+type Config struct {
+	StateDir string       `yaml:"state_dir"` // catalog, keys, socket, scratch; relative to the file
+	Restic   Restic       `yaml:"restic"`
+	Daemon   Daemon       `yaml:"daemon"`
+	DRCs     []drc.Config `yaml:"drcs"`
+	Agencies []Agency     `yaml:"agencies"`
+	Targets  []Target     `yaml:"targets"`
+
+	File string `yaml:"-"` // the file the config was loaded from
+}
+
+// Restic says which restic binary to run.
+type Restic struct {
+	// Binary is a path or a name looked up in PATH. Empty: restic beside the cadang
+	// binary, then restic in PATH.
+	Binary string `yaml:"binary"`
+}
+
+// Daemon holds settings of `cadang daemon`.
+type Daemon struct {
+	Socket string `yaml:"socket"` // default <state_dir>/cadang.sock
+	// Concurrency is how many runs may execute at once (default 2).
+	Concurrency int `yaml:"concurrency"`
+	// ShutdownGrace is how long SIGTERM waits for running restic processes to end
+	// before cancelling them (default 1m).
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+}
+
+// Agency is a tenant of the data center (a PD/OPD). Its id names its repositories.
+type Agency struct {
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+}
+
+// Target is one entry of `targets:`; the section named after its kind (files:,
+// postgres:, ...) is decoded into Spec by the kind's own config type.
+type Target struct {
+	Name      string        `yaml:"name"`
+	Agency    string        `yaml:"agency"`
+	Kind      string        `yaml:"kind"`
+	Schedule  string        `yaml:"schedule"` // cron, 5 fields
+	Retention *Retention    `yaml:"retention"`
+	Hooks     targets.Hooks `yaml:"hooks"`
+
+	Spec     any                   `yaml:"-"`
+	Sections map[string]*yaml.Node `yaml:",rest"`
+}
+
+// Retention is a restic forget policy. Only snapshots of good runs count.
+type Retention struct {
+	KeepLast    int           `yaml:"keep_last"`
+	KeepHourly  int           `yaml:"keep_hourly"`
+	KeepDaily   int           `yaml:"keep_daily"`
+	KeepWeekly  int           `yaml:"keep_weekly"`
+	KeepMonthly int           `yaml:"keep_monthly"`
+	KeepYearly  int           `yaml:"keep_yearly"`
+	KeepWithin  time.Duration `yaml:"keep_within"`
+}
+
+// Defaults.
+const (
+	DefaultConcurrency   = 2
+	DefaultShutdownGrace = time.Minute
+)
+
+// Load reads, decodes and validates a configuration file. On problems it returns an
+// *Error that lists all of them, each as file:line:col: message.
+func Load(file string) (*Config, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(file, data)
+}
+
+// Parse decodes and validates data read from file.
+func Parse(file string, data []byte) (*Config, error) {
+	cfg := &Config{File: file}
+	ps := &Problems{file: file}
+	d := &decoder{problems: ps, pos: map[string]yaml.Node{}}
+
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		line := 0
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			line, _ = strconv.Atoi(m[1])
+		}
+		msg := strings.TrimPrefix(yamlLine.ReplaceAllString(err.Error(), "yaml: "), "yaml: ")
+		if errors.Is(err, io.EOF) {
+			msg = "the file is empty"
+		}
+		ps.add(line, 1, "", msg)
+		return nil, ps.err(nil)
+	}
+	if len(root.Content) == 0 {
+		ps.add(0, 0, "", "the file is empty")
+		return nil, ps.err(nil)
+	}
+	d.decode(root.Content[0], "", reflect.ValueOf(cfg).Elem())
+	for i := range cfg.Targets {
+		d.decodeKindSection(&cfg.Targets[i], fmt.Sprintf("targets[%d]", i))
+	}
+	cfg.resolvePaths()
+	cfg.applyDefaults()
+	decodeProblems := map[string]bool{}
+	for _, p := range ps.list {
+		decodeProblems[p.Path] = true
+	}
+	cfg.validate(func(path, msg string) {
+		// A value that could not be decoded was reported already: checking what is
+		// left of it would only add noise.
+		for p := path; ; p = parent(p) {
+			if decodeProblems[p] {
+				return
+			}
+			if p == "" {
+				break
+			}
+		}
+		n := nearest(d.pos, path)
+		ps.add(n.Line, n.Column, path, msg)
+	})
+	if err := ps.err(cfg.names()); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+var yamlLine = regexp.MustCompile(`yaml: line (\d+): `)
+
+// nearest returns the node of path, or of its closest ancestor that was decoded.
+func nearest(pos map[string]yaml.Node, path string) yaml.Node {
+	for ; path != ""; path = parent(path) {
+		if n, ok := pos[path]; ok {
+			return n
+		}
+	}
+	return pos[""]
+}
+
+// parent returns the path one level up: targets[2].files for targets[2].files.paths,
+// targets for targets[2], and "" at the top.
+func parent(path string) string {
+	if i := strings.LastIndexAny(path, ".["); i >= 0 {
+		return path[:i]
+	}
+	return ""
+}
+
+// decodeKindSection decodes the section named after the target's kind into t.Spec;
+// any other extra key is unknown.
+func (d *decoder) decodeKindSection(t *Target, path string) {
+	kind, known := targets.Lookup(t.Kind)
+	for key := range t.Sections {
+		if known && key == t.Kind {
+			continue
+		}
+		k := d.pos[join(path, key)]
+		msg := "unknown key"
+		if _, isKind := targets.Lookup(key); isKind {
+			msg = fmt.Sprintf("section %q does not match kind %q", key, t.Kind)
+		} else {
+			fields, _ := structFields(reflect.TypeOf(Target{}))
+			names := []string{}
+			for n := range fields {
+				names = append(names, n)
+			}
+			names = append(names, targets.Kinds()...)
+			msg += suggest(key, names)
+		}
+		d.problems.add(k.Line, k.Column, join(path, key), msg)
+	}
+	if !known {
+		return
+	}
+	t.Spec = kind.NewConfig()
+	if n, ok := t.Sections[t.Kind]; ok {
+		d.decode(n, join(path, t.Kind), reflect.ValueOf(t.Spec).Elem())
+	}
+}
+
+// resolvePaths makes relative paths relative to the config file's folder.
+func (c *Config) resolvePaths() {
+	base := filepath.Dir(c.File)
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(base, p)
+	}
+	c.StateDir = abs(c.StateDir)
+	c.Daemon.Socket = abs(c.Daemon.Socket)
+	for i := range c.DRCs {
+		c.DRCs[i].Path = abs(c.DRCs[i].Path)
+		if s3 := c.DRCs[i].S3; s3 != nil {
+			s3.AccessKeyFile, s3.SecretKeyFile = abs(s3.AccessKeyFile), abs(s3.SecretKeyFile)
+		}
+	}
+	if strings.Contains(c.Restic.Binary, "/") {
+		c.Restic.Binary = abs(c.Restic.Binary)
+	}
+}
+
+func (c *Config) applyDefaults() {
+	if c.Daemon.Concurrency == 0 {
+		c.Daemon.Concurrency = DefaultConcurrency
+	}
+	if c.Daemon.ShutdownGrace == 0 {
+		c.Daemon.ShutdownGrace = DefaultShutdownGrace
+	}
+	if c.Daemon.Socket == "" && c.StateDir != "" {
+		c.Daemon.Socket = filepath.Join(c.StateDir, "cadang.sock")
+	}
+}
+
+// names maps list items (targets[2]) to their names, for messages.
+func (c *Config) names() map[string]string {
+	m := map[string]string{}
+	for i, t := range c.Targets {
+		m[fmt.Sprintf("targets[%d]", i)] = t.Name
+	}
+	for i, d := range c.DRCs {
+		m[fmt.Sprintf("drcs[%d]", i)] = d.Name
+	}
+	for i, a := range c.Agencies {
+		m[fmt.Sprintf("agencies[%d]", i)] = a.ID
+	}
+	return m
+}
+
+// CronParser parses the 5-field schedules of cadang.yaml.
+var CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+type validator interface {
+	Validate(report func(field, msg string))
+}
+
+func (c *Config) validate(report func(path, msg string)) {
+	at := func(prefix string) func(field, msg string) {
+		return func(field, msg string) { report(join(prefix, field), msg) }
+	}
+	if c.StateDir == "" {
+		report("state_dir", "required")
+	}
+	if c.Daemon.Concurrency < 0 {
+		report("daemon.concurrency", "must be at least 1")
+	}
+	if c.Daemon.ShutdownGrace < 0 {
+		report("daemon.shutdown_grace", "must not be negative")
+	}
+
+	if len(c.DRCs) == 0 {
+		report("drcs", "required: at least one DRC")
+	}
+	drcNames := map[string]bool{}
+	var primaries []string
+	badRoles := 0
+	for i := range c.DRCs {
+		d := &c.DRCs[i]
+		path := fmt.Sprintf("drcs[%d]", i)
+		d.Validate(at(path))
+		if drcNames[d.Name] && d.Name != "" {
+			report(path+".name", fmt.Sprintf("drc %q is defined twice", d.Name))
+		}
+		drcNames[d.Name] = true
+		switch d.Role {
+		case drc.RolePrimary:
+			primaries = append(primaries, d.Name)
+		case drc.RoleSecondary:
+		default:
+			badRoles++ // reported by d.Validate; counting primaries would only echo it
+		}
+	}
+	if len(c.DRCs) > 0 && badRoles == 0 && len(primaries) != 1 {
+		report("drcs", fmt.Sprintf("exactly one DRC must have role: primary (found %d)", len(primaries)))
+	}
+
+	agencies := map[string]bool{}
+	for i, a := range c.Agencies {
+		path := fmt.Sprintf("agencies[%d]", i)
+		switch {
+		case a.ID == "":
+			report(path+".id", "required")
+		case !drc.ValidName(a.ID):
+			report(path+".id", fmt.Sprintf("%q is not a valid id (lower-case letters, digits, '-' and '_')", a.ID))
+		case agencies[a.ID]:
+			report(path+".id", fmt.Sprintf("agency %q is defined twice", a.ID))
+		}
+		agencies[a.ID] = true
+	}
+
+	seen := map[string]bool{}
+	for i := range c.Targets {
+		t := &c.Targets[i]
+		path := fmt.Sprintf("targets[%d]", i)
+		switch {
+		case t.Name == "":
+			report(path+".name", "required")
+		case !drc.ValidName(t.Name):
+			report(path+".name", fmt.Sprintf("%q is not a valid name (lower-case letters, digits, '-' and '_')", t.Name))
+		case seen[t.Name]:
+			report(path+".name", fmt.Sprintf("target %q is defined twice", t.Name))
+		}
+		seen[t.Name] = true
+		switch {
+		case t.Agency == "":
+			report(path+".agency", "required")
+		case !agencies[t.Agency]:
+			report(path+".agency", fmt.Sprintf("unknown agency %q%s", t.Agency, suggest(t.Agency, keys(agencies))))
+		}
+		if _, ok := targets.Lookup(t.Kind); !ok {
+			msg := "required"
+			if t.Kind != "" {
+				msg = fmt.Sprintf("unknown kind %q", t.Kind)
+			}
+			report(path+".kind", fmt.Sprintf("%s (one of %s)", msg, strings.Join(targets.Kinds(), ", ")))
+		} else if _, ok := t.Sections[t.Kind]; !ok {
+			report(path, fmt.Sprintf("missing section %s:", t.Kind))
+		} else if v, ok := t.Spec.(validator); ok {
+			v.Validate(at(path + "." + t.Kind))
+		}
+		if t.Schedule != "" {
+			if _, err := CronParser.Parse(t.Schedule); err != nil {
+				report(path+".schedule", fmt.Sprintf("invalid cron schedule %q: %v", t.Schedule, err))
+			}
+		}
+		if r := t.Retention; r != nil {
+			r.validate(at(path + ".retention"))
+		}
+		t.Hooks.Validate(at(path + ".hooks"))
+	}
+}
+
+func (r *Retention) validate(report func(field, msg string)) {
+	for name, v := range map[string]int{
+		"keep_last": r.KeepLast, "keep_hourly": r.KeepHourly, "keep_daily": r.KeepDaily,
+		"keep_weekly": r.KeepWeekly, "keep_monthly": r.KeepMonthly, "keep_yearly": r.KeepYearly,
+	} {
+		if v < 0 {
+			report(name, "must not be negative")
+		}
+	}
+	if *r == (Retention{}) {
+		report("", "keeps nothing: set at least one keep_* (or remove retention to keep every snapshot)")
+	}
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Target returns the target named name.
+func (c *Config) Target(name string) (*Target, bool) {
+	for i := range c.Targets {
+		if c.Targets[i].Name == name {
+			return &c.Targets[i], true
+		}
+	}
+	return nil, false
+}
+
+// Primary returns the DRC whose role is primary.
+func (c *Config) Primary() *drc.Config {
+	for i := range c.DRCs {
+		if c.DRCs[i].Role == drc.RolePrimary {
+			return &c.DRCs[i]
+		}
+	}
+	return nil
+}
+
+// DRC returns the DRC named name.
+func (c *Config) DRC(name string) (*drc.Config, bool) {
+	for i := range c.DRCs {
+		if c.DRCs[i].Name == name {
+			return &c.DRCs[i], true
+		}
+	}
+	return nil, false
+}

@@ -1,0 +1,248 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/files"
+)
+
+const good = `state_dir: /var/lib/cadang
+restic: {binary: restic}
+drcs:
+  - name: local
+    role: primary
+    s3: {endpoint: 127.0.0.1:9100, bucket: cadang, access_key: minio, secret_key_file: /etc/cadang/s3.key, insecure: true}
+  - name: offsite
+    role: secondary
+    path: /srv/cadang-offsite
+agencies:
+  - {id: dinkes, name: Dinas Kesehatan}
+targets:
+  - name: portal-files
+    agency: dinkes
+    kind: files
+    files: {paths: [/srv/portal], exclude: ["*.tmp"]}
+    schedule: "0 2 * * *"
+    retention: {keep_daily: 7, keep_weekly: 4, keep_monthly: 12}
+    hooks:
+      before: [[systemctl, stop, portal]]
+      after: [{run: [systemctl, start, portal], timeout: 30s}]
+      timeout: 2m
+`
+
+func TestParseGood(t *testing.T) {
+	cfg, err := Parse("cadang.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Primary().Name != "local" || cfg.DRCs[1].Path != "/srv/cadang-offsite" {
+		t.Errorf("drcs: %+v", cfg.DRCs)
+	}
+	tg, ok := cfg.Target("portal-files")
+	if !ok {
+		t.Fatal("target portal-files missing")
+	}
+	spec, ok := tg.Spec.(*files.Config)
+	if !ok || len(spec.Paths) != 1 || spec.Paths[0] != "/srv/portal" || spec.Exclude[0] != "*.tmp" {
+		t.Errorf("files spec: %#v", tg.Spec)
+	}
+	if tg.Retention.KeepMonthly != 12 {
+		t.Errorf("retention: %+v", tg.Retention)
+	}
+	want := targets.Hooks{
+		Before:  []targets.Hook{{Run: []string{"systemctl", "stop", "portal"}}},
+		After:   []targets.Hook{{Run: []string{"systemctl", "start", "portal"}, Timeout: 30 * time.Second}},
+		Timeout: 2 * time.Minute,
+	}
+	if !reflect.DeepEqual(tg.Hooks, want) {
+		t.Errorf("hooks: %+v", tg.Hooks)
+	}
+	if cfg.Daemon.Socket != "/var/lib/cadang/cadang.sock" || cfg.Daemon.Concurrency != DefaultConcurrency {
+		t.Errorf("daemon defaults: %+v", cfg.Daemon)
+	}
+}
+
+func TestRelativePathsFollowTheFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "cadang.yaml")
+	src := strings.Replace(good, "state_dir: /var/lib/cadang", "state_dir: state", 1)
+	src = strings.Replace(src, "path: /srv/cadang-offsite", "path: /srv/x", 1)
+	if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.StateDir != filepath.Join(dir, "state") {
+		t.Errorf("state_dir = %s", cfg.StateDir)
+	}
+}
+
+func TestProblems(t *testing.T) {
+	table := []struct {
+		name string
+		src  string
+		want []string
+	}{
+		{
+			name: "three mistakes, all reported",
+			src: `state_dir: /var/lib/cadang
+drcs:
+  - name: local
+    role: primary
+    path: /srv/local
+agencies:
+  - {id: dinkes}
+targets:
+  - name: portal
+    agency: dinkes
+    kind: files
+    files: {pahts: [/srv/portal]}
+    schedule: "0 25 * * *"
+  - name: other
+    agency: dishub
+    kind: files
+    files: {paths: [/srv/other]}
+`,
+			want: []string{
+				`cadang.yaml:12:12: target "portal": files.paths: required: at least one absolute path`,
+				`cadang.yaml:12:13: target "portal": files.pahts: unknown key; did you mean "paths"?`,
+				`cadang.yaml:13:15: target "portal": schedule: invalid cron schedule "0 25 * * *": end of range (25) above maximum (23): 25`,
+				`cadang.yaml:15:13: target "other": agency: unknown agency "dishub"`,
+			},
+		},
+		{
+			name: "drc mistakes",
+			src: `state_dir: /s
+drcs:
+  - name: Local
+    role: primary
+    s3: {endpoint: "http://127.0.0.1:9100", bucket: B, access_key: a, access_key_file: /k}
+  - name: off
+    role: tertiary
+    path: relative/dir
+`,
+			want: []string{
+				`cadang.yaml:3:11: drc "Local": name: "Local" is not a valid name (lower-case letters, digits, '-' and '_')`,
+				`cadang.yaml:5:9: drc "Local": s3.secret_key: required: give secret_key or secret_key_file`,
+				`cadang.yaml:5:20: drc "Local": s3.endpoint: "http://127.0.0.1:9100": give host:port without a scheme (insecure: true selects plain http)`,
+				`cadang.yaml:5:53: drc "Local": s3.bucket: "B" is not a valid bucket name`,
+				`cadang.yaml:5:88: drc "Local": s3.access_key_file: give access_key or access_key_file, not both`,
+				`cadang.yaml:7:11: drc "off": role: "tertiary" is not a role: use primary or secondary`,
+				`cadang.yaml:8:11: drc "off": path: "relative/dir" must be an absolute path`,
+			},
+		},
+		{
+			name: "unknown top-level key and wrong types",
+			src: `state_dir: /s
+stat_dir: /t
+daemon: {concurrency: two, shutdown_grace: 1 minute}
+drcs: {name: local}
+`,
+			want: []string{
+				`cadang.yaml:2:1: stat_dir: unknown key; did you mean "state_dir"?`,
+				`cadang.yaml:3:23: daemon.concurrency: expected a whole number, found "two"`,
+				`cadang.yaml:3:44: daemon.shutdown_grace: invalid duration "1 minute" (use 30s, 5m, 2h, 7d)`,
+				`cadang.yaml:4:7: drcs: expected a list, found a mapping`,
+			},
+		},
+		{
+			name: "kind section mismatch, duplicate names, bad hook",
+			src: `state_dir: /s
+drcs: [{name: a, role: primary, path: /a}, {name: a, role: primary, path: /b}]
+agencies: [{id: x}]
+targets:
+  - {name: t, agency: x, kind: files, postgres: {host: h}}
+  - {name: t, agency: x, kind: tape, files: {paths: [/x]}, hooks: {before: ["rm -rf /"]}}
+`,
+			want: []string{
+				`cadang.yaml:2:7: drcs: exactly one DRC must have role: primary (found 2)`,
+				`cadang.yaml:2:51: drc "a": name: drc "a" is defined twice`,
+				`cadang.yaml:5:5: target "t": missing section files:`,
+				`cadang.yaml:5:39: target "t": postgres: unknown key`,
+				`cadang.yaml:6:12: target "t": name: target "t" is defined twice`,
+				`cadang.yaml:6:32: target "t": kind: unknown kind "tape" (one of ` + strings.Join(targets.Kinds(), ", ") + `)`,
+				`cadang.yaml:6:38: target "t": files: section "files" does not match kind "tape"`,
+				`cadang.yaml:6:77: target "t": hooks.before[0]: a hook is a list such as [systemctl, stop, app] or {run: [...], timeout: 30s}`,
+			},
+		},
+		{
+			name: "yaml syntax error",
+			src:  "state_dir: /s\ndrcs:\n  - name: a\n   role: primary\n",
+			want: []string{`cadang.yaml:2:1: did not find expected '-' indicator`},
+		},
+		{
+			name: "empty file",
+			src:  "",
+			want: []string{`cadang.yaml: the file is empty`},
+		},
+		{
+			name: "duplicate key",
+			src:  "state_dir: /s\nstate_dir: /t\ndrcs: [{name: a, role: primary, path: /a}]\n",
+			want: []string{`cadang.yaml:2:1: state_dir: duplicate key (first at line 1)`},
+		},
+	}
+	for _, tc := range table {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("cadang.yaml", []byte(tc.src))
+			var cerr *Error
+			if !errors.As(err, &cerr) {
+				t.Fatalf("want *Error, got %v", err)
+			}
+			got := strings.Split(cerr.Error(), "\n")
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("problems:\n got: %s\nwant: %s", strings.Join(got, "\n      "), strings.Join(tc.want, "\n      "))
+			}
+		})
+	}
+}
+
+// Top-level keys starting with x- hold YAML anchors (as in docker-compose files).
+func TestMergeKeysAndAliases(t *testing.T) {
+	src := `state_dir: /s
+drcs: [{name: a, role: primary, path: /a}]
+agencies: [{id: x}]
+x-defaults: &d
+  agency: x
+  kind: files
+targets:
+  - {<<: *d, name: one, files: {paths: [/one]}}
+  - {<<: *d, name: two, agency: x, files: {paths: [/two]}}
+`
+	cfg, err := Parse("c.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"one", "two"} {
+		tg := cfg.Targets[i]
+		if tg.Name != name || tg.Agency != "x" || tg.Kind != "files" || tg.Spec.(*files.Config).Paths[0] != "/"+name {
+			t.Errorf("target %d: %+v", i, tg)
+		}
+	}
+	// x- keys are only free at the top level.
+	_, err = Parse("c.yaml", []byte(strings.Replace(src, "name: two,", "name: two, x-note: hi,", 1)))
+	if err == nil || !strings.Contains(err.Error(), `c.yaml:9:25: target "two": x-note: unknown key`) {
+		t.Fatalf("want x-note rejected inside a target, got %v", err)
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"30s": 30 * time.Second, "7d": 7 * 24 * time.Hour, "1d12h": 36 * time.Hour} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "d", "-1h", "3x", "1.5d"} {
+		if _, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q) succeeded", in)
+		}
+	}
+}

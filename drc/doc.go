@@ -1,0 +1,14 @@
+// Package drc says WHERE copies live: the Data Recovery Centers of cadang.yaml, their
+// object stores (an S3 bucket through minio-go, or a local directory), the restic
+// repositories in them (one per agency and DRC, run through the restic binary), and
+// how a repository is created at one DRC and seeded at the others.
+//
+// Every DRC holds the SAME restic repository of an agency (same config and master key),
+// so that the off-site copy can be an object-level mirror of the primary; each DRC
+// opens it with its own random password, kept in <state_dir>/keys/<drc>/<agency>.key
+// (0600). The keys/ objects are therefore per DRC and never mirrored.
+//
+// Secrets (repository passwords, S3 keys) reach restic through its environment and
+// password files only, never argv, logs or error text. This package must not import
+// engine or targets: it does not know what is inside the copies.
+package drc

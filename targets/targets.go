@@ -1,0 +1,90 @@
+package targets
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Target is one protected thing of cadang.yaml's `targets:`.
+type Target interface {
+	// Backup writes exactly one snapshot of the target through w: it calls exactly one
+	// of w.Files and w.Stream, once. An error means no good snapshot; if a snapshot was
+	// written anyway, the engine marks it bad.
+	Backup(ctx context.Context, w Writer) (*BackupResult, error)
+	// Restore restores the snapshot that r reads to the destination in req. It refuses
+	// a destination that already holds data unless req.Force is set.
+	Restore(ctx context.Context, r Reader, req RestoreRequest) error
+}
+
+// Writer writes one snapshot into a repository. The engine adds the tags that say which
+// target, agency, kind and run the snapshot belongs to.
+type Writer interface {
+	// Files stores files and directories, each under its absolute path.
+	Files(ctx context.Context, spec FilesSpec) error
+	// Stream stores the standard output of a command as one file. A command that exits
+	// non-zero fails the snapshot: nothing is stored.
+	Stream(ctx context.Context, spec StreamSpec) error
+	// Scratch returns a private directory (0700) for this run, removed when it ends.
+	Scratch() (string, error)
+	// Logger logs with the run's fields.
+	Logger() *slog.Logger
+}
+
+// FilesSpec says which files a snapshot holds.
+type FilesSpec struct {
+	Paths         []string // absolute paths
+	Exclude       []string // restic exclude patterns
+	OneFileSystem bool
+	Tags          []string // extra "key=value" tags
+}
+
+// StreamSpec says which command's output a snapshot holds. Secrets never go in Argv or
+// Env (they are visible to other local users): pass files instead (PGPASSFILE, ...).
+type StreamSpec struct {
+	Filename string   // name of the file in the snapshot, e.g. "simpus.pgc"
+	Argv     []string // the command; Argv[0] is looked up in PATH
+	Env      []string // "KEY=value" added to a minimal environment (PATH, HOME, LANG, TZ)
+	Tags     []string
+}
+
+// BackupResult is what a target reports about a snapshot it wrote.
+type BackupResult struct {
+	// Manifest holds kind-specific facts recorded at backup time (row counts, checksums,
+	// server version, ...) that a restore can be checked against; stored with the run.
+	Manifest json.RawMessage `json:"manifest,omitempty"`
+	// Notes are short remarks shown with the run ("crash-consistent", ...).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Snapshot describes the snapshot a Reader reads.
+type Snapshot struct {
+	ID    string    `json:"id"`
+	Time  time.Time `json:"time"`
+	Paths []string  `json:"paths"`
+	Tags  []string  `json:"tags"`
+}
+
+// Reader reads one snapshot from a repository.
+type Reader interface {
+	Snapshot() Snapshot
+	// RestoreTo writes the snapshot's files (all of them, or those matching include)
+	// under dir, each at its original absolute path below dir.
+	RestoreTo(ctx context.Context, dir string, include []string) error
+	// Open streams the content of one file of the snapshot.
+	Open(ctx context.Context, path string) (io.ReadCloser, error)
+	// Logger logs with the run's fields.
+	Logger() *slog.Logger
+}
+
+// RestoreRequest says where a snapshot is restored to.
+type RestoreRequest struct {
+	// To is the destination: a directory, a file, or a URL the kind understands
+	// (postgres://host:port/db, ...).
+	To    string
+	Force bool // allow a destination that already holds data
+	// Options are kind-specific settings from the command line (e.g. "define": "NAME").
+	Options map[string]string
+}

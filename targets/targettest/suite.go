@@ -1,0 +1,257 @@
+// Package targettest is the contract every target kind passes, against a real restic
+// repository (a filesystem DRC in a temporary folder): the kind is registered and its
+// config validates; a backup writes exactly one snapshot; restoring each snapshot gives
+// back the source as it was at that backup; a destination that holds data is refused
+// without Force; a broken source and a cancelled backup fail.
+//
+// It is a test harness: it imports drc to provide the real repository, which targets'
+// production packages never do.
+package targettest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/e2e/testenv"
+	"github.com/cadang/cadang/targets"
+)
+
+// Case describes a kind's fixture for the suite.
+type Case struct {
+	Kind string
+	// Config returns a config (as the kind's NewConfig returns, filled) for a source
+	// the case owns.
+	Config func(t *testing.T) any
+	// State returns what the source holds now, comparable with reflect.DeepEqual.
+	State func(t *testing.T) any
+	// Change changes the source, so that the next backup differs.
+	Change func(t *testing.T)
+	// Destination returns a new, empty restore destination.
+	Destination func(t *testing.T) targets.RestoreRequest
+	// Restored returns what a restore to req produced, comparable with State's result.
+	Restored func(t *testing.T, req targets.RestoreRequest) any
+	// Occupy puts data in the destination of req.
+	Occupy func(t *testing.T, req targets.RestoreRequest)
+	// Broken returns a config whose backup must fail (a source that is missing or
+	// cannot be reached).
+	Broken func(t *testing.T) any
+}
+
+// Run runs the suite.
+func Run(t *testing.T, c Case) {
+	kind, ok := targets.Lookup(c.Kind)
+	if !ok {
+		t.Fatalf("kind %q is not registered", c.Kind)
+	}
+	repo := NewRepo(t)
+	build := func(t *testing.T, cfg any) targets.Target {
+		t.Helper()
+		if v, ok := cfg.(interface{ Validate(func(string, string)) }); ok {
+			v.Validate(func(field, msg string) { t.Errorf("config: %s: %s", field, msg) })
+		}
+		tg, err := kind.New(targets.Spec{Name: "contract", Agency: "test", Config: cfg, Logger: logger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tg
+	}
+
+	t.Run("config", func(t *testing.T) {
+		cfg := kind.NewConfig()
+		if cfg == nil || reflect.TypeOf(cfg).Kind() != reflect.Pointer {
+			t.Fatalf("NewConfig must return a pointer, got %T", cfg)
+		}
+		if got := reflect.TypeOf(c.Config(t)); got != reflect.TypeOf(cfg) {
+			t.Fatalf("the case's config is a %v, the kind's a %T", got, cfg)
+		}
+	})
+
+	t.Run("backup and restore each snapshot", func(t *testing.T) {
+		tg := build(t, c.Config(t))
+		state1 := c.State(t)
+		snap1 := Backup(t, repo, tg)
+		c.Change(t)
+		state2 := c.State(t)
+		if reflect.DeepEqual(state1, state2) {
+			t.Fatal("Change did not change the source")
+		}
+		snap2 := Backup(t, repo, tg)
+		for _, tc := range []struct {
+			snap  string
+			state any
+		}{{snap2, state2}, {snap1, state1}} {
+			req := c.Destination(t)
+			if err := tg.Restore(context.Background(), repo.Reader(t, tc.snap), req); err != nil {
+				t.Fatalf("restore of %s: %v", tc.snap[:8], err)
+			}
+			if got := c.Restored(t, req); !reflect.DeepEqual(got, tc.state) {
+				t.Errorf("restore of %s:\n got %+v\nwant %+v", tc.snap[:8], got, tc.state)
+			}
+		}
+	})
+
+	t.Run("occupied destination is refused without force", func(t *testing.T) {
+		tg := build(t, c.Config(t))
+		snap := Backup(t, repo, tg)
+		req := c.Destination(t)
+		c.Occupy(t, req)
+		err := tg.Restore(context.Background(), repo.Reader(t, snap), req)
+		if !errors.Is(err, targets.ErrDestinationNotEmpty) {
+			t.Fatalf("want ErrDestinationNotEmpty, got %v", err)
+		}
+		req.Force = true
+		if err := tg.Restore(context.Background(), repo.Reader(t, snap), req); err != nil {
+			t.Fatalf("with force: %v", err)
+		}
+	})
+
+	t.Run("broken source fails", func(t *testing.T) {
+		w := repo.Writer(t)
+		_, err := build(t, c.Broken(t)).Backup(context.Background(), w)
+		if err == nil {
+			t.Fatal("backup of a broken source succeeded")
+		}
+		if w.Snapshot != "" && !w.Failed {
+			t.Fatalf("a failed backup left a snapshot that looks good: %s", w.Snapshot)
+		}
+	})
+
+	t.Run("cancelled backup fails", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := build(t, c.Config(t)).Backup(ctx, repo.Writer(t)); err == nil {
+			t.Fatal("a cancelled backup succeeded")
+		}
+	})
+}
+
+func logger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) { l.t.Log(string(p)); return len(p), nil }
+
+// Repo is a real restic repository for a kind's tests.
+type Repo struct {
+	*drc.Repo
+}
+
+// NewRepo creates a repository in a temporary filesystem DRC, with bin/restic.
+func NewRepo(t *testing.T) *Repo {
+	t.Helper()
+	r := &drc.Restic{Binary: testenv.Restic(t), Logger: logger(t)}
+	site, err := drc.Open(drc.Config{Name: "test", Role: drc.RolePrimary, Path: filepath.Join(t.TempDir(), "drc")}, r, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := drc.Ensure(context.Background(), []*drc.Site{site}, "test"); res[0].Error != "" {
+		t.Fatal(res[0].Error)
+	}
+	return &Repo{Repo: site.Repo("test")}
+}
+
+// Writer is a targets.Writer over the repository that records what a backup did.
+type Writer struct {
+	t        *testing.T
+	repo     *Repo
+	Calls    int    // calls of Files and Stream
+	Snapshot string // the snapshot written, if any
+	Failed   bool   // restic reported a failure
+	scratch  string
+}
+
+// Writer returns a new Writer.
+func (r *Repo) Writer(t *testing.T) *Writer { return &Writer{t: t, repo: r} }
+
+func (w *Writer) backup(ctx context.Context, o drc.BackupOptions) error {
+	w.Calls++
+	o.Host, o.Tags = "contract", append(o.Tags, "target=contract")
+	sum, _, err := w.repo.Backup(ctx, o, nil)
+	if sum != nil {
+		w.Snapshot = sum.SnapshotID
+	}
+	w.Failed = err != nil
+	return err
+}
+
+// Files implements targets.Writer.
+func (w *Writer) Files(ctx context.Context, s targets.FilesSpec) error {
+	return w.backup(ctx, drc.BackupOptions{Paths: s.Paths, Exclude: s.Exclude, OneFileSystem: s.OneFileSystem, Tags: s.Tags})
+}
+
+// Stream implements targets.Writer.
+func (w *Writer) Stream(ctx context.Context, s targets.StreamSpec) error {
+	return w.backup(ctx, drc.BackupOptions{Stdin: &drc.StdinCommand{Filename: s.Filename, Argv: s.Argv, Env: s.Env}, Tags: s.Tags})
+}
+
+// Scratch implements targets.Writer.
+func (w *Writer) Scratch() (string, error) {
+	if w.scratch == "" {
+		w.scratch = w.t.TempDir()
+	}
+	return w.scratch, nil
+}
+
+// Logger implements targets.Writer.
+func (w *Writer) Logger() *slog.Logger { return logger(w.t) }
+
+// Backup runs a backup of tg and checks the contract: one snapshot, written once.
+func Backup(t *testing.T, repo *Repo, tg targets.Target) string {
+	t.Helper()
+	w := repo.Writer(t)
+	res, err := tg.Backup(context.Background(), w)
+	if err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	if res == nil || w.Calls != 1 || w.Snapshot == "" {
+		t.Fatalf("a backup must write exactly one snapshot: result %v, %d calls, snapshot %q", res, w.Calls, w.Snapshot)
+	}
+	return w.Snapshot
+}
+
+// Reader returns a targets.Reader of a snapshot.
+func (r *Repo) Reader(t *testing.T, snapshot string) targets.Reader {
+	t.Helper()
+	snaps, err := r.Snapshots(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range snaps {
+		if s.ID == snapshot {
+			return &reader{t: t, repo: r, snap: s}
+		}
+	}
+	t.Fatalf("snapshot %s not in the repository", snapshot)
+	return nil
+}
+
+type reader struct {
+	t    *testing.T
+	repo *Repo
+	snap drc.Snapshot
+}
+
+func (rd *reader) Snapshot() targets.Snapshot {
+	return targets.Snapshot{ID: rd.snap.ID, Time: rd.snap.Time, Paths: rd.snap.Paths, Tags: rd.snap.Tags}
+}
+
+func (rd *reader) RestoreTo(ctx context.Context, dir string, include []string) error {
+	_, err := rd.repo.Restore(ctx, rd.snap.ID, dir, include, nil)
+	return err
+}
+
+func (rd *reader) Open(ctx context.Context, path string) (io.ReadCloser, error) {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(rd.repo.Dump(ctx, rd.snap.ID, path, pw)) }()
+	return pr, nil
+}
+
+func (rd *reader) Logger() *slog.Logger { return logger(rd.t) }

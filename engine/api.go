@@ -1,0 +1,290 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/cadang/cadang/engine/catalog"
+)
+
+// The daemon's API: JSON over HTTP on a unix socket (0600, so only the daemon's user
+// reaches it). The CLI is its client; every answer is JSON, errors as {"error": "..."}.
+//
+//	GET  /v1/status                 the daemon, its queue and DRCs
+//	GET  /v1/targets                configured targets
+//	POST /v1/backups                {target} -> the queued run
+//	POST /v1/restores               RestoreRequest -> the queued run
+//	GET  /v1/runs?target=&limit=    runs, newest first
+//	GET  /v1/runs/{id}              one run, with live progress while it runs
+//	POST /v1/runs/{id}/cancel       cancel a queued or running run
+//	GET  /v1/snapshots?target=&drc= a target's snapshots at a DRC
+func (d *Daemon) api() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", d.handleStatus)
+	mux.HandleFunc("GET /v1/targets", d.handleTargets)
+	mux.HandleFunc("POST /v1/backups", d.handleBackup)
+	mux.HandleFunc("POST /v1/restores", d.handleRestore)
+	mux.HandleFunc("GET /v1/runs", d.handleRuns)
+	mux.HandleFunc("GET /v1/runs/{id}", d.handleRun)
+	mux.HandleFunc("POST /v1/runs/{id}/cancel", d.handleCancel)
+	mux.HandleFunc("GET /v1/snapshots", d.handleSnapshots)
+	return mux
+}
+
+// apiError is an error answer.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// fail answers with the HTTP status that fits err.
+func fail(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, errUnknownTarget), errors.Is(err, catalog.ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, errShuttingDown):
+		code = http.StatusServiceUnavailable
+	case errors.Is(err, errBadRequest):
+		code = http.StatusBadRequest
+	}
+	writeJSON(w, code, apiError{Error: err.Error()})
+}
+
+var errBadRequest = errors.New("bad request")
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	return nil
+}
+
+// Status is the answer of GET /v1/status.
+type Status struct {
+	Version  string    `json:"version"`
+	PID      int       `json:"pid"`
+	Started  time.Time `json:"started"`
+	StateDir string    `json:"state_dir"`
+	Config   string    `json:"config"`
+	Restic   string    `json:"restic"`
+	Queued   int       `json:"queued"`
+	Running  []RunInfo `json:"running"`
+	DRCs     []DRCInfo `json:"drcs"`
+	Targets  int       `json:"targets"`
+}
+
+// DRCInfo describes a DRC in a status answer.
+type DRCInfo struct {
+	Name     string `json:"name"`
+	Role     string `json:"role"`
+	Kind     string `json:"kind"`
+	Location string `json:"location"`
+}
+
+// RunInfo is a run with its live state.
+type RunInfo struct {
+	catalog.Run
+	Progress *Progress `json:"progress,omitempty"`
+	Waiting  string    `json:"waiting,omitempty"`
+}
+
+// MarshalJSON keeps the run's own fields (and its "time") at the top level.
+func (ri RunInfo) MarshalJSON() ([]byte, error) {
+	run, err := json.Marshal(ri.Run)
+	if err != nil {
+		return nil, err
+	}
+	extra, err := json.Marshal(struct {
+		Progress *Progress `json:"progress,omitempty"`
+		Waiting  string    `json:"waiting,omitempty"`
+	}{ri.Progress, ri.Waiting})
+	if err != nil || string(extra) == "{}" {
+		return run, err
+	}
+	return append(append(run[:len(run)-1], ','), extra[1:]...), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (ri *RunInfo) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &ri.Run); err != nil {
+		return err
+	}
+	var extra struct {
+		Progress *Progress `json:"progress"`
+		Waiting  string    `json:"waiting"`
+	}
+	if err := json.Unmarshal(b, &extra); err != nil {
+		return err
+	}
+	ri.Progress, ri.Waiting = extra.Progress, extra.Waiting
+	return nil
+}
+
+// runInfo returns a run with its live state: from its job while it is queued or
+// running (the catalog then holds an older state), else r as the catalog has it.
+func (d *Daemon) runInfo(r catalog.Run) RunInfo {
+	j := d.queue.get(r.ID)
+	if j == nil {
+		return RunInfo{Run: r}
+	}
+	view, p, waiting := j.state()
+	ri := RunInfo{Run: view, Waiting: waiting}
+	if view.Status == catalog.Running {
+		ri.Progress = &p
+	}
+	return ri
+}
+
+func (d *Daemon) handleStatus(w http.ResponseWriter, _ *http.Request) {
+	st := Status{Version: Version, PID: d.pid, Started: d.started, StateDir: d.cfg.StateDir, Config: d.cfg.File,
+		Restic: d.restic.Binary, Targets: len(d.targets), Running: []RunInfo{}}
+	st.Queued, _ = d.queue.counts()
+	for _, j := range d.queue.runningJobs() {
+		st.Running = append(st.Running, d.runInfo(catalog.Run{ID: j.run.ID}))
+	}
+	for _, s := range d.sites {
+		st.DRCs = append(st.DRCs, DRCInfo{Name: s.Name, Role: s.Role, Kind: s.Kind(), Location: s.Location()})
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// TargetInfo describes a configured target.
+type TargetInfo struct {
+	Name     string `json:"name"`
+	Agency   string `json:"agency"`
+	Kind     string `json:"kind"`
+	Schedule string `json:"schedule,omitempty"`
+}
+
+func (d *Daemon) handleTargets(w http.ResponseWriter, _ *http.Request) {
+	out := []TargetInfo{}
+	for _, t := range d.cfg.Targets {
+		out = append(out, TargetInfo{Name: t.Name, Agency: t.Agency, Kind: t.Kind, Schedule: t.Schedule})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// BackupRequest asks for an on-demand backup.
+type BackupRequest struct {
+	Target string `json:"target"`
+}
+
+func (d *Daemon) handleBackup(w http.ResponseWriter, r *http.Request) {
+	var req BackupRequest
+	if err := decode(r, &req); err != nil {
+		fail(w, err)
+		return
+	}
+	run, err := d.Backup(req.Target, "on-demand", PriorityOnDemand)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, d.runInfo(run))
+}
+
+func (d *Daemon) handleRestore(w http.ResponseWriter, r *http.Request) {
+	var req RestoreRequest
+	if err := decode(r, &req); err != nil {
+		fail(w, err)
+		return
+	}
+	run, err := d.Restore(req)
+	if err != nil {
+		if !errors.Is(err, errUnknownTarget) && !errors.Is(err, errShuttingDown) {
+			err = fmt.Errorf("%w: %v", errBadRequest, err)
+		}
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, d.runInfo(run))
+}
+
+func (d *Daemon) handleRuns(w http.ResponseWriter, r *http.Request) {
+	f := catalog.RunFilter{Target: r.URL.Query().Get("target"), Limit: 50}
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			fail(w, fmt.Errorf("%w: limit %q", errBadRequest, s))
+			return
+		}
+		f.Limit = n
+	}
+	if f.Target != "" {
+		if _, ok := d.targets[f.Target]; !ok {
+			fail(w, fmt.Errorf("%w: %q", errUnknownTarget, f.Target))
+			return
+		}
+	}
+	runs, err := d.cat.Runs(f)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out := make([]RunInfo, len(runs))
+	for i, run := range runs {
+		out[i] = d.runInfo(run)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func runID(r *http.Request) (uint64, error) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: run id %q", errBadRequest, r.PathValue("id"))
+	}
+	return id, nil
+}
+
+func (d *Daemon) handleRun(w http.ResponseWriter, r *http.Request) {
+	id, err := runID(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if d.queue.get(id) != nil {
+		writeJSON(w, http.StatusOK, d.runInfo(catalog.Run{ID: id}))
+		return
+	}
+	run, err := d.cat.Run(id)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d.runInfo(*run))
+}
+
+func (d *Daemon) handleCancel(w http.ResponseWriter, r *http.Request) {
+	id, err := runID(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if err := d.cancel(id); err != nil {
+		fail(w, fmt.Errorf("%w: %v", errBadRequest, err))
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]uint64{"cancelled": id})
+}
+
+func (d *Daemon) handleSnapshots(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	snaps, err := d.Snapshots(r.Context(), q.Get("target"), q.Get("drc"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, snaps)
+}

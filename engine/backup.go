@@ -1,0 +1,259 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/targets"
+)
+
+// Snapshot tags cadang writes. Tags make a repository self-describing: if the catalog
+// is lost, the repository still says which target, agency and run each snapshot is of,
+// and which are not good.
+const (
+	tagCadang    = "cadang"
+	tagStatusKey = "status" // status=partial or status=bad on snapshots that are not good
+)
+
+// Backup queues a backup of a target.
+func (d *Daemon) Backup(name, reason string, priority int) (catalog.Run, error) {
+	t, ok := d.targets[name]
+	if !ok {
+		return catalog.Run{}, fmt.Errorf("%w: %q", errUnknownTarget, name)
+	}
+	r := &catalog.Run{Op: "backup", Target: name, Agency: t.cfg.Agency, Kind: t.cfg.Kind, Reason: reason}
+	return d.submit(r, priority, func(ctx context.Context, j *job) error { return d.backup(ctx, j, t) })
+}
+
+var errUnknownTarget = errors.New("unknown target")
+
+// backup is one backup run:
+//
+//	DRC check, repository (created if missing), before-hooks, the target writes one
+//	snapshot, after-hooks (always), then the snapshot and the run are recorded.
+//
+// A snapshot counts as good only if every step up to the snapshot succeeded. A partial
+// snapshot (restic could not read some files) or one written by a run that failed
+// afterwards is tagged status=partial or status=bad in the repository and recorded so.
+func (d *Daemon) backup(ctx context.Context, j *job, t *target) (err error) {
+	r := j.run
+	site := d.primary()
+	r.DRC = site.Name
+	j.publish()
+	log := d.log.With("run", r.ID, "target", r.Target, "drc", site.Name)
+
+	j.setProgress(func(p *Progress) { p.Phase = "checking drc" })
+	repo, err := d.prepareRepo(ctx, site, r.Agency)
+	if err != nil {
+		return err
+	}
+
+	w := &writer{d: d, j: j, repo: repo, log: log, tags: []string{
+		tagCadang, "target=" + r.Target, "agency=" + r.Agency, "kind=" + r.Kind, fmt.Sprintf("run=%d", r.ID),
+	}}
+	defer w.cleanup()
+
+	hookEnv := []string{
+		"CADANG_RUN_ID=" + fmt.Sprint(r.ID), "CADANG_TARGET=" + r.Target,
+		"CADANG_AGENCY=" + r.Agency, "CADANG_KIND=" + r.Kind, "CADANG_DRC=" + site.Name,
+	}
+	j.setProgress(func(p *Progress) { p.Phase = "before-hooks" })
+	err = t.cfg.Hooks.RunBefore(ctx, hookEnv, log)
+	var res *targets.BackupResult
+	if err == nil {
+		j.setProgress(func(p *Progress) { p.Phase = "backup" })
+		res, err = t.impl.Backup(ctx, w)
+		if err == nil && w.summary == nil {
+			err = errors.New("the target wrote no snapshot")
+		}
+	}
+	d.classify(ctx, r, w, res, err)
+	// The snapshot is recorded (and tagged if it is not good) before the after-hooks,
+	// so that a daemon dying in a hook leaves no unrecorded snapshot behind.
+	if w.summary != nil {
+		if err := d.recordSnapshot(ctx, r, w); err != nil {
+			log.Error("cannot record the snapshot", "snapshot", r.SnapshotID, "err", err)
+			if r.Status == catalog.Succeeded {
+				r.Status, r.Error = catalog.Failed, oneLine("recording the snapshot: "+err.Error())
+			}
+		}
+	}
+
+	if len(t.cfg.Hooks.After) > 0 {
+		j.setProgress(func(p *Progress) { p.Phase = "after-hooks" })
+		env := append(hookEnv, "CADANG_STATUS="+string(r.Status), "CADANG_SNAPSHOT="+r.SnapshotID, "CADANG_ERROR="+r.Error)
+		if aerr := t.cfg.Hooks.RunAfter(ctx, env, log); aerr != nil {
+			// The snapshot is what it is; a failing after-hook is reported with the run.
+			r.Notes = append(r.Notes, oneLine(aerr.Error()))
+			log.Error("after-hook failed", "err", aerr)
+		}
+	}
+	if r.Status == catalog.Succeeded || r.Status == catalog.Running {
+		return nil
+	}
+	return errors.New(r.Error)
+}
+
+// classify sets the run's status, error and figures from what happened.
+func (d *Daemon) classify(ctx context.Context, r *catalog.Run, w *writer, res *targets.BackupResult, err error) {
+	if res != nil {
+		r.Manifest, r.Notes = res.Manifest, append(r.Notes, res.Notes...)
+	}
+	if s := w.summary; s != nil {
+		r.SnapshotID = s.SnapshotID
+		r.BytesProcessed, r.BytesAdded, r.BytesStored = s.TotalBytesProcessed, s.DataAdded, s.DataAddedPacked
+		r.FilesProcessed, r.FilesNew, r.FilesChanged = s.TotalFilesProcessed, s.FilesNew, s.FilesChanged
+	}
+	switch {
+	case err == nil:
+		r.Status = catalog.Succeeded
+	case ctx.Err() != nil:
+		r.Status = catalog.Interrupted
+		if errors.Is(context.Cause(ctx), errCancelled) {
+			r.Status = catalog.Cancelled
+		}
+		r.Error = oneLine(fmt.Sprintf("%v: %v", context.Cause(ctx), err))
+	case errors.Is(err, drc.ErrPartial) && w.summary != nil:
+		r.Status, r.Error = catalog.Partial, oneLine(err.Error())
+	default:
+		r.Status, r.Error = catalog.Failed, oneLine(err.Error())
+	}
+}
+
+// recordSnapshot tags a snapshot that is not good in the repository, then records it.
+func (d *Daemon) recordSnapshot(ctx context.Context, r *catalog.Run, w *writer) error {
+	status := catalog.SnapshotGood
+	switch r.Status {
+	case catalog.Succeeded:
+	case catalog.Partial:
+		status = catalog.SnapshotPartial
+	default:
+		status = catalog.SnapshotBad
+	}
+	if status != catalog.SnapshotGood {
+		// Tag even when the run was cancelled: a repository must never show a bad
+		// snapshot as good.
+		newID, err := w.repo.Tag(context.WithoutCancel(ctx), r.SnapshotID, tagStatusKey+"="+status)
+		if err != nil {
+			return err
+		}
+		r.SnapshotID = newID
+	}
+	return d.cat.PutSnapshot(&catalog.Snapshot{
+		ID: r.SnapshotID, Target: r.Target, Agency: r.Agency, Kind: r.Kind,
+		Time: w.summary.BackupStart, RunID: r.ID, Status: status, DRC: r.DRC,
+		Sites: map[string]time.Time{r.DRC: d.now()}, Bytes: w.summary.TotalBytesProcessed,
+	})
+}
+
+// prepareRepo checks the DRC and creates the agency's repository there (seeding it at
+// the other DRCs) the first time a backup needs it, as `cadang init` would. A path DRC
+// whose directory does not exist yet is created then too.
+func (d *Daemon) prepareRepo(ctx context.Context, site *drc.Site, agency string) (*drc.Repo, error) {
+	var missing *drc.MissingDirError
+	if err := site.Check(ctx); err != nil && !errors.As(err, &missing) {
+		return nil, err
+	}
+	repo := site.Repo(agency)
+	if ok, err := repo.Exists(ctx); err != nil || ok {
+		return repo, err
+	}
+	for _, res := range drc.Ensure(ctx, d.sites, agency) {
+		if res.DRC == site.Name && res.Error != "" {
+			return nil, errors.New(res.Error)
+		}
+		if res.Error != "" {
+			d.log.Warn("repository not ready at a DRC", "drc", res.DRC, "agency", res.Agency, "err", res.Error)
+		}
+	}
+	return repo, nil
+}
+
+// writer is the targets.Writer of a backup run.
+type writer struct {
+	d    *Daemon
+	j    *job
+	repo *drc.Repo
+	log  *slog.Logger
+	tags []string
+
+	used    bool
+	summary *drc.BackupSummary
+	scratch string
+}
+
+var _ targets.Writer = (*writer)(nil) // interface guard
+
+func (w *writer) backup(ctx context.Context, o drc.BackupOptions) error {
+	if w.used {
+		return errors.New("a backup run writes one snapshot: the target called its writer twice")
+	}
+	w.used = true
+	o.Host = w.j.run.Target
+	o.Tags = append(append([]string{}, w.tags...), o.Tags...)
+	sum, _, err := w.repo.Backup(ctx, o, w.progress)
+	w.summary = sum
+	return err
+}
+
+func (w *writer) Files(ctx context.Context, s targets.FilesSpec) error {
+	return w.backup(ctx, drc.BackupOptions{Paths: s.Paths, Exclude: s.Exclude, OneFileSystem: s.OneFileSystem, Tags: s.Tags})
+}
+
+func (w *writer) Stream(ctx context.Context, s targets.StreamSpec) error {
+	return w.backup(ctx, drc.BackupOptions{Stdin: &drc.StdinCommand{Filename: s.Filename, Argv: s.Argv, Env: s.Env}, Tags: s.Tags})
+}
+
+func (w *writer) progress(p drc.Progress) {
+	w.j.setProgress(func(q *Progress) {
+		q.PercentDone, q.BytesDone, q.TotalBytes = p.PercentDone, p.BytesDone, p.TotalBytes
+		q.FilesDone, q.TotalFiles, q.SecondsRemaining, q.Errors = p.FilesDone, p.TotalFiles, p.SecondsRemaining, p.ErrorCount
+	})
+}
+
+func (w *writer) Scratch() (string, error) {
+	if w.scratch == "" {
+		dir := filepath.Join(w.d.cfg.StateDir, "scratch", fmt.Sprintf("run-%d", w.j.run.ID))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", err
+		}
+		w.scratch = dir
+	}
+	return w.scratch, nil
+}
+
+func (w *writer) Logger() *slog.Logger { return w.log }
+
+func (w *writer) cleanup() {
+	if w.scratch != "" {
+		if err := os.RemoveAll(w.scratch); err != nil {
+			w.log.Error("cannot remove scratch", "dir", w.scratch, "err", err)
+		}
+	}
+}
+
+// oneLine makes an error fit a run record: lines joined with "; ", at most 500 bytes.
+func oneLine(s string) string {
+	var parts []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	s = strings.Join(parts, "; ")
+	if len(s) > 500 {
+		s = s[:500] + "…"
+	}
+	return s
+}
+
+func syscallUmask(mask int) int { return syscall.Umask(mask) }

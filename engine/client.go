@@ -1,0 +1,157 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"syscall"
+	"time"
+)
+
+// ErrNoDaemon means no daemon answers on the socket.
+var ErrNoDaemon = errors.New("no cadang daemon is running")
+
+// Client talks to a daemon over its unix socket.
+type Client struct {
+	socket string
+	http   *http.Client
+}
+
+// NewClient returns a client of the daemon listening on socket.
+func NewClient(socket string) *Client {
+	return &Client{
+		socket: socket,
+		http: &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", socket)
+			},
+		}},
+	}
+}
+
+// APIError is an error answer of the daemon.
+type APIError struct {
+	Status  int
+	Message string
+}
+
+func (e *APIError) Error() string { return e.Message }
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://cadang"+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("%w (socket %s): start it with `cadang daemon`", ErrNoDaemon, c.socket)
+		}
+		return fmt.Errorf("cadang daemon (socket %s): %w", c.socket, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e apiError
+		if json.NewDecoder(resp.Body).Decode(&e) != nil || e.Error == "" {
+			e.Error = resp.Status
+		}
+		return &APIError{Status: resp.StatusCode, Message: e.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// Status returns the daemon's status.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var st Status
+	return &st, c.do(ctx, http.MethodGet, "/v1/status", nil, &st)
+}
+
+// Targets returns the configured targets.
+func (c *Client) Targets(ctx context.Context) ([]TargetInfo, error) {
+	var out []TargetInfo
+	return out, c.do(ctx, http.MethodGet, "/v1/targets", nil, &out)
+}
+
+// Backup queues an on-demand backup.
+func (c *Client) Backup(ctx context.Context, target string) (*RunInfo, error) {
+	var ri RunInfo
+	return &ri, c.do(ctx, http.MethodPost, "/v1/backups", BackupRequest{Target: target}, &ri)
+}
+
+// Restore queues a restore.
+func (c *Client) Restore(ctx context.Context, req RestoreRequest) (*RunInfo, error) {
+	var ri RunInfo
+	return &ri, c.do(ctx, http.MethodPost, "/v1/restores", req, &ri)
+}
+
+// Run returns one run with its live state.
+func (c *Client) Run(ctx context.Context, id uint64) (*RunInfo, error) {
+	var ri RunInfo
+	return &ri, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/runs/%d", id), nil, &ri)
+}
+
+// Runs lists runs, newest first; target "" means all.
+func (c *Client) Runs(ctx context.Context, target string, limit int) ([]RunInfo, error) {
+	q := url.Values{}
+	if target != "" {
+		q.Set("target", target)
+	}
+	q.Set("limit", fmt.Sprint(limit))
+	var out []RunInfo
+	return out, c.do(ctx, http.MethodGet, "/v1/runs?"+q.Encode(), nil, &out)
+}
+
+// Cancel cancels a queued or running run.
+func (c *Client) Cancel(ctx context.Context, id uint64) error {
+	return c.do(ctx, http.MethodPost, fmt.Sprintf("/v1/runs/%d/cancel", id), nil, nil)
+}
+
+// Snapshots lists a target's snapshots at a DRC ("" for the primary).
+func (c *Client) Snapshots(ctx context.Context, target, drcName string) ([]SnapshotInfo, error) {
+	q := url.Values{"target": {target}}
+	if drcName != "" {
+		q.Set("drc", drcName)
+	}
+	var out []SnapshotInfo
+	return out, c.do(ctx, http.MethodGet, "/v1/snapshots?"+q.Encode(), nil, &out)
+}
+
+// Wait polls a run until it ends, calling progress with each state seen.
+func (c *Client) Wait(ctx context.Context, id uint64, every time.Duration, progress func(*RunInfo)) (*RunInfo, error) {
+	for {
+		ri, err := c.Run(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if progress != nil {
+			progress(ri)
+		}
+		if ri.Status.Done() {
+			return ri, nil
+		}
+		select {
+		case <-ctx.Done():
+			return ri, ctx.Err()
+		case <-time.After(every):
+		}
+	}
+}

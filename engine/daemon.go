@@ -1,0 +1,337 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/config"
+	"github.com/cadang/cadang/targets"
+)
+
+// Version is cadang's version, set at build time with -ldflags.
+var Version = "dev"
+
+var (
+	// ErrAlreadyRunning means another daemon holds the state dir.
+	ErrAlreadyRunning = errors.New("another cadang daemon is already running on this state dir")
+	errShuttingDown   = errors.New("the daemon is shutting down")
+	errShutdown       = errors.New("the daemon stopped")
+	errCancelled      = errors.New("cancelled by request")
+)
+
+// Sites opens the DRCs of a config, the primary first. It reads their key files but
+// does not contact them.
+func Sites(cfg *config.Config, log *slog.Logger) (*drc.Restic, []*drc.Site, error) {
+	bin, err := drc.FindRestic(cfg.Restic.Binary)
+	if err != nil {
+		// Not fatal here: every run that needs restic fails with this reason, and the
+		// daemon stays up to answer status requests.
+		log.Error("restic is not available", "err", err)
+		bin = cfg.Restic.Binary
+		if bin == "" {
+			bin = "restic"
+		}
+	}
+	r := &drc.Restic{Binary: bin, Logger: log}
+	var sites []*drc.Site
+	for _, c := range cfg.DRCs {
+		s, err := drc.Open(c, r, cfg.StateDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		if c.Role == drc.RolePrimary {
+			sites = append([]*drc.Site{s}, sites...)
+		} else {
+			sites = append(sites, s)
+		}
+	}
+	return r, sites, nil
+}
+
+// Daemon is `cadang daemon`: it owns the catalog, runs the queue and serves the API.
+type Daemon struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	cat     *catalog.Catalog
+	restic  *drc.Restic
+	sites   []*drc.Site // primary first
+	targets map[string]*target
+	queue   *queue
+	now     func() time.Time
+	pid     int
+	started time.Time
+
+	mu       sync.Mutex
+	stopping bool
+}
+
+// target is a configured target with its implementation.
+type target struct {
+	cfg  *config.Target
+	impl targets.Target
+}
+
+// Options configure a Daemon.
+type Options struct {
+	Logger *slog.Logger
+	Now    func() time.Time // injected clock; time.Now if nil
+}
+
+// New prepares a daemon: it opens the catalog (refusing a state dir another daemon
+// holds), the DRCs and the targets.
+func New(cfg *config.Config, opts Options) (*Daemon, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	restic, sites, err := Sites(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	restic.StopGrace = 30 * time.Second
+	d := &Daemon{
+		cfg: cfg, log: log, restic: restic, sites: sites, now: now, pid: os.Getpid(),
+		targets: map[string]*target{},
+		queue:   newQueue(cfg.Daemon.Concurrency),
+	}
+	for i := range cfg.Targets {
+		tc := &cfg.Targets[i]
+		kind, _ := targets.Lookup(tc.Kind) // the config loader checked it
+		impl, err := kind.New(targets.Spec{Name: tc.Name, Agency: tc.Agency, Config: tc.Spec, Logger: log.With("target", tc.Name)})
+		if err != nil {
+			return nil, fmt.Errorf("target %q: %w", tc.Name, err)
+		}
+		d.targets[tc.Name] = &target{cfg: tc, impl: impl}
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	cat, err := catalog.Open(filepath.Join(cfg.StateDir, "catalog.db"), time.Second)
+	if errors.Is(err, catalog.ErrInUse) {
+		return nil, fmt.Errorf("%w (%s)", ErrAlreadyRunning, cfg.StateDir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	d.cat = cat
+	return d, nil
+}
+
+// primary returns the primary DRC.
+func (d *Daemon) primary() *drc.Site { return d.sites[0] }
+
+// site returns the DRC named name ("" for the primary).
+func (d *Daemon) site(name string) (*drc.Site, error) {
+	if name == "" {
+		return d.primary(), nil
+	}
+	for _, s := range d.sites {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown drc %q", name)
+}
+
+// Serve runs the daemon until ctx ends (SIGTERM), then shuts down gracefully: it stops
+// taking work, lets running runs end for daemon.shutdown_grace, then cancels them (restic
+// gets SIGINT and removes its locks) and records every run's final state.
+func (d *Daemon) Serve(ctx context.Context) error {
+	defer d.cat.Close()
+	if err := d.recoverOrphans(); err != nil {
+		return err
+	}
+
+	ln, err := listenSocket(d.cfg.Daemon.Socket)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: d.api(), ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	d.started = d.now()
+	d.log.Info("cadang daemon started", "version", Version, "pid", d.pid, "socket", d.cfg.Daemon.Socket,
+		"state_dir", d.cfg.StateDir, "targets", len(d.targets), "drcs", len(d.sites), "restic", d.restic.Binary)
+
+	work, stopWork := context.WithCancelCause(context.Background())
+	defer stopWork(nil)
+	loopDone := make(chan struct{})
+	go func() { d.queue.loop(work, d.execute); close(loopDone) }()
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		d.log.Error("api server failed", "err", err)
+	}
+
+	d.mu.Lock()
+	d.stopping = true
+	d.mu.Unlock()
+	d.log.Info("shutting down: no new work is taken", "grace", d.cfg.Daemon.ShutdownGrace)
+	for _, j := range d.queue.close() {
+		d.finishUnstarted(j, "the daemon stopped before the run started")
+	}
+	if !d.queue.wait(d.cfg.Daemon.ShutdownGrace) {
+		running := d.queue.runningJobs()
+		d.log.Warn("grace period over: cancelling running runs", "runs", len(running))
+		for _, j := range running {
+			j.cancel(errShutdown)
+		}
+		d.queue.wait(time.Hour) // each restic gets SIGINT, then is killed after its StopGrace
+	}
+	stopWork(errShutdown)
+	<-loopDone
+
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	_ = os.Remove(d.cfg.Daemon.Socket)
+	d.log.Info("cadang daemon stopped")
+	return nil
+}
+
+// listenSocket listens on a unix socket only its owner may use (0600). A socket file
+// left by a daemon that died is replaced: the catalog lock proves no daemon is alive.
+func listenSocket(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	if st, err := os.Lstat(path); err == nil {
+		if st.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s exists and is not a socket", path)
+		}
+		_ = os.Remove(path)
+	}
+	old := syscallUmask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscallUmask(old)
+	if err != nil {
+		return nil, fmt.Errorf("api socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+// recoverOrphans marks the runs a dead daemon left queued or running as interrupted.
+func (d *Daemon) recoverOrphans() error {
+	runs, err := d.cat.Unfinished()
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	for i := range runs {
+		r := &runs[i]
+		prev := r.Status
+		r.Status = catalog.Interrupted
+		r.Ended = d.now()
+		r.Error = fmt.Sprintf("the daemon (pid %d) stopped while the run was %s", r.PID, prev)
+		if err := d.cat.UpdateRun(r); err != nil {
+			return fmt.Errorf("catalog: %w", err)
+		}
+		d.log.Warn("run interrupted by a daemon that stopped", "run", r.ID, "target", r.Target, "op", r.Op, "was", prev)
+	}
+	return nil
+}
+
+// submit records a new run and queues it. It returns a copy of the run as queued: from
+// then on the run belongs to the goroutine that executes it.
+func (d *Daemon) submit(r *catalog.Run, priority int, exec func(context.Context, *job) error) (catalog.Run, error) {
+	d.mu.Lock()
+	stopping := d.stopping
+	d.mu.Unlock()
+	if stopping {
+		return catalog.Run{}, errShuttingDown
+	}
+	r.Status, r.Queued, r.PID = catalog.Queued, d.now(), d.pid
+	if err := d.cat.AddRun(r); err != nil {
+		return catalog.Run{}, err
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	j := &job{run: r, priority: priority, exec: exec, ctx: ctx, cancel: cancel, view: *r}
+	queued := *r
+	if err := d.queue.add(j); err != nil {
+		d.finishUnstarted(j, "the daemon is shutting down")
+		return catalog.Run{}, err
+	}
+	d.log.Info("run queued", "run", queued.ID, "op", queued.Op, "target", queued.Target, "reason", queued.Reason)
+	return queued, nil
+}
+
+// execute runs a job and records its outcome.
+func (d *Daemon) execute(j *job) {
+	r := j.run
+	r.Status, r.Started = catalog.Running, d.now()
+	j.publish()
+	if err := d.cat.UpdateRun(r); err != nil {
+		d.log.Error("catalog", "run", r.ID, "err", err)
+	}
+	log := d.log.With("run", r.ID, "op", r.Op, "target", r.Target)
+	log.Info("run started")
+	err := j.exec(j.ctx, j)
+	r.Ended = d.now()
+	switch {
+	case err == nil:
+		if r.Status == catalog.Running {
+			r.Status = catalog.Succeeded
+		}
+	case j.ctx.Err() != nil:
+		r.Status = catalog.Interrupted
+		if errors.Is(context.Cause(j.ctx), errCancelled) {
+			r.Status = catalog.Cancelled
+		}
+		r.Error = oneLine(fmt.Sprintf("%s: %v", context.Cause(j.ctx), err))
+	default:
+		if r.Status == catalog.Running {
+			r.Status = catalog.Failed
+		}
+		r.Error = oneLine(err.Error())
+	}
+	j.publish()
+	if err := d.cat.UpdateRun(r); err != nil {
+		log.Error("catalog: cannot record the run's end", "err", err)
+	}
+	log.Info("run ended", "status", r.Status, "took", r.Ended.Sub(r.Started).Round(time.Millisecond), "err", r.Error)
+}
+
+// finishUnstarted records a job that will never run.
+func (d *Daemon) finishUnstarted(j *job, why string) {
+	r := j.run
+	r.Status, r.Ended, r.Error = catalog.Interrupted, d.now(), why
+	if err := d.cat.UpdateRun(r); err != nil {
+		d.log.Error("catalog", "run", r.ID, "err", err)
+	}
+}
+
+// cancel stops a queued or running run.
+func (d *Daemon) cancel(id uint64) error {
+	if d.queue.remove(id) {
+		r, err := d.cat.Run(id)
+		if err != nil {
+			return err
+		}
+		r.Status, r.Ended, r.Error = catalog.Cancelled, d.now(), "cancelled before it started"
+		return d.cat.UpdateRun(r)
+	}
+	j := d.queue.get(id)
+	if j == nil {
+		return fmt.Errorf("run %d is not queued or running", id)
+	}
+	j.cancel(errCancelled)
+	return nil
+}

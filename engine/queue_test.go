@@ -1,0 +1,102 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cadang/cadang/engine/catalog"
+)
+
+// The queue's rules with a fake job body: at most `limit` at once, one per target,
+// on-demand before scheduled, and a waiting job says why.
+func TestQueueLimits(t *testing.T) {
+	q := newQueue(2)
+	var mu sync.Mutex
+	running, maxRunning := map[string]int{}, 0
+	var order []uint64
+	release := make(chan struct{})
+	body := func(j *job) {
+		mu.Lock()
+		running[j.run.Target]++
+		total := 0
+		for tg, n := range running {
+			if n > 1 {
+				t.Errorf("target %s runs %d at once", tg, n)
+			}
+			total += n
+		}
+		maxRunning = max(maxRunning, total)
+		order = append(order, j.run.ID)
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		running[j.run.Target]--
+		mu.Unlock()
+	}
+	t0 := time.Now()
+	add := func(id uint64, target string, prio int) *job {
+		j := &job{run: &catalog.Run{ID: id, Target: target, Op: "backup", Queued: t0.Add(time.Duration(id))}, priority: prio}
+		if err := q.add(j); err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	add(1, "a", PriorityScheduled)
+	add(2, "a", PriorityScheduled)
+	add(3, "b", PriorityScheduled)
+	add(4, "c", PriorityScheduled)
+	urgent := add(5, "d", PriorityOnDemand)
+
+	q.dispatch(body)
+	time.Sleep(50 * time.Millisecond)
+	mu.Lock()
+	if fmt.Sprint(order) != "[5 1]" && fmt.Sprint(order) != "[1 5]" {
+		t.Errorf("first two started: %v (want the on-demand run and the oldest)", order)
+	}
+	mu.Unlock()
+	_ = urgent
+	if _, _, why := q.get(2).state(); !strings.Contains(why, "concurrency") {
+		t.Errorf("run 2 waits because %q", why)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go q.loop(ctx, body)
+	for i := 0; i < 5; i++ {
+		release <- struct{}{}
+	}
+	if !q.wait(5 * time.Second) {
+		t.Fatal("jobs did not finish")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if maxRunning > 2 || len(order) != 5 {
+		t.Errorf("max running %d, order %v", maxRunning, order)
+	}
+}
+
+func TestQueueSameTargetWaits(t *testing.T) {
+	q := newQueue(4)
+	block := make(chan struct{})
+	q.add(&job{run: &catalog.Run{ID: 1, Target: "a", Op: "backup"}})
+	q.add(&job{run: &catalog.Run{ID: 2, Target: "a", Op: "restore"}})
+	q.dispatch(func(*job) { <-block })
+	if _, _, why := q.get(2).state(); why != "waiting: target busy with run 1 (backup)" {
+		t.Errorf("run 2 waits because %q", why)
+	}
+	if !q.remove(2) || q.get(2) != nil {
+		t.Error("a queued run could not be removed")
+	}
+	close(block)
+	q.wait(time.Second)
+	if left := q.close(); len(left) != 0 {
+		t.Errorf("left after close: %d", len(left))
+	}
+	if err := q.add(&job{run: &catalog.Run{ID: 3}}); err == nil {
+		t.Error("a closed queue took a job")
+	}
+}

@@ -1,0 +1,230 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/targets"
+)
+
+// RestoreRequest asks for a snapshot of a target to be restored.
+type RestoreRequest struct {
+	Target   string            `json:"target"`
+	Snapshot string            `json:"snapshot,omitempty"` // an id, a unique prefix, or "latest" (the default)
+	DRC      string            `json:"drc,omitempty"`      // default: the primary
+	To       string            `json:"to"`                 // a directory, a file or a URL, as the kind understands
+	Force    bool              `json:"force,omitempty"`    // allow a destination that holds data
+	Options  map[string]string `json:"options,omitempty"`  // kind-specific
+}
+
+// Restore queues a restore.
+func (d *Daemon) Restore(req RestoreRequest) (catalog.Run, error) {
+	t, ok := d.targets[req.Target]
+	if !ok {
+		return catalog.Run{}, fmt.Errorf("%w: %q", errUnknownTarget, req.Target)
+	}
+	if req.To == "" {
+		return catalog.Run{}, errors.New("restore needs a destination (--to)")
+	}
+	site, err := d.site(req.DRC)
+	if err != nil {
+		return catalog.Run{}, err
+	}
+	r := &catalog.Run{Op: "restore", Target: req.Target, Agency: t.cfg.Agency, Kind: t.cfg.Kind,
+		DRC: site.Name, Reason: "on-demand", Destination: redactURL(req.To)}
+	return d.submit(r, PriorityOnDemand, func(ctx context.Context, j *job) error { return d.restore(ctx, j, t, site, req) })
+}
+
+// redactURL removes a password from a URL destination before it is recorded.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+func (d *Daemon) restore(ctx context.Context, j *job, t *target, site *drc.Site, req RestoreRequest) error {
+	r := j.run
+	j.setProgress(func(p *Progress) { p.Phase = "checking drc" })
+	if err := site.Check(ctx); err != nil {
+		return err
+	}
+	repo := site.Repo(r.Agency)
+	snap, status, err := d.resolveSnapshot(ctx, repo, r.Target, req.Snapshot)
+	if err != nil {
+		return err
+	}
+	r.SnapshotID = snap.ID
+	if status != catalog.SnapshotGood {
+		r.Notes = append(r.Notes, fmt.Sprintf("snapshot %s is %s, not good: restored as asked", snap.ShortID, status))
+	}
+	rd := &reader{repo: repo, snap: snap, j: j, log: d.log.With("run", r.ID, "target", r.Target, "drc", site.Name)}
+	j.setProgress(func(p *Progress) { p.Phase = "restore" })
+	err = t.impl.Restore(ctx, rd, targets.RestoreRequest{To: req.To, Force: req.Force, Options: req.Options})
+	r.BytesProcessed, r.FilesProcessed = rd.bytes.Load(), rd.files
+	return err
+}
+
+// snapshotStatus says whether a snapshot is good: from the catalog when it knows the
+// snapshot, else from the repository's tags (a state dir may be lost with a site).
+func (d *Daemon) snapshotStatus(s drc.Snapshot) (status string, rec *catalog.Snapshot) {
+	if rec, err := d.cat.Snapshot(s.ID); err == nil {
+		return rec.Status, rec
+	}
+	if v := s.Tag(tagStatusKey); v != "" {
+		return v, nil
+	}
+	return catalog.SnapshotGood, nil
+}
+
+// resolveSnapshot finds a snapshot of the target in repo: "latest" (or "") is the
+// newest GOOD one; otherwise id is a full id or a prefix of one, and must belong to
+// this target.
+func (d *Daemon) resolveSnapshot(ctx context.Context, repo *drc.Repo, target, id string) (drc.Snapshot, string, error) {
+	snaps, err := repo.Snapshots(ctx, "target="+target)
+	if err != nil {
+		return drc.Snapshot{}, "", err
+	}
+	sort.Slice(snaps, func(i, j int) bool { return snaps[i].Time.After(snaps[j].Time) })
+	if id == "" || id == "latest" {
+		for _, s := range snaps {
+			if st, _ := d.snapshotStatus(s); st == catalog.SnapshotGood {
+				return s, st, nil
+			}
+		}
+		return drc.Snapshot{}, "", fmt.Errorf("target %q has no good snapshot at drc %q", target, repo.DRC)
+	}
+	var found []drc.Snapshot
+	for _, s := range snaps {
+		if strings.HasPrefix(s.ID, id) {
+			found = append(found, s)
+		}
+	}
+	switch {
+	case len(found) == 0:
+		return drc.Snapshot{}, "", fmt.Errorf("target %q has no snapshot %s at drc %q", target, id, repo.DRC)
+	case len(found) > 1:
+		return drc.Snapshot{}, "", fmt.Errorf("snapshot id %s is ambiguous: give more characters", id)
+	}
+	st, _ := d.snapshotStatus(found[0])
+	return found[0], st, nil
+}
+
+// reader is the targets.Reader of a restore run.
+type reader struct {
+	repo  *drc.Repo
+	snap  drc.Snapshot
+	j     *job
+	log   *slog.Logger
+	bytes atomic.Uint64 // a dump may still count while the target closes its reader
+	files uint64
+}
+
+var _ targets.Reader = (*reader)(nil) // interface guard
+
+func (rd *reader) Snapshot() targets.Snapshot {
+	return targets.Snapshot{ID: rd.snap.ID, Time: rd.snap.Time, Paths: rd.snap.Paths, Tags: rd.snap.Tags}
+}
+
+func (rd *reader) RestoreTo(ctx context.Context, dir string, include []string) error {
+	sum, err := rd.repo.Restore(ctx, rd.snap.ID, dir, include, func(p drc.Progress) {
+		rd.j.setProgress(func(q *Progress) {
+			q.PercentDone, q.BytesDone, q.TotalBytes = p.PercentDone, p.BytesRestored, p.TotalBytes
+			q.FilesDone, q.TotalFiles, q.SecondsRemaining = p.FilesRestored, p.TotalFiles, p.SecondsRemaining
+		})
+	})
+	if sum != nil {
+		rd.bytes.Add(sum.BytesRestored)
+		rd.files += sum.FilesRestored
+	}
+	return err
+}
+
+func (rd *reader) Open(ctx context.Context, path string) (io.ReadCloser, error) {
+	pr, pw := io.Pipe()
+	go func() {
+		err := rd.repo.Dump(ctx, rd.snap.ID, path, &countingWriter{w: pw, n: &rd.bytes})
+		pw.CloseWithError(err)
+	}()
+	return pr, nil
+}
+
+func (rd *reader) Logger() *slog.Logger { return rd.log }
+
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Uint64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(uint64(n))
+	return n, err
+}
+
+// SnapshotInfo is one snapshot as `cadang snapshots` lists it.
+type SnapshotInfo struct {
+	ID      string               `json:"id"`
+	ShortID string               `json:"short_id"`
+	Target  string               `json:"target"`
+	Agency  string               `json:"agency"`
+	DRC     string               `json:"drc"`
+	Time    time.Time            `json:"time"`
+	Status  string               `json:"status"` // good, partial, bad
+	Run     uint64               `json:"run,omitempty"`
+	Paths   []string             `json:"paths"`
+	Bytes   uint64               `json:"bytes,omitempty"`
+	Sites   map[string]time.Time `json:"sites,omitempty"` // where it is restorable, since when
+}
+
+// Snapshots lists a target's snapshots as the repository at a DRC holds them, oldest
+// first, with what the catalog knows of each.
+func (d *Daemon) Snapshots(ctx context.Context, target, drcName string) ([]SnapshotInfo, error) {
+	t, ok := d.targets[target]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", errUnknownTarget, target)
+	}
+	site, err := d.site(drcName)
+	if err != nil {
+		return nil, err
+	}
+	if err := site.Check(ctx); err != nil {
+		return nil, err
+	}
+	snaps, err := site.Repo(t.cfg.Agency).Snapshots(ctx, "target="+target)
+	if errors.Is(err, drc.ErrNoRepository) {
+		return []SnapshotInfo{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SnapshotInfo, 0, len(snaps))
+	for _, s := range snaps {
+		status, rec := d.snapshotStatus(s)
+		info := SnapshotInfo{ID: s.ID, ShortID: s.ShortID, Target: target, Agency: t.cfg.Agency, DRC: site.Name,
+			Time: s.Time, Status: status, Paths: s.Paths}
+		if s.Summary != nil {
+			info.Bytes = s.Summary.TotalBytesProcessed
+		}
+		if rec != nil {
+			info.Run, info.Sites = rec.RunID, rec.Sites
+		}
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cadang/cadang/engine"
+	"github.com/cadang/cadang/engine/catalog"
+)
+
+// printJSON prints v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table prints rows under a header, aligned.
+func table(w io.Writer, header []string, rows [][]string) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	tw.Flush()
+}
+
+// humanBytes prints a size in IEC units: 0 B, 512 B, 1.5 KiB, 200 MiB.
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func shortTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+func took(r catalog.Run) string {
+	switch {
+	case r.Started.IsZero():
+		return "-"
+	case r.Ended.IsZero():
+		return time.Since(r.Started).Round(time.Second).String() + "…"
+	}
+	return r.Ended.Sub(r.Started).Round(100 * time.Millisecond).String()
+}
+
+func short(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progressPrinter shows a run's progress: a bar redrawn in place on a terminal, plain
+// lines otherwise (at each phase change and every 10 seconds), nothing with --json.
+type progressPrinter struct {
+	w        io.Writer
+	tty      bool
+	quiet    bool
+	phase    string
+	lastLine time.Time
+	drawn    bool
+}
+
+func newProgressPrinter(w io.Writer, quiet bool) *progressPrinter {
+	return &progressPrinter{w: w, tty: isTerminal(w), quiet: quiet}
+}
+
+func (p *progressPrinter) update(ri *engine.RunInfo) {
+	if p.quiet {
+		return
+	}
+	if ri.Waiting != "" && ri.Status == catalog.Queued && p.phase != ri.Waiting {
+		p.phase = ri.Waiting
+		p.line(fmt.Sprintf("run %d %s", ri.ID, ri.Waiting))
+		return
+	}
+	pr := ri.Progress
+	if pr == nil {
+		return
+	}
+	if p.tty {
+		const width = 30
+		fill := int(pr.PercentDone * width)
+		fill = max(0, min(fill, width))
+		bar := strings.Repeat("#", fill) + strings.Repeat(".", width-fill)
+		eta := ""
+		if pr.SecondsRemaining > 0 {
+			eta = "  ETA " + (time.Duration(pr.SecondsRemaining) * time.Second).String()
+		}
+		fmt.Fprintf(p.w, "\r\033[K[%s] %5.1f%%  %s / %s  %d files%s  %s",
+			bar, pr.PercentDone*100, humanBytes(pr.BytesDone), humanBytes(pr.TotalBytes), pr.FilesDone, eta, pr.Phase)
+		p.drawn = true
+		return
+	}
+	switch {
+	case pr.Phase == "":
+	case pr.Phase != p.phase:
+		p.phase = pr.Phase
+		p.line(fmt.Sprintf("run %d: %s", ri.ID, pr.Phase))
+	case pr.TotalBytes > 0 && time.Since(p.lastLine) >= 10*time.Second:
+		p.line(fmt.Sprintf("run %d: %s %.1f%%, %s of %s, %d files", ri.ID, pr.Phase, pr.PercentDone*100,
+			humanBytes(pr.BytesDone), humanBytes(pr.TotalBytes), pr.FilesDone))
+	}
+}
+
+func (p *progressPrinter) line(s string) {
+	p.done()
+	fmt.Fprintln(p.w, s)
+	p.lastLine = time.Now()
+}
+
+// done ends the bar's line.
+func (p *progressPrinter) done() {
+	if p.drawn {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.drawn = false
+	}
+}
+
+// exitFor maps a finished run to the exit status and the error to print.
+func exitFor(ri *engine.RunInfo) error {
+	switch ri.Status {
+	case catalog.Succeeded:
+		return nil
+	case catalog.Partial:
+		return &exitError{exitPartial, fmt.Errorf("run %d partial: %s", ri.ID, ri.Error)}
+	}
+	return &exitError{exitFailed, fmt.Errorf("run %d %s: %s", ri.ID, ri.Status, ri.Error)}
+}

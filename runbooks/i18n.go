@@ -1,0 +1,246 @@
+package runbooks
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Languages of reports: Bahasa Indonesia (the default, for auditors) and English.
+const (
+	LangID = "id"
+	LangEN = "en"
+)
+
+// vocab is every word a report uses, in one language.
+type vocab struct {
+	Code                                 string
+	DrillTitle, PeriodTitle, NumberLabel string
+	Opening                              string // %s weekday+date, %s office
+	OpeningPeriod                        string // %s from, %s to, %s office
+	SecBasis, SecScope, SecProcedure     string
+	SecResults, SecTrend, SecFindings    string
+	SecClosing, Closing                  string
+	Basis                                []string
+	Period, Targets, Agencies, Drcs      string
+	ColNo, ColActivity, ColPerformer     string
+	ColTimeStd, ColStart, ColDuration    string
+	ColResult, ColTarget, ColAgency      string
+	ColKind, ColDRC, ColSnapshot         string
+	ColRPO, ColRTO, ColChecks, ColStatus string
+	ColBytes, ColDrills, ColPassRate     string
+	ColFinding, ColFollowUp, ColDate     string
+	Objective, Achieved, Measured        string
+	Passed, Failed                       string
+	StepStatus                           map[string]string
+	NoFindings, NoTrend                  string
+	TrendCaption                         string
+	OffScale                             string
+	PerformedBy, ApprovedBy, Nip         string
+	Generated                            string
+	FindStepFailed                       string // %d no, %s title, %s drc, %s error
+	FindCheckFailed                      string // %s check, %s detail
+	FindRPO, FindRTO                     string // %s Achieved, %s Objective
+	FollowRPO, FollowRTO                 string
+	Follow                               map[string]string // step key -> follow-up (%s drc)
+	FollowDefault                        string
+	Months, Weekdays                     []string
+	Units                                [3]string // hour, minute, second
+	SummaryLine                          string    // %d drills, %d Passed, %d failed
+}
+
+var vocabs = map[string]*vocab{
+	LangID: {
+		Code:          LangID,
+		DrillTitle:    "BERITA ACARA UJI PEMULIHAN DRC",
+		PeriodTitle:   "LAPORAN REKAPITULASI UJI PEMULIHAN DRC",
+		NumberLabel:   "Nomor",
+		Opening:       "Pada hari ini, %s, %s telah melaksanakan uji pemulihan data (restore drill) dari Data Recovery Center (DRC) sesuai SOP Pengujian DRC, dengan hasil sebagaimana tercantum di bawah ini.",
+		OpeningPeriod: "Laporan ini merekapitulasi seluruh uji pemulihan data dari Data Recovery Center (DRC) yang dilaksanakan oleh %[3]s pada periode %[1]s sampai dengan %[2]s, sebagai bahan monitoring dan evaluasi.",
+		SecBasis:      "A. DASAR", SecScope: "B. RUANG LINGKUP", SecProcedure: "C. PELAKSANAAN",
+		SecResults: "D. HASIL PENGUJIAN", SecTrend: "E. TREN UJI SEBELUMNYA", SecFindings: "F. TEMUAN DAN TINDAK LANJUT",
+		SecClosing: "G. PENUTUP",
+		Closing:    "Demikian berita acara ini dibuat dengan sebenarnya untuk dipergunakan sebagaimana mestinya.",
+		Basis: []string{
+			"Peraturan Wali Kota Singkawang Nomor 24 Tahun 2019 tentang Tata Kelola Infrastruktur TIK, Pasal 22 ayat (6)-(9) (DRC lokal dan DRC di luar kota) dan Pasal 26 ayat (4) (pengujian DRC sesuai SOP);",
+			"Pasal 28: monitoring dan evaluasi paling sedikit satu kali dalam setahun;",
+			"SOP Pengujian DRC dan jadwal uji pemulihan cadang.",
+		},
+		Period: "Periode", Targets: "Sasaran", Agencies: "Perangkat Daerah", Drcs: "DRC",
+		ColNo: "No", ColActivity: "Kegiatan", ColPerformer: "Pelaksana", ColTimeStd: "Mutu Baku (Waktu)",
+		ColStart: "Mulai", ColDuration: "Durasi", ColResult: "Hasil", ColTarget: "Sasaran", ColAgency: "Perangkat Daerah",
+		ColKind: "Jenis", ColDRC: "DRC", ColSnapshot: "Snapshot", ColRPO: "RPO", ColRTO: "RTO", ColChecks: "Pemeriksaan",
+		ColStatus: "Status", ColBytes: "Data Dipulihkan", ColDrills: "Jumlah Uji", ColPassRate: "Lulus",
+		ColFinding: "Temuan", ColFollowUp: "Tindak Lanjut", ColDate: "Tanggal",
+		Objective: "target", Achieved: "capaian", Measured: "terukur",
+		Passed: "LULUS", Failed: "GAGAL",
+		StepStatus:   map[string]string{StepOK: "berhasil", StepFailed: "gagal", StepSkipped: "dilewati"},
+		NoFindings:   "Tidak ada temuan.",
+		NoTrend:      "Belum ada uji sebelumnya.",
+		TrendCaption: "RTO terukur per uji (batang hijau: lulus, merah: gagal); garis putus-putus: target RTO.",
+		OffScale:     "di atas skala",
+		PerformedBy:  "Dilaksanakan oleh", ApprovedBy: "Disetujui oleh", Nip: "NIP",
+		Generated:       "Dibuat otomatis oleh cadang",
+		FindStepFailed:  "Langkah %d (%s) gagal pada DRC %s: %s",
+		FindCheckFailed: "Pemeriksaan %s tidak terpenuhi: %s",
+		FindRPO:         "RPO tercapai %s melebihi target %s.",
+		FindRTO:         "RTO terukur %s melebihi target %s.",
+		FollowRPO:       "Periksa jadwal dan kegagalan backup sasaran ini; pastikan replikasi ke DRC berjalan.",
+		FollowRTO:       "Tinjau kapasitas jaringan/penyimpanan DRC atau sesuaikan target RTO bersama Perangkat Daerah.",
+		Follow: map[string]string{
+			"restore":  "Periksa integritas repositori di DRC %s (cadang verify --drc %[1]s), pulihkan objek yang rusak dari DRC lain, lalu ulangi uji.",
+			"verify":   "Bandingkan data hasil pemulihan dengan sumber; selidiki perbedaan bersama Perangkat Daerah pemilik data, lalu ulangi uji.",
+			"check":    "Jalankan pemeriksaan penuh repositori di DRC %s (cadang verify --drc %[1]s) dan perbaiki objek yang rusak.",
+			"boot":     "Periksa citra disk dan konfigurasi domain hasil pemulihan; uji ulang setelah perbaikan.",
+			"snapshot": "Pastikan sasaran memiliki snapshot yang baik di DRC %s (cadang snapshots).",
+		},
+		FollowDefault: "Selidiki penyebab kegagalan, perbaiki, lalu ulangi uji pemulihan.",
+		Months:        []string{"Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober", "November", "Desember"},
+		Weekdays:      []string{"Minggu", "Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu"},
+		Units:         [3]string{"jam", "menit", "detik"},
+		SummaryLine:   "%d uji dilaksanakan: %d lulus, %d gagal.",
+	},
+	LangEN: {
+		Code:          LangEN,
+		DrillTitle:    "DRC RESTORE DRILL MINUTES",
+		PeriodTitle:   "DRC RESTORE DRILL SUMMARY REPORT",
+		NumberLabel:   "Number",
+		Opening:       "On %s, %s performed a restore drill from the Data Recovery Centers (DRC) according to the DRC testing SOP, with the results below.",
+		OpeningPeriod: "This report summarises every restore drill from the Data Recovery Centers (DRC) performed by %[3]s from %[1]s to %[2]s, for monitoring and evaluation.",
+		SecBasis:      "A. BASIS", SecScope: "B. SCOPE", SecProcedure: "C. PROCEDURE",
+		SecResults: "D. RESULTS", SecTrend: "E. TREND OF PAST DRILLS", SecFindings: "F. FINDINGS AND FOLLOW-UPS",
+		SecClosing: "G. CLOSING",
+		Closing:    "These minutes were drawn up truthfully, to be used as required.",
+		Basis: []string{
+			"Singkawang Mayoral Regulation 24/2019 on ICT infrastructure governance, Article 22(6)-(9) (a local DRC and a DRC outside the city) and Article 26(4) (DRC testing follows an SOP);",
+			"Article 28: monitoring and evaluation at least once a year;",
+			"The DRC testing SOP and cadang's drill schedule.",
+		},
+		Period: "Period", Targets: "Targets", Agencies: "Agencies", Drcs: "DRCs",
+		ColNo: "No", ColActivity: "Activity", ColPerformer: "Performed by", ColTimeStd: "Time standard",
+		ColStart: "Start", ColDuration: "Duration", ColResult: "Result", ColTarget: "Target", ColAgency: "Agency",
+		ColKind: "Kind", ColDRC: "DRC", ColSnapshot: "Snapshot", ColRPO: "RPO", ColRTO: "RTO", ColChecks: "Checks",
+		ColStatus: "Status", ColBytes: "Data restored", ColDrills: "Drills", ColPassRate: "Passed",
+		ColFinding: "Finding", ColFollowUp: "Follow-up", ColDate: "Date",
+		Objective: "objective", Achieved: "achieved", Measured: "measured",
+		Passed: "PASSED", Failed: "FAILED",
+		StepStatus:   map[string]string{StepOK: "ok", StepFailed: "failed", StepSkipped: "skipped"},
+		NoFindings:   "No findings.",
+		NoTrend:      "No earlier drills.",
+		TrendCaption: "Measured RTO per drill (green bars: passed, red: failed); dashed line: RTO objective.",
+		OffScale:     "above the scale",
+		PerformedBy:  "Performed by", ApprovedBy: "Approved by", Nip: "NIP",
+		Generated:       "Generated by cadang",
+		FindStepFailed:  "Step %d (%s) failed at DRC %s: %s",
+		FindCheckFailed: "Check %s not met: %s",
+		FindRPO:         "Achieved RPO %s exceeds the objective %s.",
+		FindRTO:         "Measured RTO %s exceeds the objective %s.",
+		FollowRPO:       "Check this target's schedule and failed backups; make sure replication to the DRCs runs.",
+		FollowRTO:       "Review the DRC's network/storage capacity, or agree a new RTO objective with the agency.",
+		Follow: map[string]string{
+			"restore":  "Check the repository's integrity at DRC %s (cadang verify --drc %[1]s), repair damaged objects from the other DRC, then drill again.",
+			"verify":   "Compare the restored data with the source; investigate the difference with the owning agency, then drill again.",
+			"check":    "Run a full repository check at DRC %s (cadang verify --drc %[1]s) and repair damaged objects.",
+			"boot":     "Inspect the restored disk images and domain configuration; drill again after repair.",
+			"snapshot": "Make sure the target has a good snapshot at DRC %s (cadang snapshots).",
+		},
+		FollowDefault: "Investigate the cause of the failure, repair it, then drill again.",
+		Months:        []string{"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"},
+		Weekdays:      []string{"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"},
+		Units:         [3]string{"h", "m", "s"},
+		SummaryLine:   "%d drills performed: %d passed, %d failed.",
+	},
+}
+
+// lang returns the vocabulary of a language code; Indonesian when empty or unknown.
+func lang(code string) *vocab {
+	if v, ok := vocabs[code]; ok {
+		return v
+	}
+	return vocabs[LangID]
+}
+
+// ValidLanguage reports whether reports can be written in code.
+func ValidLanguage(code string) bool { _, ok := vocabs[code]; return ok }
+
+// date writes "23 November 2026".
+func (v *vocab) date(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return fmt.Sprintf("%d %s %d", t.Day(), v.Months[t.Month()-1], t.Year())
+}
+
+// longDate writes "Senin, 23 November 2026".
+func (v *vocab) longDate(t time.Time) string {
+	return v.Weekdays[t.Weekday()] + ", " + v.date(t)
+}
+
+// dateTime writes "23 November 2026 14:05".
+func (v *vocab) dateTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return v.date(t) + " " + t.Format("15:04")
+}
+
+// duration writes "2 jam 5 menit" / "2h 5m"; seconds only under an hour.
+func (v *vocab) duration(d time.Duration) string {
+	if d <= 0 {
+		return "0 " + v.Units[2]
+	}
+	d = d.Round(time.Second)
+	h, m, s := int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60
+	var parts []string
+	sep := " "
+	if v.Code == LangEN {
+		sep = ""
+	}
+	add := func(n int, unit string) {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d%s%s", n, sep, unit))
+		}
+	}
+	add(h, v.Units[0])
+	add(m, v.Units[1])
+	if h == 0 {
+		add(s, v.Units[2])
+	}
+	if len(parts) == 0 {
+		return "0" + sep + v.Units[2]
+	}
+	return strings.Join(parts, " ")
+}
+
+func (v *vocab) status(passed bool) string {
+	if passed {
+		return v.Passed
+	}
+	return v.Failed
+}
+
+func (v *vocab) followUp(stepKey, drc string) string {
+	for prefix, text := range v.Follow {
+		if strings.HasPrefix(stepKey, prefix) {
+			if strings.Contains(text, "%") {
+				return fmt.Sprintf(text, drc)
+			}
+			return text
+		}
+	}
+	return v.FollowDefault
+}
+
+// bytes writes sizes in IEC units.
+func bytesIEC(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

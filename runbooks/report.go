@@ -1,0 +1,224 @@
+package runbooks
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Report kinds.
+const (
+	ReportDrill  = "drill"  // Berita Acara Uji Pemulihan DRC: one drill run
+	ReportPeriod = "period" // Laporan Rekapitulasi: every drill of a period
+)
+
+// Report is what a drill (or a period of drills) proves, in the shape of the signed
+// minutes ("berita acara") that the DRC-testing SOP asks for. It is rendered as JSON
+// (machine-readable), a self-contained HTML page and a PDF, in Bahasa Indonesia by
+// default or English.
+type Report struct {
+	Kind      string         `json:"kind"`     // drill or period
+	Language  string         `json:"language"` // id or en
+	Number    string         `json:"number"`   // document number
+	Office    Office         `json:"office"`
+	Run       uint64         `json:"run,omitempty"` // the drill run (kind drill)
+	Generated time.Time      `json:"generated"`
+	Period    Period         `json:"period"`
+	Scope     Scope          `json:"scope"`
+	Basis     []string       `json:"basis,omitempty"` // legal basis lines; the language's default if empty
+	Passed    bool           `json:"passed"`          // every target result passed
+	Results   []TargetResult `json:"results"`
+	Trend     []TrendPoint   `json:"trend"`
+	Findings  []Finding      `json:"findings"`
+	Signers   Signers        `json:"signers"`
+}
+
+// Office is the organisation that performs the drill (the ICT office).
+type Office struct {
+	Name    string `json:"name" yaml:"name"`                 // e.g. Dinas Komunikasi dan Informatika Kota Singkawang
+	Unit    string `json:"unit,omitempty" yaml:"unit"`       // e.g. Bidang Persandian dan Keamanan Informasi
+	Address string `json:"address,omitempty" yaml:"address"` //
+	City    string `json:"city,omitempty" yaml:"city"`       // where the minutes are signed
+}
+
+// Person signs a report.
+type Person struct {
+	Name  string `json:"name" yaml:"name"`
+	Title string `json:"title,omitempty" yaml:"title"` // position, e.g. Kepala Bidang
+	NIP   string `json:"nip,omitempty" yaml:"nip"`     // civil servant number
+}
+
+// Signers are the signature blocks of a report.
+type Signers struct {
+	PerformedBy Person `json:"performed_by" yaml:"performed_by"`
+	ApprovedBy  Person `json:"approved_by" yaml:"approved_by"`
+}
+
+// Period is the time a report covers.
+type Period struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// Scope is what a report covers.
+type Scope struct {
+	Targets  []string `json:"targets"`
+	Agencies []string `json:"agencies"`
+	DRCs     []string `json:"drcs"`
+}
+
+// Duration is a time.Duration written in JSON as seconds.
+type Duration time.Duration
+
+// MarshalJSON writes seconds.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).Seconds())
+}
+
+// UnmarshalJSON reads seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s float64
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*d = Duration(s * float64(time.Second))
+	return nil
+}
+
+// Check is one verification of a restore (a comparison, a SQL check, a boot).
+type Check struct {
+	Name   string `json:"name"`
+	Passed bool   `json:"passed"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// TargetResult is one target drilled from one DRC.
+type TargetResult struct {
+	Run           uint64       `json:"run"`
+	Target        string       `json:"target"`
+	Agency        string       `json:"agency"`
+	AgencyName    string       `json:"agency_name,omitempty"`
+	Kind          string       `json:"kind"`
+	DRC           string       `json:"drc"`
+	Snapshot      string       `json:"snapshot,omitempty"`
+	SnapshotTime  time.Time    `json:"snapshot_time,omitzero"`
+	Started       time.Time    `json:"started"`
+	Ended         time.Time    `json:"ended"`
+	RPOObjective  Duration     `json:"rpo_objective_seconds,omitempty"`
+	RPOAchieved   Duration     `json:"rpo_achieved_seconds"` // age of the restored snapshot at drill time
+	RTOObjective  Duration     `json:"rto_objective_seconds,omitempty"`
+	RTOMeasured   Duration     `json:"rto_measured_seconds"` // from start to verified
+	BytesRestored uint64       `json:"bytes_restored"`
+	Throughput    float64      `json:"throughput_bytes_per_second"`
+	Checks        []Check      `json:"checks"`
+	Steps         []StepResult `json:"steps"`
+	Passed        bool         `json:"passed"`
+}
+
+// BytesPerSecond is the restore throughput, rounded.
+func (r TargetResult) BytesPerSecond() uint64 { return uint64(r.Throughput) }
+
+// RPOMet and RTOMet tell whether an objective was met (true when none is set).
+func (r TargetResult) RPOMet() bool { return r.RPOObjective == 0 || r.RPOAchieved <= r.RPOObjective }
+
+// RTOMet tells whether the measured RTO is within the objective.
+func (r TargetResult) RTOMet() bool { return r.RTOObjective == 0 || r.RTOMeasured <= r.RTOObjective }
+
+// TrendPoint is one past drill of a target, for the trend chart.
+type TrendPoint struct {
+	Run    uint64    `json:"run"`
+	Time   time.Time `json:"time"`
+	Target string    `json:"target"`
+	DRC    string    `json:"drc"`
+	RTO    Duration  `json:"rto_seconds"`
+	RPO    Duration  `json:"rpo_seconds"`
+	Passed bool      `json:"passed"`
+}
+
+// Finding is something a drill found wrong, with what to do about it.
+type Finding struct {
+	Target   string `json:"target"`
+	DRC      string `json:"drc"`
+	Step     string `json:"step,omitempty"` // the step that failed, e.g. "3. verify"
+	Text     string `json:"text"`
+	FollowUp string `json:"follow_up"`
+}
+
+// Finish derives what a report says from its results: overall pass, the scope, the
+// period, and one finding for each failed step or missed objective. Findings already
+// present are kept.
+func (r *Report) Finish() {
+	l := lang(r.Language)
+	r.Passed = len(r.Results) > 0
+	targets, agencies, drcs := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, res := range r.Results {
+		targets[res.Target], agencies[res.Agency], drcs[res.DRC] = true, true, true
+		if !res.Passed {
+			r.Passed = false
+		}
+		if r.Period.From.IsZero() || res.Started.Before(r.Period.From) {
+			r.Period.From = res.Started
+		}
+		if res.Ended.After(r.Period.To) {
+			r.Period.To = res.Ended
+		}
+		r.Findings = append(r.Findings, findingsOf(l, res)...)
+	}
+	r.Scope = Scope{Targets: sorted(targets), Agencies: sorted(agencies), DRCs: sorted(drcs)}
+	sort.SliceStable(r.Trend, func(i, j int) bool { return r.Trend[i].Time.Before(r.Trend[j].Time) })
+}
+
+func findingsOf(l *vocab, res TargetResult) []Finding {
+	var out []Finding
+	if st := failedStep(res.Steps); st != nil {
+		out = append(out, Finding{
+			Target: res.Target, DRC: res.DRC, Step: fmt.Sprintf("%d. %s", st.No, st.Title),
+			Text:     fmt.Sprintf(l.FindStepFailed, st.No, st.Title, res.DRC, st.Error),
+			FollowUp: l.followUp(st.Key, res.DRC),
+		})
+	}
+	for _, c := range res.Checks {
+		if !c.Passed && failedStep(res.Steps) == nil {
+			out = append(out, Finding{Target: res.Target, DRC: res.DRC, Text: fmt.Sprintf(l.FindCheckFailed, c.Name, c.Detail), FollowUp: l.followUp("verify", res.DRC)})
+		}
+	}
+	if !res.RPOMet() {
+		out = append(out, Finding{Target: res.Target, DRC: res.DRC,
+			Text:     fmt.Sprintf(l.FindRPO, l.duration(time.Duration(res.RPOAchieved)), l.duration(time.Duration(res.RPOObjective))),
+			FollowUp: l.FollowRPO})
+	}
+	if !res.RTOMet() {
+		out = append(out, Finding{Target: res.Target, DRC: res.DRC,
+			Text:     fmt.Sprintf(l.FindRTO, l.duration(time.Duration(res.RTOMeasured)), l.duration(time.Duration(res.RTOObjective))),
+			FollowUp: l.FollowRTO})
+	}
+	return out
+}
+
+func failedStep(steps []StepResult) *StepResult {
+	for i := range steps {
+		if steps[i].Status == StepFailed {
+			return &steps[i]
+		}
+	}
+	return nil
+}
+
+func sorted(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// JSON renders the report as indented JSON.
+func (r *Report) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

@@ -1,0 +1,217 @@
+package runbooks
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cadang/cadang/e2e/testenv"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+var (
+	wib = time.FixedZone("WIB", 7*3600)
+	t0  = time.Date(2026, 11, 23, 3, 0, 0, 0, wib)
+)
+
+func steps(start time.Time, failAt int, keys ...string) []StepResult {
+	var out []StepResult
+	at := start
+	for i, k := range keys {
+		s := StepResult{No: i + 1, Key: k, Title: map[string]string{
+			"restore": "Pulihkan snapshot ke lokasi sementara", "verify-manifest": "Bandingkan dengan manifest saat backup",
+			"check-sql": "Jalankan pemeriksaan SQL sasaran", "cleanup": "Hapus sumber daya sementara",
+		}[k], Performer: "cadang", Timeout: 30 * time.Minute, Status: StepOK, Started: at, Ended: at.Add(90 * time.Second)}
+		switch {
+		case failAt > 0 && i+1 == failAt:
+			s.Status, s.Error = StepFailed, "table public.pasien: 41 rows, manifest says 42"
+		case failAt > 0 && i+1 > failAt && k != "cleanup":
+			s.Status, s.Started, s.Ended = StepSkipped, time.Time{}, time.Time{}
+		default:
+			s.Summary = "ok: " + k
+		}
+		if !s.Started.IsZero() {
+			at = s.Ended
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// sample is a drill of two targets: one passed from the local DRC, one failed from the
+// off-site DRC, with past drills for the trend.
+func sample(language string) *Report {
+	r := &Report{
+		Kind: ReportDrill, Language: language, Number: "007/UJI-DRC/XI/2026", Run: 42, Generated: t0.Add(time.Hour),
+		Office: Office{Name: "Dinas Komunikasi, Informatika, Statistik dan Persandian Provinsi Kalimantan Utara",
+			Unit: "Bidang Aplikasi Informatika", Address: "Jl. Kolonel Soetadji, Tanjung Selor", City: "Tanjung Selor"},
+		Signers: Signers{
+			PerformedBy: Person{Name: "Rina Kartika, S.Kom.", Title: "Pranata Komputer Ahli Muda", NIP: "198801012010012001"},
+			ApprovedBy:  Person{Name: "Ir. Budi Santoso, M.T.", Title: "Kepala Bidang Aplikasi Informatika", NIP: "197505052000031002"},
+		},
+		Results: []TargetResult{
+			{Run: 42, Target: "simpus-db", Agency: "dinkes", AgencyName: "Dinas Kesehatan", Kind: "postgres", DRC: "local",
+				Snapshot: "3f9a6c2e0b1d4e5f", SnapshotTime: t0.Add(-5 * time.Hour), Started: t0, Ended: t0.Add(6 * time.Minute),
+				RPOObjective: Duration(24 * time.Hour), RPOAchieved: Duration(5 * time.Hour), RTOObjective: Duration(4 * time.Hour), RTOMeasured: Duration(6 * time.Minute),
+				BytesRestored: 524288000, Throughput: 1456355.5,
+				Checks: []Check{{Name: "manifest", Passed: true, Detail: "12 tables, rows and checksums match"}, {Name: "SELECT count(*) > 0 FROM pasien", Passed: true}},
+				Steps:  steps(t0, 0, "restore", "verify-manifest", "check-sql", "cleanup"), Passed: true},
+			{Run: 42, Target: "portal-files", Agency: "dinkes", AgencyName: "Dinas Kesehatan", Kind: "files", DRC: "offsite",
+				Snapshot: "9b8a7c6d5e4f3a2b", SnapshotTime: t0.Add(-30 * time.Hour), Started: t0.Add(7 * time.Minute), Ended: t0.Add(10 * time.Minute),
+				RPOObjective: Duration(24 * time.Hour), RPOAchieved: Duration(30 * time.Hour), RTOObjective: Duration(time.Hour), RTOMeasured: Duration(3 * time.Minute),
+				BytesRestored: 1048576, Throughput: 5825.4,
+				Checks: []Check{{Name: "manifest", Passed: false, Detail: "1 of 120 files differs"}},
+				Steps:  steps(t0.Add(7*time.Minute), 2, "restore", "verify-manifest", "check-sql", "cleanup"), Passed: false},
+		},
+	}
+	for i := 0; i < 4; i++ {
+		day := t0.AddDate(0, 0, -7*(4-i))
+		r.Trend = append(r.Trend,
+			TrendPoint{Run: uint64(10 + i), Time: day, Target: "simpus-db", DRC: "local", RTO: Duration(time.Duration(5+i) * time.Minute), RPO: Duration(6 * time.Hour), Passed: true},
+			TrendPoint{Run: uint64(10 + i), Time: day, Target: "portal-files", DRC: "offsite", RTO: Duration(time.Duration(2+i) * time.Minute), RPO: Duration(8 * time.Hour), Passed: i != 2})
+	}
+	r.Finish()
+	return r
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file; run `go test ./runbooks -update` and review the diff", name)
+	}
+}
+
+func TestFinishDerivesFindings(t *testing.T) {
+	r := sample(LangID)
+	if r.Passed {
+		t.Error("a report with a failed target passed")
+	}
+	if strings.Join(r.Scope.DRCs, ",") != "local,offsite" || strings.Join(r.Scope.Targets, ",") != "portal-files,simpus-db" {
+		t.Errorf("scope: %+v", r.Scope)
+	}
+	if !r.Period.From.Equal(t0) || !r.Period.To.Equal(t0.Add(10*time.Minute)) {
+		t.Errorf("period: %+v", r.Period)
+	}
+	texts := []string{}
+	for _, f := range r.Findings {
+		texts = append(texts, f.Text+" => "+f.FollowUp)
+	}
+	want := []string{
+		"Langkah 2 (Bandingkan dengan manifest saat backup) gagal pada DRC offsite: table public.pasien: 41 rows, manifest says 42 => Bandingkan data hasil pemulihan dengan sumber; selidiki perbedaan bersama Perangkat Daerah pemilik data, lalu ulangi uji.",
+		"RPO tercapai 30 jam melebihi target 24 jam. => Periksa jadwal dan kegagalan backup sasaran ini; pastikan replikasi ke DRC berjalan.",
+	}
+	if strings.Join(texts, "\n") != strings.Join(want, "\n") {
+		t.Errorf("findings:\n%s", strings.Join(texts, "\n"))
+	}
+}
+
+func TestReportGolden(t *testing.T) {
+	for _, lang := range []string{LangID, LangEN} {
+		r := sample(lang)
+		js, err := r.JSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "drill-"+lang+".json", js)
+		var back Report
+		if err := json.Unmarshal(js, &back); err != nil || back.Results[0].RTOMeasured != r.Results[0].RTOMeasured {
+			t.Errorf("json does not read back: %v", err)
+		}
+		html, err := r.HTML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "drill-"+lang+".html", html)
+	}
+	p := sample(LangID)
+	p.Kind, p.Number, p.Run = ReportPeriod, "REKAP/2026-Q4", 0
+	html, err := p.HTML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "period-id.html", html)
+}
+
+func TestHTMLIsSelfContained(t *testing.T) {
+	html, _ := sample(LangID).HTML()
+	s := string(html)
+	for _, bad := range []string{"<script", "<link", "src=\"http", "href=\"http", "@import"} {
+		if strings.Contains(s, bad) {
+			t.Errorf("the page refers to outside resources: %s", bad)
+		}
+	}
+	for _, want := range []string{"BERITA ACARA UJI PEMULIHAN DRC", "<svg class=\"chart\"", "Dilaksanakan oleh", "Disetujui oleh", "GAGAL", "LULUS", "NIP. 197505052000031002"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if n := strings.Count(s, `class="bar"`); n != 8 {
+		t.Errorf("%d trend bars, want 8", n)
+	}
+}
+
+// The PDF opens, has the expected pages and says what the report says.
+func TestPDF(t *testing.T) {
+	for _, tool := range []string{"pdftotext", "pdfinfo"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testenv.Skip(t, "%s is missing: apt-get install poppler-utils", tool)
+		}
+	}
+	for _, tc := range []struct {
+		lang string
+		want []string
+	}{
+		{LangID, []string{"BERITA ACARA UJI PEMULIHAN DRC", "Nomor: 007/UJI-DRC/XI/2026", "Pada hari ini, Senin, 23 November 2026",
+			"A. DASAR", "C. PELAKSANAAN", "D. HASIL PENGUJIAN", "E. TREN UJI SEBELUMNYA", "F. TEMUAN DAN TINDAK LANJUT",
+			"simpus-db", "portal-files", "LULUS", "GAGAL", "Dilaksanakan oleh", "Disetujui oleh", "Rina Kartika, S.Kom.", "NIP. 197505052000031002",
+			"RPO tercapai 30 jam melebihi target 24 jam."}},
+		{LangEN, []string{"DRC RESTORE DRILL MINUTES", "Number: 007/UJI-DRC/XI/2026", "On Monday, 23 November 2026",
+			"D. RESULTS", "PASSED", "FAILED", "Performed by", "Approved by", "Achieved RPO 30h exceeds the objective 24h."}},
+	} {
+		pdf, err := sample(tc.lang).PDF()
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(t.TempDir(), "report.pdf")
+		if err := os.WriteFile(file, pdf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		info, err := exec.Command("pdfinfo", file).CombinedOutput()
+		if err != nil {
+			t.Fatalf("pdfinfo: %v\n%s", err, info)
+		}
+		if !strings.Contains(string(info), "Pages:") || strings.Contains(string(info), "Pages:          0") {
+			t.Errorf("pdfinfo: %s", info)
+		}
+		text, err := exec.Command("pdftotext", "-layout", file, "-").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		flat := strings.Join(strings.Fields(string(text)), " ")
+		for _, w := range tc.want {
+			if !strings.Contains(flat, strings.Join(strings.Fields(w), " ")) {
+				t.Errorf("%s PDF lacks %q", tc.lang, w)
+			}
+		}
+		if os.Getenv("CADANG_KEEP_PDF") != "" {
+			_ = os.WriteFile(filepath.Join(os.Getenv("CADANG_KEEP_PDF"), "report-"+tc.lang+".pdf"), pdf, 0o644)
+		}
+	}
+}

@@ -1,7 +1,11 @@
 package drc
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -61,4 +65,86 @@ func (c *Config) validateMaintenance(report func(field, msg string)) {
 	if _, err := ParseSubset(c.Maintenance.ReadDataSubset); err != nil {
 		report("maintenance.read_data_subset", err.Error())
 	}
+}
+
+// Forget removes snapshots by id (`restic forget ID...`). Which ones is the caller's
+// decision: cadang computes its retention over good snapshots only (see engine).
+func (r *Repo) Forget(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	for _, id := range ids {
+		if id == "" || strings.HasPrefix(id, "-") {
+			return fmt.Errorf("forget: %q is not a snapshot id", id)
+		}
+	}
+	args := append([]string{"forget", "--"}, ids...)
+	return r.run(ctx, call{op: "forget", args: args, stdout: io.Discard})
+}
+
+// Prune removes the data no snapshot references any more (`restic prune`). It
+// returns restic's account of what it removed, in one line.
+func (r *Repo) Prune(ctx context.Context) (string, error) {
+	var lines []string
+	err := r.run(ctx, call{op: "prune", args: []string{"prune"}, onLine: func(b []byte) {
+		line := strings.TrimSpace(string(b))
+		for _, key := range []string{"total prune:", "remaining:", "unused size after prune:"} {
+			if strings.Contains(line, key) && len(lines) < 8 {
+				lines = append(lines, strings.Join(strings.Fields(line), " "))
+			}
+		}
+	}})
+	return strings.Join(lines, "; "), err
+}
+
+// CheckSummary is what `restic check` found.
+type CheckSummary struct {
+	NumErrors       int      `json:"num_errors"`
+	BrokenPacks     []string `json:"broken_packs,omitempty"`
+	HintRepairIndex bool     `json:"suggest_repair_index,omitempty"`
+	HintPrune       bool     `json:"suggest_prune,omitempty"`
+	Errors          []string `json:"errors,omitempty"` // the first error messages
+}
+
+// Check runs `restic check`, reading part of parts of the data (`--read-data-subset
+// part/parts`), or no data when parts is 0. A repository with errors returns the
+// summary together with an error naming the first problem.
+func (r *Repo) Check(ctx context.Context, part, parts int) (*CheckSummary, error) {
+	args := []string{"check"}
+	if parts > 0 {
+		if part < 1 || part > parts {
+			return nil, fmt.Errorf("check: part %d of %d", part, parts)
+		}
+		args = append(args, fmt.Sprintf("--read-data-subset=%d/%d", part, parts))
+	}
+	var sum CheckSummary
+	err := r.run(ctx, call{op: "check", args: args, onLine: func(b []byte) {
+		var m struct {
+			MessageType string `json:"message_type"`
+			Message     string `json:"message"`
+		}
+		if json.Unmarshal(b, &m) != nil {
+			return
+		}
+		switch m.MessageType {
+		case "summary":
+			_ = json.Unmarshal(b, &sum)
+		case "error":
+			if len(sum.Errors) < 10 {
+				sum.Errors = append(sum.Errors, oneLine(m.Message))
+			}
+		}
+	}})
+	if err != nil {
+		var rerr *Error
+		if errors.As(err, &rerr) && rerr.Code == 1 && (sum.NumErrors > 0 || len(sum.Errors) > 0) {
+			first := "see restic check"
+			if len(sum.Errors) > 0 {
+				first = sum.Errors[0]
+			}
+			return &sum, &Error{Op: "check", DRC: r.DRC, Code: 1, Message: fmt.Sprintf("%d errors in the repository of %s, first: %s", max(sum.NumErrors, len(sum.Errors)), r.Agency, first)}
+		}
+		return nil, err
+	}
+	return &sum, nil
 }

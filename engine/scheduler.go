@@ -149,10 +149,14 @@ func newScheduler(cfg *config.Config) *scheduler {
 		s.entries = append(s.entries, e)
 		s.byKey[e.key] = e
 	}
+	primary := ""
+	if p := cfg.Primary(); p != nil {
+		primary = p.Name
+	}
 	for i := range cfg.Targets {
 		t := &cfg.Targets[i]
 		if t.Schedule != "" {
-			add(&entry{key: "backup/" + t.Name, op: "backup", target: t.Name, cron: t.Schedule,
+			add(&entry{key: "backup/" + t.Name, op: "backup", target: t.Name, drc: primary, cron: t.Schedule,
 				offset: jitterOffset(t.Name, cfg.TargetJitter(t)), catchup: t.CatchUp()})
 		}
 	}
@@ -272,7 +276,7 @@ func (s *scheduler) plan(from, to time.Time, limit int) []PlannedRun {
 	return out
 }
 
-// next returns when a schedule's next slot comes due.
+// nextOf returns when a schedule's next slot comes due.
 func (s *scheduler) nextOf(key string) (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

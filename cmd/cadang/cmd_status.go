@@ -93,7 +93,7 @@ func printStatus(g *globals, st *engine.Status) {
 			}
 			rows = append(rows, []string{t.Name, t.Agency, orDash(t.Schedule), next, last, lastAge, newest, oldest, fmt.Sprint(t.GoodSnapshots)})
 		}
-		table(w, []string{"TARGET", "AGENCY", "SCHEDULE", "NEXT RUN", "LAST BACKUP", "", "NEWEST GOOD", "OLDEST GOOD", "GOOD"}, rows)
+		table(w, []string{"TARGET", "AGENCY", "SCHEDULE", "NEXT RUN", "LAST BACKUP", "WHEN", "NEWEST GOOD", "OLDEST GOOD", "GOOD"}, rows)
 	}
 	if len(st.Repositories) > 0 {
 		fmt.Fprintln(w, "\nREPOSITORIES")

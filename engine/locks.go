@@ -301,7 +301,9 @@ func (d *Daemon) recoverLocks(ctx context.Context, j *job, site *drc.Site, agenc
 		if alive == 0 || !d.now().Before(deadline) {
 			break
 		}
-		j.setProgress(func(p *Progress) { p.Phase = fmt.Sprintf("waiting for %d restic processes of the stopped daemon", alive) })
+		j.setProgress(func(p *Progress) {
+			p.Phase = fmt.Sprintf("waiting for %d restic processes of the stopped daemon", alive)
+		})
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -107,11 +107,11 @@ func (h entryHeap) Less(i, j int) bool {
 	}
 	return h[i].key < h[j].key
 }
-func (h entryHeap) Swap(i, j int)  { h[i], h[j] = h[j], h[i]; h[i].idx = i; h[j].idx = j }
-func (h *entryHeap) Push(x any)    { e := x.(*entry); e.idx = len(*h); *h = append(*h, e) }
-func (h *entryHeap) Pop() any      { old := *h; e := old[len(old)-1]; *h = old[:len(old)-1]; return e }
-func (h entryHeap) top() *entry    { return h[0] }
-func (h *entryHeap) fix(e *entry)  { heap.Fix(h, e.idx) }
+func (h entryHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i]; h[i].idx = i; h[j].idx = j }
+func (h *entryHeap) Push(x any)   { e := x.(*entry); e.idx = len(*h); *h = append(*h, e) }
+func (h *entryHeap) Pop() any     { old := *h; e := old[len(old)-1]; *h = old[:len(old)-1]; return e }
+func (h entryHeap) top() *entry   { return h[0] }
+func (h *entryHeap) fix(e *entry) { heap.Fix(h, e.idx) }
 func (h *entryHeap) init(es []*entry) {
 	*h = append((*h)[:0], es...)
 	for i, e := range *h {

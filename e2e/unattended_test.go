@@ -82,7 +82,7 @@ func TestCrashRecoveryAfterKill9(t *testing.T) {
 	if len(catchUps) != 1 || catchUps[0].Status != "succeeded" || catchUps[0].SnapshotID == "" {
 		t.Fatalf("want exactly one successful catch-up backup: %+v\n%s", catchUps, w.log())
 	}
-	if len(unlocks) != 1 || unlocks[0].Status != "succeeded" || unlocks[0].Reason != "crash-recovery" ||
+	if len(unlocks) != 1 || unlocks[0].Status != "succeeded" || unlocks[0].Reason != "recovery" ||
 		!strings.Contains(strings.Join(unlocks[0].Notes, "\n"), "removed stale lock") {
 		t.Errorf("the recovery run: %+v", unlocks)
 	}

@@ -275,9 +275,10 @@ func (d *Daemon) withLocks(ctx context.Context, repo *drc.Repo, op func() error)
 	return &LockedError{DRC: repo.DRC, Agency: repo.Agency, Locks: kept, Err: err}
 }
 
-// Unlock is the recovery run queued at start for a repository on which a daemon that
-// died held leases: it waits a little for that daemon's restic processes to end (a
-// restic whose daemon died stops at its next write), then removes their locks.
+// recoverLocks is the recovery run (op unlock) queued at start for a repository on
+// which runs of an earlier daemon left leases (it died, or a shutdown interrupted
+// them): it waits a little for their restic processes to end (a restic whose daemon
+// died stops at its next write), then removes the locks they left.
 func (d *Daemon) recoverLocks(ctx context.Context, j *job, site *drc.Site, agency string) error {
 	r := j.run
 	repo := site.Repo(agency)

@@ -12,8 +12,9 @@ import (
 // startup is what the daemon does once, before it serves, after recoverOrphans marked
 // the runs a dead daemon left unfinished:
 //
-//  1. a recovery run (op unlock) for every repository on which a daemon that is gone
-//     held leases with restic processes: it clears the locks those left behind;
+//  1. a recovery run (op unlock) for every repository on which runs of a daemon that
+//     is gone (crashed, or stopped while they ran) held leases with restic
+//     processes: it clears the locks those left behind;
 //  2. one catch-up backup for every target whose schedule came due while the daemon
 //     was down, or whose last backup did not end (the daemon crashed in it, or a
 //     shutdown interrupted a scheduled one), unless the target says catchup: false;

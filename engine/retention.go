@@ -105,12 +105,12 @@ type RetentionDecision struct {
 func (d *Daemon) forget(ctx context.Context, j *job, t *target, dryRun bool) error {
 	r := j.run
 	if r.Reason == reasonRetention {
-		last, err := d.cat.Runs(catalog.RunFilter{Target: r.Target, Op: "backup", Limit: 1})
+		last, err := d.lastEndedBackup(r.Target)
 		if err != nil {
 			return err
 		}
-		if len(last) == 1 && last[0].Status != catalog.Succeeded {
-			r.Notes = append(r.Notes, fmt.Sprintf("skipped: the latest backup (run %d) is %s; retention runs only after a successful backup", last[0].ID, last[0].Status))
+		if last != nil && last.Status != catalog.Succeeded {
+			r.Notes = append(r.Notes, fmt.Sprintf("skipped: the latest backup (run %d) is %s; retention runs only after a successful backup", last.ID, last.Status))
 			return nil
 		}
 	}
@@ -174,6 +174,20 @@ func (d *Daemon) forget(ctx context.Context, j *job, t *target, dryRun bool) err
 		}
 	}
 	return nil
+}
+
+// lastEndedBackup returns the target's latest backup run that ended (nil if none).
+func (d *Daemon) lastEndedBackup(target string) (*catalog.Run, error) {
+	runs, err := d.cat.Runs(catalog.RunFilter{Target: target, Op: "backup", Limit: 20})
+	if err != nil {
+		return nil, err
+	}
+	for i := range runs {
+		if runs[i].Status.Done() {
+			return &runs[i], nil
+		}
+	}
+	return nil, nil
 }
 
 // retag tags a snapshot that is not good in the repository and records its new id.

@@ -38,7 +38,7 @@ const (
 	reasonCatchUp   = "catch-up"
 	reasonOnDemand  = "on-demand"
 	reasonRetention = "retention"
-	reasonRecovery  = "crash-recovery"
+	reasonRecovery  = "recovery"
 )
 
 // lateAfter: a slot handled later than this after it came due (the machine slept,
@@ -257,6 +257,7 @@ func (s *scheduler) plan(from, to time.Time, limit int) []PlannedRun {
 	defer s.mu.Unlock()
 	var out []PlannedRun
 	for _, e := range s.entries {
+		n := 0 // with a limit, an entry's first `limit` slots are all the top `limit` can hold
 		// The first slot whose due time (slot + offset) is at or after from.
 		for slot := e.sched.Next(from.Add(-e.offset - time.Nanosecond).In(s.loc)); !slot.IsZero() && slot.Add(e.offset).Before(to); slot = e.sched.Next(slot) {
 			p := PlannedRun{Time: slot.Add(e.offset), Op: e.op, Target: e.target, DRC: e.drc, Status: "planned", Cron: e.cron}
@@ -264,7 +265,7 @@ func (s *scheduler) plan(from, to time.Time, limit int) []PlannedRun {
 				p.Jitter = e.offset.String()
 			}
 			out = append(out, p)
-			if limit > 0 && len(out) > 4*limit {
+			if n++; limit > 0 && n >= limit {
 				break
 			}
 		}

@@ -20,6 +20,11 @@ type Config struct {
 	// Exactly one of S3 and Path.
 	S3   *S3Config `yaml:"s3"`
 	Path string    `yaml:"path"` // a local directory (the embedded default)
+
+	// Concurrency bounds the runs that use this DRC at once (0: only the daemon's
+	// global limit applies).
+	Concurrency int         `yaml:"concurrency"`
+	Maintenance Maintenance `yaml:"maintenance"` // prune and check schedules
 }
 
 // S3Config is an S3-compatible object store (MinIO or any S3).
@@ -71,6 +76,7 @@ func (c *Config) Validate(report func(field, msg string)) {
 	case !filepath.IsAbs(c.Path):
 		report("path", fmt.Sprintf("%q must be an absolute path", c.Path))
 	}
+	c.validateMaintenance(report)
 }
 
 func (c *S3Config) validate(report func(field, msg string)) {

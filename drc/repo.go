@@ -267,7 +267,9 @@ func (s Snapshot) Tag(key string) string {
 
 // Snapshots lists the snapshots that carry all of tags.
 func (r *Repo) Snapshots(ctx context.Context, tags ...string) ([]Snapshot, error) {
-	args := []string{"snapshots"}
+	// No lock: listing is read-only and must work while a prune or check holds the
+	// repository's exclusive lock.
+	args := []string{"snapshots", "--no-lock"}
 	if len(tags) > 0 {
 		args = append(args, "--tag", strings.Join(tags, ","))
 	}

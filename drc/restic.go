@@ -155,7 +155,13 @@ func (r *Restic) run(ctx context.Context, c call) error {
 	start := time.Now()
 	log := r.Logger.With("op", c.op, "drc", c.drc)
 	log.Debug("restic start", "args", c.args) // never holds a secret
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		if h := startHook(ctx); h != nil {
+			h(cmd.Process.Pid)
+		}
+		err = cmd.Wait()
+	}
 	if pr != nil {
 		_ = cmd.Stdout.(*io.PipeWriter).Close()
 		<-done

@@ -23,8 +23,15 @@ echo "$src: $(find "$src" | wc -l) entries, $(du -sh "$src" | cut -f1)"
 cat > "$CADANG_CONFIG" <<YAML
 state_dir: $demo/state
 restic: {binary: $root/bin/restic}
+scheduler:
+  timezone: Asia/Jakarta
+  blackout:
+    - {name: nightly network maintenance (demo), start: "0 1 * * *", duration: 2h}
 drcs:
-  - {name: local, role: primary, path: $demo/drc-local}
+  - name: local
+    role: primary
+    path: $demo/drc-local
+    maintenance: {check: "30 4 * * *", prune: "0 3 * * 0", read_data_subset: 5%}
   - {name: offsite, role: secondary, path: $demo/drc-offsite}
 agencies:
   - {id: dinkes, name: Dinas Kesehatan}
@@ -34,6 +41,7 @@ targets:
     kind: files
     files: {paths: [$src], exclude: ["*.tmp"]}
     schedule: "0 2 * * *"
+    jitter: 30m
     retention: {keep_daily: 7, keep_weekly: 4, keep_monthly: 12}
 YAML
 step "Configuration ($CADANG_CONFIG)"
@@ -66,8 +74,17 @@ else
   exit 1
 fi
 
-step "cadang runs"
+step "cadang check --wait: restic check, reading the next 5% of the data"
+"$cadang" check --wait
+
+step "cadang runs (each successful backup queued its retention: a forget run)"
 "$cadang" runs
+
+step "cadang status"
+"$cadang" status
+
+step "cadang schedule: the next 24 hours, maintenance included"
+"$cadang" schedule
 
 step "Stopping the daemon (SIGTERM)"
 kill -TERM $daemon

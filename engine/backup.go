@@ -30,8 +30,8 @@ func (d *Daemon) Backup(name, reason string, priority int) (catalog.Run, error) 
 	if !ok {
 		return catalog.Run{}, fmt.Errorf("%w: %q", errUnknownTarget, name)
 	}
-	r := &catalog.Run{Op: "backup", Target: name, Agency: t.cfg.Agency, Kind: t.cfg.Kind, Reason: reason}
-	return d.submit(r, priority, func(ctx context.Context, j *job) error { return d.backup(ctx, j, t) })
+	sub := d.backupSubmission(t, reason, priority)
+	return d.submit(sub.run, sub.prio, sub.exec)
 }
 
 var errUnknownTarget = errors.New("unknown target")
@@ -139,20 +139,32 @@ func (d *Daemon) recordSnapshot(ctx context.Context, r *catalog.Run, w *writer) 
 	default:
 		status = catalog.SnapshotBad
 	}
+	var tagErr error
 	if status != catalog.SnapshotGood {
 		// Tag even when the run was cancelled: a repository must never show a bad
-		// snapshot as good.
-		newID, err := w.repo.Tag(context.WithoutCancel(ctx), r.SnapshotID, tagStatusKey+"="+status)
+		// snapshot as good. Tagging needs restic's exclusive lock, which another backup
+		// of the agency may hold: the snapshot is then recorded in the catalog with its
+		// status all the same (the catalog is read first), and the next retention run,
+		// which holds the repository alone, tags it.
+		newID, err := d.tagNotGood(ctx, w.repo, r.SnapshotID, status)
 		if err != nil {
-			return err
+			tagErr = err
+			r.Notes = append(r.Notes, oneLine("snapshot recorded as "+status+" in the catalog; tagging it in the repository failed: "+err.Error()))
+		} else {
+			r.SnapshotID = newID
 		}
-		r.SnapshotID = newID
 	}
-	return d.cat.PutSnapshot(&catalog.Snapshot{
+	if err := d.cat.PutSnapshot(&catalog.Snapshot{
 		ID: r.SnapshotID, Target: r.Target, Agency: r.Agency, Kind: r.Kind,
 		Time: w.summary.BackupStart, RunID: r.ID, Status: status, DRC: r.DRC,
 		Sites: map[string]time.Time{r.DRC: d.now()}, Bytes: w.summary.TotalBytesProcessed,
-	})
+	}); err != nil {
+		return err
+	}
+	if tagErr != nil {
+		d.log.Warn("snapshot not tagged in the repository; recorded in the catalog", "snapshot", r.SnapshotID, "status", status, "err", tagErr)
+	}
+	return nil
 }
 
 // prepareRepo checks the DRC and creates the agency's repository there (seeding it at
@@ -200,9 +212,13 @@ func (w *writer) backup(ctx context.Context, o drc.BackupOptions) error {
 	w.used = true
 	o.Host = w.j.run.Target
 	o.Tags = append(append([]string{}, w.tags...), o.Tags...)
-	sum, _, err := w.repo.Backup(ctx, o, w.progress)
-	w.summary = sum
-	return err
+	// restic locks the repository before it reads anything: a backup that fails on a
+	// lock stored nothing and may run again once cadang's own stale locks are gone.
+	return w.d.withLocks(ctx, w.repo, func() error {
+		sum, _, err := w.repo.Backup(ctx, o, w.progress)
+		w.summary = sum
+		return err
+	})
 }
 
 func (w *writer) Files(ctx context.Context, s targets.FilesSpec) error {

@@ -236,3 +236,96 @@ func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
 }
+
+// My is the machine's MariaDB server (installed and started by
+// e2e/setup/services.d/20-mariadb.sh). Tests reach it over TCP on Host:Port with
+// password users; set-up and checks go through root on the local socket.
+type My struct {
+	Host   string // 127.0.0.1
+	Port   int
+	Socket string
+}
+
+// MariaDB returns the machine's MariaDB server, or skips.
+func MariaDB(t testing.TB) *My {
+	t.Helper()
+	m := &My{Host: "127.0.0.1", Port: 3306, Socket: "/run/mysqld/mysqld.sock"}
+	if _, err := exec.LookPath("mariadb"); err != nil {
+		Skip(t, "the MariaDB client is not installed: run `make services` (e2e/setup/services.d/20-mariadb.sh)")
+	}
+	if out, err := m.run("", "SELECT 1"); err != nil {
+		Skip(t, "MariaDB is not running or does not let root in over %s (%s): run `make services`", m.Socket, firstLine(out))
+	}
+	return m
+}
+
+func (m *My) run(db, sql string) (string, error) {
+	args := []string{"--protocol=socket", "-S", m.Socket, "--batch", "--skip-column-names", "--raw", "--default-character-set=utf8mb4"}
+	if db != "" {
+		args = append(args, "--database="+db)
+	}
+	cmd := exec.Command("mariadb", args...)
+	cmd.Stdin = strings.NewReader(sql)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return errb.String(), fmt.Errorf("%v: %s", err, firstLine(errb.String()))
+	}
+	return out.String(), nil
+}
+
+// Exec runs SQL as root (in database db, if not "").
+func (m *My) Exec(t testing.TB, db, sql string) {
+	t.Helper()
+	if _, err := m.run(db, sql); err != nil {
+		t.Fatalf("mariadb %s: %v\n%s", db, err, sql)
+	}
+}
+
+// TryExec runs SQL as root and returns its error.
+func (m *My) TryExec(db, sql string) error {
+	_, err := m.run(db, sql)
+	return err
+}
+
+// Query runs SQL as root and returns its output (tab-separated, raw), trimmed.
+func (m *My) Query(t testing.TB, db, sql string) string {
+	t.Helper()
+	out, err := m.run(db, sql)
+	if err != nil {
+		t.Fatalf("mariadb %s: %v\n%s", db, err, sql)
+	}
+	return strings.TrimSpace(out)
+}
+
+// CreateDB creates a database (dropped when the test ends) and returns its name.
+func (m *My) CreateDB(t testing.TB, prefix string) string {
+	t.Helper()
+	name := Name(prefix)
+	m.Exec(t, "", "CREATE DATABASE "+name+" CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+	m.DropDBAtCleanup(t, name)
+	return name
+}
+
+// DropDBAtCleanup drops a database when the test ends.
+func (m *My) DropDBAtCleanup(t testing.TB, name string) {
+	t.Cleanup(func() {
+		if err := m.TryExec("", "DROP DATABASE IF EXISTS "+name); err != nil {
+			t.Logf("dropping database %s: %v", name, err)
+		}
+	})
+}
+
+// CreateUser creates a user '<name>'@'%' with a password, dropped when the test ends,
+// and returns its name.
+func (m *My) CreateUser(t testing.TB, prefix, password string) string {
+	t.Helper()
+	name := Name(prefix)
+	m.Exec(t, "", fmt.Sprintf("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'", name, strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(password)))
+	t.Cleanup(func() {
+		if err := m.TryExec("", fmt.Sprintf("DROP USER IF EXISTS '%s'@'%%'", name)); err != nil {
+			t.Logf("dropping user %s: %v", name, err)
+		}
+	})
+	return name
+}

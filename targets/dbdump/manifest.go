@@ -16,14 +16,18 @@ type Manifest struct {
 	ChecksumMethod string     `json:"checksum_method,omitempty"`
 	Databases      []Database `json:"databases"`
 	Globals        string     `json:"globals,omitempty"` // the archive entry with roles/users, for all: true
+	// DumpBytes is the size of all dumps as the tools wrote them (for one database, the
+	// size of the snapshot's file).
+	DumpBytes int64 `json:"dump_bytes"`
 }
 
 // Database is one dumped database.
 type Database struct {
 	Name string `json:"name"`
 	File string `json:"file"` // the dump's name in the snapshot (or in the archive)
-	// DumpBytes is the size of the dump as the tool wrote it.
-	DumpBytes int64 `json:"dump_bytes"`
+	// DumpBytes is the size of the database's dump as the tool wrote it (0 when several
+	// databases share one dump).
+	DumpBytes int64 `json:"dump_bytes,omitempty"`
 	// Exact says the figures below come from the very snapshot of the data that the dump
 	// holds; when false they were taken in a separate snapshot just before the dump and
 	// a table written meanwhile may differ (Note says why).

@@ -108,7 +108,7 @@ func stream(ctx context.Context, jobFile string, out io.Writer) error {
 	} else {
 		var d dbdump.Database
 		d, m.ChecksumMethod, err = j.dumpDatabase(ctx, j.Server.Databases[0], dumpFile(j.Server.Databases[0].Name), out)
-		m.Databases = []dbdump.Database{d}
+		m.Databases, m.DumpBytes = []dbdump.Database{d}, d.DumpBytes
 	}
 	return dbdump.Finish(j.ResultFile, m, nil, err)
 }
@@ -211,9 +211,11 @@ func (j *job) dumpAll(ctx context.Context, m *dbdump.Manifest, out io.Writer) er
 	if err != nil {
 		return err
 	}
-	if _, err := run.Wait(); err != nil {
+	n, err := run.Wait()
+	if err != nil {
 		return err
 	}
+	m.DumpBytes += n
 	if err := gw.Close(); err != nil {
 		return err
 	}
@@ -228,6 +230,7 @@ func (j *job) dumpAll(ctx context.Context, m *dbdump.Manifest, out io.Writer) er
 			return err
 		}
 		m.Databases, m.ChecksumMethod = append(m.Databases, db), method
+		m.DumpBytes += db.DumpBytes
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {

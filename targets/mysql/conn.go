@@ -142,4 +142,3 @@ func sqlString(s string) string {
 
 // sqlIdent quotes an identifier.
 func sqlIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
-

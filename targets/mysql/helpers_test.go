@@ -35,7 +35,9 @@ func (s *source) config() *mysql.Config {
 	return &mysql.Config{Host: s.my.Host, Port: s.my.Port, Database: s.db, User: s.user, PasswordFile: s.passFile}
 }
 
-func (s *source) url(db string) string { return fmt.Sprintf("mysql://%s:%d/%s", s.my.Host, s.my.Port, db) }
+func (s *source) url(db string) string {
+	return fmt.Sprintf("mysql://%s:%d/%s", s.my.Host, s.my.Port, db)
+}
 
 // tableState is, per base table of db, its row count and an md5 of its rows in order
 // (every column, binary-safe), and per routine, trigger, view and event its definition:

@@ -30,6 +30,16 @@ type PG struct {
 	bin       string // folder of psql, or "" for PATH
 }
 
+// AdminURL is a postgres:// URL (as cadang's restores take) for the administrator over
+// the local socket.
+func (p *PG) AdminURL(db string) string {
+	u := fmt.Sprintf("postgres://localhost:%d/%s?host=%s", p.Port, db, p.socketDir)
+	if p.adminUser != "" {
+		u += "&user=" + p.adminUser
+	}
+	return u
+}
+
 // Postgres returns the machine's PostgreSQL server, or skips.
 func Postgres(t testing.TB) *PG {
 	t.Helper()

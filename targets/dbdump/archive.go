@@ -24,13 +24,14 @@ var archiveTime = time.Unix(0, 0).UTC()
 
 // ArchiveWriter writes an archive.
 type ArchiveWriter struct {
-	tw  *tar.Writer
-	buf []byte
+	tw       *tar.Writer
+	buf      []byte
+	partSize int
 }
 
 // NewArchiveWriter starts an archive on w.
 func NewArchiveWriter(w io.Writer) *ArchiveWriter {
-	return &ArchiveWriter{tw: tar.NewWriter(w)}
+	return &ArchiveWriter{tw: tar.NewWriter(w), partSize: PartSize}
 }
 
 // WriteFile adds a small file.
@@ -50,7 +51,7 @@ func header(name string, size int64) *tar.Header {
 // Close it before adding another entry.
 func (a *ArchiveWriter) Stream(name string) io.WriteCloser {
 	if a.buf == nil {
-		a.buf = make([]byte, 0, PartSize)
+		a.buf = make([]byte, 0, a.partSize)
 	}
 	return &partWriter{a: a, name: name}
 }
@@ -67,11 +68,11 @@ type partWriter struct {
 func (p *partWriter) Write(b []byte) (int, error) {
 	written := 0
 	for len(b) > 0 {
-		room := PartSize - len(p.a.buf)
+		room := p.a.partSize - len(p.a.buf)
 		k := min(room, len(b))
 		p.a.buf = append(p.a.buf, b[:k]...)
 		b, written = b[k:], written+k
-		if len(p.a.buf) == PartSize {
+		if len(p.a.buf) == p.a.partSize {
 			if err := p.flush(); err != nil {
 				return written, err
 			}
@@ -156,8 +157,11 @@ type partsReader struct {
 func (p *partsReader) Read(b []byte) (int, error) {
 	for !p.done {
 		n, err := p.a.tr.Read(b)
-		if n > 0 || (err != nil && !errors.Is(err, io.EOF)) {
+		if err != nil && !errors.Is(err, io.EOF) {
 			return n, err
+		}
+		if n > 0 {
+			return n, nil // the end of a part is not the end of the entry
 		}
 		// This part is over: is the next entry the next part?
 		h, err := p.a.tr.Next()

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -63,4 +64,15 @@ WHERE c.relkind IN ('r', 'S') AND n.nspname <> 'information_schema' AND n.nspnam
 		state[rel] = pg.Query(t, db, "SET extra_float_digits = 3; SET TimeZone = 'UTC';\n"+q)
 	}
 	return state
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }

@@ -147,7 +147,7 @@ func (j *job) dump(ctx context.Context, m *dbdump.Manifest, file string, out io.
 	}
 	defer lock.Close()
 	locked := true
-	if _, err := lock.Query(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d;\nBACKUP STAGE XSTART;", int(lockWait.Seconds()))); err != nil {
+	if _, err := lock.Query(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d;\nBACKUP STAGE START;\nBACKUP STAGE BLOCK_COMMIT;", int(lockWait.Seconds()))); err != nil {
 		locked, exact = false, false
 		note = "figures taken in a snapshot of their own just before the dump (BACKUP STAGE BLOCK_COMMIT: " + err.Error() + ")"
 	}

@@ -46,7 +46,8 @@ var ownOptions = []string{
 	"--lock-tables", "--verbose", "--version", "--help", "--tab", "--xml", "--no-data", "--compress", "--system",
 }
 
-// Validate reports problems through report(field, message).
+// Validate reports problems through report(field, message). Messages never repeat a
+// dump option's value: it might be a password given by mistake.
 func (c *Config) Validate(report func(field, msg string)) {
 	switch {
 	case c.All && c.Database != "":
@@ -70,9 +71,9 @@ func (c *Config) Validate(report func(field, msg string)) {
 		name, _, _ := strings.Cut(o, "=")
 		switch {
 		case !strings.HasPrefix(o, "--") || len(name) < 3:
-			report(fmt.Sprintf("dump_options[%d]", i), fmt.Sprintf("%q: give long options, as --name or --name=value", o))
+			report(fmt.Sprintf("dump_options[%d]", i), "give long options, as --name or --name=value")
 		case slices.Contains(ownOptions, name):
-			report(fmt.Sprintf("dump_options[%d]", i), fmt.Sprintf("%q: cadang sets %s itself", o, name))
+			report(fmt.Sprintf("dump_options[%d]", i), fmt.Sprintf("cadang sets %s itself", name))
 		}
 	}
 }

@@ -60,7 +60,8 @@ var ownOptions = []string{
 	"--schema-only", "--create", "--clean", "--if-exists",
 }
 
-// Validate reports problems through report(field, message).
+// Validate reports problems through report(field, message). Messages never repeat a
+// dump option's value: it might be a password given by mistake.
 func (c *Config) Validate(report func(field, msg string)) {
 	switch {
 	case c.All && c.Database != "":
@@ -100,9 +101,9 @@ func checkOption(o string) string {
 	name, _, _ := strings.Cut(o, "=")
 	switch {
 	case !strings.HasPrefix(o, "--") || len(name) < 3:
-		return fmt.Sprintf("%q: give long options, as --name or --name=value", o)
+		return "give long options, as --name or --name=value"
 	case slices.Contains(ownOptions, name):
-		return fmt.Sprintf("%q: cadang sets %s itself", o, name)
+		return fmt.Sprintf("cadang sets %s itself", name)
 	}
 	return ""
 }

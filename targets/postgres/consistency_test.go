@@ -77,9 +77,9 @@ DELETE FROM pesanan WHERE id = (SELECT min(id) FROM pesanan) AND ` + fmt.Sprint(
 		t.Fatalf("the writer did not write during the dump: newest order %d before the backup, %d in the dump, %d after", before, restored, after)
 	}
 	for q, want := range map[string]string{
-		"SELECT count(*) FROM baris b LEFT JOIN pesanan p ON p.id = b.pesanan WHERE p.id IS NULL":       "0",
+		"SELECT count(*) FROM baris b LEFT JOIN pesanan p ON p.id = b.pesanan WHERE p.id IS NULL":         "0",
 		"SELECT count(*) FROM pesanan p WHERE (SELECT count(*) FROM baris b WHERE b.pesanan = p.id) <> 3": "0",
-		"SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated":                          "1",
+		"SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated":                         "1",
 	} {
 		if got := pg.Query(t, dst, q); got != want {
 			t.Errorf("restored database: %s: %s, want %s", q, got, want)

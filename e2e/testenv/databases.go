@@ -26,7 +26,7 @@ type PG struct {
 	Port int
 
 	socketDir string
-	adminUser string // "" for the peer role of the user running the test
+	adminUser string // the system server: the OS user's role (peer authentication)
 	bin       string // folder of psql, or "" for PATH
 }
 
@@ -44,6 +44,9 @@ func (p *PG) AdminURL(db string) string {
 func Postgres(t testing.TB) *PG {
 	t.Helper()
 	p := &PG{Host: "127.0.0.1", Port: 5432, socketDir: "/var/run/postgresql"}
+	if u, err := user.Current(); err == nil {
+		p.adminUser = u.Username // peer authentication: the role of the OS user
+	}
 	if _, err := exec.LookPath("psql"); err != nil {
 		Skip(t, "PostgreSQL client tools are not installed: run `make services` (e2e/setup/services.d/10-postgres.sh)")
 	}

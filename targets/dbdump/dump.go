@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"sync"
 	"sync/atomic"
@@ -62,11 +63,15 @@ func (t Tool) Start(ctx context.Context, out io.Writer) (*Running, error) {
 		}
 	}
 	cmd.Stderr = log
-	stdout, err := cmd.StdoutPipe()
+	stdout, w, err := dumpPipe()
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	cmd.Stdout = w
+	err = cmd.Start()
+	w.Close() // the tool has it; the read end sees EOF when the tool ends
+	if err != nil {
+		stdout.Close()
 		return nil, toolStartError(t.Argv[0], err)
 	}
 	if t.Started == nil {
@@ -75,6 +80,7 @@ func (t Tool) Start(ctx context.Context, out io.Writer) (*Running, error) {
 	r := &Running{Started: started, cmd: cmd, log: log, done: make(chan struct{}), ctx: ctx, name: t.Argv[0]}
 	go func() {
 		r.copyErr = r.copy(out, stdout)
+		stdout.Close()
 		if r.copyErr != nil {
 			// The reader of the dump went away: stop the tool rather than let it block.
 			_ = cmd.Process.Kill()
@@ -86,8 +92,20 @@ func (t Tool) Start(ctx context.Context, out io.Writer) (*Running, error) {
 	return r, nil
 }
 
-// copy moves the dump to out with a large buffer, counting bytes.
-func (r *Running) copy(out io.Writer, in io.Reader) error {
+// copy moves the dump to out, counting bytes: with splice(2) when out is a pipe or a
+// file (the dump's pages move from pipe to pipe inside the kernel: a process in the
+// middle of the stream costs next to nothing), else with a large buffer.
+func (r *Running) copy(out io.Writer, in *os.File) error {
+	if f, ok := out.(*os.File); ok {
+		handled, err := r.splice(f, in)
+		if handled {
+			return err
+		}
+	}
+	return r.copyBuffer(out, in)
+}
+
+func (r *Running) copyBuffer(out io.Writer, in io.Reader) error {
 	buf := make([]byte, 1<<20)
 	for {
 		n, err := in.Read(buf)

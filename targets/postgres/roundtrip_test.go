@@ -213,7 +213,7 @@ func checkObjects(t *testing.T, p *testenv.PG) {
 	}
 }
 
-func build(t *testing.T, cfg *postgres.Config) *postgres.Target {
+func build(t testing.TB, cfg *postgres.Config) *postgres.Target {
 	t.Helper()
 	cfg.Validate(func(field, msg string) { t.Fatalf("config: %s: %s", field, msg) })
 	kind, _ := targets.Lookup("postgres")

@@ -41,7 +41,7 @@ func (t *Target) Inspect(ctx context.Context, to string) (*dbdump.Manifest, erro
 		m.ChecksumMethod = checksumMethod
 	}
 	for _, d := range srv.Databases {
-		tb, err := tables(ctx, s, d.Name, t.cfg.checksums())
+		tb, err := tables(ctx, s, d.Name, t.cfg.checksums(), ignored(t.cfg.DumpOptions))
 		if err != nil {
 			return nil, fmt.Errorf("database %s: %w", d.Name, err)
 		}

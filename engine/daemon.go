@@ -172,10 +172,11 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Set before the API serves: handleStatus reads it.
+	d.started = d.now()
 	srv := &http.Server{Handler: d.api(), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	d.started = d.now()
 	d.log.Info("cadang daemon started", "version", Version, "pid", d.pid, "socket", d.cfg.Daemon.Socket,
 		"state_dir", d.cfg.StateDir, "targets", len(d.targets), "drcs", len(d.sites), "restic", d.restic.Binary)
 

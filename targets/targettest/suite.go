@@ -131,11 +131,11 @@ func Run(t *testing.T, c Case) {
 	})
 }
 
-func logger(t *testing.T) *slog.Logger {
+func logger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type testLog struct{ t *testing.T }
+type testLog struct{ t testing.TB }
 
 func (l testLog) Write(p []byte) (int, error) { l.t.Log(string(p)); return len(p), nil }
 
@@ -145,7 +145,7 @@ type Repo struct {
 }
 
 // NewRepo creates a repository in a temporary filesystem DRC, with bin/restic.
-func NewRepo(t *testing.T) *Repo {
+func NewRepo(t testing.TB) *Repo {
 	t.Helper()
 	r := &drc.Restic{Binary: testenv.Restic(t), Logger: logger(t)}
 	site, err := drc.Open(drc.Config{Name: "test", Role: drc.RolePrimary, Path: filepath.Join(t.TempDir(), "drc")}, r, t.TempDir())
@@ -160,7 +160,7 @@ func NewRepo(t *testing.T) *Repo {
 
 // Writer is a targets.Writer over the repository that records what a backup did.
 type Writer struct {
-	t        *testing.T
+	t        testing.TB
 	repo     *Repo
 	Calls    int    // calls of Files and Stream
 	Snapshot string // the snapshot written, if any
@@ -169,7 +169,7 @@ type Writer struct {
 }
 
 // Writer returns a new Writer.
-func (r *Repo) Writer(t *testing.T) *Writer { return &Writer{t: t, repo: r} }
+func (r *Repo) Writer(t testing.TB) *Writer { return &Writer{t: t, repo: r} }
 
 func (w *Writer) backup(ctx context.Context, o drc.BackupOptions) error {
 	w.Calls++

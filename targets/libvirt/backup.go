@@ -54,19 +54,23 @@ func (t *Target) Backup(ctx context.Context, w targets.Writer) (*targets.BackupR
 		return nil, contextErr(ctx, err)
 	}
 	r := &run{t: t, w: w, c: c, dom: dom, log: w.Logger().With("domain", t.cfg.Domain)}
-	res, err := r.backup(ctx)
-	if r.scratch != "" {
-		if rerr := os.RemoveAll(r.scratch); rerr != nil {
-			r.log.Error("cannot remove scratch", "dir", r.scratch, "err", rerr)
+	ok := false
+	defer func() {
+		if r.scratch != "" {
+			if err := os.RemoveAll(r.scratch); err != nil {
+				r.log.Error("cannot remove scratch", "dir", r.scratch, "err", err)
+			}
 		}
-	}
-	if err != nil && r.newCheckpoint != "" {
-		// The chain goes on from the previous checkpoint, whose snapshot is good.
-		r.deleteCheckpoints(ctx, []string{r.newCheckpoint})
-	}
+		if !ok && r.newCheckpoint != "" {
+			// The chain goes on from the previous checkpoint, whose snapshot is good.
+			r.deleteCheckpoints(ctx, []string{r.newCheckpoint})
+		}
+	}()
+	res, err := r.backup(ctx)
 	if err != nil {
 		return nil, contextErr(ctx, err)
 	}
+	ok = true
 	return res, nil
 }
 
@@ -456,8 +460,15 @@ func (r *run) wait(ctx context.Context) error {
 		return fmt.Errorf("backup job result: %s", reason(contextErr(ctx, err)))
 	}
 	msg, _ := param(params, "errmsg").(string)
+	r.log.Debug("backup job ended", "type", typ, "operation", param(params, "operation"), "errmsg", msg,
+		"processed", param(params, "disk_processed"), "total", param(params, "disk_total"))
 	switch golibvirt.DomainJobType(typ) {
 	case golibvirt.DomainJobCompleted:
+		done, _ := paramUint(params, golibvirt.DomainJobDiskProcessed)
+		total, ok := paramUint(params, golibvirt.DomainJobDiskTotal)
+		if ok && done != total {
+			return fmt.Errorf("backup job ended having copied %d of %d bytes", done, total)
+		}
 		return nil
 	case golibvirt.DomainJobFailed:
 		return fmt.Errorf("backup job failed: %s", orUnknown(oneLine(msg)))
@@ -496,6 +507,20 @@ func param(ps []golibvirt.TypedParam, field string) any {
 		}
 	}
 	return nil
+}
+
+func paramUint(ps []golibvirt.TypedParam, field string) (uint64, bool) {
+	switch v := param(ps, field).(type) {
+	case uint64:
+		return v, true
+	case int64:
+		return uint64(v), true
+	case uint32:
+		return uint64(v), true
+	case int32:
+		return uint64(v), true
+	}
+	return 0, false
 }
 
 // offlineBackup backs up a shut-off domain from its disk files: nothing writes to them, and

@@ -13,7 +13,7 @@
 //	/manifest.json                      what was backed up, how (full, incremental), consistency
 //	/domain.xml                         the domain's persistent definition (no secrets)
 //	/disks/<dev>/map                    per block: generation and SHA-256 (see blockmap.go)
-//	/disks/<dev>/blocks/<NNNN>/<NNNNNNNN>  the disk's content in blocks of 4 MiB
+//	/disks/<dev>/blocks/<NNNN>/<NNNNNNNN>  the disk's content in blocks of 1 MiB
 //
 // A full backup copies the whole disk into scratch (libvirt writes a qcow2 file) and
 // cuts it into block files. An incremental backup asks libvirt for the clusters changed

@@ -2,6 +2,8 @@ package libvirt
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -23,59 +25,93 @@ func TestFailures(t *testing.T) {
 		testenv.Skip(t, "cannot mount a small tmpfs as a full scratch disk (needs root): %v: %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", small).Run() })
-	d := testenv.NewDomain(t, testenv.DomainOptions{Size: 512 << 20, Seeded: 384 << 20, Seed: 3})
+	d := testenv.NewDomain(t, testenv.DomainOptions{Seed: 3})
+	// A domain with 2 GiB of data, whose full backup job runs long enough to be
+	// aborted (its content is not followed: only the other domain's is compared).
+	big := testenv.NewDomain(t, testenv.DomainOptions{Size: 2 << 30, Seeded: 1 << 20, Seed: 4})
+	big.HMP(`qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 0x55 1M 2047M"`)
+
 	scratch := scratchFolder(t)
 	repo := targettest.NewRepo(t)
 	good, w, _, err := backup(t, repo, newTarget(t, testConfig(d, scratch)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.Write(0x77, 100<<20, 2<<20)
+	d.Write(0x77, 10<<20, 2<<20)
 	state := d.Keep()
-	cps := d.Checkpoints()
+	cps := map[*testenv.Domain][]string{d: d.Checkpoints(), big: big.Checkpoints()}
 
 	for _, tc := range []struct {
-		name  string
-		cfg   func(c *Config)
-		full  bool // back up as another target, which has no checkpoint: a long job
-		begun func(t *testing.T, cancel context.CancelFunc) func(string)
+		name string
+		dom  *testenv.Domain
+		// target is the target's name: "vm" has a checkpoint (an incremental
+		// backup), another name has none (a full backup).
+		target string
+		cfg    func(c *Config)
+		// begun runs once the backup job started; it sets *missed if the job ended
+		// before it could act.
+		begun func(t *testing.T, cancel context.CancelFunc, missed *bool) func(string)
 		want  []string // in the error
-		dir   string   // scratch folder that must be left empty
 	}{
-		{name: "domain missing", cfg: func(c *Config) { c.Domain = "cadang-no-such-domain" },
+		{name: "domain missing", dom: d, cfg: func(c *Config) { c.Domain = "cadang-no-such-domain" },
 			want: []string{`domain "cadang-no-such-domain"`, "Domain not found"}},
-		{name: "libvirtd down", cfg: func(c *Config) { c.URI = "qemu+unix:///system?socket=/run/cadang-no-libvirtd/sock" },
+		{name: "libvirtd down", dom: d, cfg: func(c *Config) { c.URI = "qemu+unix:///system?socket=/run/cadang-no-libvirtd/sock" },
 			want: []string{"cannot connect (is libvirtd running?)", "no such file or directory"}},
-		{name: "disk missing", cfg: func(c *Config) { c.Disks = []string{"vdz"} },
+		{name: "disk missing", dom: d, cfg: func(c *Config) { c.Disks = []string{"vdz"} },
 			want: []string{`has no disk "vdz"`, "vda"}},
-		{name: "scratch disk full", full: true, cfg: func(c *Config) { c.ScratchDir = small },
-			want: []string{"backup job failed", "No space left on device"}, dir: small},
-		{name: "job aborted through libvirt", full: true,
-			begun: func(t *testing.T, _ context.CancelFunc) func(string) {
-				return func(dom string) { testenv.Run(t, "virsh", "-c", testenv.LibvirtURI, "domjobabort", dom) }
+		{name: "scratch disk full", dom: d, target: "other", cfg: func(c *Config) { c.ScratchDir = small },
+			want: []string{"backup job failed", "No space left on device"}},
+		{name: "job aborted through libvirt", dom: big, target: "big",
+			begun: func(t *testing.T, _ context.CancelFunc, missed *bool) func(string) {
+				return func(dom string) {
+					// Pause the job (in QEMU, behind libvirt) so that it still runs
+					// when libvirt is asked to abort it.
+					if *missed = !pauseJobs(t, big); *missed {
+						return
+					}
+					if out, err := exec.Command("virsh", "-c", testenv.LibvirtURI, "domjobabort", dom).CombinedOutput(); err != nil {
+						t.Errorf("virsh domjobabort: %v: %s", err, out)
+					}
+				}
 			},
-			want: []string{"backup job was aborted"}},
-		{name: "run cancelled", full: true,
-			begun: func(t *testing.T, cancel context.CancelFunc) func(string) {
+			want: []string{"backup job was aborted", "Operation canceled"}},
+		{name: "run cancelled", dom: big, target: "big",
+			begun: func(t *testing.T, cancel context.CancelFunc, missed *bool) func(string) {
 				return func(string) { cancel() }
 			},
 			want: []string{"context canceled"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := testConfig(d, scratch)
+			cfg := testConfig(tc.dom, scratch)
 			if tc.cfg != nil {
 				tc.cfg(cfg)
 			}
 			tg := newTarget(t, cfg)
-			if tc.full {
-				tg.name = "other"
+			if tc.target != "" {
+				tg.name = tc.target
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			if tc.begun != nil {
-				tg.afterBegin = tc.begun(t, cancel)
+			var w *targettest.Writer
+			var err error
+			// A job that ends before the test can act on it (a loaded machine) proves
+			// nothing: it is tried again, as a full backup again.
+			for attempt := 1; ; attempt++ {
+				ctx, cancel := context.WithCancel(context.Background())
+				missed := false
+				if tc.begun != nil {
+					tg.afterBegin = tc.begun(t, cancel, &missed)
+				}
+				_, w, _, err = backupCtx(ctx, t, repo, tg)
+				cancel()
+				if !missed || attempt == 5 {
+					break
+				}
+				t.Logf("attempt %d: the backup job ended before the test could act", attempt)
+				for _, cp := range tc.dom.Checkpoints() {
+					if strings.HasPrefix(cp, "cadang-"+tc.target+"-") {
+						testenv.Run(t, "virsh", "-c", testenv.LibvirtURI, "checkpoint-delete", tc.dom.Name, cp)
+					}
+				}
 			}
-			_, w, _, err := backupCtx(ctx, t, repo, tg)
 			if err == nil {
 				t.Fatal("backup succeeded")
 			}
@@ -93,14 +129,14 @@ func TestFailures(t *testing.T) {
 				t.Errorf("snapshot %s counted as good", w.Snapshot)
 			}
 			assertScratchEmpty(t, scratch)
-			if tc.dir != "" {
-				assertScratchEmpty(t, tc.dir)
-			}
-			if s := d.State(); s != "running" {
-				t.Errorf("domain is %s", s)
-			}
-			if got := d.Checkpoints(); !reflect.DeepEqual(got, cps) {
-				t.Errorf("checkpoints changed: %v, were %v", got, cps)
+			assertScratchEmpty(t, small)
+			for _, dom := range []*testenv.Domain{d, big} {
+				if s := dom.State(); s != "running" {
+					t.Errorf("domain %s is %s", dom.Name, s)
+				}
+				if got := dom.Checkpoints(); !reflect.DeepEqual(got, cps[dom]) {
+					t.Errorf("checkpoints of %s changed: %v, were %v", dom.Name, got, cps[dom])
+				}
 			}
 		})
 	}
@@ -115,4 +151,41 @@ func TestFailures(t *testing.T) {
 		t.Errorf("after the failures, the backup is not incremental from the last good one: %+v", m)
 	}
 	assertSame(t, state, filepath.Join(restoreTo(t, repo, newTarget(t, testConfig(d, scratch)), w2.Snapshot, nil), "vda.qcow2"))
+}
+
+// pauseJobs pauses QEMU's block jobs of the domain (behind libvirt's back); it reports
+// whether one was paused before it had copied everything.
+func pauseJobs(t *testing.T, d *testenv.Domain) bool {
+	type job struct {
+		Device string `json:"device"`
+		Status string `json:"status"`
+		Offset int64  `json:"offset"`
+		Len    int64  `json:"len"`
+		Paused bool   `json:"paused"`
+	}
+	query := func() []job {
+		out, err := d.L.QEMUDomainMonitorCommand(d.Dom, `{"execute":"query-block-jobs"}`, 0)
+		var res struct {
+			Return []job `json:"return"`
+		}
+		if err == nil {
+			err = json.Unmarshal([]byte(out), &res)
+		}
+		if err != nil {
+			t.Errorf("query-block-jobs: %s: %v", out, err)
+		}
+		return res.Return
+	}
+	for _, j := range query() {
+		cmd := fmt.Sprintf(`{"execute":"block-job-pause","arguments":{"device":%q}}`, j.Device)
+		if out, err := d.L.QEMUDomainMonitorCommand(d.Dom, cmd, 0); err != nil {
+			t.Logf("%s: %v %s", cmd, err, out) // it may have ended meanwhile
+		}
+	}
+	for _, j := range query() {
+		if j.Paused && j.Offset < j.Len {
+			return true
+		}
+	}
+	return false
 }

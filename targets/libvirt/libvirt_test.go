@@ -28,7 +28,7 @@ func TestFullThenIncremental(t *testing.T) {
 	if m1.Level != Full || m1.Consistency != CrashConsistent || m1.Checkpoint == "" || len(m1.Disks) != 1 {
 		t.Fatalf("first backup: %+v", m1)
 	}
-	if got := m1.Disks[0]; got.Size != d.Size || got.ReadBytes != d.Size || got.BlocksWritten != got.Blocks || got.Blocks != 16 {
+	if got := m1.Disks[0]; got.Size != d.Size || got.ReadBytes != d.Size || got.BlocksWritten != got.Blocks || got.Blocks != int(d.Size/BlockSize) {
 		t.Errorf("a full backup reads and writes the whole disk: %+v", got)
 	}
 	if !containsPrefix(notes1, "crash-consistent") || !containsPrefix(notes1, "no checkpoint of an earlier backup") {
@@ -40,11 +40,12 @@ func TestFullThenIncremental(t *testing.T) {
 	}
 	assertSame(t, state1, filepath.Join(restoreTo(t, repo, tg, w1.Snapshot, nil), "vda.qcow2"))
 
-	// 6 MiB in three places: within one block, across two blocks, and zeros over data.
-	d.Write(0xcd, 1<<20, 1<<20)
-	d.Write(0x5a, 30<<20, 4<<20)
+	// 6 MiB in three places: across two blocks, over five blocks, and zeros over a
+	// whole block. Blocks 1, 2, 30 and 34 change in part.
+	d.Write(0xcd, 1<<20+64<<10, 1<<20)
+	d.Write(0x5a, 30<<20+512<<10, 4<<20)
 	d.Write(0x00, 8<<20, 1<<20)
-	const changed = 6 << 20
+	const changed, touched, partial = 6 << 20, 8, 4
 	state2 := d.Keep()
 	m2, w2, notes2, err := backup(t, repo, tg)
 	if err != nil {
@@ -55,17 +56,17 @@ func TestFullThenIncremental(t *testing.T) {
 		t.Fatalf("second backup is not incremental from the first: %+v", m2)
 	}
 	dm := m2.Disks[0]
-	// Blocks 0 and 2 change in part, 7 and 8 in part (30..34 MiB): 4 block files.
-	if dm.ReadBytes != changed || dm.BlocksWritten != 4 {
-		t.Errorf("incremental backup read %d bytes and wrote %d blocks, want %d and 4", dm.ReadBytes, dm.BlocksWritten, changed)
+	if dm.ReadBytes != changed || dm.BlocksWritten != touched || dm.ParentBytes != partial*BlockSize {
+		t.Errorf("incremental backup read %d bytes from the domain and %d from the repository, and wrote %d blocks; want %d, %d and %d",
+			dm.ReadBytes, dm.ParentBytes, dm.BlocksWritten, changed, partial*BlockSize, touched)
 	}
-	// Scratch holds the changed clusters and the 4 blocks they touch (their previous
-	// content, then the new block files) and qcow2 metadata, not the disk.
-	if dm.ScratchBytes > changed+4*BlockSize+1<<20 || dm.ScratchBytes < changed {
-		t.Errorf("incremental backup took %d bytes of scratch for %d changed of a %d-byte disk", dm.ScratchBytes, changed, d.Size)
+	// Scratch holds the changed clusters, then the blocks they touch (with the previous
+	// content of those changed in part), and qcow2 metadata: not the disk.
+	if limit := int64(changed + partial*BlockSize + 1<<20); dm.ScratchBytes > limit || dm.ScratchBytes < changed {
+		t.Errorf("incremental backup took %d bytes of scratch for %d changed of a %d-byte disk (limit %d)", dm.ScratchBytes, changed, d.Size, limit)
 	}
-	if w2.Summary.FilesUnmodified < 12 || w2.Summary.TotalBytesProcessed < uint64(d.Size) {
-		t.Errorf("restic should have taken 12 blocks from the first snapshot unread: %+v", w2.Summary)
+	if unchanged := uint64(dm.Blocks - touched); w2.Summary.FilesUnmodified < unchanged || w2.Summary.TotalBytesProcessed < uint64(d.Size) {
+		t.Errorf("restic should have taken %d blocks from the first snapshot unread: %+v", unchanged, w2.Summary)
 	}
 	t.Logf("incremental: %d bytes read from the domain, %d from the previous snapshot, %d bytes of scratch, %d added to the repository",
 		dm.ReadBytes, dm.ParentBytes, dm.ScratchBytes, w2.Summary.DataAdded)

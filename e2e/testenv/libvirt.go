@@ -37,8 +37,8 @@ func Libvirt(t testing.TB) *golibvirt.Libvirt {
 	return l
 }
 
-// Domain is a virtual machine of a test: a TCG guest with 64 MiB of memory, no OS and
-// no network, whose disk vda is a qcow2 file seeded with known bytes. Model is a raw
+// Domain is a virtual machine of a test: a TCG guest with 64 MiB of memory, no OS (or
+// the test guest, with 128 MiB) and no network, whose disk vda is a qcow2 file seeded with known bytes. Model is a raw
 // file that holds what vda holds: Write changes both.
 type Domain struct {
 	Name  string
@@ -59,6 +59,25 @@ type DomainOptions struct {
 	Seed   uint64 // of the data
 	// ExtraDevices is XML added to <devices>.
 	ExtraDevices string
+	// Guest boots the test guest (GuestImages): Linux with the QEMU guest agent, which
+	// formats the blank vda (ext2) and mounts it. Model does not follow vda then.
+	Guest bool
+}
+
+// GuestDir holds the test guest's kernel and initramfs, built by
+// e2e/setup/services.d/31-libvirt-guest.sh.
+const GuestDir = "/var/lib/libvirt/images/cadang-test-guest"
+
+// GuestImages returns the test guest's kernel and initramfs, or skips.
+func GuestImages(t testing.TB) (kernel, initrd string) {
+	t.Helper()
+	kernel, initrd = filepath.Join(GuestDir, "vmlinuz"), filepath.Join(GuestDir, "initrd.img")
+	for _, f := range []string{kernel, initrd} {
+		if _, err := os.Stat(f); err != nil {
+			Skip(t, "the test guest is not built (%v): run e2e/setup/services.sh (31-libvirt-guest.sh builds it)", err)
+		}
+	}
+	return kernel, initrd
 }
 
 // NewDomain defines and starts a test domain; it is destroyed and undefined, with its
@@ -69,7 +88,14 @@ func NewDomain(t testing.TB, o DomainOptions) *Domain {
 	if o.Size == 0 {
 		o.Size = 64 << 20
 	}
-	if o.Seeded == 0 {
+	osXML, memory := "<boot dev='hd'/>", 64
+	switch {
+	case o.Guest:
+		memory = 128 // the kernel does not boot in 64 MiB
+		kernel, initrd := GuestImages(t)
+		osXML = fmt.Sprintf("<kernel>%s</kernel><initrd>%s</initrd><cmdline>console=ttyS0 panic=-1</cmdline>", kernel, initrd)
+		o.Seeded = 0
+	case o.Seeded == 0:
 		o.Seeded = o.Size / 4 * 3
 	}
 	dir, err := os.MkdirTemp("", "cadang-vm-")
@@ -99,9 +125,9 @@ func NewDomain(t testing.TB, o DomainOptions) *Domain {
 
 	xml := fmt.Sprintf(`<domain type='qemu'>
   <name>%s</name>
-  <memory unit='MiB'>64</memory>
+  <memory unit='MiB'>%d</memory>
   <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+  <os><type arch='x86_64' machine='pc'>hvm</type>%s</os>
   <devices>
     <disk type='file' device='disk'>
       <driver name='qemu' type='qcow2'/>
@@ -112,7 +138,7 @@ func NewDomain(t testing.TB, o DomainOptions) *Domain {
     <memballoon model='none'/>
     %s
   </devices>
-</domain>`, d.Name, d.Disk, o.ExtraDevices)
+</domain>`, d.Name, memory, osXML, d.Disk, o.ExtraDevices)
 	d.Dom, err = l.DomainDefineXML(xml)
 	if err != nil {
 		t.Fatalf("defining test domain: %v", err)
@@ -150,6 +176,36 @@ func (d *Domain) Start() {
 	if err := d.L.DomainCreate(d.Dom); err != nil {
 		d.t.Fatalf("starting %s: %v", d.Name, err)
 	}
+}
+
+// WaitAgent waits until the guest agent of domain name is connected (the test guest
+// has booted and mounted its disk).
+func WaitAgent(t testing.TB, l *golibvirt.Libvirt, name string) {
+	t.Helper()
+	dom, err := l.DomainLookupByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		x, err := l.DomainGetXMLDesc(dom, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(x, "name='org.qemu.guest_agent.0' state='connected'") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the guest agent of %s did not connect within 3 minutes", name)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// Agent runs a guest agent command (JSON) in domain name and returns its reply.
+func Agent(t testing.TB, name, cmd string) string {
+	t.Helper()
+	return strings.TrimSpace(Run(t, "virsh", "-c", LibvirtURI, "qemu-agent-command", name, "--timeout", "30", cmd))
 }
 
 // Destroy stops the domain at once.

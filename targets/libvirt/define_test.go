@@ -29,15 +29,15 @@ func TestRestoreDefine(t *testing.T) {
 
 	name := d.Name + "-restored"
 	t.Cleanup(func() { testenv.RemoveDomain(t, d.L, name) })
-	dest, err := os.MkdirTemp("", "cadang-restored-") // QEMU must reach the disks
+	parent, err := os.MkdirTemp("", "cadang-restored-") // QEMU must reach the disks
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dest) })
-	if err := os.Chmod(dest, 0o711); err != nil {
+	t.Cleanup(func() { os.RemoveAll(parent) })
+	if err := os.Chmod(parent, 0o711); err != nil {
 		t.Fatal(err)
 	}
-	dest = filepath.Join(dest, "vm")
+	dest := filepath.Join(parent, "vm")
 	req := targets.RestoreRequest{To: dest, Options: map[string]string{"define": name}}
 	if err := tg.Restore(context.Background(), repo.Reader(t, w.Snapshot), req); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -203,7 +204,11 @@ type writer struct {
 	scratch string
 }
 
-var _ targets.Writer = (*writer)(nil) // interface guard
+// Interface guards
+var (
+	_ targets.Writer  = (*writer)(nil)
+	_ targets.History = (*writer)(nil)
+)
 
 func (w *writer) backup(ctx context.Context, o drc.BackupOptions) error {
 	if w.used {
@@ -222,7 +227,24 @@ func (w *writer) backup(ctx context.Context, o drc.BackupOptions) error {
 }
 
 func (w *writer) Files(ctx context.Context, s targets.FilesSpec) error {
-	return w.backup(ctx, drc.BackupOptions{Paths: s.Paths, Exclude: s.Exclude, OneFileSystem: s.OneFileSystem, Tags: s.Tags})
+	return w.backup(ctx, drc.BackupOptions{Paths: s.Paths, Exclude: s.Exclude, OneFileSystem: s.OneFileSystem, Tags: s.Tags,
+		Dir: s.Dir, Parent: s.Parent, MinUnmodified: s.Unmodified})
+}
+
+// Last implements targets.History: the newest good snapshot of the run's target, in the
+// repository the run writes to, that carries all of tags.
+func (w *writer) Last(ctx context.Context, tags ...string) (targets.Reader, error) {
+	snaps, err := w.repo.Snapshots(ctx, append([]string{"target=" + w.j.run.Target}, tags...)...)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(snaps, func(i, j int) bool { return snaps[i].Time.After(snaps[j].Time) })
+	for _, s := range snaps {
+		if st, _ := w.d.snapshotStatus(s); st == catalog.SnapshotGood {
+			return &reader{repo: w.repo, snap: s, log: w.log}, nil
+		}
+	}
+	return nil, nil
 }
 
 func (w *writer) Stream(ctx context.Context, s targets.StreamSpec) error {

@@ -128,7 +128,7 @@ func (d *Daemon) resolveSnapshot(ctx context.Context, repo *drc.Repo, target, id
 type reader struct {
 	repo  *drc.Repo
 	snap  drc.Snapshot
-	j     *job
+	j     *job // nil when a backup reads an earlier snapshot (targets.History)
 	log   *slog.Logger
 	bytes atomic.Uint64 // a dump may still count while the target closes its reader
 	files uint64
@@ -142,6 +142,9 @@ func (rd *reader) Snapshot() targets.Snapshot {
 
 func (rd *reader) RestoreTo(ctx context.Context, dir string, include []string) error {
 	sum, err := rd.repo.Restore(ctx, rd.snap.ID, dir, include, func(p drc.Progress) {
+		if rd.j == nil {
+			return // a backup reading an earlier snapshot: the run's progress is the backup's
+		}
 		rd.j.setProgress(func(q *Progress) {
 			q.PercentDone, q.BytesDone, q.TotalBytes = p.PercentDone, p.BytesRestored, p.TotalBytes
 			q.FilesDone, q.TotalFiles, q.SecondsRemaining = p.FilesRestored, p.TotalFiles, p.SecondsRemaining

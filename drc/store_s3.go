@@ -195,11 +195,13 @@ func describeS3Error(err error, loc string) error {
 	var operr *net.OpError
 	switch {
 	case errors.As(err, &operr):
-		return fmt.Errorf("cannot reach %s: %v", loc, operr.Err)
+		return unreachablef("cannot reach %s: %v", loc, operr.Err)
 	case errors.As(err, &nerr) && nerr.Timeout():
-		return fmt.Errorf("cannot reach %s: timed out", loc)
+		return unreachablef("cannot reach %s: timed out", loc)
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("cannot reach %s: no answer in time", loc)
+		return unreachablef("cannot reach %s: no answer in time", loc)
+	case IsUnreachable(err):
+		return unreachablef("cannot reach %s: %s", loc, oneLine(err.Error()))
 	}
 	if resp.Code != "" {
 		return fmt.Errorf("%s: %s: %s", loc, resp.Code, resp.Message)

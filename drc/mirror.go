@@ -510,12 +510,13 @@ func (m *Mirror) gate(ctx context.Context, key *resticfmt.Key, from, to *Repo, l
 		}
 		need := map[resticfmt.ID]struct{}{}
 		if err := tr.walk(ctx, []resticfmt.ID{*snap.Tree}, need); err != nil {
-			var mb *MissingBlobError
-			if errors.As(err, &mb) {
-				res.HeldBack[id] = fmt.Sprintf("drc %q cannot read it whole: %v", from.DRC, err)
-				continue
+			if ctx.Err() != nil || IsUnreachable(err) {
+				return ready, fmt.Errorf("drc %q: snapshot %s: %v", from.DRC, id[:8], err)
 			}
-			return ready, fmt.Errorf("drc %q: snapshot %s: %v", from.DRC, id[:8], err)
+			// A missing or damaged tree: the snapshot waits (the damage itself is an
+			// alarm when its pack is copied, and `cadang verify` shows it).
+			res.HeldBack[id] = fmt.Sprintf("drc %q cannot read it whole: %v", from.DRC, err)
+			continue
 		}
 		missing := 0
 		var first resticfmt.ID

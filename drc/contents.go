@@ -549,3 +549,48 @@ func (c *Contents) ReadSnapshots(ctx context.Context, r *Repo, ids []string) ([]
 	}
 	return out, nil
 }
+
+// NeededPacks returns the pack files (data/xx/<id>) that hold blobs the snapshots at
+// any of repos need: every pack holding such a blob, at each DRC. An error (a DRC that
+// cannot be listed, a tree that cannot be read) returns no answer: what a snapshot
+// needs must never be guessed.
+func (c *Contents) NeededPacks(ctx context.Context, repos ...*Repo) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, r := range repos {
+		l, err := listRepo(ctx, r.Store)
+		if err != nil {
+			return nil, fmt.Errorf("drc %q: %w", r.DRC, err)
+		}
+		if len(l.snapshots) == 0 {
+			continue
+		}
+		key, err := c.MasterKey(ctx, repos...)
+		if err != nil {
+			return nil, err
+		}
+		idx := sortedKeys(l.index)
+		if err := c.loadIndexes(ctx, key, idx, func(string) Store { return r.Store }); err != nil {
+			return nil, fmt.Errorf("drc %q: %w", r.DRC, err)
+		}
+		view := c.view(idx)
+		tr := &treeReader{key: key, view: view, store: r.Store, has: hasIn(l.data), sizes: l.data}
+		var roots []resticfmt.ID
+		for id := range l.snapshots {
+			s, err := readSnapshot(ctx, r.Store, key, id)
+			if err != nil {
+				return nil, fmt.Errorf("drc %q: %w", r.DRC, err)
+			}
+			roots = append(roots, *s.Tree)
+		}
+		need := map[resticfmt.ID]struct{}{}
+		if err := tr.walk(ctx, roots, need); err != nil {
+			return nil, fmt.Errorf("drc %q: %w", r.DRC, err)
+		}
+		for b := range need {
+			for _, loc := range view.locations(b) {
+				out[packObject(view.packNames[loc.pack])] = true
+			}
+		}
+	}
+	return out, nil
+}

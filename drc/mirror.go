@@ -992,3 +992,77 @@ func unionKeys(a, b map[string]int64) map[string]bool {
 	}
 	return out
 }
+
+// ScanResult says whether a pass has work, without doing any.
+type ScanResult struct {
+	ToCopy           Transfer // primary objects missing (or wrong) at the secondary
+	ToBringBack      int      // snapshots only the secondary has, never seen at the primary
+	NewDeletions     int      // objects the primary no longer has, not yet waiting for their grace
+	DueDeletions     int      // objects whose grace is over
+	PendingDeletions int
+}
+
+// Work reports whether a pass would do something.
+func (r *ScanResult) Work() bool {
+	return r.ToCopy.Objects > 0 || r.ToBringBack > 0 || r.NewDeletions > 0 || r.DueDeletions > 0
+}
+
+// Scan lists both DRCs and says what a pass would do; it changes nothing. It is cheap
+// enough to run often: two listings, no object is read.
+func (m *Mirror) Scan(ctx context.Context) (*ScanResult, error) {
+	if m.Now == nil {
+		m.Now = time.Now
+	}
+	if m.DeleteAfter <= 0 {
+		m.DeleteAfter = DefaultDeleteAfter
+	}
+	p, s := m.Primary, m.Secondary
+	lp, err := listRepo(ctx, p.Store)
+	if err != nil {
+		return nil, fmt.Errorf("drc %q: listing agency %q: %w", p.DRC, p.Agency, err)
+	}
+	ls, err := listRepo(ctx, s.Store)
+	if err != nil {
+		return nil, fmt.Errorf("drc %q: listing agency %q: %w", s.DRC, s.Agency, err)
+	}
+	seenP, err := m.Ledger.SeenAt(p.DRC)
+	if err != nil {
+		return nil, err
+	}
+	pending, err := m.Ledger.PendingDeletions()
+	if err != nil {
+		return nil, err
+	}
+	res := &ScanResult{}
+	rebuild := len(lp.snapshots) == 0 && len(lp.index) == 0 && len(lp.data) == 0 && len(ls.snapshots) > 0
+	now := m.Now()
+	for _, kind := range []string{"data", "index", "snapshots"} {
+		for id, size := range lp.kind(kind) {
+			if ts, ok := ls.kind(kind)[id]; !ok || ts != size {
+				res.ToCopy.add(size)
+			}
+		}
+		for id := range ls.kind(kind) {
+			if _, ok := lp.kind(kind)[id]; ok {
+				continue
+			}
+			if kind == "snapshots" && (rebuild || !seenP[id]) {
+				res.ToBringBack++
+				continue
+			}
+			if rebuild {
+				continue
+			}
+			first, ok := pending[objectName(kind, id)]
+			switch {
+			case !ok:
+				res.NewDeletions++
+			case now.Sub(first) >= m.DeleteAfter:
+				res.DueDeletions++
+			default:
+				res.PendingDeletions++
+			}
+		}
+	}
+	return res, nil
+}

@@ -21,7 +21,8 @@ import (
 //	GET  /v1/runs?target=&limit=    runs, newest first
 //	GET  /v1/runs/{id}              one run, with live progress while it runs
 //	POST /v1/runs/{id}/cancel       cancel a queued or running run
-//	GET  /v1/snapshots?target=&drc= a target's snapshots at a DRC
+//	GET  /v1/snapshots?target=&drc= a target's snapshots at every DRC (the ledger), or at one DRC
+//	...                             and the DRCs' own routes (drcs.go)
 func (d *Daemon) api() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", d.handleStatus)
@@ -32,6 +33,7 @@ func (d *Daemon) api() http.Handler {
 	mux.HandleFunc("GET /v1/runs/{id}", d.handleRun)
 	mux.HandleFunc("POST /v1/runs/{id}/cancel", d.handleCancel)
 	mux.HandleFunc("GET /v1/snapshots", d.handleSnapshots)
+	d.drcRoutes(mux) // drcs.go
 	return mux
 }
 

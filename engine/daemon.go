@@ -67,6 +67,7 @@ type Daemon struct {
 	sites   []*drc.Site // primary first
 	targets map[string]*target
 	queue   *queue
+	repl    *replicator // replication between the DRCs (replicate.go)
 	now     func() time.Time
 	pid     int
 	started time.Time
@@ -128,6 +129,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.cat = cat
+	d.repl = newReplicator(d)
 	return d, nil
 }
 
@@ -171,6 +173,8 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	defer stopWork(nil)
 	loopDone := make(chan struct{})
 	go func() { d.queue.loop(work, d.execute); close(loopDone) }()
+	replDone := make(chan struct{})
+	go func() { d.repl.loop(work); close(replDone) }()
 
 	select {
 	case <-ctx.Done():
@@ -195,6 +199,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	stopWork(errShutdown)
 	<-loopDone
+	<-replDone
 
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

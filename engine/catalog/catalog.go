@@ -56,6 +56,7 @@ var migrations = []migration{
 		}
 		return nil
 	}},
+	{3, migrateReplication}, // replication between the DRCs (replication.go)
 }
 
 // SchemaVersion is the version this cadang writes.

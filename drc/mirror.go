@@ -561,7 +561,9 @@ func (m *Mirror) copyAll(ctx context.Context, from, to *Repo, kind string, ids [
 			if IsUnreachable(err) {
 				return err // the pass stops; the next one resumes
 			}
-			res.fail(err.Error())
+			if ctx.Err() == nil { // else: stopped because another copy failed
+				res.fail(err.Error())
+			}
 			return nil
 		}
 		if n < 0 {
@@ -591,8 +593,10 @@ func (m *Mirror) copyAll(ctx context.Context, from, to *Repo, kind string, ids [
 		return nil
 	})
 	if err != nil {
-		if ctx.Err() == nil {
-			res.fail(fmt.Sprintf("replication between drc %q and drc %q stopped: %v", from.DRC, to.DRC, err))
+		if ctx.Err() == nil { // else the whole pass was cancelled, and says so
+			res.mu.Lock()
+			res.Failures = append([]string{oneLine(fmt.Sprintf("replication between drc %q and drc %q stopped: %v", from.DRC, to.DRC, err))}, res.Failures...)
+			res.mu.Unlock()
 		}
 		return false
 	}

@@ -188,10 +188,13 @@ func (m *Mirror) Run(ctx context.Context) (*MirrorResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("drc %q: listing agency %q: %w", s.DRC, s.Agency, err)
 	}
-	key, err := m.Contents.MasterKey(ctx, p, s)
-	if err != nil {
-		return res, err
-	}
+	// The master key takes a moment (scrypt): open it while the data is copied.
+	var key *resticfmt.Key
+	var keyErr error
+	keyDone := make(chan struct{})
+	go func() { key, keyErr = m.Contents.MasterKey(ctx, p, s); close(keyDone) }()
+	getKey := func() (*resticfmt.Key, error) { <-keyDone; return key, keyErr }
+	defer func() { <-keyDone }()
 	seenP, err := m.Ledger.SeenAt(p.DRC)
 	if err != nil {
 		return res, err
@@ -211,13 +214,13 @@ func (m *Mirror) Run(ctx context.Context) (*MirrorResult, error) {
 	}
 	sort.Strings(born)
 	if len(born) > 0 {
-		m.bringBack(ctx, key, lp, ls, born, res)
+		m.bringBack(ctx, getKey, lp, ls, born, res)
 	}
 	if ctx.Err() == nil {
-		m.push(ctx, key, p, s, lp, ls, nil, res)
+		m.push(ctx, getKey, p, s, lp, ls, nil, res)
 	}
 	if ctx.Err() == nil && !res.Rebuild {
-		m.deletions(ctx, key, lp, ls, born, res)
+		m.deletions(ctx, getKey, lp, ls, born, res)
 	}
 	if err := m.Ledger.MarkSeen(p.DRC, sortedKeys(lp.snapshots)); err != nil {
 		res.fail(err.Error())
@@ -286,8 +289,13 @@ func (m *Mirror) compareConfig(ctx context.Context) error {
 
 // bringBack copies to the primary the snapshots only the secondary has, with what they
 // need; or, when the primary's repository is empty, everything.
-func (m *Mirror) bringBack(ctx context.Context, key *resticfmt.Key, lp, ls *listing, born []string, res *MirrorResult) {
+func (m *Mirror) bringBack(ctx context.Context, getKey func() (*resticfmt.Key, error), lp, ls *listing, born []string, res *MirrorResult) {
 	p, s := m.Primary, m.Secondary
+	key, err := getKey()
+	if err != nil {
+		res.fail(err.Error())
+		return
+	}
 	lock, err := lockRepo(ctx, p, key, false, m.Log)
 	if err != nil {
 		res.fail(fmt.Sprintf("cannot bring %d snapshot(s) back to drc %q now: %v", len(born), p.DRC, err))
@@ -299,13 +307,13 @@ func (m *Mirror) bringBack(ctx context.Context, key *resticfmt.Key, lp, ls *list
 	if res.Rebuild {
 		only = nil
 	}
-	m.push(ctx, key, s, p, ls, lp, only, res)
+	m.push(ctx, getKey, s, p, ls, lp, only, res)
 }
 
 // push copies objects of from that to lacks: all of them (only == nil), or what the
 // snapshots in only need. Data first, then index files whose packs are all at to, then
 // snapshot files whose every blob is at to.
-func (m *Mirror) push(ctx context.Context, key *resticfmt.Key, from, to *Repo, lf, lt *listing, only []string, res *MirrorResult) {
+func (m *Mirror) push(ctx context.Context, getKey func() (*resticfmt.Key, error), from, to *Repo, lf, lt *listing, only []string, res *MirrorResult) {
 	back := to == m.Primary
 	var snaps []string
 	if only == nil {
@@ -333,7 +341,11 @@ func (m *Mirror) push(ctx context.Context, key *resticfmt.Key, from, to *Repo, l
 			}
 		}
 	} else {
-		var err error
+		key, err := getKey()
+		if err != nil {
+			res.fail(err.Error())
+			return
+		}
 		packs, err = m.packsFor(ctx, key, from, lf, lt, snaps)
 		if err != nil {
 			res.fail(fmt.Sprintf("drc %q: %v", from.DRC, err))
@@ -342,6 +354,11 @@ func (m *Mirror) push(ctx context.Context, key *resticfmt.Key, from, to *Repo, l
 	}
 	sort.Strings(packs)
 	if !m.copyAll(ctx, from, to, "data", packs, lf, lt, back, res) {
+		return
+	}
+	key, err := getKey()
+	if err != nil {
+		res.fail(err.Error())
 		return
 	}
 
@@ -750,7 +767,7 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 
 // deletions removes from the secondary what the primary no longer has, after the
 // grace period, and never what a snapshot at the secondary needs.
-func (m *Mirror) deletions(ctx context.Context, key *resticfmt.Key, lp, ls *listing, born []string, res *MirrorResult) {
+func (m *Mirror) deletions(ctx context.Context, getKey func() (*resticfmt.Key, error), lp, ls *listing, born []string, res *MirrorResult) {
 	s := m.Secondary
 	now := m.Now()
 	pending, err := m.Ledger.PendingDeletions()
@@ -797,6 +814,11 @@ func (m *Mirror) deletions(ctx context.Context, key *resticfmt.Key, lp, ls *list
 		return
 	}
 
+	key, err := getKey()
+	if err != nil {
+		res.fail(err.Error())
+		return
+	}
 	lock, err := lockRepo(ctx, s, key, true, m.Log)
 	if err != nil {
 		res.note(fmt.Sprintf("%d deletion(s) at drc %q wait: %v", len(due), s.DRC, err))

@@ -62,6 +62,9 @@ func (c *Config) validateMaintenance(report func(field, msg string)) {
 	if c.Concurrency < 0 {
 		report("concurrency", "must not be negative (0: only daemon.concurrency applies)")
 	}
+	if c.Role == RoleSecondary && c.Maintenance.Prune != "" {
+		report("maintenance.prune", "a secondary DRC is never pruned by restic: replication removes there what the primary's prune removed (after replication.delete_after); schedule prune at the primary")
+	}
 	if _, err := ParseSubset(c.Maintenance.ReadDataSubset); err != nil {
 		report("maintenance.read_data_subset", err.Error())
 	}

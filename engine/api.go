@@ -22,9 +22,9 @@ import (
 //	GET  /v1/runs?target=&limit=    runs, newest first
 //	GET  /v1/runs/{id}              one run, with live progress while it runs
 //	POST /v1/runs/{id}/cancel       cancel a queued or running run
-//	GET  /v1/snapshots?target=&drc= a target's snapshots at a DRC
+//	GET  /v1/snapshots?target=&drc= a target's snapshots at every DRC (the ledger), or at one DRC
 //
-// and the endpoints of the unattended daemon (status.go).
+// and the endpoints of the unattended daemon (status.go) and of the DRCs (drcs.go).
 func (d *Daemon) api() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", d.handleStatus)
@@ -36,6 +36,7 @@ func (d *Daemon) api() http.Handler {
 	mux.HandleFunc("POST /v1/runs/{id}/cancel", d.handleCancel)
 	mux.HandleFunc("GET /v1/snapshots", d.handleSnapshots)
 	d.apiUnattended(mux)
+	d.drcRoutes(mux) // drcs.go
 	return mux
 }
 

@@ -47,10 +47,20 @@ var errUnknownTarget = errors.New("unknown target")
 // afterwards is tagged status=partial or status=bad in the repository and recorded so.
 func (d *Daemon) backup(ctx context.Context, j *job, t *target) (err error) {
 	r := j.run
-	site := d.primary()
+	j.setProgress(func(p *Progress) { p.Phase = "checking drc" })
+	site, note, err := d.backupSite(ctx, r.Agency) // route.go: the primary, or a secondary while it is down
+	if err != nil {
+		return err
+	}
 	r.DRC = site.Name
+	if note != "" {
+		r.Notes = append(r.Notes, note)
+	}
 	j.publish()
 	log := d.log.With("run", r.ID, "target", r.Target, "drc", site.Name)
+	if note != "" {
+		log.Warn("backup routed to a secondary", "why", note)
+	}
 
 	j.setProgress(func(p *Progress) { p.Phase = "checking drc" })
 	repo, err := d.prepareRepo(ctx, site, r.Agency)
@@ -86,6 +96,8 @@ func (d *Daemon) backup(ctx context.Context, j *job, t *target) (err error) {
 			if r.Status == catalog.Succeeded {
 				r.Status, r.Error = catalog.Failed, oneLine("recording the snapshot: "+err.Error())
 			}
+		} else {
+			d.snapshotRecorded(r) // replication to the other DRCs (route.go)
 		}
 	}
 

@@ -31,6 +31,15 @@ type MaintenanceRequest struct {
 
 // Prune queues prune runs on demand.
 func (d *Daemon) Prune(req MaintenanceRequest) ([]catalog.Run, error) {
+	switch req.DRC {
+	case "", d.primary().Name:
+	case "all":
+		req.DRC = "" // the secondaries follow the primary's prune through replication
+	default:
+		if s, err := d.site(req.DRC); err == nil && s.Role == drc.RoleSecondary {
+			return nil, fmt.Errorf("%w: drc %q is a secondary: restic never prunes it; replication removes there what the primary's prune removed, after replication.delete_after", errBadRequest, s.Name)
+		}
+	}
 	return d.maintenance(req, func(site *drc.Site, agency string) submission {
 		return d.pruneSubmission(site, agency, reasonOnDemand, PriorityOnDemand)
 	})
@@ -118,6 +127,14 @@ func (d *Daemon) prune(ctx context.Context, j *job, site *drc.Site) error {
 	if err != nil || !ok {
 		return err
 	}
+	if site.Role == drc.RoleSecondary {
+		return fmt.Errorf("drc %q is a secondary: restic never prunes it; replication removes there what the primary's prune removed", site.Name)
+	}
+	// Snapshots written at a secondary while the primary was down must be back
+	// first: the primary's prune would not know what they need.
+	if err := d.PruneGate(r.Agency); err != nil {
+		return err
+	}
 	j.setProgress(func(p *Progress) { p.Phase = "prune" })
 	var summary string
 	err = d.withLocks(ctx, repo, func() (err error) {
@@ -133,6 +150,15 @@ func (d *Daemon) prune(ctx context.Context, j *job, site *drc.Site) error {
 	}
 	if cerr := d.cat.UpdateRepoState(site.Name, r.Agency, func(s *catalog.RepoState) { s.LastPrune = res }); cerr != nil {
 		d.log.Error("catalog: cannot record the prune", "run", r.ID, "err", cerr)
+	}
+	if err == nil {
+		// The secondaries see what the prune removed at once: their deletion grace
+		// starts now.
+		for _, s := range d.secondaries() {
+			if _, terr := d.repl.trigger(s.Name, r.Agency, fmt.Sprintf("after prune run %d", r.ID)); terr != nil && !errors.Is(terr, errShuttingDown) {
+				d.log.Warn("cannot queue replication after prune", "drc", s.Name, "agency", r.Agency, "err", terr)
+			}
+		}
 	}
 	return err
 }

@@ -67,6 +67,7 @@ type Daemon struct {
 	sites   []*drc.Site // primary first
 	targets map[string]*target
 	queue   *queue
+	repl    *replicator // replication between the DRCs (replicate.go)
 	now     func() time.Time
 	pid     int
 	started time.Time
@@ -136,6 +137,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	d.cat = cat
 	d.setupUnattended()
+	d.repl = newReplicator(d)
 	return d, nil
 }
 
@@ -187,6 +189,8 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	schedCtx, stopSched := context.WithCancel(context.Background())
 	schedDone := make(chan struct{})
 	go func() { d.scheduleLoop(schedCtx); close(schedDone) }()
+	replDone := make(chan struct{})
+	go func() { d.repl.loop(work); close(replDone) }()
 
 	select {
 	case <-ctx.Done():
@@ -213,6 +217,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	stopWork(errShutdown)
 	<-loopDone
+	<-replDone
 
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -302,7 +307,7 @@ func (d *Daemon) submitAll(subs []submission, states []catalog.ScheduleState) ([
 	for _, sub := range subs {
 		r := sub.run
 		ctx, cancel := context.WithCancelCause(context.Background())
-		j := &job{run: r, priority: sub.prio, exec: sub.exec, uses: usesOf(r), key: sub.key, ctx: ctx, cancel: cancel, view: *r}
+		j := &job{run: r, priority: sub.prio, exec: sub.exec, uses: d.usesOf(r), key: sub.key, ctx: ctx, cancel: cancel, view: *r}
 		queued := *r
 		if err := d.queue.add(j); err != nil {
 			d.finishUnstarted(j, "the daemon is shutting down")

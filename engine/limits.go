@@ -10,6 +10,10 @@ type uses struct {
 	// exclusive lock for forget, prune and check; a backup running beside one of them
 	// would fail on restic's lock, so the queue keeps them apart instead.
 	exclusive bool
+	// shared are other repositories it reads or writes beside repo, never exclusively
+	// (a replicate run works at the secondary and reads the primary): exclusive runs
+	// there wait for it, and it waits for them.
+	shared []string
 }
 
 // limits is the state of one dispatch pass: what the running jobs (and the jobs started
@@ -49,6 +53,11 @@ func (st *limits) start(j *job) {
 			st.repos[r] = j
 		}
 	}
+	for _, r := range j.uses.shared {
+		if st.repos[r] == nil {
+			st.repos[r] = j
+		}
+	}
 }
 
 // blocked says why j cannot start now, or "" if it can. It is called for the pending
@@ -79,6 +88,14 @@ func (st *limits) why(j *job) string {
 	}
 	if repo := j.uses.repo; repo != "" {
 		if r := st.repos[repo]; r != nil && (r.uses.exclusive || j.uses.exclusive) {
+			return fmt.Sprintf("waiting: repository busy with %s (run %d)", r.run.Op, r.run.ID)
+		}
+		if r := st.reserved[repo]; r != nil && r != j {
+			return fmt.Sprintf("waiting: repository reserved for %s (run %d, queued earlier)", r.run.Op, r.run.ID)
+		}
+	}
+	for _, repo := range j.uses.shared {
+		if r := st.repos[repo]; r != nil && r.uses.exclusive {
 			return fmt.Sprintf("waiting: repository busy with %s (run %d)", r.run.Op, r.run.ID)
 		}
 		if r := st.reserved[repo]; r != nil && r != j {

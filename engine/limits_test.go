@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
 )
 
@@ -80,6 +81,54 @@ func ids(js []*job) []uint64 {
 	var out []uint64
 	for _, j := range js {
 		out = append(out, j.run.ID)
+	}
+	return out
+}
+
+// A replicate run reads the primary's repository too: a prune there waits for it, and
+// a replicate run queued after a waiting prune waits for the prune.
+func TestReplicateSharesThePrimary(t *testing.T) {
+	q := newQueue(10)
+	d := &Daemon{sites: testSites("local", "offsite")}
+	add := func(id uint64, op, drc string) *job {
+		r := &catalog.Run{ID: id, Op: op, DRC: drc, Agency: "dinkes", Queued: time.Unix(int64(id), 0)}
+		j := &job{run: r, priority: PriorityScheduled, uses: d.usesOf(r)}
+		if err := q.add(j); err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	why := func(j *job) string { _, _, w := j.state(); return w }
+	repl := add(1, "replicate", "offsite")
+	if got := q.take(); len(got) != 1 || got[0] != repl {
+		t.Fatalf("started %v", ids(got))
+	}
+	prune := add(2, "prune", "local")
+	repl2 := add(3, "replicate", "offsite")
+	if got := q.take(); len(got) != 0 {
+		t.Fatalf("started %v beside a replicate run", ids(got))
+	}
+	if got := why(prune); got != "waiting: repository busy with replicate (run 1)" {
+		t.Errorf("prune at the primary waits because %q", got)
+	}
+	q.finish(repl)
+	if got := q.take(); len(got) != 1 || got[0] != prune {
+		t.Fatalf("after the replicate run, started %v", ids(got))
+	}
+	if got := why(repl2); got != "waiting: repository busy with prune (run 2)" {
+		t.Errorf("replicate during a prune at the primary waits because %q", got)
+	}
+}
+
+// testSites returns sites named names, the first the primary (for the queue's use).
+func testSites(names ...string) []*drc.Site {
+	var out []*drc.Site
+	for i, n := range names {
+		role := drc.RoleSecondary
+		if i == 0 {
+			role = drc.RolePrimary
+		}
+		out = append(out, &drc.Site{Config: drc.Config{Name: n, Role: role}})
 	}
 	return out
 }

@@ -60,7 +60,8 @@ func redactURL(s string) string {
 func (d *Daemon) restore(ctx context.Context, j *job, t *target, site *drc.Site, req RestoreRequest) error {
 	r := j.run
 	j.setProgress(func(p *Progress) { p.Phase = "checking drc" })
-	if err := site.Check(ctx); err != nil {
+	site, err := d.restoreSite(ctx, j, site, req.DRC != "") // route.go
+	if err != nil {
 		return err
 	}
 	repo := site.Repo(r.Agency)
@@ -192,14 +193,22 @@ type SnapshotInfo struct {
 	Paths   []string             `json:"paths"`
 	Bytes   uint64               `json:"bytes,omitempty"`
 	Sites   map[string]time.Time `json:"sites,omitempty"` // where it is restorable, since when
+	// Missing lists the DRCs where it is not (yet); DeleteAt, the DRCs where it waits
+	// for delete_after since it was deleted at the primary, and when it goes there.
+	Missing  []string             `json:"missing,omitempty"`
+	DeleteAt map[string]time.Time `json:"delete_at,omitempty"`
 }
 
-// Snapshots lists a target's snapshots as the repository at a DRC holds them, oldest
-// first, with what the catalog knows of each.
+// Snapshots lists a target's snapshots, oldest first: at every DRC from the ledger
+// (drcName ""), or as the repository at one DRC holds them, with what the catalog
+// knows of each.
 func (d *Daemon) Snapshots(ctx context.Context, target, drcName string) ([]SnapshotInfo, error) {
 	t, ok := d.targets[target]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", errUnknownTarget, target)
+	}
+	if drcName == "" {
+		return d.ledgerSnapshots(ctx, t) // route.go
 	}
 	site, err := d.site(drcName)
 	if err != nil {

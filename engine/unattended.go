@@ -47,3 +47,13 @@ func usesOf(r *catalog.Run) uses {
 	}
 	return u
 }
+
+// usesOf is usesOf with what only the daemon knows: a replicate run also reads (and,
+// bringing snapshots back, writes) the agency's repository at the primary.
+func (d *Daemon) usesOf(r *catalog.Run) uses {
+	u := usesOf(r)
+	if r.Op == "replicate" && r.Agency != "" && len(d.sites) > 0 && r.DRC != d.primary().Name {
+		u.shared = append(u.shared, catalog.RepoKey(d.primary().Name, r.Agency))
+	}
+	return u
+}

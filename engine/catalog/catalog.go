@@ -57,6 +57,7 @@ var migrations = []migration{
 		return nil
 	}},
 	{2, migrateDaemonState}, // schedules, leases, repository state (daemon.go)
+	{3, migrateReplication}, // replication between the DRCs (replication.go)
 }
 
 // SchemaVersion is the version this cadang writes.

@@ -20,6 +20,13 @@ type Config struct {
 	// Exactly one of S3 and Path.
 	S3   *S3Config `yaml:"s3"`
 	Path string    `yaml:"path"` // a local directory (the embedded default)
+
+	// Concurrency bounds the runs that use this DRC at once (0: only the daemon's
+	// global limit applies).
+	Concurrency int         `yaml:"concurrency"`
+	Maintenance Maintenance `yaml:"maintenance"` // prune and check schedules
+	// Replication says how a secondary is kept in step with the primary (replication.go).
+	Replication Replication `yaml:"replication"`
 }
 
 // S3Config is an S3-compatible object store (MinIO or any S3).
@@ -71,6 +78,11 @@ func (c *Config) Validate(report func(field, msg string)) {
 	case !filepath.IsAbs(c.Path):
 		report("path", fmt.Sprintf("%q must be an absolute path", c.Path))
 	}
+	c.validateMaintenance(report)
+	if c.Role == RolePrimary && c.Replication != (Replication{}) {
+		report("replication", "applies to a secondary DRC only (the primary is what is replicated)")
+	}
+	c.Replication.validate(func(f, m string) { report("replication."+f, m) })
 }
 
 func (c *S3Config) validate(report func(field, msg string)) {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/drc/storetest"
@@ -237,5 +238,56 @@ func copyAll(t *testing.T, from, to drc.Store, prefixes ...string) {
 			}
 			rc.Close()
 		}
+	}
+}
+
+// A tree backed up from a different folder each time keeps its paths (Dir and relative
+// paths); with Parent, a file of the parent's size and time is taken from the parent
+// unread, and MinUnmodified fails a backup in which restic read such a file after all.
+func TestBackupFromParent(t *testing.T) {
+	ctx := context.Background()
+	site := openSite(t, newRestic(t), t.TempDir(), drc.Config{Name: "local", Role: drc.RolePrimary, Path: filepath.Join(t.TempDir(), "repo")})
+	if res := drc.Ensure(ctx, []*drc.Site{site}, "dinkes"); res[0].Action != "created" {
+		t.Fatalf("%+v", res)
+	}
+	repo := site.Repo("dinkes")
+	at := time.Unix(7, 0)
+	tree := func(data string) string {
+		dir := t.TempDir()
+		if err := os.Mkdir(filepath.Join(dir, "d"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, "d", "a"), data)
+		writeFile(t, filepath.Join(dir, "d", "b"), "bbbb")
+		for _, f := range []string{"a", "b"} {
+			if err := os.Chtimes(filepath.Join(dir, "d", f), at, at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	first, _, err := repo.Backup(ctx, drc.BackupOptions{Dir: tree("aaaa"), Paths: []string{"d"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "a" is a placeholder of the same size and time: its content must come from first.
+	second, _, err := repo.Backup(ctx, drc.BackupOptions{Dir: tree("\x00\x00\x00\x00"), Paths: []string{"d"},
+		Parent: first.SnapshotID, MinUnmodified: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := repo.Dump(ctx, second.SnapshotID, "/d/a", &out); err != nil || out.String() != "aaaa" {
+		t.Fatalf("/d/a of the second snapshot: %q, %v; want the parent's content", out.String(), err)
+	}
+	// A placeholder restic reads (its time differs) must fail the backup, with the
+	// snapshot reported so that the caller marks it bad.
+	dir := tree("\x00\x00\x00\x00")
+	if err := os.Chtimes(filepath.Join(dir, "d", "a"), time.Unix(8, 0), time.Unix(8, 0)); err != nil {
+		t.Fatal(err)
+	}
+	third, _, err := repo.Backup(ctx, drc.BackupOptions{Dir: dir, Paths: []string{"d"}, Parent: second.SnapshotID, MinUnmodified: 2}, nil)
+	if err == nil || third == nil || !strings.Contains(err.Error(), "took 1 files unchanged") {
+		t.Fatalf("want a failure with the snapshot, got %v, %+v", err, third)
 	}
 }

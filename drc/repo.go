@@ -96,6 +96,15 @@ type BackupOptions struct {
 	Stdin         *StdinCommand // instead of Paths
 	Host          string
 	Tags          []string
+
+	// Dir is the working directory of restic: relative Paths are stored relative to it.
+	Dir string
+	// Parent is the snapshot restic compares files with (--parent); inode and ctime are
+	// ignored (--ignore-inode), so that a file with Parent's path, size and time is taken
+	// from Parent without being read.
+	Parent string
+	// MinUnmodified fails a backup in which restic took fewer files unchanged from Parent.
+	MinUnmodified int
 }
 
 // Progress is a restic status message of a backup or a restore.
@@ -192,6 +201,9 @@ func (r *Repo) Backup(ctx context.Context, o BackupOptions, progress func(Progre
 	if o.OneFileSystem {
 		args = append(args, "--one-file-system")
 	}
+	if o.Parent != "" {
+		args = append(args, "--parent", o.Parent, "--ignore-inode")
+	}
 	switch {
 	case o.Stdin != nil:
 		if len(o.Stdin.Argv) == 0 || o.Stdin.Filename == "" {
@@ -213,7 +225,7 @@ func (r *Repo) Backup(ctx context.Context, o BackupOptions, progress func(Progre
 
 	var sum BackupSummary
 	var ferrs []FileError
-	err := r.run(ctx, call{op: "backup", args: args, onLine: jsonLines(progress, &sum, &ferrs)})
+	err := r.run(ctx, call{op: "backup", args: args, dir: o.Dir, onLine: jsonLines(progress, &sum, &ferrs)})
 	if err != nil {
 		if errors.Is(err, ErrPartial) && sum.SnapshotID != "" {
 			return &sum, ferrs, &Error{Op: "backup", DRC: r.DRC, Code: 3, Message: partialMessage(ferrs)}
@@ -222,6 +234,13 @@ func (r *Repo) Backup(ctx context.Context, o BackupOptions, progress func(Progre
 	}
 	if sum.SnapshotID == "" {
 		return nil, ferrs, &Error{Op: "backup", DRC: r.DRC, Code: -1, Message: "restic reported no snapshot"}
+	}
+	if int(sum.FilesUnmodified) < o.MinUnmodified {
+		// The snapshot exists but holds content that was never meant to be read: the
+		// caller must not count it as good.
+		return &sum, ferrs, &Error{Op: "backup", DRC: r.DRC, Code: -1, Message: fmt.Sprintf(
+			"restic took %d files unchanged from parent snapshot %.8s, %d expected: its data may be missing (run restic check)",
+			sum.FilesUnmodified, o.Parent, o.MinUnmodified)}
 	}
 	return &sum, ferrs, nil
 }
@@ -267,7 +286,9 @@ func (s Snapshot) Tag(key string) string {
 
 // Snapshots lists the snapshots that carry all of tags.
 func (r *Repo) Snapshots(ctx context.Context, tags ...string) ([]Snapshot, error) {
-	args := []string{"snapshots"}
+	// No lock: listing is read-only and must work while a prune or check holds the
+	// repository's exclusive lock.
+	args := []string{"snapshots", "--no-lock"}
 	if len(tags) > 0 {
 		args = append(args, "--tag", strings.Join(tags, ","))
 	}

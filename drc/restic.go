@@ -103,6 +103,7 @@ type call struct {
 	op     string
 	drc    string
 	args   []string // after the global flags
+	dir    string   // working directory, if not the daemon's
 	env    []string // the whole environment restic gets
 	stdout io.Writer
 	onLine func(line []byte) // each stdout line, when stdout is nil
@@ -118,6 +119,7 @@ func (r *Restic) run(ctx context.Context, c call) error {
 
 	cmd := exec.CommandContext(ctx, r.Binary, args...)
 	cmd.Env = c.env
+	cmd.Dir = c.dir
 	// restic removes its lock when interrupted; a kill would leave it behind.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = r.StopGrace
@@ -155,7 +157,13 @@ func (r *Restic) run(ctx context.Context, c call) error {
 	start := time.Now()
 	log := r.Logger.With("op", c.op, "drc", c.drc)
 	log.Debug("restic start", "args", c.args) // never holds a secret
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		if h := startHook(ctx); h != nil {
+			h(cmd.Process.Pid)
+		}
+		err = cmd.Wait()
+	}
 	if pr != nil {
 		_ = cmd.Stdout.(*io.PipeWriter).Close()
 		<-done

@@ -65,6 +65,10 @@ func NewS3Store(c *S3Config, creds S3Credentials) (Store, error) {
 		Region: c.Region,
 		// A DRC that does not answer must be reported quickly; callers retry later.
 		MaxRetries: 3,
+		// Uploads carry a CRC32C trailer that the server checks, instead of signing every
+		// chunk with SHA-256 over plain http: as safe against damage in transit, and much
+		// cheaper for replication (which checks each object's SHA-256 itself).
+		TrailingHeaders: true,
 	})
 	if err != nil {
 		return nil, err
@@ -141,9 +145,16 @@ func (s *s3Store) Put(ctx context.Context, name string, r io.Reader, size int64)
 	if err != nil {
 		return err
 	}
-	_, err = s.client.PutObject(ctx, s.bucket, key, r, size, minio.PutObjectOptions{ContentType: "application/octet-stream"})
+	_, err = s.client.PutObject(ctx, s.bucket, key, r, size, minio.PutObjectOptions{ContentType: "application/octet-stream",
+		DisableContentSha256: true, // see TrailingHeaders
+		PartSize:             putPartSize})
 	return err
 }
+
+// putPartSize is the largest object sent in one request (larger ones go in parts of
+// this size, each held in memory while it is sent): restic's pack files (16 MiB by
+// default, a little more at times) go whole.
+const putPartSize = 32 << 20
 
 func (s *s3Store) Delete(ctx context.Context, name string) error {
 	key, err := s.key(name)
@@ -195,11 +206,13 @@ func describeS3Error(err error, loc string) error {
 	var operr *net.OpError
 	switch {
 	case errors.As(err, &operr):
-		return fmt.Errorf("cannot reach %s: %v", loc, operr.Err)
+		return unreachablef("cannot reach %s: %v", loc, operr.Err)
 	case errors.As(err, &nerr) && nerr.Timeout():
-		return fmt.Errorf("cannot reach %s: timed out", loc)
+		return unreachablef("cannot reach %s: timed out", loc)
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("cannot reach %s: no answer in time", loc)
+		return unreachablef("cannot reach %s: no answer in time", loc)
+	case IsUnreachable(err):
+		return unreachablef("cannot reach %s: %s", loc, oneLine(err.Error()))
 	}
 	if resp.Code != "" {
 		return fmt.Errorf("%s: %s: %s", loc, resp.Code, resp.Message)

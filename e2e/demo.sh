@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make demo: cadang's main job on the embedded default — two filesystem DRCs in a
 # temporary folder, no servers needed. It backs up a sample application folder,
-# restores it, proves the restore matches, and says where everything is.
+# restores it, proves the restore matches, and says where everything is. When a
+# PostgreSQL server runs locally it also protects a small database it creates, and
+# restores it into a new database.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,11 +22,45 @@ ln -s config/app.conf "$src/current.conf"
 head -c $((20 * 1024 * 1024)) /dev/urandom > "$src/uploads/arsip.bin"
 echo "$src: $(find "$src" | wc -l) entries, $(du -sh "$src" | cut -f1)"
 
+step "A local PostgreSQL server?"
+pgsock=/var/run/postgresql
+pgdb=cadang_demo_simpus
+pgcopy=cadang_demo_simpus_restored
+pg=no
+psqlc() { psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$pgsock" "$@"; }
+if ! command -v pg_isready >/dev/null 2>&1 || ! pg_isready -q -h "$pgsock"; then
+  echo "no PostgreSQL server is running locally (socket $pgsock): the database part of the demo is skipped"
+  echo "(start one with e2e/setup/services.d/10-postgres.sh, which make test runs)"
+elif ! psqlc -d postgres -c 'SELECT 1' >/dev/null 2>&1; then
+  echo "a PostgreSQL server is running, but it lets no role named \"$(id -un)\" in over $pgsock:"
+  echo "the database part of the demo is skipped (e2e/setup/services.d/10-postgres.sh creates one for root)"
+else
+  pg=yes
+  psqlc -d postgres -c "DROP DATABASE IF EXISTS $pgdb" -c "DROP DATABASE IF EXISTS $pgcopy" -c "CREATE DATABASE $pgdb"
+  psqlc -d "$pgdb" <<'SQL'
+CREATE SCHEMA klinik;
+CREATE TABLE klinik.pasien (id serial PRIMARY KEY, nama text NOT NULL, lahir date, data jsonb);
+INSERT INTO klinik.pasien (nama, lahir, data)
+  SELECT 'Pasien ' || g, date '1960-01-01' + g * 7, jsonb_build_object('rm', 'RM-' || g) FROM generate_series(1, 5000) g;
+CREATE TABLE klinik.kunjungan (id bigserial PRIMARY KEY, pasien int REFERENCES klinik.pasien, keluhan text);
+INSERT INTO klinik.kunjungan (pasien, keluhan) SELECT 1 + g % 5000, 'keluhan ' || g FROM generate_series(1, 20000) g;
+CREATE VIEW klinik.ringkasan AS SELECT p.nama, count(k.id) AS kunjungan FROM klinik.pasien p LEFT JOIN klinik.kunjungan k ON k.pasien = p.id GROUP BY p.nama;
+SQL
+  echo "PostgreSQL $(psqlc -d postgres -c 'SHOW server_version') on $pgsock: created database $pgdb ($(psqlc -d "$pgdb" -c "SELECT pg_size_pretty(pg_database_size(current_database()))"))"
+fi
+
 cat > "$CADANG_CONFIG" <<YAML
 state_dir: $demo/state
 restic: {binary: $root/bin/restic}
+scheduler:
+  timezone: Asia/Jakarta
+  blackout:
+    - {name: nightly network maintenance (demo), start: "0 1 * * *", duration: 2h}
 drcs:
-  - {name: local, role: primary, path: $demo/drc-local}
+  - name: local
+    role: primary
+    path: $demo/drc-local
+    maintenance: {check: "30 4 * * *", prune: "0 3 * * 0", read_data_subset: 5%}
   - {name: offsite, role: secondary, path: $demo/drc-offsite}
 agencies:
   - {id: dinkes, name: Dinas Kesehatan}
@@ -34,8 +70,17 @@ targets:
     kind: files
     files: {paths: [$src], exclude: ["*.tmp"]}
     schedule: "0 2 * * *"
+    jitter: 30m
     retention: {keep_daily: 7, keep_weekly: 4, keep_monthly: 12}
 YAML
+if [ "$pg" = yes ]; then
+  cat >> "$CADANG_CONFIG" <<YAML
+  - name: simpus-db
+    agency: dinkes
+    kind: postgres
+    postgres: {host: $pgsock, database: $pgdb}
+YAML
+fi
 step "Configuration ($CADANG_CONFIG)"
 "$cadang" config check
 
@@ -66,8 +111,32 @@ else
   exit 1
 fi
 
-step "cadang runs"
+if [ "$pg" = yes ]; then
+  step "cadang backup simpus-db --wait (pg_dump streamed into restic)"
+  "$cadang" backup simpus-db --wait
+  step "cadang restore simpus-db --to postgres:///$pgcopy (a new database on the same server)"
+  "$cadang" restore simpus-db --to "postgres:///$pgcopy"
+  pgsum() { psqlc -d "$1" -c "SELECT (SELECT count(*) || ':' || md5(string_agg(t::text, ',' ORDER BY t.id)) FROM klinik.pasien t) || ' ' ||
+    (SELECT count(*) || ':' || md5(string_agg(t::text, ',' ORDER BY t.id)) FROM klinik.kunjungan t)"; }
+  if [ "$(pgsum "$pgdb")" = "$(pgsum "$pgcopy")" ]; then
+    echo "restored database $pgcopy matches $pgdb: $(psqlc -d "$pgcopy" -c 'SELECT count(*) FROM klinik.pasien') patients, $(psqlc -d "$pgcopy" -c 'SELECT count(*) FROM klinik.kunjungan') visits, row for row"
+  else
+    echo "RESTORED DATABASE DIFFERS FROM THE SOURCE" >&2
+    exit 1
+  fi
+fi
+
+step "cadang check --wait: restic check, reading the next 5% of the data"
+"$cadang" check --wait
+
+step "cadang runs (each successful backup queued its retention: a forget run)"
 "$cadang" runs
+
+step "cadang status"
+"$cadang" status
+
+step "cadang schedule: the next 24 hours, maintenance included"
+"$cadang" schedule
 
 step "Stopping the daemon (SIGTERM)"
 kill -TERM $daemon
@@ -83,5 +152,9 @@ offsite DRC  $demo/drc-offsite/dinkes
 restored     $demo/restored$src
 daemon log   $demo/daemon.log
 TXT
+if [ "$pg" = yes ]; then
+  psqlc -d postgres -c "DROP DATABASE $pgdb" -c "DROP DATABASE $pgcopy"
+  echo "databases     $pgdb and $pgcopy were dropped again; the dump stays in the DRCs"
+fi
 echo
 echo "demo OK: round trip succeeded"

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/config"
 )
 
 // The daemon's API: JSON over HTTP on a unix socket (0600, so only the daemon's user
@@ -21,7 +22,9 @@ import (
 //	GET  /v1/runs?target=&limit=    runs, newest first
 //	GET  /v1/runs/{id}              one run, with live progress while it runs
 //	POST /v1/runs/{id}/cancel       cancel a queued or running run
-//	GET  /v1/snapshots?target=&drc= a target's snapshots at a DRC
+//	GET  /v1/snapshots?target=&drc= a target's snapshots at every DRC (the ledger), or at one DRC
+//
+// and the endpoints of the unattended daemon (status.go) and of the DRCs (drcs.go).
 func (d *Daemon) api() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", d.handleStatus)
@@ -32,6 +35,8 @@ func (d *Daemon) api() http.Handler {
 	mux.HandleFunc("GET /v1/runs/{id}", d.handleRun)
 	mux.HandleFunc("POST /v1/runs/{id}/cancel", d.handleCancel)
 	mux.HandleFunc("GET /v1/snapshots", d.handleSnapshots)
+	d.apiUnattended(mux)
+	d.drcRoutes(mux) // drcs.go
 	return mux
 }
 
@@ -83,6 +88,15 @@ type Status struct {
 	Running  []RunInfo `json:"running"`
 	DRCs     []DRCInfo `json:"drcs"`
 	Targets  int       `json:"targets"`
+
+	// The unattended daemon (status.go).
+	Now          time.Time           `json:"now"`
+	TimeZone     string              `json:"timezone"`
+	Blackout     *config.Window      `json:"blackout,omitempty"` // the maintenance window open now
+	Waiting      []RunInfo           `json:"waiting"`            // queued runs, first to start first (at most 200)
+	Next         []PlannedRun        `json:"next"`               // the next scheduled runs
+	TargetStatus []TargetStatus      `json:"target_status"`
+	Repositories []catalog.RepoState `json:"repositories"` // last check and prune of each repository
 }
 
 // DRCInfo describes a DRC in a status answer.
@@ -156,6 +170,10 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, _ *http.Request) {
 	}
 	for _, s := range d.sites {
 		st.DRCs = append(st.DRCs, DRCInfo{Name: s.Name, Role: s.Role, Kind: s.Kind(), Location: s.Location()})
+	}
+	if err := d.fillStatus(&st); err != nil {
+		fail(w, err)
+		return
 	}
 	writeJSON(w, http.StatusOK, st)
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -30,8 +31,8 @@ func (d *Daemon) Backup(name, reason string, priority int) (catalog.Run, error) 
 	if !ok {
 		return catalog.Run{}, fmt.Errorf("%w: %q", errUnknownTarget, name)
 	}
-	r := &catalog.Run{Op: "backup", Target: name, Agency: t.cfg.Agency, Kind: t.cfg.Kind, Reason: reason}
-	return d.submit(r, priority, func(ctx context.Context, j *job) error { return d.backup(ctx, j, t) })
+	sub := d.backupSubmission(t, reason, priority)
+	return d.submit(sub.run, sub.prio, sub.exec)
 }
 
 var errUnknownTarget = errors.New("unknown target")
@@ -46,10 +47,20 @@ var errUnknownTarget = errors.New("unknown target")
 // afterwards is tagged status=partial or status=bad in the repository and recorded so.
 func (d *Daemon) backup(ctx context.Context, j *job, t *target) (err error) {
 	r := j.run
-	site := d.primary()
+	j.setProgress(func(p *Progress) { p.Phase = "checking drc" })
+	site, note, err := d.backupSite(ctx, r.Agency) // route.go: the primary, or a secondary while it is down
+	if err != nil {
+		return err
+	}
 	r.DRC = site.Name
+	if note != "" {
+		r.Notes = append(r.Notes, note)
+	}
 	j.publish()
 	log := d.log.With("run", r.ID, "target", r.Target, "drc", site.Name)
+	if note != "" {
+		log.Warn("backup routed to a secondary", "why", note)
+	}
 
 	j.setProgress(func(p *Progress) { p.Phase = "checking drc" })
 	repo, err := d.prepareRepo(ctx, site, r.Agency)
@@ -85,6 +96,8 @@ func (d *Daemon) backup(ctx context.Context, j *job, t *target) (err error) {
 			if r.Status == catalog.Succeeded {
 				r.Status, r.Error = catalog.Failed, oneLine("recording the snapshot: "+err.Error())
 			}
+		} else {
+			d.snapshotRecorded(r) // replication to the other DRCs (route.go)
 		}
 	}
 
@@ -139,20 +152,32 @@ func (d *Daemon) recordSnapshot(ctx context.Context, r *catalog.Run, w *writer) 
 	default:
 		status = catalog.SnapshotBad
 	}
+	var tagErr error
 	if status != catalog.SnapshotGood {
 		// Tag even when the run was cancelled: a repository must never show a bad
-		// snapshot as good.
-		newID, err := w.repo.Tag(context.WithoutCancel(ctx), r.SnapshotID, tagStatusKey+"="+status)
+		// snapshot as good. Tagging needs restic's exclusive lock, which another backup
+		// of the agency may hold: the snapshot is then recorded in the catalog with its
+		// status all the same (the catalog is read first), and the next retention run,
+		// which holds the repository alone, tags it.
+		newID, err := d.tagNotGood(ctx, w.repo, r.SnapshotID, status)
 		if err != nil {
-			return err
+			tagErr = err
+			r.Notes = append(r.Notes, oneLine("snapshot recorded as "+status+" in the catalog; tagging it in the repository failed: "+err.Error()))
+		} else {
+			r.SnapshotID = newID
 		}
-		r.SnapshotID = newID
 	}
-	return d.cat.PutSnapshot(&catalog.Snapshot{
+	if err := d.cat.PutSnapshot(&catalog.Snapshot{
 		ID: r.SnapshotID, Target: r.Target, Agency: r.Agency, Kind: r.Kind,
 		Time: w.summary.BackupStart, RunID: r.ID, Status: status, DRC: r.DRC,
 		Sites: map[string]time.Time{r.DRC: d.now()}, Bytes: w.summary.TotalBytesProcessed,
-	})
+	}); err != nil {
+		return err
+	}
+	if tagErr != nil {
+		d.log.Warn("snapshot not tagged in the repository; recorded in the catalog", "snapshot", r.SnapshotID, "status", status, "err", tagErr)
+	}
+	return nil
 }
 
 // prepareRepo checks the DRC and creates the agency's repository there (seeding it at
@@ -191,7 +216,11 @@ type writer struct {
 	scratch string
 }
 
-var _ targets.Writer = (*writer)(nil) // interface guard
+// Interface guards
+var (
+	_ targets.Writer  = (*writer)(nil)
+	_ targets.History = (*writer)(nil)
+)
 
 func (w *writer) backup(ctx context.Context, o drc.BackupOptions) error {
 	if w.used {
@@ -200,13 +229,34 @@ func (w *writer) backup(ctx context.Context, o drc.BackupOptions) error {
 	w.used = true
 	o.Host = w.j.run.Target
 	o.Tags = append(append([]string{}, w.tags...), o.Tags...)
-	sum, _, err := w.repo.Backup(ctx, o, w.progress)
-	w.summary = sum
-	return err
+	// restic locks the repository before it reads anything: a backup that fails on a
+	// lock stored nothing and may run again once cadang's own stale locks are gone.
+	return w.d.withLocks(ctx, w.repo, func() error {
+		sum, _, err := w.repo.Backup(ctx, o, w.progress)
+		w.summary = sum
+		return err
+	})
 }
 
 func (w *writer) Files(ctx context.Context, s targets.FilesSpec) error {
-	return w.backup(ctx, drc.BackupOptions{Paths: s.Paths, Exclude: s.Exclude, OneFileSystem: s.OneFileSystem, Tags: s.Tags})
+	return w.backup(ctx, drc.BackupOptions{Paths: s.Paths, Exclude: s.Exclude, OneFileSystem: s.OneFileSystem, Tags: s.Tags,
+		Dir: s.Dir, Parent: s.Parent, MinUnmodified: s.Unmodified})
+}
+
+// Last implements targets.History: the newest good snapshot of the run's target, in the
+// repository the run writes to, that carries all of tags.
+func (w *writer) Last(ctx context.Context, tags ...string) (targets.Reader, error) {
+	snaps, err := w.repo.Snapshots(ctx, append([]string{"target=" + w.j.run.Target}, tags...)...)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(snaps, func(i, j int) bool { return snaps[i].Time.After(snaps[j].Time) })
+	for _, s := range snaps {
+		if st, _ := w.d.snapshotStatus(s); st == catalog.SnapshotGood {
+			return &reader{repo: w.repo, snap: s, log: w.log}, nil
+		}
+	}
+	return nil, nil
 }
 
 func (w *writer) Stream(ctx context.Context, s targets.StreamSpec) error {

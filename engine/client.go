@@ -135,6 +135,30 @@ func (c *Client) Snapshots(ctx context.Context, target, drcName string) ([]Snaps
 	return out, c.do(ctx, http.MethodGet, "/v1/snapshots?"+q.Encode(), nil, &out)
 }
 
+// Schedule returns the runs planned in the next hours.
+func (c *Client) Schedule(ctx context.Context, hours int) (*ScheduleAnswer, error) {
+	var out ScheduleAnswer
+	return &out, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/schedule?hours=%d", hours), nil, &out)
+}
+
+// Forget queues a forget run of a target (its retention policy, applied now).
+func (c *Client) Forget(ctx context.Context, req ForgetRequest) (*RunInfo, error) {
+	var ri RunInfo
+	return &ri, c.do(ctx, http.MethodPost, "/v1/forget", req, &ri)
+}
+
+// Prune queues prune runs.
+func (c *Client) Prune(ctx context.Context, req MaintenanceRequest) ([]RunInfo, error) {
+	var out []RunInfo
+	return out, c.do(ctx, http.MethodPost, "/v1/prune", req, &out)
+}
+
+// Check queues check runs.
+func (c *Client) Check(ctx context.Context, req MaintenanceRequest) ([]RunInfo, error) {
+	var out []RunInfo
+	return out, c.do(ctx, http.MethodPost, "/v1/check", req, &out)
+}
+
 // Wait polls a run until it ends, calling progress with each state seen.
 func (c *Client) Wait(ctx context.Context, id uint64, every time.Duration, progress func(*RunInfo)) (*RunInfo, error) {
 	for {

@@ -67,9 +67,17 @@ type Daemon struct {
 	sites   []*drc.Site // primary first
 	targets map[string]*target
 	queue   *queue
+	repl    *replicator // replication between the DRCs (replicate.go)
 	now     func() time.Time
 	pid     int
 	started time.Time
+
+	// The unattended daemon (scheduler.go, locks.go): the schedules, and who this
+	// process is, for the leases it takes on repositories.
+	sched *scheduler
+	host  string
+	boot  string
+	self  catalog.Proc
 
 	mu       sync.Mutex
 	stopping bool
@@ -128,6 +136,8 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.cat = cat
+	d.setupUnattended()
+	d.repl = newReplicator(d)
 	return d, nil
 }
 
@@ -152,7 +162,11 @@ func (d *Daemon) site(name string) (*drc.Site, error) {
 // gets SIGINT and removes its locks) and records every run's final state.
 func (d *Daemon) Serve(ctx context.Context) error {
 	defer d.cat.Close()
-	if err := d.recoverOrphans(); err != nil {
+	orphans, err := d.recoverOrphans()
+	if err != nil {
+		return err
+	}
+	if err := d.startup(orphans); err != nil {
 		return err
 	}
 
@@ -160,10 +174,11 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Set before the API serves: handleStatus reads it.
+	d.started = d.now()
 	srv := &http.Server{Handler: d.api(), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	d.started = d.now()
 	d.log.Info("cadang daemon started", "version", Version, "pid", d.pid, "socket", d.cfg.Daemon.Socket,
 		"state_dir", d.cfg.StateDir, "targets", len(d.targets), "drcs", len(d.sites), "restic", d.restic.Binary)
 
@@ -171,6 +186,11 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	defer stopWork(nil)
 	loopDone := make(chan struct{})
 	go func() { d.queue.loop(work, d.execute); close(loopDone) }()
+	schedCtx, stopSched := context.WithCancel(context.Background())
+	schedDone := make(chan struct{})
+	go func() { d.scheduleLoop(schedCtx); close(schedDone) }()
+	replDone := make(chan struct{})
+	go func() { d.repl.loop(work); close(replDone) }()
 
 	select {
 	case <-ctx.Done():
@@ -178,6 +198,8 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		d.log.Error("api server failed", "err", err)
 	}
 
+	stopSched()
+	<-schedDone
 	d.mu.Lock()
 	d.stopping = true
 	d.mu.Unlock()
@@ -195,6 +217,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	stopWork(errShutdown)
 	<-loopDone
+	<-replDone
 
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -229,11 +252,12 @@ func listenSocket(path string) (net.Listener, error) {
 	return ln, nil
 }
 
-// recoverOrphans marks the runs a dead daemon left queued or running as interrupted.
-func (d *Daemon) recoverOrphans() error {
+// recoverOrphans marks the runs a dead daemon left queued or running as interrupted,
+// and returns them.
+func (d *Daemon) recoverOrphans() ([]catalog.Run, error) {
 	runs, err := d.cat.Unfinished()
 	if err != nil {
-		return fmt.Errorf("catalog: %w", err)
+		return nil, fmt.Errorf("catalog: %w", err)
 	}
 	for i := range runs {
 		r := &runs[i]
@@ -242,35 +266,61 @@ func (d *Daemon) recoverOrphans() error {
 		r.Ended = d.now()
 		r.Error = fmt.Sprintf("the daemon (pid %d) stopped while the run was %s", r.PID, prev)
 		if err := d.cat.UpdateRun(r); err != nil {
-			return fmt.Errorf("catalog: %w", err)
+			return nil, fmt.Errorf("catalog: %w", err)
 		}
 		d.log.Warn("run interrupted by a daemon that stopped", "run", r.ID, "target", r.Target, "op", r.Op, "was", prev)
 	}
-	return nil
+	return runs, nil
 }
 
 // submit records a new run and queues it. It returns a copy of the run as queued: from
 // then on the run belongs to the goroutine that executes it.
 func (d *Daemon) submit(r *catalog.Run, priority int, exec func(context.Context, *job) error) (catalog.Run, error) {
+	runs, err := d.submitAll([]submission{{run: r, prio: priority, exec: exec}}, nil)
+	if err != nil {
+		return catalog.Run{}, err
+	}
+	return runs[0], nil
+}
+
+// submitAll records new runs (with schedule states, in the same transaction) and
+// queues them; it returns copies of the runs as queued.
+func (d *Daemon) submitAll(subs []submission, states []catalog.ScheduleState) ([]catalog.Run, error) {
 	d.mu.Lock()
 	stopping := d.stopping
 	d.mu.Unlock()
 	if stopping {
-		return catalog.Run{}, errShuttingDown
+		return nil, errShuttingDown
 	}
-	r.Status, r.Queued, r.PID = catalog.Queued, d.now(), d.pid
-	if err := d.cat.AddRun(r); err != nil {
-		return catalog.Run{}, err
+	now := d.now()
+	runs := make([]*catalog.Run, len(subs))
+	for i, sub := range subs {
+		r := sub.run
+		r.Status, r.Queued, r.PID = catalog.Queued, now, d.pid
+		runs[i] = r
 	}
-	ctx, cancel := context.WithCancelCause(context.Background())
-	j := &job{run: r, priority: priority, exec: exec, ctx: ctx, cancel: cancel, view: *r}
-	queued := *r
-	if err := d.queue.add(j); err != nil {
-		d.finishUnstarted(j, "the daemon is shutting down")
-		return catalog.Run{}, err
+	if err := d.cat.Due(runs, states); err != nil {
+		return nil, err
 	}
-	d.log.Info("run queued", "run", queued.ID, "op", queued.Op, "target", queued.Target, "reason", queued.Reason)
-	return queued, nil
+	out := make([]catalog.Run, 0, len(subs))
+	var addErr error
+	for _, sub := range subs {
+		r := sub.run
+		ctx, cancel := context.WithCancelCause(context.Background())
+		j := &job{run: r, priority: sub.prio, exec: sub.exec, uses: d.usesOf(r), key: sub.key, ctx: ctx, cancel: cancel, view: *r}
+		queued := *r
+		if err := d.queue.add(j); err != nil {
+			d.finishUnstarted(j, "the daemon is shutting down")
+			addErr = err
+			continue
+		}
+		d.log.Info("run queued", "run", queued.ID, "op", queued.Op, "target", queued.Target, "drc", queued.DRC, "reason", queued.Reason)
+		out = append(out, queued)
+	}
+	if addErr != nil && len(out) == 0 {
+		return nil, addErr
+	}
+	return out, nil
 }
 
 // execute runs a job and records its outcome.
@@ -283,7 +333,7 @@ func (d *Daemon) execute(j *job) {
 	}
 	log := d.log.With("run", r.ID, "op", r.Op, "target", r.Target)
 	log.Info("run started")
-	err := j.exec(j.ctx, j)
+	err := j.exec(d.acquireLease(j), j)
 	r.Ended = d.now()
 	switch {
 	case err == nil:
@@ -306,6 +356,7 @@ func (d *Daemon) execute(j *job) {
 	if err := d.cat.UpdateRun(r); err != nil {
 		log.Error("catalog: cannot record the run's end", "err", err)
 	}
+	d.releaseLease(j)
 	log.Info("run ended", "status", r.Status, "took", r.Ended.Sub(r.Started).Round(time.Millisecond), "err", r.Error)
 }
 

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -10,10 +9,12 @@ import (
 	"github.com/cadang/cadang/engine/catalog"
 )
 
-// Priorities: on-demand work goes before scheduled work.
+// Priorities: on-demand work goes before scheduled work; recovery after a crash goes
+// first of all.
 const (
 	PriorityScheduled = 0
 	PriorityOnDemand  = 10
+	PriorityRecovery  = 20
 )
 
 // job is a run waiting in the queue or executing. Its run record belongs to the
@@ -23,6 +24,8 @@ type job struct {
 	run      *catalog.Run
 	priority int
 	exec     func(ctx context.Context, j *job) error
+	uses     uses   // what it needs besides a slot (see limits.go)
+	key      string // scheduled work: a due slot finding a job with its key waiting joins it
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -66,22 +69,31 @@ func (j *job) state() (catalog.Run, Progress, string) {
 	return j.view, j.progress, j.waiting
 }
 
-// queue runs jobs with limits: at most `limit` at once, one at a time per target,
-// highest priority first, then oldest first.
+// queue runs jobs with limits: at most `limit` at once, one at a time per target, at
+// most drcLimits[d] at once at a DRC, a repository used by an exclusive job by nothing
+// else (see limits.go), and scheduled jobs held while hold says so (maintenance
+// windows); highest priority first, then oldest first.
+//
+// The pending list is kept sorted, and waiting scheduled jobs are indexed by key, so
+// that a pass over ten thousand waiting jobs stays cheap.
 type queue struct {
-	limit int
+	limit     int
+	drcLimits map[string]int
+	hold      func() string // why scheduled jobs may not start now (a maintenance window), or ""
 
 	mu      sync.Mutex
 	pending []*job
 	running map[uint64]*job
 	byID    map[uint64]*job
+	keyed   map[string]*job // pending jobs by key
 	closed  bool
 	wake    chan struct{}
 	wg      sync.WaitGroup
 }
 
 func newQueue(limit int) *queue {
-	return &queue{limit: max(limit, 1), running: map[uint64]*job{}, byID: map[uint64]*job{}, wake: make(chan struct{}, 1)}
+	return &queue{limit: max(limit, 1), running: map[uint64]*job{}, byID: map[uint64]*job{}, keyed: map[string]*job{},
+		wake: make(chan struct{}, 1)}
 }
 
 // add queues a job; it fails once the queue is closed.
@@ -91,8 +103,11 @@ func (q *queue) add(j *job) error {
 	if q.closed {
 		return errShuttingDown
 	}
-	q.pending = append(q.pending, j)
+	q.insert(j)
 	q.byID[j.run.ID] = j
+	if j.key != "" {
+		q.keyed[j.key] = j
+	}
 	q.poke()
 	return nil
 }
@@ -104,38 +119,51 @@ func (q *queue) poke() {
 	}
 }
 
-// blocked says why j cannot start now, or "" if it can.
-func (q *queue) blocked(j *job) string {
-	if len(q.running) >= q.limit {
-		return fmt.Sprintf("waiting: %d runs already running (daemon.concurrency)", len(q.running))
+// before orders the pending jobs: higher priority first, then oldest first, then by id.
+func before(a, b *job) bool {
+	if a.priority != b.priority {
+		return a.priority > b.priority
 	}
-	if j.run.Target != "" {
-		for _, r := range q.running {
-			if r.run.Target == j.run.Target {
-				return fmt.Sprintf("waiting: target busy with run %d (%s)", r.run.ID, r.run.Op)
-			}
-		}
+	if !a.run.Queued.Equal(b.run.Queued) {
+		return a.run.Queued.Before(b.run.Queued)
 	}
-	return ""
+	return a.run.ID < b.run.ID
+}
+
+// insert puts j at its place in the pending list, which stays sorted.
+func (q *queue) insert(j *job) {
+	i := sort.Search(len(q.pending), func(i int) bool { return before(j, q.pending[i]) })
+	q.pending = append(q.pending, nil)
+	copy(q.pending[i+1:], q.pending[i:])
+	q.pending[i] = j
 }
 
 // dispatch starts every pending job that may start now; start runs one.
 func (q *queue) dispatch(start func(*job)) {
+	for _, j := range q.take() {
+		q.wg.Add(1)
+		go func() {
+			defer q.wg.Done()
+			start(j)
+			q.finish(j)
+		}()
+	}
+}
+
+// take marks every pending job that may start now as running and returns them, in
+// order; the caller runs them and calls finish for each. Every job left waiting gets
+// the reason it waits.
+func (q *queue) take() []*job {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return
+		return nil
 	}
-	sort.SliceStable(q.pending, func(a, b int) bool {
-		pa, pb := q.pending[a], q.pending[b]
-		if pa.priority != pb.priority {
-			return pa.priority > pb.priority
-		}
-		return pa.run.Queued.Before(pb.run.Queued)
-	})
+	var started []*job
+	st := q.newLimits()
 	kept := q.pending[:0]
 	for _, j := range q.pending {
-		reason := q.blocked(j)
+		reason := st.blocked(j)
 		j.mu.Lock()
 		j.waiting = reason
 		j.mu.Unlock()
@@ -143,20 +171,36 @@ func (q *queue) dispatch(start func(*job)) {
 			kept = append(kept, j)
 			continue
 		}
+		st.start(j)
 		q.running[j.run.ID] = j
-		q.wg.Add(1)
-		go func() {
-			defer q.wg.Done()
-			start(j)
-			q.mu.Lock()
-			delete(q.running, j.run.ID)
-			delete(q.byID, j.run.ID)
-			q.mu.Unlock()
-			q.poke()
-		}()
+		q.unkey(j)
+		started = append(started, j)
 	}
 	clear(q.pending[len(kept):])
 	q.pending = kept
+	return started
+}
+
+func (q *queue) unkey(j *job) {
+	if j.key != "" && q.keyed[j.key] == j {
+		delete(q.keyed, j.key)
+	}
+}
+
+// waiting returns the pending job with key, or nil.
+func (q *queue) waiting(key string) *job {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.keyed[key]
+}
+
+// finish records that a job taken by take ended.
+func (q *queue) finish(j *job) {
+	q.mu.Lock()
+	delete(q.running, j.run.ID)
+	delete(q.byID, j.run.ID)
+	q.mu.Unlock()
+	q.poke()
 }
 
 // loop dispatches until ctx ends.
@@ -190,6 +234,7 @@ func (q *queue) remove(id uint64) bool {
 		if j.run.ID == id {
 			q.pending = append(q.pending[:i], q.pending[i+1:]...)
 			delete(q.byID, id)
+			q.unkey(j)
 			return true
 		}
 	}
@@ -205,6 +250,7 @@ func (q *queue) close() []*job {
 	q.pending = nil
 	for _, j := range left {
 		delete(q.byID, j.run.ID)
+		q.unkey(j)
 	}
 	return left
 }
@@ -218,6 +264,13 @@ func (q *queue) runningJobs() []*job {
 		out = append(out, j)
 	}
 	return out
+}
+
+// pendingJobs returns the first n waiting jobs, in the order they will start.
+func (q *queue) pendingJobs(n int) []*job {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return append([]*job(nil), q.pending[:min(n, len(q.pending))]...)
 }
 
 // counts returns how many jobs wait and run.

@@ -60,7 +60,8 @@ func redactURL(s string) string {
 func (d *Daemon) restore(ctx context.Context, j *job, t *target, site *drc.Site, req RestoreRequest) error {
 	r := j.run
 	j.setProgress(func(p *Progress) { p.Phase = "checking drc" })
-	if err := site.Check(ctx); err != nil {
+	site, err := d.restoreSite(ctx, j, site, req.DRC != "") // route.go
+	if err != nil {
 		return err
 	}
 	repo := site.Repo(r.Agency)
@@ -128,7 +129,7 @@ func (d *Daemon) resolveSnapshot(ctx context.Context, repo *drc.Repo, target, id
 type reader struct {
 	repo  *drc.Repo
 	snap  drc.Snapshot
-	j     *job
+	j     *job // nil when a backup reads an earlier snapshot (targets.History)
 	log   *slog.Logger
 	bytes atomic.Uint64 // a dump may still count while the target closes its reader
 	files uint64
@@ -142,6 +143,9 @@ func (rd *reader) Snapshot() targets.Snapshot {
 
 func (rd *reader) RestoreTo(ctx context.Context, dir string, include []string) error {
 	sum, err := rd.repo.Restore(ctx, rd.snap.ID, dir, include, func(p drc.Progress) {
+		if rd.j == nil {
+			return // a backup reading an earlier snapshot: the run's progress is the backup's
+		}
 		rd.j.setProgress(func(q *Progress) {
 			q.PercentDone, q.BytesDone, q.TotalBytes = p.PercentDone, p.BytesRestored, p.TotalBytes
 			q.FilesDone, q.TotalFiles, q.SecondsRemaining = p.FilesRestored, p.TotalFiles, p.SecondsRemaining
@@ -189,14 +193,22 @@ type SnapshotInfo struct {
 	Paths   []string             `json:"paths"`
 	Bytes   uint64               `json:"bytes,omitempty"`
 	Sites   map[string]time.Time `json:"sites,omitempty"` // where it is restorable, since when
+	// Missing lists the DRCs where it is not (yet); DeleteAt, the DRCs where it waits
+	// for delete_after since it was deleted at the primary, and when it goes there.
+	Missing  []string             `json:"missing,omitempty"`
+	DeleteAt map[string]time.Time `json:"delete_at,omitempty"`
 }
 
-// Snapshots lists a target's snapshots as the repository at a DRC holds them, oldest
-// first, with what the catalog knows of each.
+// Snapshots lists a target's snapshots, oldest first: at every DRC from the ledger
+// (drcName ""), or as the repository at one DRC holds them, with what the catalog
+// knows of each.
 func (d *Daemon) Snapshots(ctx context.Context, target, drcName string) ([]SnapshotInfo, error) {
 	t, ok := d.targets[target]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", errUnknownTarget, target)
+	}
+	if drcName == "" {
+		return d.ledgerSnapshots(ctx, t) // route.go
 	}
 	site, err := d.site(drcName)
 	if err != nil {

@@ -35,10 +35,27 @@ type Writer interface {
 
 // FilesSpec says which files a snapshot holds.
 type FilesSpec struct {
-	Paths         []string // absolute paths
+	Paths         []string // absolute paths, or relative to Dir
 	Exclude       []string // restic exclude patterns
 	OneFileSystem bool
 	Tags          []string // extra "key=value" tags
+
+	// Dir, if set, is the directory the backup runs in: relative Paths are stored under
+	// the root of the snapshot as given ("disks/vda" is /disks/vda in the snapshot), so
+	// that a tree a kind builds in a different scratch directory at every run keeps the
+	// same paths from one snapshot to the next.
+	Dir string
+	// Parent, if set, is the id of an earlier snapshot of the same target (found through
+	// History) that restic compares the files with: a file whose path, size and
+	// modification time are those it has in Parent is not read again, its content is
+	// taken from Parent (restic --parent, --ignore-inode).
+	Parent string
+	// Unmodified is how many files must be taken unchanged from Parent. A kind that puts
+	// a placeholder (a sparse file with Parent's size and time) where content did not
+	// change sets it to the number of placeholders: if restic read any of them again
+	// (because Parent's data is missing), the backup fails instead of storing the
+	// placeholder as content.
+	Unmodified int
 }
 
 // StreamSpec says which command's output a snapshot holds. Secrets never go in Argv or
@@ -48,6 +65,15 @@ type StreamSpec struct {
 	Argv     []string // the command; Argv[0] is looked up in PATH
 	Env      []string // "KEY=value" added to a minimal environment (PATH, HOME, LANG, TZ)
 	Tags     []string
+}
+
+// History is implemented by Writers that can read earlier snapshots of the same target
+// in the repository the backup goes to. A kind whose backup builds on the previous one
+// (an incremental disk backup) asserts it; without it, every backup is a full one.
+type History interface {
+	// Last returns a Reader of the newest good snapshot of this target that carries all
+	// of tags, or nil (and no error) if there is none.
+	Last(ctx context.Context, tags ...string) (Reader, error)
 }
 
 // BackupResult is what a target reports about a snapshot it wrote.

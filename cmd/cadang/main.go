@@ -80,8 +80,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	name, rest := args[0], args[1:]
-	if name == "config" && len(rest) > 0 {
-		name, rest = "config "+rest[0], rest[1:]
+	if len(rest) > 0 { // two-word commands: config check, drc status, ...
+		if _, ok := commands[name+" "+rest[0]]; ok {
+			name, rest = name+" "+rest[0], rest[1:]
+		}
 	}
 	c, ok := commands[name]
 	if !ok {

@@ -56,6 +56,8 @@ var migrations = []migration{
 		}
 		return nil
 	}},
+	{2, migrateDaemonState}, // schedules, leases, repository state (daemon.go)
+	{3, migrateReplication}, // replication between the DRCs (replication.go)
 }
 
 // SchemaVersion is the version this cadang writes.
@@ -214,9 +216,10 @@ func (c *Catalog) AddRun(r *Run) error {
 	})
 }
 
-// UpdateRun stores the new state of an existing run.
+// UpdateRun stores the new state of an existing run. Concurrent updates are committed
+// together (bbolt's Batch), so many runs starting and ending at once share fsyncs.
 func (c *Catalog) UpdateRun(r *Run) error {
-	return c.db.Update(func(tx *bolt.Tx) error {
+	return c.db.Batch(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketRuns).Get(u64(r.ID)) == nil {
 			return fmt.Errorf("run %d: %w", r.ID, ErrNotFound)
 		}

@@ -30,6 +30,9 @@ type Config struct {
 	Agencies []Agency     `yaml:"agencies"`
 	Targets  []Target     `yaml:"targets"`
 
+	// Scheduler says how schedules are read and when scheduled work waits.
+	Scheduler Scheduler `yaml:"scheduler"`
+
 	File string `yaml:"-"` // the file the config was loaded from
 }
 
@@ -65,6 +68,15 @@ type Target struct {
 	Schedule  string        `yaml:"schedule"` // cron, 5 fields
 	Retention *Retention    `yaml:"retention"`
 	Hooks     targets.Hooks `yaml:"hooks"`
+
+	// Jitter delays each scheduled run by a fixed amount between 0 and Jitter derived
+	// from the target's name, so that many targets on one schedule do not all start in
+	// the same second, yet each starts at the same time every day (default
+	// scheduler.jitter).
+	Jitter *time.Duration `yaml:"jitter"`
+	// Catchup: after downtime, a target whose scheduled run was missed runs once
+	// (reason catch-up). false turns that off (default true).
+	Catchup *bool `yaml:"catchup"`
 
 	Spec     any                   `yaml:"-"`
 	Sections map[string]*yaml.Node `yaml:",rest"`
@@ -273,6 +285,7 @@ func (c *Config) validate(report func(path, msg string)) {
 	if c.Daemon.ShutdownGrace < 0 {
 		report("daemon.shutdown_grace", "must not be negative")
 	}
+	c.Scheduler.validate(report)
 
 	if len(c.DRCs) == 0 {
 		report("drcs", "required: at least one DRC")
@@ -354,6 +367,7 @@ func (c *Config) validate(report func(path, msg string)) {
 		}
 		t.Hooks.Validate(at(path + ".hooks"))
 	}
+	c.validateSchedules(report)
 }
 
 func (r *Retention) validate(report func(field, msg string)) {

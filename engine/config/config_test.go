@@ -167,7 +167,7 @@ targets:
 				`cadang.yaml:2:7: drcs: exactly one DRC must have role: primary (found 2)`,
 				`cadang.yaml:2:51: drc "a": name: drc "a" is defined twice`,
 				`cadang.yaml:5:5: target "t": missing section files:`,
-				`cadang.yaml:5:39: target "t": postgres: unknown key`,
+				`cadang.yaml:5:39: target "t": postgres: section "postgres" does not match kind "files"`,
 				`cadang.yaml:6:12: target "t": name: target "t" is defined twice`,
 				`cadang.yaml:6:32: target "t": kind: unknown kind "tape" (one of ` + strings.Join(targets.Kinds(), ", ") + `)`,
 				`cadang.yaml:6:38: target "t": files: section "files" does not match kind "tape"`,

@@ -131,21 +131,22 @@ func Run(t *testing.T, c Case) {
 	})
 }
 
-func logger(t *testing.T) *slog.Logger {
+func logger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type testLog struct{ t *testing.T }
+type testLog struct{ t testing.TB }
 
 func (l testLog) Write(p []byte) (int, error) { l.t.Log(string(p)); return len(p), nil }
 
 // Repo is a real restic repository for a kind's tests.
 type Repo struct {
 	*drc.Repo
+	failed map[string]bool // snapshots written by a backup that failed
 }
 
 // NewRepo creates a repository in a temporary filesystem DRC, with bin/restic.
-func NewRepo(t *testing.T) *Repo {
+func NewRepo(t testing.TB) *Repo {
 	t.Helper()
 	r := &drc.Restic{Binary: testenv.Restic(t), Logger: logger(t)}
 	site, err := drc.Open(drc.Config{Name: "test", Role: drc.RolePrimary, Path: filepath.Join(t.TempDir(), "drc")}, r, t.TempDir())
@@ -155,42 +156,75 @@ func NewRepo(t *testing.T) *Repo {
 	if res := drc.Ensure(context.Background(), []*drc.Site{site}, "test"); res[0].Error != "" {
 		t.Fatal(res[0].Error)
 	}
-	return &Repo{Repo: site.Repo("test")}
+	return &Repo{Repo: site.Repo("test"), failed: map[string]bool{}}
 }
 
 // Writer is a targets.Writer over the repository that records what a backup did.
 type Writer struct {
-	t        *testing.T
+	t        testing.TB
 	repo     *Repo
-	Calls    int    // calls of Files and Stream
-	Snapshot string // the snapshot written, if any
-	Failed   bool   // restic reported a failure
+	Calls    int                // calls of Files and Stream
+	Snapshot string             // the snapshot written, if any
+	Summary  *drc.BackupSummary // restic's summary of it
+	Failed   bool               // restic reported a failure
 	scratch  string
 }
 
 // Writer returns a new Writer.
-func (r *Repo) Writer(t *testing.T) *Writer { return &Writer{t: t, repo: r} }
+func (r *Repo) Writer(t testing.TB) *Writer { return &Writer{t: t, repo: r} }
 
 func (w *Writer) backup(ctx context.Context, o drc.BackupOptions) error {
 	w.Calls++
 	o.Host, o.Tags = "contract", append(o.Tags, "target=contract")
 	sum, _, err := w.repo.Backup(ctx, o, nil)
 	if sum != nil {
-		w.Snapshot = sum.SnapshotID
+		w.Snapshot, w.Summary = sum.SnapshotID, sum
 	}
 	w.Failed = err != nil
+	if w.Failed && w.Snapshot != "" {
+		w.repo.failed[w.Snapshot] = true // as the engine tags it status=bad
+	}
 	return err
 }
 
 // Files implements targets.Writer.
 func (w *Writer) Files(ctx context.Context, s targets.FilesSpec) error {
-	return w.backup(ctx, drc.BackupOptions{Paths: s.Paths, Exclude: s.Exclude, OneFileSystem: s.OneFileSystem, Tags: s.Tags})
+	return w.backup(ctx, drc.BackupOptions{Paths: s.Paths, Exclude: s.Exclude, OneFileSystem: s.OneFileSystem, Tags: s.Tags,
+		Dir: s.Dir, Parent: s.Parent, MinUnmodified: s.Unmodified})
+}
+
+// Last implements targets.History over the snapshots this repository's writers wrote
+// and that did not fail.
+func (w *Writer) Last(ctx context.Context, tags ...string) (targets.Reader, error) {
+	snaps, err := w.repo.Snapshots(ctx, append([]string{"target=contract"}, tags...)...)
+	if err != nil {
+		return nil, err
+	}
+	var last *drc.Snapshot
+	for i, s := range snaps {
+		if w.repo.failed[s.ID] || s.Tag("status") != "" {
+			continue
+		}
+		if last == nil || s.Time.After(last.Time) {
+			last = &snaps[i]
+		}
+	}
+	if last == nil {
+		return nil, nil
+	}
+	return &reader{t: w.t, repo: w.repo, snap: *last}, nil
 }
 
 // Stream implements targets.Writer.
 func (w *Writer) Stream(ctx context.Context, s targets.StreamSpec) error {
 	return w.backup(ctx, drc.BackupOptions{Stdin: &drc.StdinCommand{Filename: s.Filename, Argv: s.Argv, Env: s.Env}, Tags: s.Tags})
 }
+
+// Interface guards
+var (
+	_ targets.Writer  = (*Writer)(nil)
+	_ targets.History = (*Writer)(nil)
+)
 
 // Scratch implements targets.Writer.
 func (w *Writer) Scratch() (string, error) {
@@ -204,7 +238,7 @@ func (w *Writer) Scratch() (string, error) {
 func (w *Writer) Logger() *slog.Logger { return logger(w.t) }
 
 // Backup runs a backup of tg and checks the contract: one snapshot, written once.
-func Backup(t *testing.T, repo *Repo, tg targets.Target) string {
+func Backup(t testing.TB, repo *Repo, tg targets.Target) string {
 	t.Helper()
 	w := repo.Writer(t)
 	res, err := tg.Backup(context.Background(), w)
@@ -218,7 +252,7 @@ func Backup(t *testing.T, repo *Repo, tg targets.Target) string {
 }
 
 // Reader returns a targets.Reader of a snapshot.
-func (r *Repo) Reader(t *testing.T, snapshot string) targets.Reader {
+func (r *Repo) Reader(t testing.TB, snapshot string) targets.Reader {
 	t.Helper()
 	snaps, err := r.Snapshots(context.Background())
 	if err != nil {
@@ -234,7 +268,7 @@ func (r *Repo) Reader(t *testing.T, snapshot string) targets.Reader {
 }
 
 type reader struct {
-	t    *testing.T
+	t    testing.TB
 	repo *Repo
 	snap drc.Snapshot
 }

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/cadang/cadang/engine"
+)
+
+func init() {
+	register(&command{name: "status", short: "the daemon, its queue, the next runs and every target's state", run: runStatus})
+}
+
+func runStatus(ctx context.Context, g *globals, args []string) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	pos, err := parse(fs, g, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErrorf("usage: cadang status [--json]")
+	}
+	c, _, err := g.client()
+	if err != nil {
+		return err
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if g.json {
+		return printJSON(g.stdout, st)
+	}
+	printStatus(g, st)
+	return nil
+}
+
+func printStatus(g *globals, st *engine.Status) {
+	w, now, tz := g.stdout, st.Now, st.TimeZone
+	fmt.Fprintf(w, "cadang %s, daemon pid %d, up %s (since %s), time zone %s\n", st.Version, st.PID,
+		now.Sub(st.Started).Round(time.Second), zoneTime(st.Started, tz), tz)
+	fmt.Fprintf(w, "%d targets, %d DRCs; %d running, %d queued\n", st.Targets, len(st.DRCs), len(st.Running), st.Queued)
+	if b := st.Blackout; b != nil {
+		fmt.Fprintf(w, "maintenance window %q open until %s: scheduled runs wait\n", b.Name, zoneTime(b.End, tz))
+	}
+
+	if len(st.Running) > 0 {
+		fmt.Fprintln(w, "\nRUNNING")
+		rows := [][]string{}
+		for _, r := range st.Running {
+			prog := "-"
+			if p := r.Progress; p != nil {
+				prog = joinNonEmpty(" ", p.Phase, fmt.Sprintf("%.0f%%", p.PercentDone*100))
+			}
+			rows = append(rows, []string{fmt.Sprint(r.ID), r.Op, orDash(r.Target), orDash(r.Agency), orDash(r.DRC), orDash(r.Reason), age(now, r.Started), prog})
+		}
+		table(w, []string{"RUN", "OP", "TARGET", "AGENCY", "DRC", "REASON", "STARTED", "PROGRESS"}, rows)
+	}
+	if len(st.Waiting) > 0 {
+		fmt.Fprintln(w, "\nQUEUED")
+		rows := [][]string{}
+		for _, r := range st.Waiting {
+			rows = append(rows, []string{fmt.Sprint(r.ID), r.Op, orDash(r.Target), orDash(r.Agency), orDash(r.DRC), orDash(r.Reason), age(now, r.Queued), orDash(r.Waiting)})
+		}
+		table(w, []string{"RUN", "OP", "TARGET", "AGENCY", "DRC", "REASON", "QUEUED", "WHY IT WAITS"}, rows)
+		if st.Queued > len(st.Waiting) {
+			fmt.Fprintf(w, "... and %d more\n", st.Queued-len(st.Waiting))
+		}
+	}
+	if len(st.Next) > 0 {
+		fmt.Fprintln(w, "\nNEXT RUNS")
+		table(w, []string{"TIME", "IN", "OP", "TARGET", "DRC", "STATUS"}, plannedRows(st.Next, now, tz))
+	}
+	if len(st.TargetStatus) > 0 {
+		fmt.Fprintln(w, "\nTARGETS")
+		rows := [][]string{}
+		for _, t := range st.TargetStatus {
+			next, last, lastAge := "-", "-", "-"
+			if t.NextRun != nil {
+				next = zoneTime(*t.NextRun, tz)
+			}
+			if b := t.LastBackup; b != nil {
+				last, lastAge = fmt.Sprintf("%s (run %d)", b.Status, b.ID), age(now, b.Time)
+			}
+			newest, oldest := "-", "-"
+			if t.NewestGood != nil {
+				newest = age(now, *t.NewestGood)
+			}
+			if t.OldestGood != nil {
+				oldest = age(now, *t.OldestGood)
+			}
+			rows = append(rows, []string{t.Name, t.Agency, orDash(t.Schedule), next, last, lastAge, newest, oldest, fmt.Sprint(t.GoodSnapshots)})
+		}
+		table(w, []string{"TARGET", "AGENCY", "SCHEDULE", "NEXT RUN", "LAST BACKUP", "WHEN", "NEWEST GOOD", "OLDEST GOOD", "GOOD"}, rows)
+	}
+	if len(st.Repositories) > 0 {
+		fmt.Fprintln(w, "\nREPOSITORIES")
+		rows := [][]string{}
+		for _, r := range st.Repositories {
+			check, prune, next := "-", "-", "-"
+			if c := r.LastCheck; c != nil {
+				check = joinNonEmpty(" ", string(c.Status), c.Subset, age(now, c.Time))
+				if c.Errors > 0 {
+					check += fmt.Sprintf(", %d errors", c.Errors)
+				}
+			}
+			if r.Parts > 0 {
+				next = fmt.Sprintf("%d/%d", r.NextPart, r.Parts)
+			}
+			if p := r.LastPrune; p != nil {
+				prune = joinNonEmpty(" ", string(p.Status), age(now, p.Time))
+			}
+			rows = append(rows, []string{r.DRC, r.Agency, check, next, prune})
+		}
+		table(w, []string{"DRC", "AGENCY", "LAST CHECK", "NEXT PART", "LAST PRUNE"}, rows)
+	}
+}
+
+// plannedRows are planned runs and windows as table rows.
+func plannedRows(runs []engine.PlannedRun, now time.Time, tz string) [][]string {
+	rows := [][]string{}
+	for _, p := range runs {
+		status := p.Status
+		switch {
+		case p.Op == "blackout" && p.Until != nil:
+			status = fmt.Sprintf("maintenance window %q until %s", p.Reason, zoneTime(*p.Until, tz))
+		case p.Status == "held" && p.Until != nil:
+			status = fmt.Sprintf("held by window %q until %s", p.Reason, zoneTime(*p.Until, tz))
+		}
+		rows = append(rows, []string{zoneTime(p.Time, tz), age(now, p.Time), p.Op, orDash(p.Target), orDash(p.DRC), status})
+	}
+	return rows
+}

@@ -1,0 +1,3 @@
+package config
+
+import _ "github.com/cadang/cadang/targets/postgres"

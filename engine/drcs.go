@@ -1,0 +1,511 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/engine/catalog"
+)
+
+// The DRCs' side of the API:
+//
+//	GET  /v1/drcs                       every DRC: health, replication lag, pending work, alarms
+//	POST /v1/replicate {drc, agency}    queue a replication pass now -> the runs that will do it
+//	POST /v1/verify {drc, agency, read_data} -> the queued verify run
+//	GET  /v1/alarms?all=1               alarms, newest first
+func (d *Daemon) drcRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/drcs", d.handleDRCs)
+	mux.HandleFunc("POST /v1/replicate", d.handleReplicate)
+	mux.HandleFunc("POST /v1/verify", d.handleVerify)
+	mux.HandleFunc("GET /v1/alarms", d.handleAlarms)
+}
+
+// DRCStatus is one DRC as `cadang drc status` shows it.
+type DRCStatus struct {
+	DRC      string     `json:"drc"`
+	Role     string     `json:"role"`
+	Kind     string     `json:"kind"`
+	Location string     `json:"location"`
+	Status   string     `json:"status"` // ok, unreachable, lagging, alarm, unknown
+	Time     time.Time  `json:"time"`   // when its health was checked
+	Health   drc.Health `json:"health"`
+	// Replication is set for a secondary.
+	Replication *ReplicationStatus `json:"replication,omitempty"`
+	Alarms      []catalog.Alarm    `json:"alarms,omitempty"` // active alarms about objects at this DRC
+}
+
+// ReplicationStatus is how far a secondary is behind the primary.
+type ReplicationStatus struct {
+	LagSeconds       float64   `json:"lag_seconds"`
+	Lag              string    `json:"lag"`
+	MaxLag           string    `json:"max_lag,omitempty"`
+	LagExceeded      bool      `json:"lag_exceeded"`
+	SnapshotsPending int       `json:"snapshots_pending"` // at the primary, not yet here
+	OldestPending    string    `json:"oldest_pending,omitempty"`
+	OldestTarget     string    `json:"oldest_target,omitempty"`
+	ObjectsPending   int       `json:"objects_pending"` // as of the last pass or scan
+	BytesPending     int64     `json:"bytes_pending"`
+	PendingDeletions int       `json:"pending_deletions"`
+	NextDeletion     time.Time `json:"next_deletion,omitzero"`
+	DeleteAfter      string    `json:"delete_after"`
+	Bandwidth        string    `json:"bandwidth"`
+	Workers          int       `json:"workers"`
+	LastPass         time.Time `json:"last_pass,omitzero"`
+	LastSuccess      time.Time `json:"last_success,omitzero"`
+	LastError        string    `json:"last_error,omitempty"`
+	ToPrimary        int       `json:"to_primary"` // snapshots written here that the primary has not got yet
+}
+
+// DRCStatuses returns every DRC's status; health is probed now when the last probe is
+// older than a minute.
+func (d *Daemon) DRCStatuses(ctx context.Context) ([]DRCStatus, error) {
+	alarms, err := d.cat.Alarms(false)
+	if err != nil {
+		return nil, err
+	}
+	states, err := d.cat.ReplStates()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DRCStatus, len(d.sites))
+	var wg sync.WaitGroup
+	for i, s := range d.sites {
+		h, ok := d.repl.healthOf(s.Name)
+		if !ok || d.now().Sub(h.Checked) > time.Minute {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				h := s.Health(ctx, d.now)
+				d.repl.setHealth(h)
+				out[i].Health = h
+			}()
+		} else {
+			out[i].Health = h
+		}
+	}
+	wg.Wait()
+	prim := d.primary().Name
+	for i, s := range d.sites {
+		st := &out[i]
+		st.DRC, st.Role, st.Kind, st.Location, st.Time = s.Name, s.Role, s.Kind(), s.Location(), st.Health.Checked
+		for _, a := range alarms {
+			if a.DRC == s.Name {
+				st.Alarms = append(st.Alarms, a)
+			}
+		}
+		if s.Role == drc.RoleSecondary {
+			set := s.Replication.Effective()
+			lag := d.lagOf(s.Name)
+			rs := &ReplicationStatus{LagSeconds: lag.Lag.Seconds(), Lag: lag.Lag.Round(time.Second).String(), SnapshotsPending: lag.Snapshots,
+				OldestPending: lag.Oldest, OldestTarget: lag.OldestTarget, DeleteAfter: set.DeleteAfter.String(),
+				Bandwidth: set.Bandwidth.String(), Workers: set.Workers}
+			if set.MaxLag > 0 {
+				rs.MaxLag, rs.LagExceeded = set.MaxLag.String(), lag.Lag > set.MaxLag
+			}
+			for _, ps := range states {
+				if ps.DRC != s.Name {
+					continue
+				}
+				rs.ObjectsPending += ps.PendingObjects
+				rs.BytesPending += ps.PendingBytes
+				rs.PendingDeletions += ps.PendingDeletions
+				if !ps.NextDeletion.IsZero() && (rs.NextDeletion.IsZero() || ps.NextDeletion.Before(rs.NextDeletion)) {
+					rs.NextDeletion = ps.NextDeletion
+				}
+				if ps.LastPass.After(rs.LastPass) {
+					rs.LastPass, rs.LastError = ps.LastPass, ps.LastError
+				}
+				if ps.LastSuccess.After(rs.LastSuccess) {
+					rs.LastSuccess = ps.LastSuccess
+				}
+			}
+			for _, a := range d.cfg.Agencies {
+				recs, _ := d.cat.AgencySnapshots(a.ID)
+				for _, r := range recs {
+					if _, atS := r.Sites[s.Name]; atS {
+						if _, atP := r.Sites[prim]; !atP && r.DRC == s.Name {
+							rs.ToPrimary++
+						}
+					}
+				}
+			}
+			st.Replication = rs
+		}
+		switch {
+		case !st.Health.Reachable:
+			st.Status = "unreachable"
+		case len(st.Alarms) > 0:
+			st.Status = "alarm"
+		case st.Replication != nil && st.Replication.LagExceeded:
+			st.Status = "lagging"
+		default:
+			st.Status = "ok"
+		}
+	}
+	return out, nil
+}
+
+func (d *Daemon) handleDRCs(w http.ResponseWriter, r *http.Request) {
+	out, err := d.DRCStatuses(r.Context())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (d *Daemon) handleAlarms(w http.ResponseWriter, r *http.Request) {
+	out, err := d.cat.Alarms(r.URL.Query().Get("all") != "")
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if out == nil {
+		out = []catalog.Alarm{}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// ReplicateRequest asks for a replication pass now: to one secondary (or all), for one
+// agency (or all).
+type ReplicateRequest struct {
+	DRC    string `json:"drc,omitempty"`
+	Agency string `json:"agency,omitempty"`
+}
+
+// Replicate queues replication passes now; it returns the runs that will do them.
+func (d *Daemon) Replicate(req ReplicateRequest) ([]RunInfo, error) {
+	secs := d.secondaries()
+	if req.DRC != "" {
+		s, err := d.site(req.DRC)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errBadRequest, err)
+		}
+		if s.Role != drc.RoleSecondary {
+			return nil, fmt.Errorf("%w: drc %q is the primary: replication goes from it to the secondaries", errBadRequest, s.Name)
+		}
+		secs = []*drc.Site{s}
+	}
+	var agencies []string
+	for _, a := range d.cfg.Agencies {
+		if req.Agency == "" || a.ID == req.Agency {
+			agencies = append(agencies, a.ID)
+		}
+	}
+	if req.Agency != "" && len(agencies) == 0 {
+		return nil, fmt.Errorf("%w: unknown agency %q", errBadRequest, req.Agency)
+	}
+	out := []RunInfo{}
+	for _, s := range secs {
+		for _, a := range agencies {
+			id, err := d.repl.trigger(s.Name, a, "on-demand")
+			if err != nil {
+				return out, err
+			}
+			if j := d.queue.get(id); j != nil {
+				out = append(out, d.runInfo(catalog.Run{ID: id}))
+			} else if run, err := d.cat.Run(id); err == nil {
+				out = append(out, d.runInfo(*run))
+			}
+		}
+	}
+	return out, nil
+}
+
+func (d *Daemon) handleReplicate(w http.ResponseWriter, r *http.Request) {
+	var req ReplicateRequest
+	if err := decode(r, &req); err != nil {
+		fail(w, err)
+		return
+	}
+	out, err := d.Replicate(req)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, out)
+}
+
+// VerifyRequest asks to verify the repositories at a DRC.
+type VerifyRequest struct {
+	DRC      string `json:"drc"`
+	Agency   string `json:"agency,omitempty"` // default: every agency
+	ReadData bool   `json:"read_data,omitempty"`
+}
+
+// VerifyReport is what a verify run found, kept as the run's manifest.
+type VerifyReport struct {
+	DRC      string         `json:"drc"`
+	ReadData bool           `json:"read_data"`
+	Agencies []AgencyVerify `json:"agencies"`
+	Problems int            `json:"problems"`
+}
+
+// AgencyVerify is the verification of one agency's repository at the DRC.
+type AgencyVerify struct {
+	Agency     string        `json:"agency"`
+	Check      string        `json:"check"` // ok, or restic check's complaint
+	Objects    int           `json:"objects"`
+	Bytes      int64         `json:"bytes"`
+	Corrupt    []string      `json:"corrupt,omitempty"`      // content does not hash to its name (with read_data)
+	KeyProblem []string      `json:"key_problems,omitempty"` // keys/ objects that do not hash to their name
+	Compared   []SiteCompare `json:"compared,omitempty"`
+}
+
+// SiteCompare is the difference between this DRC's objects and another's.
+type SiteCompare struct {
+	With             string   `json:"with"`
+	Error            string   `json:"error,omitempty"`
+	SameConfig       bool     `json:"same_config"`
+	Missing          int      `json:"missing"` // at the other DRC, not here
+	Extra            int      `json:"extra"`   // here, not at the other DRC
+	SizeDiffers      int      `json:"size_differs"`
+	PendingDeletion  int      `json:"pending_deletion"` // of the extra (or missing) ones, waiting for delete_after
+	MissingExamples  []string `json:"missing_examples,omitempty"`
+	ExtraExamples    []string `json:"extra_examples,omitempty"`
+	DiffersExamples  []string `json:"size_differs_examples,omitempty"`
+	NotYetReplicated bool     `json:"not_yet_replicated,omitempty"` // missing here are the primary's newest objects
+}
+
+// Verify queues a verify run.
+func (d *Daemon) Verify(req VerifyRequest) (catalog.Run, error) {
+	if req.DRC == "" {
+		return catalog.Run{}, fmt.Errorf("%w: verify needs a DRC (--drc NAME)", errBadRequest)
+	}
+	site, err := d.site(req.DRC)
+	if err != nil {
+		return catalog.Run{}, fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	var agencies []string
+	for _, a := range d.cfg.Agencies {
+		if req.Agency == "" || a.ID == req.Agency {
+			agencies = append(agencies, a.ID)
+		}
+	}
+	if len(agencies) == 0 {
+		return catalog.Run{}, fmt.Errorf("%w: unknown agency %q", errBadRequest, req.Agency)
+	}
+	r := &catalog.Run{Op: "verify", DRC: site.Name, Agency: req.Agency, Reason: "on-demand"}
+	return d.submit(r, PriorityOnDemand, func(ctx context.Context, j *job) error { return d.verify(ctx, j, site, agencies, req.ReadData) })
+}
+
+func (d *Daemon) handleVerify(w http.ResponseWriter, r *http.Request) {
+	var req VerifyRequest
+	if err := decode(r, &req); err != nil {
+		fail(w, err)
+		return
+	}
+	run, err := d.Verify(req)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, d.runInfo(run))
+}
+
+// verify runs `restic check` at the DRC for each agency, compares the DRC's objects
+// with every other DRC's (missing, extra, different), and with read_data hashes every
+// object there. Differences explained by replication (the primary's newest objects
+// not copied yet, deletions waiting for delete_after) are reported but are not
+// problems; a failed check or a damaged object is.
+func (d *Daemon) verify(ctx context.Context, j *job, site *drc.Site, agencies []string, readData bool) error {
+	r := j.run
+	if err := site.Check(ctx); err != nil {
+		return err
+	}
+	rep := VerifyReport{DRC: site.Name, ReadData: readData}
+	for _, agency := range agencies {
+		repo := site.Repo(agency)
+		if ok, err := repo.Exists(ctx); err != nil {
+			return err
+		} else if !ok {
+			continue
+		}
+		av := AgencyVerify{Agency: agency, Check: "ok"}
+		j.setProgress(func(p *Progress) { p.Phase = "restic check " + agency })
+		if _, err := repo.ResticCheck(ctx, readData); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			av.Check = oneLine(err.Error())
+			rep.Problems++
+		}
+		j.setProgress(func(p *Progress) { p.Phase = "comparing objects " + agency })
+		here, err := listObjects(ctx, repo.Store)
+		if err != nil {
+			return fmt.Errorf("drc %q: %w", site.Name, err)
+		}
+		for _, size := range here {
+			av.Objects++
+			av.Bytes += size
+		}
+		av.KeyProblem = hashCheck(ctx, repo.Store, "keys/", nil)
+		rep.Problems += len(av.KeyProblem)
+		if readData {
+			j.setProgress(func(p *Progress) { p.Phase = "reading every object " + agency; p.TotalFiles = uint64(av.Objects) })
+			av.Corrupt = hashCheck(ctx, repo.Store, "", here)
+			rep.Problems += len(av.Corrupt)
+		}
+		for _, other := range d.sites {
+			if other == site {
+				continue
+			}
+			sc := d.compareSites(ctx, site, other, agency, here)
+			rep.Problems += sc.SizeDiffers
+			if !sc.SameConfig && sc.Error == "" {
+				rep.Problems++
+			}
+			av.Compared = append(av.Compared, sc)
+		}
+		rep.Agencies = append(rep.Agencies, av)
+	}
+	b, _ := json.Marshal(rep)
+	r.Manifest = b
+	if rep.Problems > 0 {
+		return fmt.Errorf("drc %q: %d problem(s) found (see the run's report)", site.Name, rep.Problems)
+	}
+	return ctx.Err()
+}
+
+// listObjects lists the replicated objects of a repository (data, index, snapshots).
+func listObjects(ctx context.Context, st drc.Store) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, prefix := range []string{"data/", "index/", "snapshots/"} {
+		if err := st.List(ctx, prefix, func(o drc.ObjectInfo) error {
+			out[o.Name] = o.Size
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// hashCheck reads objects (those listed under prefix, or the given ones) and returns
+// those whose content does not hash to their name, with why.
+func hashCheck(ctx context.Context, st drc.Store, prefix string, objs map[string]int64) []string {
+	var names []string
+	if objs == nil {
+		_ = st.List(ctx, prefix, func(o drc.ObjectInfo) error {
+			names = append(names, o.Name)
+			return nil
+		})
+	} else {
+		for n := range objs {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	var mu sync.Mutex
+	var bad []string
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			why := ""
+			rc, err := st.Get(ctx, name)
+			if err != nil {
+				why = err.Error()
+			} else {
+				h := sha256.New()
+				_, err = io.Copy(h, rc)
+				rc.Close()
+				if err != nil {
+					why = err.Error()
+				} else if got := hex.EncodeToString(h.Sum(nil)); !strings.HasSuffix(name, "/"+got) {
+					why = "content does not match its name (SHA-256 " + got[:12] + "…)"
+				}
+			}
+			if why != "" && ctx.Err() == nil {
+				mu.Lock()
+				bad = append(bad, name+": "+oneLine(why))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	sort.Strings(bad)
+	return bad
+}
+
+func (d *Daemon) compareSites(ctx context.Context, site, other *drc.Site, agency string, here map[string]int64) SiteCompare {
+	sc := SiteCompare{With: other.Name}
+	if err := other.Check(ctx); err != nil {
+		sc.Error = oneLine(err.Error())
+		return sc
+	}
+	orepo := other.Repo(agency)
+	there, err := listObjects(ctx, orepo.Store)
+	if err != nil {
+		sc.Error = oneLine(fmt.Sprintf("drc %q: %v", other.Name, err))
+		return sc
+	}
+	c1, e1 := readAll(ctx, site.Repo(agency).Store, "config")
+	c2, e2 := readAll(ctx, orepo.Store, "config")
+	sc.SameConfig = e1 == nil && e2 == nil && string(c1) == string(c2)
+	// Deletions waiting at whichever of the two is the secondary.
+	pending := map[string]time.Time{}
+	for _, s := range []*drc.Site{site, other} {
+		if s.Role == drc.RoleSecondary {
+			p, _ := d.cat.PendingDeletions(s.Name, agency)
+			for k, v := range p {
+				pending[k] = v
+			}
+		}
+	}
+	example := func(list *[]string, name string) {
+		if len(*list) < 10 {
+			*list = append(*list, name)
+		}
+	}
+	for name, size := range there {
+		hs, ok := here[name]
+		switch {
+		case !ok:
+			sc.Missing++
+			example(&sc.MissingExamples, name)
+			if _, p := pending[name]; p {
+				sc.PendingDeletion++
+			}
+		case hs != size:
+			sc.SizeDiffers++
+			example(&sc.DiffersExamples, name)
+		}
+	}
+	for name := range here {
+		if _, ok := there[name]; !ok {
+			sc.Extra++
+			example(&sc.ExtraExamples, name)
+			if _, p := pending[name]; p {
+				sc.PendingDeletion++
+			}
+		}
+	}
+	sort.Strings(sc.MissingExamples)
+	sort.Strings(sc.ExtraExamples)
+	sc.NotYetReplicated = sc.Missing > 0 && site.Role == drc.RoleSecondary && other.Role == drc.RolePrimary
+	return sc
+}
+
+func readAll(ctx context.Context, st drc.Store, name string) ([]byte, error) {
+	rc, err := st.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}

@@ -1,0 +1,134 @@
+package engine
+
+import (
+	"testing"
+	"time"
+
+	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/engine/catalog"
+)
+
+func limitJob(id uint64, op, target, drc, agency string, prio int) *job {
+	r := &catalog.Run{ID: id, Op: op, Target: target, DRC: drc, Agency: agency, Queued: time.Unix(int64(id), 0)}
+	return &job{run: r, priority: prio, uses: usesOf(r)}
+}
+
+// A run that waits says why: a prune waits for the backups of its repository, a
+// backup for a running prune, later runs for a prune that waits (so it cannot
+// starve), runs at a DRC for its limit, scheduled runs for a maintenance window.
+func TestWaitReasons(t *testing.T) {
+	q := newQueue(10)
+	q.drcLimits = map[string]int{"offsite": 1}
+	window := ""
+	q.hold = func() string { return window }
+	add := func(j *job) *job {
+		if err := q.add(j); err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	why := func(j *job) string { _, _, w := j.state(); return w }
+
+	b1 := add(limitJob(1, "backup", "a", "local", "dinkes", PriorityScheduled))
+	if got := len(q.take()); got != 1 {
+		t.Fatalf("started %d", got)
+	}
+	prune := add(limitJob(2, "prune", "", "local", "dinkes", PriorityScheduled))
+	b3 := add(limitJob(3, "backup", "b", "local", "dinkes", PriorityScheduled))
+	other := add(limitJob(4, "backup", "c", "local", "dishub", PriorityScheduled))
+	c5 := add(limitJob(5, "check", "", "offsite", "dinkes", PriorityScheduled))
+	c6 := add(limitJob(6, "check", "", "offsite", "dishub", PriorityScheduled))
+	started := q.take()
+	if len(started) != 2 || started[0] != other || started[1] != c5 {
+		t.Fatalf("started %v", ids(started))
+	}
+	for j, want := range map[*job]string{
+		prune: "waiting: repository busy with backup (run 1)",
+		b3:    "waiting: repository reserved for prune (run 2, queued earlier)",
+		c6:    `waiting: drc "offsite" busy: 1 runs already running there (its concurrency)`,
+	} {
+		if got := why(j); got != want {
+			t.Errorf("run %d waits because %q, want %q", j.run.ID, got, want)
+		}
+	}
+	q.finish(b1)
+	if started := q.take(); len(started) != 1 || started[0] != prune {
+		t.Fatalf("after the backup ended, started %v", ids(started))
+	}
+	if got := why(b3); got != "waiting: repository busy with prune (run 2)" {
+		t.Errorf("backup during a prune waits because %q", got)
+	}
+
+	// A maintenance window holds scheduled runs; on-demand runs go on.
+	window = `waiting: maintenance window "noon" until 2026-11-23 12:50 WIB`
+	sched := add(limitJob(7, "backup", "d", "local", "dishub2", PriorityScheduled))
+	demand := add(limitJob(8, "backup", "e", "local", "dishub3", PriorityOnDemand))
+	if started := q.take(); len(started) != 1 || started[0] != demand {
+		t.Fatalf("in the window, started %v", ids(started))
+	}
+	if got := why(sched); got != window {
+		t.Errorf("scheduled run in a window waits because %q", got)
+	}
+	window = ""
+	q.finish(prune)
+	started = q.take()
+	if len(started) != 2 || started[0] != b3 || started[1] != sched {
+		t.Fatalf("after the window and the prune, started %v", ids(started))
+	}
+}
+
+func ids(js []*job) []uint64 {
+	var out []uint64
+	for _, j := range js {
+		out = append(out, j.run.ID)
+	}
+	return out
+}
+
+// A replicate run reads the primary's repository too: a prune there waits for it, and
+// a replicate run queued after a waiting prune waits for the prune.
+func TestReplicateSharesThePrimary(t *testing.T) {
+	q := newQueue(10)
+	d := &Daemon{sites: testSites("local", "offsite")}
+	add := func(id uint64, op, drc string) *job {
+		r := &catalog.Run{ID: id, Op: op, DRC: drc, Agency: "dinkes", Queued: time.Unix(int64(id), 0)}
+		j := &job{run: r, priority: PriorityScheduled, uses: d.usesOf(r)}
+		if err := q.add(j); err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	why := func(j *job) string { _, _, w := j.state(); return w }
+	repl := add(1, "replicate", "offsite")
+	if got := q.take(); len(got) != 1 || got[0] != repl {
+		t.Fatalf("started %v", ids(got))
+	}
+	prune := add(2, "prune", "local")
+	repl2 := add(3, "replicate", "offsite")
+	if got := q.take(); len(got) != 0 {
+		t.Fatalf("started %v beside a replicate run", ids(got))
+	}
+	if got := why(prune); got != "waiting: repository busy with replicate (run 1)" {
+		t.Errorf("prune at the primary waits because %q", got)
+	}
+	q.finish(repl)
+	if got := q.take(); len(got) != 1 || got[0] != prune {
+		t.Fatalf("after the replicate run, started %v", ids(got))
+	}
+	if got := why(repl2); got != "waiting: repository busy with prune (run 2)" {
+		t.Errorf("replicate during a prune at the primary waits because %q", got)
+	}
+}
+
+// testSites returns sites named names, the first the primary (for the queue's use).
+func testSites(names ...string) []*drc.Site {
+	var out []*drc.Site
+	for i, n := range names {
+		role := drc.RoleSecondary
+		if i == 0 {
+			role = drc.RolePrimary
+		}
+		out = append(out, &drc.Site{Config: drc.Config{Name: n, Role: role}})
+	}
+	return out
+}

@@ -1,0 +1,128 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/cadang/cadang/engine/catalog"
+)
+
+// startup is what the daemon does once, before it serves, after recoverOrphans marked
+// the runs a dead daemon left unfinished:
+//
+//  1. a recovery run (op unlock) for every repository on which runs of a daemon that
+//     is gone (crashed, or stopped while they ran) held leases with restic
+//     processes: it clears the locks those left behind;
+//  2. one catch-up backup for every target whose schedule came due while the daemon
+//     was down, or whose last backup did not end (the daemon crashed in it, or a
+//     shutdown interrupted a scheduled one), unless the target says catchup: false;
+//  3. one catch-up run for every missed prune or check schedule.
+//
+// The schedules' new states are stored together with the runs they queue.
+func (d *Daemon) startup(orphans []catalog.Run) error {
+	if err := d.queueRecovery(); err != nil {
+		return err
+	}
+	now := d.now()
+	states, err := d.cat.ScheduleStates()
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	due, store := d.sched.load(now, states)
+
+	redo := map[string]string{} // target -> why its last backup must be redone
+	for _, r := range orphans {
+		if r.Op == "backup" && d.targets[r.Target] != nil {
+			redo[r.Target] = fmt.Sprintf("run %d did not end: the daemon stopped", r.ID)
+		}
+	}
+	for name := range d.targets {
+		if _, ok := redo[name]; ok {
+			continue
+		}
+		last, err := d.cat.Runs(catalog.RunFilter{Target: name, Op: "backup", Limit: 1})
+		if err != nil {
+			return fmt.Errorf("catalog: %w", err)
+		}
+		if len(last) == 1 && last[0].Status == catalog.Interrupted && last[0].Reason != reasonOnDemand {
+			redo[name] = fmt.Sprintf("run %d was interrupted", last[0].ID)
+		}
+	}
+
+	var slots []dueSlot
+	for _, ds := range due {
+		if ds.e.op == "backup" {
+			delete(redo, ds.e.target) // one catch-up covers both
+		}
+		slots = append(slots, ds)
+	}
+	var subs []submission
+	names := make([]string, 0, len(redo))
+	for name := range redo {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		t := d.targets[name]
+		if !t.cfg.CatchUp() {
+			d.log.Warn("backup did not end; not redone (catchup: false)", "target", name, "why", redo[name])
+			continue
+		}
+		d.log.Info("backup did not end: queuing a catch-up", "target", name, "why", redo[name])
+		subs = append(subs, d.backupSubmission(t, reasonCatchUp, PriorityScheduled))
+	}
+	if len(subs) > 0 {
+		if _, err := d.submitAll(subs, nil); err != nil {
+			return err
+		}
+	}
+	return d.fire(slots, store)
+}
+
+// queueRecovery queues an unlock run for every repository with leases that no live
+// cadang process holds and whose runs started restic; leases without restic processes
+// can hold no lock and are dropped.
+func (d *Daemon) queueRecovery() error {
+	leases, err := d.cat.Leases("", "")
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	repos := map[string]bool{}
+	var order []string
+	for i := range leases {
+		l := &leases[i]
+		if d.leaseInUse(l) {
+			continue
+		}
+		if len(l.Restic) == 0 {
+			if err := d.cat.DeleteLease(l.DRC, l.Agency, l.Run); err != nil {
+				return fmt.Errorf("catalog: %w", err)
+			}
+			continue
+		}
+		key := catalog.RepoKey(l.DRC, l.Agency)
+		if !repos[key] {
+			repos[key] = true
+			order = append(order, key)
+		}
+	}
+	var subs []submission
+	for _, key := range order {
+		drcName, agency, _ := strings.Cut(key, "/")
+		site, err := d.site(drcName)
+		if err != nil {
+			d.log.Warn("leases on a DRC that is no longer configured", "drc", drcName, "agency", agency)
+			continue
+		}
+		r := &catalog.Run{Op: "unlock", Agency: agency, DRC: site.Name, Reason: reasonRecovery}
+		subs = append(subs, submission{run: r, prio: PriorityRecovery,
+			exec: func(ctx context.Context, j *job) error { return d.recoverLocks(ctx, j, site, agency) }})
+	}
+	if len(subs) == 0 {
+		return nil
+	}
+	_, err = d.submitAll(subs, nil)
+	return err
+}

@@ -1,0 +1,684 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/engine/catalog"
+)
+
+// replicator keeps every secondary DRC in step with the primary (see drc.Mirror):
+//
+//   - after each backup at the primary, a replicate run per secondary copies the new
+//     snapshot there;
+//   - in the background, every DRC's health is probed (every 30s, or its
+//     replication.interval if shorter) and, every replication.interval, a cheap scan
+//     (two listings) per agency and secondary queues a replicate run when there is
+//     work: a backlog after an outage, a snapshot written at a secondary while the
+//     primary was down, deletions whose grace is over. A DRC that comes back is
+//     scanned at once, so backlogs drain with no manual step.
+//
+// Replicate runs are ordinary runs (op "replicate", drc = the secondary, agency set,
+// no target): they show in `cadang runs` and obey the queue's limits. At most one is
+// queued per (secondary, agency) at a time, and they run one at a time per pair.
+type replicator struct {
+	d *Daemon
+
+	mu       sync.Mutex
+	pairs    map[string]*pairState
+	health   map[string]drc.Health
+	limiters map[string]*drc.Limiter
+	contents map[string]*drc.Contents // by agency
+	lagOver  map[string]bool          // secondaries whose lag objective is exceeded
+	due      map[string]bool          // DRCs to scan at once (they came back)
+	wake     chan struct{}
+}
+
+type pairState struct {
+	run     sync.Mutex // held by the executing replicate run
+	queued  uint64     // a replicate run queued and not started yet
+	running bool
+}
+
+func newReplicator(d *Daemon) *replicator {
+	rp := &replicator{d: d, pairs: map[string]*pairState{}, health: map[string]drc.Health{}, limiters: map[string]*drc.Limiter{},
+		contents: map[string]*drc.Contents{}, lagOver: map[string]bool{}, due: map[string]bool{}, wake: make(chan struct{}, 1)}
+	for _, s := range d.sites {
+		rp.limiters[s.Name] = drc.NewLimiter(s.Replication.Bandwidth)
+	}
+	return rp
+}
+
+func (rp *replicator) pair(drcName, agency string) *pairState {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	k := drcName + "/" + agency
+	if rp.pairs[k] == nil {
+		rp.pairs[k] = &pairState{}
+	}
+	return rp.pairs[k]
+}
+
+func (rp *replicator) contentsFor(agency string) *drc.Contents {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.contents[agency] == nil {
+		rp.contents[agency] = drc.NewContents(agency)
+	}
+	return rp.contents[agency]
+}
+
+// secondaries returns the secondary DRCs.
+func (d *Daemon) secondaries() []*drc.Site { return d.sites[1:] }
+
+// trigger queues a replicate run of (secondary, agency) unless one is queued already;
+// it returns the id of the run that will do the work.
+func (rp *replicator) trigger(drcName, agency, reason string) (uint64, error) {
+	site, err := rp.d.site(drcName)
+	if err != nil {
+		return 0, err
+	}
+	if site.Role != drc.RoleSecondary {
+		return 0, fmt.Errorf("drc %q is the primary: replication goes from it to the secondaries", drcName)
+	}
+	ps := rp.pair(drcName, agency)
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if id := rp.queuedRun(ps); id != 0 {
+		return id, nil
+	}
+	// rp.mu is held until ps.queued is set, so that the run cannot start (and clear
+	// it) before.
+	r := &catalog.Run{Op: "replicate", Agency: agency, DRC: drcName, Reason: reason}
+	queued, err := rp.d.submit(r, PriorityScheduled, func(ctx context.Context, j *job) error {
+		rp.mu.Lock()
+		if ps.queued == j.run.ID {
+			ps.queued = 0
+		}
+		rp.mu.Unlock()
+		return rp.replicate(ctx, j, ps, site)
+	})
+	if err != nil {
+		return 0, err
+	}
+	ps.queued = queued.ID
+	return queued.ID, nil
+}
+
+// queuedRun returns the pair's replicate run that waits in the queue, or 0; rp.mu is
+// held.
+func (rp *replicator) queuedRun(ps *pairState) uint64 {
+	if ps.queued == 0 {
+		return 0
+	}
+	if j := rp.d.queue.get(ps.queued); j != nil {
+		if v, _, _ := j.state(); v.Status == catalog.Queued {
+			return ps.queued
+		}
+	}
+	ps.queued = 0 // cancelled before it started
+	return 0
+}
+
+// afterBackup queues replication of a snapshot just written at the primary.
+func (rp *replicator) afterBackup(r *catalog.Run) {
+	if r.SnapshotID == "" || r.DRC != rp.d.primary().Name {
+		return // routed to a secondary: it comes back when the primary does
+	}
+	for _, s := range rp.d.secondaries() {
+		if _, err := rp.trigger(s.Name, r.Agency, fmt.Sprintf("after backup run %d", r.ID)); err != nil && !errors.Is(err, errShuttingDown) {
+			rp.d.log.Error("cannot queue replication", "drc", s.Name, "agency", r.Agency, "err", err)
+		}
+	}
+}
+
+// replicate is one replicate run: one pass of the mirror for (secondary, agency).
+func (rp *replicator) replicate(ctx context.Context, j *job, ps *pairState, sec *drc.Site) error {
+	d := rp.d
+	r := j.run
+	j.setProgress(func(p *Progress) { p.Phase = "waiting for the previous pass" })
+	ps.run.Lock()
+	defer ps.run.Unlock()
+	rp.mu.Lock()
+	ps.running = true
+	rp.mu.Unlock()
+	defer func() {
+		rp.mu.Lock()
+		ps.running = false
+		rp.mu.Unlock()
+	}()
+
+	prim := d.primary()
+	log := d.log.With("run", r.ID, "drc", sec.Name, "agency", r.Agency)
+	j.setProgress(func(p *Progress) { p.Phase = "checking drcs" })
+	for _, s := range []*drc.Site{prim, sec} {
+		if err := s.Check(ctx); err != nil {
+			rp.setHealth(drc.Health{DRC: s.Name, Error: err.Error(), Checked: d.now()})
+			return err
+		}
+	}
+	exP, err := prim.Repo(r.Agency).Exists(ctx)
+	if err != nil {
+		return err
+	}
+	exS, err := sec.Repo(r.Agency).Exists(ctx)
+	if err != nil {
+		return err
+	}
+	if !exP && !exS {
+		r.Notes = append(r.Notes, fmt.Sprintf("agency %q has no repository yet: nothing to replicate", r.Agency))
+		return nil
+	}
+	if !exP || !exS {
+		j.setProgress(func(p *Progress) { p.Phase = "seeding" })
+		for _, res := range drc.Ensure(ctx, []*drc.Site{prim, sec}, r.Agency) {
+			if res.Error != "" {
+				return errors.New(res.Error)
+			}
+			if res.Action == "seeded" || res.Action == "created" {
+				r.Notes = append(r.Notes, fmt.Sprintf("repository %s at drc %q from drc %q", res.Action, res.DRC, res.From))
+			}
+		}
+	}
+
+	settings := sec.Replication.Effective()
+	m := &drc.Mirror{
+		Primary: prim.Repo(r.Agency), Secondary: sec.Repo(r.Agency), Contents: rp.contentsFor(r.Agency),
+		Workers: settings.Workers, Limiter: rp.limiters[sec.Name], DeleteAfter: settings.DeleteAfter,
+		Ledger: &pairLedger{cat: d.cat, drc: sec.Name, agency: r.Agency, now: d.now}, Now: d.now, Log: log,
+		Progress: func(mp drc.MirrorProgress) {
+			j.setProgress(func(p *Progress) {
+				p.Phase = "replicating " + mp.Phase
+				p.FilesDone, p.TotalFiles = uint64(mp.ObjectsDone), uint64(mp.Objects)
+				p.BytesDone, p.TotalBytes = uint64(mp.BytesDone), uint64(mp.Bytes)
+				p.PercentDone = 0
+				if mp.Bytes > 0 {
+					p.PercentDone = float64(mp.BytesDone) / float64(mp.Bytes)
+				}
+			})
+		},
+		OnAlarm:    func(a drc.Alarm) { rp.raise(a) },
+		OnSnapshot: func(site, id string) { rp.arrived(ctx, site, r.Agency, id) },
+		OnDeleted:  func(site, id string) { rp.left(site, id) },
+	}
+	res, err := m.Run(ctx)
+	rp.record(ctx, r, prim, sec, res, err)
+	return err
+}
+
+// record puts what a pass did into the run, the ledger and the pair's state.
+func (rp *replicator) record(ctx context.Context, r *catalog.Run, prim, sec *drc.Site, res *drc.MirrorResult, err error) {
+	d := rp.d
+	now := d.now()
+	r.BytesAdded = uint64(res.Copied.Bytes + res.BroughtBack.Bytes)
+	r.BytesProcessed = r.BytesAdded
+	r.FilesProcessed = uint64(res.Copied.Objects + res.BroughtBack.Objects)
+	if len(res.NewSnapshots) == 1 {
+		r.SnapshotID = res.NewSnapshots[0]
+	}
+	summary := fmt.Sprintf("copied %d objects (%s) to drc %q", res.Copied.Objects, sizeText(res.Copied.Bytes), sec.Name)
+	if res.BroughtBack.Objects > 0 {
+		summary += fmt.Sprintf(", brought %d back to drc %q (%d snapshots)", res.BroughtBack.Objects, prim.Name, len(res.BroughtBackSnapshots))
+	}
+	if res.Deleted.Objects > 0 {
+		summary += fmt.Sprintf(", deleted %d there (%d snapshots)", res.Deleted.Objects, len(res.DeletedSnapshots))
+	}
+	r.Notes = append(r.Notes, summary)
+	r.Notes = append(r.Notes, res.Notes...)
+	for id, why := range res.HeldBack {
+		r.Notes = append(r.Notes, fmt.Sprintf("snapshot %s waits: %s", id[:8], why))
+	}
+	if b, jerr := json.Marshal(res); jerr == nil {
+		r.Manifest = b
+	}
+
+	if res.PrimarySnapshots != nil {
+		rp.reconcile(ctx, r.Agency, prim, res.PrimarySnapshots)
+		rp.reconcile(ctx, r.Agency, sec, res.SecondarySnapshots)
+	}
+	st := catalog.ReplState{DRC: sec.Name, Agency: r.Agency, LastPass: now, LastRun: r.ID,
+		PendingObjects: res.Pending.Objects, PendingBytes: res.Pending.Bytes, PendingDeletions: res.PendingDeletions,
+		NextDeletion: res.NextDeletion, HeldBack: len(res.HeldBack)}
+	if old := rp.state(sec.Name, r.Agency); old != nil {
+		st.LastSuccess = old.LastSuccess
+	}
+	if err == nil {
+		st.LastSuccess = now
+		raised := map[string]bool{}
+		for _, a := range res.Alarms {
+			raised[a.Kind+"\x00"+a.DRC+"\x00"+a.Object] = true
+		}
+		resolved, rerr := d.cat.ResolveAlarms(r.Agency, []string{prim.Name, sec.Name}, func(a catalog.Alarm) bool {
+			return raised[a.Kind+"\x00"+a.DRC+"\x00"+a.Object]
+		}, now)
+		if rerr != nil {
+			d.log.Error("catalog", "err", rerr)
+		}
+		for _, a := range resolved {
+			d.log.Info("replication alarm resolved", "alarm", a.ID, "kind", a.Kind, "drc", a.DRC, "agency", a.Agency, "object", a.Object)
+		}
+	} else {
+		st.LastError = oneLine(err.Error())
+		if drc.IsUnreachable(err) {
+			for _, s := range []*drc.Site{prim, sec} {
+				if strings.Contains(err.Error(), fmt.Sprintf("drc %q", s.Name)) {
+					rp.setHealth(drc.Health{DRC: s.Name, Error: oneLine(err.Error()), Checked: now})
+				}
+			}
+		}
+	}
+	if perr := d.cat.PutReplState(&st); perr != nil {
+		d.log.Error("catalog", "err", perr)
+	}
+}
+
+func (rp *replicator) state(drcName, agency string) *catalog.ReplState {
+	states, err := rp.d.cat.ReplStates()
+	if err != nil {
+		return nil
+	}
+	for i := range states {
+		if states[i].DRC == drcName && states[i].Agency == agency {
+			return &states[i]
+		}
+	}
+	return nil
+}
+
+// raise records an alarm; a new one is logged as an error (the mirror logged the
+// occurrence already).
+func (rp *replicator) raise(a drc.Alarm) {
+	isNew, err := rp.d.cat.RaiseAlarm(catalog.Alarm{Kind: a.Kind, DRC: a.DRC, Agency: a.Agency, Object: a.Object, Message: a.Message}, rp.d.now())
+	if err != nil {
+		rp.d.log.Error("catalog: cannot record an alarm", "err", err, "alarm", a.Message)
+		return
+	}
+	if isNew {
+		rp.d.log.Error("ALARM", "kind", a.Kind, "drc", a.DRC, "agency", a.Agency, "object", a.Object, "msg", a.Message)
+	}
+}
+
+// arrived records in the ledger that a snapshot is restorable at a DRC from now on.
+func (rp *replicator) arrived(ctx context.Context, site, agency, id string) {
+	now := rp.d.now()
+	err := rp.d.cat.UpdateSnapshot(id, func(s *catalog.Snapshot) error {
+		if s.Sites == nil {
+			s.Sites = map[string]time.Time{}
+		}
+		if _, ok := s.Sites[site]; !ok {
+			s.Sites[site] = now
+		}
+		return nil
+	})
+	if errors.Is(err, catalog.ErrNotFound) {
+		s, serr := rp.d.site(site)
+		if serr == nil {
+			rp.learn(ctx, agency, s, []string{id}, now)
+		}
+		return
+	}
+	if err != nil {
+		rp.d.log.Error("catalog: ledger", "snapshot", id, "drc", site, "err", err)
+	}
+}
+
+// left records that a snapshot is no longer at a DRC.
+func (rp *replicator) left(site, id string) {
+	err := rp.d.cat.UpdateSnapshot(id, func(s *catalog.Snapshot) error {
+		delete(s.Sites, site)
+		return nil
+	})
+	if err != nil && !errors.Is(err, catalog.ErrNotFound) {
+		rp.d.log.Error("catalog: ledger", "snapshot", id, "drc", site, "err", err)
+	}
+}
+
+// reconcile makes the ledger say exactly which of agency's snapshots a DRC holds,
+// from a complete listing of its snapshot files: snapshots gone from it (forgotten,
+// or deleted after their grace) lose that DRC, snapshots found there gain it, and
+// snapshots the catalog does not know (a lost catalog, a restic run by hand) are
+// learned from the repository's tags.
+func (rp *replicator) reconcile(ctx context.Context, agency string, site *drc.Site, ids []string) {
+	d := rp.d
+	now := d.now()
+	there := map[string]bool{}
+	for _, id := range ids {
+		there[id] = true
+	}
+	recs, err := d.cat.AgencySnapshots(agency)
+	if err != nil {
+		d.log.Error("catalog", "err", err)
+		return
+	}
+	known := map[string]bool{}
+	for _, rec := range recs {
+		known[rec.ID] = true
+		_, listed := rec.Sites[site.Name]
+		if listed == there[rec.ID] {
+			continue
+		}
+		err := d.cat.UpdateSnapshot(rec.ID, func(s *catalog.Snapshot) error {
+			if there[s.ID] {
+				if s.Sites == nil {
+					s.Sites = map[string]time.Time{}
+				}
+				s.Sites[site.Name] = now
+			} else {
+				delete(s.Sites, site.Name)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, catalog.ErrNotFound) {
+			d.log.Error("catalog: ledger", "snapshot", rec.ID, "err", err)
+		}
+	}
+	var unknown []string
+	for _, id := range ids {
+		if !known[id] {
+			unknown = append(unknown, id)
+		}
+	}
+	if len(unknown) > 0 {
+		rp.learn(ctx, agency, site, unknown, now)
+	}
+}
+
+// learn records snapshots the catalog did not know, from their files at a DRC. Only
+// snapshots cadang made (tagged with a target of this agency) are recorded.
+func (rp *replicator) learn(ctx context.Context, agency string, site *drc.Site, ids []string, now time.Time) {
+	d := rp.d
+	snaps, err := rp.contentsFor(agency).ReadSnapshots(ctx, site.Repo(agency), ids)
+	if err != nil {
+		d.log.Warn("cannot read snapshot files to learn them", "drc", site.Name, "agency", agency, "err", err)
+	}
+	for _, s := range snaps {
+		if s.Tag("agency") != agency || s.Tag("target") == "" {
+			continue
+		}
+		status := s.Tag(tagStatusKey)
+		if status == "" {
+			status = catalog.SnapshotGood
+		}
+		run, _ := strconv.ParseUint(s.Tag("run"), 10, 64)
+		rec := &catalog.Snapshot{ID: s.ID, Target: s.Tag("target"), Agency: agency, Kind: s.Tag("kind"), Time: s.Time,
+			RunID: run, Status: status, DRC: site.Name, Sites: map[string]time.Time{site.Name: now}}
+		if s.Summary != nil {
+			rec.Bytes = s.Summary.TotalBytesProcessed
+		}
+		// Another DRC may have learned it meanwhile: merge rather than replace.
+		err := d.cat.UpdateSnapshot(s.ID, func(x *catalog.Snapshot) error {
+			if x.Sites == nil {
+				x.Sites = map[string]time.Time{}
+			}
+			if _, ok := x.Sites[site.Name]; !ok {
+				x.Sites[site.Name] = now
+			}
+			return nil
+		})
+		if errors.Is(err, catalog.ErrNotFound) {
+			err = d.cat.PutSnapshot(rec)
+			d.log.Info("snapshot learned from its repository", "snapshot", s.ShortID, "target", rec.Target, "drc", site.Name)
+		}
+		if err != nil {
+			d.log.Error("catalog: ledger", "snapshot", s.ID, "err", err)
+		}
+	}
+}
+
+// pairLedger is a drc.MirrorLedger in the catalog.
+type pairLedger struct {
+	cat         *catalog.Catalog
+	drc, agency string
+	now         func() time.Time
+}
+
+func (l *pairLedger) SeenAt(drcName string) (map[string]bool, error) {
+	seen, err := l.cat.SeenSnapshots(drcName, l.agency)
+	out := make(map[string]bool, len(seen))
+	for id := range seen {
+		out[id] = true
+	}
+	return out, err
+}
+
+func (l *pairLedger) MarkSeen(drcName string, ids []string) error {
+	return l.cat.MarkSeen(drcName, l.agency, ids, l.now())
+}
+
+func (l *pairLedger) PendingDeletions() (map[string]time.Time, error) {
+	return l.cat.PendingDeletions(l.drc, l.agency)
+}
+
+func (l *pairLedger) SetPendingDeletions(m map[string]time.Time) error {
+	return l.cat.SetPendingDeletions(l.drc, l.agency, m)
+}
+
+// setHealth records a DRC's health; a DRC that comes back is scanned at once.
+func (rp *replicator) setHealth(h drc.Health) {
+	rp.mu.Lock()
+	old, had := rp.health[h.DRC]
+	rp.health[h.DRC] = h
+	back := had && !old.Reachable && h.Reachable
+	if back {
+		rp.due[h.DRC] = true
+	}
+	rp.mu.Unlock()
+	switch {
+	case back:
+		rp.d.log.Info("drc is reachable again", "drc", h.DRC, "down_since", old.Checked)
+		rp.poke()
+	case (!had || old.Reachable) && !h.Reachable:
+		rp.d.log.Warn("drc is unreachable", "drc", h.DRC, "err", h.Error)
+	}
+}
+
+func (rp *replicator) poke() {
+	select {
+	case rp.wake <- struct{}{}:
+	default:
+	}
+}
+
+// healthOf returns the last known health of a DRC (zero if never probed).
+func (rp *replicator) healthOf(name string) (drc.Health, bool) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	h, ok := rp.health[name]
+	return h, ok
+}
+
+// probeEvery is how often a DRC's health is probed.
+func (rp *replicator) probeEvery(s *drc.Site) time.Duration {
+	every := 30 * time.Second
+	for _, sec := range rp.d.secondaries() {
+		if sec == s || s.Role == drc.RolePrimary {
+			every = min(every, sec.Replication.Effective().Interval)
+		}
+	}
+	return every
+}
+
+// loop probes the DRCs and scans for work until ctx ends.
+func (rp *replicator) loop(ctx context.Context) {
+	// restic's `unlock` probes the owner of a lock on this host with SIGHUP; the locks
+	// replication takes name this process, which must not die of it.
+	signal.Ignore(syscall.SIGHUP)
+	lastProbe := map[string]time.Time{}
+	lastScan := map[string]time.Time{}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		for _, s := range rp.d.sites {
+			if now.Sub(lastProbe[s.Name]) >= rp.probeEvery(s) {
+				lastProbe[s.Name] = now
+				pctx, cancel := context.WithTimeout(ctx, drc.CheckTimeout+5*time.Second)
+				rp.setHealth(s.Health(pctx, rp.d.now))
+				cancel()
+			}
+		}
+		primaryBack := rp.takeDue(rp.d.primary().Name)
+		for _, s := range rp.d.secondaries() {
+			if rp.takeDue(s.Name) || primaryBack || now.Sub(lastScan[s.Name]) >= s.Replication.Effective().Interval {
+				lastScan[s.Name] = now
+				rp.scanAll(ctx, s)
+			}
+		}
+		rp.checkLag()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-rp.wake:
+		}
+	}
+}
+
+func (rp *replicator) takeDue(name string) bool {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	due := rp.due[name]
+	delete(rp.due, name)
+	return due
+}
+
+func (rp *replicator) reachable(name string) bool {
+	h, ok := rp.healthOf(name)
+	return !ok || h.Reachable
+}
+
+// scanAll scans every agency's pair with a secondary and queues runs where there is
+// work; it records what waits, for `cadang drc status`.
+func (rp *replicator) scanAll(ctx context.Context, sec *drc.Site) {
+	prim := rp.d.primary()
+	if !rp.reachable(prim.Name) || !rp.reachable(sec.Name) {
+		return // the health loop scans again when both answer
+	}
+	for _, a := range rp.d.cfg.Agencies {
+		if ctx.Err() != nil {
+			return
+		}
+		if !prim.HasKey(a.ID) && !sec.HasKey(a.ID) {
+			continue // no repository anywhere yet
+		}
+		ps := rp.pair(sec.Name, a.ID)
+		rp.mu.Lock()
+		busy := rp.queuedRun(ps) != 0 || ps.running
+		rp.mu.Unlock()
+		if busy {
+			continue
+		}
+		reason := "background"
+		if prim.HasKey(a.ID) && sec.HasKey(a.ID) {
+			m := &drc.Mirror{Primary: prim.Repo(a.ID), Secondary: sec.Repo(a.ID), DeleteAfter: sec.Replication.Effective().DeleteAfter,
+				Ledger: &pairLedger{cat: rp.d.cat, drc: sec.Name, agency: a.ID, now: rp.d.now}, Now: rp.d.now}
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			scan, err := m.Scan(sctx)
+			cancel()
+			if err != nil {
+				rp.d.log.Debug("replication scan failed", "drc", sec.Name, "agency", a.ID, "err", err)
+				if drc.IsUnreachable(err) {
+					return
+				}
+				continue
+			}
+			if st := rp.state(sec.Name, a.ID); st != nil {
+				st.PendingObjects, st.PendingBytes = scan.ToCopy.Objects, scan.ToCopy.Bytes
+				_ = rp.d.cat.PutReplState(st)
+			}
+			if !scan.Work() {
+				continue
+			}
+			switch {
+			case scan.ToBringBack > 0:
+				reason = fmt.Sprintf("background: %d snapshot(s) to bring back to drc %q", scan.ToBringBack, prim.Name)
+			case scan.ToCopy.Objects > 0:
+				reason = fmt.Sprintf("background: %d object(s) (%s) to copy", scan.ToCopy.Objects, sizeText(scan.ToCopy.Bytes))
+			default:
+				reason = "background: deletions"
+			}
+		}
+		if _, err := rp.trigger(sec.Name, a.ID, reason); err != nil && !errors.Is(err, errShuttingDown) {
+			rp.d.log.Error("cannot queue replication", "drc", sec.Name, "agency", a.ID, "err", err)
+		}
+	}
+}
+
+// checkLag logs when a secondary's lag objective starts and stops being exceeded.
+func (rp *replicator) checkLag() {
+	for _, s := range rp.d.secondaries() {
+		maxLag := s.Replication.MaxLag
+		if maxLag <= 0 {
+			continue
+		}
+		lag := rp.d.lagOf(s.Name)
+		over := lag.Lag > maxLag
+		rp.mu.Lock()
+		was := rp.lagOver[s.Name]
+		rp.lagOver[s.Name] = over
+		rp.mu.Unlock()
+		switch {
+		case over && !was:
+			rp.d.log.Warn("replication lag objective exceeded", "drc", s.Name, "lag", lag.Lag.Round(time.Second), "max_lag", maxLag,
+				"oldest_snapshot", lag.Oldest, "target", lag.OldestTarget, "snapshots_pending", lag.Snapshots)
+		case !over && was:
+			rp.d.log.Info("replication lag back within its objective", "drc", s.Name, "max_lag", maxLag)
+		}
+	}
+}
+
+// lag is how far a secondary is behind the primary, from the ledger.
+type lag struct {
+	Lag          time.Duration
+	Oldest       string // the oldest snapshot at the primary not yet at the secondary
+	OldestTarget string
+	Since        time.Time // when it became restorable at the primary
+	Snapshots    int       // snapshots at the primary not yet at the secondary
+}
+
+func (d *Daemon) lagOf(secName string) lag {
+	var out lag
+	prim := d.primary().Name
+	for _, a := range d.cfg.Agencies {
+		recs, err := d.cat.AgencySnapshots(a.ID)
+		if err != nil {
+			continue
+		}
+		for _, s := range recs {
+			at, atP := s.Sites[prim]
+			if _, atS := s.Sites[secName]; !atP || atS {
+				continue
+			}
+			out.Snapshots++
+			if out.Since.IsZero() || at.Before(out.Since) {
+				out.Since, out.Oldest, out.OldestTarget = at, s.ID, s.Target
+			}
+		}
+	}
+	if !out.Since.IsZero() {
+		out.Lag = max(0, d.now().Sub(out.Since))
+	}
+	return out
+}
+
+func sizeText(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,211 @@
+package engine
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/config"
+)
+
+// The API of the unattended daemon:
+//
+//	GET  /v1/schedule?hours=N       planned runs and maintenance windows of the next N hours
+//	POST /v1/forget                 ForgetRequest -> the queued run
+//	POST /v1/prune                  MaintenanceRequest -> the queued runs
+//	POST /v1/check                  MaintenanceRequest -> the queued runs
+//
+// and GET /v1/status carries the queue, the next runs and every target's state.
+func (d *Daemon) apiUnattended(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/schedule", d.handleSchedule)
+	mux.HandleFunc("POST /v1/forget", d.handleForget)
+	mux.HandleFunc("POST /v1/prune", d.handleMaintenance(d.Prune))
+	mux.HandleFunc("POST /v1/check", d.handleMaintenance(d.Check))
+}
+
+// maxWaitingShown bounds the waiting runs a status answer lists (all are counted).
+const maxWaitingShown = 200
+
+// TargetStatus is one target in a status answer.
+type TargetStatus struct {
+	Name     string     `json:"name"`
+	Agency   string     `json:"agency"`
+	Kind     string     `json:"kind"`
+	Schedule string     `json:"schedule,omitempty"`
+	NextRun  *time.Time `json:"next_run,omitempty"`
+	// LastBackup is the latest backup run (queued, running or ended).
+	LastBackup *RunBrief `json:"last_backup,omitempty"`
+	// The newest and the oldest good snapshot (the catalog's view), and how many.
+	NewestGood    *time.Time `json:"newest_good,omitempty"`
+	OldestGood    *time.Time `json:"oldest_good,omitempty"`
+	GoodSnapshots int        `json:"good_snapshots"`
+}
+
+// RunBrief is a run in a few fields.
+type RunBrief struct {
+	ID     uint64         `json:"id"`
+	Status catalog.Status `json:"status"`
+	Reason string         `json:"reason,omitempty"`
+	Time   time.Time      `json:"time"`
+	Error  string         `json:"error,omitempty"`
+}
+
+// fillStatus adds the unattended daemon's part to a status answer.
+func (d *Daemon) fillStatus(st *Status) error {
+	now := d.now()
+	st.Now, st.TimeZone = now, d.sched.loc.String()
+	if w, ok := d.cfg.Scheduler.BlackoutAt(now); ok {
+		st.Blackout = &w
+	}
+	st.Waiting = []RunInfo{}
+	for _, j := range d.queue.pendingJobs(maxWaitingShown) {
+		st.Waiting = append(st.Waiting, d.runInfo(catalog.Run{ID: j.run.ID}))
+	}
+	st.Next = d.sched.plan(now, now.Add(8*24*time.Hour), 10)
+	for i := range st.Next {
+		d.markHeld(&st.Next[i])
+	}
+	st.TargetStatus = []TargetStatus{}
+	for i := range d.cfg.Targets {
+		ts, err := d.targetStatus(&d.cfg.Targets[i])
+		if err != nil {
+			return err
+		}
+		st.TargetStatus = append(st.TargetStatus, ts)
+	}
+	repos, err := d.cat.RepoStates()
+	if err != nil {
+		return err
+	}
+	st.Repositories = repos
+	if st.Repositories == nil {
+		st.Repositories = []catalog.RepoState{}
+	}
+	return nil
+}
+
+func (d *Daemon) targetStatus(tc *config.Target) (TargetStatus, error) {
+	ts := TargetStatus{Name: tc.Name, Agency: tc.Agency, Kind: tc.Kind, Schedule: tc.Schedule}
+	if next, ok := d.sched.nextOf("backup/" + tc.Name); ok {
+		ts.NextRun = &next
+	}
+	runs, err := d.cat.Runs(catalog.RunFilter{Target: tc.Name, Op: "backup", Limit: 1})
+	if err != nil {
+		return ts, err
+	}
+	if len(runs) == 1 {
+		r := d.runInfo(runs[0]).Run
+		ts.LastBackup = &RunBrief{ID: r.ID, Status: r.Status, Reason: r.Reason, Time: r.Time(), Error: r.Error}
+	}
+	snaps, err := d.cat.Snapshots(tc.Name)
+	if err != nil {
+		return ts, err
+	}
+	for _, s := range snaps { // oldest first
+		if s.Status != catalog.SnapshotGood {
+			continue
+		}
+		t := s.Time
+		if ts.OldestGood == nil {
+			ts.OldestGood = &t
+		}
+		ts.NewestGood = &t
+		ts.GoodSnapshots++
+	}
+	return ts, nil
+}
+
+// markHeld marks a planned run that comes due in a maintenance window.
+func (d *Daemon) markHeld(p *PlannedRun) {
+	if p.Op == "blackout" {
+		return
+	}
+	if w, ok := d.cfg.Scheduler.BlackoutAt(p.Time); ok {
+		end := w.End
+		p.Status, p.Until, p.Reason = "held", &end, w.Name
+	}
+}
+
+// Schedule lists the runs the schedules will queue in [from, to) and the maintenance
+// windows that open then, by time.
+func (d *Daemon) Schedule(from, to time.Time) []PlannedRun {
+	out := d.sched.plan(from, to, 0)
+	for i := range out {
+		d.markHeld(&out[i])
+	}
+	for _, w := range d.cfg.Scheduler.Windows(from, to) {
+		end := w.End
+		out = append(out, PlannedRun{Time: w.Start, Op: "blackout", Status: "blackout", Until: &end, Reason: w.Name})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out
+}
+
+// maxScheduleHours bounds `cadang schedule --hours`.
+const maxScheduleHours = 24 * 366
+
+func (d *Daemon) handleSchedule(w http.ResponseWriter, r *http.Request) {
+	hours := 24
+	if s := r.URL.Query().Get("hours"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxScheduleHours {
+			fail(w, fmt.Errorf("%w: hours %q: give 1 to %d", errBadRequest, s, maxScheduleHours))
+			return
+		}
+		hours = n
+	}
+	now := d.now()
+	writeJSON(w, http.StatusOK, ScheduleAnswer{From: now, To: now.Add(time.Duration(hours) * time.Hour),
+		TimeZone: d.sched.loc.String(), Runs: d.Schedule(now, now.Add(time.Duration(hours)*time.Hour))})
+}
+
+// ScheduleAnswer is the answer of GET /v1/schedule.
+type ScheduleAnswer struct {
+	From     time.Time    `json:"from"`
+	To       time.Time    `json:"to"`
+	TimeZone string       `json:"timezone"`
+	Runs     []PlannedRun `json:"runs"`
+}
+
+// ForgetRequest asks for a target's retention to be applied now.
+type ForgetRequest struct {
+	Target string `json:"target"`
+	DryRun bool   `json:"dry_run,omitempty"`
+}
+
+func (d *Daemon) handleForget(w http.ResponseWriter, r *http.Request) {
+	var req ForgetRequest
+	if err := decode(r, &req); err != nil {
+		fail(w, err)
+		return
+	}
+	run, err := d.Forget(req.Target, req.DryRun)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, d.runInfo(run))
+}
+
+func (d *Daemon) handleMaintenance(queue func(MaintenanceRequest) ([]catalog.Run, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req MaintenanceRequest
+		if err := decode(r, &req); err != nil {
+			fail(w, err)
+			return
+		}
+		runs, err := queue(req)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		out := make([]RunInfo, len(runs))
+		for i, run := range runs {
+			out[i] = d.runInfo(run)
+		}
+		writeJSON(w, http.StatusAccepted, out)
+	}
+}

@@ -1,0 +1,89 @@
+package dbdump
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Manifest is what a database backup records about the data it holds, so that a
+// restore can be checked against it later. It is stored with the run in the catalog and,
+// for `all: true` archives, inside the snapshot too.
+type Manifest struct {
+	Kind          string `json:"kind"`           // postgres, mysql
+	Server        string `json:"server"`         // host:port or socket
+	ServerVersion string `json:"server_version"` // as the server reports it
+	// ChecksumMethod names how Table.Checksum is computed ("" when checksums are off).
+	ChecksumMethod string     `json:"checksum_method,omitempty"`
+	Databases      []Database `json:"databases"`
+	Globals        string     `json:"globals,omitempty"` // the archive entry with roles/users, for all: true
+	// DumpBytes is the size of all dumps as the tools wrote them (for one database, the
+	// size of the snapshot's file).
+	DumpBytes int64 `json:"dump_bytes"`
+}
+
+// Database is one dumped database.
+type Database struct {
+	Name string `json:"name"`
+	File string `json:"file"` // the dump's name in the snapshot (or in the archive)
+	// DumpBytes is the size of the database's dump as the tool wrote it (0 when several
+	// databases share one dump).
+	DumpBytes int64 `json:"dump_bytes,omitempty"`
+	// Exact says the figures below come from the very snapshot of the data that the dump
+	// holds; when false they were taken in a separate snapshot just before the dump and
+	// a table written meanwhile may differ (Note says why).
+	Exact  bool    `json:"exact"`
+	Note   string  `json:"note,omitempty"`
+	Tables []Table `json:"tables"`
+	// Encoding and collation the database was created with, so a restore under a new
+	// name creates it alike.
+	Encoding  string `json:"encoding,omitempty"`
+	Collation string `json:"collation,omitempty"`
+	CType     string `json:"ctype,omitempty"`
+}
+
+// Table holds the facts of one table.
+type Table struct {
+	Schema   string `json:"schema,omitempty"`
+	Name     string `json:"name"`
+	Rows     int64  `json:"rows"`
+	Checksum string `json:"checksum,omitempty"`
+}
+
+// QualifiedName is schema.name, or name alone.
+func (t Table) QualifiedName() string {
+	if t.Schema == "" {
+		return t.Name
+	}
+	return t.Schema + "." + t.Name
+}
+
+// Compare lists how a database's tables (got, e.g. inspected after a restore) differ
+// from what a manifest recorded (want). Checksums are compared only when both have one.
+func Compare(want, got []Table) []string {
+	index := map[string]Table{}
+	for _, t := range got {
+		index[t.QualifiedName()] = t
+	}
+	var diffs []string
+	seen := map[string]bool{}
+	for _, w := range want {
+		name := w.QualifiedName()
+		seen[name] = true
+		g, ok := index[name]
+		switch {
+		case !ok:
+			diffs = append(diffs, fmt.Sprintf("table %s is missing", name))
+		case g.Rows != w.Rows:
+			diffs = append(diffs, fmt.Sprintf("table %s has %d rows, want %d", name, g.Rows, w.Rows))
+		case w.Checksum != "" && g.Checksum != "" && g.Checksum != w.Checksum:
+			diffs = append(diffs, fmt.Sprintf("table %s has checksum %s, want %s", name, g.Checksum, w.Checksum))
+		}
+	}
+	for _, g := range got {
+		if !seen[g.QualifiedName()] {
+			diffs = append(diffs, fmt.Sprintf("table %s is not in the manifest", g.QualifiedName()))
+		}
+	}
+	sort.Strings(diffs)
+	return diffs
+}

@@ -1,0 +1,326 @@
+package mysql
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/dbdump"
+)
+
+func init() {
+	targets.Register(targets.Kind{
+		Name:      "mysql",
+		NewConfig: newConfig,
+		New: func(s targets.Spec) (targets.Target, error) {
+			return &Target{name: s.Name, cfg: s.Config.(*Config).withDefaults(), log: s.Logger}, nil
+		},
+		Stream: stream,
+	})
+}
+
+// Target backs up one MariaDB/MySQL database, or a whole server.
+type Target struct {
+	name string
+	cfg  Config
+	log  *slog.Logger
+}
+
+var _ targets.Target = (*Target)(nil) // interface guard
+
+func (t *Target) conn() conn {
+	return conn{BinDir: t.cfg.BinDir, Host: t.cfg.Host, Port: t.cfg.Port, User: t.cfg.User}
+}
+
+// What a snapshot holds: one SQL dump, or the archive of a server.
+const allFile = "mysql-all.tar"
+
+func dumpFile(db string) string { return url.PathEscape(db) + ".sql" }
+
+// The entries of an archive.
+const (
+	indexFile     = "cadang.json"   // first: what the archive holds
+	usersFile     = "users.sql"     // mariadb-dump --system=users (MariaDB only)
+	databasesFile = "databases.sql" // one mariadb-dump --databases of every database, in one transaction
+	manifestFile  = "manifest.json" // last
+)
+
+// index is the first entry of an archive, read by a restore before it touches anything.
+type index struct {
+	Kind          string     `json:"kind"`
+	ServerVersion string     `json:"server_version"`
+	Databases     []database `json:"databases"`
+	Users         string     `json:"users,omitempty"`
+	Dump          string     `json:"dump"`
+}
+
+// job is what the child process (`cadang internal-stream mysql JOB`) needs.
+type job struct {
+	dbdump.Job
+	Conn        conn     `json:"conn"`
+	All         bool     `json:"all"`
+	Server      server   `json:"server"`
+	DumpOptions []string `json:"dump_options,omitempty"`
+	Checksums   bool     `json:"checksums"`
+}
+
+// Backup checks that the server answers, then streams the dump (or the archive of every
+// database) into one snapshot, tagged with the server's version and, for one database,
+// its character set and collation.
+func (t *Target) Backup(ctx context.Context, w targets.Writer) (*targets.BackupResult, error) {
+	scratch, err := w.Scratch()
+	if err != nil {
+		return nil, err
+	}
+	p, err := dbdump.NewPrivate(scratch)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	c := t.conn()
+	if err := c.writeDefaults(p, t.cfg.PasswordFile); err != nil {
+		return nil, err
+	}
+	srv, err := c.probe(ctx, t.cfg)
+	if err != nil {
+		return nil, err
+	}
+	tags := []string{dbdump.TagValue("server_version", srv.shortVersion())}
+	filename := allFile
+	if !t.cfg.All {
+		d := srv.Databases[0]
+		filename = dumpFile(d.Name)
+		tags = append(tags, dbdump.TagValue("database", d.Name), dbdump.TagValue("charset", d.Charset),
+			dbdump.TagValue("collation", d.Collation))
+	}
+	j := job{Job: dbdump.Job{ResultFile: p.Dir + "/result.json"}, Conn: c, All: t.cfg.All, Server: srv,
+		DumpOptions: t.cfg.DumpOptions, Checksums: t.cfg.checksums()}
+	w.Logger().Info("dumping", "server", c.server(), "version", srv.Version, "databases", len(srv.Databases))
+	return dbdump.StreamBackup(ctx, w, p, "mysql", filename, tags, j, j.ResultFile)
+}
+
+// stream is the child process: it writes the snapshot's content to out.
+func stream(ctx context.Context, jobFile string, out io.Writer) error {
+	var j job
+	if err := dbdump.ReadJob(jobFile, &j); err != nil {
+		return err
+	}
+	m := &dbdump.Manifest{Kind: "mysql", Server: j.Conn.server(), ServerVersion: j.Server.Version}
+	if j.Checksums {
+		m.ChecksumMethod = checksumMethod
+	}
+	var notes []string
+	var err error
+	if j.All {
+		notes, err = j.dumpAll(ctx, m, out)
+	} else {
+		notes, err = j.dump(ctx, m, dumpFile(j.Server.Databases[0].Name), out)
+	}
+	return dbdump.Finish(j.ResultFile, m, notes, err)
+}
+
+// How long commits may be held back (BACKUP STAGE BLOCK_COMMIT) while the dump takes its
+// snapshot; past it the lock is released and the manifest is marked inexact.
+const (
+	lockWait     = 5 * time.Second
+	snapshotWait = 15 * time.Second
+)
+
+// dump streams one mariadb-dump of the job's databases to out and adds them to m, with
+// their tables' facts computed in a snapshot taken with the dump's.
+func (j *job) dump(ctx context.Context, m *dbdump.Manifest, file string, out io.Writer) ([]string, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var notes []string
+	exact, note := true, ""
+
+	// Hold commits back while both snapshots start.
+	lock, err := j.Conn.session(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Close()
+	locked := true
+	if _, err := lock.Query(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d;\nBACKUP STAGE START;\nBACKUP STAGE BLOCK_COMMIT;", int(lockWait.Seconds()))); err != nil {
+		locked, exact = false, false
+		note = "figures taken in a snapshot of their own just before the dump (BACKUP STAGE BLOCK_COMMIT: " + err.Error() + ")"
+	}
+	facts, err := j.Conn.session(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	defer facts.Close()
+	if _, err := facts.Query(ctx, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ;\nSTART TRANSACTION WITH CONSISTENT SNAPSHOT;"); err != nil {
+		return nil, err
+	}
+
+	argv := append([]string{j.Conn.bin("mariadb-dump", "mysqldump")}, j.Conn.args()...)
+	argv = append(argv, "--verbose", "--single-transaction", "--routines", "--triggers", "--events", "--skip-dump-date")
+	argv = append(argv, j.DumpOptions...)
+	if j.All {
+		argv = append(argv, "--databases")
+	}
+	for _, d := range j.Server.Databases {
+		argv = append(argv, d.Name)
+	}
+	// With --verbose the dump says "-- Starting transaction..." before START TRANSACTION
+	// WITH CONSISTENT SNAPSHOT; any line after it comes once its snapshot is taken.
+	var sawStart bool
+	tool := dbdump.Tool{Argv: argv, Env: j.Conn.env(), Clean: cleanDump, Started: func(line string) bool {
+		if sawStart {
+			return true
+		}
+		sawStart = strings.HasPrefix(line, "-- Starting transaction")
+		return false
+	}}
+	run, err := tool.Start(ctx, out)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-run.Started:
+	case <-time.After(snapshotWait):
+		if locked {
+			exact, note = false, fmt.Sprintf("figures taken in a snapshot of their own: the dump did not start its transaction within %s", snapshotWait)
+		}
+	}
+	if locked {
+		if _, err := lock.Query(ctx, "BACKUP STAGE END;"); err != nil {
+			lock.Kill() // the server releases the lock with the connection
+		}
+		lock.Close()
+	}
+	if note != "" {
+		notes = append(notes, note)
+	}
+
+	type result struct {
+		dbs []dbdump.Database
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var dbs []dbdump.Database
+		skip := ignored(j.DumpOptions)
+		for _, d := range j.Server.Databases {
+			tb, err := tables(ctx, facts, d.Name, j.Checksums, skip)
+			if err != nil {
+				done <- result{err: fmt.Errorf("manifest of database %s: %w", d.Name, err)}
+				return
+			}
+			dbs = append(dbs, dbdump.Database{Name: d.Name, File: file, Exact: exact, Note: note, Tables: tb,
+				Encoding: d.Charset, Collation: d.Collation})
+		}
+		done <- result{dbs: dbs}
+	}()
+	var res result
+	select {
+	case <-run.Done():
+		if _, derr := run.Wait(); derr != nil {
+			facts.Kill()
+			<-done
+			return nil, derr
+		}
+		res = <-done
+	case res = <-done:
+	}
+	n, derr := run.Wait()
+	if derr != nil {
+		return nil, derr // the tool's own reason comes first
+	}
+	if res.err != nil {
+		// The dump is whole and good; only the facts to check it against are missing.
+		note := "no table facts: " + targets.FirstLine(res.err.Error())
+		notes = append(notes, note)
+		res.dbs = nil
+		for _, d := range j.Server.Databases {
+			res.dbs = append(res.dbs, dbdump.Database{Name: d.Name, File: file, Note: note, Encoding: d.Charset, Collation: d.Collation})
+		}
+	} else {
+		_, _ = facts.Query(ctx, "COMMIT;") // a read-only transaction: nothing to lose
+	}
+	if !j.All {
+		res.dbs[0].DumpBytes = n
+	}
+	m.DumpBytes += n
+	m.Databases = append(m.Databases, res.dbs...)
+	return notes, nil
+}
+
+// ignored lists the tables ("db.table") that --ignore-table and --ignore-table-data
+// leave out of the dump (or leave empty): the manifest leaves them out too.
+func ignored(options []string) map[string]bool {
+	skip := map[string]bool{}
+	for _, o := range options {
+		name, value, _ := strings.Cut(o, "=")
+		if name == "--ignore-table" || name == "--ignore-table-data" {
+			skip[value] = true
+		}
+	}
+	return skip
+}
+
+// cleanDump drops mariadb-dump's progress lines (--verbose).
+func cleanDump(line string) string {
+	if strings.HasPrefix(line, "-- ") {
+		return ""
+	}
+	return line
+}
+
+// dumpAll writes the archive of every database: an index, the accounts (MariaDB), one
+// dump of all databases in one transaction, the manifest.
+func (j *job) dumpAll(ctx context.Context, m *dbdump.Manifest, out io.Writer) ([]string, error) {
+	aw := dbdump.NewArchiveWriter(out)
+	idx := index{Kind: "mysql", ServerVersion: j.Server.Version, Databases: j.Server.Databases, Dump: databasesFile}
+	var notes []string
+	if j.Server.mariadb() {
+		idx.Users = usersFile
+	} else {
+		notes = append(notes, "user accounts are not in the backup: mysqldump --system=users is MariaDB's")
+	}
+	b, err := json.MarshalIndent(idx, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := aw.WriteFile(indexFile, b); err != nil {
+		return nil, err
+	}
+	if idx.Users != "" {
+		argv := append([]string{j.Conn.bin("mariadb-dump", "mysqldump")}, j.Conn.args()...)
+		argv = append(argv, "--system=users", "--insert-ignore", "--skip-dump-date")
+		uw := aw.Stream(usersFile)
+		run, err := dbdump.Tool{Argv: argv, Env: j.Conn.env(), Clean: cleanDump}.Start(ctx, uw)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := run.Wait(); err != nil {
+			return nil, err
+		}
+		if err := uw.Close(); err != nil {
+			return nil, err
+		}
+		m.Globals = usersFile
+	}
+	dw := aw.Stream(databasesFile)
+	more, err := j.dump(ctx, m, databasesFile, dw)
+	if err != nil {
+		return nil, err
+	}
+	if err := dw.Close(); err != nil {
+		return nil, err
+	}
+	if b, err = json.MarshalIndent(m, "", "  "); err != nil {
+		return nil, err
+	}
+	if err := aw.WriteFile(manifestFile, b); err != nil {
+		return nil, err
+	}
+	return append(notes, more...), aw.Close()
+}

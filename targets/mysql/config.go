@@ -1,0 +1,88 @@
+package mysql
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Config is the `mysql:` section of a target.
+type Config struct {
+	// Host is a host name or address, or the path of the server's unix socket. Empty:
+	// the local socket the client library knows.
+	Host string `yaml:"host"`
+	Port int    `yaml:"port"` // default 3306
+	// Database is the one database backed up; All backs up every database of the server
+	// (but the system ones: mysql, sys, information_schema, performance_schema) in one
+	// consistent dump, with the user accounts and their grants (MariaDB).
+	Database string   `yaml:"database"`
+	All      bool     `yaml:"all"`
+	Exclude  []string `yaml:"exclude"` // with all: databases left out, by name
+	User     string   `yaml:"user"`
+	// PasswordFile holds the password on its first line. Without it the client reads
+	// ~/.my.cnf of the daemon's user, or needs no password (unix_socket).
+	PasswordFile string `yaml:"password_file"`
+	// DumpOptions are extra mariadb-dump options, each "--name" or "--name=value"
+	// (e.g. --ignore-table=app.cache). Options cadang sets itself are refused.
+	DumpOptions []string `yaml:"dump_options"`
+	// BinDir is where mariadb-dump and mariadb (or mysqldump and mysql) are. Default: PATH.
+	BinDir string `yaml:"bin_dir"`
+	// Checksums adds CHECKSUM TABLE to the manifest (default true); without it the
+	// manifest has row counts only.
+	Checksums *bool `yaml:"checksums"`
+}
+
+// DefaultPort is MySQL's port.
+const DefaultPort = 3306
+
+func newConfig() any { return &Config{Port: DefaultPort} }
+
+// Options cadang sets itself, or that would make the dump something else than a
+// consistent, restorable dump of the configured databases.
+var ownOptions = []string{
+	"--defaults-file", "--defaults-extra-file", "--no-defaults", "--host", "--port", "--socket", "--user", "--password",
+	"--protocol", "--result-file", "--databases", "--all-databases", "--single-transaction", "--lock-all-tables",
+	"--lock-tables", "--verbose", "--version", "--help", "--tab", "--xml", "--no-data", "--compress", "--system",
+}
+
+// Validate reports problems through report(field, message). Messages never repeat a
+// dump option's value: it might be a password given by mistake.
+func (c *Config) Validate(report func(field, msg string)) {
+	switch {
+	case c.All && c.Database != "":
+		report("database", "give either database or all: true, not both")
+	case !c.All && c.Database == "":
+		report("database", "required: the database to back up (or all: true for every database)")
+	}
+	if len(c.Exclude) > 0 && !c.All {
+		report("exclude", "only with all: true")
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		report("port", fmt.Sprintf("%d is not a port", c.Port))
+	}
+	if c.PasswordFile != "" && !filepath.IsAbs(c.PasswordFile) {
+		report("password_file", fmt.Sprintf("%q must be an absolute path", c.PasswordFile))
+	}
+	if c.BinDir != "" && !filepath.IsAbs(c.BinDir) {
+		report("bin_dir", fmt.Sprintf("%q must be an absolute path", c.BinDir))
+	}
+	for i, o := range c.DumpOptions {
+		name, _, _ := strings.Cut(o, "=")
+		switch {
+		case !strings.HasPrefix(o, "--") || len(name) < 3:
+			report(fmt.Sprintf("dump_options[%d]", i), "give long options, as --name or --name=value")
+		case slices.Contains(ownOptions, name):
+			report(fmt.Sprintf("dump_options[%d]", i), fmt.Sprintf("cadang sets %s itself", name))
+		}
+	}
+}
+
+func (c Config) withDefaults() Config {
+	if c.Port == 0 {
+		c.Port = DefaultPort
+	}
+	return c
+}
+
+func (c Config) checksums() bool { return c.Checksums == nil || *c.Checksums }

@@ -1,0 +1,39 @@
+package mysql_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cadang/cadang/targets/mysql"
+)
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  mysql.Config
+		want []string
+	}{
+		{"one database", mysql.Config{Database: "simpus", PasswordFile: "/etc/cadang/my.pw"}, nil},
+		{"all", mysql.Config{All: true, Exclude: []string{"scratch"}, DumpOptions: []string{"--ignore-table=app.cache", "--hex-blob"}}, nil},
+		{"nothing", mysql.Config{}, []string{"database: required: the database to back up (or all: true for every database)"}},
+		{"mistakes", mysql.Config{Database: "a", All: true, Exclude: []string{"b"}, Port: -1, PasswordFile: "pw", BinDir: "bin",
+			DumpOptions: []string{"-x", "--password=secret", "--single-transaction", "--defaults-file=/etc/my.cnf"}}, []string{
+			"database: give either database or all: true, not both",
+			"port: -1 is not a port",
+			`password_file: "pw" must be an absolute path`,
+			`bin_dir: "bin" must be an absolute path`,
+			`dump_options[0]: give long options, as --name or --name=value`,
+			`dump_options[1]: cadang sets --password itself`,
+			`dump_options[2]: cadang sets --single-transaction itself`,
+			`dump_options[3]: cadang sets --defaults-file itself`,
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			tc.cfg.Validate(func(field, msg string) { got = append(got, field+": "+msg) })
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}

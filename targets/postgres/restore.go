@@ -1,0 +1,375 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/dbdump"
+)
+
+// Restore restores a snapshot to:
+//
+//   - postgres://[user@]host[:port]/name[?password_file=F&sslmode=M&host=/socket/dir]:
+//     one database restored into the database name (created if missing, refused if it
+//     holds anything unless Force, then objects of the dump replace their namesakes);
+//     for `all: true`, postgres://host:port/ (no name): the globals, then every database
+//     under its own name. An empty host means the target's own server; user,
+//     password_file and sslmode default to the target's.
+//   - a file path (the raw custom-format dump, for pg_restore by hand) or, for
+//     `all: true`, a folder (the globals, one dump per database, the manifest).
+func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.RestoreRequest) error {
+	if len(req.Options) > 0 {
+		return errors.New("postgres targets take no restore options")
+	}
+	src, err := dbdump.SnapshotFile(r)
+	if err != nil {
+		return err
+	}
+	all := strings.HasSuffix(src, ".tar")
+	if !dbdump.IsURL(req.To) {
+		if all {
+			return dbdump.RestoreArchiveDir(ctx, r, src, req.To, req.Force)
+		}
+		return dbdump.RestoreFile(ctx, r, src, req.To, req.Force)
+	}
+	c, db, err := t.parseURL(req.To)
+	if err != nil {
+		return err
+	}
+	switch {
+	case all && db != "":
+		return fmt.Errorf("snapshot %.8s holds every database of a server: restore it to postgres://host:port/ (no database name) or to a folder", r.Snapshot().ID)
+	case !all && db == "":
+		return fmt.Errorf("restore destination %s names no database: use postgres://host:port/NAME", req.To)
+	}
+	p, err := dbdump.NewPrivate("")
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if err := c.writePassFile(p, c.PassFile); err != nil {
+		return err
+	}
+	rs := &restorer{t: t, c: c, r: r, force: req.Force, jobs: t.cfg.RestoreJobs}
+	if all {
+		return rs.all(ctx, src)
+	}
+	return rs.one(ctx, src, db)
+}
+
+// parseURL reads a restore destination. The returned conn's PassFile is the password
+// file to read (not yet a PGPASSFILE).
+func (t *Target) parseURL(to string) (conn, string, error) {
+	u, err := url.Parse(to)
+	if err != nil {
+		return conn{}, "", fmt.Errorf("restore destination: %v", err)
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return conn{}, "", fmt.Errorf("restore destination %q: a postgres target restores to postgres://host:port/database or to a file", to)
+	}
+	c := t.conn()
+	c.PassFile = t.cfg.PasswordFile
+	if u.Host != "" {
+		c.Host, c.Port = u.Hostname(), DefaultPort
+		if p := u.Port(); p != "" {
+			if c.Port, err = strconv.Atoi(p); err != nil {
+				return conn{}, "", fmt.Errorf("restore destination %q: bad port", to)
+			}
+		}
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			return conn{}, "", errors.New("restore destination: a password in the URL would show in the process list; use ?password_file=FILE")
+		}
+		c.User = u.User.Username()
+	}
+	for k, v := range u.Query() {
+		switch k {
+		case "user":
+			c.User = v[0]
+		case "password_file":
+			if !filepath.IsAbs(v[0]) {
+				return conn{}, "", fmt.Errorf("restore destination: password_file %q must be an absolute path", v[0])
+			}
+			c.PassFile = v[0]
+		case "sslmode":
+			c.SSLMode = v[0]
+		case "host":
+			c.Host = v[0]
+		default:
+			return conn{}, "", fmt.Errorf("restore destination: unknown parameter %q (use user, password_file, sslmode, host)", k)
+		}
+	}
+	return c, strings.TrimPrefix(u.Path, "/"), nil
+}
+
+type restorer struct {
+	t     *Target
+	c     conn
+	r     targets.Reader
+	force bool
+	jobs  int
+}
+
+// state says whether a database exists and whether it holds anything.
+type state struct{ exists, occupied bool }
+
+// check looks at a database of the destination server.
+func (rs *restorer) check(ctx context.Context, maint *dbdump.Session, db string) (state, error) {
+	var exists bool
+	if err := maint.JSON(ctx, "SELECT to_json(EXISTS (SELECT 1 FROM pg_database WHERE datname = "+sqlLiteral(db)+"));", &exists); err != nil {
+		return state{}, err
+	}
+	if !exists {
+		return state{}, nil
+	}
+	s, err := rs.c.session(ctx, db, "cadang restore")
+	if err != nil {
+		return state{}, err
+	}
+	defer s.Close()
+	var occupied bool
+	if err := s.JSON(ctx, occupiedSQL, &occupied); err != nil {
+		return state{}, err
+	}
+	return state{exists: true, occupied: occupied}, nil
+}
+
+// occupiedSQL says whether a database holds anything a new database from template0
+// does not: objects are user objects when their oid is past the bootstrap ones
+// (FirstNormalObjectId, 16384): relations (other than other sessions' temporary ones),
+// functions, types, schemas, extensions, large objects, ...
+const occupiedSQL = `SELECT to_json(EXISTS (SELECT 1 FROM pg_class WHERE oid >= 16384 AND relpersistence <> 't')
+  OR EXISTS (SELECT 1 FROM pg_proc WHERE oid >= 16384)
+  OR EXISTS (SELECT 1 FROM pg_type t WHERE oid >= 16384 AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relpersistence = 't'))
+  OR EXISTS (SELECT 1 FROM pg_namespace WHERE oid >= 16384 AND nspname NOT LIKE 'pg\_temp\_%' AND nspname NOT LIKE 'pg\_toast\_temp\_%')
+  OR EXISTS (SELECT 1 FROM pg_extension WHERE oid >= 16384)
+  OR EXISTS (SELECT 1 FROM pg_largeobject_metadata)
+  OR EXISTS (SELECT 1 FROM pg_event_trigger)
+  OR EXISTS (SELECT 1 FROM pg_publication));`
+
+func (rs *restorer) refuse(db string) error {
+	return fmt.Errorf("database %q at %s: %w (restore to a new name or use --force)", db, rs.c.server(), targets.ErrDestinationNotEmpty)
+}
+
+// one restores a single-database snapshot into db.
+func (rs *restorer) one(ctx context.Context, src, db string) (err error) {
+	maint, _, err := rs.c.maintenanceSession(ctx, "cadang restore")
+	if err != nil {
+		return err
+	}
+	defer maint.Close()
+	st, err := rs.check(ctx, maint, db)
+	if err != nil {
+		return err
+	}
+	if st.occupied && !rs.force {
+		return rs.refuse(db)
+	}
+	if !st.exists {
+		if _, err := maint.Query(ctx, rs.createSQL(db)); err != nil {
+			return fmt.Errorf("creating database %q: %w", db, err)
+		}
+		defer func() {
+			// A database this restore created and could not fill is dropped again.
+			if err != nil {
+				if _, derr := maint.Query(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+sqlIdent(db)+";"); derr != nil {
+					rs.r.Logger().Error("cannot drop the database of a failed restore", "database", db, "err", derr)
+				}
+			}
+		}()
+	}
+	var extra []string
+	if st.occupied {
+		extra = []string{"--clean", "--if-exists"}
+	}
+	return rs.pgRestore(ctx, src, nil, db, extra)
+}
+
+// createSQL creates a database like the one dumped (its encoding and locale are tags of
+// the snapshot), from template0 as pg_dump's documentation asks.
+func (rs *restorer) createSQL(db string) string {
+	q := "CREATE DATABASE " + sqlIdent(db) + " TEMPLATE template0"
+	for _, o := range []struct{ key, tag string }{{"ENCODING", "encoding"}, {"LC_COLLATE", "collate"}, {"LC_CTYPE", "ctype"}} {
+		if v := dbdump.Tag(rs.r, o.tag); v != "" {
+			q += " " + o.key + " " + sqlLiteral(v)
+		}
+	}
+	if v := dbdump.Tag(rs.r, "icu_locale"); v != "" {
+		q += " LOCALE_PROVIDER icu ICU_LOCALE " + sqlLiteral(v)
+	}
+	return q + ";"
+}
+
+// pgRestore runs pg_restore into db. The dump comes from the snapshot file src, or
+// from in (a dump inside an archive). With more than one job it is first written to a
+// temporary file, since pg_restore -j needs to seek; with one job it streams, in a
+// single transaction.
+func (rs *restorer) pgRestore(ctx context.Context, src string, in io.Reader, db string, extra []string) error {
+	argv := []string{rs.c.bin("pg_restore"), "--exit-on-error", "--no-password"}
+	argv = append(argv, extra...)
+	var stdin io.Reader
+	if rs.jobs > 1 {
+		tmp, err := os.MkdirTemp("", "cadang-restore-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		file := filepath.Join(tmp, "dump.pgc")
+		if in == nil {
+			if err := rs.r.RestoreTo(ctx, tmp, nil); err != nil {
+				return err
+			}
+			file = filepath.Join(tmp, src)
+		} else if err := copyToFile(file, in); err != nil {
+			return err
+		}
+		argv = append(argv, "--jobs="+strconv.Itoa(rs.jobs), "--dbname="+rs.c.info(db, "cadang pg_restore"), file)
+	} else {
+		if in == nil {
+			rc, err := rs.r.Open(ctx, src)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			in = rc
+		}
+		stdin = in
+		argv = append(argv, "--single-transaction", "--dbname="+rs.c.info(db, "cadang pg_restore"))
+	}
+	return runTool(ctx, argv, rs.c.env(), stdin)
+}
+
+func copyToFile(path string, r io.Reader) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// runTool runs a tool that reads stdin (if any) and reports its own first error line.
+func runTool(ctx context.Context, argv, env []string, stdin io.Reader) error {
+	run, err := dbdump.Tool{Argv: argv, Env: env, Clean: cleanLine, Stdin: stdin}.Start(ctx, io.Discard)
+	if err != nil {
+		return err
+	}
+	_, err = run.Wait()
+	return err
+}
+
+// all restores a server's archive: it reads the index first and checks every database
+// before it touches anything, then restores the globals and each database under its
+// own name (created by pg_restore --create, with its encoding, locale, settings and
+// privileges, when missing).
+func (rs *restorer) all(ctx context.Context, src string) error {
+	rc, err := rs.r.Open(ctx, src)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	ar := dbdump.NewArchiveReader(rc)
+	name, content, err := ar.Next()
+	if err != nil {
+		return fmt.Errorf("reading the archive: %w", err)
+	}
+	var idx index
+	if name != indexFile {
+		return fmt.Errorf("the archive starts with %q, not %s", name, indexFile)
+	}
+	if err := json.NewDecoder(content).Decode(&idx); err != nil {
+		return fmt.Errorf("reading %s: %w", indexFile, err)
+	}
+	maint, maintDB, err := rs.c.maintenanceSession(ctx, "cadang restore")
+	if err != nil {
+		return err
+	}
+	defer maint.Close()
+	states := map[string]state{}
+	var occupied []string
+	for _, d := range idx.Databases {
+		st, err := rs.check(ctx, maint, d.Name)
+		if err != nil {
+			return err
+		}
+		states[d.Name] = st
+		if st.occupied {
+			occupied = append(occupied, d.Name)
+		}
+	}
+	if len(occupied) > 0 && !rs.force {
+		return fmt.Errorf("databases %s at %s: %w (restore to an empty server or use --force)",
+			strings.Join(occupied, ", "), rs.c.server(), targets.ErrDestinationNotEmpty)
+	}
+	files := map[string]database{}
+	for _, d := range idx.Databases {
+		files[dumpFile(d.Name)] = d
+	}
+	for {
+		name, content, err := ar.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading the archive: %w", err)
+		}
+		switch d, isDump := files[name]; {
+		case name == idx.Globals:
+			if err := rs.globals(ctx, maintDB, content); err != nil {
+				return err
+			}
+		case isDump:
+			st := states[d.Name]
+			var extra []string
+			target := d.Name
+			switch {
+			case !st.exists:
+				extra, target = []string{"--create"}, maintDB
+			case st.occupied:
+				extra = []string{"--clean", "--if-exists"}
+			}
+			rs.r.Logger().Info("restoring database", "database", d.Name, "server", rs.c.server())
+			if err := rs.pgRestore(ctx, "", content, target, extra); err != nil {
+				return fmt.Errorf("database %s: %w", d.Name, err)
+			}
+		}
+	}
+}
+
+// globals runs pg_dumpall's globals (roles, tablespaces). A role or tablespace that
+// exists already is kept as it is ("already exists" errors are expected); any other
+// error fails the restore.
+func (rs *restorer) globals(ctx context.Context, db string, sql io.Reader) error {
+	argv := []string{rs.c.bin("psql"), "-X", "-q", "--no-password", "-d", rs.c.info(db, "cadang restore")}
+	clean := func(line string) string {
+		if l := cleanLine(line); !strings.Contains(l, "already exists") {
+			return l
+		}
+		return ""
+	}
+	run, err := dbdump.Tool{Argv: argv, Env: rs.c.env(), Clean: clean, Stdin: sql}.Start(ctx, io.Discard)
+	if err != nil {
+		return err
+	}
+	if _, err := run.Wait(); err != nil {
+		return fmt.Errorf("globals: %w", err)
+	}
+	// psql goes on after an error in a script; any error but "already exists" counts.
+	if first := run.Log().FirstError(); first != "" {
+		return fmt.Errorf("globals: %s", first)
+	}
+	return nil
+}

@@ -403,3 +403,36 @@ func (r *Repo) addKey(ctx context.Context, newPasswordFile string) error {
 func (r *Repo) removeKey(ctx context.Context, id string) error {
 	return r.run(ctx, call{op: "key remove", args: []string{"key", "remove", id}, stdout: io.Discard})
 }
+
+// Node is one entry of a snapshot as `restic ls --json` lists it.
+type Node struct {
+	Path  string    `json:"path"`
+	Type  string    `json:"type"` // file, dir, symlink, dev, ...
+	Size  uint64    `json:"size"`
+	MTime time.Time `json:"mtime"`
+}
+
+// List lists every entry of a snapshot (`restic ls`), without a lock.
+func (r *Repo) List(ctx context.Context, snapshot string) ([]Node, error) {
+	var nodes []Node
+	var bad error
+	err := r.run(ctx, call{op: "ls", args: []string{"ls", "--no-lock", snapshot}, onLine: func(line []byte) {
+		var n struct {
+			Node
+			StructType string `json:"struct_type"`
+		}
+		if err := json.Unmarshal(line, &n); err != nil {
+			if bad == nil {
+				bad = fmt.Errorf("restic ls: unexpected output: %w", err)
+			}
+			return
+		}
+		if n.StructType == "node" {
+			nodes = append(nodes, n.Node)
+		}
+	}})
+	if err == nil {
+		err = bad
+	}
+	return nodes, err
+}

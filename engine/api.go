@@ -36,7 +36,8 @@ func (d *Daemon) api() http.Handler {
 	mux.HandleFunc("POST /v1/runs/{id}/cancel", d.handleCancel)
 	mux.HandleFunc("GET /v1/snapshots", d.handleSnapshots)
 	d.apiUnattended(mux)
-	d.drcRoutes(mux) // drcs.go
+	d.drcRoutes(mux)   // drcs.go
+	d.drillRoutes(mux) // reports.go
 	return mux
 }
 

@@ -73,8 +73,12 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		}
 		return &APIError{Status: resp.StatusCode, Message: e.Error}
 	}
-	if out == nil {
+	switch o := out.(type) {
+	case nil:
 		return nil
+	case *[]byte: // a report
+		*o, err = io.ReadAll(resp.Body)
+		return err
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
 }
@@ -178,4 +182,26 @@ func (c *Client) Wait(ctx context.Context, id uint64, every time.Duration, progr
 		case <-time.After(every):
 		}
 	}
+}
+
+// Drill queues drill runs.
+func (c *Client) Drill(ctx context.Context, req DrillRequest) ([]RunInfo, error) {
+	var out []RunInfo
+	return out, c.do(ctx, http.MethodPost, "/v1/drills", req, &out)
+}
+
+// DrillReport returns the report of a drill run in format (json, html, pdf) and
+// language (id, en; "" for the configured one).
+func (c *Client) DrillReport(ctx context.Context, id uint64, format, lang string) ([]byte, error) {
+	var b []byte
+	q := url.Values{"format": {format}, "lang": {lang}}
+	return b, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/reports/drill/%d?%s", id, q.Encode()), nil, &b)
+}
+
+// PeriodReport returns the summary report of the drills between two dates (YYYY-MM-DD,
+// both included).
+func (c *Client) PeriodReport(ctx context.Context, from, to, format, lang string) ([]byte, error) {
+	var b []byte
+	q := url.Values{"from": {from}, "to": {to}, "format": {format}, "lang": {lang}}
+	return b, c.do(ctx, http.MethodGet, "/v1/reports/period?"+q.Encode(), nil, &b)
 }

@@ -240,3 +240,13 @@ func (d *Daemon) Snapshots(ctx context.Context, target, drcName string) ([]Snaps
 	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out, nil
 }
+
+// List lists the snapshot's files (targets.Lister).
+func (rd *reader) List(ctx context.Context) ([]targets.Entry, error) {
+	nodes, err := rd.repo.List(ctx, rd.snap.ID)
+	out := make([]targets.Entry, 0, len(nodes))
+	for _, n := range nodes {
+		out = append(out, targets.Entry(n))
+	}
+	return out, err
+}

@@ -159,6 +159,10 @@ func newScheduler(cfg *config.Config) *scheduler {
 			add(&entry{key: "backup/" + t.Name, op: "backup", target: t.Name, drc: primary, cron: t.Schedule,
 				offset: jitterOffset(t.Name, cfg.TargetJitter(t)), catchup: t.CatchUp()})
 		}
+		if dr := cfg.DrillOf(t); dr.Schedule != "" {
+			add(&entry{key: "drill/" + t.Name, op: "drill", target: t.Name, cron: dr.Schedule,
+				offset: jitterOffset("drill/"+t.Name, cfg.TargetJitter(t)), catchup: true})
+		}
 	}
 	for _, dc := range cfg.DRCs {
 		if m := dc.Maintenance; m.Prune != "" {
@@ -240,7 +244,7 @@ func (s *scheduler) nextDue() (time.Time, bool) {
 // PlannedRun is one run the schedules will queue, or a maintenance window.
 type PlannedRun struct {
 	Time   time.Time  `json:"time"` // when it comes due (a window: when it opens)
-	Op     string     `json:"op"`   // backup, prune, check; blackout for a window
+	Op     string     `json:"op"`   // backup, drill, prune, check; blackout for a window
 	Target string     `json:"target,omitempty"`
 	DRC    string     `json:"drc,omitempty"`
 	Agency string     `json:"agency,omitempty"`
@@ -337,6 +341,12 @@ func (d *Daemon) scheduledRuns(e *entry, reason string) []submission {
 			return nil
 		}
 		return []submission{d.backupSubmission(t, reason, PriorityScheduled)}
+	case "drill":
+		t := d.targets[e.target]
+		if t == nil {
+			return nil
+		}
+		return d.drillSubmissions(t, "", reason, PriorityScheduled)
 	case "prune", "check":
 		site, err := d.site(e.drc)
 		if err != nil {

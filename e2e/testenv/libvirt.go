@@ -296,3 +296,17 @@ func Run(t testing.TB, name string, args ...string) string {
 	}
 	return string(out)
 }
+
+// DomainNames lists the names of every domain libvirt knows (running or not).
+func DomainNames(t testing.TB, l *golibvirt.Libvirt) []string {
+	t.Helper()
+	doms, _, err := l.ConnectListAllDomains(1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, 0, len(doms))
+	for _, d := range doms {
+		names = append(names, d.Name)
+	}
+	return names
+}

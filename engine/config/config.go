@@ -33,6 +33,11 @@ type Config struct {
 	// Scheduler says how schedules are read and when scheduled work waits.
 	Scheduler Scheduler `yaml:"scheduler"`
 
+	// Drill holds the drill settings of every target (drill.go); Report, how drill
+	// reports are written.
+	Drill  Drill  `yaml:"drill"`
+	Report Report `yaml:"report"`
+
 	File string `yaml:"-"` // the file the config was loaded from
 }
 
@@ -77,6 +82,13 @@ type Target struct {
 	// Catchup: after downtime, a target whose scheduled run was missed runs once
 	// (reason catch-up). false turns that off (default true).
 	Catchup *bool `yaml:"catchup"`
+
+	// RPO and RTO are the target's recovery objectives: the most data (as time) its
+	// loss may cost, and how long its restore may take. Drills report against them.
+	RPO time.Duration `yaml:"rpo"`
+	RTO time.Duration `yaml:"rto"`
+	// Drill overrides the top-level drill settings for this target.
+	Drill *Drill `yaml:"drill"`
 
 	Spec     any                   `yaml:"-"`
 	Sections map[string]*yaml.Node `yaml:",rest"`
@@ -226,6 +238,7 @@ func (c *Config) resolvePaths() {
 		return filepath.Join(base, p)
 	}
 	c.StateDir = abs(c.StateDir)
+	c.Report.Dir = abs(c.Report.Dir)
 	c.Daemon.Socket = abs(c.Daemon.Socket)
 	for i := range c.DRCs {
 		c.DRCs[i].Path = abs(c.DRCs[i].Path)
@@ -366,7 +379,18 @@ func (c *Config) validate(report func(path, msg string)) {
 			r.validate(at(path + ".retention"))
 		}
 		t.Hooks.Validate(at(path + ".hooks"))
+		if t.RPO < 0 {
+			report(path+".rpo", "must not be negative")
+		}
+		if t.RTO < 0 {
+			report(path+".rto", "must not be negative")
+		}
+		if t.Drill != nil {
+			t.Drill.validate(c, at(path+".drill"))
+		}
 	}
+	c.Drill.validate(c, at("drill"))
+	c.Report.validate(at("report"))
 	c.validateSchedules(report)
 }
 

@@ -2,6 +2,7 @@ package files
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -71,7 +72,16 @@ func (t *Target) Backup(ctx context.Context, w targets.Writer) (*targets.BackupR
 	if len(missing) > 0 {
 		return nil, errors.New(strings.Join(missing, "; "))
 	}
-	err := w.Files(ctx, targets.FilesSpec{
+	// The source as the backup starts: a sample a drill compares restored content with.
+	m, err := t.manifest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	err = w.Files(ctx, targets.FilesSpec{
 		Paths:         t.cfg.Paths,
 		Exclude:       t.cfg.Exclude,
 		OneFileSystem: t.cfg.OneFileSystem,
@@ -79,7 +89,7 @@ func (t *Target) Backup(ctx context.Context, w targets.Writer) (*targets.BackupR
 	if err != nil {
 		return nil, err
 	}
-	return &targets.BackupResult{}, nil
+	return &targets.BackupResult{Manifest: raw}, nil
 }
 
 // Restore writes the snapshot under req.To (a directory).

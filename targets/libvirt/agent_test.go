@@ -75,6 +75,22 @@ func TestGuestAgent(t *testing.T) {
 	}
 	thawed(t)
 
+	// A drill of the app-consistent snapshot boots it isolated, and its agent answers.
+	var checks []targets.DrillCheck
+	env := &targets.DrillEnv{Scratch: t.TempDir(), Name: "cadang_drill_agent", BootSeconds: 2,
+		Check: func(c targets.DrillCheck) { checks = append(checks, c) }, Restored: func(int64) {}}
+	if err := targettest.RunDrill(context.Background(), tg.DrillSteps(repo.Reader(t, w.Snapshot), env)); err != nil {
+		t.Errorf("drill: %v", err)
+	}
+	if len(checks) == 0 || checks[len(checks)-1].Name != "guest agent answers (guest-ping)" || !checks[len(checks)-1].Passed {
+		t.Errorf("drill checks: %+v", checks)
+	}
+	for _, n := range testenv.DomainNames(t, d.L) {
+		if strings.HasPrefix(n, "cadang-drill") {
+			t.Errorf("the drill left domain %s", n)
+		}
+	}
+
 	// A domain defined on the restored disks boots and mounts them.
 	name := d.Name + "-dr"
 	t.Cleanup(func() { testenv.RemoveDomain(t, d.L, name) })

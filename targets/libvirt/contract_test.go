@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cadang/cadang/e2e/testenv"
@@ -46,6 +47,19 @@ func TestContract(t *testing.T) {
 			c := testConfig(d, scratch)
 			c.Domain = "cadang-no-such-domain"
 			return c
+		},
+		Leftovers: func(t *testing.T) []string {
+			var out []string
+			for _, n := range testenv.DomainNames(t, d.L) {
+				if strings.HasPrefix(n, "cadang-drill") {
+					out = append(out, n)
+				}
+			}
+			entries, _ := os.ReadDir(scratch)
+			for _, e := range entries {
+				out = append(out, filepath.Join(scratch, e.Name()))
+			}
+			return out
 		},
 	})
 	assertScratchEmpty(t, scratch)

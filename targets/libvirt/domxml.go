@@ -220,3 +220,13 @@ func escape(s string) string {
 	_ = xml.EscapeText(&b, []byte(s))
 	return b.String()
 }
+
+// hasAgentChannel reports whether the domain has a QEMU guest agent channel.
+func (d *domainXML) hasAgentChannel() bool {
+	for _, c := range d.Devices.Channels {
+		if c.Target.Name == "org.qemu.guest_agent.0" {
+			return true
+		}
+	}
+	return false
+}

@@ -11,6 +11,7 @@ package targettest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -41,6 +42,12 @@ type Case struct {
 	// Broken returns a config whose backup must fail (a source that is missing or
 	// cannot be reached).
 	Broken func(t *testing.T) any
+	// DrillEnv, for a kind that drills (targets.Driller), fills the kind's part of a
+	// drill's environment (drill server, checks, boot seconds); may be nil.
+	DrillEnv func(t *testing.T, env *targets.DrillEnv)
+	// Leftovers lists the scratch resources of the kind that exist now (databases,
+	// domains, folders): a drill must leave none behind.
+	Leftovers func(t *testing.T) []string
 }
 
 // Run runs the suite.
@@ -119,6 +126,49 @@ func Run(t *testing.T, c Case) {
 		}
 		if w.Snapshot != "" && !w.Failed {
 			t.Fatalf("a failed backup left a snapshot that looks good: %s", w.Snapshot)
+		}
+	})
+
+	t.Run("drill", func(t *testing.T) {
+		tg := build(t, c.Config(t))
+		dr, ok := tg.(targets.Driller)
+		if !ok {
+			t.Fatalf("kind %s has no drill (targets.Driller)", c.Kind)
+		}
+		w := repo.Writer(t)
+		res, err := tg.Backup(context.Background(), w)
+		if err != nil || w.Snapshot == "" {
+			t.Fatalf("backup: %v", err)
+		}
+		var before []string
+		if c.Leftovers != nil {
+			before = c.Leftovers(t)
+		}
+		env := &targets.DrillEnv{Scratch: t.TempDir(), Name: "cadang_drill_contract", Manifest: res.Manifest,
+			BootSeconds: 2, Log: logger(t)}
+		var checks []targets.DrillCheck
+		var restored int64
+		env.Check = func(ch targets.DrillCheck) { checks = append(checks, ch) }
+		env.Restored = func(n int64) { restored += n }
+		if c.DrillEnv != nil {
+			c.DrillEnv(t, env)
+		}
+		failed := RunDrill(context.Background(), dr.DrillSteps(repo.Reader(t, w.Snapshot), env))
+		if failed != nil {
+			t.Errorf("drill failed: %v", failed)
+		}
+		if len(checks) == 0 || restored <= 0 {
+			t.Errorf("a drill must verify something and restore something: %d checks, %d bytes", len(checks), restored)
+		}
+		for _, ch := range checks {
+			if !ch.Passed {
+				t.Errorf("check %q failed: %s", ch.Name, ch.Detail)
+			}
+		}
+		if c.Leftovers != nil {
+			if after := c.Leftovers(t); !reflect.DeepEqual(after, before) {
+				t.Errorf("the drill left scratch resources: before %v, after %v", before, after)
+			}
 		}
 	})
 
@@ -289,3 +339,27 @@ func (rd *reader) Open(ctx context.Context, path string) (io.ReadCloser, error) 
 }
 
 func (rd *reader) Logger() *slog.Logger { return logger(rd.t) }
+
+func (rd *reader) List(ctx context.Context) ([]targets.Entry, error) {
+	nodes, err := rd.repo.List(ctx, rd.snap.ID)
+	out := make([]targets.Entry, 0, len(nodes))
+	for _, n := range nodes {
+		out = append(out, targets.Entry(n))
+	}
+	return out, err
+}
+
+// RunDrill runs a kind's drill steps as the engine does: in order, the remaining ones
+// skipped after a failure except those marked Always. It returns the first failure.
+func RunDrill(ctx context.Context, steps []targets.DrillStep) error {
+	var first error
+	for _, st := range steps {
+		if first != nil && !st.Always {
+			continue
+		}
+		if _, err := st.Run(ctx); err != nil && first == nil {
+			first = fmt.Errorf("step %s: %w", st.Key, err)
+		}
+	}
+	return first
+}

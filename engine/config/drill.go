@@ -1,0 +1,156 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	"github.com/cadang/cadang/runbooks"
+)
+
+// Drill says when and how a target's restores are proven (restore drills). The
+// top-level `drill:` gives defaults for every target; a target's own `drill:` overrides
+// them field by field.
+type Drill struct {
+	// Schedule is when drills run (cron, 5 fields); empty: on demand only.
+	Schedule string `yaml:"schedule"`
+	// DRCs are the DRCs each drill restores from, one drill run per DRC (default: every
+	// DRC, so that the off-site copy is proven too).
+	DRCs []string `yaml:"drcs"`
+	// Checks are the target's own verifications: for databases, SQL queries run in the
+	// restored scratch database that must return true.
+	Checks []string `yaml:"checks"`
+	// BootSeconds is how long a restored VM must stay running (default 30).
+	BootSeconds int `yaml:"boot_seconds"`
+	// Server is where database drills restore: a postgres:// or mysql:// URL without
+	// a database name (the drill creates and drops a scratch database there).
+	Server string `yaml:"server"`
+	// AllowProduction lets a database drill restore into a scratch database on the
+	// target's own server when no drill server is given.
+	AllowProduction bool `yaml:"allow_production"`
+	// Timeout bounds each step of a drill (default 2h).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Report configures the reports drills write.
+type Report struct {
+	// Language is id (Bahasa Indonesia, the default) or en.
+	Language string `yaml:"language"`
+	// Dir is where each drill writes its report files (default <state_dir>/reports).
+	Dir     string           `yaml:"dir"`
+	Office  runbooks.Office  `yaml:"office"`
+	Signers runbooks.Signers `yaml:"signers"`
+}
+
+// Defaults of drills.
+const (
+	DefaultBootSeconds  = 30
+	DefaultDrillTimeout = 2 * time.Hour
+)
+
+// DrillOf returns the drill settings of t: its own over the top-level ones, with
+// defaults. DRCs default to every DRC, the primary first.
+func (c *Config) DrillOf(t *Target) Drill {
+	d := c.Drill
+	if o := t.Drill; o != nil {
+		if o.Schedule != "" {
+			d.Schedule = o.Schedule
+		}
+		if len(o.DRCs) > 0 {
+			d.DRCs = o.DRCs
+		}
+		if len(o.Checks) > 0 {
+			d.Checks = o.Checks
+		}
+		if o.BootSeconds > 0 {
+			d.BootSeconds = o.BootSeconds
+		}
+		if o.Server != "" {
+			d.Server = o.Server
+		}
+		if o.AllowProduction {
+			d.AllowProduction = true
+		}
+		if o.Timeout > 0 {
+			d.Timeout = o.Timeout
+		}
+	}
+	if len(d.DRCs) == 0 {
+		if p := c.Primary(); p != nil {
+			d.DRCs = append(d.DRCs, p.Name)
+		}
+		for _, x := range c.DRCs {
+			if c.Primary() == nil || x.Name != c.Primary().Name {
+				d.DRCs = append(d.DRCs, x.Name)
+			}
+		}
+	}
+	if d.BootSeconds == 0 {
+		d.BootSeconds = DefaultBootSeconds
+	}
+	if d.Timeout == 0 {
+		d.Timeout = DefaultDrillTimeout
+	}
+	return d
+}
+
+// ReportDir is where drill reports go.
+func (c *Config) ReportDir() string {
+	if c.Report.Dir != "" {
+		return c.Report.Dir
+	}
+	return filepath.Join(c.StateDir, "reports")
+}
+
+func (d *Drill) validate(c *Config, report func(field, msg string)) {
+	if d.Schedule != "" {
+		if _, err := CronParser.Parse(d.Schedule); err != nil {
+			report("schedule", fmt.Sprintf("invalid cron schedule %q: %v", d.Schedule, err))
+		}
+	}
+	seen := map[string]bool{}
+	for i, n := range d.DRCs {
+		if _, ok := c.DRC(n); !ok {
+			report(fmt.Sprintf("drcs[%d]", i), fmt.Sprintf("unknown drc %q", n))
+		} else if seen[n] {
+			report(fmt.Sprintf("drcs[%d]", i), fmt.Sprintf("drc %q is listed twice", n))
+		}
+		seen[n] = true
+	}
+	for i, q := range d.Checks {
+		if q == "" {
+			report(fmt.Sprintf("checks[%d]", i), "empty check")
+		}
+	}
+	if d.BootSeconds < 0 {
+		report("boot_seconds", "must not be negative")
+	}
+	if d.Timeout < 0 {
+		report("timeout", "must not be negative")
+	}
+	if d.Server != "" {
+		u, err := url.Parse(d.Server)
+		switch {
+		case err != nil:
+			report("server", "not a URL (postgres://host:port/ or mysql://host:port/)")
+		case u.Scheme != "postgres" && u.Scheme != "postgresql" && u.Scheme != "mysql":
+			report("server", fmt.Sprintf("scheme %q: want postgres:// or mysql://", u.Scheme))
+		case u.User != nil:
+			if _, has := u.User.Password(); has {
+				report("server", "a password in the URL is refused (it would show in the process list): use ?password_file=")
+			}
+		}
+	}
+}
+
+func (r *Report) validate(report func(field, msg string)) {
+	switch r.Language {
+	case "", "id", "en":
+	default:
+		report("language", fmt.Sprintf("%q: id (Bahasa Indonesia) or en", r.Language))
+	}
+	if r.Dir != "" && !filepath.IsAbs(r.Dir) {
+		report("dir", fmt.Sprintf("%q must be an absolute path", r.Dir))
+	}
+}

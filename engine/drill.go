@@ -1,0 +1,308 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/runbooks"
+	"github.com/cadang/cadang/targets"
+)
+
+// A drill proves that a target restores from a DRC. It is a run (op "drill", one per
+// target and DRC) whose steps are:
+//
+//  1. snapshot: the newest good snapshot of the target at that DRC (its age is the RPO
+//     achieved);
+//  2. packs: every pack file that snapshot needs, read back from that DRC and checked
+//     against its SHA-256 name (restic's check cannot be limited to one snapshot's
+//     packs; this reads exactly them, without a lock);
+//  3. the kind's own steps (targets.Driller): restore into scratch resources cadang
+//     creates, verify against what the backup recorded, remove everything.
+//
+// The RTO measured runs from the drill's start to the end of its last verification.
+// The run's manifest holds the result (runbooks.TargetResult); the drill writes its
+// report (JSON, HTML, PDF) into report.dir. A failed step is a finding in the report
+// and fails the run; clean-up steps run whatever happened.
+
+// DrillRequest asks for drills.
+type DrillRequest struct {
+	Target string `json:"target,omitempty"`
+	All    bool   `json:"all,omitempty"` // every target
+	DRC    string `json:"drc,omitempty"` // only this DRC (default: the target's drill.drcs)
+}
+
+// Drill queues drill runs on demand.
+func (d *Daemon) Drill(req DrillRequest) ([]catalog.Run, error) {
+	var ts []*target
+	switch {
+	case req.All && req.Target != "":
+		return nil, fmt.Errorf("%w: give a target or --all, not both", errBadRequest)
+	case req.All:
+		for _, tc := range d.cfg.Targets {
+			ts = append(ts, d.targets[tc.Name])
+		}
+	default:
+		t, ok := d.targets[req.Target]
+		if !ok {
+			return nil, fmt.Errorf("%w: %q", errUnknownTarget, req.Target)
+		}
+		ts = []*target{t}
+	}
+	if req.DRC != "" {
+		if _, err := d.site(req.DRC); err != nil {
+			return nil, fmt.Errorf("%w: %v", errBadRequest, err)
+		}
+	}
+	var subs []submission
+	for _, t := range ts {
+		subs = append(subs, d.drillSubmissions(t, req.DRC, reasonOnDemand, PriorityOnDemand)...)
+	}
+	return d.submitAll(subs, nil)
+}
+
+// drillSubmissions builds the drill runs of t: one per DRC of its drill.drcs, or of
+// onlyDRC.
+func (d *Daemon) drillSubmissions(t *target, onlyDRC, reason string, prio int) []submission {
+	drcs := d.cfg.DrillOf(t.cfg).DRCs
+	if onlyDRC != "" {
+		drcs = []string{onlyDRC}
+	}
+	var out []submission
+	for _, name := range drcs {
+		site, err := d.site(name)
+		if err != nil {
+			continue // the config loader reported it
+		}
+		r := &catalog.Run{Op: "drill", Target: t.cfg.Name, Agency: t.cfg.Agency, Kind: t.cfg.Kind, DRC: site.Name, Reason: reason}
+		out = append(out, submission{run: r, prio: prio, key: "drill/" + t.cfg.Name + "/" + site.Name,
+			exec: func(ctx context.Context, j *job) error { return d.drill(ctx, j, t, site) }})
+	}
+	return out
+}
+
+// drillStep is a step with both titles: the report's language picks one.
+type drillStep struct {
+	key, en, id string
+	verify      bool
+	always      bool
+	timeout     time.Duration
+	run         runbooks.Action
+}
+
+func (d *Daemon) drill(ctx context.Context, j *job, t *target, site *drc.Site) error {
+	r := j.run
+	set := d.cfg.DrillOf(t.cfg)
+	lang := d.cfg.Report.Language
+	if lang == "" {
+		lang = runbooks.LangID
+	}
+	res := &runbooks.TargetResult{Run: r.ID, Target: t.cfg.Name, Agency: t.cfg.Agency, AgencyName: d.agencyName(t.cfg.Agency),
+		Kind: t.cfg.Kind, DRC: site.Name, RPOObjective: runbooks.Duration(t.cfg.RPO), RTOObjective: runbooks.Duration(t.cfg.RTO)}
+	var mu sync.Mutex
+	var restored atomic.Int64
+	env := &targets.DrillEnv{
+		Name:            fmt.Sprintf("cadang_drill_%d", r.ID),
+		Checks:          set.Checks,
+		BootSeconds:     set.BootSeconds,
+		Server:          set.Server,
+		AllowProduction: set.AllowProduction,
+		Log:             d.log.With("run", r.ID, "target", t.cfg.Name, "drc", site.Name),
+		Check: func(c targets.DrillCheck) {
+			mu.Lock()
+			res.Checks = append(res.Checks, runbooks.Check{Name: c.Name, Passed: c.Passed, Detail: c.Detail})
+			mu.Unlock()
+		},
+		Restored: func(n int64) { restored.Add(n) },
+	}
+	scratch := filepath.Join(d.cfg.StateDir, "scratch", fmt.Sprintf("drill-%d", r.ID))
+	env.Scratch = scratch
+
+	repo := site.Repo(r.Agency)
+	var rd *reader
+	steps := []drillStep{
+		{key: "snapshot", en: "Choose the newest good snapshot at the DRC", id: "Memilih snapshot baik terbaru di DRC",
+			run: func(ctx context.Context) (string, error) {
+				if err := site.Check(ctx); err != nil {
+					return "", err
+				}
+				snap, _, err := d.resolveSnapshot(ctx, repo, t.cfg.Name, "latest")
+				if err != nil {
+					return "", err
+				}
+				r.SnapshotID, res.Snapshot, res.SnapshotTime = snap.ID, snap.ID, snap.Time
+				if rec, err := d.cat.Snapshot(snap.ID); err == nil && rec.RunID != 0 {
+					if br, err := d.cat.Run(rec.RunID); err == nil {
+						env.Manifest = br.Manifest
+					}
+				}
+				rd = &reader{repo: repo, snap: snap, j: j, log: env.Log}
+				if err := os.MkdirAll(scratch, 0o700); err != nil {
+					return "", err
+				}
+				return fmt.Sprintf("snapshot %s of %s (%s old)", snap.ShortID, snap.Time.Format(time.RFC3339),
+					d.now().Sub(snap.Time).Round(time.Second)), nil
+			}},
+		{key: "packs", en: "Read back and verify the snapshot's pack files at the DRC", id: "Membaca ulang dan memverifikasi berkas pack snapshot di DRC", verify: true,
+			run: func(ctx context.Context) (string, error) {
+				packs, err := drc.NewContents(r.Agency).SnapshotPacks(ctx, repo, r.SnapshotID)
+				if err != nil {
+					return "", err
+				}
+				names := make([]string, 0, len(packs))
+				var total int64
+				for n, size := range packs {
+					names = append(names, n)
+					total += size
+				}
+				sort.Strings(names)
+				var read atomic.Int64
+				err = drc.VerifyObjects(ctx, repo.Store, names, 4, &read)
+				name := "pack files of the snapshot at drc " + site.Name + " (SHA-256)"
+				if err != nil {
+					env.Check(targets.DrillCheck{Name: name, Passed: false, Detail: oneLine(err.Error())})
+					return "", fmt.Errorf("drc %q: %w", site.Name, err)
+				}
+				detail := fmt.Sprintf("%d pack files, %s read, every one whole", len(names), fmt.Sprintf("%.1f MiB", float64(read.Load())/(1<<20)))
+				env.Check(targets.DrillCheck{Name: name, Passed: true, Detail: detail})
+				return detail, nil
+			}},
+	}
+	if dr, ok := t.impl.(targets.Driller); ok {
+		var kindSteps []targets.DrillStep
+		lazy := &lazyReader{get: func() targets.Reader { return rd }}
+		kindSteps = dr.DrillSteps(lazy, env)
+		for _, ks := range kindSteps {
+			steps = append(steps, drillStep{key: ks.Key, en: ks.Title, id: ks.TitleID, verify: ks.Verify, always: ks.Always,
+				timeout: ks.Timeout, run: ks.Run})
+		}
+	} else {
+		steps = append(steps, drillStep{key: "restore", en: "Restore", id: "Pemulihan", run: func(context.Context) (string, error) {
+			return "", fmt.Errorf("kind %q has no drill", t.cfg.Kind)
+		}})
+	}
+	steps = append(steps, drillStep{key: "scratch", en: "Remove the drill's scratch folder", id: "Menghapus folder sementara uji",
+		always: true, run: func(context.Context) (string, error) {
+			return "", os.RemoveAll(scratch)
+		}})
+
+	proc := runbooks.Procedure{Name: "drill " + t.cfg.Name + " @ " + site.Name}
+	verifyKeys := map[string]bool{}
+	for _, s := range steps {
+		title := s.id
+		if lang == runbooks.LangEN || title == "" {
+			title = s.en
+		}
+		timeout := s.timeout
+		if timeout == 0 {
+			timeout = set.Timeout
+		}
+		proc.Steps = append(proc.Steps, runbooks.Step{Key: s.key, Title: title, Performer: "cadang", Timeout: timeout, Always: s.always, Run: s.run})
+		if s.verify {
+			verifyKeys[s.key] = true
+		}
+	}
+	ex := &runbooks.Executor{Now: d.now, Logger: env.Log, OnStep: func(sr runbooks.StepResult) {
+		if sr.Status == "" {
+			j.setProgress(func(p *Progress) { p.Phase = fmt.Sprintf("step %d/%d: %s", sr.No, len(proc.Steps), sr.Key) })
+		}
+	}}
+	out := ex.Run(ctx, proc)
+
+	res.Started, res.Ended, res.Steps, res.Passed = out.Started, out.Ended, out.Steps, out.Passed
+	res.RPOAchieved = runbooks.Duration(0)
+	if !res.SnapshotTime.IsZero() {
+		res.RPOAchieved = runbooks.Duration(out.Started.Sub(res.SnapshotTime))
+	}
+	verified := out.Ended
+	var restoreTook time.Duration
+	for _, s := range out.Steps {
+		if verifyKeys[s.Key] && s.Status == runbooks.StepOK {
+			verified = s.Ended
+		}
+		if s.Key == "restore" {
+			restoreTook = s.Duration()
+		}
+	}
+	res.RTOMeasured = runbooks.Duration(verified.Sub(out.Started))
+	res.BytesRestored = uint64(max(restored.Load(), 0))
+	if restoreTook > 0 {
+		res.Throughput = float64(res.BytesRestored) / restoreTook.Seconds()
+	}
+	r.BytesProcessed = res.BytesRestored
+	if raw, err := json.Marshal(res); err == nil {
+		r.Manifest = raw
+	}
+	if !res.RPOMet() {
+		r.Notes = append(r.Notes, fmt.Sprintf("RPO objective missed: snapshot %s old, objective %s",
+			time.Duration(res.RPOAchieved).Round(time.Second), t.cfg.RPO))
+	}
+	if res.Passed && !res.RTOMet() {
+		r.Notes = append(r.Notes, fmt.Sprintf("RTO objective missed: %s measured, objective %s",
+			time.Duration(res.RTOMeasured).Round(time.Second), t.cfg.RTO))
+	}
+	if paths, err := d.writeDrillReport(r, res, lang); err != nil {
+		d.log.Error("cannot write the drill report", "run", r.ID, "err", err)
+		r.Notes = append(r.Notes, "report not written: "+oneLine(err.Error()))
+	} else {
+		r.Notes = append(r.Notes, "report: "+strings.Join(paths, ", "))
+	}
+	if fs := out.FailedStep(); fs != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("drill failed at step %d (%s): %s", fs.No, fs.Key, fs.Error)
+	}
+	if !res.RPOMet() || !res.RTOMet() {
+		return errors.New(r.Notes[0])
+	}
+	return nil
+}
+
+// lazyReader is the Reader a kind's drill steps get before the snapshot step has
+// chosen the snapshot: it reads the chosen one.
+type lazyReader struct{ get func() targets.Reader }
+
+func (l *lazyReader) r() targets.Reader {
+	if rd := l.get(); rd != nil {
+		return rd
+	}
+	panic("drill: the snapshot was not chosen") // the executor skips the steps after a failed one
+}
+
+func (l *lazyReader) Snapshot() targets.Snapshot { return l.r().Snapshot() }
+func (l *lazyReader) RestoreTo(ctx context.Context, dir string, include []string) error {
+	return l.r().RestoreTo(ctx, dir, include)
+}
+func (l *lazyReader) Open(ctx context.Context, path string) (io.ReadCloser, error) {
+	return l.r().Open(ctx, path)
+}
+func (l *lazyReader) Logger() *slog.Logger { return l.r().Logger() }
+func (l *lazyReader) List(ctx context.Context) ([]targets.Entry, error) {
+	if ls, ok := l.r().(targets.Lister); ok {
+		return ls.List(ctx)
+	}
+	return nil, errors.New("this reader cannot list the snapshot")
+}
+
+// agencyName is the agency's name from the config, or its id.
+func (d *Daemon) agencyName(id string) string {
+	for _, a := range d.cfg.Agencies {
+		if a.ID == id && a.Name != "" {
+			return a.Name
+		}
+	}
+	return id
+}

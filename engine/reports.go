@@ -1,0 +1,266 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/runbooks"
+)
+
+// Report formats.
+var reportFormats = []string{"json", "html", "pdf"}
+
+// trendLength is how many past drills of a target a report's trend chart shows.
+const trendLength = 20
+
+// writeDrillReport writes the report of a drill run that is ending, in every format,
+// into report.dir, and returns the files' paths.
+func (d *Daemon) writeDrillReport(r *catalog.Run, res *runbooks.TargetResult, lang string) ([]string, error) {
+	rep, err := d.drillReportOf(r.ID, res, lang)
+	if err != nil {
+		return nil, err
+	}
+	dir := d.cfg.ReportDir()
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	var paths []string
+	for _, f := range reportFormats {
+		b, err := renderReport(rep, f)
+		if err != nil {
+			return paths, err
+		}
+		p := filepath.Join(dir, fmt.Sprintf("drill-%d-%s-%s.%s", r.ID, res.Target, res.DRC, f))
+		if err := writeFileAtomic(p, b); err != nil {
+			return paths, err
+		}
+		paths = append(paths, p)
+	}
+	return paths, nil
+}
+
+func writeFileAtomic(p string, b []byte) error {
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o640); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p)
+}
+
+// drillReportOf builds the report of drill run id with its result res.
+func (d *Daemon) drillReportOf(id uint64, res *runbooks.TargetResult, lang string) (*runbooks.Report, error) {
+	trend, err := d.drillTrend(res.Target, id, res)
+	if err != nil {
+		return nil, err
+	}
+	rep := &runbooks.Report{Kind: runbooks.ReportDrill, Language: lang, Number: reportNumber(id, res.Started),
+		Office: d.cfg.Report.Office, Run: id, Generated: d.now(), Results: []runbooks.TargetResult{*res},
+		Trend: trend, Signers: d.cfg.Report.Signers}
+	rep.Finish()
+	return rep, nil
+}
+
+// drillTrend returns the past drills of target (up to and including run upTo, whose
+// result may not be in the catalog yet), oldest first.
+func (d *Daemon) drillTrend(target string, upTo uint64, current *runbooks.TargetResult) ([]runbooks.TrendPoint, error) {
+	runs, err := d.cat.Runs(catalog.RunFilter{Target: target, Op: "drill"})
+	if err != nil {
+		return nil, err
+	}
+	var out []runbooks.TrendPoint
+	if current != nil {
+		out = append(out, trendPoint(current))
+	}
+	for _, r := range runs {
+		if r.ID >= upTo || len(out) >= trendLength {
+			continue
+		}
+		if res := drillResult(&r); res != nil {
+			out = append(out, trendPoint(res))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
+}
+
+func trendPoint(res *runbooks.TargetResult) runbooks.TrendPoint {
+	return runbooks.TrendPoint{Run: res.Run, Time: res.Started, Target: res.Target, DRC: res.DRC, RTO: res.RTOMeasured,
+		RPO: res.RPOAchieved, Passed: res.Passed}
+}
+
+// drillResult decodes a finished drill run's result, or returns nil.
+func drillResult(r *catalog.Run) *runbooks.TargetResult {
+	if r.Op != "drill" || len(r.Manifest) == 0 {
+		return nil
+	}
+	var res runbooks.TargetResult
+	if json.Unmarshal(r.Manifest, &res) != nil || res.Target == "" {
+		return nil
+	}
+	return &res
+}
+
+// reportNumber is a document number in the office's usual form:
+// <run>/UJI-DRC/<month in Roman numerals>/<year>.
+func reportNumber(id uint64, t time.Time) string {
+	roman := []string{"I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII"}
+	return fmt.Sprintf("%03d/UJI-DRC/%s/%d", id, roman[t.Month()-1], t.Year())
+}
+
+func renderReport(rep *runbooks.Report, format string) ([]byte, error) {
+	switch format {
+	case "json":
+		return rep.JSON()
+	case "html":
+		return rep.HTML()
+	case "pdf":
+		return rep.PDF()
+	}
+	return nil, fmt.Errorf("%w: format %q (json, html or pdf)", errBadRequest, format)
+}
+
+// DrillReport renders the report of a finished drill run.
+func (d *Daemon) DrillReport(id uint64, format, lang string) ([]byte, error) {
+	r, err := d.cat.Run(id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Op != "drill" {
+		return nil, fmt.Errorf("%w: run %d is a %s run, not a drill", errBadRequest, id, r.Op)
+	}
+	res := drillResult(r)
+	if res == nil {
+		return nil, fmt.Errorf("%w: drill run %d has no result (status %s)", errBadRequest, id, r.Status)
+	}
+	rep, err := d.drillReportOf(id, res, d.reportLang(lang))
+	if err != nil {
+		return nil, err
+	}
+	return renderReport(rep, format)
+}
+
+// PeriodReport renders the summary of every drill that started in [from, to).
+func (d *Daemon) PeriodReport(from, to time.Time, format, lang string) ([]byte, error) {
+	if !to.After(from) {
+		return nil, fmt.Errorf("%w: the period ends (%s) before it starts (%s)", errBadRequest, to.Format("2006-01-02"), from.Format("2006-01-02"))
+	}
+	runs, err := d.cat.Runs(catalog.RunFilter{Op: "drill"})
+	if err != nil {
+		return nil, err
+	}
+	rep := &runbooks.Report{Kind: runbooks.ReportPeriod, Language: d.reportLang(lang), Office: d.cfg.Report.Office,
+		Generated: d.now(), Signers: d.cfg.Report.Signers,
+		Number: fmt.Sprintf("REKAP/UJI-DRC/%s/%s", from.Format("20060102"), to.AddDate(0, 0, -1).Format("20060102"))}
+	for i := len(runs) - 1; i >= 0; i-- { // oldest first
+		res := drillResult(&runs[i])
+		if res == nil || res.Started.Before(from) || !res.Started.Before(to) {
+			continue
+		}
+		rep.Results = append(rep.Results, *res)
+		rep.Trend = append(rep.Trend, trendPoint(res))
+	}
+	rep.Finish()
+	rep.Period = runbooks.Period{From: from, To: to}
+	return renderReport(rep, format)
+}
+
+func (d *Daemon) reportLang(lang string) string {
+	switch {
+	case lang != "":
+		return lang
+	case d.cfg.Report.Language != "":
+		return d.cfg.Report.Language
+	}
+	return runbooks.LangID
+}
+
+// The report and drill endpoints:
+//
+//	POST /v1/drills                         DrillRequest -> the queued runs
+//	GET  /v1/reports/drill/{id}?format=&lang=
+//	GET  /v1/reports/period?from=&to=&format=&lang=   (dates YYYY-MM-DD in the scheduler's zone; to inclusive)
+func (d *Daemon) drillRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/drills", func(w http.ResponseWriter, r *http.Request) {
+		var req DrillRequest
+		if err := decode(r, &req); err != nil {
+			fail(w, err)
+			return
+		}
+		runs, err := d.Drill(req)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		out := make([]RunInfo, 0, len(runs))
+		for _, run := range runs {
+			out = append(out, RunInfo{Run: run})
+		}
+		writeJSON(w, http.StatusAccepted, out)
+	})
+	mux.HandleFunc("GET /v1/reports/drill/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+		if err != nil {
+			fail(w, fmt.Errorf("%w: run id %q", errBadRequest, r.PathValue("id")))
+			return
+		}
+		format, lang, err := reportParams(r)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		b, err := d.DrillReport(id, format, lang)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeReport(w, format, b)
+	})
+	mux.HandleFunc("GET /v1/reports/period", func(w http.ResponseWriter, r *http.Request) {
+		format, lang, err := reportParams(r)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		loc := d.sched.loc
+		from, err1 := time.ParseInLocation("2006-01-02", r.URL.Query().Get("from"), loc)
+		to, err2 := time.ParseInLocation("2006-01-02", r.URL.Query().Get("to"), loc)
+		if err1 != nil || err2 != nil {
+			fail(w, fmt.Errorf("%w: from and to are dates (YYYY-MM-DD)", errBadRequest))
+			return
+		}
+		b, err := d.PeriodReport(from, to.AddDate(0, 0, 1), format, lang)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeReport(w, format, b)
+	})
+}
+
+func reportParams(r *http.Request) (format, lang string, err error) {
+	q := r.URL.Query()
+	format, lang = q.Get("format"), q.Get("lang")
+	if format == "" {
+		format = "pdf"
+	}
+	switch lang {
+	case "", runbooks.LangID, runbooks.LangEN:
+	default:
+		return "", "", fmt.Errorf("%w: language %q (id or en)", errBadRequest, lang)
+	}
+	return format, lang, nil
+}
+
+func writeReport(w http.ResponseWriter, format string, b []byte) {
+	types := map[string]string{"json": "application/json", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
+	w.Header().Set("Content-Type", types[format])
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}

@@ -1,0 +1,216 @@
+package dbdump
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	"github.com/cadang/cadang/targets"
+)
+
+// DrillKind is what a database kind gives the drill the database kinds share.
+type DrillKind interface {
+	// Scheme is the URL scheme of the kind's restore destinations (postgres, mysql).
+	Scheme() string
+	Restore(ctx context.Context, r targets.Reader, req targets.RestoreRequest) error
+	// Inspect computes a restored database's facts, as the backup's manifest has them.
+	Inspect(ctx context.Context, to string) (*Manifest, error)
+	// Query runs sql in the database at the URL to (the server's maintenance database
+	// when to names none) and returns the lines it prints.
+	Query(ctx context.Context, to, sql string) ([]string, error)
+	// DropSQL is the statement that drops database name if it exists.
+	DropSQL(name string) string
+}
+
+// DrillURL is where a drill restores: database name on the drill server, or on the
+// target's own server (an empty host) when the drill may use production.
+func DrillURL(scheme string, env *targets.DrillEnv, name string) (string, error) {
+	if env.Server == "" {
+		if !env.AllowProduction {
+			return "", errors.New("no drill.server is set and drill.allow_production is false: a drill never restores on the production server unless allowed")
+		}
+		return scheme + ":///" + name, nil
+	}
+	u, err := url.Parse(env.Server)
+	if err != nil {
+		return "", fmt.Errorf("drill.server: %v", err)
+	}
+	if u.Scheme != scheme && !(scheme == "postgres" && u.Scheme == "postgresql") && !(scheme == "mysql" && u.Scheme == "mariadb") {
+		return "", fmt.Errorf("drill.server %s is not a %s:// server", u.Redacted(), scheme)
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// DrillSteps returns the drill of a database snapshot: restore it into a scratch
+// database on the drill server, compare its tables with the manifest recorded at
+// backup (row counts and checksums), run the target's own checks (SQL that must
+// return true), and drop the scratch database.
+func DrillSteps(k DrillKind, r targets.Reader, env *targets.DrillEnv) []targets.DrillStep {
+	name := env.Name
+	var to string
+	var created bool
+	return []targets.DrillStep{
+		{Key: "restore", Title: "Restore the dump into a scratch database", TitleID: "Memulihkan dump ke basis data sementara",
+			Run: func(ctx context.Context) (string, error) {
+				var err error
+				if to, err = DrillURL(k.Scheme(), env, name); err != nil {
+					return "", err
+				}
+				if snapshotIsArchive(r) {
+					return "", errors.New("the snapshot holds a whole server (all: true): drills restore one database at a time; drill a target of one database")
+				}
+				created = true
+				n := countingReader{Reader: r}
+				if err := k.Restore(ctx, &n, targets.RestoreRequest{To: to}); err != nil {
+					return "", err
+				}
+				env.Restored(n.bytes.Load())
+				return fmt.Sprintf("database %s restored (%d bytes of dump)", name, n.bytes.Load()), nil
+			}},
+		{Key: "verify-manifest", Title: "Compare tables with the manifest recorded at backup", TitleID: "Membandingkan tabel dengan manifes saat backup", Verify: true,
+			Run: func(ctx context.Context) (string, error) {
+				const check = "tables against the manifest recorded at backup (rows, checksums)"
+				var m Manifest
+				if len(env.Manifest) == 0 || json.Unmarshal(env.Manifest, &m) != nil || len(m.Databases) != 1 {
+					detail := "no manifest was recorded for this snapshot: not compared"
+					env.Check(targets.DrillCheck{Name: check, Passed: false, Detail: detail})
+					return "", errors.New(detail)
+				}
+				got, err := k.Inspect(ctx, to)
+				if err != nil {
+					return "", err
+				}
+				if len(got.Databases) != 1 {
+					return "", fmt.Errorf("the scratch database %s was not found after the restore", name)
+				}
+				want := m.Databases[0]
+				diffs := Compare(want.Tables, got.Databases[0].Tables)
+				rows := int64(0)
+				for _, t := range want.Tables {
+					rows += t.Rows
+				}
+				detail := fmt.Sprintf("%d tables, %d rows, identical to the manifest", len(want.Tables), rows)
+				if !want.Exact {
+					detail += " (the manifest is not exact: " + want.Note + ")"
+				}
+				if len(diffs) > 0 {
+					detail = fmt.Sprintf("%d differences from the manifest, first: %s", len(diffs), diffs[0])
+				}
+				env.Check(targets.DrillCheck{Name: check, Passed: len(diffs) == 0, Detail: detail})
+				if len(diffs) > 0 {
+					return "", errors.New(detail)
+				}
+				return detail, nil
+			}},
+		{Key: "verify-checks", Title: "Run the target's own drill checks", TitleID: "Menjalankan pemeriksaan uji milik target", Verify: true,
+			Run: func(ctx context.Context) (string, error) {
+				if len(env.Checks) == 0 {
+					return "no drill.checks configured", nil
+				}
+				failed := 0
+				var first string
+				for _, q := range env.Checks {
+					lines, err := k.Query(ctx, to, strings.TrimRight(q, "; \t\n")+";")
+					ok := err == nil && len(lines) > 0 && isTrue(lines[len(lines)-1])
+					detail := "true"
+					switch {
+					case err != nil:
+						detail = oneLine(err.Error())
+					case !ok:
+						detail = fmt.Sprintf("returned %q, not true", strings.Join(lines, " "))
+					}
+					env.Check(targets.DrillCheck{Name: "check: " + q, Passed: ok, Detail: detail})
+					if !ok {
+						failed++
+						if first == "" {
+							first = q + ": " + detail
+						}
+					}
+				}
+				if failed > 0 {
+					return "", fmt.Errorf("%d of %d checks failed, first: %s", failed, len(env.Checks), first)
+				}
+				return fmt.Sprintf("%d checks returned true", len(env.Checks)), nil
+			}},
+		{Key: "cleanup", Title: "Drop the scratch database", TitleID: "Menghapus basis data sementara", Always: true,
+			Run: func(ctx context.Context) (string, error) {
+				if !created {
+					return "nothing to drop", nil
+				}
+				server, _ := DrillURL(k.Scheme(), env, "")
+				if _, err := k.Query(ctx, server, k.DropSQL(name)); err != nil {
+					return "", err
+				}
+				return "dropped " + name, nil
+			}},
+	}
+}
+
+func isTrue(s string) bool {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "t", "true", "1":
+		return true
+	}
+	return false
+}
+
+func oneLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// snapshotIsArchive says whether the snapshot is of a whole server: its file is a tar.
+func snapshotIsArchive(r targets.Reader) bool {
+	f, err := SnapshotFile(r)
+	return err == nil && strings.HasSuffix(f, ".tar")
+}
+
+// countingReader counts the bytes a restore reads from the snapshot.
+type countingReader struct {
+	targets.Reader
+	bytes atomic.Int64
+}
+
+func (c *countingReader) Open(ctx context.Context, path string) (io.ReadCloser, error) {
+	rc, err := c.Reader.Open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return &countingRC{ReadCloser: rc, n: &c.bytes}, nil
+}
+
+// RestoreTo counts the bytes of the files it wrote.
+func (c *countingReader) RestoreTo(ctx context.Context, dir string, include []string) error {
+	if err := c.Reader.RestoreTo(ctx, dir, include); err != nil {
+		return err
+	}
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, ierr := d.Info(); ierr == nil {
+				c.bytes.Add(info.Size())
+			}
+		}
+		return err
+	})
+}
+
+type countingRC struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c *countingRC) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}

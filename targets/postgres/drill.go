@@ -19,7 +19,9 @@ type drillKind struct{ *Target }
 
 func (drillKind) Scheme() string { return "postgres" }
 
-func (drillKind) DropSQL(name string) string { return "DROP DATABASE IF EXISTS " + sqlIdent(name) + ";" }
+func (drillKind) DropSQL(name string) string {
+	return "DROP DATABASE IF EXISTS " + sqlIdent(name) + ";"
+}
 
 // Query runs sql in the database the URL names, or in the maintenance database.
 func (k drillKind) Query(ctx context.Context, to, sql string) ([]string, error) {

@@ -7,12 +7,15 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cadang/cadang/e2e/testenv"
 	"github.com/cadang/cadang/engine"
+	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/runbooks"
+	"github.com/cadang/cadang/targets/dbdump"
 )
 
 // drillRuns returns the drill runs of target, oldest first, with their results.
@@ -189,6 +192,133 @@ targets:
 	if len(period.Results) != 4 || period.Passed || len(period.Findings) == 0 || period.Findings[0].DRC != "offsite" ||
 		!strings.Contains(period.Findings[0].Step, "packs") && !strings.Contains(period.Findings[0].Text, "content does not match") {
 		t.Errorf("period report: %d results, passed %v, findings %+v", len(period.Results), period.Passed, period.Findings)
+	}
+	w.checkLog()
+}
+
+// Drills of a PostgreSQL, a MariaDB and a libvirt target from both DRCs through the
+// daemon: each restores into scratch (a database on the drill server, an isolated
+// domain), verifies, and removes everything. Then a manifest that no longer matches
+// the data (the backup's row count changed in the catalog) fails the database's
+// drill at the manifest step.
+func TestDrillDatabasesAndVM(t *testing.T) {
+	pg := testenv.Postgres(t)
+	my := testenv.MariaDB(t)
+	d := testenv.NewDomain(t, testenv.DomainOptions{Seed: 7})
+	w := newWorld(t)
+	pgdb := testenv.Name("cadang_src")
+	pg.Exec(t, "postgres", "CREATE DATABASE "+pgdb)
+	pg.DropDBAtCleanup(t, pgdb)
+	pg.Exec(t, pgdb, `CREATE TABLE pasien (id serial PRIMARY KEY, nama text NOT NULL);
+INSERT INTO pasien (nama) SELECT 'pasien ' || g FROM generate_series(1, 300) g;`)
+	mydb := my.CreateDB(t, "cadang_src")
+	my.Exec(t, mydb, `CREATE TABLE pasien (id INT AUTO_INCREMENT PRIMARY KEY, nama VARCHAR(100) NOT NULL) ENGINE=InnoDB;
+INSERT INTO pasien (nama) SELECT CONCAT('pasien ', seq) FROM seq_1_to_300;`)
+	w.config(fmt.Sprintf(`drcs:
+  - {name: local, role: primary, path: %q}
+  - {name: offsite, role: secondary, path: %q}
+agencies: [{id: dinkes, name: Dinas Kesehatan}]
+targets:
+  - name: simpus-db
+    agency: dinkes
+    kind: postgres
+    postgres: {host: /var/run/postgresql, database: %s}
+    rpo: 24h
+    rto: 1h
+    drill:
+      server: "postgres://localhost/?host=/var/run/postgresql"
+      checks: ["SELECT count(*) = 300 FROM pasien", "SELECT min(id) = 1 FROM pasien"]
+  - name: portal-db
+    agency: dinkes
+    kind: mysql
+    mysql: {host: /run/mysqld/mysqld.sock, database: %s, user: root}
+    drill:
+      server: "mysql://localhost/?socket=/run/mysqld/mysqld.sock&user=root"
+      checks: ["SELECT COUNT(*) = 300 FROM pasien"]
+  - name: web01-vm
+    agency: dinkes
+    kind: libvirt
+    libvirt: {domain: %s}
+    drill: {boot_seconds: 3}
+`, filepath.Join(w.dir, "local"), filepath.Join(w.dir, "offsite"), pgdb, mydb, d.Name), "report: {language: en}")
+	w.must("init")
+	w.startDaemon()
+	for _, tg := range []string{"simpus-db", "portal-db", "web01-vm"} {
+		if _, r := w.backupJSON(tg); r.code != 0 {
+			t.Fatalf("backup of %s: %s", tg, r)
+		}
+	}
+	w.must("drc", "sync", "--wait")
+	leftoverResources := func() []string {
+		out := strings.Fields(pg.Query(t, "postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'cadang_drill%'"))
+		out = append(out, strings.Fields(my.Query(t, "", "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'cadang_drill%'"))...)
+		for _, n := range testenv.DomainNames(t, d.L) {
+			if strings.HasPrefix(n, "cadang-drill") {
+				out = append(out, n)
+			}
+		}
+		return append(out, leftovers(t, w)...)
+	}
+
+	r := w.must("drill", "--all", "--wait")
+	if n := strings.Count(r.stdout, " succeeded: drill of "); n != 6 {
+		t.Errorf("%d of 6 drills succeeded:\n%s", n, r)
+	}
+	for _, tg := range []string{"simpus-db", "portal-db", "web01-vm"} {
+		runs, res := drillRuns(t, w, tg)
+		if len(res) != 2 || res[0].DRC == res[1].DRC {
+			t.Fatalf("%s: %d drills", tg, len(res))
+		}
+		for i, tr := range res {
+			if !tr.Passed || tr.RTOMeasured <= 0 || tr.RPOAchieved <= 0 || tr.BytesRestored == 0 {
+				t.Errorf("%s from %s: passed %v, RTO %v, RPO %v, %d bytes; steps %+v", tg, tr.DRC, tr.Passed, tr.RTOMeasured, tr.RPOAchieved, tr.BytesRestored, tr.Steps)
+			}
+			for _, c := range tr.Checks {
+				if !c.Passed {
+					t.Errorf("%s from %s: check %q: %s", tg, tr.DRC, c.Name, c.Detail)
+				}
+			}
+			report := filepath.Join(w.stateDir, "reports", fmt.Sprintf("drill-%d-%s-%s.html", runs[i].ID, tg, tr.DRC))
+			if b, err := os.ReadFile(report); err != nil || !strings.Contains(string(b), "DRC RESTORE DRILL MINUTES") {
+				t.Errorf("%s: %v", report, err)
+			}
+		}
+		if tg == "simpus-db" && (len(res[0].Checks) != 4 || !strings.Contains(res[0].Checks[1].Detail, "300 rows, identical to the manifest")) {
+			t.Errorf("postgres drill checks: %+v", res[0].Checks)
+		}
+		if tg == "web01-vm" && !strings.Contains(fmt.Sprint(res[0].Checks), "domain stays running for 3 s") {
+			t.Errorf("libvirt drill checks: %+v", res[0].Checks)
+		}
+	}
+	if l := leftoverResources(); len(l) != 0 {
+		t.Errorf("drills left scratch resources: %v", l)
+	}
+
+	// The manifest no longer matches the data: the drill fails at the manifest step.
+	w.stopDaemon(syscall.SIGTERM, time.Minute)
+	cat, err := catalog.Open(filepath.Join(w.stateDir, "catalog.db"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backups, err := cat.Runs(catalog.RunFilter{Target: "simpus-db", Op: "backup"})
+	if err != nil || len(backups) != 1 {
+		t.Fatalf("backups of simpus-db: %d, %v", len(backups), err)
+	}
+	var m dbdump.Manifest
+	mustJSON(t, string(backups[0].Manifest), &m)
+	m.Databases[0].Tables[0].Rows++
+	backups[0].Manifest, _ = json.Marshal(m)
+	if err := cat.UpdateRun(&backups[0]); err != nil {
+		t.Fatal(err)
+	}
+	cat.Close()
+	w.startDaemon()
+	r = w.cadang("drill", "simpus-db", "--drc", "local", "--wait")
+	if r.code != 1 || !strings.Contains(r.stdout, "drill failed at step 4 (verify-manifest)") || !strings.Contains(r.stdout, "has 300 rows, want 301") {
+		t.Errorf("drill against a manifest that does not match: %s", r)
+	}
+	if l := leftoverResources(); len(l) != 0 {
+		t.Errorf("the failed drill left scratch resources: %v", l)
 	}
 	w.checkLog()
 }

@@ -54,8 +54,8 @@ type Mirror struct {
 	OnAlarm    func(Alarm)
 	OnSnapshot func(drc, id string) // a snapshot file arrived at drc: it is restorable there now
 
-	observers sync.Mutex // serializes OnAlarm and OnSnapshot
-	OnDeleted  func(drc, id string) // a snapshot file was deleted at drc
+	observers sync.Mutex           // serializes OnAlarm and OnSnapshot
+	OnDeleted func(drc, id string) // a snapshot file was deleted at drc
 }
 
 // MirrorLedger is what a mirror remembers between passes (cadang keeps it in its

@@ -48,14 +48,16 @@ type Mirror struct {
 	Now                func() time.Time
 	Log                *slog.Logger
 
-	// Optional observers, called as things happen. OnAlarm and OnSnapshot are called
-	// one at a time, never concurrently, although objects are copied in parallel.
+	// Optional observers, called as things happen. OnAlarm, OnSnapshot and OnDeleted
+	// are called one at a time, never concurrently, although objects are copied in
+	// parallel.
 	Progress   func(MirrorProgress)
 	OnAlarm    func(Alarm)
 	OnSnapshot func(drc, id string) // a snapshot file arrived at drc: it is restorable there now
 
-	observers sync.Mutex           // serializes OnAlarm and OnSnapshot
 	OnDeleted func(drc, id string) // a snapshot file was deleted at drc
+
+	observers sync.Mutex // serializes OnAlarm, OnSnapshot and OnDeleted
 }
 
 // MirrorLedger is what a mirror remembers between passes (cadang keeps it in its
@@ -884,7 +886,9 @@ func (m *Mirror) deletions(ctx context.Context, getKey func() (*resticfmt.Key, e
 			}
 			mu.Unlock()
 			if kind == "snapshots" && m.OnDeleted != nil {
+				m.observers.Lock()
 				m.OnDeleted(s.DRC, id)
+				m.observers.Unlock()
 			}
 			return nil
 		})

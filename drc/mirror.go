@@ -54,8 +54,7 @@ type Mirror struct {
 	Progress   func(MirrorProgress)
 	OnAlarm    func(Alarm)
 	OnSnapshot func(drc, id string) // a snapshot file arrived at drc: it is restorable there now
-
-	OnDeleted func(drc, id string) // a snapshot file was deleted at drc
+	OnDeleted  func(drc, id string) // a snapshot file was deleted at drc
 
 	observers sync.Mutex // serializes OnAlarm, OnSnapshot and OnDeleted
 }

@@ -48,11 +48,15 @@ type Mirror struct {
 	Now                func() time.Time
 	Log                *slog.Logger
 
-	// Optional observers, called as things happen.
+	// Optional observers, called as things happen. OnAlarm, OnSnapshot and OnDeleted
+	// are called one at a time, never concurrently, although objects are copied in
+	// parallel.
 	Progress   func(MirrorProgress)
 	OnAlarm    func(Alarm)
 	OnSnapshot func(drc, id string) // a snapshot file arrived at drc: it is restorable there now
 	OnDeleted  func(drc, id string) // a snapshot file was deleted at drc
+
+	observers sync.Mutex // serializes OnAlarm, OnSnapshot and OnDeleted
 }
 
 // MirrorLedger is what a mirror remembers between passes (cadang keeps it in its
@@ -257,7 +261,9 @@ func (m *Mirror) alarm(res *MirrorResult, a Alarm) {
 	res.mu.Unlock()
 	m.Log.Error("replication alarm", "kind", a.Kind, "drc", a.DRC, "agency", a.Agency, "object", a.Object, "msg", a.Message)
 	if m.OnAlarm != nil {
+		m.observers.Lock()
 		m.OnAlarm(a)
+		m.observers.Unlock()
 	}
 }
 
@@ -604,7 +610,9 @@ func (m *Mirror) copyAll(ctx context.Context, from, to *Repo, kind string, ids [
 		p := prog
 		mu.Unlock()
 		if kind == "snapshots" && m.OnSnapshot != nil {
+			m.observers.Lock()
 			m.OnSnapshot(to.DRC, id)
+			m.observers.Unlock()
 		}
 		m.progress(p)
 		return nil
@@ -877,7 +885,9 @@ func (m *Mirror) deletions(ctx context.Context, getKey func() (*resticfmt.Key, e
 			}
 			mu.Unlock()
 			if kind == "snapshots" && m.OnDeleted != nil {
+				m.observers.Lock()
 				m.OnDeleted(s.DRC, id)
+				m.observers.Unlock()
 			}
 			return nil
 		})

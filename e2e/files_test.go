@@ -116,16 +116,27 @@ targets:
 		t.Fatalf("restored tree differs from the source:\n%s", strings.Join(diffs, "\n"))
 	}
 
-	// Every list has the contract fields.
+	// Every list has the contract fields. Besides the two backups and the restore, the
+	// list holds the replicate runs that copied each backup off-site (no target).
 	var rows []map[string]any
-	if err := json.Unmarshal([]byte(w.must("runs", "--json").stdout), &rows); err != nil {
+	if err := json.Unmarshal([]byte(w.must("runs", "--json", "portal-files").stdout), &rows); err != nil {
 		t.Fatal(err)
 	}
 	if len(rows) != 3 {
-		t.Fatalf("want 3 runs, got %d", len(rows))
+		t.Fatalf("want 3 runs of portal-files, got %d", len(rows))
 	}
-	for _, row := range rows {
-		for _, k := range []string{"id", "target", "drc", "time", "status"} {
+	var all []map[string]any
+	if err := json.Unmarshal([]byte(w.must("runs", "--json").stdout), &all); err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range all {
+		keys := []string{"id", "drc", "time", "status"}
+		if row["op"] != "replicate" {
+			keys = append(keys, "target")
+		} else if row["agency"] != "dinkes" || row["drc"] != "offsite" {
+			t.Errorf("replicate run: %v", row)
+		}
+		for _, k := range keys {
 			if _, ok := row[k]; !ok {
 				t.Errorf("run %v lacks %q", row["id"], k)
 			}

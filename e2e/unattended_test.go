@@ -202,19 +202,34 @@ targets:
 		}
 	}
 	// Each successful backup queues the target's retention (one still waiting covers
-	// the next backup too): keep_last 2 leaves two snapshots.
+	// the next backup too): keep_last 2 leaves two snapshots at the primary. The
+	// secondary keeps a forgotten snapshot for replication.delete_after (deletion
+	// grace) if it had reached it.
 	waitRuns(t, w, time.Minute, func(rs []engine.RunInfo) bool {
+		var lastBackup, lastForget uint64
 		for _, r := range rs {
 			if !r.Status.Done() {
 				return false
 			}
+			switch {
+			case r.Op == "backup" && r.ID > lastBackup:
+				lastBackup = r.ID
+			case r.Op == "forget" && r.Status == "succeeded" && r.ID > lastForget:
+				lastForget = r.ID
+			}
 		}
-		return rs[0].Op == "forget" && rs[0].Status == "succeeded"
+		return lastForget > lastBackup
 	})
-	var snaps []engine.SnapshotInfo
-	mustJSON(t, w.must("snapshots", "portal-files", "--json").stdout, &snaps)
+	var snaps, ledger []engine.SnapshotInfo
+	mustJSON(t, w.must("snapshots", "portal-files", "--drc", "local", "--json").stdout, &snaps)
 	if len(snaps) != 2 {
-		t.Errorf("keep_last 2 after 3 backups: %d snapshots", len(snaps))
+		t.Errorf("keep_last 2 after 3 backups: %d snapshots at the primary", len(snaps))
+	}
+	mustJSON(t, w.must("snapshots", "portal-files", "--json").stdout, &ledger)
+	for _, s := range ledger {
+		if _, atLocal := s.Sites["local"]; !atLocal && s.DeleteAt["offsite"].IsZero() {
+			t.Errorf("snapshot %s is gone from the primary but not waiting for deletion off-site: %+v", s.ShortID, s)
+		}
 	}
 	r := w.must("forget", "portal-files", "--dry-run")
 	if !strings.Contains(r.stdout, "kept 2, would remove 0") || !strings.Contains(r.stdout, "last snapshot") {
@@ -233,7 +248,7 @@ targets:
 		t.Fatalf("status: %+v", st)
 	}
 	pf := st.TargetStatus[0]
-	if pf.Name != "portal-files" || pf.GoodSnapshots != 2 || pf.OldestGood == nil || pf.NewestGood == nil ||
+	if pf.Name != "portal-files" || pf.GoodSnapshots != len(ledger) || pf.OldestGood == nil || pf.NewestGood == nil ||
 		pf.LastBackup == nil || pf.LastBackup.Status != "succeeded" || pf.NextRun == nil {
 		t.Errorf("portal-files in status: %+v", pf)
 	}

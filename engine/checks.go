@@ -154,11 +154,7 @@ func (d *Daemon) prune(ctx context.Context, j *job, site *drc.Site) error {
 	if err == nil {
 		// The secondaries see what the prune removed at once: their deletion grace
 		// starts now.
-		for _, s := range d.secondaries() {
-			if _, terr := d.repl.trigger(s.Name, r.Agency, fmt.Sprintf("after prune run %d", r.ID)); terr != nil && !errors.Is(terr, errShuttingDown) {
-				d.log.Warn("cannot queue replication after prune", "drc", s.Name, "agency", r.Agency, "err", terr)
-			}
-		}
+		d.replicateSoon(r.Agency, fmt.Sprintf("after prune run %d", r.ID))
 	}
 	return err
 }

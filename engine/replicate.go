@@ -682,3 +682,13 @@ func sizeText(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+// replicateSoon queues a replicate run of agency to every secondary (one already
+// waiting covers it).
+func (d *Daemon) replicateSoon(agency, why string) {
+	for _, s := range d.secondaries() {
+		if _, err := d.repl.trigger(s.Name, agency, why); err != nil && !errors.Is(err, errShuttingDown) {
+			d.log.Warn("cannot queue replication", "drc", s.Name, "agency", agency, "why", why, "err", err)
+		}
+	}
+}

@@ -81,7 +81,13 @@ func (d *Daemon) forgetSubmission(t *target, dryRun bool, reason string, prio in
 		r.Notes = []string{"dry run: nothing is removed"}
 	}
 	return submission{run: r, prio: prio, key: "forget/" + t.cfg.Name, exec: func(ctx context.Context, j *job) error {
-		return d.forget(ctx, j, t, dryRun)
+		err := d.forget(ctx, j, t, dryRun)
+		if err == nil && !dryRun {
+			// The secondaries learn at once that the snapshots left the primary: their
+			// deletion grace starts now, and the ledger says when they go there.
+			d.replicateSoon(r.Agency, fmt.Sprintf("after forget run %d", r.ID))
+		}
+		return err
 	}}
 }
 

@@ -32,7 +32,7 @@ func TestMigrationFromSchema1(t *testing.T) {
 	}
 	c := open(t, path)
 	defer c.Close()
-	if v, _ := c.Schema(); v != 2 {
+	if v, _ := c.Schema(); v != SchemaVersion() {
 		t.Fatalf("schema %d after migration", v)
 	}
 	if r, err := c.Run(1); err != nil || r.Status != Succeeded {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: cadang's main job on the embedded default — two filesystem DRCs in a
 # temporary folder, no servers needed. It backs up a sample application folder,
-# restores it, proves the restore matches, and says where everything is. When a
+# replicates it to the off-site DRC, shows the snapshot at both DRCs, restores it
+# (from each DRC), proves the restores match, and says where everything is. When a
 # PostgreSQL server runs locally it also protects a small database it creates, and
 # restores it into a new database.
 set -euo pipefail
@@ -61,7 +62,10 @@ drcs:
     role: primary
     path: $demo/drc-local
     maintenance: {check: "30 4 * * *", prune: "0 3 * * 0", read_data_subset: 5%}
-  - {name: offsite, role: secondary, path: $demo/drc-offsite}
+  - name: offsite
+    role: secondary
+    path: $demo/drc-offsite
+    replication: {workers: 8, bandwidth: 50MiB/s, interval: 5m, max_lag: 1h, delete_after: 7d}
 agencies:
   - {id: dinkes, name: Dinas Kesehatan}
 targets:
@@ -99,17 +103,33 @@ step "cadang backup portal-files --wait"
 step "a second backup: nothing changed, almost nothing added"
 "$cadang" backup portal-files --wait
 
-step "cadang snapshots portal-files"
-"$cadang" snapshots portal-files
+step "cadang drc sync --wait: replicate to the off-site DRC now (each backup queued a pass already)"
+"$cadang" drc sync --wait
 
-step "cadang restore portal-files --to $demo/restored"
-"$cadang" restore portal-files --to "$demo/restored"
-if diff -r --no-dereference "$src" "$demo/restored$src" >/dev/null; then
-  echo "restore matches the source: $(find "$demo/restored$src" -type f | wc -l) files, byte for byte"
-else
-  echo "RESTORE DIFFERS FROM THE SOURCE" >&2
+step "cadang snapshots portal-files: since when each snapshot is restorable at each DRC"
+"$cadang" snapshots portal-files
+if "$cadang" snapshots portal-files --json | grep -q '"missing"'; then
+  echo "A SNAPSHOT IS NOT AT BOTH DRCs" >&2
   exit 1
 fi
+echo "every snapshot of portal-files is at both DRCs"
+
+step "cadang drc status: health, replication lag, what is not there yet"
+"$cadang" drc status
+
+step "cadang verify --drc offsite: restic check there, and its objects against the primary's"
+"$cadang" verify --drc offsite
+
+for site in local offsite; do
+  step "cadang restore portal-files --drc $site --to $demo/restored-$site"
+  "$cadang" restore portal-files --drc "$site" --to "$demo/restored-$site"
+  if diff -r --no-dereference "$src" "$demo/restored-$site$src" >/dev/null; then
+    echo "restore from drc $site matches the source: $(find "$demo/restored-$site$src" -type f | wc -l) files, byte for byte"
+  else
+    echo "RESTORE FROM DRC $site DIFFERS FROM THE SOURCE" >&2
+    exit 1
+  fi
+done
 
 if [ "$pg" = yes ]; then
   step "cadang backup simpus-db --wait (pg_dump streamed into restic)"
@@ -149,7 +169,7 @@ config       $CADANG_CONFIG
 state        $demo/state   (catalog.db, keys/<drc>/<agency>.key — keep these safe: without them the repositories cannot be opened)
 local DRC    $demo/drc-local/dinkes
 offsite DRC  $demo/drc-offsite/dinkes
-restored     $demo/restored$src
+restored     $demo/restored-local$src (from the local DRC), $demo/restored-offsite$src (from the offsite DRC)
 daemon log   $demo/daemon.log
 TXT
 if [ "$pg" = yes ]; then

@@ -68,6 +68,14 @@ drcs:
     replication: {workers: 8, bandwidth: 50MiB/s, interval: 5m, max_lag: 1h, delete_after: 7d}
 agencies:
   - {id: dinkes, name: Dinas Kesehatan}
+drill:
+  schedule: "0 3 * * 6"           # every Saturday, from both DRCs
+report:
+  language: id
+  office: {name: Dinas Komunikasi, Informatika dan Statistik Kota Singkawang, unit: Bidang Persandian dan Keamanan Informasi, city: Singkawang}
+  signers:
+    performed_by: {name: Budi Santoso, title: Pranata Komputer Ahli Muda, nip: "198501012010011001"}
+    approved_by: {name: Sari Dewi, title: Kepala Bidang Persandian dan Keamanan Informasi, nip: "197803152005012002"}
 targets:
   - name: portal-files
     agency: dinkes
@@ -76,6 +84,8 @@ targets:
     schedule: "0 2 * * *"
     jitter: 30m
     retention: {keep_daily: 7, keep_weekly: 4, keep_monthly: 12}
+    rpo: 26h
+    rto: 4h
 YAML
 if [ "$pg" = yes ]; then
   cat >> "$CADANG_CONFIG" <<YAML
@@ -158,6 +168,11 @@ step "cadang status"
 step "cadang schedule: the next 24 hours, maintenance included"
 "$cadang" schedule
 
+step "cadang drill portal-files --wait: restore drills from both DRCs, with their reports"
+"$cadang" drill portal-files --wait | tee "$demo/drill.txt"
+report=$(sed -n 's/^  note: report: .*, \(.*\.pdf\)$/\1/p' "$demo/drill.txt" | tail -1)
+[ -f "$report" ] || { echo "NO DRILL REPORT" >&2; exit 1; }
+
 step "Stopping the daemon (SIGTERM)"
 kill -TERM $daemon
 wait $daemon || true
@@ -171,10 +186,12 @@ local DRC    $demo/drc-local/dinkes
 offsite DRC  $demo/drc-offsite/dinkes
 restored     $demo/restored-local$src (from the local DRC), $demo/restored-offsite$src (from the offsite DRC)
 daemon log   $demo/daemon.log
+reports      $demo/state/reports   (each drill: JSON, HTML and PDF)
 TXT
 if [ "$pg" = yes ]; then
   psqlc -d postgres -c "DROP DATABASE $pgdb" -c "DROP DATABASE $pgcopy"
   echo "databases     $pgdb and $pgcopy were dropped again; the dump stays in the DRCs"
 fi
 echo
-echo "demo OK: round trip succeeded"
+echo "drill report (Berita Acara Uji Pemulihan DRC): $report"
+echo "demo OK: round trip succeeded, drills passed"

@@ -37,10 +37,14 @@ type Drill struct {
 type Report struct {
 	// Language is id (Bahasa Indonesia, the default) or en.
 	Language string `yaml:"language"`
-	// Dir is where each drill writes its report files (default <state_dir>/reports).
+	// Dir is where each drill writes its report files (default <state_dir>/reports;
+	// relative to the config file's folder).
 	Dir     string           `yaml:"dir"`
 	Office  runbooks.Office  `yaml:"office"`
 	Signers runbooks.Signers `yaml:"signers"`
+	// Basis are the legal basis lines of the minutes (the regulations the SOP follows);
+	// default: the report language's own.
+	Basis []string `yaml:"basis"`
 }
 
 // Defaults of drills.
@@ -149,8 +153,5 @@ func (r *Report) validate(report func(field, msg string)) {
 	case "", "id", "en":
 	default:
 		report("language", fmt.Sprintf("%q: id (Bahasa Indonesia) or en", r.Language))
-	}
-	if r.Dir != "" && !filepath.IsAbs(r.Dir) {
-		report("dir", fmt.Sprintf("%q must be an absolute path", r.Dir))
 	}
 }

@@ -72,7 +72,7 @@ drill:
   schedule: "0 3 * * 6"           # every Saturday, from both DRCs
 report:
   language: id
-  office: {name: Dinas Komunikasi, Informatika dan Statistik Kota Singkawang, unit: Bidang Persandian dan Keamanan Informasi, city: Singkawang}
+  office: {name: "Dinas Komunikasi, Informatika dan Statistik Kota Singkawang", unit: Bidang Persandian dan Keamanan Informasi, city: Singkawang}
   signers:
     performed_by: {name: Budi Santoso, title: Pranata Komputer Ahli Muda, nip: "198501012010011001"}
     approved_by: {name: Sari Dewi, title: Kepala Bidang Persandian dan Keamanan Informasi, nip: "197803152005012002"}

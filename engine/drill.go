@@ -253,6 +253,11 @@ func (d *Daemon) drill(ctx context.Context, j *job, t *target, site *drc.Site) e
 		r.Notes = append(r.Notes, fmt.Sprintf("RTO objective missed: %s measured, objective %s",
 			time.Duration(res.RTOMeasured).Round(time.Second), t.cfg.RTO))
 	}
+	// A drill that restored and verified but missed an objective did not pass either.
+	res.Passed = res.Passed && res.RPOMet() && res.RTOMet()
+	if raw, err := json.Marshal(res); err == nil {
+		r.Manifest = raw
+	}
 	if paths, err := d.writeDrillReport(r, res, lang); err != nil {
 		d.log.Error("cannot write the drill report", "run", r.ID, "err", err)
 		r.Notes = append(r.Notes, "report not written: "+oneLine(err.Error()))

@@ -247,6 +247,12 @@ targets:
 	if st.TimeZone != "Asia/Jakarta" || len(st.TargetStatus) != 2 || len(st.Next) == 0 || st.Queued != 0 {
 		t.Fatalf("status: %+v", st)
 	}
+	if len(st.Replication) != 1 || st.Replication[0].DRC != "offsite" || st.Replication[0].SnapshotsPending != 0 || st.Replication[0].LagExceeded {
+		t.Errorf("replication in status, all runs done: %+v", st.Replication)
+	}
+	if r := w.must("status"); !strings.Contains(r.stdout, "REPLICATION") {
+		t.Errorf("status without its replication lag:\n%s", r.stdout)
+	}
 	pf := st.TargetStatus[0]
 	if pf.Name != "portal-files" || pf.GoodSnapshots != len(ledger) || pf.OldestGood == nil || pf.NewestGood == nil ||
 		pf.LastBackup == nil || pf.LastBackup.Status != "succeeded" || pf.NextRun == nil {

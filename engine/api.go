@@ -98,6 +98,7 @@ type Status struct {
 	Next         []PlannedRun        `json:"next"`               // the next scheduled runs
 	TargetStatus []TargetStatus      `json:"target_status"`
 	Repositories []catalog.RepoState `json:"repositories"` // last check and prune of each repository
+	Replication  []ReplicationLag    `json:"replication"`  // how far each secondary is behind
 }
 
 // DRCInfo describes a DRC in a status answer.

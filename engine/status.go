@@ -84,7 +84,44 @@ func (d *Daemon) fillStatus(st *Status) error {
 	if st.Repositories == nil {
 		st.Repositories = []catalog.RepoState{}
 	}
-	return nil
+	st.Replication, err = d.replicationLags()
+	return err
+}
+
+// ReplicationLag is how far a secondary is behind the primary, from the ledger (no DRC
+// is probed): `cadang drc status` has the rest.
+type ReplicationLag struct {
+	DRC              string  `json:"drc"`
+	Lag              string  `json:"lag"` // age of the oldest snapshot at the primary not yet here
+	LagSeconds       float64 `json:"lag_seconds"`
+	SnapshotsPending int     `json:"snapshots_pending"`
+	OldestTarget     string  `json:"oldest_target,omitempty"`
+	BytesPending     int64   `json:"bytes_pending"` // as the last replication pass counted them
+	MaxLag           string  `json:"max_lag,omitempty"`
+	LagExceeded      bool    `json:"lag_exceeded"`
+}
+
+func (d *Daemon) replicationLags() ([]ReplicationLag, error) {
+	states, err := d.cat.ReplStates()
+	if err != nil {
+		return nil, err
+	}
+	out := []ReplicationLag{}
+	for _, s := range d.secondaries() {
+		l := d.lagOf(s.Name)
+		rl := ReplicationLag{DRC: s.Name, Lag: l.Lag.Round(time.Second).String(), LagSeconds: l.Lag.Seconds(),
+			SnapshotsPending: l.Snapshots, OldestTarget: l.OldestTarget}
+		if m := s.Replication.Effective().MaxLag; m > 0 {
+			rl.MaxLag, rl.LagExceeded = m.String(), l.Lag > m
+		}
+		for _, ps := range states {
+			if ps.DRC == s.Name {
+				rl.BytesPending += ps.PendingBytes
+			}
+		}
+		out = append(out, rl)
+	}
+	return out, nil
 }
 
 func (d *Daemon) targetStatus(tc *config.Target) (TargetStatus, error) {

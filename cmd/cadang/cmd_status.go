@@ -95,6 +95,21 @@ func printStatus(g *globals, st *engine.Status) {
 		}
 		table(w, []string{"TARGET", "AGENCY", "SCHEDULE", "NEXT RUN", "LAST BACKUP", "WHEN", "NEWEST GOOD", "OLDEST GOOD", "GOOD"}, rows)
 	}
+	if len(st.Replication) > 0 {
+		fmt.Fprintln(w, "\nREPLICATION")
+		rows := [][]string{}
+		for _, r := range st.Replication {
+			lag := r.Lag
+			if r.MaxLag != "" {
+				lag += " (max " + r.MaxLag + ")"
+				if r.LagExceeded {
+					lag += " EXCEEDED"
+				}
+			}
+			rows = append(rows, []string{r.DRC, lag, fmt.Sprint(r.SnapshotsPending), orDash(r.OldestTarget), humanBytes(uint64(max(r.BytesPending, 0)))})
+		}
+		table(w, []string{"DRC", "LAG", "SNAPSHOTS PENDING", "OLDEST FROM", "BYTES PENDING"}, rows)
+	}
 	if len(st.Repositories) > 0 {
 		fmt.Fprintln(w, "\nREPOSITORIES")
 		rows := [][]string{}

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"sort"
@@ -95,7 +96,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	var ee *exitError
-	if !errors.As(err, &ee) {
+	var api *engine.APIError
+	switch {
+	case errors.As(err, &ee):
+	case errors.As(err, &api) && api.Status == http.StatusBadRequest:
+		ee = &exitError{exitUsage, err} // the daemon refused the request as asked
+	default:
 		ee = &exitError{exitFailed, err}
 	}
 	var cerr *config.Error

@@ -182,7 +182,12 @@ func (d *Daemon) drill(ctx context.Context, j *job, t *target, site *drc.Site) e
 	}
 	if dr, ok := t.impl.(targets.Driller); ok {
 		var kindSteps []targets.DrillStep
-		lazy := &lazyReader{get: func() targets.Reader { return rd }}
+		lazy := &lazyReader{log: env.Log, get: func() targets.Reader {
+			if rd == nil {
+				return nil // a nil *reader must not become a non-nil interface
+			}
+			return rd
+		}}
 		kindSteps = dr.DrillSteps(lazy, env)
 		for _, ks := range kindSteps {
 			steps = append(steps, drillStep{key: ks.Key, en: ks.Title, id: ks.TitleID, verify: ks.Verify, always: ks.Always,
@@ -242,9 +247,6 @@ func (d *Daemon) drill(ctx context.Context, j *job, t *target, site *drc.Site) e
 		res.Throughput = float64(res.BytesRestored) / restoreTook.Seconds()
 	}
 	r.BytesProcessed = res.BytesRestored
-	if raw, err := json.Marshal(res); err == nil {
-		r.Manifest = raw
-	}
 	if !res.RPOMet() {
 		r.Notes = append(r.Notes, fmt.Sprintf("RPO objective missed: snapshot %s old, objective %s",
 			time.Duration(res.RPOAchieved).Round(time.Second), t.cfg.RPO))
@@ -277,29 +279,43 @@ func (d *Daemon) drill(ctx context.Context, j *job, t *target, site *drc.Site) e
 }
 
 // lazyReader is the Reader a kind's drill steps get before the snapshot step has
-// chosen the snapshot: it reads the chosen one.
-type lazyReader struct{ get func() targets.Reader }
+// chosen the snapshot: it reads the chosen one. (The executor skips the kind's steps
+// when the snapshot step failed; if one ran anyway, it gets an error, not a panic.)
+type lazyReader struct {
+	get func() targets.Reader
+	log *slog.Logger
+}
 
-func (l *lazyReader) r() targets.Reader {
+var errNoSnapshot = errors.New("drill: no snapshot was chosen")
+
+func (l *lazyReader) Snapshot() targets.Snapshot {
 	if rd := l.get(); rd != nil {
-		return rd
+		return rd.Snapshot()
 	}
-	panic("drill: the snapshot was not chosen") // the executor skips the steps after a failed one
+	return targets.Snapshot{}
 }
 
-func (l *lazyReader) Snapshot() targets.Snapshot { return l.r().Snapshot() }
 func (l *lazyReader) RestoreTo(ctx context.Context, dir string, include []string) error {
-	return l.r().RestoreTo(ctx, dir, include)
+	if rd := l.get(); rd != nil {
+		return rd.RestoreTo(ctx, dir, include)
+	}
+	return errNoSnapshot
 }
+
 func (l *lazyReader) Open(ctx context.Context, path string) (io.ReadCloser, error) {
-	return l.r().Open(ctx, path)
+	if rd := l.get(); rd != nil {
+		return rd.Open(ctx, path)
+	}
+	return nil, errNoSnapshot
 }
-func (l *lazyReader) Logger() *slog.Logger { return l.r().Logger() }
+
+func (l *lazyReader) Logger() *slog.Logger { return l.log }
+
 func (l *lazyReader) List(ctx context.Context) ([]targets.Entry, error) {
-	if ls, ok := l.r().(targets.Lister); ok {
+	if ls, ok := l.get().(targets.Lister); ok {
 		return ls.List(ctx)
 	}
-	return nil, errors.New("this reader cannot list the snapshot")
+	return nil, errNoSnapshot
 }
 
 // agencyName is the agency's name from the config, or its id.

@@ -157,6 +157,8 @@ func (d *Daemon) drill(ctx context.Context, j *job, t *target, site *drc.Site) e
 			}},
 		{key: "packs", en: "Read back and verify the snapshot's pack files at the DRC", id: "Membaca ulang dan memverifikasi berkas pack snapshot di DRC", verify: true,
 			run: func(ctx context.Context) (string, error) {
+				// A Contents of its own, not replication's cache: every index and tree
+				// is read (and checked) from this DRC.
 				packs, err := drc.NewContents(r.Agency).SnapshotPacks(ctx, repo, r.SnapshotID)
 				if err != nil {
 					return "", err

@@ -78,8 +78,11 @@ func (d *Daemon) drillTrend(target string, upTo uint64, current *runbooks.Target
 	if current != nil {
 		out = append(out, trendPoint(current))
 	}
-	for _, r := range runs {
-		if r.ID >= upTo || len(out) >= trendLength {
+	for _, r := range runs { // newest first
+		if len(out) >= trendLength {
+			break
+		}
+		if r.ID >= upTo {
 			continue
 		}
 		if res := drillResult(&r); res != nil {

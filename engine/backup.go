@@ -167,11 +167,12 @@ func (d *Daemon) recordSnapshot(ctx context.Context, r *catalog.Run, w *writer) 
 			r.SnapshotID = newID
 		}
 	}
-	if err := d.cat.PutSnapshot(&catalog.Snapshot{
+	// Merged: a replication pass may have found the new snapshot already.
+	if err := d.cat.MergeSnapshot(&catalog.Snapshot{
 		ID: r.SnapshotID, Target: r.Target, Agency: r.Agency, Kind: r.Kind,
 		Time: w.summary.BackupStart, RunID: r.ID, Status: status, DRC: r.DRC,
 		Sites: map[string]time.Time{r.DRC: d.now()}, Bytes: w.summary.TotalBytesProcessed,
-	}); err != nil {
+	}, true); err != nil {
 		return err
 	}
 	if tagErr != nil {

@@ -414,18 +414,10 @@ func (rp *replicator) learn(ctx context.Context, agency string, site *drc.Site, 
 		if s.Summary != nil {
 			rec.Bytes = s.Summary.TotalBytesProcessed
 		}
-		// Another DRC may have learned it meanwhile: merge rather than replace.
-		err := d.cat.UpdateSnapshot(s.ID, func(x *catalog.Snapshot) error {
-			if x.Sites == nil {
-				x.Sites = map[string]time.Time{}
-			}
-			if _, ok := x.Sites[site.Name]; !ok {
-				x.Sites[site.Name] = now
-			}
-			return nil
-		})
-		if errors.Is(err, catalog.ErrNotFound) {
-			err = d.cat.PutSnapshot(rec)
+		// The backup that wrote it, or another DRC, may have recorded it meanwhile:
+		// merge rather than replace.
+		err := d.cat.MergeSnapshot(rec, false)
+		if err == nil {
 			d.log.Info("snapshot learned from its repository", "snapshot", s.ShortID, "target", rec.Target, "drc", site.Name)
 		}
 		if err != nil {

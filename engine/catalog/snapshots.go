@@ -116,3 +116,42 @@ func (c *Catalog) Snapshots(target string) ([]Snapshot, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out, err
 }
+
+// MergeSnapshot records s in one transaction with what the catalog already knows of
+// it: the DRCs where it is restorable are the union of both (the earlier time where
+// both have one). With authoritative (the backup run that wrote it), s's own fields
+// replace the record's; otherwise (a snapshot learned from a DRC's repository) the
+// record's are kept. A backup and a replication pass that finds the new snapshot
+// first can so record it in either order without losing a DRC or the run.
+func (c *Catalog) MergeSnapshot(s *Snapshot, authoritative bool) error {
+	return c.db.Update(func(tx *bolt.Tx) error {
+		snaps := tx.Bucket(bucketSnapshots)
+		rec := *s
+		if v := snaps.Get([]byte(s.ID)); v != nil {
+			var old Snapshot
+			if err := json.Unmarshal(v, &old); err != nil {
+				return err
+			}
+			if !authoritative {
+				rec = old
+			}
+			sites := map[string]time.Time{}
+			for _, m := range []map[string]time.Time{old.Sites, s.Sites} {
+				for d, at := range m {
+					if cur, ok := sites[d]; !ok || at.Before(cur) {
+						sites[d] = at
+					}
+				}
+			}
+			rec.Sites = sites
+		}
+		if err := put(snaps, []byte(rec.ID), &rec); err != nil {
+			return err
+		}
+		b, err := tx.Bucket(bucketTargetSnp).CreateBucketIfNotExists([]byte(rec.Target))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(rec.ID), nil)
+	})
+}

@@ -210,13 +210,14 @@ func (rp *replicator) replicate(ctx context.Context, j *job, ps *pairState, sec 
 		OnSnapshot: func(site, id string) { rp.arrived(ctx, site, r.Agency, id) },
 		OnDeleted:  func(site, id string) { rp.left(site, id) },
 	}
+	listedAt := d.now() // the pass lists both DRCs after this
 	res, err := m.Run(ctx)
-	rp.record(ctx, r, prim, sec, res, err)
+	rp.record(ctx, r, prim, sec, res, err, listedAt)
 	return err
 }
 
 // record puts what a pass did into the run, the ledger and the pair's state.
-func (rp *replicator) record(ctx context.Context, r *catalog.Run, prim, sec *drc.Site, res *drc.MirrorResult, err error) {
+func (rp *replicator) record(ctx context.Context, r *catalog.Run, prim, sec *drc.Site, res *drc.MirrorResult, err error, listedAt time.Time) {
 	d := rp.d
 	now := d.now()
 	r.BytesAdded = uint64(res.Copied.Bytes + res.BroughtBack.Bytes)
@@ -242,8 +243,8 @@ func (rp *replicator) record(ctx context.Context, r *catalog.Run, prim, sec *drc
 	}
 
 	if res.PrimarySnapshots != nil {
-		rp.reconcile(ctx, r.Agency, prim, res.PrimarySnapshots)
-		rp.reconcile(ctx, r.Agency, sec, res.SecondarySnapshots)
+		rp.reconcile(ctx, r.Agency, prim, res.PrimarySnapshots, listedAt)
+		rp.reconcile(ctx, r.Agency, sec, res.SecondarySnapshots, listedAt)
 	}
 	st := catalog.ReplState{DRC: sec.Name, Agency: r.Agency, LastPass: now, LastRun: r.ID,
 		PendingObjects: res.Pending.Objects, PendingBytes: res.Pending.Bytes, PendingDeletions: res.PendingDeletions,
@@ -346,8 +347,10 @@ func (rp *replicator) left(site, id string) {
 // from a complete listing of its snapshot files: snapshots gone from it (forgotten,
 // or deleted after their grace) lose that DRC, snapshots found there gain it, and
 // snapshots the catalog does not know (a lost catalog, a restic run by hand) are
-// learned from the repository's tags.
-func (rp *replicator) reconcile(ctx context.Context, agency string, site *drc.Site, ids []string) {
+// learned from the repository's tags. The listing was taken after listedAt: a snapshot
+// recorded at the DRC since (a backup that ended during the pass) is not in it, and
+// keeps that DRC.
+func (rp *replicator) reconcile(ctx context.Context, agency string, site *drc.Site, ids []string, listedAt time.Time) {
 	d := rp.d
 	now := d.now()
 	there := map[string]bool{}
@@ -362,17 +365,18 @@ func (rp *replicator) reconcile(ctx context.Context, agency string, site *drc.Si
 	known := map[string]bool{}
 	for _, rec := range recs {
 		known[rec.ID] = true
-		_, listed := rec.Sites[site.Name]
-		if listed == there[rec.ID] {
+		at, listed := rec.Sites[site.Name]
+		if listed == there[rec.ID] || listed && !at.Before(listedAt) {
 			continue
 		}
 		err := d.cat.UpdateSnapshot(rec.ID, func(s *catalog.Snapshot) error {
-			if there[s.ID] {
+			switch at, ok := s.Sites[site.Name]; {
+			case there[s.ID] && !ok:
 				if s.Sites == nil {
 					s.Sites = map[string]time.Time{}
 				}
 				s.Sites[site.Name] = now
-			} else {
+			case !there[s.ID] && ok && at.Before(listedAt): // checked again: it may have come meanwhile
 				delete(s.Sites, site.Name)
 			}
 			return nil

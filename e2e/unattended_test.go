@@ -206,19 +206,21 @@ targets:
 	// secondary keeps a forgotten snapshot for replication.delete_after (deletion
 	// grace) if it had reached it.
 	waitRuns(t, w, time.Minute, func(rs []engine.RunInfo) bool {
-		var lastBackup, lastForget uint64
+		// A waiting forget covers the backups that end before it starts: wait for
+		// one that started after the last backup ended.
+		var lastBackupEnd, lastForgetStart time.Time
 		for _, r := range rs {
 			if !r.Status.Done() {
 				return false
 			}
 			switch {
-			case r.Op == "backup" && r.ID > lastBackup:
-				lastBackup = r.ID
-			case r.Op == "forget" && r.Status == "succeeded" && r.ID > lastForget:
-				lastForget = r.ID
+			case r.Op == "backup" && r.Ended.After(lastBackupEnd):
+				lastBackupEnd = r.Ended
+			case r.Op == "forget" && r.Status == "succeeded" && r.Started.After(lastForgetStart):
+				lastForgetStart = r.Started
 			}
 		}
-		return lastForget > lastBackup
+		return !lastForgetStart.Before(lastBackupEnd)
 	})
 	var snaps, ledger []engine.SnapshotInfo
 	mustJSON(t, w.must("snapshots", "portal-files", "--drc", "local", "--json").stdout, &snaps)

@@ -133,7 +133,8 @@ func (d *Daemon) prune(ctx context.Context, j *job, site *drc.Site) error {
 	// Snapshots written at a secondary while the primary was down must be back
 	// first: the primary's prune would not know what they need.
 	if err := d.PruneGate(r.Agency); err != nil {
-		return err
+		d.deferPrune(r.Agency)
+		return fmt.Errorf("%w; it is queued again once they are", err)
 	}
 	j.setProgress(func(p *Progress) { p.Phase = "prune" })
 	var summary string

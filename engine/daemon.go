@@ -81,6 +81,9 @@ type Daemon struct {
 
 	mu       sync.Mutex
 	stopping bool
+	// deferredPrunes are the agencies whose prune at the primary PruneGate refused:
+	// the first replication pass after which the gate opens queues it again.
+	deferredPrunes map[string]bool
 }
 
 // target is a configured target with its implementation.

@@ -280,6 +280,9 @@ func (rp *replicator) record(ctx context.Context, r *catalog.Run, prim, sec *drc
 	if perr := d.cat.PutReplState(&st); perr != nil {
 		d.log.Error("catalog", "err", perr)
 	}
+	if res.PrimarySnapshots != nil {
+		d.retryDeferredPrune(r.Agency)
+	}
 }
 
 func (rp *replicator) state(drcName, agency string) *catalog.ReplState {

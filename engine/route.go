@@ -195,6 +195,41 @@ func (d *Daemon) PruneGate(agency string) error {
 	return nil
 }
 
+// deferPrune remembers that agency's prune at the primary waits for PruneGate.
+func (d *Daemon) deferPrune(agency string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.deferredPrunes == nil {
+		d.deferredPrunes = map[string]bool{}
+	}
+	d.deferredPrunes[agency] = true
+}
+
+// retryDeferredPrune queues agency's prune at the primary again if PruneGate refused it
+// and now lets it run (a replication pass has brought the secondary's snapshots back).
+// It reports whether it queued one. The deferral lives in memory only: after a restart
+// the next scheduled prune is the retry.
+func (d *Daemon) retryDeferredPrune(agency string) bool {
+	d.mu.Lock()
+	waiting := d.deferredPrunes[agency]
+	d.mu.Unlock()
+	if !waiting || d.PruneGate(agency) != nil {
+		return false
+	}
+	sub := d.pruneSubmission(d.primary(), agency, reasonDeferred, PriorityScheduled)
+	if _, err := d.submitAll([]submission{sub}, nil); err != nil {
+		if !errors.Is(err, errShuttingDown) {
+			d.log.Error("cannot queue the deferred prune", "agency", agency, "err", err)
+		}
+		return false
+	}
+	d.mu.Lock()
+	delete(d.deferredPrunes, agency)
+	d.mu.Unlock()
+	d.log.Info("prune queued again: the snapshots written at a secondary are back at the primary", "agency", agency)
+	return true
+}
+
 // NeededAnywhere returns the pack files (data/xx/<id>) that the snapshots of agency
 // at any reachable DRC need, for a prune path that wants to check its plan against
 // every DRC. A DRC that cannot be read is an error: "needed" must not be guessed.

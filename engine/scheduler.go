@@ -39,6 +39,7 @@ const (
 	reasonOnDemand  = "on-demand"
 	reasonRetention = "retention"
 	reasonRecovery  = "recovery"
+	reasonDeferred  = "deferred" // a prune PruneGate held back, queued again
 )
 
 // lateAfter: a slot handled later than this after it came due (the machine slept,

@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/engine/catalog"
+)
+
+// A prune at the primary waits while a snapshot written at a secondary (the primary
+// being down) is not back at the primary; the refused prune is queued again by the
+// first replication pass after which it may run, once.
+func TestPruneGateDefersThePrune(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, `drcs:
+  - {name: local, role: primary, path: $DIR/local}
+  - {name: offsite, role: secondary, path: $DIR/offsite}
+agencies: [{id: a}, {id: b}]
+targets:
+  - {name: t1, agency: a, kind: stub, stub: {}}
+`)
+	clk := &clock{t: wib("2026-11-27 23:00:00")}
+	d := newTestDaemon(t, cfg, clk.Now)
+	if err := d.startup(nil); err != nil {
+		t.Fatal(err)
+	}
+	const id = "5afa721c0123456789abcdef0123456789abcdef0123456789abcdef01234567"
+	routed := &catalog.Snapshot{ID: id, Target: "t1", Agency: "a", Kind: "stub", Time: clk.Now(), RunID: 1,
+		Status: catalog.SnapshotGood, DRC: "offsite", Sites: map[string]time.Time{"offsite": clk.Now()}}
+	if err := d.cat.MergeSnapshot(routed, true); err != nil {
+		t.Fatal(err)
+	}
+
+	err := d.PruneGate("a")
+	if err == nil || !strings.Contains(err.Error(), `agency "a": 1 snapshot(s) written at a secondary are not back at drc "local" yet ([5afa721c])`) {
+		t.Fatalf("gate with a snapshot only at the secondary: %v", err)
+	}
+	if err := d.PruneGate("b"); err != nil {
+		t.Errorf("another agency's prune is not held: %v", err)
+	}
+	if d.retryDeferredPrune("a") {
+		t.Error("a prune that was never refused is queued")
+	}
+
+	// The prune itself: agency a has a repository at the primary.
+	repoDir := filepath.Join(dir, "local", "a")
+	if err := os.MkdirAll(repoDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repoDir, "config"), []byte("restic"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j := &job{run: &catalog.Run{ID: 100, Op: "prune", Agency: "a", DRC: "local"}}
+	err = d.prune(context.Background(), j, d.primary())
+	if err == nil || !strings.Contains(err.Error(), "prune waits for replication; it is queued again once they are") {
+		t.Fatalf("prune with a snapshot only at the secondary: %v", err)
+	}
+	// A pass that did not bring it back leaves the prune waiting.
+	clk.Add(time.Minute)
+	pass := func(atPrimary []string) {
+		r := &catalog.Run{ID: 101, Op: "replicate", Agency: "a", DRC: "offsite"}
+		res := &drc.MirrorResult{PrimarySnapshots: atPrimary, SecondarySnapshots: []string{id}}
+		d.repl.record(context.Background(), r, d.primary(), d.sites[1], res, nil, clk.Now())
+	}
+	pass([]string{})
+	if runs, _ := d.cat.Runs(catalog.RunFilter{Op: "prune"}); len(runs) != 0 {
+		t.Fatalf("a prune queued while the snapshot is still only at the secondary: %+v", runs)
+	}
+
+	// A pass brought the snapshot back to the primary: the prune is queued, once.
+	clk.Add(time.Minute)
+	pass([]string{id})
+	if err := d.PruneGate("a"); err != nil {
+		t.Fatalf("gate once the snapshot is back: %v", err)
+	}
+	pass([]string{id})
+	runs, err := d.cat.Runs(catalog.RunFilter{Op: "prune"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].Agency != "a" || runs[0].DRC != "local" || runs[0].Reason != reasonDeferred {
+		t.Errorf("prune runs: %+v", runs)
+	}
+}

@@ -550,6 +550,31 @@ func (c *Contents) ReadSnapshots(ctx context.Context, r *Repo, ids []string) ([]
 	return out, nil
 }
 
+// blobsNeeded loads r's index (the files l lists) and walks the trees of the snapshots
+// ids at r: it returns the blobs they need, and the index view that places each blob in
+// its packs.
+func (c *Contents) blobsNeeded(ctx context.Context, r *Repo, l *listing, key *resticfmt.Key, ids []string) (map[resticfmt.ID]struct{}, *indexView, error) {
+	idx := sortedKeys(l.index)
+	if err := c.loadIndexes(ctx, key, idx, func(string) Store { return r.Store }); err != nil {
+		return nil, nil, fmt.Errorf("drc %q: %w", r.DRC, err)
+	}
+	view := c.view(idx)
+	tr := &treeReader{key: key, view: view, store: r.Store, has: hasIn(l.data), sizes: l.data}
+	roots := make([]resticfmt.ID, 0, len(ids))
+	for _, id := range ids {
+		s, err := readSnapshot(ctx, r.Store, key, id)
+		if err != nil {
+			return nil, nil, fmt.Errorf("drc %q: %w", r.DRC, err)
+		}
+		roots = append(roots, *s.Tree)
+	}
+	need := map[resticfmt.ID]struct{}{}
+	if err := tr.walk(ctx, roots, need); err != nil {
+		return nil, nil, fmt.Errorf("drc %q: %w", r.DRC, err)
+	}
+	return need, view, nil
+}
+
 // NeededPacks returns the pack files (data/xx/<id>) that hold blobs the snapshots at
 // any of repos need: every pack holding such a blob, at each DRC. An error (a DRC that
 // cannot be listed, a tree that cannot be read) returns no answer: what a snapshot
@@ -568,23 +593,9 @@ func (c *Contents) NeededPacks(ctx context.Context, repos ...*Repo) (map[string]
 		if err != nil {
 			return nil, err
 		}
-		idx := sortedKeys(l.index)
-		if err := c.loadIndexes(ctx, key, idx, func(string) Store { return r.Store }); err != nil {
-			return nil, fmt.Errorf("drc %q: %w", r.DRC, err)
-		}
-		view := c.view(idx)
-		tr := &treeReader{key: key, view: view, store: r.Store, has: hasIn(l.data), sizes: l.data}
-		var roots []resticfmt.ID
-		for id := range l.snapshots {
-			s, err := readSnapshot(ctx, r.Store, key, id)
-			if err != nil {
-				return nil, fmt.Errorf("drc %q: %w", r.DRC, err)
-			}
-			roots = append(roots, *s.Tree)
-		}
-		need := map[resticfmt.ID]struct{}{}
-		if err := tr.walk(ctx, roots, need); err != nil {
-			return nil, fmt.Errorf("drc %q: %w", r.DRC, err)
+		need, view, err := c.blobsNeeded(ctx, r, l, key, sortedKeys(l.snapshots))
+		if err != nil {
+			return nil, err
 		}
 		for b := range need {
 			for _, loc := range view.locations(b) {

@@ -8,8 +8,6 @@ import (
 	"io"
 	"strings"
 	"sync/atomic"
-
-	"github.com/cadang/cadang/drc/resticfmt"
 )
 
 // SnapshotPacks returns the pack files (data/xx/<id>, with their sizes) that hold the
@@ -29,19 +27,9 @@ func (c *Contents) SnapshotPacks(ctx context.Context, r *Repo, snapshotID string
 	if err != nil {
 		return nil, err
 	}
-	idx := sortedKeys(l.index)
-	if err := c.loadIndexes(ctx, key, idx, func(string) Store { return r.Store }); err != nil {
-		return nil, fmt.Errorf("drc %q: %w", r.DRC, err)
-	}
-	view := c.view(idx)
-	tr := &treeReader{key: key, view: view, store: r.Store, has: hasIn(l.data), sizes: l.data}
-	s, err := readSnapshot(ctx, r.Store, key, snapshotID)
+	need, view, err := c.blobsNeeded(ctx, r, l, key, []string{snapshotID})
 	if err != nil {
-		return nil, fmt.Errorf("drc %q: %w", r.DRC, err)
-	}
-	need := map[resticfmt.ID]struct{}{}
-	if err := tr.walk(ctx, []resticfmt.ID{*s.Tree}, need); err != nil {
-		return nil, fmt.Errorf("drc %q: %w", r.DRC, err)
+		return nil, err
 	}
 	out := map[string]int64{}
 	for b := range need {

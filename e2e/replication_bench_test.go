@@ -67,21 +67,7 @@ func BenchmarkProtectDatabaseInBothDRCs(b *testing.B) {
 		b.Fatalf("building cadang: %v\n%s", err, out)
 	}
 
-	pg.Exec(b, "postgres", "CREATE ROLE bench LOGIN SUPERUSER PASSWORD 'bench-secret'; CREATE DATABASE bench OWNER bench;")
-	start := time.Now()
-	pg.Exec(b, "bench", `SET ROLE bench;
-CREATE TABLE dokumen (id int PRIMARY KEY, isi bytea NOT NULL);
-ALTER TABLE dokumen ALTER COLUMN isi SET STORAGE EXTERNAL;
-INSERT INTO dokumen SELECT g, (SELECT string_agg(sha256(int8send(g::bigint * 1000 + i)), '') FROM generate_series(1, 128) i)
-FROM generate_series(1, 64000) g;
-CREATE TABLE kunjungan (id bigserial PRIMARY KEY, pasien int, waktu timestamptz, keluhan text, data jsonb, biaya numeric(12,2));
-INSERT INTO kunjungan (pasien, waktu, keluhan, data, biaya)
-SELECT g % 50000, timestamptz '2020-01-01' + g * interval '1 minute', 'keluhan pasien nomor ' || g || ': demam, batuk, pusing',
-  jsonb_build_object('dokter', 'dr. ' || (g % 97), 'ruang', g % 13, 'catatan', md5(g::text)), (g % 100000) / 7.0
-FROM generate_series(1, 1400000) g;
-VACUUM ANALYZE;`)
-	dbSize := fmt.Sprintf("database bench: %s (pg_database_size), made in %s", pg.Query(b, "bench", "SELECT pg_size_pretty(pg_database_size('bench'))"),
-		time.Since(start).Round(time.Second))
+	dbSize := pg.BenchDatabase(b)
 	passFile := testenv.SecretFile(b, "bench-secret")
 
 	env := &protectEnv{b: b, bin: bin, restic: resticBin, pg: pg, passFile: passFile, m1: m1, m2: m2}

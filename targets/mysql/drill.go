@@ -25,18 +25,11 @@ func (drillKind) DropSQL(name string) string {
 
 // Query runs sql in the database the URL names, or with no database selected.
 func (k drillKind) Query(ctx context.Context, to, sql string) ([]string, error) {
-	c, passwordFile, db, err := k.parseURL(to)
-	if err != nil {
-		return nil, err
-	}
-	p, err := dbdump.NewPrivate("")
+	c, db, p, err := k.openURL(to)
 	if err != nil {
 		return nil, err
 	}
 	defer p.Close()
-	if err := c.writeDefaults(p, passwordFile); err != nil {
-		return nil, err
-	}
 	s, err := c.session(ctx, db)
 	if err != nil {
 		return nil, err

@@ -12,18 +12,11 @@ import (
 // manifest records, so that a restore can be checked against the manifest with
 // dbdump.Compare.
 func (t *Target) Inspect(ctx context.Context, to string) (*dbdump.Manifest, error) {
-	c, passwordFile, db, err := t.parseURL(to)
-	if err != nil {
-		return nil, err
-	}
-	p, err := dbdump.NewPrivate("")
+	c, db, p, err := t.openURL(to)
 	if err != nil {
 		return nil, err
 	}
 	defer p.Close()
-	if err := c.writeDefaults(p, passwordFile); err != nil {
-		return nil, err
-	}
 	srv, err := c.probe(ctx, Config{Database: db, All: db == ""})
 	if err != nil {
 		return nil, err

@@ -25,18 +25,11 @@ func (drillKind) DropSQL(name string) string {
 
 // Query runs sql in the database the URL names, or in the maintenance database.
 func (k drillKind) Query(ctx context.Context, to, sql string) ([]string, error) {
-	c, db, err := k.parseURL(to)
-	if err != nil {
-		return nil, err
-	}
-	p, err := dbdump.NewPrivate("")
+	c, db, p, err := k.openURL(to)
 	if err != nil {
 		return nil, err
 	}
 	defer p.Close()
-	if err := c.writePassFile(p, c.PassFile); err != nil {
-		return nil, err
-	}
 	var s *dbdump.Session
 	if db == "" {
 		s, _, err = c.maintenanceSession(ctx, "cadang drill")

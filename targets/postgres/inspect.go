@@ -11,18 +11,11 @@ import (
 // the server when the URL names none), the same facts a backup's manifest records, so
 // that a restore can be checked against the manifest with dbdump.Compare.
 func (t *Target) Inspect(ctx context.Context, to string) (*dbdump.Manifest, error) {
-	c, db, err := t.parseURL(to)
-	if err != nil {
-		return nil, err
-	}
-	p, err := dbdump.NewPrivate("")
+	c, db, p, err := t.openURL(to)
 	if err != nil {
 		return nil, err
 	}
 	defer p.Close()
-	if err := c.writePassFile(p, c.PassFile); err != nil {
-		return nil, err
-	}
 	cfg := Config{Database: db, All: db == ""}
 	srv, err := c.probe(ctx, cfg)
 	if err != nil {

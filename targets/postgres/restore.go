@@ -41,29 +41,40 @@ func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.Rest
 		}
 		return dbdump.RestoreFile(ctx, r, src, req.To, req.Force)
 	}
-	c, db, err := t.parseURL(req.To)
+	c, db, p, err := t.openURL(req.To)
 	if err != nil {
 		return err
 	}
+	defer p.Close()
 	switch {
 	case all && db != "":
 		return fmt.Errorf("snapshot %.8s holds every database of a server: restore it to postgres://host:port/ (no database name) or to a folder", r.Snapshot().ID)
 	case !all && db == "":
 		return fmt.Errorf("restore destination %s names no database: use postgres://host:port/NAME", req.To)
 	}
-	p, err := dbdump.NewPrivate("")
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	if err := c.writePassFile(p, c.PassFile); err != nil {
-		return err
-	}
 	rs := &restorer{t: t, c: c, r: r, force: req.Force, jobs: t.cfg.RestoreJobs}
 	if all {
 		return rs.all(ctx, src)
 	}
 	return rs.one(ctx, src, db)
+}
+
+// openURL reads a destination URL (parseURL) and writes its password, if any, as a
+// PGPASSFILE in a private directory, which the caller closes.
+func (t *Target) openURL(to string) (conn, string, *dbdump.Private, error) {
+	c, db, err := t.parseURL(to)
+	if err != nil {
+		return conn{}, "", nil, err
+	}
+	p, err := dbdump.NewPrivate("")
+	if err != nil {
+		return conn{}, "", nil, err
+	}
+	if err := c.writePassFile(p, c.PassFile); err != nil {
+		p.Close()
+		return conn{}, "", nil, err
+	}
+	return c, db, p, nil
 }
 
 // parseURL reads a restore destination. The returned conn's PassFile is the password

@@ -164,10 +164,8 @@ func (d *Daemon) drill(ctx context.Context, j *job, t *target, site *drc.Site) e
 					return "", err
 				}
 				names := make([]string, 0, len(packs))
-				var total int64
-				for n, size := range packs {
+				for n := range packs {
 					names = append(names, n)
-					total += size
 				}
 				sort.Strings(names)
 				var read atomic.Int64
@@ -177,21 +175,19 @@ func (d *Daemon) drill(ctx context.Context, j *job, t *target, site *drc.Site) e
 					env.Check(targets.DrillCheck{Name: name, Passed: false, Detail: oneLine(err.Error())})
 					return "", fmt.Errorf("drc %q: %w", site.Name, err)
 				}
-				detail := fmt.Sprintf("%d pack files, %s read, every one whole", len(names), fmt.Sprintf("%.1f MiB", float64(read.Load())/(1<<20)))
+				detail := fmt.Sprintf("%d pack files, %.1f MiB read, every one whole", len(names), float64(read.Load())/(1<<20))
 				env.Check(targets.DrillCheck{Name: name, Passed: true, Detail: detail})
 				return detail, nil
 			}},
 	}
 	if dr, ok := t.impl.(targets.Driller); ok {
-		var kindSteps []targets.DrillStep
 		lazy := &lazyReader{log: env.Log, get: func() targets.Reader {
 			if rd == nil {
 				return nil // a nil *reader must not become a non-nil interface
 			}
 			return rd
 		}}
-		kindSteps = dr.DrillSteps(lazy, env)
-		for _, ks := range kindSteps {
+		for _, ks := range dr.DrillSteps(lazy, env) {
 			steps = append(steps, drillStep{key: ks.Key, en: ks.Title, id: ks.TitleID, verify: ks.Verify, always: ks.Always,
 				timeout: ks.Timeout, run: ks.Run})
 		}

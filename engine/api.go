@@ -23,6 +23,7 @@ import (
 //	GET  /v1/runs/{id}              one run, with live progress while it runs
 //	POST /v1/runs/{id}/cancel       cancel a queued or running run
 //	GET  /v1/snapshots?target=&drc= a target's snapshots at every DRC (the ledger), or at one DRC
+//	POST /v1/unlock                 UnlockRequest -> the queued unlock runs
 //
 // and the endpoints of the unattended daemon (status.go) and of the DRCs (drcs.go).
 func (d *Daemon) api() http.Handler {
@@ -35,6 +36,7 @@ func (d *Daemon) api() http.Handler {
 	mux.HandleFunc("GET /v1/runs/{id}", d.handleRun)
 	mux.HandleFunc("POST /v1/runs/{id}/cancel", d.handleCancel)
 	mux.HandleFunc("GET /v1/snapshots", d.handleSnapshots)
+	mux.HandleFunc("POST /v1/unlock", d.handleUnlock)
 	d.apiUnattended(mux)
 	d.drcRoutes(mux)   // drcs.go
 	d.drillRoutes(mux) // reports.go
@@ -307,4 +309,22 @@ func (d *Daemon) handleSnapshots(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, snaps)
+}
+
+func (d *Daemon) handleUnlock(w http.ResponseWriter, r *http.Request) {
+	var req UnlockRequest
+	if err := decode(r, &req); err != nil {
+		fail(w, err)
+		return
+	}
+	runs, err := d.Unlock(req, requester(r))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out := make([]RunInfo, len(runs))
+	for i, run := range runs {
+		out[i] = d.runInfo(run)
+	}
+	writeJSON(w, http.StatusAccepted, out)
 }

@@ -163,6 +163,12 @@ func (c *Client) Check(ctx context.Context, req MaintenanceRequest) ([]RunInfo, 
 	return out, c.do(ctx, http.MethodPost, "/v1/check", req, &out)
 }
 
+// Unlock queues unlock runs.
+func (c *Client) Unlock(ctx context.Context, req UnlockRequest) ([]RunInfo, error) {
+	var out []RunInfo
+	return out, c.do(ctx, http.MethodPost, "/v1/unlock", req, &out)
+}
+
 // Wait polls a run until it ends, calling progress with each state seen.
 func (c *Client) Wait(ctx context.Context, id uint64, every time.Duration, progress func(*RunInfo)) (*RunInfo, error) {
 	for {

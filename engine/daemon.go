@@ -179,7 +179,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	// Set before the API serves: handleStatus reads it.
 	d.started = d.now()
-	srv := &http.Server{Handler: d.api(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: d.api(), ReadHeaderTimeout: 10 * time.Second, ConnContext: peerContext}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	d.log.Info("cadang daemon started", "version", Version, "pid", d.pid, "socket", d.cfg.Daemon.Socket,

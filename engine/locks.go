@@ -107,31 +107,81 @@ func (d *Daemon) acquireLease(j *job) context.Context {
 	})
 }
 
-// releaseLease ends j's lease. It is kept (marked ended) when the run was interrupted:
-// a restic that had to be killed may have left its lock, which the lease lets a later
-// run prove stale.
+// releaseLease ends j's lease. Whatever the run's outcome, the lease outlives the run
+// while a lock of one of its restic processes may be left in the repository: a restic
+// killed by a signal (SIGKILL after its grace, or SIGPIPE when the consumer of a
+// `restic dump` fails, as a failed database restore does) cannot remove its lock, and
+// only the lease lets a later run prove that lock stale. So the lease is marked ended
+// and deleted only once the repository is seen to hold no lock of its processes; when
+// that cannot be seen (the DRC does not answer), it stays for clearStaleLocks, the
+// next daemon's recovery run or `cadang unlock`.
 func (d *Daemon) releaseLease(j *job) {
 	drcName, agency, ok := strings.Cut(j.uses.repo, "/")
 	if !ok {
 		return
 	}
 	r := j.run
-	if r.Status == catalog.Interrupted || r.Status == catalog.Cancelled {
-		ls, err := d.cat.Leases(drcName, agency)
-		for i := range ls {
-			if err == nil && ls[i].Run == r.ID {
-				ls[i].Ended = d.now()
-				err = d.cat.PutLease(&ls[i])
-			}
+	ls, err := d.cat.Leases(drcName, agency)
+	if err != nil {
+		d.log.Error("catalog: cannot read the lease", "run", r.ID, "err", err)
+		return
+	}
+	var l *catalog.Lease
+	for i := range ls {
+		if ls[i].Run == r.ID {
+			l = &ls[i]
 		}
-		if err == nil {
-			return
-		}
+	}
+	if l == nil {
+		return
+	}
+	l.Ended = d.now()
+	if err := d.cat.PutLease(l); err != nil {
 		d.log.Error("catalog: cannot keep the lease", "run", r.ID, "err", err)
+		return
+	}
+	if len(l.Restic) > 0 && !d.leaseLocksGone(drcName, agency, l) {
+		d.log.Info("the run's lease is kept: a lock of its restic may be left", "run", r.ID, "drc", drcName, "agency", agency)
+		return
 	}
 	if err := d.cat.DeleteLease(drcName, agency, r.ID); err != nil {
 		d.log.Error("catalog: cannot delete the lease", "run", r.ID, "err", err)
 	}
+}
+
+// leaseLockTimeout bounds the look at a repository's locks when a run ends.
+const leaseLockTimeout = 20 * time.Second
+
+// leaseLocksGone reports whether the repository provably holds no lock of the lease's
+// restic processes: they have all ended, and no lock of this host names one of them.
+func (d *Daemon) leaseLocksGone(drcName, agency string, l *catalog.Lease) bool {
+	for _, p := range l.Restic {
+		if d.procAlive(l.Boot, p) {
+			return false
+		}
+	}
+	site, err := d.site(drcName)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), leaseLockTimeout)
+	defer cancel()
+	locks, err := site.Repo(agency).Locks(ctx)
+	if err != nil {
+		d.log.Warn("cannot list the repository's locks after a run", "drc", drcName, "agency", agency, "run", l.Run, "err", err)
+		return false
+	}
+	for _, lk := range locks {
+		if lk.Hostname != d.host {
+			continue
+		}
+		for _, p := range l.Restic {
+			if p.PID == lk.PID {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // lockVerdict says what cadang makes of one restic lock.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"time"
 )
 
 func init() {
@@ -37,7 +36,7 @@ func runBackup(ctx context.Context, g *globals, args []string) error {
 		return nil
 	}
 	pp := newProgressPrinter(g.stdout, g.json)
-	final, err := c.Wait(ctx, ri.ID, 250*time.Millisecond, pp.update)
+	final, err := waitRun(ctx, c, ri.ID, pp.update)
 	pp.done()
 	if err != nil {
 		return err

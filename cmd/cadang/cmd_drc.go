@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/cadang/cadang/engine"
 	"github.com/cadang/cadang/engine/catalog"
@@ -121,13 +120,17 @@ func runDRCSync(ctx context.Context, g *globals, args []string) error {
 		}
 		return nil
 	}
+	ids := make([]uint64, len(runs))
+	for i, r := range runs {
+		ids[i] = r.ID
+	}
+	ended, err := waitRuns(ctx, c, ids, nil)
+	if err != nil {
+		return err
+	}
 	final := make([]engine.RunInfo, 0, len(runs))
 	failed := 0
-	for _, r := range runs {
-		ri, err := c.Wait(ctx, r.ID, 250*time.Millisecond, nil)
-		if err != nil {
-			return err
-		}
+	for _, ri := range ended {
 		if ri.Status != catalog.Succeeded {
 			failed++
 		}

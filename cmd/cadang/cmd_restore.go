@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/cadang/cadang/engine"
 )
@@ -50,7 +49,7 @@ func runRestore(ctx context.Context, g *globals, args []string) error {
 		return err
 	}
 	pp := newProgressPrinter(g.stdout, g.json)
-	final, err := c.Wait(ctx, ri.ID, 250*time.Millisecond, pp.update)
+	final, err := waitRun(ctx, c, ri.ID, pp.update)
 	pp.done()
 	if err != nil {
 		return err

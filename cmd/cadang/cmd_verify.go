@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"time"
 
 	"github.com/cadang/cadang/engine"
 )
@@ -36,7 +35,7 @@ func runVerify(ctx context.Context, g *globals, args []string) error {
 		return err
 	}
 	pp := newProgressPrinter(g.stdout, g.json)
-	final, err := c.Wait(ctx, ri.ID, 250*time.Millisecond, pp.update)
+	final, err := waitRun(ctx, c, ri.ID, pp.update)
 	pp.done()
 	if err != nil {
 		return err

@@ -2,7 +2,8 @@
 // every other command is a client of its API (except `config check`, `init` and
 // `version`, which work without one).
 //
-// Exit status: 0 ok, 1 failed, 2 bad usage or config, 3 partial (some files unreadable).
+// Exit status: 0 ok, 1 failed, 2 bad usage or config, 3 partial (some files unreadable),
+// 4 stopped waiting (Ctrl-C at a --wait: the run goes on in the daemon).
 package main
 
 import (
@@ -130,7 +131,8 @@ func printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  %-40s %s\n", strings.TrimSpace(n+" "+c.args), c.short)
 	}
 	fmt.Fprintln(w, "\nEvery command takes --config FILE (default $CADANG_CONFIG, then ./cadang.yaml);")
-	fmt.Fprintln(w, "list commands take --json. Exit status: 0 ok, 1 failed, 2 bad usage or config, 3 partial.")
+	fmt.Fprintln(w, "list commands take --json. Exit status: 0 ok, 1 failed, 2 bad usage or config, 3 partial,")
+	fmt.Fprintln(w, "4 stopped waiting (Ctrl-C at a --wait: the run goes on in the daemon).")
 }
 
 // parse parses flags that may come before, between or after positional arguments,

@@ -33,13 +33,17 @@ func finishRuns(ctx context.Context, g *globals, c *engine.Client, runs []engine
 		}
 		return nil
 	}
+	ids := make([]uint64, len(runs))
+	for i := range runs {
+		ids[i] = runs[i].ID
+	}
+	ended, err := waitRuns(ctx, c, ids, nil)
+	if err != nil {
+		return err
+	}
 	final := make([]engine.RunInfo, 0, len(runs))
 	code := exitOK
-	for i := range runs {
-		ri, err := c.Wait(ctx, runs[i].ID, 250*time.Millisecond, nil)
-		if err != nil {
-			return err
-		}
+	for _, ri := range ended {
 		final = append(final, *ri)
 		if !g.json {
 			line := fmt.Sprintf("run %d %s: %s in %s", ri.ID, ri.Status, describeRun(ri), took(ri.Run))

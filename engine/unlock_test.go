@@ -26,7 +26,9 @@ func (t streamCmdTarget) Backup(ctx context.Context, w targets.Writer) (*targets
 	return &targets.BackupResult{}, w.Stream(ctx, targets.StreamSpec{Filename: "out", Argv: t.argv})
 }
 
-func (streamCmdTarget) Restore(context.Context, targets.Reader, targets.RestoreRequest) error { return nil }
+func (streamCmdTarget) Restore(context.Context, targets.Reader, targets.RestoreRequest) error {
+	return nil
+}
 
 func init() {
 	targets.Register(targets.Kind{

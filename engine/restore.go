@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/redact"
 	"github.com/cadang/cadang/targets"
 )
 
@@ -41,20 +41,13 @@ func (d *Daemon) Restore(req RestoreRequest) (catalog.Run, error) {
 		return catalog.Run{}, err
 	}
 	r := &catalog.Run{Op: "restore", Target: req.Target, Agency: t.cfg.Agency, Kind: t.cfg.Kind,
-		DRC: site.Name, Reason: "on-demand", Destination: redactURL(req.To)}
-	return d.submit(r, PriorityOnDemand, func(ctx context.Context, j *job) error { return d.restore(ctx, j, t, site, req) })
-}
-
-// redactURL removes a password from a URL destination before it is recorded.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
+		DRC: site.Name, Reason: "on-demand", Destination: redact.URL(req.To)}
+	secrets := redact.Secrets(req.To)
+	return d.submit(r, PriorityOnDemand, func(ctx context.Context, j *job) error {
+		err := d.restore(ctx, j, t, site, req)
+		scrubRun(j.run, secrets)
+		return redact.Error(err, secrets)
+	})
 }
 
 func (d *Daemon) restore(ctx context.Context, j *job, t *target, site *drc.Site, req RestoreRequest) error {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -26,8 +27,9 @@ func (t streamCmdTarget) Backup(ctx context.Context, w targets.Writer) (*targets
 	return &targets.BackupResult{}, w.Stream(ctx, targets.StreamSpec{Filename: "out", Argv: t.argv})
 }
 
-func (streamCmdTarget) Restore(context.Context, targets.Reader, targets.RestoreRequest) error {
-	return nil
+// Restore fails, echoing its destination as a careless kind might.
+func (streamCmdTarget) Restore(_ context.Context, _ targets.Reader, req targets.RestoreRequest) error {
+	return fmt.Errorf("cannot restore to %s", req.To)
 }
 
 func init() {

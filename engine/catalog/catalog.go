@@ -56,8 +56,9 @@ var migrations = []migration{
 		}
 		return nil
 	}},
-	{2, migrateDaemonState}, // schedules, leases, repository state (daemon.go)
-	{3, migrateReplication}, // replication between the DRCs (replication.go)
+	{2, migrateDaemonState},        // schedules, leases, repository state (daemon.go)
+	{3, migrateReplication},        // replication between the DRCs (replication.go)
+	{4, migrateRedactDestinations}, // passwords in restore destinations' queries (redact.go)
 }
 
 // SchemaVersion is the version this cadang writes.

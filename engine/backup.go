@@ -221,7 +221,16 @@ type writer struct {
 var (
 	_ targets.Writer  = (*writer)(nil)
 	_ targets.History = (*writer)(nil)
+	_ targets.Stored  = (*writer)(nil)
 )
+
+// StoredFiles implements targets.Stored.
+func (w *writer) StoredFiles() (uint64, bool) {
+	if w.summary == nil || w.summary.SnapshotID == "" {
+		return 0, false
+	}
+	return w.summary.TotalFilesProcessed, true
+}
 
 func (w *writer) backup(ctx context.Context, o drc.BackupOptions) error {
 	if w.used {

@@ -77,6 +77,15 @@ type History interface {
 }
 
 // BackupResult is what a target reports about a snapshot it wrote.
+// Stored is implemented by Writers that can say what the snapshot they wrote holds: a
+// kind checks with it that its backup stored what it meant to (a files backup that
+// stored no file is not good, whatever restic's exit status).
+type Stored interface {
+	// StoredFiles is the number of files restic's summary counted in the snapshot the
+	// writer wrote; ok is false when no snapshot was written.
+	StoredFiles() (files uint64, ok bool)
+}
+
 type BackupResult struct {
 	// Manifest holds kind-specific facts recorded at backup time (row counts, checksums,
 	// server version, ...) that a restore can be checked against; stored with the run.

@@ -26,7 +26,16 @@ import (
 type Manifest struct {
 	Files  int          `json:"files"`
 	Bytes  int64        `json:"bytes"`
+	Roots  []Root       `json:"roots,omitempty"`
 	Sample []SampleFile `json:"sample"`
+}
+
+// Root is one path backed up (a configured path, or what it links to) and how many
+// regular files and bytes the walk saw below it.
+type Root struct {
+	Path  string `json:"path"`
+	Files int    `json:"files"`
+	Bytes int64  `json:"bytes"`
 }
 
 // SampleFile is one sampled file as it was when the backup started.
@@ -48,7 +57,7 @@ const (
 // manifest walks the paths (leaving out what the exclude patterns match, as restic
 // does for patterns of one path element or a whole path) and hashes the sample.
 // Files that cannot be read are left out: restic reports them itself.
-func (t *Target) manifest(ctx context.Context) (*Manifest, error) {
+func (t *Target) manifest(ctx context.Context, paths []string) (*Manifest, error) {
 	m := &Manifest{}
 	type cand struct {
 		path string
@@ -56,7 +65,9 @@ func (t *Target) manifest(ctx context.Context) (*Manifest, error) {
 		info fs.FileInfo
 	}
 	var cands []cand
-	for _, root := range t.cfg.Paths {
+	for _, root := range paths {
+		m.Roots = append(m.Roots, Root{Path: root})
+		rc := &m.Roots[len(m.Roots)-1]
 		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return nil // unreadable: restic reports it
@@ -79,6 +90,8 @@ func (t *Target) manifest(ctx context.Context) (*Manifest, error) {
 			}
 			m.Files++
 			m.Bytes += info.Size()
+			rc.Files++
+			rc.Bytes += info.Size()
 			if info.Size() <= sampleMaxSize {
 				h := fnv.New64a()
 				h.Write([]byte(p))

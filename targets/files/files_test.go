@@ -1,6 +1,7 @@
 package files_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,5 +82,107 @@ func TestValidate(t *testing.T) {
 	(&files.Config{}).Validate(func(field, msg string) { got = append(got, field+": "+msg) })
 	if len(got) != 1 || got[0] != "paths: required: at least one absolute path" {
 		t.Errorf("empty config: %v", got)
+	}
+}
+
+func newTarget(t *testing.T, cfg *files.Config) targets.Target {
+	t.Helper()
+	k, _ := targets.Lookup("files")
+	tg, err := k.New(targets.Spec{Name: "app", Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
+// A configured path that is a symbolic link to a folder is followed: the snapshot
+// holds the folder's files (restic alone would store the link and nothing else), the
+// run says so, and a restore brings the files back.
+func TestSymlinkedPathIsFollowed(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "releases", "v2")
+	if err := os.MkdirAll(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(real, "index.html"), []byte("<h1>v2</h1>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "current")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	repo := targettest.NewRepo(t)
+	w := repo.Writer(t)
+	res, err := newTarget(t, &files.Config{Paths: []string{link}}).Backup(context.Background(), w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Summary == nil || w.Summary.TotalFilesProcessed != 1 {
+		t.Fatalf("the snapshot of a linked folder holds %+v files, want 1", w.Summary)
+	}
+	if len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "is a symbolic link: backed up what it points to, "+real) {
+		t.Errorf("notes %q", res.Notes)
+	}
+	dest := filepath.Join(t.TempDir(), "restore")
+	if err := repo.Reader(t, w.Snapshot).RestoreTo(context.Background(), dest, nil); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dest, real, "index.html")); err != nil || string(b) != "<h1>v2</h1>" {
+		t.Errorf("restored %q, %v", b, err)
+	}
+}
+
+// A path that holds no file (an unmounted volume), or a link that leads nowhere, fails
+// the backup before anything is written, naming the path; allow_empty lets an empty
+// folder be backed up.
+func TestEmptyOrDanglingPathFails(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "mnt", "data")
+	if err := os.MkdirAll(filepath.Join(empty, "lost+found-like"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dangling := filepath.Join(dir, "current")
+	if err := os.Symlink(filepath.Join(dir, "releases", "gone"), dangling); err != nil {
+		t.Fatal(err)
+	}
+	repo := targettest.NewRepo(t)
+	for _, c := range []struct {
+		cfg  *files.Config
+		want string
+	}{
+		{&files.Config{Paths: []string{empty}}, "path " + empty + " holds no file"},
+		{&files.Config{Paths: []string{dangling}}, "path " + dangling + " is a symbolic link to " + filepath.Join(dir, "releases", "gone") + ", which cannot be followed"},
+	} {
+		w := repo.Writer(t)
+		_, err := newTarget(t, c.cfg).Backup(context.Background(), w)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("backup of %v: %v; want one line with %q", c.cfg.Paths, err, c.want)
+		}
+		if w.Calls != 0 {
+			t.Errorf("backup of %v wrote a snapshot", c.cfg.Paths)
+		}
+	}
+	w := repo.Writer(t)
+	if _, err := newTarget(t, &files.Config{Paths: []string{empty}, AllowEmpty: true}).Backup(context.Background(), w); err != nil || w.Snapshot == "" {
+		t.Errorf("allow_empty: %v, snapshot %q", err, w.Snapshot)
+	}
+}
+
+// noFilesWriter is a fault: restic says the snapshot holds no file.
+type noFilesWriter struct{ *targettest.Writer }
+
+func (noFilesWriter) StoredFiles() (uint64, bool) { return 0, true }
+
+// A backup whose snapshot holds no file while the source had some is not good, even
+// when restic exited 0.
+func TestSnapshotWithNoFileIsNotGood(t *testing.T) {
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "a"), []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repo := targettest.NewRepo(t)
+	_, err := newTarget(t, &files.Config{Paths: []string{src}}).Backup(context.Background(), noFilesWriter{repo.Writer(t)})
+	if err == nil || !strings.Contains(err.Error(), "restic stored no file of "+src+" while the source held 1") {
+		t.Errorf("backup that stored nothing: %v", err)
 	}
 }

@@ -274,7 +274,16 @@ func (w *Writer) Stream(ctx context.Context, s targets.StreamSpec) error {
 var (
 	_ targets.Writer  = (*Writer)(nil)
 	_ targets.History = (*Writer)(nil)
+	_ targets.Stored  = (*Writer)(nil)
 )
+
+// StoredFiles implements targets.Stored.
+func (w *Writer) StoredFiles() (uint64, bool) {
+	if w.Summary == nil || w.Snapshot == "" {
+		return 0, false
+	}
+	return w.Summary.TotalFilesProcessed, true
+}
 
 // Scratch implements targets.Writer.
 func (w *Writer) Scratch() (string, error) {

@@ -2,8 +2,13 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/cadang/cadang/engine/catalog"
@@ -12,6 +17,8 @@ import (
 // startup is what the daemon does once, before it serves, after recoverOrphans marked
 // the runs a dead daemon left unfinished:
 //
+//  0. the scratch folders runs of a daemon that is gone left behind are removed (a
+//     killed drill leaves its whole restored copy there, a killed dump its pgpass);
 //  1. a recovery run (op unlock) for every repository on which runs of a daemon that
 //     is gone (crashed, or stopped while they ran) held leases with restic
 //     processes: it clears the locks those left behind;
@@ -25,6 +32,7 @@ func (d *Daemon) startup(orphans []catalog.Run) error {
 	if err := d.queueRecovery(); err != nil {
 		return err
 	}
+	d.removeStaleScratch()
 	now := d.now()
 	states, err := d.cat.ScheduleStates()
 	if err != nil {
@@ -125,4 +133,49 @@ func (d *Daemon) queueRecovery() error {
 	}
 	_, err = d.submitAll(subs, nil)
 	return err
+}
+
+// removeStaleScratch removes what runs left in <state_dir>/scratch: run-N (a backup's
+// private folder, which may hold a password file) and drill-N (a drill's restored
+// copy). No run is running yet when it is called, and the catalog's lock proves that no
+// other daemon uses this state dir, so every such folder is stale. Other entries are
+// not cadang's: they are left, with a warning.
+func (d *Daemon) removeStaleScratch() {
+	dir := filepath.Join(d.cfg.StateDir, "scratch")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			d.log.Error("cannot read the scratch folder", "dir", dir, "err", err)
+		}
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		kind, id, ok := strings.Cut(name, "-")
+		if _, err := strconv.ParseUint(id, 10, 64); !ok || err != nil || (kind != "run" && kind != "drill") {
+			d.log.Warn("not cadang's: left in the scratch folder", "path", filepath.Join(dir, name))
+			continue
+		}
+		p := filepath.Join(dir, name)
+		size := du(p)
+		if err := os.RemoveAll(p); err != nil {
+			d.log.Error("cannot remove a stale scratch folder", "path", p, "err", err)
+			continue
+		}
+		d.log.Warn("removed the scratch folder a run of a stopped daemon left", "path", p, "run", id, "bytes", size)
+	}
+}
+
+// du is the size of the files below p.
+func du(p string) int64 {
+	var n int64
+	_ = filepath.WalkDir(p, func(_ string, e fs.DirEntry, err error) error {
+		if err == nil && e.Type().IsRegular() {
+			if fi, err := e.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }

@@ -57,8 +57,7 @@ func runUnlock(ctx context.Context, g *globals, args []string) error {
 // still runs (on another DRC host, say) protects what it writes. Without a terminal,
 // --yes must say so.
 func confirmRemoveAll(g *globals, req engine.UnlockRequest) error {
-	f, ok := stdin.(*os.File)
-	if !ok || !isTerminal(f) {
+	if !isTerminal(stdin) {
 		return usageErrorf("--all removes locks that may belong to a restic still running elsewhere: confirm with --yes")
 	}
 	scope := "every agency"

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cadang/cadang/engine"
 	"github.com/cadang/cadang/engine/catalog"
+	"golang.org/x/term"
 )
 
 // printJSON prints v as indented JSON.
@@ -75,14 +76,12 @@ func orDash(s string) string {
 	return s
 }
 
-// isTerminal reports whether w is a terminal (a character device).
-func isTerminal(w io.Writer) bool {
+// isTerminal reports whether w is a terminal. A character device is not enough:
+// /dev/null is one too, and a command run from cron with it as stdin must not wait for
+// a confirmation nobody can type.
+func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // progressPrinter shows a run's progress: a bar redrawn in place on a terminal, plain

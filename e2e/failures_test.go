@@ -169,8 +169,12 @@ targets:
 			t.Errorf("no daemon: %s", r)
 		}
 		w.startDaemon()
-		if r := w.cadang("backup", "no-such-target"); r.code != 1 || !strings.Contains(r.stderr, `unknown target: "no-such-target"`) {
+		// A wrong name is bad usage (exit 2), with the closest configured name.
+		if r := w.cadang("backup", "no-such-target"); r.code != 2 || !strings.Contains(r.stderr, `unknown target "no-such-target"`) || !testenv.OneLine(r.stderr) {
 			t.Errorf("unknown target: %s", r)
+		}
+		if r := w.cadang("restore", "portal-file", "--to", w.dir+"/r"); r.code != 2 || !strings.Contains(r.stderr, `unknown target "portal-file"; did you mean "portal-files"?`) {
+			t.Errorf("misspelt target: %s", r)
 		}
 		if r := w.cadang("backup"); r.code != 2 || !strings.Contains(r.stderr, "usage: cadang backup TARGET") {
 			t.Errorf("missing argument: %s", r)

@@ -246,7 +246,7 @@ func (d *Daemon) handleRuns(w http.ResponseWriter, r *http.Request) {
 	}
 	if f.Target != "" {
 		if _, ok := d.targets[f.Target]; !ok {
-			fail(w, fmt.Errorf("%w: %q", errUnknownTarget, f.Target))
+			fail(w, d.unknownTarget(f.Target))
 			return
 		}
 	}

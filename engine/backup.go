@@ -14,6 +14,7 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/targets"
 )
 
@@ -29,13 +30,22 @@ const (
 func (d *Daemon) Backup(name, reason string, priority int) (catalog.Run, error) {
 	t, ok := d.targets[name]
 	if !ok {
-		return catalog.Run{}, fmt.Errorf("%w: %q", errUnknownTarget, name)
+		return catalog.Run{}, d.unknownTarget(name)
 	}
 	sub := d.backupSubmission(t, reason, priority)
 	return d.submit(sub.run, sub.prio, sub.exec)
 }
 
 var errUnknownTarget = errors.New("unknown target")
+
+// unknownTarget is errUnknownTarget for name, with the closest configured name.
+func (d *Daemon) unknownTarget(name string) error {
+	names := make([]string, 0, len(d.targets))
+	for n := range d.targets {
+		names = append(names, n)
+	}
+	return fmt.Errorf("%w %q%s", errUnknownTarget, name, config.Suggest(name, names))
+}
 
 // backup is one backup run:
 //
@@ -134,7 +144,7 @@ func (d *Daemon) classify(ctx context.Context, r *catalog.Run, w *writer, res *t
 		if errors.Is(context.Cause(ctx), errCancelled) {
 			r.Status = catalog.Cancelled
 		}
-		r.Error = oneLine(fmt.Sprintf("%v: %v", context.Cause(ctx), err))
+		r.Error = oneLine(withCause(context.Cause(ctx), err))
 	case errors.Is(err, drc.ErrPartial) && w.summary != nil:
 		r.Status, r.Error = catalog.Partial, oneLine(err.Error())
 	default:
@@ -299,6 +309,20 @@ func (w *writer) cleanup() {
 			w.log.Error("cannot remove scratch", "dir", w.scratch, "err", err)
 		}
 	}
+}
+
+// withCause says why a run stopped: the cause (cancelled by request, the daemon
+// stopped) and what the run was doing, without saying the cause twice when the error
+// already carries it (restic's "interrupted: cancelled by request").
+func withCause(cause, err error) string {
+	c, e := fmt.Sprint(cause), fmt.Sprint(err)
+	switch {
+	case err == nil || e == c:
+		return c
+	case strings.Contains(e, c):
+		return e
+	}
+	return c + ": " + e
 }
 
 // oneLine makes an error fit a run record: lines joined with "; ", at most 500 bytes.

@@ -348,7 +348,7 @@ func (d *Daemon) execute(j *job) {
 		if errors.Is(context.Cause(j.ctx), errCancelled) {
 			r.Status = catalog.Cancelled
 		}
-		r.Error = oneLine(fmt.Sprintf("%s: %v", context.Cause(j.ctx), err))
+		r.Error = oneLine(withCause(context.Cause(j.ctx), err))
 	default:
 		if r.Status == catalog.Running {
 			r.Status = catalog.Failed

@@ -31,7 +31,7 @@ type RestoreRequest struct {
 func (d *Daemon) Restore(req RestoreRequest) (catalog.Run, error) {
 	t, ok := d.targets[req.Target]
 	if !ok {
-		return catalog.Run{}, fmt.Errorf("%w: %q", errUnknownTarget, req.Target)
+		return catalog.Run{}, d.unknownTarget(req.Target)
 	}
 	if req.To == "" {
 		return catalog.Run{}, errors.New("restore needs a destination (--to)")
@@ -198,7 +198,7 @@ type SnapshotInfo struct {
 func (d *Daemon) Snapshots(ctx context.Context, target, drcName string) ([]SnapshotInfo, error) {
 	t, ok := d.targets[target]
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", errUnknownTarget, target)
+		return nil, d.unknownTarget(target)
 	}
 	if drcName == "" {
 		return d.ledgerSnapshots(ctx, t) // route.go

@@ -65,7 +65,7 @@ func (d *Daemon) afterBackup(j *job, t *target) {
 func (d *Daemon) Forget(name string, dryRun bool) (catalog.Run, error) {
 	t, ok := d.targets[name]
 	if !ok {
-		return catalog.Run{}, fmt.Errorf("%w: %q", errUnknownTarget, name)
+		return catalog.Run{}, d.unknownTarget(name)
 	}
 	if t.cfg.Retention == nil {
 		return catalog.Run{}, fmt.Errorf("%w: target %q has no retention policy: nothing to forget", errBadRequest, name)

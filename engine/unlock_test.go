@@ -199,3 +199,39 @@ func hasNote(r *catalog.Run, part string) bool {
 	}
 	return false
 }
+
+// A cancelled run says so once: "cancelled by request: restic backup: interrupted:
+// cancelled by request" said it twice.
+func TestCancelledRunSaysItOnce(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, `restic: {binary: "`+testenv.Restic(t)+`"}
+drcs: [{name: local, role: primary, path: $DIR/drc}]
+agencies: [{id: dinkes}]
+targets: [{name: slow, agency: dinkes, kind: streamcmd, streamcmd: {argv: [sleep, "600"]}}]
+`)
+	d := newTestDaemon(t, cfg, time.Now)
+	run, err := d.Backup("slow", reasonOnDemand, PriorityOnDemand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { runQueued(d); close(done) }()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if ls, _ := d.cat.Leases("local", "dinkes"); len(ls) == 1 && len(ls[0].Restic) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("restic did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := d.cancel(run.ID); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	r, _ := d.cat.Run(run.ID)
+	if r.Status != catalog.Cancelled || strings.Count(r.Error, "cancelled by request") != 1 {
+		t.Errorf("cancelled run: %s %q; want it cancelled, saying so once", r.Status, r.Error)
+	}
+}

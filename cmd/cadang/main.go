@@ -100,8 +100,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var api *engine.APIError
 	switch {
 	case errors.As(err, &ee):
-	case errors.As(err, &api) && api.Status == http.StatusBadRequest:
-		ee = &exitError{exitUsage, err} // the daemon refused the request as asked
+	case errors.As(err, &api) && (api.Status == http.StatusBadRequest || api.Status == http.StatusNotFound):
+		ee = &exitError{exitUsage, err} // the daemon refused the request as asked, or names nothing it has
 	default:
 		ee = &exitError{exitFailed, err}
 	}

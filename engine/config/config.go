@@ -125,7 +125,7 @@ func Load(file string) (*Config, error) {
 func Parse(file string, data []byte) (*Config, error) {
 	cfg := &Config{File: file}
 	ps := &Problems{file: file}
-	d := &decoder{problems: ps, pos: map[string]yaml.Node{}}
+	d := &decoder{problems: ps, pos: map[string]yaml.Node{}, unknown: map[string]bool{}}
 
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -157,7 +157,11 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	cfg.validate(func(path, msg string) {
 		// A value that could not be decoded was reported already: checking what is
-		// left of it would only add noise.
+		// left of it would only add noise. So would a check of a whole section one of
+		// whose keys was misspelt (`keep_dialy` would add "keeps nothing").
+		if d.unknown[path] {
+			return
+		}
 		for p := path; ; p = parent(p) {
 			if decodeProblems[p] {
 				return
@@ -215,7 +219,7 @@ func (d *decoder) decodeKindSection(t *Target, path string) {
 				names = append(names, n)
 			}
 			names = append(names, targets.Kinds()...)
-			msg += suggest(key, names)
+			msg += Suggest(key, names)
 		}
 		d.problems.add(k.Line, k.Column, join(path, key), msg)
 	}
@@ -357,7 +361,7 @@ func (c *Config) validate(report func(path, msg string)) {
 		case t.Agency == "":
 			report(path+".agency", "required")
 		case !agencies[t.Agency]:
-			report(path+".agency", fmt.Sprintf("unknown agency %q%s", t.Agency, suggest(t.Agency, keys(agencies))))
+			report(path+".agency", fmt.Sprintf("unknown agency %q%s", t.Agency, Suggest(t.Agency, keys(agencies))))
 		}
 		if _, ok := targets.Lookup(t.Kind); !ok {
 			msg := "required"

@@ -120,6 +120,18 @@ targets:
 			},
 		},
 		{
+			name: "a misspelt retention key is one problem, not two",
+			src: `state_dir: /s
+drcs: [{name: local, role: primary, path: /srv/local}]
+agencies: [{id: dinkes}]
+targets:
+  - {name: portal, agency: dinkes, kind: files, files: {paths: [/srv/portal]}, retention: {keep_dialy: 7}}
+`,
+			want: []string{
+				`cadang.yaml:5:92: target "portal": retention.keep_dialy: unknown key; did you mean "keep_daily"?`,
+			},
+		},
+		{
 			name: "drc mistakes",
 			src: `state_dir: /s
 drcs:

@@ -26,6 +26,7 @@ import (
 type decoder struct {
 	problems *Problems
 	pos      map[string]yaml.Node // path -> node (for Line/Column)
+	unknown  map[string]bool      // sections with an unknown (misspelt) key
 }
 
 var (
@@ -330,11 +331,16 @@ func (d *decoder) unknownKey(k *yaml.Node, path string, fields map[string]fieldI
 	for name := range fields {
 		names = append(names, name)
 	}
-	d.errorf(k, join(path, k.Value), "unknown key%s", suggest(k.Value, names))
+	d.errorf(k, join(path, k.Value), "unknown key%s", Suggest(k.Value, names))
+	if d.unknown != nil {
+		d.unknown[path] = true
+	}
 }
 
-// suggest returns `; did you mean "x"?` for the closest known name, or "".
-func suggest(got string, known []string) string {
+// Suggest returns `; did you mean "x"?` for the closest of the known names to got (a
+// key, a target, an agency), or "" when none is close.
+func Suggest(got string, known []string) string {
+	known = append([]string(nil), known...)
 	sort.Strings(known)
 	best, bestDist := "", 3
 	for _, k := range known {
@@ -400,8 +406,11 @@ func (d *decoder) decodeMap(n *yaml.Node, path string, v reflect.Value) {
 }
 
 func join(path, key string) string {
-	if path == "" {
+	switch {
+	case path == "":
 		return key
+	case key == "":
+		return path
 	}
 	return path + "." + key
 }

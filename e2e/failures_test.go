@@ -145,14 +145,23 @@ targets:
 			t.Fatal(err)
 		}
 		r := w.cadang("restore", "portal-files", "--to", dest)
-		if r.code != 1 || !testenv.OneLine(r.stderr) || !strings.Contains(r.stderr, "destination exists and is not empty (choose an empty directory or use --force)") {
+		// A request that cannot succeed is refused at once (400, exit 2), before a run
+		// is queued; so are an unknown option and trailing data after the request.
+		if r.code != 2 || !testenv.OneLine(r.stderr) || !strings.Contains(r.stderr, "destination exists and is not empty (choose an empty directory or use --force)") {
 			t.Fatalf("restore into a non-empty folder: %s", r)
 		}
 		if b, _ := os.ReadFile(filepath.Join(dest, "precious.txt")); string(b) != "keep me" {
 			t.Error("the refused restore touched the destination")
 		}
-		if runs := w.runs("portal-files"); runs[0].Op != "restore" || runs[0].Status != "failed" {
-			t.Errorf("the failed restore is not recorded: %+v", runs[0])
+		if r := w.cadang("restore", "portal-files", "--to", filepath.Join(w.dir, "new"), "--define", "vm2"); r.code != 2 || !strings.Contains(r.stderr, "files targets take no restore options") {
+			t.Errorf("restore with an option the kind does not take: %s", r)
+		}
+		if runs := w.runs("portal-files"); runs[0].Op != "backup" {
+			t.Errorf("a refused restore was queued as a run: %+v", runs[0])
+		}
+		if code, body := w.post("/v1/restores", `{"target": "portal-files", "to": "/tmp/x"} {"to": "/"}`); code != 400 ||
+			!strings.Contains(body, "data after the JSON object") {
+			t.Errorf("a request with data after its JSON object: %d %s", code, body)
 		}
 		// --force restores beside what is there.
 		w.must("restore", "portal-files", "--to", dest, "--force")

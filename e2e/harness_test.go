@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -258,4 +261,20 @@ func writeConfig(t *testing.T, w *world, s string) {
 	if err := os.WriteFile(w.cfgFile, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// post sends body as it is to the daemon's API, as a client other than the CLI would.
+func (w *world) post(path, body string) (int, string) {
+	w.t.Helper()
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", filepath.Join(w.stateDir, "cadang.sock"))
+	}}}
+	resp, err := c.Post("http://cadang"+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

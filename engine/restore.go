@@ -40,6 +40,11 @@ func (d *Daemon) Restore(req RestoreRequest) (catalog.Run, error) {
 	if err != nil {
 		return catalog.Run{}, err
 	}
+	if c, ok := t.impl.(targets.RestoreChecker); ok {
+		if err := c.CheckRestore(targets.RestoreRequest{To: req.To, Force: req.Force, Options: req.Options}); err != nil {
+			return catalog.Run{}, fmt.Errorf("target %q: %w", req.Target, redact.Error(err, redact.Secrets(req.To)))
+		}
+	}
 	r := &catalog.Run{Op: "restore", Target: req.Target, Agency: t.cfg.Agency, Kind: t.cfg.Kind,
 		DRC: site.Name, Reason: "on-demand", Destination: redact.URL(req.To)}
 	secrets := redact.Secrets(req.To)

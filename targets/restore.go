@@ -15,13 +15,25 @@ var ErrDestinationNotEmpty = errors.New("destination exists and is not empty")
 // PrepareDir makes dir ready to receive a restore: it creates it (0700) if missing and
 // refuses it if it holds anything, unless force is set.
 func PrepareDir(dir string, force bool) error {
+	if err := CheckDir(dir, force); err != nil {
+		return err
+	}
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return os.MkdirAll(dir, 0o700)
+	}
+	return nil
+}
+
+// CheckDir says, without changing anything, whether PrepareDir would accept dir: an
+// absolute path that does not exist, or an empty directory (any directory with force).
+func CheckDir(dir string, force bool) error {
 	if !filepath.IsAbs(dir) {
 		return fmt.Errorf("restore destination %q must be an absolute path", dir)
 	}
 	f, err := os.Open(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return os.MkdirAll(dir, 0o700)
+		return nil
 	case err != nil:
 		return fmt.Errorf("restore destination: %w", err)
 	}

@@ -114,6 +114,14 @@ type Reader interface {
 	Logger() *slog.Logger
 }
 
+// RestoreChecker is implemented by kinds that can tell, before a restore is queued and
+// without changing anything, that a request cannot succeed (a destination of the wrong
+// form, an unknown option, a folder that holds data without force): the API then
+// refuses it at once (400) instead of accepting it and failing the run later.
+type RestoreChecker interface {
+	CheckRestore(req RestoreRequest) error
+}
+
 // RestoreRequest says where a snapshot is restored to.
 type RestoreRequest struct {
 	// To is the destination: a directory, a file, or a URL the kind understands

@@ -148,6 +148,16 @@ func (t *Target) resolvePaths() (paths, notes []string, err error) {
 	return paths, notes, nil
 }
 
+// CheckRestore implements targets.RestoreChecker.
+func (t *Target) CheckRestore(req targets.RestoreRequest) error {
+	if len(req.Options) > 0 {
+		return fmt.Errorf("files targets take no restore options")
+	}
+	return targets.CheckDir(req.To, req.Force)
+}
+
+var _ targets.RestoreChecker = (*Target)(nil) // interface guard
+
 // Restore writes the snapshot under req.To (a directory).
 func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.RestoreRequest) error {
 	if len(req.Options) > 0 {

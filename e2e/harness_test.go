@@ -94,10 +94,23 @@ func (r result) String() string {
 // cadang runs the CLI.
 func (w *world) cadang(args ...string) result {
 	w.t.Helper()
+	return w.cadangIn("", []string{"CADANG_CONFIG=" + w.cfgFile}, args...)
+}
+
+// cadangIn runs the CLI in folder dir ("" for the test's) with env added to the
+// test's environment less any CADANG_ variable.
+func (w *world) cadangIn(dir string, env []string, args ...string) result {
+	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, cadangBin, args...)
-	cmd.Env = append(os.Environ(), "CADANG_CONFIG="+w.cfgFile)
+	cmd.Dir = dir
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CADANG_") || strings.HasPrefix(kv, "CADANG_TEST_") || strings.HasPrefix(kv, "CADANG_E2E_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

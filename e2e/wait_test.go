@@ -79,6 +79,16 @@ targets:
 	if !strings.Contains(r.stdout, "unlock of agency dinkes at drc local") || !strings.Contains(r.stdout, "note: no lock") {
 		t.Errorf("unlock of a repository with no lock: %s", r)
 	}
+	// The client finds the daemon without a configuration: through $CADANG_SOCKET, else
+	// at the packaged state dir's socket, which it names when nothing answers there.
+	elsewhere := t.TempDir()
+	if r := w.cadangIn(elsewhere, []string{"CADANG_SOCKET=" + filepath.Join(w.stateDir, "cadang.sock")}, "status"); r.code != 0 || !strings.Contains(r.stdout, "portal-files") {
+		t.Errorf("status through $CADANG_SOCKET from another folder: %s", r)
+	}
+	if r := w.cadangIn(elsewhere, nil, "status"); r.code != 1 || !strings.Contains(r.stderr, "no cadang daemon is running (socket /var/lib/cadang/cadang.sock)") {
+		t.Errorf("status with no configuration anywhere: %s", r)
+	}
+
 	r = w.must("unlock", "--all", "--yes", "--wait")
 	if !strings.Contains(r.stdout, "note: requested by uid") {
 		t.Errorf("unlock --all does not record who asked: %s", r)

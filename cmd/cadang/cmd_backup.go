@@ -20,7 +20,7 @@ func runBackup(ctx context.Context, g *globals, args []string) error {
 	if len(pos) != 1 {
 		return usageErrorf("usage: cadang backup TARGET [--wait]")
 	}
-	c, _, err := g.client()
+	c, err := g.client()
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func runCancel(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return usageErrorf("run %q: give the run's number", pos[0])
 	}
-	c, _, err := g.client()
+	c, err := g.client()
 	if err != nil {
 		return err
 	}

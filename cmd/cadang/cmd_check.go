@@ -28,7 +28,7 @@ func runCheck(ctx context.Context, g *globals, args []string) error {
 	if len(pos) == 1 {
 		req.Agency = pos[0]
 	}
-	c, _, err := g.client()
+	c, err := g.client()
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func runDRCStatus(ctx context.Context, g *globals, args []string) error {
 	if len(pos) > 0 {
 		return usageErrorf("usage: cadang drc status [--json]")
 	}
-	c, _, err := g.client()
+	c, err := g.client()
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func runDRCSync(ctx context.Context, g *globals, args []string) error {
 	if len(pos) > 0 {
 		return usageErrorf("usage: cadang drc sync [--drc NAME] [--agency ID] [--wait]")
 	}
-	c, _, err := g.client()
+	c, err := g.client()
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func runForget(ctx context.Context, g *globals, args []string) error {
 	if len(pos) != 1 {
 		return usageErrorf("usage: cadang forget TARGET [--dry-run] [--wait]")
 	}
-	c, _, err := g.client()
+	c, err := g.client()
 	if err != nil {
 		return err
 	}

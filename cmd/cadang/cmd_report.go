@@ -28,7 +28,7 @@ func runReport(ctx context.Context, g *globals, args []string) error {
 	if len(pos) == 0 {
 		return usageErrorf(usage)
 	}
-	c, _, err := g.client()
+	c, err := g.client()
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func runRestore(ctx context.Context, g *globals, args []string) error {
 	if *define != "" {
 		req.Options = map[string]string{"define": *define}
 	}
-	c, _, err := g.client()
+	c, err := g.client()
 	if err != nil {
 		return err
 	}

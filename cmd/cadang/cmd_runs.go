@@ -24,7 +24,7 @@ func runRuns(ctx context.Context, g *globals, args []string) error {
 	if len(pos) == 1 {
 		target = pos[0]
 	}
-	c, _, err := g.client()
+	c, err := g.client()
 	if err != nil {
 		return err
 	}

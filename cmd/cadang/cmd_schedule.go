@@ -29,7 +29,7 @@ func runSchedule(ctx context.Context, g *globals, args []string) error {
 	case *days > 0:
 		n = *days * 24
 	}
-	c, _, err := g.client()
+	c, err := g.client()
 	if err != nil {
 		return err
 	}

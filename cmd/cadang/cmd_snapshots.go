@@ -24,7 +24,7 @@ func runSnapshots(ctx context.Context, g *globals, args []string) error {
 	if len(pos) != 1 {
 		return usageErrorf("usage: cadang snapshots TARGET [--drc NAME]")
 	}
-	c, cfg, err := g.client()
+	c, err := g.client()
 	if err != nil {
 		return err
 	}
@@ -38,13 +38,17 @@ func runSnapshots(ctx context.Context, g *globals, args []string) error {
 	// Without --drc: one column per DRC, saying since when the snapshot is restorable
 	// there (from the ledger), "-" where it is not (yet), and when it goes from a
 	// secondary after a deletion at the primary.
+	// The DRCs are the daemon's (the configuration it runs), the primary first.
 	var drcs []string
 	if *drcName == "" {
-		if p := cfg.Primary(); p != nil {
-			drcs = append(drcs, p.Name)
+		st, err := c.Status(ctx)
+		if err != nil {
+			return err
 		}
-		for _, d := range cfg.DRCs {
-			if d.Role != drc.RolePrimary {
+		for _, d := range st.DRCs {
+			if d.Role == drc.RolePrimary {
+				drcs = append([]string{d.Name}, drcs...)
+			} else {
 				drcs = append(drcs, d.Name)
 			}
 		}

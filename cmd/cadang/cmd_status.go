@@ -22,7 +22,7 @@ func runStatus(ctx context.Context, g *globals, args []string) error {
 	if len(pos) > 0 {
 		return usageErrorf("usage: cadang status [--json]")
 	}
-	c, _, err := g.client()
+	c, err := g.client()
 	if err != nil {
 		return err
 	}

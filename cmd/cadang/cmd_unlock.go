@@ -42,7 +42,7 @@ func runUnlock(ctx context.Context, g *globals, args []string) error {
 			return err
 		}
 	}
-	c, _, err := g.client()
+	c, err := g.client()
 	if err != nil {
 		return err
 	}

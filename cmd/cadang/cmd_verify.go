@@ -26,7 +26,7 @@ func runVerify(ctx context.Context, g *globals, args []string) error {
 	if len(pos) > 0 || *drcName == "" {
 		return usageErrorf("usage: cadang verify --drc NAME [--agency ID] [--read-data]")
 	}
-	c, _, err := g.client()
+	c, err := g.client()
 	if err != nil {
 		return err
 	}

@@ -164,15 +164,39 @@ func flagList(fs *flag.FlagSet) string {
 	return strings.Join(names, " ")
 }
 
+// Where the configuration and the daemon are found, first match wins:
+//
+//	--config FILE, then $CADANG_CONFIG
+//	./cadang.yaml, if it exists
+//	/etc/cadang/cadang.yaml (the packaged daemon's), if it exists
+//
+// A client command that only needs the daemon's socket also takes $CADANG_SOCKET
+// first, and without any configuration tries the default state dir's socket, so that
+// `cadang status` works from any folder on a server where the daemon is installed.
+var (
+	systemConfig  = "/etc/cadang/cadang.yaml"
+	defaultSocket = "/var/lib/cadang/cadang.sock"
+)
+
+// configPath returns the configuration file to use, and whether one was named or
+// found (false: none exists, and the name returned is the one errors should name).
+func (g *globals) configPath() (string, bool) {
+	for _, f := range []string{g.configFile, os.Getenv("CADANG_CONFIG")} {
+		if f != "" {
+			return f, true
+		}
+	}
+	for _, f := range []string{"cadang.yaml", systemConfig} {
+		if _, err := os.Stat(f); err == nil {
+			return f, true
+		}
+	}
+	return "cadang.yaml", false
+}
+
 // loadConfig loads the configuration; its problems are a usage error (exit 2).
 func (g *globals) loadConfig() (*config.Config, error) {
-	file := g.configFile
-	if file == "" {
-		file = os.Getenv("CADANG_CONFIG")
-	}
-	if file == "" {
-		file = "cadang.yaml"
-	}
+	file, _ := g.configPath()
 	cfg, err := config.Load(file)
 	if err != nil {
 		return nil, &exitError{exitUsage, err}
@@ -180,11 +204,17 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	return cfg, nil
 }
 
-// client loads the configuration and returns a client of its daemon.
-func (g *globals) client() (*engine.Client, *config.Config, error) {
+// client returns a client of the daemon (see above for where it is found).
+func (g *globals) client() (*engine.Client, error) {
+	if s := os.Getenv("CADANG_SOCKET"); s != "" && g.configFile == "" {
+		return engine.NewClient(s), nil
+	}
+	if _, found := g.configPath(); !found {
+		return engine.NewClient(defaultSocket), nil
+	}
 	cfg, err := g.loadConfig()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return engine.NewClient(cfg.Daemon.Socket), cfg, nil
+	return engine.NewClient(cfg.Daemon.Socket), nil
 }

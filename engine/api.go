@@ -107,6 +107,11 @@ type Status struct {
 	TargetStatus []TargetStatus      `json:"target_status"`
 	Repositories []catalog.RepoState `json:"repositories"` // last check and prune of each repository
 	Replication  []ReplicationLag    `json:"replication"`  // how far each secondary is behind
+	// Problems are what monitoring must hear about, one line each (problems.go):
+	// failed last backups, targets without a good snapshot or over their rpo,
+	// secondaries over their max_lag, failed checks. DRCs are not probed here: see
+	// the DRCs' own problems in GET /v1/drcs.
+	Problems []string `json:"problems"`
 }
 
 // DRCInfo describes a DRC in a status answer.

@@ -36,12 +36,14 @@ type DRCStatus struct {
 	Role     string     `json:"role"`
 	Kind     string     `json:"kind"`
 	Location string     `json:"location"`
-	Status   string     `json:"status"` // ok, unreachable, lagging, alarm, unknown
+	Status   string     `json:"status"` // ok, unreachable, alarm, lagging, failing, unknown
 	Time     time.Time  `json:"time"`   // when its health was checked
 	Health   drc.Health `json:"health"`
 	// Replication is set for a secondary.
 	Replication *ReplicationStatus `json:"replication,omitempty"`
 	Alarms      []catalog.Alarm    `json:"alarms,omitempty"` // active alarms about objects at this DRC
+	// Problems say, one line each, why Status is not ok (problems.go).
+	Problems []string `json:"problems"`
 }
 
 // ReplicationStatus is how far a secondary is behind the primary.
@@ -67,7 +69,7 @@ type ReplicationStatus struct {
 }
 
 // DRCStatuses returns every DRC's status; health is probed now when the last probe is
-// older than a minute.
+// older than a minute or found the DRC unreachable.
 func (d *Daemon) DRCStatuses(ctx context.Context) ([]DRCStatus, error) {
 	alarms, err := d.cat.Alarms(false)
 	if err != nil {
@@ -80,8 +82,11 @@ func (d *Daemon) DRCStatuses(ctx context.Context) ([]DRCStatus, error) {
 	out := make([]DRCStatus, len(d.sites))
 	var wg sync.WaitGroup
 	for i, s := range d.sites {
+		// A cached failure is probed again: the DRC may be back (or, for a path DRC,
+		// created by the first backup since), and an answer must not say it is down
+		// on the strength of an old probe.
 		h, ok := d.repl.healthOf(s.Name)
-		if !ok || d.now().Sub(h.Checked) > time.Minute {
+		if !ok || !h.Reachable || d.now().Sub(h.Checked) > time.Minute {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -148,9 +153,12 @@ func (d *Daemon) DRCStatuses(ctx context.Context) ([]DRCStatus, error) {
 			st.Status = "alarm"
 		case st.Replication != nil && st.Replication.LagExceeded:
 			st.Status = "lagging"
+		case st.Replication != nil && st.Replication.LastError != "" && st.Replication.LastPass.After(st.Replication.LastSuccess):
+			st.Status = "failing" // its last replication pass failed
 		default:
 			st.Status = "ok"
 		}
+		st.Problems = drcProblems(st)
 	}
 	return out, nil
 }

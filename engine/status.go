@@ -84,8 +84,11 @@ func (d *Daemon) fillStatus(st *Status) error {
 	if st.Repositories == nil {
 		st.Repositories = []catalog.RepoState{}
 	}
-	st.Replication, err = d.replicationLags()
-	return err
+	if st.Replication, err = d.replicationLags(); err != nil {
+		return err
+	}
+	st.Problems = d.statusProblems(st)
+	return nil
 }
 
 // ReplicationLag is how far a secondary is behind the primary, from the ledger (no DRC

@@ -11,18 +11,19 @@ import (
 )
 
 func init() {
-	register(&command{name: "drc status", short: "each DRC's health, replication lag, pending work and alarms", run: runDRCStatus})
+	register(&command{name: "drc status", args: "[--check]", short: "each DRC's health, replication lag, pending work and alarms", run: runDRCStatus})
 	register(&command{name: "drc sync", args: "[--drc NAME] [--agency ID] [--wait]", short: "replicate to the secondaries now", run: runDRCSync})
 }
 
 func runDRCStatus(ctx context.Context, g *globals, args []string) error {
 	fs := flag.NewFlagSet("drc status", flag.ContinueOnError)
+	check := fs.Bool("check", false, "for monitoring: print each problem on a line, exit 1 if there is any")
 	pos, err := parse(fs, g, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
-		return usageErrorf("usage: cadang drc status [--json]")
+		return usageErrorf("usage: cadang drc status [--json | --check]")
 	}
 	c, err := g.client()
 	if err != nil {
@@ -31,6 +32,13 @@ func runDRCStatus(ctx context.Context, g *globals, args []string) error {
 	drcs, err := c.DRCs(ctx)
 	if err != nil {
 		return err
+	}
+	if *check {
+		var problems []string
+		for _, d := range drcs {
+			problems = append(problems, d.Problems...)
+		}
+		return reportCheck(g, problems, fmt.Sprintf("%d DRCs", len(drcs)))
 	}
 	if g.json {
 		return printJSON(g.stdout, drcs)

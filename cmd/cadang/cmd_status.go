@@ -10,17 +10,18 @@ import (
 )
 
 func init() {
-	register(&command{name: "status", short: "the daemon, its queue, the next runs and every target's state", run: runStatus})
+	register(&command{name: "status", args: "[--check]", short: "the daemon, its queue, the next runs and every target's state", run: runStatus})
 }
 
 func runStatus(ctx context.Context, g *globals, args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	check := fs.Bool("check", false, "for monitoring: print each problem on a line, exit 1 if there is any")
 	pos, err := parse(fs, g, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
-		return usageErrorf("usage: cadang status [--json]")
+		return usageErrorf("usage: cadang status [--json | --check]")
 	}
 	c, err := g.client()
 	if err != nil {
@@ -29,6 +30,13 @@ func runStatus(ctx context.Context, g *globals, args []string) error {
 	st, err := c.Status(ctx)
 	if err != nil {
 		return err
+	}
+	if *check {
+		problems, err := statusProblems(ctx, c, st)
+		if err != nil {
+			return err
+		}
+		return reportCheck(g, problems, fmt.Sprintf("%d targets, %d DRCs", st.Targets, len(st.DRCs)))
 	}
 	if g.json {
 		return printJSON(g.stdout, st)

@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cadang/cadang/engine/catalog"
+)
+
+// Problems: what monitoring must hear about, one line each, computed where the state is
+// (never by the client), so that `cadang status --check`, `cadang drc status --check`
+// and any other client of the API agree on what is unhealthy.
+
+// targetProblems are a target's problems: its last backup did not succeed, it has no
+// good snapshot, or its newest good snapshot is older than its rpo.
+func targetProblems(ts TargetStatus, rpo time.Duration, now time.Time) []string {
+	var out []string
+	if b := ts.LastBackup; b != nil && b.Status.Done() && b.Status != catalog.Succeeded {
+		msg := fmt.Sprintf("target %q: the last backup (run %d, %s) %s", ts.Name, b.ID, b.Time.UTC().Format(time.RFC3339), b.Status)
+		if b.Error != "" {
+			msg += ": " + b.Error
+		}
+		out = append(out, msg)
+	}
+	switch {
+	case ts.NewestGood == nil:
+		out = append(out, fmt.Sprintf("target %q has no good snapshot", ts.Name))
+	case rpo > 0 && now.Sub(*ts.NewestGood) > rpo:
+		out = append(out, fmt.Sprintf("target %q: the newest good snapshot is %s old, over its rpo of %s",
+			ts.Name, now.Sub(*ts.NewestGood).Round(time.Minute), rpo))
+	}
+	return out
+}
+
+// statusProblems are the problems a status answer shows.
+func (d *Daemon) statusProblems(st *Status) []string {
+	out := []string{}
+	for _, ts := range st.TargetStatus {
+		var rpo time.Duration
+		if tc := d.targets[ts.Name]; tc != nil {
+			rpo = tc.cfg.RPO
+		}
+		out = append(out, targetProblems(ts, rpo, st.Now)...)
+	}
+	for _, l := range st.Replication {
+		if l.LagExceeded {
+			out = append(out, fmt.Sprintf("drc %q is %s behind the primary, over its max_lag of %s (%d snapshots pending)",
+				l.DRC, l.Lag, l.MaxLag, l.SnapshotsPending))
+		}
+	}
+	for _, r := range st.Repositories {
+		if c := r.LastCheck; c != nil && c.Status != catalog.Succeeded {
+			msg := fmt.Sprintf("the repository of agency %q at drc %q: the last check (run %d) %s", r.Agency, r.DRC, c.Run, c.Status)
+			if c.Message != "" {
+				msg += ": " + c.Message
+			}
+			out = append(out, msg)
+		}
+	}
+	return out
+}
+
+// drcProblems are a DRC's problems: unreachable, active alarms, replication over its
+// max_lag, or a last replication pass that failed.
+func drcProblems(st *DRCStatus) []string {
+	out := []string{}
+	if !st.Health.Reachable {
+		msg := fmt.Sprintf("drc %q is unreachable", st.DRC)
+		if e := strings.TrimPrefix(st.Health.Error, fmt.Sprintf("drc %q: ", st.DRC)); e != "" {
+			msg += ": " + e
+		}
+		out = append(out, msg)
+	}
+	for _, a := range st.Alarms {
+		out = append(out, fmt.Sprintf("drc %q: alarm (%s, agency %s, raised %d times since %s): %s", st.DRC, a.Kind, a.Agency, a.Count,
+			a.First.UTC().Format(time.RFC3339), a.Message))
+	}
+	if r := st.Replication; r != nil {
+		if r.LagExceeded {
+			out = append(out, fmt.Sprintf("drc %q is %s behind the primary, over its max_lag of %s (%d snapshots pending)",
+				st.DRC, r.Lag, r.MaxLag, r.SnapshotsPending))
+		}
+		if r.LastError != "" && r.LastPass.After(r.LastSuccess) {
+			out = append(out, fmt.Sprintf("drc %q: the last replication pass (%s) failed: %s", st.DRC, r.LastPass.UTC().Format(time.RFC3339), r.LastError))
+		}
+	}
+	return out
+}

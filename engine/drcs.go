@@ -122,7 +122,6 @@ func (d *Daemon) DRCStatuses(ctx context.Context) ([]DRCStatus, error) {
 					continue
 				}
 				rs.ObjectsPending += ps.PendingObjects
-				rs.BytesPending += ps.PendingBytes
 				rs.PendingDeletions += ps.PendingDeletions
 				if !ps.NextDeletion.IsZero() && (rs.NextDeletion.IsZero() || ps.NextDeletion.Before(rs.NextDeletion)) {
 					rs.NextDeletion = ps.NextDeletion
@@ -144,6 +143,7 @@ func (d *Daemon) DRCStatuses(ctx context.Context) ([]DRCStatus, error) {
 					}
 				}
 			}
+			rs.BytesPending = pendingBytes(lag, s.Name, states)
 			st.Replication = rs
 		}
 		switch {

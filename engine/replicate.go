@@ -642,6 +642,11 @@ type lag struct {
 	OldestTarget string
 	Since        time.Time // when it became restorable at the primary
 	Snapshots    int       // snapshots at the primary not yet at the secondary
+	// Bytes is what those snapshots added to the repository at the primary (their
+	// backup runs' stored bytes): at least what is left to copy for them, from the
+	// ledger as it is now, not from the last pass (which a DRC that is down does not
+	// make).
+	Bytes int64
 }
 
 func (d *Daemon) lagOf(secName string) lag {
@@ -658,6 +663,11 @@ func (d *Daemon) lagOf(secName string) lag {
 				continue
 			}
 			out.Snapshots++
+			if s.RunID != 0 {
+				if r, err := d.cat.Run(s.RunID); err == nil {
+					out.Bytes += int64(r.BytesStored)
+				}
+			}
 			if out.Since.IsZero() || at.Before(out.Since) {
 				out.Since, out.Oldest, out.OldestTarget = at, s.ID, s.Target
 			}

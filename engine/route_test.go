@@ -87,3 +87,43 @@ targets:
 		t.Errorf("prune runs: %+v", runs)
 	}
 }
+
+// With the secondary down, the bytes pending there come from the ledger as it is now
+// (what the snapshots not yet there added at the primary), not from the last pass that
+// ran before them ("1 snapshot, 0 B" while 300 MiB were missing).
+func TestPendingBytesFromTheLedger(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, `drcs:
+  - {name: local, role: primary, path: $DIR/local}
+  - {name: offsite, role: secondary, path: $DIR/offsite-not-mounted}
+agencies: [{id: a}]
+targets: [{name: t1, agency: a, kind: stub, stub: {}}]
+`)
+	clk := &clock{t: wib("2026-11-27 23:00:00")}
+	d := newTestDaemon(t, cfg, clk.Now)
+	run := &catalog.Run{Op: "backup", Target: "t1", Agency: "a", DRC: "local", Status: catalog.Succeeded, BytesStored: 300 << 20}
+	if err := d.cat.AddRun(run); err != nil {
+		t.Fatal(err)
+	}
+	const id = "6bfa721c0123456789abcdef0123456789abcdef0123456789abcdef01234567"
+	if err := d.cat.MergeSnapshot(&catalog.Snapshot{ID: id, Target: "t1", Agency: "a", Kind: "stub", Time: clk.Now(), RunID: run.ID,
+		Status: catalog.SnapshotGood, DRC: "local", Sites: map[string]time.Time{"local": clk.Now()}}, true); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Hour)
+	drcs, err := d.DRCStatuses(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := drcs[1].Replication
+	if drcs[1].DRC != "offsite" || r == nil || r.SnapshotsPending != 1 || r.BytesPending != 300<<20 {
+		t.Fatalf("offsite: %+v", r)
+	}
+	st := &Status{}
+	if err := d.fillStatus(st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Replication) != 1 || st.Replication[0].BytesPending != 300<<20 {
+		t.Errorf("status replication: %+v", st.Replication)
+	}
+}

@@ -99,7 +99,7 @@ type ReplicationLag struct {
 	LagSeconds       float64 `json:"lag_seconds"`
 	SnapshotsPending int     `json:"snapshots_pending"`
 	OldestTarget     string  `json:"oldest_target,omitempty"`
-	BytesPending     int64   `json:"bytes_pending"` // as the last replication pass counted them
+	BytesPending     int64   `json:"bytes_pending"` // see pendingBytes
 	MaxLag           string  `json:"max_lag,omitempty"`
 	LagExceeded      bool    `json:"lag_exceeded"`
 }
@@ -117,11 +117,7 @@ func (d *Daemon) replicationLags() ([]ReplicationLag, error) {
 		if m := s.Replication.Effective().MaxLag; m > 0 {
 			rl.MaxLag, rl.LagExceeded = m.String(), l.Lag > m
 		}
-		for _, ps := range states {
-			if ps.DRC == s.Name {
-				rl.BytesPending += ps.PendingBytes
-			}
-		}
+		rl.BytesPending = pendingBytes(l, s.Name, states)
 		out = append(out, rl)
 	}
 	return out, nil
@@ -248,4 +244,18 @@ func (d *Daemon) handleMaintenance(queue func(MaintenanceRequest) ([]catalog.Run
 		}
 		writeJSON(w, http.StatusAccepted, out)
 	}
+}
+
+// pendingBytes is what is left to copy to a secondary: what the snapshots pending in the
+// ledger added at the primary, or what the last pass counted when that is more (objects
+// a pass found missing that no pending snapshot accounts for, such as index files).
+// When no snapshot is pending, the last pass's count is all there is to go by.
+func pendingBytes(l lag, secondary string, states []catalog.ReplState) int64 {
+	var last int64
+	for _, ps := range states {
+		if ps.DRC == secondary {
+			last += ps.PendingBytes
+		}
+	}
+	return max(l.Bytes, last)
 }

@@ -14,6 +14,10 @@ type uses struct {
 	// (a replicate run works at the secondary and reads the primary): exclusive runs
 	// there wait for it, and it waits for them.
 	shared []string
+	// serial: jobs with the same serial key run one at a time; the later ones wait in
+	// the queue, holding no slot (two passes of replication to the same secondary for
+	// the same agency).
+	serial string
 }
 
 // limits is the state of one dispatch pass: what the running jobs (and the jobs started
@@ -25,11 +29,13 @@ type limits struct {
 	drcs     map[string]int  // drc -> running jobs there
 	repos    map[string]*job // repository -> one running job on it (the exclusive one if any)
 	reserved map[string]*job // repository -> the earlier exclusive job waiting for it
+	serials  map[string]*job // serial key -> its running job
 	hold     string          // why scheduled jobs wait now (a maintenance window), or ""
 }
 
 func (q *queue) newLimits() *limits {
-	st := &limits{q: q, targets: map[string]*job{}, drcs: map[string]int{}, repos: map[string]*job{}, reserved: map[string]*job{}}
+	st := &limits{q: q, targets: map[string]*job{}, drcs: map[string]int{}, repos: map[string]*job{}, reserved: map[string]*job{},
+		serials: map[string]*job{}}
 	for _, j := range q.running {
 		st.start(j)
 	}
@@ -58,6 +64,9 @@ func (st *limits) start(j *job) {
 			st.repos[r] = j
 		}
 	}
+	if k := j.uses.serial; k != "" {
+		st.serials[k] = j
+	}
 }
 
 // blocked says why j cannot start now, or "" if it can. It is called for the pending
@@ -82,6 +91,9 @@ func (st *limits) why(j *job) string {
 	}
 	if st.running >= q.limit {
 		return fmt.Sprintf("waiting: %d runs already running (daemon.concurrency)", st.running)
+	}
+	if r := st.serials[j.uses.serial]; j.uses.serial != "" && r != nil {
+		return fmt.Sprintf("waiting: %s run %d of the same drc and agency is running", r.run.Op, r.run.ID)
 	}
 	if r := st.targets[j.run.Target]; j.run.Target != "" && r != nil {
 		return fmt.Sprintf("waiting: target busy with run %d (%s)", r.run.ID, r.run.Op)

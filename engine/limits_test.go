@@ -132,3 +132,32 @@ func testSites(names ...string) []*drc.Site {
 	}
 	return out
 }
+
+// A second replication pass of the same secondary and agency waits in the queue, not in
+// a slot: it is queued (not running) while the first runs, says why, and starts when
+// the first ends; a pass of another agency is not held.
+func TestReplicatePassesWaitInTheQueue(t *testing.T) {
+	q := newQueue(10)
+	add := func(j *job) *job {
+		if err := q.add(j); err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	first := add(limitJob(1, "replicate", "", "offsite", "dinkes", PriorityScheduled))
+	if got := q.take(); len(got) != 1 || got[0] != first {
+		t.Fatalf("started %v", ids(got))
+	}
+	second := add(limitJob(2, "replicate", "", "offsite", "dinkes", PriorityScheduled))
+	other := add(limitJob(3, "replicate", "", "offsite", "dishub", PriorityScheduled))
+	if got := q.take(); len(got) != 1 || got[0] != other {
+		t.Fatalf("with a pass running, started %v; want only the other agency's", ids(got))
+	}
+	if v, _, why := second.state(); v.Status == catalog.Running || why != "waiting: replicate run 1 of the same drc and agency is running" {
+		t.Errorf("second pass: %s, waiting %q", v.Status, why)
+	}
+	q.finish(first)
+	if got := q.take(); len(got) != 1 || got[0] != second {
+		t.Fatalf("after the first pass, started %v", ids(got))
+	}
+}

@@ -44,6 +44,8 @@ func usesOf(r *catalog.Run) uses {
 	switch r.Op {
 	case "forget", "prune", "check", "unlock":
 		u.exclusive = true
+	case "replicate":
+		u.serial = "replicate/" + u.repo // one pass at a time per (secondary, agency)
 	}
 	return u
 }

@@ -144,9 +144,18 @@ func (r *Report) openingText(v *vocab) string {
 		office = r.Office.Unit + " " + office
 	}
 	if r.Kind == ReportPeriod {
-		return fmt.Sprintf(v.OpeningPeriod, v.date(r.Period.From), v.date(r.Period.To), office)
+		return fmt.Sprintf(v.OpeningPeriod, v.date(r.Period.From), v.date(r.lastDay()), office)
 	}
 	return fmt.Sprintf(v.Opening, v.longDate(r.Period.From), office)
+}
+
+// periodText is the period as the scope table shows it: days for a period report,
+// times for a drill.
+func (r *Report) periodText(v *vocab) string {
+	if r.Kind == ReportPeriod {
+		return v.date(r.Period.From) + " – " + v.date(r.lastDay())
+	}
+	return v.dateTime(r.Period.From) + " – " + v.dateTime(r.Period.To)
 }
 
 func (r *Report) basisLines(v *vocab) []string {
@@ -237,8 +246,9 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return out
 	},
-	"opening": func(r *Report, v *vocab) string { return r.openingText(v) },
-	"basis":   func(r *Report, v *vocab) []string { return r.basisLines(v) },
+	"opening":    func(r *Report, v *vocab) string { return r.openingText(v) },
+	"periodText": func(r *Report, v *vocab) string { return r.periodText(v) },
+	"basis":      func(r *Report, v *vocab) []string { return r.basisLines(v) },
 	"summary": func(r *Report, v *vocab) string {
 		p, f := r.counts()
 		return fmt.Sprintf(v.SummaryLine, p+f, p, f)
@@ -296,7 +306,7 @@ footer{margin-top:20px;font-size:8.5pt;color:#555;border-top:1px solid #aaa;padd
 <section id="scope">
 <h2>{{.V.SecScope}}</h2>
 <table class="scope">
-<tr><th>{{.V.Period}}</th><td>{{dateTime .V .R.Period.From}} – {{dateTime .V .R.Period.To}}</td></tr>
+<tr><th>{{.V.Period}}</th><td>{{periodText .R .V}}</td></tr>
 <tr><th>{{.V.Targets}}</th><td>{{join .R.Scope.Targets}}</td></tr>
 <tr><th>{{.V.Agencies}}</th><td>{{join .R.Scope.Agencies}}</td></tr>
 <tr><th>{{.V.Drcs}}</th><td>{{join .R.Scope.DRCs}}</td></tr>

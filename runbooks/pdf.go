@@ -99,7 +99,7 @@ func (p *pdfDoc) build() {
 
 	p.section(v.SecScope)
 	p.table([]float64{40, pdfWidth - 40}, nil, [][]string{
-		{v.Period, v.dateTime(r.Period.From) + " – " + v.dateTime(r.Period.To)},
+		{v.Period, r.periodText(v)},
 		{v.Targets, strings.Join(r.Scope.Targets, ", ")},
 		{v.Agencies, strings.Join(r.Scope.Agencies, ", ")},
 		{v.Drcs, strings.Join(r.Scope.DRCs, ", ")},

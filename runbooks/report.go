@@ -55,10 +55,21 @@ type Signers struct {
 	ApprovedBy  Person `json:"approved_by" yaml:"approved_by"`
 }
 
-// Period is the time a report covers.
+// Period is the time a report covers. A drill report's period runs from the first
+// drill's start to the last one's end; a period report's covers whole days, and its
+// To is the midnight after its last day (excluded): the report prints that last day.
 type Period struct {
 	From time.Time `json:"from"`
 	To   time.Time `json:"to"`
+}
+
+// lastDay is the last day a report covers: for a period report, the day before its
+// (excluded) end.
+func (r *Report) lastDay() time.Time {
+	if r.Kind == ReportPeriod && !r.Period.To.IsZero() {
+		return r.Period.To.Add(-time.Nanosecond)
+	}
+	return r.Period.To
 }
 
 // Scope is what a report covers.

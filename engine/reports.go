@@ -62,7 +62,7 @@ func (d *Daemon) drillReportOf(id uint64, res *runbooks.TargetResult, lang strin
 	}
 	rep := &runbooks.Report{Kind: runbooks.ReportDrill, Language: lang, Number: reportNumber(id, res.Started),
 		Office: d.cfg.Report.Office, Run: id, Generated: d.now(), Results: []runbooks.TargetResult{*res},
-		Trend: trend, Signers: d.cfg.Report.Signers, Basis: d.cfg.Report.Basis}
+		Trend: trend, Signers: d.cfg.Report.Signers, Basis: d.cfg.Report.Basis, TimeZone: d.sched.loc.String()}
 	rep.Finish()
 	return rep, nil
 }
@@ -159,7 +159,7 @@ func (d *Daemon) PeriodReport(from, to time.Time, format, lang string) ([]byte, 
 		return nil, err
 	}
 	rep := &runbooks.Report{Kind: runbooks.ReportPeriod, Language: d.reportLang(lang), Office: d.cfg.Report.Office,
-		Generated: d.now(), Signers: d.cfg.Report.Signers, Basis: d.cfg.Report.Basis,
+		Generated: d.now(), Signers: d.cfg.Report.Signers, Basis: d.cfg.Report.Basis, TimeZone: d.sched.loc.String(),
 		Number: fmt.Sprintf("REKAP/UJI-DRC/%s/%s", from.Format("20060102"), to.AddDate(0, 0, -1).Format("20060102"))}
 	for i := len(runs) - 1; i >= 0; i-- { // oldest first
 		res := drillResult(&runs[i])

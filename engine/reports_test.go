@@ -1,6 +1,13 @@
 package engine
 
 import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"time"
+
+	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/runbooks"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -33,7 +40,7 @@ func getReport(t *testing.T, d *Daemon, path string) string {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %s: %s", path, resp.Status, b)
 	}
-	return string(b)
+	return html.UnescapeString(string(b))
 }
 
 // Issue 13, point 9: --to is the last day of the period, included, and the report
@@ -54,6 +61,65 @@ func TestPeriodReportToIsInclusive(t *testing.T) {
 			if strings.Contains(html, bad) {
 				t.Errorf("%s: the period report prints the day after the period: %q", lang, bad)
 			}
+		}
+	}
+}
+
+// addDrillRun stores a finished drill of t1 whose times are in UTC, as a daemon on a
+// host set to UTC records them, and returns its id.
+func addDrillRun(t *testing.T, d *Daemon, started time.Time, passed bool) uint64 {
+	t.Helper()
+	started = started.UTC()
+	res := runbooks.TargetResult{Target: "t1", Agency: "dinkes", AgencyName: "Dinas Kesehatan", Kind: "stub", DRC: "local",
+		Snapshot: "3f9a6c2e0b1d4e5f", SnapshotTime: started.Add(-5 * time.Hour), Started: started, Ended: started.Add(2 * time.Minute),
+		RPOAchieved: runbooks.Duration(5 * time.Hour), RTOMeasured: runbooks.Duration(2 * time.Minute), Passed: passed,
+		Steps: []runbooks.StepResult{{No: 1, Key: "restore", Title: "Pemulihan", Status: runbooks.StepOK, Started: started, Ended: started.Add(time.Minute)}}}
+	r := &catalog.Run{Op: "drill", Target: "t1", Agency: "dinkes", Kind: "stub", DRC: "local", Status: catalog.Succeeded,
+		Queued: started, Started: started, Ended: started.Add(2 * time.Minute)}
+	if err := d.cat.AddRun(r); err != nil {
+		t.Fatal(err)
+	}
+	res.Run = r.ID
+	r.Manifest, _ = json.Marshal(res)
+	if err := d.cat.UpdateRun(r); err != nil {
+		t.Fatal(err)
+	}
+	return r.ID
+}
+
+// Issue 13, point 8: reports print times in the configured zone
+// (scheduler.timezone) with its label, not in the daemon host's zone unlabelled; JSON
+// carries the offset.
+func TestDrillReportTimeZone(t *testing.T) {
+	for _, tc := range []struct {
+		zone, clock, label, offset string
+	}{
+		{"", "10:17", "WIB", "+07:00"}, // the default zone, Asia/Jakarta
+		{"Asia/Makassar", "11:17", "WITA", "+08:00"},
+		{"Asia/Jayapura", "12:17", "WIT", "+09:00"},
+		{"Asia/Singapore", "11:17", "UTC+08:00", "+08:00"},
+	} {
+		dir := t.TempDir()
+		body := reportConfig
+		if tc.zone != "" {
+			body = "scheduler: {timezone: " + tc.zone + "}\n" + body
+		}
+		clk := &clock{t: wib("2026-12-01 11:00:00")}
+		d := newTestDaemon(t, testConfig(t, dir, body), clk.Now)
+		id := addDrillRun(t, d, wib("2026-12-01 10:17:05"), true)
+		html := getReport(t, d, fmt.Sprintf("/v1/reports/drill/%d?format=html", id))
+		if want := "1 Desember 2026 " + tc.clock + " " + tc.label; !strings.Contains(html, want) {
+			t.Errorf("%s: the report lacks %q", tc.zone, want)
+		}
+		if want := tc.clock + ":05"; !strings.Contains(html, want) {
+			t.Errorf("%s: the step's start is not %s", tc.zone, want)
+		}
+		if strings.Contains(html, "03:17") {
+			t.Errorf("%s: the report prints the host's zone (03:17 UTC)", tc.zone)
+		}
+		js := getReport(t, d, fmt.Sprintf("/v1/reports/drill/%d?format=json", id))
+		if want := `"started": "2026-12-01T` + tc.clock + `:05` + tc.offset + `"`; !strings.Contains(js, want) {
+			t.Errorf("%s: the JSON lacks %s", tc.zone, want)
 		}
 	}
 }

@@ -120,6 +120,7 @@ func (v *vocab) svgCharts(r *Report) []svgChart {
 
 // HTML renders the report as one self-contained page (inline style and charts).
 func (r *Report) HTML() ([]byte, error) {
+	r.localize()
 	v := lang(r.Language)
 	var buf bytes.Buffer
 	err := htmlTemplate.Execute(&buf, struct {
@@ -248,6 +249,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	},
 	"opening":    func(r *Report, v *vocab) string { return r.openingText(v) },
 	"periodText": func(r *Report, v *vocab) string { return r.periodText(v) },
+	"zone":       func(r *Report) string { return r.zoneLabel() },
 	"basis":      func(r *Report, v *vocab) []string { return r.basisLines(v) },
 	"summary": func(r *Report, v *vocab) string {
 		p, f := r.counts()
@@ -319,7 +321,7 @@ footer{margin-top:20px;font-size:8.5pt;color:#555;border-top:1px solid #aaa;padd
 {{- range .R.Results}}
 <h3>{{.Target}} — DRC {{.DRC}} ({{dateTime $v .Started}})</h3>
 <table class="steps">
-<tr><th>{{$v.ColNo}}</th><th>{{$v.ColActivity}}</th><th>{{$v.ColPerformer}}</th><th>{{$v.ColTimeStd}}</th><th>{{$v.ColStart}}</th><th>{{$v.ColDuration}}</th><th>{{$v.ColResult}}</th></tr>
+<tr><th>{{$v.ColNo}}</th><th>{{$v.ColActivity}}</th><th>{{$v.ColPerformer}}</th><th>{{$v.ColTimeStd}}</th><th>{{$v.ColStart}} ({{zone $.R}})</th><th>{{$v.ColDuration}}</th><th>{{$v.ColResult}}</th></tr>
 {{- range .Steps}}
 <tr class="step {{.Status}}"><td class="num">{{.No}}</td><td>{{.Title}}{{if .Summary}}<br><small>{{.Summary}}</small>{{end}}{{if .Error}}<br><small class="failed">{{.Error}}</small>{{end}}</td><td>{{.Performer}}</td><td>{{if .Timeout}}{{tdur $v .Timeout}}{{else}}-{{end}}</td><td>{{if .Started.IsZero}}-{{else}}{{.Started.Format "15:04:05"}}{{end}}</td><td class="num">{{tdur $v .Duration}}</td><td class="{{.Status}}">{{step $v .Status}}</td></tr>
 {{- end}}

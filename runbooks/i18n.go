@@ -178,12 +178,13 @@ func (v *vocab) longDate(t time.Time) string {
 	return v.Weekdays[t.Weekday()] + ", " + v.date(t)
 }
 
-// dateTime writes "23 November 2026 14:05".
+// dateTime writes "23 November 2026 14:05 WIB": the time in its own zone (a
+// report's, see Report.localize), labelled.
 func (v *vocab) dateTime(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return v.date(t) + " " + t.Format("15:04")
+	return v.date(t) + " " + t.Format("15:04") + " " + ZoneLabel(t.Location(), t)
 }
 
 // duration writes "2 jam 5 menit" / "2h 5m"; seconds only under an hour.

@@ -15,6 +15,7 @@ import (
 // fonts (no font files needed); text is written in Windows-1252, which covers
 // Indonesian and English.
 func (r *Report) PDF() ([]byte, error) {
+	r.localize()
 	v := lang(r.Language)
 	p := &pdfDoc{f: fpdf.New("P", "mm", "A4", ""), v: v, r: r}
 	p.tr = p.f.UnicodeTranslatorFromDescriptor("")
@@ -127,7 +128,7 @@ func (p *pdfDoc) build() {
 			rows[i] = []string{fmt.Sprint(s.No), what, s.Performer, std, start, v.duration(s.Duration()), v.StepStatus[s.Status]}
 		}
 		p.table([]float64{9, 71, 22, 22, 17, 19, 20},
-			[]string{v.ColNo, v.ColActivity, v.ColPerformer, v.ColTimeStd, v.ColStart, v.ColDuration, v.ColResult}, rows,
+			[]string{v.ColNo, v.ColActivity, v.ColPerformer, v.ColTimeStd, v.ColStart + " (" + r.zoneLabel() + ")", v.ColDuration, v.ColResult}, rows,
 			func(row, col int) string {
 				if col == 6 {
 					return res.Steps[row].Status

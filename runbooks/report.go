@@ -18,20 +18,24 @@ const (
 // (machine-readable), a self-contained HTML page and a PDF, in Bahasa Indonesia by
 // default or English.
 type Report struct {
-	Kind      string         `json:"kind"`     // drill or period
-	Language  string         `json:"language"` // id or en
-	Number    string         `json:"number"`   // document number
-	Office    Office         `json:"office"`
-	Run       uint64         `json:"run,omitempty"` // the drill run (kind drill)
-	Generated time.Time      `json:"generated"`
-	Period    Period         `json:"period"`
-	Scope     Scope          `json:"scope"`
-	Basis     []string       `json:"basis,omitempty"` // legal basis lines; the language's default if empty
-	Passed    bool           `json:"passed"`          // every target result passed
-	Results   []TargetResult `json:"results"`
-	Trend     []TrendPoint   `json:"trend"`
-	Findings  []Finding      `json:"findings"`
-	Signers   Signers        `json:"signers"`
+	Kind      string    `json:"kind"`     // drill or period
+	Language  string    `json:"language"` // id or en
+	Number    string    `json:"number"`   // document number
+	Office    Office    `json:"office"`
+	Run       uint64    `json:"run,omitempty"` // the drill run (kind drill)
+	Generated time.Time `json:"generated"`
+	// TimeZone is the IANA zone whose clock the report prints, with its label (WIB,
+	// WITA, WIT or the offset); default Asia/Jakarta. Every time of the JSON carries
+	// its offset.
+	TimeZone string         `json:"time_zone"`
+	Period   Period         `json:"period"`
+	Scope    Scope          `json:"scope"`
+	Basis    []string       `json:"basis,omitempty"` // legal basis lines; the language's default if empty
+	Passed   bool           `json:"passed"`          // every target result passed
+	Results  []TargetResult `json:"results"`
+	Trend    []TrendPoint   `json:"trend"`
+	Findings []Finding      `json:"findings"`
+	Signers  Signers        `json:"signers"`
 }
 
 // Office is the organisation that performs the drill (the ICT office).
@@ -227,6 +231,7 @@ func sorted(m map[string]bool) []string {
 
 // JSON renders the report as indented JSON.
 func (r *Report) JSON() ([]byte, error) {
+	r.localize()
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return nil, err

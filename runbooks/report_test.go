@@ -49,7 +49,7 @@ func steps(start time.Time, failAt int, keys ...string) []StepResult {
 // off-site DRC, with past drills for the trend.
 func sample(language string) *Report {
 	r := &Report{
-		Kind: ReportDrill, Language: language, Number: "007/UJI-DRC/XI/2026", Run: 42, Generated: t0.Add(time.Hour),
+		Kind: ReportDrill, Language: language, Number: "007/UJI-DRC/XI/2026", Run: 42, Generated: t0.Add(time.Hour), TimeZone: "Asia/Jakarta",
 		Office: Office{Name: "Dinas Komunikasi, Informatika, Statistik dan Persandian Provinsi Kalimantan Utara",
 			Unit: "Bidang Aplikasi Informatika", Address: "Jl. Kolonel Soetadji, Tanjung Selor", City: "Tanjung Selor"},
 		Signers: Signers{

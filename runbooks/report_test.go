@@ -215,3 +215,35 @@ func TestPDF(t *testing.T) {
 		}
 	}
 }
+
+// Issue 13, point 22: the default legal basis is neutral (it cites no one city's
+// regulation, which a provincial office would have to strike out), and any article a
+// basis cites names its regulation.
+func TestDefaultBasis(t *testing.T) {
+	for _, code := range []string{LangID, LangEN} {
+		r := &Report{Kind: ReportDrill, Language: code}
+		lines := r.basisLines(lang(code))
+		if len(lines) == 0 {
+			t.Fatalf("%s: no default basis", code)
+		}
+		for _, l := range lines {
+			if strings.Contains(l, "Singkawang") {
+				t.Errorf("%s: the default basis cites a city's regulation: %q", code, l)
+			}
+			if art := ArticleWithoutRegulation(l); art != "" {
+				t.Errorf("%s: %q cites %s without naming its regulation", code, l, art)
+			}
+		}
+	}
+	for line, want := range map[string]string{
+		"Pasal 28: monitoring dan evaluasi;":                                                "Pasal 28",
+		"Peraturan Wali Kota Singkawang Nomor 24 Tahun 2019 Pasal 22 ayat (6) dan Pasal 28": "",
+		"Undang-Undang Nomor 25 Tahun 2009 tentang Pelayanan Publik, Pasal 15":              "",
+		"Article 28(1): monitoring":                                                         "Article 28",
+		"SOP Pengujian DRC":                                                                 "",
+	} {
+		if got := ArticleWithoutRegulation(line); got != want {
+			t.Errorf("ArticleWithoutRegulation(%q) = %q, want %q", line, got, want)
+		}
+	}
+}

@@ -16,8 +16,12 @@ type Report struct {
 	Dir     string           `yaml:"dir"`
 	Office  runbooks.Office  `yaml:"office"`
 	Signers runbooks.Signers `yaml:"signers"`
-	// Basis are the legal basis lines of the minutes (the regulations the SOP follows);
-	// default: the report language's own.
+	// Basis are the legal basis lines of the minutes ("Dasar"): the regulations and the
+	// SOP the drill follows, written in the report's language. Every article a line
+	// cites names its regulation ("Peraturan Wali Kota Singkawang Nomor 24 Tahun 2019,
+	// Pasal 26 ayat (4)"). Default: a neutral basis (the applicable regulations, the
+	// DRC testing SOP, the drill schedule), since which regulation applies depends on
+	// the office.
 	Basis []string `yaml:"basis"`
 }
 
@@ -34,5 +38,10 @@ func (r *Report) validate(report func(field, msg string)) {
 	case "", "id", "en":
 	default:
 		report("language", fmt.Sprintf("%q: id (Bahasa Indonesia) or en", r.Language))
+	}
+	for i, line := range r.Basis {
+		if art := runbooks.ArticleWithoutRegulation(line); art != "" {
+			report(fmt.Sprintf("basis[%d]", i), fmt.Sprintf("cites %s without naming its regulation (e.g. \"Peraturan ... Nomor ... Tahun ..., Pasal 28\")", art))
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/runbooks"
+	"github.com/cadang/cadang/runbooks/msg"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -73,7 +74,7 @@ func addDrillRun(t *testing.T, d *Daemon, started time.Time, passed bool) uint64
 	res := runbooks.TargetResult{Target: "t1", Agency: "dinkes", AgencyName: "Dinas Kesehatan", Kind: "stub", DRC: "local",
 		Snapshot: "3f9a6c2e0b1d4e5f", SnapshotTime: started.Add(-5 * time.Hour), Started: started, Ended: started.Add(2 * time.Minute),
 		RPOAchieved: runbooks.Duration(5 * time.Hour), RTOMeasured: runbooks.Duration(2 * time.Minute), Passed: passed,
-		Steps: []runbooks.StepResult{{No: 1, Key: "restore", Title: "Pemulihan", Status: runbooks.StepOK, Started: started, Ended: started.Add(time.Minute)}}}
+		Steps: []runbooks.StepResult{{No: 1, Key: "restore", Title: msg.New("files.restore.title"), Status: runbooks.StepOK, Started: started, Ended: started.Add(time.Minute)}}}
 	r := &catalog.Run{Op: "drill", Target: "t1", Agency: "dinkes", Kind: "stub", DRC: "local", Status: catalog.Succeeded,
 		Queued: started, Started: started, Ended: started.Add(2 * time.Minute)}
 	if err := d.cat.AddRun(r); err != nil {

@@ -150,6 +150,21 @@ func (r *Report) openingText(v *vocab) string {
 	return fmt.Sprintf(v.Opening, v.longDate(r.Period.From), office)
 }
 
+// performer is who performed a step: the step's own performer (report.performers),
+// else the signer who performed the drill (its title, or name), else the
+// language's word for the operator. cadang is the tool, never the performer.
+func (r *Report) performer(v *vocab, s StepResult) string {
+	switch p := r.Signers.PerformedBy; {
+	case s.Performer != "":
+		return s.Performer
+	case p.Title != "":
+		return p.Title
+	case p.Name != "":
+		return p.Name
+	}
+	return v.Operator
+}
+
 // periodText is the period as the scope table shows it: days for a period report,
 // times for a drill.
 func (r *Report) periodText(v *vocab) string {
@@ -224,13 +239,15 @@ func contains(list []string, s string) bool {
 }
 
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"date":     func(v *vocab, t time.Time) string { return v.date(t) },
-	"dateTime": func(v *vocab, t time.Time) string { return v.dateTime(t) },
-	"dur":      func(v *vocab, d Duration) string { return v.duration(time.Duration(d)) },
-	"tdur":     func(v *vocab, d time.Duration) string { return v.duration(d) },
-	"status":   func(v *vocab, ok bool) string { return v.status(ok) },
-	"step":     func(v *vocab, s string) string { return v.StepStatus[s] },
-	"bytes":    bytesIEC,
+	"date":      func(v *vocab, t time.Time) string { return v.date(t) },
+	"dateTime":  func(v *vocab, t time.Time) string { return v.dateTime(t) },
+	"dur":       func(v *vocab, d Duration) string { return v.duration(time.Duration(d)) },
+	"tdur":      func(v *vocab, d time.Duration) string { return v.duration(d) },
+	"status":    func(v *vocab, ok bool) string { return v.status(ok) },
+	"step":      func(v *vocab, s string) string { return v.StepStatus[s] },
+	"bytes":     func(v *vocab, n uint64) string { return v.bytes(n) },
+	"t":         func(v *vocab, m Message) string { return v.t(m) },
+	"performer": func(r *Report, v *vocab, s StepResult) string { return r.performer(v, s) },
 	"short": func(s string) string {
 		if len(s) > 8 {
 			return s[:8]
@@ -252,8 +269,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"zone":       func(r *Report) string { return r.zoneLabel() },
 	"basis":      func(r *Report, v *vocab) []string { return r.basisLines(v) },
 	"summary": func(r *Report, v *vocab) string {
-		p, f := r.counts()
-		return fmt.Sprintf(v.SummaryLine, p+f, p, f)
+		return r.summaryLine(v)
 	},
 	"f1":        func(x float64) string { return fmt.Sprintf("%.1f", x) },
 	"inc":       func(i int) int { return i + 1 },
@@ -323,7 +339,7 @@ footer{margin-top:20px;font-size:8.5pt;color:#555;border-top:1px solid #aaa;padd
 <table class="steps">
 <tr><th>{{$v.ColNo}}</th><th>{{$v.ColActivity}}</th><th>{{$v.ColPerformer}}</th><th>{{$v.ColTimeStd}}</th><th>{{$v.ColStart}} ({{zone $.R}})</th><th>{{$v.ColDuration}}</th><th>{{$v.ColResult}}</th></tr>
 {{- range .Steps}}
-<tr class="step {{.Status}}"><td class="num">{{.No}}</td><td>{{.Title}}{{if .Summary}}<br><small>{{.Summary}}</small>{{end}}{{if .Error}}<br><small class="failed">{{.Error}}</small>{{end}}</td><td>{{.Performer}}</td><td>{{if .Timeout}}{{tdur $v .Timeout}}{{else}}-{{end}}</td><td>{{if .Started.IsZero}}-{{else}}{{.Started.Format "15:04:05"}}{{end}}</td><td class="num">{{tdur $v .Duration}}</td><td class="{{.Status}}">{{step $v .Status}}</td></tr>
+<tr class="step {{.Status}}"><td class="num">{{.No}}</td><td>{{t $v .Title}}{{if not .Summary.IsZero}}<br><small>{{t $v .Summary}}</small>{{end}}{{if not .Error.IsZero}}<br><small class="failed">{{t $v .Error}}</small>{{end}}</td><td>{{performer $.R $v .}}</td><td>{{if .Timeout}}{{tdur $v .Timeout}}{{else}}-{{end}}</td><td>{{if .Started.IsZero}}-{{else}}{{.Started.Format "15:04:05"}}{{end}}</td><td class="num">{{tdur $v .Duration}}</td><td class="{{.Status}}">{{step $v .Status}}</td></tr>
 {{- end}}
 </table>
 {{- end}}
@@ -342,7 +358,7 @@ footer{margin-top:20px;font-size:8.5pt;color:#555;border-top:1px solid #aaa;padd
 <table class="results">
 <tr><th>{{.V.ColTarget}}</th><th>{{.V.ColAgency}}</th><th>{{.V.ColKind}}</th><th>{{.V.ColDRC}}</th><th>{{.V.ColSnapshot}}</th><th>{{.V.ColRPO}} ({{.V.Objective}} / {{.V.Achieved}})</th><th>{{.V.ColRTO}} ({{.V.Objective}} / {{.V.Measured}})</th><th>{{.V.ColBytes}}</th><th>{{.V.ColChecks}}</th><th>{{.V.ColStatus}}</th></tr>
 {{- range .R.Results}}
-<tr class="result"><td>{{.Target}}</td><td>{{if .AgencyName}}{{.AgencyName}}{{else}}{{.Agency}}{{end}}</td><td>{{.Kind}}</td><td>{{.DRC}}</td><td>{{short .Snapshot}}<br><small>{{dateTime $v .SnapshotTime}}</small></td><td>{{if .RPOObjective}}{{dur $v .RPOObjective}}{{else}}-{{end}} / <span class="{{if .RPOMet}}ok{{else}}failed{{end}}">{{dur $v .RPOAchieved}}</span></td><td>{{if .RTOObjective}}{{dur $v .RTOObjective}}{{else}}-{{end}} / <span class="{{if .RTOMet}}ok{{else}}failed{{end}}">{{dur $v .RTOMeasured}}</span></td><td class="num">{{bytes .BytesRestored}}<br><small>{{bytes .BytesPerSecond}}/s</small></td><td>{{range .Checks}}<div class="{{if .Passed}}ok{{else}}failed{{end}}">{{.Name}}{{if .Detail}}: {{.Detail}}{{end}}</div>{{end}}</td><td class="{{status $v .Passed}}">{{status $v .Passed}}</td></tr>
+<tr class="result"><td>{{.Target}}</td><td>{{if .AgencyName}}{{.AgencyName}}{{else}}{{.Agency}}{{end}}</td><td>{{.Kind}}</td><td>{{.DRC}}</td><td>{{short .Snapshot}}<br><small>{{dateTime $v .SnapshotTime}}</small></td><td>{{if .RPOObjective}}{{dur $v .RPOObjective}}{{else}}-{{end}} / <span class="{{if .RPOMet}}ok{{else}}failed{{end}}">{{dur $v .RPOAchieved}}</span></td><td>{{if .RTOObjective}}{{dur $v .RTOObjective}}{{else}}-{{end}} / <span class="{{if .RTOMet}}ok{{else}}failed{{end}}">{{dur $v .RTOMeasured}}</span></td><td class="num">{{bytes $v .BytesRestored}}<br><small>{{bytes $v .BytesPerSecond}}/s</small></td><td>{{range .Checks}}<div class="{{if .Passed}}ok{{else}}failed{{end}}">{{t $v .Name}}{{if not .Detail.IsZero}}: {{t $v .Detail}}{{end}}</div>{{end}}</td><td class="{{status $v .Passed}}">{{status $v .Passed}}</td></tr>
 {{- end}}
 </table>
 </section>

@@ -87,10 +87,9 @@ func (p *pdfDoc) build() {
 	f.CellFormat(pdfWidth, 5, p.tr(v.NumberLabel+": "+r.Number), "", 1, "C", false, 0, "")
 	f.Ln(3)
 	p.paragraph(r.openingText(v))
-	passed, failed := r.counts()
 	f.SetFont("Helvetica", "B", 10.5)
 	p.setStatusColor(r.Passed)
-	f.MultiCell(pdfWidth, 5.5, p.tr(fmt.Sprintf(v.SummaryLine, passed+failed, passed, failed)+" "+v.status(r.Passed)), "", "L", false)
+	f.MultiCell(pdfWidth, 5.5, p.tr(r.summaryLine(v)+" "+v.status(r.Passed)), "", "L", false)
 	f.SetTextColor(0, 0, 0)
 
 	p.section(v.SecBasis)
@@ -111,12 +110,12 @@ func (p *pdfDoc) build() {
 		p.subsection(fmt.Sprintf("%s — DRC %s (%s)", res.Target, res.DRC, v.dateTime(res.Started)))
 		rows := make([][]string, len(res.Steps))
 		for i, s := range res.Steps {
-			what := s.Title
-			if s.Summary != "" {
-				what += "\n" + s.Summary
+			what := v.t(s.Title)
+			if !s.Summary.IsZero() {
+				what += "\n" + v.t(s.Summary)
 			}
-			if s.Error != "" {
-				what += "\n" + s.Error
+			if !s.Error.IsZero() {
+				what += "\n" + v.t(s.Error)
 			}
 			std, start := "-", "-"
 			if s.Timeout > 0 {
@@ -125,7 +124,7 @@ func (p *pdfDoc) build() {
 			if !s.Started.IsZero() {
 				start = s.Started.Format("15:04:05")
 			}
-			rows[i] = []string{fmt.Sprint(s.No), what, s.Performer, std, start, v.duration(s.Duration()), v.StepStatus[s.Status]}
+			rows[i] = []string{fmt.Sprint(s.No), what, r.performer(v, s), std, start, v.duration(s.Duration()), v.StepStatus[s.Status]}
 		}
 		p.table([]float64{9, 71, 22, 22, 17, 19, 20},
 			[]string{v.ColNo, v.ColActivity, v.ColPerformer, v.ColTimeStd, v.ColStart + " (" + r.zoneLabel() + ")", v.ColDuration, v.ColResult}, rows,
@@ -161,9 +160,9 @@ func (p *pdfDoc) build() {
 			if !c.Passed {
 				mark = strings.ToUpper(v.StepStatus[StepFailed])
 			}
-			text := mark + ": " + c.Name
-			if c.Detail != "" {
-				text += ": " + c.Detail
+			text := mark + ": " + v.t(c.Name)
+			if !c.Detail.IsZero() {
+				text += ": " + v.t(c.Detail)
 			}
 			checks = append(checks, text)
 		}
@@ -172,7 +171,7 @@ func (p *pdfDoc) build() {
 			short8(res.Snapshot) + "\n" + v.dateTime(res.SnapshotTime),
 			objective(v, res.RPOObjective) + " / " + v.duration(time.Duration(res.RPOAchieved)),
 			objective(v, res.RTOObjective) + " / " + v.duration(time.Duration(res.RTOMeasured)),
-			bytesIEC(res.BytesRestored) + "\n" + bytesIEC(res.BytesPerSecond()) + "/s",
+			v.bytes(res.BytesRestored) + "\n" + v.bytes(res.BytesPerSecond()) + "/s",
 			strings.Join(checks, "\n"),
 			v.status(res.Passed),
 		})

@@ -103,9 +103,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // Check is one verification of a restore (a comparison, a SQL check, a boot).
 type Check struct {
-	Name   string `json:"name"`
-	Passed bool   `json:"passed"`
-	Detail string `json:"detail,omitempty"`
+	Name   Message `json:"name"`
+	Passed bool    `json:"passed"`
+	Detail Message `json:"detail,omitzero"`
 }
 
 // TargetResult is one target drilled from one DRC.
@@ -188,14 +188,14 @@ func findingsOf(l *vocab, res TargetResult) []Finding {
 	var out []Finding
 	if st := failedStep(res.Steps); st != nil {
 		out = append(out, Finding{
-			Target: res.Target, DRC: res.DRC, Step: fmt.Sprintf("%d. %s", st.No, st.Title),
-			Text:     fmt.Sprintf(l.FindStepFailed, st.No, st.Title, res.DRC, st.Error),
+			Target: res.Target, DRC: res.DRC, Step: fmt.Sprintf("%d. %s", st.No, l.t(st.Title)),
+			Text:     fmt.Sprintf(l.FindStepFailed, st.No, l.t(st.Title), res.DRC, l.t(st.Error)),
 			FollowUp: l.followUp(st.Key, res.DRC),
 		})
 	}
 	for _, c := range res.Checks {
 		if !c.Passed && failedStep(res.Steps) == nil {
-			out = append(out, Finding{Target: res.Target, DRC: res.DRC, Text: fmt.Sprintf(l.FindCheckFailed, c.Name, c.Detail), FollowUp: l.followUp("verify", res.DRC)})
+			out = append(out, Finding{Target: res.Target, DRC: res.DRC, Text: fmt.Sprintf(l.FindCheckFailed, l.t(c.Name), l.t(c.Detail)), FollowUp: l.followUp("verify", res.DRC)})
 		}
 	}
 	if !res.RPOMet() {
@@ -232,9 +232,36 @@ func sorted(m map[string]bool) []string {
 // JSON renders the report as indented JSON.
 func (r *Report) JSON() ([]byte, error) {
 	r.localize()
-	b, err := json.MarshalIndent(r, "", "  ")
+	b, err := json.MarshalIndent(r.withTexts(), "", "  ")
 	if err != nil {
 		return nil, err
 	}
 	return append(b, '\n'), nil
+}
+
+// withTexts returns a copy of r whose messages carry their text in the report's
+// language, for readers of the JSON that have no catalog.
+func (r *Report) withTexts() *Report {
+	v := lang(r.Language)
+	text := func(m Message) Message {
+		if m.Key != "" {
+			m.Text = v.t(m)
+		}
+		return m
+	}
+	c := *r
+	c.Results = make([]TargetResult, len(r.Results))
+	for i, res := range r.Results {
+		res.Steps = append([]StepResult(nil), res.Steps...)
+		for j := range res.Steps {
+			st := &res.Steps[j]
+			st.Title, st.Summary, st.Error = text(st.Title), text(st.Summary), text(st.Error)
+		}
+		res.Checks = append([]Check(nil), res.Checks...)
+		for j := range res.Checks {
+			res.Checks[j].Name, res.Checks[j].Detail = text(res.Checks[j].Name), text(res.Checks[j].Detail)
+		}
+		c.Results[i] = res
+	}
+	return &c
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/cadang/cadang/runbooks"
 )
@@ -23,6 +24,26 @@ type Report struct {
 	// DRC testing SOP, the drill schedule), since which regulation applies depends on
 	// the office.
 	Basis []string `yaml:"basis"`
+	// Performers name who performs each step of a drill in the report's "Pelaksana"
+	// column (the role or person responsible, as an SOP names them), by step key
+	// (snapshot, packs, restore, verify, cleanup; verify covers verify-listing,
+	// verify-manifest, ...), with "default" for the others. Unset: the title of
+	// signers.performed_by. cadang is the tool, never the performer.
+	Performers map[string]string `yaml:"performers"`
+}
+
+// PerformerOf returns who performs the drill step key (see Performers), or "" for
+// the report's default.
+func (r *Report) PerformerOf(key string) string {
+	if p, ok := r.Performers[key]; ok {
+		return p
+	}
+	if kind, _, ok := strings.Cut(key, "-"); ok {
+		if p, ok := r.Performers[kind]; ok {
+			return p
+		}
+	}
+	return r.Performers["default"]
 }
 
 // ReportDir is where drill reports go.

@@ -147,7 +147,7 @@ func (r *Report) openingText(v *vocab) string {
 	if r.Kind == ReportPeriod {
 		return fmt.Sprintf(v.OpeningPeriod, v.date(r.Period.From), v.date(r.lastDay()), office)
 	}
-	return fmt.Sprintf(v.Opening, v.longDate(r.Period.From), office)
+	return fmt.Sprintf(v.Opening, v.dateInWords(r.Period.From), office)
 }
 
 // performer is who performed a step: the step's own performer (report.performers),

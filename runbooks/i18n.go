@@ -18,7 +18,7 @@ const (
 type vocab struct {
 	Code                                 string
 	DrillTitle, PeriodTitle, NumberLabel string
-	Opening                              string // %s weekday+date, %s office
+	Opening                              string // %s the day (dateInWords), %s office
 	OpeningPeriod                        string // %s from, %s to, %s office
 	SecBasis, SecScope, SecProcedure     string
 	SecResults, SecTrend, SecFindings    string
@@ -57,7 +57,7 @@ var vocabs = map[string]*vocab{
 		DrillTitle:    "BERITA ACARA UJI PEMULIHAN DRC",
 		PeriodTitle:   "LAPORAN REKAPITULASI UJI PEMULIHAN DRC",
 		NumberLabel:   "Nomor",
-		Opening:       "Pada hari ini, %s, %s telah melaksanakan uji pemulihan data (restore drill) dari Data Recovery Center (DRC) sesuai SOP Pengujian DRC, dengan hasil sebagaimana tercantum di bawah ini.",
+		Opening:       "Pada hari ini %s, %s telah melaksanakan uji pemulihan data dari Data Recovery Center (DRC) sesuai dengan SOP Pengujian DRC, dengan hasil sebagaimana tercantum di bawah ini.",
 		OpeningPeriod: "Laporan ini merekapitulasi seluruh uji pemulihan data dari Data Recovery Center (DRC) yang dilaksanakan oleh %[3]s pada periode %[1]s sampai dengan %[2]s, sebagai bahan monitoring dan evaluasi.",
 		SecBasis:      "A. DASAR", SecScope: "B. RUANG LINGKUP", SecProcedure: "C. PELAKSANAAN",
 		SecResults: "D. HASIL PENGUJIAN", SecTrend: "E. TREN UJI SEBELUMNYA", SecFindings: "F. TEMUAN DAN TINDAK LANJUT",

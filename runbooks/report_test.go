@@ -205,7 +205,7 @@ func TestPDF(t *testing.T) {
 		lang string
 		want []string
 	}{
-		{LangID, []string{"BERITA ACARA UJI PEMULIHAN DRC", "Nomor: 007/UJI-DRC/XI/2026", "Pada hari ini, Senin, 23 November 2026",
+		{LangID, []string{"BERITA ACARA UJI PEMULIHAN DRC", "Nomor: 007/UJI-DRC/XI/2026", "Pada hari ini Senin tanggal dua puluh tiga bulan November tahun dua ribu dua puluh enam (23-11-2026)",
 			"A. DASAR", "C. PELAKSANAAN", "D. HASIL PENGUJIAN", "E. TREN UJI SEBELUMNYA", "F. TEMUAN DAN TINDAK LANJUT",
 			"simpus-db", "portal-files", "LULUS", "GAGAL", "Dilaksanakan oleh", "Disetujui oleh", "Rina Kartika, S.Kom.", "NIP. 197505052000031002",
 			"RPO tercapai 30 jam melebihi target 24 jam."}},

@@ -124,3 +124,51 @@ func TestDrillReportTimeZone(t *testing.T) {
 		}
 	}
 }
+
+// Issue 13, point 24: the form of the Berita Acara: section B names the agency (not
+// its id), no step is performed by "cadang" (the tool), the data-owning agency's head
+// acknowledges ("Mengetahui"), and the document number comes from a register,
+// sequential per year in report.number_format, the same each time a drill's report
+// is rendered.
+func TestDrillReportForm(t *testing.T) {
+	dir := t.TempDir()
+	body := strings.Replace(reportConfig, "agencies: [{id: dinkes, name: Dinas Kesehatan}]",
+		`agencies:
+  - id: dinkes
+    name: Dinas Kesehatan
+    head: {name: "dr. Siti Aminah, M.Kes.", title: Kepala Dinas Kesehatan, nip: "197001012000032001"}`, 1) + `report:
+  number_format: "{seq:03}/BA-DRC/DKISP/{year}"
+  signers:
+    performed_by: {name: Rina Kartika, title: Pranata Komputer Ahli Muda}
+    approved_by: {name: Budi Santoso, title: Kepala Bidang Aplikasi Informatika}
+`
+	clk := &clock{t: wib("2026-12-01 11:00:00")}
+	d := newTestDaemon(t, testConfig(t, dir, body), clk.Now)
+	first := addDrillRun(t, d, wib("2026-12-01 10:17:05"), true)
+	second := addDrillRun(t, d, wib("2026-12-01 10:30:00"), true)
+	html := getReport(t, d, fmt.Sprintf("/v1/reports/drill/%d?format=html", first))
+	scope := html[strings.Index(html, `<section id="scope">`):strings.Index(html, `<section id="procedure">`)]
+	if !strings.Contains(scope, "Dinas Kesehatan") || strings.Contains(scope, "dinkes") {
+		t.Errorf("section B does not name the agency:\n%s", scope)
+	}
+	if strings.Contains(html, "<td>cadang</td>") {
+		t.Error(`a step is performed by "cadang"`)
+	}
+	for _, want := range []string{"Mengetahui", "Kepala Dinas Kesehatan", "dr. Siti Aminah, M.Kes.", "NIP. 197001012000032001",
+		"Nomor: 001/BA-DRC/DKISP/2026"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	if html := getReport(t, d, fmt.Sprintf("/v1/reports/drill/%d?format=html", second)); !strings.Contains(html, "Nomor: 002/BA-DRC/DKISP/2026") {
+		t.Error("the second drill's report is not number 002")
+	}
+	if html := getReport(t, d, fmt.Sprintf("/v1/reports/drill/%d?format=html&lang=en", first)); !strings.Contains(html, "Number: 001/BA-DRC/DKISP/2026") {
+		t.Error("the first drill's report changed its number when rendered again")
+	}
+	clk.Set(wib("2027-01-04 09:00:00"))
+	third := addDrillRun(t, d, wib("2027-01-04 08:00:00"), true)
+	if html := getReport(t, d, fmt.Sprintf("/v1/reports/drill/%d?format=html", third)); !strings.Contains(html, "Nomor: 001/BA-DRC/DKISP/2027") {
+		t.Error("the register does not start again in a new year")
+	}
+}

@@ -165,6 +165,24 @@ func (r *Report) performer(v *vocab, s StepResult) string {
 	return v.Operator
 }
 
+// acknowledger is who signs the "Mengetahui" block of a drill report: the head of
+// the agency that owns the data, or, when none is configured, a blank block titled
+// after the agency, to be signed by hand.
+func (r *Report) acknowledger(v *vocab) (Person, bool) {
+	if r.Kind != ReportDrill || len(r.Results) == 0 {
+		return Person{}, false
+	}
+	p := r.Signers.AcknowledgedBy
+	if p.Title == "" {
+		name := r.Results[0].AgencyName
+		if name == "" {
+			name = r.Results[0].Agency
+		}
+		p.Title = fmt.Sprintf(v.HeadOf, name)
+	}
+	return p, true
+}
+
 // periodText is the period as the scope table shows it: days for a period report,
 // times for a drill.
 func (r *Report) periodText(v *vocab) string {
@@ -207,7 +225,11 @@ func (r *Report) summaries() []targetSummary {
 	for _, res := range r.Results {
 		s, ok := byTarget[res.Target]
 		if !ok {
-			s = &targetSummary{Target: res.Target, Agency: res.Agency, Kind: res.Kind}
+			agency := res.Agency
+			if res.AgencyName != "" {
+				agency = res.AgencyName
+			}
+			s = &targetSummary{Target: res.Target, Agency: agency, Kind: res.Kind}
 			byTarget[res.Target] = s
 			order = append(order, res.Target)
 		}
@@ -267,7 +289,13 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"opening":    func(r *Report, v *vocab) string { return r.openingText(v) },
 	"periodText": func(r *Report, v *vocab) string { return r.periodText(v) },
 	"zone":       func(r *Report) string { return r.zoneLabel() },
-	"basis":      func(r *Report, v *vocab) []string { return r.basisLines(v) },
+	"ack": func(r *Report, v *vocab) *Person {
+		if p, ok := r.acknowledger(v); ok {
+			return &p
+		}
+		return nil
+	},
+	"basis": func(r *Report, v *vocab) []string { return r.basisLines(v) },
 	"summary": func(r *Report, v *vocab) string {
 		return r.summaryLine(v)
 	},
@@ -302,6 +330,7 @@ td.num{text-align:right;white-space:nowrap}
 .signatures div{width:45%;text-align:center}
 .signatures .space{height:60px}
 .signatures .name{font-weight:bold;text-decoration:underline}
+.signatures.ack{justify-content:center}
 footer{margin-top:20px;font-size:8.5pt;color:#555;border-top:1px solid #aaa;padding-top:4px}
 </style>
 </head>
@@ -404,6 +433,11 @@ footer{margin-top:20px;font-size:8.5pt;color:#555;border-top:1px solid #aaa;padd
 <div class="signer"><div>{{.V.PerformedBy}},</div><div>{{.R.Signers.PerformedBy.Title}}</div><div class="space"></div><div class="name">{{.R.Signers.PerformedBy.Name}}</div>{{if .R.Signers.PerformedBy.NIP}}<div>{{.V.Nip}}. {{.R.Signers.PerformedBy.NIP}}</div>{{end}}</div>
 <div class="signer"><div>{{.V.ApprovedBy}},</div><div>{{.R.Signers.ApprovedBy.Title}}</div><div class="space"></div><div class="name">{{.R.Signers.ApprovedBy.Name}}</div>{{if .R.Signers.ApprovedBy.NIP}}<div>{{.V.Nip}}. {{.R.Signers.ApprovedBy.NIP}}</div>{{end}}</div>
 </div>
+{{- with ack .R .V}}
+<div class="signatures ack">
+<div class="signer"><div>{{$v.Acknowledged}},</div><div>{{.Title}}</div><div class="space"></div><div class="name">{{if .Name}}{{.Name}}{{else}}&nbsp;{{end}}</div>{{if .NIP}}<div>{{$v.Nip}}. {{.NIP}}</div>{{end}}</div>
+</div>
+{{- end}}
 </section>
 <footer>{{.V.Generated}} · {{dateTime .V .R.Generated}}{{if .R.Run}} · run {{.R.Run}}{{end}}</footer>
 </body>

@@ -398,7 +398,12 @@ func (p *pdfDoc) signatures() {
 	f, v, r := p.f, p.v, p.r
 	_, pageH := f.GetPageSize()
 	_, _, _, bottom := f.GetMargins()
-	if f.GetY()+48 > pageH-bottom {
+	ack, hasAck := r.acknowledger(v)
+	need := 48.0
+	if hasAck {
+		need += 44
+	}
+	if f.GetY()+need > pageH-bottom {
 		f.AddPage()
 	}
 	f.SetFont("Helvetica", "", 10)
@@ -409,11 +414,19 @@ func (p *pdfDoc) signatures() {
 	f.CellFormat(pdfWidth, 6, p.tr(place), "", 1, "R", false, 0, "")
 	col := pdfWidth / 2
 	y := f.GetY() + 2
-	for i, who := range []struct {
+	type block struct {
 		label  string
 		person Person
-	}{{v.PerformedBy, r.Signers.PerformedBy}, {v.ApprovedBy, r.Signers.ApprovedBy}} {
+	}
+	blocks := []block{{v.PerformedBy, r.Signers.PerformedBy}, {v.ApprovedBy, r.Signers.ApprovedBy}}
+	if hasAck {
+		blocks = append(blocks, block{v.Acknowledged, ack})
+	}
+	for i, who := range blocks {
 		x := pdfMargin + float64(i)*col
+		if i == 2 { // the agency's head, centred below the other two
+			x, y = pdfMargin+col/2, y+44
+		}
 		f.SetXY(x, y)
 		f.SetFont("Helvetica", "", 10)
 		f.CellFormat(col, 5, p.tr(who.label+","), "", 2, "C", false, 0, "")

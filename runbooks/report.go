@@ -53,10 +53,13 @@ type Person struct {
 	NIP   string `json:"nip,omitempty" yaml:"nip"`     // civil servant number
 }
 
-// Signers are the signature blocks of a report.
+// Signers are the signature blocks of a report: who performed the drill and who
+// approved the minutes (the ICT office), and, below them, the head of the agency
+// that owns the data, who acknowledges them ("Mengetahui").
 type Signers struct {
-	PerformedBy Person `json:"performed_by" yaml:"performed_by"`
-	ApprovedBy  Person `json:"approved_by" yaml:"approved_by"`
+	PerformedBy    Person `json:"performed_by" yaml:"performed_by"`
+	ApprovedBy     Person `json:"approved_by" yaml:"approved_by"`
+	AcknowledgedBy Person `json:"acknowledged_by,omitzero" yaml:"-"` // from the agency's head
 }
 
 // Period is the time a report covers. A drill report's period runs from the first
@@ -79,7 +82,7 @@ func (r *Report) lastDay() time.Time {
 // Scope is what a report covers.
 type Scope struct {
 	Targets  []string `json:"targets"`
-	Agencies []string `json:"agencies"`
+	Agencies []string `json:"agencies"` // their names
 	DRCs     []string `json:"drcs"`
 }
 
@@ -168,7 +171,11 @@ func (r *Report) Finish() {
 	r.Passed = len(r.Results) > 0
 	targets, agencies, drcs := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, res := range r.Results {
-		targets[res.Target], agencies[res.Agency], drcs[res.DRC] = true, true, true
+		agency := res.Agency
+		if res.AgencyName != "" {
+			agency = res.AgencyName
+		}
+		targets[res.Target], agencies[agency], drcs[res.DRC] = true, true, true
 		if !res.Passed {
 			r.Passed = false
 		}

@@ -1,9 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cadang/cadang/runbooks"
 )
@@ -30,6 +33,68 @@ type Report struct {
 	// verify-manifest, ...), with "default" for the others. Unset: the title of
 	// signers.performed_by. cadang is the tool, never the performer.
 	Performers map[string]string `yaml:"performers"`
+	// NumberFormat is how a drill report's document number is written; its sequence
+	// comes from a register in the catalog, counted per year from 1. Placeholders:
+	// {seq} (or {seq:03} for at least three digits), {year}, {month} (01-12) and
+	// {month:roman} (I-XII). Default DefaultNumberFormat.
+	NumberFormat string `yaml:"number_format"`
+}
+
+// DefaultNumberFormat is the default of report.number_format: "007/BA-DRC/XI/2026".
+const DefaultNumberFormat = "{seq:03}/BA-DRC/{month:roman}/{year}"
+
+var romanMonths = []string{"I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII"}
+
+// Number writes document number seq of year, dated in month, in NumberFormat.
+func (r *Report) Number(seq, year int, month time.Month) string {
+	s, _ := formatNumber(r.NumberFormat, seq, year, month)
+	return s
+}
+
+func formatNumber(format string, seq, year int, month time.Month) (string, error) {
+	if format == "" {
+		format = DefaultNumberFormat
+	}
+	var b strings.Builder
+	hasSeq := false
+	for format != "" {
+		i := strings.IndexByte(format, '{')
+		if i < 0 {
+			b.WriteString(format)
+			break
+		}
+		j := strings.IndexByte(format[i:], '}')
+		if j < 0 {
+			return "", fmt.Errorf("%q: an unclosed {", format)
+		}
+		b.WriteString(format[:i])
+		name, width, _ := strings.Cut(format[i+1:i+j], ":")
+		switch {
+		case name == "seq" && width == "":
+			b.WriteString(strconv.Itoa(seq))
+			hasSeq = true
+		case name == "seq":
+			w, err := strconv.Atoi(width)
+			if err != nil || w < 1 || w > 9 {
+				return "", fmt.Errorf("{seq:%s}: the width is a number of digits, e.g. {seq:03}", width)
+			}
+			fmt.Fprintf(&b, "%0*d", w, seq)
+			hasSeq = true
+		case name == "year" && width == "":
+			b.WriteString(strconv.Itoa(year))
+		case name == "month" && width == "":
+			fmt.Fprintf(&b, "%02d", int(month))
+		case name == "month" && width == "roman":
+			b.WriteString(romanMonths[(int(month)+11)%12])
+		default:
+			return "", fmt.Errorf("unknown placeholder {%s} (use {seq}, {seq:03}, {year}, {month}, {month:roman})", format[i+1:i+j])
+		}
+		format = format[i+j+1:]
+	}
+	if !hasSeq {
+		return "", errors.New("the format has no {seq}: every report would have the same number")
+	}
+	return b.String(), nil
 }
 
 // PerformerOf returns who performs the drill step key (see Performers), or "" for
@@ -59,6 +124,9 @@ func (r *Report) validate(report func(field, msg string)) {
 	case "", "id", "en":
 	default:
 		report("language", fmt.Sprintf("%q: id (Bahasa Indonesia) or en", r.Language))
+	}
+	if _, err := formatNumber(r.NumberFormat, 1, 2026, time.January); err != nil {
+		report("number_format", err.Error())
 	}
 	for i, line := range r.Basis {
 		if art := runbooks.ArticleWithoutRegulation(line); art != "" {

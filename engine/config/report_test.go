@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Issue 13, point 22: every article the legal basis cites names its regulation:
@@ -30,5 +31,29 @@ report:
 	}
 	if got := cerr.Error(); got != strings.Join(want, "\n") {
 		t.Errorf("problems:\n got: %s\nwant: %s", got, strings.Join(want, "\n      "))
+	}
+}
+
+func TestReportNumberFormat(t *testing.T) {
+	r := Report{}
+	if got := r.Number(7, 2026, time.November); got != "007/BA-DRC/XI/2026" {
+		t.Errorf("default: %s", got)
+	}
+	r.NumberFormat = "{seq:03}/BA-DRC/DKISP/{year}"
+	if got := r.Number(12, 2027, time.January); got != "012/BA-DRC/DKISP/2027" {
+		t.Errorf("configured: %s", got)
+	}
+	src := `state_dir: /s
+drcs: [{name: local, role: primary, path: /l}]
+agencies: [{id: x, head: {name: Siti, title: Kepala Dinas}}]
+report: {number_format: "BA-DRC/{year}"}
+`
+	_, err := Parse("cadang.yaml", []byte(src))
+	if err == nil || !strings.Contains(err.Error(), "report.number_format: the format has no {seq}") {
+		t.Errorf("a format without {seq}: %v", err)
+	}
+	src = strings.Replace(src, "BA-DRC/{year}", "{seq}/{bulan}", 1)
+	if _, err := Parse("cadang.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), "unknown placeholder {bulan}") {
+		t.Errorf("an unknown placeholder: %v", err)
 	}
 }

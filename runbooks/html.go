@@ -57,6 +57,20 @@ func (c chart) scale() time.Duration {
 
 func (c chart) objectiveShown() bool { return c.Objective > 0 && c.Objective <= c.scale() }
 
+// isCurrent reports whether p is the drill a drill report is about.
+func (r *Report) isCurrent(p TrendPoint) bool {
+	return r.Kind == ReportDrill && r.Run != 0 && p.Run == r.Run
+}
+
+func (r *Report) hasCurrent() bool {
+	for _, p := range r.Trend {
+		if r.isCurrent(p) {
+			return true
+		}
+	}
+	return false
+}
+
 // heading is the line above a chart.
 func (v *vocab) chartHeading(c chart) string {
 	h := fmt.Sprintf("%s — %s", c.Target, v.ColRTO)
@@ -75,7 +89,9 @@ type svgBar struct {
 	Color      string
 	Label      string // tooltip
 	Value      string // above the bar
-	Tick       string // under the bar
+	Tick       string // under the bar: the date
+	DRC        string // under the date: the DRC drilled from
+	Current    bool   // the drill the report is about
 }
 
 type svgChart struct {
@@ -90,7 +106,7 @@ type svgChart struct {
 }
 
 func (v *vocab) svgCharts(r *Report) []svgChart {
-	const w, h, top, bottom, left = 640.0, 150.0, 14.0, 24.0, 8.0
+	const w, h, top, bottom, left = 640.0, 160.0, 14.0, 32.0, 8.0
 	var out []svgChart
 	for _, c := range r.charts() {
 		sc := svgChart{Target: c.Target, Heading: v.chartHeading(c), Width: int(w), Height: int(h), TopLabel: v.duration(c.scale())}
@@ -104,9 +120,11 @@ func (v *vocab) svgCharts(r *Report) []svgChart {
 			}
 			sc.Bars = append(sc.Bars, svgBar{
 				X: left + float64(i)*slot + slot*0.15, Y: top + plot - bh, W: slot * 0.7, H: bh, Color: color,
-				Label: fmt.Sprintf("%s %s, %s: %s (%s)", c.Target, p.DRC, v.date(p.Time), v.duration(time.Duration(p.RTO)), v.status(p.Passed)),
-				Value: v.duration(time.Duration(p.RTO)),
-				Tick:  p.Time.Format("02/01"),
+				Label:   fmt.Sprintf("%s %s, %s: %s (%s)", c.Target, p.DRC, v.date(p.Time), v.duration(time.Duration(p.RTO)), v.status(p.Passed)),
+				Value:   v.duration(time.Duration(p.RTO)),
+				Tick:    p.Time.Format("02/01"),
+				DRC:     p.DRC,
+				Current: r.isCurrent(p),
 			})
 		}
 		if c.objectiveShown() {
@@ -289,6 +307,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"opening":    func(r *Report, v *vocab) string { return r.openingText(v) },
 	"periodText": func(r *Report, v *vocab) string { return r.periodText(v) },
 	"zone":       func(r *Report) string { return r.zoneLabel() },
+	"hasCurrent": func(r *Report) bool { return r.hasCurrent() },
 	"ack": func(r *Report, v *vocab) *Person {
 		if p, ok := r.acknowledger(v); ok {
 			return &p
@@ -401,16 +420,17 @@ footer{margin-top:20px;font-size:8.5pt;color:#555;border-top:1px solid #aaa;padd
 <rect x="0" y="0" width="{{.Width}}" height="{{.Height}}" fill="#fafafa" stroke="#bbb"/>
 <text x="4" y="11" font-size="9" fill="#444">{{.TopLabel}}</text>
 {{- range .Bars}}
-<rect class="bar" x="{{f1 .X}}" y="{{f1 .Y}}" width="{{f1 .W}}" height="{{f1 .H}}" fill="{{.Color}}"><title>{{.Label}}</title></rect>
-<text x="{{f1 .X}}" y="{{f1 .Y}}" font-size="8" fill="#222" dy="-2">{{.Value}}</text>
-<text x="{{f1 .X}}" y="{{$c.Height}}" font-size="8" fill="#444" dy="-10">{{.Tick}}</text>
+<rect class="bar{{if .Current}} current{{end}}" x="{{f1 .X}}" y="{{f1 .Y}}" width="{{f1 .W}}" height="{{f1 .H}}" fill="{{.Color}}"{{if .Current}} stroke="#111" stroke-width="2"{{end}}><title>{{.Label}}</title></rect>
+<text x="{{f1 .X}}" y="{{f1 .Y}}" font-size="8" fill="#222" dy="-2"{{if .Current}} font-weight="bold"{{end}}>{{.Value}}</text>
+<text x="{{f1 .X}}" y="{{$c.Height}}" font-size="8" fill="#444" dy="-18">{{.Tick}}</text>
+<text class="drc" x="{{f1 .X}}" y="{{$c.Height}}" font-size="8" fill="#444" dy="-8">{{.DRC}}</text>
 {{- end}}
 {{- if .HasObjective}}
 <line x1="0" x2="{{.Width}}" y1="{{f1 .ObjectiveY}}" y2="{{f1 .ObjectiveY}}" stroke="#1565c0" stroke-dasharray="5,4"/>
 {{- end}}
 </svg>
 {{- end}}
-{{- if .Charts}}<p class="caption">{{.V.TrendCaption}}</p>{{end}}
+{{- if .Charts}}<p class="caption">{{.V.TrendCaption}}{{if hasCurrent .R}} {{.V.TrendCurrent}}{{end}}</p>{{end}}
 </section>
 
 <section id="findings">

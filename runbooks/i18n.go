@@ -36,7 +36,7 @@ type vocab struct {
 	Passed, Failed                       string
 	StepStatus                           map[string]string
 	NoFindings, NoTrend                  string
-	TrendCaption                         string
+	TrendCaption, TrendCurrent           string
 	OffScale                             string
 	PerformedBy, ApprovedBy, Nip         string
 	Operator                             string // the performer of a step when none is configured
@@ -61,7 +61,7 @@ var vocabs = map[string]*vocab{
 		Opening:       "Pada hari ini %s, %s telah melaksanakan uji pemulihan data dari Data Recovery Center (DRC) sesuai dengan SOP Pengujian DRC, dengan hasil sebagaimana tercantum di bawah ini.",
 		OpeningPeriod: "Laporan ini merekapitulasi seluruh uji pemulihan data dari Data Recovery Center (DRC) yang dilaksanakan oleh %[3]s pada periode %[1]s sampai dengan %[2]s, sebagai bahan monitoring dan evaluasi.",
 		SecBasis:      "A. DASAR", SecScope: "B. RUANG LINGKUP", SecProcedure: "C. PELAKSANAAN",
-		SecResults: "D. HASIL PENGUJIAN", SecTrend: "E. TREN UJI SEBELUMNYA", SecFindings: "F. TEMUAN DAN TINDAK LANJUT",
+		SecResults: "D. HASIL PENGUJIAN", SecTrend: "E. TREN HASIL UJI", SecFindings: "F. TEMUAN DAN TINDAK LANJUT",
 		SecClosing: "G. PENUTUP",
 		Closing:    "Demikian berita acara ini dibuat dengan sebenarnya untuk dipergunakan sebagaimana mestinya.",
 		Basis: []string{
@@ -80,7 +80,8 @@ var vocabs = map[string]*vocab{
 		StepStatus:   map[string]string{StepOK: "berhasil", StepFailed: "gagal", StepSkipped: "dilewati"},
 		NoFindings:   "Tidak ada temuan.",
 		NoTrend:      "Belum ada uji sebelumnya.",
-		TrendCaption: "RTO terukur per uji (batang hijau: lulus, merah: gagal); garis putus-putus: target RTO.",
+		TrendCaption: "RTO terukur per uji (batang hijau: lulus, merah: gagal), dengan tanggal dan DRC asal pemulihan di bawah setiap batang; garis putus-putus: target RTO.",
+		TrendCurrent: "Batang bertepi hitam adalah uji ini.",
 		OffScale:     "di atas skala",
 		PerformedBy:  "Dilaksanakan oleh", ApprovedBy: "Disetujui oleh", Nip: "NIP",
 		Operator:     "Operator DRC",
@@ -113,7 +114,7 @@ var vocabs = map[string]*vocab{
 		Opening:       "On %s, %s performed a restore drill from the Data Recovery Centers (DRC) according to the DRC testing SOP, with the results below.",
 		OpeningPeriod: "This report summarises every restore drill from the Data Recovery Centers (DRC) performed by %[3]s from %[1]s to %[2]s, for monitoring and evaluation.",
 		SecBasis:      "A. BASIS", SecScope: "B. SCOPE", SecProcedure: "C. PROCEDURE",
-		SecResults: "D. RESULTS", SecTrend: "E. TREND OF PAST DRILLS", SecFindings: "F. FINDINGS AND FOLLOW-UPS",
+		SecResults: "D. RESULTS", SecTrend: "E. DRILL TREND", SecFindings: "F. FINDINGS AND FOLLOW-UPS",
 		SecClosing: "G. CLOSING",
 		Closing:    "These minutes were drawn up truthfully, to be used as required.",
 		Basis: []string{
@@ -132,7 +133,8 @@ var vocabs = map[string]*vocab{
 		StepStatus:   map[string]string{StepOK: "ok", StepFailed: "failed", StepSkipped: "skipped"},
 		NoFindings:   "No findings.",
 		NoTrend:      "No earlier drills.",
-		TrendCaption: "Measured RTO per drill (green bars: passed, red: failed); dashed line: RTO objective.",
+		TrendCaption: "Measured RTO per drill (green bars: passed, red: failed), with the date and the DRC restored from under each bar; dashed line: RTO objective.",
+		TrendCurrent: "The bar outlined in black is this drill.",
 		OffScale:     "above the scale",
 		PerformedBy:  "Performed by", ApprovedBy: "Approved by", Nip: "NIP",
 		Operator:     "DRC operator",

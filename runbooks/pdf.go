@@ -189,8 +189,11 @@ func (p *pdfDoc) build() {
 			return ""
 		})
 
-	p.section(v.SecTrend)
 	charts := r.charts()
+	if len(charts) > 0 {
+		p.keep(55) // the heading stays with its first chart
+	}
+	p.section(v.SecTrend)
 	if len(charts) == 0 {
 		p.paragraph(v.NoTrend)
 	}
@@ -199,7 +202,11 @@ func (p *pdfDoc) build() {
 	}
 	if len(charts) > 0 {
 		f.SetFont("Helvetica", "I", 8)
-		f.MultiCell(pdfWidth, 3.8, p.tr(v.TrendCaption), "", "L", false)
+		caption := v.TrendCaption
+		if r.hasCurrent() {
+			caption += " " + v.TrendCurrent
+		}
+		f.MultiCell(pdfWidth, 3.8, p.tr(caption), "", "L", false)
 	}
 
 	p.section(v.SecFindings)
@@ -251,6 +258,15 @@ func (p *pdfDoc) numbered(n int, s string) {
 	f.SetFont("Helvetica", "", 10)
 	f.CellFormat(7, lineH+0.4, fmt.Sprintf("%d.", n), "", 0, "L", false, 0, "")
 	f.MultiCell(pdfWidth-7, lineH+0.4, p.tr(s), "", "L", false)
+}
+
+// keep starts a new page unless need mm are left on this one.
+func (p *pdfDoc) keep(need float64) {
+	_, h := p.f.GetPageSize()
+	_, _, _, bottom := p.f.GetMargins()
+	if p.f.GetY()+need > h-bottom {
+		p.f.AddPage()
+	}
 }
 
 // section starts a lettered section, on a new page if little room is left.
@@ -355,7 +371,7 @@ func (p *pdfDoc) table(widths []float64, header []string, rows [][]string, style
 // when it failed, with the RTO objective as a dashed line.
 func (p *pdfDoc) chart(c chart) {
 	f, v := p.f, p.v
-	const h, labelH = 32.0, 4.0
+	const h, labelH = 32.0, 7.0
 	_, pageH := f.GetPageSize()
 	_, _, _, bottom := f.GetMargins()
 	if f.GetY()+h+labelH+8 > pageH-bottom {
@@ -377,11 +393,24 @@ func (p *pdfDoc) chart(c chart) {
 			f.SetFillColor(198, 40, 40)
 		}
 		bx := x0 + float64(i)*slot + slot*0.15
-		f.Rect(bx, y0+h-bh, slot*0.7, bh, "F")
+		current := p.r.isCurrent(pt)
+		if current { // this drill: outlined in black, its value in bold
+			f.SetDrawColor(17, 17, 17)
+			f.SetLineWidth(0.6)
+			f.Rect(bx, y0+h-bh, slot*0.7, bh, "FD")
+			f.SetLineWidth(0.2)
+			f.SetDrawColor(180, 180, 180)
+			f.SetFont("Helvetica", "B", 6.5)
+		} else {
+			f.Rect(bx, y0+h-bh, slot*0.7, bh, "F")
+		}
 		f.SetXY(bx-1, y0+h-bh-3.2)
 		f.CellFormat(slot*0.7+2, 3, p.tr(v.duration(time.Duration(pt.RTO))), "", 0, "C", false, 0, "")
+		f.SetFont("Helvetica", "", 6.5)
 		f.SetXY(bx-1, y0+h+0.5)
 		f.CellFormat(slot*0.7+2, 3, pt.Time.Format("02/01"), "", 0, "C", false, 0, "")
+		f.SetXY(bx-1, y0+h+3.3)
+		f.CellFormat(slot*0.7+2, 3, p.tr(pt.DRC), "", 0, "C", false, 0, "")
 	}
 	if c.objectiveShown() {
 		oy := y0 + h - (h-2)*float64(c.Objective)/float64(c.scale())

@@ -104,6 +104,9 @@ func sample(language string) *Report {
 			TrendPoint{Run: uint64(10 + i), Time: day, Target: "simpus-db", DRC: "local", RTO: Duration(time.Duration(5+i) * time.Minute), RPO: Duration(6 * time.Hour), Passed: true},
 			TrendPoint{Run: uint64(10 + i), Time: day, Target: "portal-files", DRC: "offsite", RTO: Duration(time.Duration(2+i) * time.Minute), RPO: Duration(8 * time.Hour), Passed: i != 2})
 	}
+	for _, res := range r.Results { // the drill itself, as the engine adds it
+		r.Trend = append(r.Trend, TrendPoint{Run: 42, Time: res.Started, Target: res.Target, DRC: res.DRC, RTO: res.RTOMeasured, RPO: res.RPOAchieved, Passed: res.Passed})
+	}
 	r.Finish()
 	return r
 }
@@ -189,8 +192,8 @@ func TestHTMLIsSelfContained(t *testing.T) {
 			t.Errorf("the page lacks %q", want)
 		}
 	}
-	if n := strings.Count(s, `class="bar"`); n != 8 {
-		t.Errorf("%d trend bars, want 8", n)
+	if n := strings.Count(s, `<rect class="bar`); n != 10 {
+		t.Errorf("%d trend bars, want 10", n)
 	}
 }
 
@@ -206,7 +209,7 @@ func TestPDF(t *testing.T) {
 		want []string
 	}{
 		{LangID, []string{"BERITA ACARA UJI PEMULIHAN DRC", "Nomor: 007/UJI-DRC/XI/2026", "Pada hari ini Senin tanggal dua puluh tiga bulan November tahun dua ribu dua puluh enam (23-11-2026)",
-			"A. DASAR", "C. PELAKSANAAN", "D. HASIL PENGUJIAN", "E. TREN UJI SEBELUMNYA", "F. TEMUAN DAN TINDAK LANJUT",
+			"A. DASAR", "C. PELAKSANAAN", "D. HASIL PENGUJIAN", "E. TREN HASIL UJI", "F. TEMUAN DAN TINDAK LANJUT",
 			"simpus-db", "portal-files", "LULUS", "GAGAL", "Dilaksanakan oleh", "Disetujui oleh", "Rina Kartika, S.Kom.", "NIP. 197505052000031002",
 			"RPO tercapai 30 jam melebihi target 24 jam."}},
 		{LangEN, []string{"DRC RESTORE DRILL MINUTES", "Number: 007/UJI-DRC/XI/2026", "On Monday, 23 November 2026",
@@ -382,4 +385,25 @@ func jsonTexts(v any) []string {
 		}
 	}
 	return out
+}
+
+// Issue 13, point 24: the trend chart says which DRC each bar is, and marks the drill
+// the report is about.
+func TestTrendChartNamesDRCsAndMarksThisDrill(t *testing.T) {
+	r := sample(LangID)
+	html, _ := r.HTML()
+	s := string(html)
+	trend := s[strings.Index(s, `<section id="trend">`):strings.Index(s, `<section id="findings">`)]
+	if n := len(regexp.MustCompile(`class="drc"[^>]*>local<`).FindAllString(trend, -1)); n != 5 {
+		t.Errorf("%d bars labelled local, want 5", n)
+	}
+	if n := len(regexp.MustCompile(`class="drc"[^>]*>offsite<`).FindAllString(trend, -1)); n != 5 {
+		t.Errorf("%d bars labelled offsite, want 5", n)
+	}
+	if n := strings.Count(trend, `class="bar current"`); n != 2 {
+		t.Errorf("%d bars marked as this drill, want 2 (one per target)", n)
+	}
+	if !strings.Contains(trend, "Batang bertepi hitam adalah uji ini.") {
+		t.Error("the caption does not say how this drill is marked")
+	}
 }

@@ -183,6 +183,9 @@ func (r *Report) performer(v *vocab, s StepResult) string {
 	return v.Operator
 }
 
+// blankName is the line a name is written on by hand.
+const blankName = "(..........................................)"
+
 // acknowledger is who signs the "Mengetahui" block of a drill report: the head of
 // the agency that owns the data, or, when none is configured, a blank block titled
 // after the agency, to be signed by hand.
@@ -197,6 +200,9 @@ func (r *Report) acknowledger(v *vocab) (Person, bool) {
 			name = r.Results[0].Agency
 		}
 		p.Title = fmt.Sprintf(v.HeadOf, name)
+	}
+	if p.Name == "" {
+		p.Name = blankName // to be written by hand
 	}
 	return p, true
 }
@@ -455,7 +461,7 @@ footer{margin-top:20px;font-size:8.5pt;color:#555;border-top:1px solid #aaa;padd
 </div>
 {{- with ack .R .V}}
 <div class="signatures ack">
-<div class="signer"><div>{{$v.Acknowledged}},</div><div>{{.Title}}</div><div class="space"></div><div class="name">{{if .Name}}{{.Name}}{{else}}&nbsp;{{end}}</div>{{if .NIP}}<div>{{$v.Nip}}. {{.NIP}}</div>{{end}}</div>
+<div class="signer"><div>{{$v.Acknowledged}},</div><div>{{.Title}}</div><div class="space"></div><div class="name">{{.Name}}</div>{{if .NIP}}<div>{{$v.Nip}}. {{.NIP}}</div>{{end}}</div>
 </div>
 {{- end}}
 </section>

@@ -136,6 +136,7 @@ func (p *pdfDoc) build() {
 			})
 	}
 
+	p.keep(50) // the heading, the table's header and its first row together
 	p.section(v.SecResults)
 	if r.Kind == ReportPeriod {
 		var rows [][]string
@@ -463,6 +464,9 @@ func (p *pdfDoc) signatures() {
 		f.CellFormat(col, 5, p.tr(who.person.Title), "", 2, "C", false, 0, "")
 		f.SetXY(x, y+30)
 		f.SetFont("Helvetica", "BU", 10)
+		if who.person.Name == blankName {
+			f.SetFont("Helvetica", "", 10)
+		}
 		f.CellFormat(col, 5, p.tr(who.person.Name), "", 2, "C", false, 0, "")
 		if who.person.NIP != "" {
 			f.SetX(x)

@@ -134,6 +134,11 @@ targets:
 			if f == "html" && (!strings.Contains(string(b), "BERITA ACARA UJI PEMULIHAN DRC") || !strings.Contains(string(b), "Budi Santoso")) {
 				t.Errorf("%s: not the Indonesian minutes", p)
 			}
+			// What the engine and the files kind recorded is in Indonesian too.
+			if f == "html" && (strings.Contains(string(b), "every one whole") || strings.Contains(string(b), "as listed") ||
+				!strings.Contains(string(b), "seluruhnya utuh") || !strings.Contains(string(b), "sesuai daftar isi")) {
+				t.Errorf("%s: the steps' summaries are not in Indonesian", p)
+			}
 			if f == "pdf" && !strings.HasPrefix(string(b), "%PDF-") {
 				t.Errorf("%s: not a PDF", p)
 			}

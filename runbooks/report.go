@@ -247,7 +247,8 @@ func (r *Report) JSON() ([]byte, error) {
 }
 
 // withTexts returns a copy of r whose messages carry their text in the report's
-// language, for readers of the JSON that have no catalog.
+// language, and whose steps name their performer, for readers of the JSON that have
+// no catalog.
 func (r *Report) withTexts() *Report {
 	v := lang(r.Language)
 	text := func(m Message) Message {
@@ -263,6 +264,7 @@ func (r *Report) withTexts() *Report {
 		for j := range res.Steps {
 			st := &res.Steps[j]
 			st.Title, st.Summary, st.Error = text(st.Title), text(st.Summary), text(st.Error)
+			st.Performer = r.performer(v, *st)
 		}
 		res.Checks = append([]Check(nil), res.Checks...)
 		for j := range res.Checks {

@@ -57,3 +57,19 @@ report: {number_format: "BA-DRC/{year}"}
 		t.Errorf("an unknown placeholder: %v", err)
 	}
 }
+
+// Issue 13, point 24: the performer of a step is configured per step kind.
+func TestReportPerformers(t *testing.T) {
+	r := Report{Performers: map[string]string{"verify": "Pemeriksa Teknologi Informasi", "restore": "Pengelola Teknologi Informasi", "default": "Operator DRC"}}
+	for key, want := range map[string]string{
+		"verify-listing": "Pemeriksa Teknologi Informasi", "verify": "Pemeriksa Teknologi Informasi",
+		"restore": "Pengelola Teknologi Informasi", "snapshot": "Operator DRC",
+	} {
+		if got := r.PerformerOf(key); got != want {
+			t.Errorf("PerformerOf(%q) = %q, want %q", key, got, want)
+		}
+	}
+	if got := (&Report{}).PerformerOf("restore"); got != "" {
+		t.Errorf("no performers: %q (want the report's default)", got)
+	}
+}

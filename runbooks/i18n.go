@@ -49,7 +49,6 @@ type vocab struct {
 	Follow                               map[string]string // step key -> follow-up (%s drc)
 	FollowDefault                        string
 	Months, Weekdays                     []string
-	Units                                [3]string // hour, minute, second
 }
 
 var vocabs = map[string]*vocab{
@@ -104,7 +103,6 @@ var vocabs = map[string]*vocab{
 		FollowDefault: "Selidiki penyebab kegagalan, perbaiki, lalu ulangi uji pemulihan.",
 		Months:        []string{"Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober", "November", "Desember"},
 		Weekdays:      []string{"Minggu", "Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu"},
-		Units:         [3]string{"jam", "menit", "detik"},
 	},
 	LangEN: {
 		Code:          LangEN,
@@ -157,7 +155,6 @@ var vocabs = map[string]*vocab{
 		FollowDefault: "Investigate the cause of the failure, repair it, then drill again.",
 		Months:        []string{"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"},
 		Weekdays:      []string{"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"},
-		Units:         [3]string{"h", "m", "s"},
 	},
 }
 

@@ -97,6 +97,9 @@ func formatNumber(format string, seq, year int, month time.Month) (string, error
 	return b.String(), nil
 }
 
+// performerKeys are the steps report.performers can name.
+var performerKeys = map[string]bool{"snapshot": true, "packs": true, "restore": true, "verify": true, "boot": true, "cleanup": true, "default": true}
+
 // PerformerOf returns who performs the drill step key (see Performers), or "" for
 // the report's default.
 func (r *Report) PerformerOf(key string) string {
@@ -127,6 +130,11 @@ func (r *Report) validate(report func(field, msg string)) {
 	}
 	if _, err := formatNumber(r.NumberFormat, 1, 2026, time.January); err != nil {
 		report("number_format", err.Error())
+	}
+	for key := range r.Performers {
+		if !performerKeys[key] && !strings.HasPrefix(key, "verify-") {
+			report("performers."+key, fmt.Sprintf("unknown step %q (one of %s, or verify-...)", key, strings.Join(keys(performerKeys), ", ")))
+		}
 	}
 	for i, line := range r.Basis {
 		if art := runbooks.ArticleWithoutRegulation(line); art != "" {

@@ -73,3 +73,15 @@ func TestReportPerformers(t *testing.T) {
 		t.Errorf("no performers: %q (want the report's default)", got)
 	}
 }
+
+func TestReportPerformersUnknownStep(t *testing.T) {
+	src := `state_dir: /s
+drcs: [{name: local, role: primary, path: /l}]
+agencies: [{id: x}]
+report: {performers: {restor: Operator, verify-listing: Pemeriksa}}
+`
+	_, err := Parse("cadang.yaml", []byte(src))
+	if err == nil || !strings.Contains(err.Error(), `report.performers.restor: unknown step "restor"`) || strings.Contains(err.Error(), "verify-listing") {
+		t.Errorf("performers: %v", err)
+	}
+}

@@ -112,17 +112,17 @@ targets:
 		}
 		var names []string
 		for _, c := range tr.Checks {
-			names = append(names, c.Name)
+			names = append(names, c.Name.String())
 			if !c.Passed {
-				t.Errorf("drill from %s: check %q failed: %s", tr.DRC, c.Name, c.Detail)
+				t.Errorf("drill from %s: check %q failed: %s", tr.DRC, c.Name.String(), c.Detail.String())
 			}
 		}
 		if len(tr.Checks) != 3 || !strings.Contains(strings.Join(names, "|"), "sampled at backup") {
 			t.Errorf("drill from %s: checks %v", tr.DRC, names)
 		}
 		for _, c := range tr.Checks {
-			if strings.Contains(c.Name, "sampled") && !strings.Contains(c.Detail, "7 of 7 sampled files identical") {
-				t.Errorf("sample check: %s", c.Detail)
+			if strings.Contains(c.Name.String(), "sampled") && !strings.Contains(c.Detail.String(), "7 of 7 sampled files identical") {
+				t.Errorf("sample check: %s", c.Detail.String())
 			}
 		}
 		for _, f := range []string{"json", "html", "pdf"} {
@@ -133,6 +133,11 @@ targets:
 			}
 			if f == "html" && (!strings.Contains(string(b), "BERITA ACARA UJI PEMULIHAN DRC") || !strings.Contains(string(b), "Budi Santoso")) {
 				t.Errorf("%s: not the Indonesian minutes", p)
+			}
+			// What the engine and the files kind recorded is in Indonesian too.
+			if f == "html" && (strings.Contains(string(b), "every one whole") || strings.Contains(string(b), "as listed") ||
+				!strings.Contains(string(b), "seluruhnya utuh") || !strings.Contains(string(b), "sesuai daftar isi")) {
+				t.Errorf("%s: the steps' summaries are not in Indonesian", p)
 			}
 			if f == "pdf" && !strings.HasPrefix(string(b), "%PDF-") {
 				t.Errorf("%s: not a PDF", p)
@@ -180,7 +185,7 @@ targets:
 	for _, s := range bad.Steps {
 		status[s.Key] = s.Status
 	}
-	if status["packs"] != "failed" || status["restore"] != "skipped" || status["cleanup"] != "ok" || status["scratch"] != "ok" {
+	if status["packs"] != "failed" || status["restore"] != "skipped" || status["cleanup"] != "ok" || len(bad.Steps) != 6 {
 		t.Errorf("steps of the failed drill: %v", status)
 	}
 	if l := leftovers(t, w); len(l) != 0 {
@@ -275,7 +280,7 @@ targets:
 			}
 			for _, c := range tr.Checks {
 				if !c.Passed {
-					t.Errorf("%s from %s: check %q: %s", tg, tr.DRC, c.Name, c.Detail)
+					t.Errorf("%s from %s: check %q: %s", tg, tr.DRC, c.Name.String(), c.Detail.String())
 				}
 			}
 			report := filepath.Join(w.stateDir, "reports", fmt.Sprintf("drill-%d-%s-%s.html", runs[i].ID, tg, tr.DRC))
@@ -283,7 +288,7 @@ targets:
 				t.Errorf("%s: %v", report, err)
 			}
 		}
-		if tg == "simpus-db" && (len(res[0].Checks) != 4 || !strings.Contains(res[0].Checks[1].Detail, "300 rows, identical to the manifest")) {
+		if tg == "simpus-db" && (len(res[0].Checks) != 4 || !strings.Contains(res[0].Checks[1].Detail.String(), "300 rows, identical to the manifest")) {
 			t.Errorf("postgres drill checks: %+v", res[0].Checks)
 		}
 		if tg == "web01-vm" && !strings.Contains(fmt.Sprint(res[0].Checks), "domain stays running for 3 s") {

@@ -18,6 +18,7 @@ import (
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/runbooks"
+	"github.com/cadang/cadang/runbooks/msg"
 	"github.com/cadang/cadang/targets"
 )
 
@@ -93,13 +94,15 @@ func (d *Daemon) drillSubmissions(t *target, onlyDRC, reason string, prio int) [
 	return out
 }
 
-// drillStep is a step with both titles: the report's language picks one.
+// drillStep is one step of a drill; its title is a message, rendered in the
+// report's language.
 type drillStep struct {
-	key, en, id string
-	verify      bool
-	always      bool
-	timeout     time.Duration
-	run         runbooks.Action
+	key     string
+	title   msg.Message
+	verify  bool
+	always  bool
+	timeout time.Duration
+	run     runbooks.Action
 }
 
 func (d *Daemon) drill(ctx context.Context, j *job, t *target, site *drc.Site) error {
@@ -122,7 +125,7 @@ func (d *Daemon) drill(ctx context.Context, j *job, t *target, site *drc.Site) e
 		Log:             d.log.With("run", r.ID, "target", t.cfg.Name, "drc", site.Name),
 		Check: func(c targets.DrillCheck) {
 			mu.Lock()
-			res.Checks = append(res.Checks, runbooks.Check{Name: c.Name, Passed: c.Passed, Detail: c.Detail})
+			res.Checks = append(res.Checks, runbooks.Check{Name: c.Checked(), Passed: c.Passed, Detail: c.Result()})
 			mu.Unlock()
 		},
 		Restored: func(n int64) { restored.Add(n) },
@@ -133,14 +136,14 @@ func (d *Daemon) drill(ctx context.Context, j *job, t *target, site *drc.Site) e
 	repo := site.Repo(r.Agency)
 	var rd *reader
 	steps := []drillStep{
-		{key: "snapshot", en: "Choose the newest good snapshot at the DRC", id: "Memilih snapshot baik terbaru di DRC",
-			run: func(ctx context.Context) (string, error) {
+		{key: "snapshot", title: msg.New("drill.snapshot.title"),
+			run: func(ctx context.Context) (msg.Message, error) {
 				if err := site.Check(ctx); err != nil {
-					return "", err
+					return msg.Message{}, err
 				}
 				snap, _, err := d.resolveSnapshot(ctx, repo, t.cfg.Name, "latest")
 				if err != nil {
-					return "", err
+					return msg.Message{}, err
 				}
 				r.SnapshotID, res.Snapshot, res.SnapshotTime = snap.ID, snap.ID, snap.Time
 				if rec, err := d.cat.Snapshot(snap.ID); err == nil && rec.RunID != 0 {
@@ -150,18 +153,17 @@ func (d *Daemon) drill(ctx context.Context, j *job, t *target, site *drc.Site) e
 				}
 				rd = &reader{repo: repo, snap: snap, j: j, log: env.Log}
 				if err := os.MkdirAll(scratch, 0o700); err != nil {
-					return "", err
+					return msg.Message{}, err
 				}
-				return fmt.Sprintf("snapshot %s of %s (%s old)", snap.ShortID, snap.Time.Format(time.RFC3339),
-					d.now().Sub(snap.Time).Round(time.Second)), nil
+				return msg.New("drill.snapshot.done", "id", snap.ShortID, "age", d.now().Sub(snap.Time).Round(time.Second)), nil
 			}},
-		{key: "packs", en: "Read back and verify the snapshot's pack files at the DRC", id: "Membaca ulang dan memverifikasi berkas pack snapshot di DRC", verify: true,
-			run: func(ctx context.Context) (string, error) {
+		{key: "packs", title: msg.New("drill.packs.title"), verify: true,
+			run: func(ctx context.Context) (msg.Message, error) {
 				// A Contents of its own, not replication's cache: every index and tree
 				// is read (and checked) from this DRC.
 				packs, err := drc.NewContents(r.Agency).SnapshotPacks(ctx, repo, r.SnapshotID)
 				if err != nil {
-					return "", err
+					return msg.Message{}, err
 				}
 				names := make([]string, 0, len(packs))
 				for n := range packs {
@@ -170,14 +172,14 @@ func (d *Daemon) drill(ctx context.Context, j *job, t *target, site *drc.Site) e
 				sort.Strings(names)
 				var read atomic.Int64
 				err = drc.VerifyObjects(ctx, repo.Store, names, 4, &read)
-				name := "pack files of the snapshot at drc " + site.Name + " (SHA-256)"
+				what := msg.New("drill.packs.check", "drc", site.Name)
 				if err != nil {
-					env.Check(targets.DrillCheck{Name: name, Passed: false, Detail: oneLine(err.Error())})
-					return "", fmt.Errorf("drc %q: %w", site.Name, err)
+					env.Check(targets.DrillCheck{What: what, Passed: false, Found: msg.Plain(err.Error())})
+					return msg.Message{}, fmt.Errorf("drc %q: %w", site.Name, err)
 				}
-				detail := fmt.Sprintf("%d pack files, %.1f MiB read, every one whole", len(names), float64(read.Load())/(1<<20))
-				env.Check(targets.DrillCheck{Name: name, Passed: true, Detail: detail})
-				return detail, nil
+				found := msg.New("drill.packs.ok", "packs", len(names), "bytes", read.Load())
+				env.Check(targets.DrillCheck{What: what, Passed: true, Found: found})
+				return found, nil
 			}},
 	}
 	if dr, ok := t.impl.(targets.Driller); ok {
@@ -188,31 +190,25 @@ func (d *Daemon) drill(ctx context.Context, j *job, t *target, site *drc.Site) e
 			return rd
 		}}
 		for _, ks := range dr.DrillSteps(lazy, env) {
-			steps = append(steps, drillStep{key: ks.Key, en: ks.Title, id: ks.TitleID, verify: ks.Verify, always: ks.Always,
-				timeout: ks.Timeout, run: ks.Run})
+			steps = append(steps, drillStep{key: ks.Key, title: ks.Heading(), verify: ks.Verify, always: ks.Always,
+				timeout: ks.Timeout, run: ks.Exec})
 		}
 	} else {
-		steps = append(steps, drillStep{key: "restore", en: "Restore", id: "Pemulihan", run: func(context.Context) (string, error) {
-			return "", fmt.Errorf("kind %q has no drill", t.cfg.Kind)
+		steps = append(steps, drillStep{key: "restore", title: msg.New("drill.restore.title"), run: func(context.Context) (msg.Message, error) {
+			return msg.Message{}, msg.Fail("drill.no_drill", "kind", t.cfg.Kind)
 		}})
 	}
-	steps = append(steps, drillStep{key: "scratch", en: "Remove the drill's scratch folder", id: "Menghapus folder sementara uji",
-		always: true, run: func(context.Context) (string, error) {
-			return "", os.RemoveAll(scratch)
-		}})
+	steps = withScratchRemoval(steps, scratch)
 
 	proc := runbooks.Procedure{Name: "drill " + t.cfg.Name + " @ " + site.Name}
 	verifyKeys := map[string]bool{}
 	for _, s := range steps {
-		title := s.id
-		if lang == runbooks.LangEN || title == "" {
-			title = s.en
-		}
 		timeout := s.timeout
 		if timeout == 0 {
 			timeout = set.Timeout
 		}
-		proc.Steps = append(proc.Steps, runbooks.Step{Key: s.key, Title: title, Performer: "cadang", Timeout: timeout, Always: s.always, Run: s.run})
+		proc.Steps = append(proc.Steps, runbooks.Step{Key: s.key, Title: s.title, Performer: d.cfg.Report.PerformerOf(s.key),
+			Timeout: timeout, Always: s.always, Run: s.run})
 		if s.verify {
 			verifyKeys[s.key] = true
 		}
@@ -268,12 +264,39 @@ func (d *Daemon) drill(ctx context.Context, j *job, t *target, site *drc.Site) e
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("drill failed at step %d (%s): %s", fs.No, fs.Key, fs.Error)
+		return fmt.Errorf("drill failed at step %d (%s): %s", fs.No, fs.Key, fs.Error.String())
 	}
 	if !res.RPOMet() || !res.RTOMet() {
 		return errors.New(r.Notes[0])
 	}
 	return nil
+}
+
+// withScratchRemoval makes the drill's last clean-up step also remove its scratch
+// folder, so that a report lists one clean-up step, not the kind's and the engine's;
+// a drill whose kind has no clean-up step gets one that removes the folder.
+func withScratchRemoval(steps []drillStep, scratch string) []drillStep {
+	for i := len(steps) - 1; i >= 0; i-- {
+		if !steps[i].always {
+			continue
+		}
+		own := steps[i].run
+		steps[i].run = func(ctx context.Context) (msg.Message, error) {
+			summary, err := own(ctx)
+			if rmErr := os.RemoveAll(scratch); rmErr != nil && err == nil {
+				err = rmErr
+			}
+			return summary, err
+		}
+		return steps
+	}
+	return append(steps, drillStep{key: "cleanup", title: msg.New("drill.scratch.title"), always: true,
+		run: func(context.Context) (msg.Message, error) {
+			if err := os.RemoveAll(scratch); err != nil {
+				return msg.Message{}, err
+			}
+			return msg.New("drill.scratch.done"), nil
+		}})
 }
 
 // lazyReader is the Reader a kind's drill steps get before the snapshot step has

@@ -60,11 +60,28 @@ func (d *Daemon) drillReportOf(id uint64, res *runbooks.TargetResult, lang strin
 	if err != nil {
 		return nil, err
 	}
-	rep := &runbooks.Report{Kind: runbooks.ReportDrill, Language: lang, Number: reportNumber(id, res.Started),
+	started := res.Started.In(d.sched.loc)
+	n, err := d.cat.DocumentNumber("drill", id, started.Year())
+	if err != nil {
+		return nil, fmt.Errorf("document number: %w", err)
+	}
+	signers := d.cfg.Report.Signers
+	signers.AcknowledgedBy = d.agencyHead(res.Agency)
+	rep := &runbooks.Report{Kind: runbooks.ReportDrill, Language: lang, Number: d.cfg.Report.Number(n.Seq, n.Year, started.Month()),
 		Office: d.cfg.Report.Office, Run: id, Generated: d.now(), Results: []runbooks.TargetResult{*res},
-		Trend: trend, Signers: d.cfg.Report.Signers, Basis: d.cfg.Report.Basis}
+		Trend: trend, Signers: signers, Basis: d.cfg.Report.Basis, TimeZone: d.sched.loc.String()}
 	rep.Finish()
 	return rep, nil
+}
+
+// agencyHead is the head of agency id, who acknowledges its drill reports.
+func (d *Daemon) agencyHead(id string) runbooks.Person {
+	for _, a := range d.cfg.Agencies {
+		if a.ID == id {
+			return a.Head
+		}
+	}
+	return runbooks.Person{}
 }
 
 // drillTrend returns the past drills of target (up to and including run upTo, whose
@@ -110,13 +127,6 @@ func drillResult(r *catalog.Run) *runbooks.TargetResult {
 	return &res
 }
 
-// reportNumber is a document number in the office's usual form:
-// <run>/UJI-DRC/<month in Roman numerals>/<year>.
-func reportNumber(id uint64, t time.Time) string {
-	roman := []string{"I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII"}
-	return fmt.Sprintf("%03d/UJI-DRC/%s/%d", id, roman[t.Month()-1], t.Year())
-}
-
 func renderReport(rep *runbooks.Report, format string) ([]byte, error) {
 	switch format {
 	case "json":
@@ -159,7 +169,7 @@ func (d *Daemon) PeriodReport(from, to time.Time, format, lang string) ([]byte, 
 		return nil, err
 	}
 	rep := &runbooks.Report{Kind: runbooks.ReportPeriod, Language: d.reportLang(lang), Office: d.cfg.Report.Office,
-		Generated: d.now(), Signers: d.cfg.Report.Signers, Basis: d.cfg.Report.Basis,
+		Generated: d.now(), Signers: d.cfg.Report.Signers, Basis: d.cfg.Report.Basis, TimeZone: d.sched.loc.String(),
 		Number: fmt.Sprintf("REKAP/UJI-DRC/%s/%s", from.Format("20060102"), to.AddDate(0, 0, -1).Format("20060102"))}
 	for i := len(runs) - 1; i >= 0; i-- { // oldest first
 		res := drillResult(&runs[i])

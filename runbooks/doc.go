@@ -8,8 +8,12 @@
 //
 // Reports ("Berita Acara Uji Pemulihan DRC" for one drill, a summary for a period) are
 // rendered as JSON, a self-contained HTML page and a PDF, in Bahasa Indonesia by
-// default or English.
+// default or English, with times in the report's zone (WIB, WITA, WIT). Every text a
+// procedure records (step titles, summaries, checks, errors) is a message of the
+// catalog in runbooks/msg, rendered in the report's language when the report is
+// written; the form's own words are in i18n.go.
 //
 // This package imports neither engine, targets nor drc: its actions are functions the
-// caller builds.
+// caller builds. runbooks/msg imports only the standard library, so that targets can
+// record messages without importing runbooks.
 package runbooks

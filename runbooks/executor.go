@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
+
+	"github.com/cadang/cadang/runbooks/msg"
 )
+
+// Message is a text of a report, rendered in the report's language (see package msg).
+type Message = msg.Message
 
 // Step results.
 const (
@@ -17,14 +21,15 @@ const (
 )
 
 // Action is what a step does. It returns a short summary of what it found or did
-// (shown in the report), or an error that fails the step.
-type Action func(ctx context.Context) (summary string, err error)
+// (shown in the report), or an error that fails the step; an error made with
+// msg.Fail is shown in the report's language.
+type Action func(ctx context.Context) (summary Message, err error)
 
 // Step is one numbered step of a procedure, as an SOP lists it.
 type Step struct {
 	Key       string        // stable identifier: "restore", "verify-manifest", "cleanup", ...
-	Title     string        // what is done, in the report's language
-	Performer string        // who does it (the role, as in an SOP: "cadang", "Operator", ...)
+	Title     Message       // what is done
+	Performer string        // who does it (the role or person responsible, as in an SOP); empty: the report's default
 	Timeout   time.Duration // the step's time standard ("mutu baku"); 0: no limit
 	// Always makes the step run even after an earlier step failed: cleanup of
 	// scratch resources must happen whatever the outcome.
@@ -42,14 +47,14 @@ type Procedure struct {
 type StepResult struct {
 	No        int           `json:"no"`
 	Key       string        `json:"key"`
-	Title     string        `json:"title"`
-	Performer string        `json:"performer"`
+	Title     Message       `json:"title"`
+	Performer string        `json:"performer,omitempty"`
 	Timeout   time.Duration `json:"timeout_ns,omitempty"`
 	Status    string        `json:"status"` // ok, failed, skipped
 	Started   time.Time     `json:"started,omitzero"`
 	Ended     time.Time     `json:"ended,omitzero"`
-	Summary   string        `json:"summary,omitempty"`
-	Error     string        `json:"error,omitempty"`
+	Summary   Message       `json:"summary,omitzero"`
+	Error     Message       `json:"error,omitzero"`
 }
 
 // Duration is how long the step took.
@@ -131,14 +136,14 @@ func (e *Executor) Run(ctx context.Context, p Procedure) Result {
 		}
 		cancel()
 		sr.Ended = e.now()
-		sr.Summary = oneLine(summary)
+		sr.Summary = summary
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) && st.Timeout > 0 {
-				err = fmt.Errorf("exceeded its time limit of %s: %w", st.Timeout, err)
+				err = msg.Fail("step.timeout", "limit", st.Timeout, "err", err)
 			}
-			sr.Status, sr.Error = StepFailed, oneLine(err.Error())
+			sr.Status, sr.Error = StepFailed, msg.Of(err)
 			failed, res.Passed = true, false
-			log.Warn("step failed", "procedure", p.Name, "step", sr.No, "key", st.Key, "err", sr.Error)
+			log.Warn("step failed", "procedure", p.Name, "step", sr.No, "key", st.Key, "err", sr.Error.String())
 		} else {
 			sr.Status = StepOK
 			log.Info("step done", "procedure", p.Name, "step", sr.No, "key", st.Key, "took", sr.Duration().Round(time.Millisecond))
@@ -153,14 +158,14 @@ func (e *Executor) Run(ctx context.Context, p Procedure) Result {
 	return res
 }
 
-func runAction(ctx context.Context, a Action) (summary string, err error) {
+func runAction(ctx context.Context, a Action) (summary Message, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("step panicked: %v", p)
+			err = msg.Fail("step.panic", "err", fmt.Sprint(p))
 		}
 	}()
 	if a == nil {
-		return "", errors.New("step has no action")
+		return Message{}, msg.Fail("step.no_action")
 	}
 	return a(ctx)
 }
@@ -169,19 +174,4 @@ func (e *Executor) notify(sr StepResult) {
 	if e.OnStep != nil {
 		e.OnStep(sr)
 	}
-}
-
-// oneLine joins lines with "; " and bounds the length, for reports and records.
-func oneLine(s string) string {
-	var parts []string
-	for _, l := range strings.Split(s, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			parts = append(parts, l)
-		}
-	}
-	s = strings.Join(parts, "; ")
-	if len(s) > 600 {
-		s = s[:600] + "…"
-	}
-	return s
 }

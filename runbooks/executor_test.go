@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cadang/cadang/runbooks/msg"
 )
 
 // fakeClock advances one second per reading, so step times are exact.
@@ -16,9 +18,9 @@ func (c *fakeClock) now() time.Time { c.t = c.t.Add(time.Second); return c.t }
 func TestExecutor(t *testing.T) {
 	var ran []string
 	step := func(key string, err error, always bool) Step {
-		return Step{Key: key, Title: "do " + key, Performer: "cadang", Always: always, Run: func(ctx context.Context) (string, error) {
+		return Step{Key: key, Title: msg.Plain("do " + key), Always: always, Run: func(ctx context.Context) (Message, error) {
 			ran = append(ran, key)
-			return key + " done\nsecond line", err
+			return msg.Plain(key + " done\nsecond line"), err
 		}}
 	}
 	clock := &fakeClock{t: time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)}
@@ -45,7 +47,7 @@ func TestExecutor(t *testing.T) {
 	}
 	for i, w := range want {
 		s := res.Steps[i]
-		if s.No != i+1 || s.Status != w.status || s.Summary != w.summary || s.Error != w.err {
+		if s.No != i+1 || s.Status != w.status || s.Summary.String() != w.summary || s.Error.String() != w.err {
 			t.Errorf("step %d = %+v, want %+v", i+1, s, w)
 		}
 	}
@@ -63,16 +65,16 @@ func TestExecutor(t *testing.T) {
 func TestExecutorTimeoutPanicAndCancel(t *testing.T) {
 	e := &Executor{}
 	res := e.Run(context.Background(), Procedure{Steps: []Step{
-		{Key: "slow", Timeout: 50 * time.Millisecond, Run: func(ctx context.Context) (string, error) {
+		{Key: "slow", Timeout: 50 * time.Millisecond, Run: func(ctx context.Context) (Message, error) {
 			<-ctx.Done()
-			return "", ctx.Err()
+			return Message{}, ctx.Err()
 		}},
 	}})
-	if s := res.Steps[0]; s.Status != StepFailed || !strings.HasPrefix(s.Error, "exceeded its time limit of 50ms") {
+	if s := res.Steps[0]; s.Status != StepFailed || !strings.HasPrefix(s.Error.String(), "exceeded its time limit of") || !strings.HasPrefix(s.Error.In(msg.ID), "melampaui batas waktu") {
 		t.Errorf("timeout: %+v", s)
 	}
-	res = e.Run(context.Background(), Procedure{Steps: []Step{{Key: "bad", Run: func(context.Context) (string, error) { panic("boom") }}}})
-	if s := res.Steps[0]; s.Status != StepFailed || s.Error != "step panicked: boom" {
+	res = e.Run(context.Background(), Procedure{Steps: []Step{{Key: "bad", Run: func(context.Context) (Message, error) { panic("boom") }}}})
+	if s := res.Steps[0]; s.Status != StepFailed || s.Error.String() != "the step panicked: boom" || s.Error.In(msg.ID) != "langkah terhenti karena kesalahan program: boom" {
 		t.Errorf("panic: %+v", s)
 	}
 
@@ -81,9 +83,9 @@ func TestExecutorTimeoutPanicAndCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var cleanupErr error
 	res = e.Run(ctx, Procedure{Steps: []Step{
-		{Key: "restore", Run: func(context.Context) (string, error) { cancel(); return "", nil }},
-		{Key: "verify", Run: func(context.Context) (string, error) { t.Error("verify ran after cancel"); return "", nil }},
-		{Key: "cleanup", Always: true, Run: func(ctx context.Context) (string, error) { cleanupErr = ctx.Err(); return "removed", nil }},
+		{Key: "restore", Run: func(context.Context) (Message, error) { cancel(); return Message{}, nil }},
+		{Key: "verify", Run: func(context.Context) (Message, error) { t.Error("verify ran after cancel"); return Message{}, nil }},
+		{Key: "cleanup", Always: true, Run: func(ctx context.Context) (Message, error) { cleanupErr = ctx.Err(); return msg.Plain("removed"), nil }},
 	}})
 	if res.Passed || res.Steps[1].Status != StepSkipped || res.Steps[2].Status != StepOK || cleanupErr != nil {
 		t.Errorf("cancel: %+v (cleanup ctx err %v)", res, cleanupErr)

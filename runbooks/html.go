@@ -57,6 +57,20 @@ func (c chart) scale() time.Duration {
 
 func (c chart) objectiveShown() bool { return c.Objective > 0 && c.Objective <= c.scale() }
 
+// isCurrent reports whether p is the drill a drill report is about.
+func (r *Report) isCurrent(p TrendPoint) bool {
+	return r.Kind == ReportDrill && r.Run != 0 && p.Run == r.Run
+}
+
+func (r *Report) hasCurrent() bool {
+	for _, p := range r.Trend {
+		if r.isCurrent(p) {
+			return true
+		}
+	}
+	return false
+}
+
 // heading is the line above a chart.
 func (v *vocab) chartHeading(c chart) string {
 	h := fmt.Sprintf("%s — %s", c.Target, v.ColRTO)
@@ -75,7 +89,9 @@ type svgBar struct {
 	Color      string
 	Label      string // tooltip
 	Value      string // above the bar
-	Tick       string // under the bar
+	Tick       string // under the bar: the date
+	DRC        string // under the date: the DRC drilled from
+	Current    bool   // the drill the report is about
 }
 
 type svgChart struct {
@@ -90,7 +106,7 @@ type svgChart struct {
 }
 
 func (v *vocab) svgCharts(r *Report) []svgChart {
-	const w, h, top, bottom, left = 640.0, 150.0, 14.0, 24.0, 8.0
+	const w, h, top, bottom, left = 640.0, 160.0, 14.0, 32.0, 8.0
 	var out []svgChart
 	for _, c := range r.charts() {
 		sc := svgChart{Target: c.Target, Heading: v.chartHeading(c), Width: int(w), Height: int(h), TopLabel: v.duration(c.scale())}
@@ -104,9 +120,11 @@ func (v *vocab) svgCharts(r *Report) []svgChart {
 			}
 			sc.Bars = append(sc.Bars, svgBar{
 				X: left + float64(i)*slot + slot*0.15, Y: top + plot - bh, W: slot * 0.7, H: bh, Color: color,
-				Label: fmt.Sprintf("%s %s, %s: %s (%s)", c.Target, p.DRC, v.date(p.Time), v.duration(time.Duration(p.RTO)), v.status(p.Passed)),
-				Value: v.duration(time.Duration(p.RTO)),
-				Tick:  p.Time.Format("02/01"),
+				Label:   fmt.Sprintf("%s %s, %s: %s (%s)", c.Target, p.DRC, v.date(p.Time), v.duration(time.Duration(p.RTO)), v.status(p.Passed)),
+				Value:   v.duration(time.Duration(p.RTO)),
+				Tick:    p.Time.Format("02/01"),
+				DRC:     p.DRC,
+				Current: r.isCurrent(p),
 			})
 		}
 		if c.objectiveShown() {
@@ -120,6 +138,7 @@ func (v *vocab) svgCharts(r *Report) []svgChart {
 
 // HTML renders the report as one self-contained page (inline style and charts).
 func (r *Report) HTML() ([]byte, error) {
+	r.localize()
 	v := lang(r.Language)
 	var buf bytes.Buffer
 	err := htmlTemplate.Execute(&buf, struct {
@@ -144,9 +163,57 @@ func (r *Report) openingText(v *vocab) string {
 		office = r.Office.Unit + " " + office
 	}
 	if r.Kind == ReportPeriod {
-		return fmt.Sprintf(v.OpeningPeriod, v.date(r.Period.From), v.date(r.Period.To), office)
+		return fmt.Sprintf(v.OpeningPeriod, v.date(r.Period.From), v.date(r.lastDay()), office)
 	}
-	return fmt.Sprintf(v.Opening, v.longDate(r.Period.From), office)
+	return fmt.Sprintf(v.Opening, v.dateInWords(r.Period.From), office)
+}
+
+// performer is who performed a step: the step's own performer (report.performers),
+// else the signer who performed the drill (its title, or name), else the
+// language's word for the operator. cadang is the tool, never the performer.
+func (r *Report) performer(v *vocab, s StepResult) string {
+	switch p := r.Signers.PerformedBy; {
+	case s.Performer != "":
+		return s.Performer
+	case p.Title != "":
+		return p.Title
+	case p.Name != "":
+		return p.Name
+	}
+	return v.Operator
+}
+
+// blankName is the line a name is written on by hand.
+const blankName = "(..........................................)"
+
+// acknowledger is who signs the "Mengetahui" block of a drill report: the head of
+// the agency that owns the data, or, when none is configured, a blank block titled
+// after the agency, to be signed by hand.
+func (r *Report) acknowledger(v *vocab) (Person, bool) {
+	if r.Kind != ReportDrill || len(r.Results) == 0 {
+		return Person{}, false
+	}
+	p := r.Signers.AcknowledgedBy
+	if p.Title == "" {
+		name := r.Results[0].AgencyName
+		if name == "" {
+			name = r.Results[0].Agency
+		}
+		p.Title = fmt.Sprintf(v.HeadOf, name)
+	}
+	if p.Name == "" {
+		p.Name = blankName // to be written by hand
+	}
+	return p, true
+}
+
+// periodText is the period as the scope table shows it: days for a period report,
+// times for a drill.
+func (r *Report) periodText(v *vocab) string {
+	if r.Kind == ReportPeriod {
+		return v.date(r.Period.From) + " – " + v.date(r.lastDay())
+	}
+	return v.dateTime(r.Period.From) + " – " + v.dateTime(r.Period.To)
 }
 
 func (r *Report) basisLines(v *vocab) []string {
@@ -182,7 +249,11 @@ func (r *Report) summaries() []targetSummary {
 	for _, res := range r.Results {
 		s, ok := byTarget[res.Target]
 		if !ok {
-			s = &targetSummary{Target: res.Target, Agency: res.Agency, Kind: res.Kind}
+			agency := res.Agency
+			if res.AgencyName != "" {
+				agency = res.AgencyName
+			}
+			s = &targetSummary{Target: res.Target, Agency: agency, Kind: res.Kind}
 			byTarget[res.Target] = s
 			order = append(order, res.Target)
 		}
@@ -214,13 +285,15 @@ func contains(list []string, s string) bool {
 }
 
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"date":     func(v *vocab, t time.Time) string { return v.date(t) },
-	"dateTime": func(v *vocab, t time.Time) string { return v.dateTime(t) },
-	"dur":      func(v *vocab, d Duration) string { return v.duration(time.Duration(d)) },
-	"tdur":     func(v *vocab, d time.Duration) string { return v.duration(d) },
-	"status":   func(v *vocab, ok bool) string { return v.status(ok) },
-	"step":     func(v *vocab, s string) string { return v.StepStatus[s] },
-	"bytes":    bytesIEC,
+	"date":      func(v *vocab, t time.Time) string { return v.date(t) },
+	"dateTime":  func(v *vocab, t time.Time) string { return v.dateTime(t) },
+	"dur":       func(v *vocab, d Duration) string { return v.duration(time.Duration(d)) },
+	"tdur":      func(v *vocab, d time.Duration) string { return v.duration(d) },
+	"status":    func(v *vocab, ok bool) string { return v.status(ok) },
+	"step":      func(v *vocab, s string) string { return v.StepStatus[s] },
+	"bytes":     func(v *vocab, n uint64) string { return v.bytes(n) },
+	"t":         func(v *vocab, m Message) string { return v.t(m) },
+	"performer": func(r *Report, v *vocab, s StepResult) string { return r.performer(v, s) },
 	"short": func(s string) string {
 		if len(s) > 8 {
 			return s[:8]
@@ -237,11 +310,19 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return out
 	},
-	"opening": func(r *Report, v *vocab) string { return r.openingText(v) },
-	"basis":   func(r *Report, v *vocab) []string { return r.basisLines(v) },
+	"opening":    func(r *Report, v *vocab) string { return r.openingText(v) },
+	"periodText": func(r *Report, v *vocab) string { return r.periodText(v) },
+	"zone":       func(r *Report) string { return r.zoneLabel() },
+	"hasCurrent": func(r *Report) bool { return r.hasCurrent() },
+	"ack": func(r *Report, v *vocab) *Person {
+		if p, ok := r.acknowledger(v); ok {
+			return &p
+		}
+		return nil
+	},
+	"basis": func(r *Report, v *vocab) []string { return r.basisLines(v) },
 	"summary": func(r *Report, v *vocab) string {
-		p, f := r.counts()
-		return fmt.Sprintf(v.SummaryLine, p+f, p, f)
+		return r.summaryLine(v)
 	},
 	"f1":        func(x float64) string { return fmt.Sprintf("%.1f", x) },
 	"inc":       func(i int) int { return i + 1 },
@@ -274,6 +355,7 @@ td.num{text-align:right;white-space:nowrap}
 .signatures div{width:45%;text-align:center}
 .signatures .space{height:60px}
 .signatures .name{font-weight:bold;text-decoration:underline}
+.signatures.ack{justify-content:center}
 footer{margin-top:20px;font-size:8.5pt;color:#555;border-top:1px solid #aaa;padding-top:4px}
 </style>
 </head>
@@ -296,7 +378,7 @@ footer{margin-top:20px;font-size:8.5pt;color:#555;border-top:1px solid #aaa;padd
 <section id="scope">
 <h2>{{.V.SecScope}}</h2>
 <table class="scope">
-<tr><th>{{.V.Period}}</th><td>{{dateTime .V .R.Period.From}} – {{dateTime .V .R.Period.To}}</td></tr>
+<tr><th>{{.V.Period}}</th><td>{{periodText .R .V}}</td></tr>
 <tr><th>{{.V.Targets}}</th><td>{{join .R.Scope.Targets}}</td></tr>
 <tr><th>{{.V.Agencies}}</th><td>{{join .R.Scope.Agencies}}</td></tr>
 <tr><th>{{.V.Drcs}}</th><td>{{join .R.Scope.DRCs}}</td></tr>
@@ -309,9 +391,9 @@ footer{margin-top:20px;font-size:8.5pt;color:#555;border-top:1px solid #aaa;padd
 {{- range .R.Results}}
 <h3>{{.Target}} — DRC {{.DRC}} ({{dateTime $v .Started}})</h3>
 <table class="steps">
-<tr><th>{{$v.ColNo}}</th><th>{{$v.ColActivity}}</th><th>{{$v.ColPerformer}}</th><th>{{$v.ColTimeStd}}</th><th>{{$v.ColStart}}</th><th>{{$v.ColDuration}}</th><th>{{$v.ColResult}}</th></tr>
+<tr><th>{{$v.ColNo}}</th><th>{{$v.ColActivity}}</th><th>{{$v.ColPerformer}}</th><th>{{$v.ColTimeStd}}</th><th>{{$v.ColStart}} ({{zone $.R}})</th><th>{{$v.ColDuration}}</th><th>{{$v.ColResult}}</th></tr>
 {{- range .Steps}}
-<tr class="step {{.Status}}"><td class="num">{{.No}}</td><td>{{.Title}}{{if .Summary}}<br><small>{{.Summary}}</small>{{end}}{{if .Error}}<br><small class="failed">{{.Error}}</small>{{end}}</td><td>{{.Performer}}</td><td>{{if .Timeout}}{{tdur $v .Timeout}}{{else}}-{{end}}</td><td>{{if .Started.IsZero}}-{{else}}{{.Started.Format "15:04:05"}}{{end}}</td><td class="num">{{tdur $v .Duration}}</td><td class="{{.Status}}">{{step $v .Status}}</td></tr>
+<tr class="step {{.Status}}"><td class="num">{{.No}}</td><td>{{t $v .Title}}{{if not .Summary.IsZero}}<br><small>{{t $v .Summary}}</small>{{end}}{{if not .Error.IsZero}}<br><small class="failed">{{t $v .Error}}</small>{{end}}</td><td>{{performer $.R $v .}}</td><td>{{if .Timeout}}{{tdur $v .Timeout}}{{else}}-{{end}}</td><td>{{if .Started.IsZero}}-{{else}}{{.Started.Format "15:04:05"}}{{end}}</td><td class="num">{{tdur $v .Duration}}</td><td class="{{.Status}}">{{step $v .Status}}</td></tr>
 {{- end}}
 </table>
 {{- end}}
@@ -330,7 +412,7 @@ footer{margin-top:20px;font-size:8.5pt;color:#555;border-top:1px solid #aaa;padd
 <table class="results">
 <tr><th>{{.V.ColTarget}}</th><th>{{.V.ColAgency}}</th><th>{{.V.ColKind}}</th><th>{{.V.ColDRC}}</th><th>{{.V.ColSnapshot}}</th><th>{{.V.ColRPO}} ({{.V.Objective}} / {{.V.Achieved}})</th><th>{{.V.ColRTO}} ({{.V.Objective}} / {{.V.Measured}})</th><th>{{.V.ColBytes}}</th><th>{{.V.ColChecks}}</th><th>{{.V.ColStatus}}</th></tr>
 {{- range .R.Results}}
-<tr class="result"><td>{{.Target}}</td><td>{{if .AgencyName}}{{.AgencyName}}{{else}}{{.Agency}}{{end}}</td><td>{{.Kind}}</td><td>{{.DRC}}</td><td>{{short .Snapshot}}<br><small>{{dateTime $v .SnapshotTime}}</small></td><td>{{if .RPOObjective}}{{dur $v .RPOObjective}}{{else}}-{{end}} / <span class="{{if .RPOMet}}ok{{else}}failed{{end}}">{{dur $v .RPOAchieved}}</span></td><td>{{if .RTOObjective}}{{dur $v .RTOObjective}}{{else}}-{{end}} / <span class="{{if .RTOMet}}ok{{else}}failed{{end}}">{{dur $v .RTOMeasured}}</span></td><td class="num">{{bytes .BytesRestored}}<br><small>{{bytes .BytesPerSecond}}/s</small></td><td>{{range .Checks}}<div class="{{if .Passed}}ok{{else}}failed{{end}}">{{.Name}}{{if .Detail}}: {{.Detail}}{{end}}</div>{{end}}</td><td class="{{status $v .Passed}}">{{status $v .Passed}}</td></tr>
+<tr class="result"><td>{{.Target}}</td><td>{{if .AgencyName}}{{.AgencyName}}{{else}}{{.Agency}}{{end}}</td><td>{{.Kind}}</td><td>{{.DRC}}</td><td>{{short .Snapshot}}<br><small>{{dateTime $v .SnapshotTime}}</small></td><td>{{if .RPOObjective}}{{dur $v .RPOObjective}}{{else}}-{{end}} / <span class="{{if .RPOMet}}ok{{else}}failed{{end}}">{{dur $v .RPOAchieved}}</span></td><td>{{if .RTOObjective}}{{dur $v .RTOObjective}}{{else}}-{{end}} / <span class="{{if .RTOMet}}ok{{else}}failed{{end}}">{{dur $v .RTOMeasured}}</span></td><td class="num">{{bytes $v .BytesRestored}}<br><small>{{bytes $v .BytesPerSecond}}/s</small></td><td>{{range .Checks}}<div class="{{if .Passed}}ok{{else}}failed{{end}}">{{t $v .Name}}{{if not .Detail.IsZero}}: {{t $v .Detail}}{{end}}</div>{{end}}</td><td class="{{status $v .Passed}}">{{status $v .Passed}}</td></tr>
 {{- end}}
 </table>
 </section>
@@ -344,16 +426,17 @@ footer{margin-top:20px;font-size:8.5pt;color:#555;border-top:1px solid #aaa;padd
 <rect x="0" y="0" width="{{.Width}}" height="{{.Height}}" fill="#fafafa" stroke="#bbb"/>
 <text x="4" y="11" font-size="9" fill="#444">{{.TopLabel}}</text>
 {{- range .Bars}}
-<rect class="bar" x="{{f1 .X}}" y="{{f1 .Y}}" width="{{f1 .W}}" height="{{f1 .H}}" fill="{{.Color}}"><title>{{.Label}}</title></rect>
-<text x="{{f1 .X}}" y="{{f1 .Y}}" font-size="8" fill="#222" dy="-2">{{.Value}}</text>
-<text x="{{f1 .X}}" y="{{$c.Height}}" font-size="8" fill="#444" dy="-10">{{.Tick}}</text>
+<rect class="bar{{if .Current}} current{{end}}" x="{{f1 .X}}" y="{{f1 .Y}}" width="{{f1 .W}}" height="{{f1 .H}}" fill="{{.Color}}"{{if .Current}} stroke="#111" stroke-width="2"{{end}}><title>{{.Label}}</title></rect>
+<text x="{{f1 .X}}" y="{{f1 .Y}}" font-size="8" fill="#222" dy="-2"{{if .Current}} font-weight="bold"{{end}}>{{.Value}}</text>
+<text x="{{f1 .X}}" y="{{$c.Height}}" font-size="8" fill="#444" dy="-18">{{.Tick}}</text>
+<text class="drc" x="{{f1 .X}}" y="{{$c.Height}}" font-size="8" fill="#444" dy="-8">{{.DRC}}</text>
 {{- end}}
 {{- if .HasObjective}}
 <line x1="0" x2="{{.Width}}" y1="{{f1 .ObjectiveY}}" y2="{{f1 .ObjectiveY}}" stroke="#1565c0" stroke-dasharray="5,4"/>
 {{- end}}
 </svg>
 {{- end}}
-{{- if .Charts}}<p class="caption">{{.V.TrendCaption}}</p>{{end}}
+{{- if .Charts}}<p class="caption">{{.V.TrendCaption}}{{if hasCurrent .R}} {{.V.TrendCurrent}}{{end}}</p>{{end}}
 </section>
 
 <section id="findings">
@@ -376,6 +459,11 @@ footer{margin-top:20px;font-size:8.5pt;color:#555;border-top:1px solid #aaa;padd
 <div class="signer"><div>{{.V.PerformedBy}},</div><div>{{.R.Signers.PerformedBy.Title}}</div><div class="space"></div><div class="name">{{.R.Signers.PerformedBy.Name}}</div>{{if .R.Signers.PerformedBy.NIP}}<div>{{.V.Nip}}. {{.R.Signers.PerformedBy.NIP}}</div>{{end}}</div>
 <div class="signer"><div>{{.V.ApprovedBy}},</div><div>{{.R.Signers.ApprovedBy.Title}}</div><div class="space"></div><div class="name">{{.R.Signers.ApprovedBy.Name}}</div>{{if .R.Signers.ApprovedBy.NIP}}<div>{{.V.Nip}}. {{.R.Signers.ApprovedBy.NIP}}</div>{{end}}</div>
 </div>
+{{- with ack .R .V}}
+<div class="signatures ack">
+<div class="signer"><div>{{$v.Acknowledged}},</div><div>{{.Title}}</div><div class="space"></div><div class="name">{{.Name}}</div>{{if .NIP}}<div>{{$v.Nip}}. {{.NIP}}</div>{{end}}</div>
+</div>
+{{- end}}
 </section>
 <footer>{{.V.Generated}} · {{dateTime .V .R.Generated}}{{if .R.Run}} · run {{.R.Run}}{{end}}</footer>
 </body>

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/cadang/cadang/runbooks/msg"
 )
 
 // Languages of reports: Bahasa Indonesia (the default, for auditors) and English.
@@ -16,7 +18,7 @@ const (
 type vocab struct {
 	Code                                 string
 	DrillTitle, PeriodTitle, NumberLabel string
-	Opening                              string // %s weekday+date, %s office
+	Opening                              string // %s the day (dateInWords), %s office
 	OpeningPeriod                        string // %s from, %s to, %s office
 	SecBasis, SecScope, SecProcedure     string
 	SecResults, SecTrend, SecFindings    string
@@ -34,9 +36,11 @@ type vocab struct {
 	Passed, Failed                       string
 	StepStatus                           map[string]string
 	NoFindings, NoTrend                  string
-	TrendCaption                         string
+	TrendCaption, TrendCurrent           string
 	OffScale                             string
 	PerformedBy, ApprovedBy, Nip         string
+	Operator                             string // the performer of a step when none is configured
+	Acknowledged, HeadOf                 string // the agency head's block; HeadOf %s agency
 	Generated                            string
 	FindStepFailed                       string // %d no, %s title, %s drc, %s error
 	FindCheckFailed                      string // %s check, %s detail
@@ -45,8 +49,6 @@ type vocab struct {
 	Follow                               map[string]string // step key -> follow-up (%s drc)
 	FollowDefault                        string
 	Months, Weekdays                     []string
-	Units                                [3]string // hour, minute, second
-	SummaryLine                          string    // %d drills, %d Passed, %d failed
 }
 
 var vocabs = map[string]*vocab{
@@ -55,16 +57,16 @@ var vocabs = map[string]*vocab{
 		DrillTitle:    "BERITA ACARA UJI PEMULIHAN DRC",
 		PeriodTitle:   "LAPORAN REKAPITULASI UJI PEMULIHAN DRC",
 		NumberLabel:   "Nomor",
-		Opening:       "Pada hari ini, %s, %s telah melaksanakan uji pemulihan data (restore drill) dari Data Recovery Center (DRC) sesuai SOP Pengujian DRC, dengan hasil sebagaimana tercantum di bawah ini.",
+		Opening:       "Pada hari ini %s, %s telah melaksanakan uji pemulihan data dari Data Recovery Center (DRC) sesuai dengan SOP Pengujian DRC, dengan hasil sebagaimana tercantum di bawah ini.",
 		OpeningPeriod: "Laporan ini merekapitulasi seluruh uji pemulihan data dari Data Recovery Center (DRC) yang dilaksanakan oleh %[3]s pada periode %[1]s sampai dengan %[2]s, sebagai bahan monitoring dan evaluasi.",
 		SecBasis:      "A. DASAR", SecScope: "B. RUANG LINGKUP", SecProcedure: "C. PELAKSANAAN",
-		SecResults: "D. HASIL PENGUJIAN", SecTrend: "E. TREN UJI SEBELUMNYA", SecFindings: "F. TEMUAN DAN TINDAK LANJUT",
+		SecResults: "D. HASIL PENGUJIAN", SecTrend: "E. TREN HASIL UJI", SecFindings: "F. TEMUAN DAN TINDAK LANJUT",
 		SecClosing: "G. PENUTUP",
 		Closing:    "Demikian berita acara ini dibuat dengan sebenarnya untuk dipergunakan sebagaimana mestinya.",
 		Basis: []string{
-			"Peraturan Wali Kota Singkawang Nomor 24 Tahun 2019 tentang Tata Kelola Infrastruktur TIK, Pasal 22 ayat (6)-(9) (DRC lokal dan DRC di luar kota) dan Pasal 26 ayat (4) (pengujian DRC sesuai SOP);",
-			"Pasal 28: monitoring dan evaluasi paling sedikit satu kali dalam setahun;",
-			"SOP Pengujian DRC dan jadwal uji pemulihan cadang.",
+			"Ketentuan peraturan perundang-undangan tentang penyelenggaraan pusat data dan Data Recovery Center (DRC) yang berlaku bagi instansi pelaksana;",
+			"Standar Operasional Prosedur (SOP) Pengujian DRC;",
+			"Jadwal uji pemulihan yang ditetapkan pada aplikasi cadang.",
 		},
 		Period: "Periode", Targets: "Sasaran", Agencies: "Perangkat Daerah", Drcs: "DRC",
 		ColNo: "No", ColActivity: "Kegiatan", ColPerformer: "Pelaksana", ColTimeStd: "Mutu Baku (Waktu)",
@@ -77,10 +79,13 @@ var vocabs = map[string]*vocab{
 		StepStatus:   map[string]string{StepOK: "berhasil", StepFailed: "gagal", StepSkipped: "dilewati"},
 		NoFindings:   "Tidak ada temuan.",
 		NoTrend:      "Belum ada uji sebelumnya.",
-		TrendCaption: "RTO terukur per uji (batang hijau: lulus, merah: gagal); garis putus-putus: target RTO.",
+		TrendCaption: "RTO terukur per uji (batang hijau: lulus, merah: gagal), dengan tanggal dan DRC asal pemulihan di bawah setiap batang; garis putus-putus: target RTO.",
+		TrendCurrent: "Batang bertepi hitam adalah uji ini.",
 		OffScale:     "di atas skala",
 		PerformedBy:  "Dilaksanakan oleh", ApprovedBy: "Disetujui oleh", Nip: "NIP",
-		Generated:       "Dibuat otomatis oleh cadang",
+		Operator:     "Operator DRC",
+		Acknowledged: "Mengetahui", HeadOf: "Kepala %s",
+		Generated:       "Dibuat otomatis oleh aplikasi cadang",
 		FindStepFailed:  "Langkah %d (%s) gagal pada DRC %s: %s",
 		FindCheckFailed: "Pemeriksaan %s tidak terpenuhi: %s",
 		FindRPO:         "RPO tercapai %s melebihi target %s.",
@@ -98,8 +103,6 @@ var vocabs = map[string]*vocab{
 		FollowDefault: "Selidiki penyebab kegagalan, perbaiki, lalu ulangi uji pemulihan.",
 		Months:        []string{"Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober", "November", "Desember"},
 		Weekdays:      []string{"Minggu", "Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu"},
-		Units:         [3]string{"jam", "menit", "detik"},
-		SummaryLine:   "%d uji dilaksanakan: %d lulus, %d gagal.",
 	},
 	LangEN: {
 		Code:          LangEN,
@@ -109,13 +112,13 @@ var vocabs = map[string]*vocab{
 		Opening:       "On %s, %s performed a restore drill from the Data Recovery Centers (DRC) according to the DRC testing SOP, with the results below.",
 		OpeningPeriod: "This report summarises every restore drill from the Data Recovery Centers (DRC) performed by %[3]s from %[1]s to %[2]s, for monitoring and evaluation.",
 		SecBasis:      "A. BASIS", SecScope: "B. SCOPE", SecProcedure: "C. PROCEDURE",
-		SecResults: "D. RESULTS", SecTrend: "E. TREND OF PAST DRILLS", SecFindings: "F. FINDINGS AND FOLLOW-UPS",
+		SecResults: "D. RESULTS", SecTrend: "E. DRILL TREND", SecFindings: "F. FINDINGS AND FOLLOW-UPS",
 		SecClosing: "G. CLOSING",
 		Closing:    "These minutes were drawn up truthfully, to be used as required.",
 		Basis: []string{
-			"Singkawang Mayoral Regulation 24/2019 on ICT infrastructure governance, Article 22(6)-(9) (a local DRC and a DRC outside the city) and Article 26(4) (DRC testing follows an SOP);",
-			"Article 28: monitoring and evaluation at least once a year;",
-			"The DRC testing SOP and cadang's drill schedule.",
+			"The laws and regulations on the operation of data centers and Data Recovery Centers (DRC) that apply to the performing office;",
+			"The DRC testing standard operating procedure (SOP);",
+			"The restore drill schedule set in the cadang application.",
 		},
 		Period: "Period", Targets: "Targets", Agencies: "Agencies", Drcs: "DRCs",
 		ColNo: "No", ColActivity: "Activity", ColPerformer: "Performed by", ColTimeStd: "Time standard",
@@ -128,10 +131,13 @@ var vocabs = map[string]*vocab{
 		StepStatus:   map[string]string{StepOK: "ok", StepFailed: "failed", StepSkipped: "skipped"},
 		NoFindings:   "No findings.",
 		NoTrend:      "No earlier drills.",
-		TrendCaption: "Measured RTO per drill (green bars: passed, red: failed); dashed line: RTO objective.",
+		TrendCaption: "Measured RTO per drill (green bars: passed, red: failed), with the date and the DRC restored from under each bar; dashed line: RTO objective.",
+		TrendCurrent: "The bar outlined in black is this drill.",
 		OffScale:     "above the scale",
 		PerformedBy:  "Performed by", ApprovedBy: "Approved by", Nip: "NIP",
-		Generated:       "Generated by cadang",
+		Operator:     "DRC operator",
+		Acknowledged: "Acknowledged by", HeadOf: "Head of %s",
+		Generated:       "Generated by the cadang application",
 		FindStepFailed:  "Step %d (%s) failed at DRC %s: %s",
 		FindCheckFailed: "Check %s not met: %s",
 		FindRPO:         "Achieved RPO %s exceeds the objective %s.",
@@ -149,8 +155,6 @@ var vocabs = map[string]*vocab{
 		FollowDefault: "Investigate the cause of the failure, repair it, then drill again.",
 		Months:        []string{"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"},
 		Weekdays:      []string{"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"},
-		Units:         [3]string{"h", "m", "s"},
-		SummaryLine:   "%d drills performed: %d passed, %d failed.",
 	},
 }
 
@@ -178,41 +182,20 @@ func (v *vocab) longDate(t time.Time) string {
 	return v.Weekdays[t.Weekday()] + ", " + v.date(t)
 }
 
-// dateTime writes "23 November 2026 14:05".
+// dateTime writes "23 November 2026 14:05 WIB": the time in its own zone (a
+// report's, see Report.localize), labelled.
 func (v *vocab) dateTime(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return v.date(t) + " " + t.Format("15:04")
+	return v.date(t) + " " + t.Format("15:04") + " " + ZoneLabel(t.Location(), t)
 }
 
 // duration writes "2 jam 5 menit" / "2h 5m"; seconds only under an hour.
-func (v *vocab) duration(d time.Duration) string {
-	if d <= 0 {
-		return "0 " + v.Units[2]
-	}
-	d = d.Round(time.Second)
-	h, m, s := int(d.Hours()), int(d.Minutes())%60, int(d.Seconds())%60
-	var parts []string
-	sep := " "
-	if v.Code == LangEN {
-		sep = ""
-	}
-	add := func(n int, unit string) {
-		if n > 0 {
-			parts = append(parts, fmt.Sprintf("%d%s%s", n, sep, unit))
-		}
-	}
-	add(h, v.Units[0])
-	add(m, v.Units[1])
-	if h == 0 {
-		add(s, v.Units[2])
-	}
-	if len(parts) == 0 {
-		return "0" + sep + v.Units[2]
-	}
-	return strings.Join(parts, " ")
-}
+func (v *vocab) duration(d time.Duration) string { return msg.Duration(d, v.Code) }
+
+// t renders a message in the vocabulary's language.
+func (v *vocab) t(m Message) string { return m.In(v.Code) }
 
 func (v *vocab) status(passed bool) string {
 	if passed {
@@ -233,16 +216,11 @@ func (v *vocab) followUp(stepKey, drc string) string {
 	return v.FollowDefault
 }
 
-// bytes writes sizes in IEC units.
-func bytesIEC(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+// bytes writes a size in IEC units with the language's decimal separator.
+func (v *vocab) bytes(n uint64) string { return msg.Bytes(n, v.Code) }
+
+// summaryLine says how many drills passed and failed ("1 drill", "2 drills").
+func (r *Report) summaryLine(v *vocab) string {
+	p, f := r.counts()
+	return v.t(msg.New("report.summary", "n", p+f, "passed", p, "failed", f))
 }

@@ -15,6 +15,7 @@ import (
 // fonts (no font files needed); text is written in Windows-1252, which covers
 // Indonesian and English.
 func (r *Report) PDF() ([]byte, error) {
+	r.localize()
 	v := lang(r.Language)
 	p := &pdfDoc{f: fpdf.New("P", "mm", "A4", ""), v: v, r: r}
 	p.tr = p.f.UnicodeTranslatorFromDescriptor("")
@@ -86,10 +87,9 @@ func (p *pdfDoc) build() {
 	f.CellFormat(pdfWidth, 5, p.tr(v.NumberLabel+": "+r.Number), "", 1, "C", false, 0, "")
 	f.Ln(3)
 	p.paragraph(r.openingText(v))
-	passed, failed := r.counts()
 	f.SetFont("Helvetica", "B", 10.5)
 	p.setStatusColor(r.Passed)
-	f.MultiCell(pdfWidth, 5.5, p.tr(fmt.Sprintf(v.SummaryLine, passed+failed, passed, failed)+" "+v.status(r.Passed)), "", "L", false)
+	f.MultiCell(pdfWidth, 5.5, p.tr(r.summaryLine(v)+" "+v.status(r.Passed)), "", "L", false)
 	f.SetTextColor(0, 0, 0)
 
 	p.section(v.SecBasis)
@@ -99,7 +99,7 @@ func (p *pdfDoc) build() {
 
 	p.section(v.SecScope)
 	p.table([]float64{40, pdfWidth - 40}, nil, [][]string{
-		{v.Period, v.dateTime(r.Period.From) + " – " + v.dateTime(r.Period.To)},
+		{v.Period, r.periodText(v)},
 		{v.Targets, strings.Join(r.Scope.Targets, ", ")},
 		{v.Agencies, strings.Join(r.Scope.Agencies, ", ")},
 		{v.Drcs, strings.Join(r.Scope.DRCs, ", ")},
@@ -110,12 +110,12 @@ func (p *pdfDoc) build() {
 		p.subsection(fmt.Sprintf("%s — DRC %s (%s)", res.Target, res.DRC, v.dateTime(res.Started)))
 		rows := make([][]string, len(res.Steps))
 		for i, s := range res.Steps {
-			what := s.Title
-			if s.Summary != "" {
-				what += "\n" + s.Summary
+			what := v.t(s.Title)
+			if !s.Summary.IsZero() {
+				what += "\n" + v.t(s.Summary)
 			}
-			if s.Error != "" {
-				what += "\n" + s.Error
+			if !s.Error.IsZero() {
+				what += "\n" + v.t(s.Error)
 			}
 			std, start := "-", "-"
 			if s.Timeout > 0 {
@@ -124,10 +124,10 @@ func (p *pdfDoc) build() {
 			if !s.Started.IsZero() {
 				start = s.Started.Format("15:04:05")
 			}
-			rows[i] = []string{fmt.Sprint(s.No), what, s.Performer, std, start, v.duration(s.Duration()), v.StepStatus[s.Status]}
+			rows[i] = []string{fmt.Sprint(s.No), what, r.performer(v, s), std, start, v.duration(s.Duration()), v.StepStatus[s.Status]}
 		}
 		p.table([]float64{9, 71, 22, 22, 17, 19, 20},
-			[]string{v.ColNo, v.ColActivity, v.ColPerformer, v.ColTimeStd, v.ColStart, v.ColDuration, v.ColResult}, rows,
+			[]string{v.ColNo, v.ColActivity, v.ColPerformer, v.ColTimeStd, v.ColStart + " (" + r.zoneLabel() + ")", v.ColDuration, v.ColResult}, rows,
 			func(row, col int) string {
 				if col == 6 {
 					return res.Steps[row].Status
@@ -136,6 +136,7 @@ func (p *pdfDoc) build() {
 			})
 	}
 
+	p.keep(50) // the heading, the table's header and its first row together
 	p.section(v.SecResults)
 	if r.Kind == ReportPeriod {
 		var rows [][]string
@@ -160,9 +161,9 @@ func (p *pdfDoc) build() {
 			if !c.Passed {
 				mark = strings.ToUpper(v.StepStatus[StepFailed])
 			}
-			text := mark + ": " + c.Name
-			if c.Detail != "" {
-				text += ": " + c.Detail
+			text := mark + ": " + v.t(c.Name)
+			if !c.Detail.IsZero() {
+				text += ": " + v.t(c.Detail)
 			}
 			checks = append(checks, text)
 		}
@@ -171,7 +172,7 @@ func (p *pdfDoc) build() {
 			short8(res.Snapshot) + "\n" + v.dateTime(res.SnapshotTime),
 			objective(v, res.RPOObjective) + " / " + v.duration(time.Duration(res.RPOAchieved)),
 			objective(v, res.RTOObjective) + " / " + v.duration(time.Duration(res.RTOMeasured)),
-			bytesIEC(res.BytesRestored) + "\n" + bytesIEC(res.BytesPerSecond()) + "/s",
+			v.bytes(res.BytesRestored) + "\n" + v.bytes(res.BytesPerSecond()) + "/s",
 			strings.Join(checks, "\n"),
 			v.status(res.Passed),
 		})
@@ -189,8 +190,11 @@ func (p *pdfDoc) build() {
 			return ""
 		})
 
-	p.section(v.SecTrend)
 	charts := r.charts()
+	if len(charts) > 0 {
+		p.keep(55) // the heading stays with its first chart
+	}
+	p.section(v.SecTrend)
 	if len(charts) == 0 {
 		p.paragraph(v.NoTrend)
 	}
@@ -199,7 +203,11 @@ func (p *pdfDoc) build() {
 	}
 	if len(charts) > 0 {
 		f.SetFont("Helvetica", "I", 8)
-		f.MultiCell(pdfWidth, 3.8, p.tr(v.TrendCaption), "", "L", false)
+		caption := v.TrendCaption
+		if r.hasCurrent() {
+			caption += " " + v.TrendCurrent
+		}
+		f.MultiCell(pdfWidth, 3.8, p.tr(caption), "", "L", false)
 	}
 
 	p.section(v.SecFindings)
@@ -251,6 +259,15 @@ func (p *pdfDoc) numbered(n int, s string) {
 	f.SetFont("Helvetica", "", 10)
 	f.CellFormat(7, lineH+0.4, fmt.Sprintf("%d.", n), "", 0, "L", false, 0, "")
 	f.MultiCell(pdfWidth-7, lineH+0.4, p.tr(s), "", "L", false)
+}
+
+// keep starts a new page unless need mm are left on this one.
+func (p *pdfDoc) keep(need float64) {
+	_, h := p.f.GetPageSize()
+	_, _, _, bottom := p.f.GetMargins()
+	if p.f.GetY()+need > h-bottom {
+		p.f.AddPage()
+	}
 }
 
 // section starts a lettered section, on a new page if little room is left.
@@ -355,7 +372,7 @@ func (p *pdfDoc) table(widths []float64, header []string, rows [][]string, style
 // when it failed, with the RTO objective as a dashed line.
 func (p *pdfDoc) chart(c chart) {
 	f, v := p.f, p.v
-	const h, labelH = 32.0, 4.0
+	const h, labelH = 32.0, 7.0
 	_, pageH := f.GetPageSize()
 	_, _, _, bottom := f.GetMargins()
 	if f.GetY()+h+labelH+8 > pageH-bottom {
@@ -377,11 +394,24 @@ func (p *pdfDoc) chart(c chart) {
 			f.SetFillColor(198, 40, 40)
 		}
 		bx := x0 + float64(i)*slot + slot*0.15
-		f.Rect(bx, y0+h-bh, slot*0.7, bh, "F")
+		current := p.r.isCurrent(pt)
+		if current { // this drill: outlined in black, its value in bold
+			f.SetDrawColor(17, 17, 17)
+			f.SetLineWidth(0.6)
+			f.Rect(bx, y0+h-bh, slot*0.7, bh, "FD")
+			f.SetLineWidth(0.2)
+			f.SetDrawColor(180, 180, 180)
+			f.SetFont("Helvetica", "B", 6.5)
+		} else {
+			f.Rect(bx, y0+h-bh, slot*0.7, bh, "F")
+		}
 		f.SetXY(bx-1, y0+h-bh-3.2)
 		f.CellFormat(slot*0.7+2, 3, p.tr(v.duration(time.Duration(pt.RTO))), "", 0, "C", false, 0, "")
+		f.SetFont("Helvetica", "", 6.5)
 		f.SetXY(bx-1, y0+h+0.5)
 		f.CellFormat(slot*0.7+2, 3, pt.Time.Format("02/01"), "", 0, "C", false, 0, "")
+		f.SetXY(bx-1, y0+h+3.3)
+		f.CellFormat(slot*0.7+2, 3, p.tr(pt.DRC), "", 0, "C", false, 0, "")
 	}
 	if c.objectiveShown() {
 		oy := y0 + h - (h-2)*float64(c.Objective)/float64(c.scale())
@@ -398,7 +428,12 @@ func (p *pdfDoc) signatures() {
 	f, v, r := p.f, p.v, p.r
 	_, pageH := f.GetPageSize()
 	_, _, _, bottom := f.GetMargins()
-	if f.GetY()+48 > pageH-bottom {
+	ack, hasAck := r.acknowledger(v)
+	need := 48.0
+	if hasAck {
+		need += 44
+	}
+	if f.GetY()+need > pageH-bottom {
 		f.AddPage()
 	}
 	f.SetFont("Helvetica", "", 10)
@@ -409,11 +444,19 @@ func (p *pdfDoc) signatures() {
 	f.CellFormat(pdfWidth, 6, p.tr(place), "", 1, "R", false, 0, "")
 	col := pdfWidth / 2
 	y := f.GetY() + 2
-	for i, who := range []struct {
+	type block struct {
 		label  string
 		person Person
-	}{{v.PerformedBy, r.Signers.PerformedBy}, {v.ApprovedBy, r.Signers.ApprovedBy}} {
+	}
+	blocks := []block{{v.PerformedBy, r.Signers.PerformedBy}, {v.ApprovedBy, r.Signers.ApprovedBy}}
+	if hasAck {
+		blocks = append(blocks, block{v.Acknowledged, ack})
+	}
+	for i, who := range blocks {
 		x := pdfMargin + float64(i)*col
+		if i == 2 { // the agency's head, centred below the other two
+			x, y = pdfMargin+col/2, y+44
+		}
 		f.SetXY(x, y)
 		f.SetFont("Helvetica", "", 10)
 		f.CellFormat(col, 5, p.tr(who.label+","), "", 2, "C", false, 0, "")
@@ -421,6 +464,9 @@ func (p *pdfDoc) signatures() {
 		f.CellFormat(col, 5, p.tr(who.person.Title), "", 2, "C", false, 0, "")
 		f.SetXY(x, y+30)
 		f.SetFont("Helvetica", "BU", 10)
+		if who.person.Name == blankName {
+			f.SetFont("Helvetica", "", 10)
+		}
 		f.CellFormat(col, 5, p.tr(who.person.Name), "", 2, "C", false, 0, "")
 		if who.person.NIP != "" {
 			f.SetX(x)

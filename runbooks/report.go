@@ -18,20 +18,24 @@ const (
 // (machine-readable), a self-contained HTML page and a PDF, in Bahasa Indonesia by
 // default or English.
 type Report struct {
-	Kind      string         `json:"kind"`     // drill or period
-	Language  string         `json:"language"` // id or en
-	Number    string         `json:"number"`   // document number
-	Office    Office         `json:"office"`
-	Run       uint64         `json:"run,omitempty"` // the drill run (kind drill)
-	Generated time.Time      `json:"generated"`
-	Period    Period         `json:"period"`
-	Scope     Scope          `json:"scope"`
-	Basis     []string       `json:"basis,omitempty"` // legal basis lines; the language's default if empty
-	Passed    bool           `json:"passed"`          // every target result passed
-	Results   []TargetResult `json:"results"`
-	Trend     []TrendPoint   `json:"trend"`
-	Findings  []Finding      `json:"findings"`
-	Signers   Signers        `json:"signers"`
+	Kind      string    `json:"kind"`     // drill or period
+	Language  string    `json:"language"` // id or en
+	Number    string    `json:"number"`   // document number
+	Office    Office    `json:"office"`
+	Run       uint64    `json:"run,omitempty"` // the drill run (kind drill)
+	Generated time.Time `json:"generated"`
+	// TimeZone is the IANA zone whose clock the report prints, with its label (WIB,
+	// WITA, WIT or the offset); default Asia/Jakarta. Every time of the JSON carries
+	// its offset.
+	TimeZone string         `json:"time_zone"`
+	Period   Period         `json:"period"`
+	Scope    Scope          `json:"scope"`
+	Basis    []string       `json:"basis,omitempty"` // legal basis lines; the language's default if empty
+	Passed   bool           `json:"passed"`          // every target result passed
+	Results  []TargetResult `json:"results"`
+	Trend    []TrendPoint   `json:"trend"`
+	Findings []Finding      `json:"findings"`
+	Signers  Signers        `json:"signers"`
 }
 
 // Office is the organisation that performs the drill (the ICT office).
@@ -49,22 +53,36 @@ type Person struct {
 	NIP   string `json:"nip,omitempty" yaml:"nip"`     // civil servant number
 }
 
-// Signers are the signature blocks of a report.
+// Signers are the signature blocks of a report: who performed the drill and who
+// approved the minutes (the ICT office), and, below them, the head of the agency
+// that owns the data, who acknowledges them ("Mengetahui").
 type Signers struct {
-	PerformedBy Person `json:"performed_by" yaml:"performed_by"`
-	ApprovedBy  Person `json:"approved_by" yaml:"approved_by"`
+	PerformedBy    Person `json:"performed_by" yaml:"performed_by"`
+	ApprovedBy     Person `json:"approved_by" yaml:"approved_by"`
+	AcknowledgedBy Person `json:"acknowledged_by,omitzero" yaml:"-"` // from the agency's head
 }
 
-// Period is the time a report covers.
+// Period is the time a report covers. A drill report's period runs from the first
+// drill's start to the last one's end; a period report's covers whole days, and its
+// To is the midnight after its last day (excluded): the report prints that last day.
 type Period struct {
 	From time.Time `json:"from"`
 	To   time.Time `json:"to"`
 }
 
+// lastDay is the last day a report covers: for a period report, the day before its
+// (excluded) end.
+func (r *Report) lastDay() time.Time {
+	if r.Kind == ReportPeriod && !r.Period.To.IsZero() {
+		return r.Period.To.Add(-time.Nanosecond)
+	}
+	return r.Period.To
+}
+
 // Scope is what a report covers.
 type Scope struct {
 	Targets  []string `json:"targets"`
-	Agencies []string `json:"agencies"`
+	Agencies []string `json:"agencies"` // their names
 	DRCs     []string `json:"drcs"`
 }
 
@@ -88,9 +106,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // Check is one verification of a restore (a comparison, a SQL check, a boot).
 type Check struct {
-	Name   string `json:"name"`
-	Passed bool   `json:"passed"`
-	Detail string `json:"detail,omitempty"`
+	Name   Message `json:"name"`
+	Passed bool    `json:"passed"`
+	Detail Message `json:"detail,omitzero"`
 }
 
 // TargetResult is one target drilled from one DRC.
@@ -153,7 +171,11 @@ func (r *Report) Finish() {
 	r.Passed = len(r.Results) > 0
 	targets, agencies, drcs := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, res := range r.Results {
-		targets[res.Target], agencies[res.Agency], drcs[res.DRC] = true, true, true
+		agency := res.Agency
+		if res.AgencyName != "" {
+			agency = res.AgencyName
+		}
+		targets[res.Target], agencies[agency], drcs[res.DRC] = true, true, true
 		if !res.Passed {
 			r.Passed = false
 		}
@@ -173,14 +195,14 @@ func findingsOf(l *vocab, res TargetResult) []Finding {
 	var out []Finding
 	if st := failedStep(res.Steps); st != nil {
 		out = append(out, Finding{
-			Target: res.Target, DRC: res.DRC, Step: fmt.Sprintf("%d. %s", st.No, st.Title),
-			Text:     fmt.Sprintf(l.FindStepFailed, st.No, st.Title, res.DRC, st.Error),
+			Target: res.Target, DRC: res.DRC, Step: fmt.Sprintf("%d. %s", st.No, l.t(st.Title)),
+			Text:     fmt.Sprintf(l.FindStepFailed, st.No, l.t(st.Title), res.DRC, l.t(st.Error)),
 			FollowUp: l.followUp(st.Key, res.DRC),
 		})
 	}
 	for _, c := range res.Checks {
 		if !c.Passed && failedStep(res.Steps) == nil {
-			out = append(out, Finding{Target: res.Target, DRC: res.DRC, Text: fmt.Sprintf(l.FindCheckFailed, c.Name, c.Detail), FollowUp: l.followUp("verify", res.DRC)})
+			out = append(out, Finding{Target: res.Target, DRC: res.DRC, Text: fmt.Sprintf(l.FindCheckFailed, l.t(c.Name), l.t(c.Detail)), FollowUp: l.followUp("verify", res.DRC)})
 		}
 	}
 	if !res.RPOMet() {
@@ -216,9 +238,39 @@ func sorted(m map[string]bool) []string {
 
 // JSON renders the report as indented JSON.
 func (r *Report) JSON() ([]byte, error) {
-	b, err := json.MarshalIndent(r, "", "  ")
+	r.localize()
+	b, err := json.MarshalIndent(r.withTexts(), "", "  ")
 	if err != nil {
 		return nil, err
 	}
 	return append(b, '\n'), nil
+}
+
+// withTexts returns a copy of r whose messages carry their text in the report's
+// language, and whose steps name their performer, for readers of the JSON that have
+// no catalog.
+func (r *Report) withTexts() *Report {
+	v := lang(r.Language)
+	text := func(m Message) Message {
+		if m.Key != "" {
+			m.Text = v.t(m)
+		}
+		return m
+	}
+	c := *r
+	c.Results = make([]TargetResult, len(r.Results))
+	for i, res := range r.Results {
+		res.Steps = append([]StepResult(nil), res.Steps...)
+		for j := range res.Steps {
+			st := &res.Steps[j]
+			st.Title, st.Summary, st.Error = text(st.Title), text(st.Summary), text(st.Error)
+			st.Performer = r.performer(v, *st)
+		}
+		res.Checks = append([]Check(nil), res.Checks...)
+		for j := range res.Checks {
+			res.Checks[j].Name, res.Checks[j].Detail = text(res.Checks[j].Name), text(res.Checks[j].Detail)
+		}
+		c.Results[i] = res
+	}
+	return &c
 }

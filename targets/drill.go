@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"time"
+
+	"github.com/cadang/cadang/runbooks/msg"
 )
 
 // Driller is implemented by kinds whose restores a drill can prove. A drill restores
@@ -45,24 +47,36 @@ type DrillEnv struct {
 	Restored func(n int64)
 }
 
-// DrillStep is one step of a kind's drill.
+// DrillStep is one step of a kind's drill. What it says goes into a report written
+// in Bahasa Indonesia or English: Activity and Do say it as messages of the catalog
+// (runbooks/msg), rendered in the report's language. Title, TitleID and Run are the
+// plain-text form that kinds not yet on the catalog use: Title and TitleID are
+// shown in their language, Run's summary and errors as they are.
 type DrillStep struct {
-	Key     string // "restore", "verify", "cleanup", ...
-	Title   string // English
-	TitleID string // Bahasa Indonesia
-	Timeout time.Duration
-	Always  bool // runs even after a failed step (clean-up)
+	Key      string      // "restore", "verify", "cleanup", ...
+	Activity msg.Message // what the step does; replaces Title and TitleID
+	Title    string      // English (plain-text form)
+	TitleID  string      // Bahasa Indonesia (plain-text form)
+	Timeout  time.Duration
+	Always   bool // runs even after a failed step (clean-up)
 	// Verify marks the steps whose end is "verified": the RTO is measured to the end
 	// of the last of them.
 	Verify bool
-	Run    func(ctx context.Context) (summary string, err error)
+	// Do runs the step and says what it found; an error made with msg.Fail says in
+	// the report's language what went wrong. It replaces Run.
+	Do  func(ctx context.Context) (summary msg.Message, err error)
+	Run func(ctx context.Context) (summary string, err error) // plain-text form
 }
 
-// DrillCheck is one verification a drill made.
+// DrillCheck is one verification a drill made. What and Found say what was checked
+// and what was found as messages of the catalog; Name and Detail are the plain-text
+// form of kinds not yet on the catalog.
 type DrillCheck struct {
-	Name   string `json:"name"`
-	Passed bool   `json:"passed"`
-	Detail string `json:"detail,omitempty"`
+	What   msg.Message `json:"what,omitzero"`
+	Found  msg.Message `json:"found,omitzero"`
+	Name   string      `json:"name,omitempty"`
+	Passed bool        `json:"passed"`
+	Detail string      `json:"detail,omitempty"`
 }
 
 // Entry is one file of a snapshot as restic lists it.
@@ -76,4 +90,41 @@ type Entry struct {
 // Lister is implemented by Readers that can list a snapshot's files (restic ls).
 type Lister interface {
 	List(ctx context.Context) ([]Entry, error)
+}
+
+// Exec runs the step in whichever form it has: Do, or Run (its summary a plain
+// text).
+func (s DrillStep) Exec(ctx context.Context) (msg.Message, error) {
+	switch {
+	case s.Do != nil:
+		return s.Do(ctx)
+	case s.Run != nil:
+		summary, err := s.Run(ctx)
+		return msg.Plain(summary), err
+	}
+	return msg.Message{}, msg.Fail("step.no_action")
+}
+
+// Heading is what the step does: Activity, or Title and TitleID.
+func (s DrillStep) Heading() msg.Message {
+	if !s.Activity.IsZero() {
+		return s.Activity
+	}
+	return msg.Bilingual(s.Title, s.TitleID)
+}
+
+// Checked is what the check verified: What, or Name as plain text.
+func (c DrillCheck) Checked() msg.Message {
+	if !c.What.IsZero() {
+		return c.What
+	}
+	return msg.Plain(c.Name)
+}
+
+// Result is what the check found: Found, or Detail as plain text.
+func (c DrillCheck) Result() msg.Message {
+	if !c.Found.IsZero() {
+		return c.Found
+	}
+	return msg.Plain(c.Detail)
 }

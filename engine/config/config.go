@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/runbooks"
 	"github.com/cadang/cadang/targets"
 )
 
@@ -62,6 +63,9 @@ type Daemon struct {
 type Agency struct {
 	ID   string `yaml:"id"`
 	Name string `yaml:"name"`
+	// Head is the agency's head (Kepala Dinas, ...): as the owner of the data, they
+	// sign the "Mengetahui" (acknowledged) block of its drill reports.
+	Head runbooks.Person `yaml:"head"`
 }
 
 // Target is one entry of `targets:`; the section named after its kind (files:,

@@ -3,10 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
-	"path/filepath"
 	"time"
-
-	"github.com/cadang/cadang/runbooks"
 )
 
 // Drill says when and how a target's restores are proven (restore drills). The
@@ -31,20 +28,6 @@ type Drill struct {
 	AllowProduction bool `yaml:"allow_production"`
 	// Timeout bounds each step of a drill (default 2h).
 	Timeout time.Duration `yaml:"timeout"`
-}
-
-// Report configures the reports drills write.
-type Report struct {
-	// Language is id (Bahasa Indonesia, the default) or en.
-	Language string `yaml:"language"`
-	// Dir is where each drill writes its report files (default <state_dir>/reports;
-	// relative to the config file's folder).
-	Dir     string           `yaml:"dir"`
-	Office  runbooks.Office  `yaml:"office"`
-	Signers runbooks.Signers `yaml:"signers"`
-	// Basis are the legal basis lines of the minutes (the regulations the SOP follows);
-	// default: the report language's own.
-	Basis []string `yaml:"basis"`
 }
 
 // Defaults of drills.
@@ -99,14 +82,6 @@ func (c *Config) DrillOf(t *Target) Drill {
 	return d
 }
 
-// ReportDir is where drill reports go.
-func (c *Config) ReportDir() string {
-	if c.Report.Dir != "" {
-		return c.Report.Dir
-	}
-	return filepath.Join(c.StateDir, "reports")
-}
-
 func (d *Drill) validate(c *Config, report func(field, msg string)) {
 	if d.Schedule != "" {
 		if _, err := CronParser.Parse(d.Schedule); err != nil {
@@ -145,13 +120,5 @@ func (d *Drill) validate(c *Config, report func(field, msg string)) {
 				report("server", "a password in the URL is refused (it would show in the process list): use ?password_file=")
 			}
 		}
-	}
-}
-
-func (r *Report) validate(report func(field, msg string)) {
-	switch r.Language {
-	case "", "id", "en":
-	default:
-		report("language", fmt.Sprintf("%q: id (Bahasa Indonesia) or en", r.Language))
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"hash/fnv"
 	"io"
 	"io/fs"
@@ -16,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cadang/cadang/runbooks/msg"
 	"github.com/cadang/cadang/targets"
 )
 
@@ -156,32 +156,32 @@ var _ targets.Driller = (*Target)(nil)
 // DrillSteps restores the snapshot into the drill's scratch folder, compares every
 // restored file with the snapshot's listing (count, type, size), hashes the files
 // sampled at backup time and compares them with what the backup saw, and removes the
-// restored tree.
+// restored tree. What the steps say is in the message catalog (runbooks/msg).
 func (t *Target) DrillSteps(r targets.Reader, env *targets.DrillEnv) []targets.DrillStep {
 	dir := filepath.Join(env.Scratch, "restore")
 	return []targets.DrillStep{
-		{Key: "restore", Title: "Restore the snapshot into a scratch folder", TitleID: "Memulihkan snapshot ke folder sementara",
-			Run: func(ctx context.Context) (string, error) {
+		{Key: "restore", Activity: msg.New("files.restore.title"),
+			Do: func(ctx context.Context) (msg.Message, error) {
 				if err := targets.PrepareDir(dir, false); err != nil {
-					return "", err
+					return msg.Message{}, err
 				}
 				if err := r.RestoreTo(ctx, dir, nil); err != nil {
-					return "", err
+					return msg.Message{}, err
 				}
 				files, bytes, err := treeSize(dir)
 				env.Restored(bytes)
-				return fmt.Sprintf("%d files, %d bytes restored", files, bytes), err
+				return msg.New("files.restore.done", "files", files, "bytes", bytes), err
 			}},
-		{Key: "verify-listing", Title: "Compare the restored files with the snapshot's listing", TitleID: "Membandingkan berkas hasil pemulihan dengan daftar isi snapshot", Verify: true,
-			Run: func(ctx context.Context) (string, error) { return compareListing(ctx, r, dir, env) }},
-		{Key: "verify-sample", Title: "Compare sampled file contents with the source at backup time", TitleID: "Membandingkan isi berkas sampel dengan sumber saat backup", Verify: true,
-			Run: func(ctx context.Context) (string, error) { return compareSample(ctx, r, dir, env) }},
-		{Key: "cleanup", Title: "Remove the scratch folder", TitleID: "Menghapus folder sementara", Always: true,
-			Run: func(ctx context.Context) (string, error) {
+		{Key: "verify-listing", Activity: msg.New("files.listing.title"), Verify: true,
+			Do: func(ctx context.Context) (msg.Message, error) { return compareListing(ctx, r, dir, env) }},
+		{Key: "verify-sample", Activity: msg.New("files.sample.title"), Verify: true,
+			Do: func(ctx context.Context) (msg.Message, error) { return compareSample(ctx, r, dir, env) }},
+		{Key: "cleanup", Activity: msg.New("files.cleanup.title"), Always: true,
+			Do: func(ctx context.Context) (msg.Message, error) {
 				if err := os.RemoveAll(dir); err != nil {
-					return "", err
+					return msg.Message{}, err
 				}
-				return "removed " + dir, nil
+				return msg.New("files.cleanup.done", "dir", dir), nil
 			}},
 	}
 }
@@ -206,17 +206,17 @@ func treeSize(dir string) (files int, bytes int64, err error) {
 
 // compareListing checks that every entry restic lists is restored with its type and
 // size, and that nothing else is there.
-func compareListing(ctx context.Context, r targets.Reader, dir string, env *targets.DrillEnv) (string, error) {
+func compareListing(ctx context.Context, r targets.Reader, dir string, env *targets.DrillEnv) (msg.Message, error) {
 	l, ok := r.(targets.Lister)
 	if !ok {
-		return "", errors.New("this reader cannot list the snapshot")
+		return msg.Message{}, errors.New("this reader cannot list the snapshot")
 	}
 	entries, err := l.List(ctx)
 	if err != nil {
-		return "", err
+		return msg.Message{}, err
 	}
 	listed := map[string]targets.Entry{}
-	var problems []string
+	var problems []msg.Message
 	files := 0
 	var bytes uint64
 	for _, e := range entries {
@@ -229,11 +229,11 @@ func compareListing(ctx context.Context, r targets.Reader, dir string, env *targ
 		st, err := os.Lstat(filepath.Join(dir, e.Path))
 		switch {
 		case err != nil:
-			problems = append(problems, fmt.Sprintf("%s: not restored", e.Path))
+			problems = append(problems, msg.New("files.problem.missing", "path", e.Path))
 		case !st.Mode().IsRegular():
-			problems = append(problems, fmt.Sprintf("%s: restored as %s, listed as a file", e.Path, st.Mode().Type()))
+			problems = append(problems, msg.New("files.problem.type", "path", e.Path, "type", st.Mode().Type().String()))
 		case uint64(st.Size()) != e.Size:
-			problems = append(problems, fmt.Sprintf("%s: %d bytes restored, %d listed", e.Path, st.Size(), e.Size))
+			problems = append(problems, msg.New("files.problem.size", "path", e.Path, "got", st.Size(), "want", e.Size))
 		}
 	}
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -242,45 +242,49 @@ func compareListing(ctx context.Context, r targets.Reader, dir string, env *targ
 		}
 		rel := strings.TrimPrefix(p, dir)
 		if _, ok := listed[rel]; !ok {
-			problems = append(problems, fmt.Sprintf("%s: restored but not in the snapshot", rel))
+			problems = append(problems, msg.New("files.problem.extra", "path", rel))
 		}
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return msg.Message{}, err
 	}
-	detail := fmt.Sprintf("%d files, %d bytes as listed", files, bytes)
+	found := msg.New("files.listing.ok", "files", files, "bytes", bytes)
 	if len(problems) > 0 {
-		detail = fmt.Sprintf("%d of %d files differ from the listing, first: %s", len(problems), files, problems[0])
+		found = msg.New("files.listing.differ", "n", len(problems), "files", files, "first", problems[0])
 	}
-	env.Check(targets.DrillCheck{Name: "file count and sizes against the snapshot's listing", Passed: len(problems) == 0, Detail: detail})
+	env.Check(targets.DrillCheck{What: msg.New("files.listing.check"), Passed: len(problems) == 0, Found: found})
 	if len(problems) > 0 {
-		return "", errors.New(detail)
+		return msg.Message{}, &msg.Error{Msg: found}
 	}
-	return detail, nil
+	return found, nil
 }
 
 // compareSample hashes the restored copies of the files sampled at backup time. A file
 // that changed while the backup ran (its listed size or time differs from the
 // sample's) is not comparable and is said so; it does not fail the drill.
-func compareSample(ctx context.Context, r targets.Reader, dir string, env *targets.DrillEnv) (string, error) {
-	const name = "content of files sampled at backup time (SHA-256)"
+func compareSample(ctx context.Context, r targets.Reader, dir string, env *targets.DrillEnv) (msg.Message, error) {
+	what := msg.New("files.sample.check")
 	var m Manifest
 	if len(env.Manifest) == 0 || json.Unmarshal(env.Manifest, &m) != nil || len(m.Sample) == 0 {
-		detail := "no sample was recorded at backup (a snapshot older than drills, or an empty source): not compared"
-		env.Check(targets.DrillCheck{Name: name, Passed: true, Detail: detail})
-		return detail, nil
+		found := msg.New("files.sample.none")
+		env.Check(targets.DrillCheck{What: what, Passed: true, Found: found})
+		return found, nil
 	}
-	entries, err := r.(targets.Lister).List(ctx)
+	l, ok := r.(targets.Lister)
+	if !ok {
+		return msg.Message{}, errors.New("this reader cannot list the snapshot")
+	}
+	entries, err := l.List(ctx)
 	if err != nil {
-		return "", err
+		return msg.Message{}, err
 	}
 	listed := map[string]targets.Entry{}
 	for _, e := range entries {
 		listed[e.Path] = e
 	}
 	same, changed := 0, 0
-	var bad []string
+	var bad []msg.Message
 	for _, s := range m.Sample {
 		e, ok := listed[s.Path]
 		if !ok || e.Size != uint64(s.Size) || !e.MTime.Equal(s.MTime) {
@@ -289,25 +293,25 @@ func compareSample(ctx context.Context, r targets.Reader, dir string, env *targe
 		}
 		sum, err := hashFile(filepath.Join(dir, s.Path))
 		if err != nil {
-			bad = append(bad, fmt.Sprintf("%s: %v", s.Path, err))
+			bad = append(bad, msg.New("files.problem.read", "path", s.Path, "err", err))
 			continue
 		}
 		if sum != s.SHA256 {
-			bad = append(bad, fmt.Sprintf("%s: SHA-256 %.12s… restored, %.12s… at backup", s.Path, sum, s.SHA256))
+			bad = append(bad, msg.New("files.problem.hash", "path", s.Path, "got", sum[:12], "want", s.SHA256[:min(12, len(s.SHA256))]))
 			continue
 		}
 		same++
 	}
-	detail := fmt.Sprintf("%d of %d sampled files identical to the source at backup", same, len(m.Sample))
+	found := msg.New("files.sample.ok", "same", same, "n", len(m.Sample))
 	if changed > 0 {
-		detail += fmt.Sprintf(" (%d changed while the backup ran: not comparable)", changed)
+		found = msg.New("files.sample.changed", "same", same, "n", len(m.Sample), "changed", changed)
 	}
 	if len(bad) > 0 {
-		detail = fmt.Sprintf("%d of %d sampled files differ from the source at backup, first: %s", len(bad), len(m.Sample), bad[0])
+		found = msg.New("files.sample.differ", "bad", len(bad), "n", len(m.Sample), "first", bad[0])
 	}
-	env.Check(targets.DrillCheck{Name: name, Passed: len(bad) == 0, Detail: detail})
+	env.Check(targets.DrillCheck{What: what, Passed: len(bad) == 0, Found: found})
 	if len(bad) > 0 {
-		return "", errors.New(detail)
+		return msg.Message{}, &msg.Error{Msg: found}
 	}
-	return detail, nil
+	return found, nil
 }

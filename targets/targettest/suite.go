@@ -162,7 +162,7 @@ func Run(t *testing.T, c Case) {
 		}
 		for _, ch := range checks {
 			if !ch.Passed {
-				t.Errorf("check %q failed: %s", ch.Name, ch.Detail)
+				t.Errorf("check %q failed: %s", ch.Checked(), ch.Result())
 			}
 		}
 		if c.Leftovers != nil {
@@ -366,7 +366,7 @@ func RunDrill(ctx context.Context, steps []targets.DrillStep) error {
 		if first != nil && !st.Always {
 			continue
 		}
-		if _, err := st.Run(ctx); err != nil && first == nil {
+		if _, err := st.Exec(ctx); err != nil && first == nil {
 			first = fmt.Errorf("step %s: %w", st.Key, err)
 		}
 	}

@@ -58,7 +58,7 @@ func (d *Daemon) Drill(req DrillRequest) ([]catalog.Run, error) {
 	default:
 		t, ok := d.targets[req.Target]
 		if !ok {
-			return nil, fmt.Errorf("%w: %q", errUnknownTarget, req.Target)
+			return nil, d.unknownTarget(req.Target)
 		}
 		ts = []*target{t}
 	}

@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/cadang/cadang/engine.Version=$(VERSION)
 TEST_TIMEOUT ?= 80m
 
-.PHONY: all build tools restic minio services test check unit e2e bench demo clean
+.PHONY: all build tools restic minio staticcheck services test check unit e2e bench demo clean
 
 all: build
 
@@ -17,11 +17,13 @@ build:
 
 # Pinned tools, built from their own modules (e2e/tools/*/go.mod) and cached outside
 # the checkout (~/.cache/cadang-tools, keyed by version).
-tools: restic minio
+tools: restic minio staticcheck
 restic:
 	e2e/tools/build.sh restic
 minio:
 	e2e/tools/build.sh minio
+staticcheck:
+	e2e/tools/build.sh staticcheck
 
 # Real servers the tests use, installed and started when missing.
 services:
@@ -32,6 +34,7 @@ check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^e2e/tools/')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) mod tidy -diff
+	bin/staticcheck ./...
 
 unit:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /e2e$$)

@@ -28,7 +28,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-	"golang.org/x/crypto/poly1305" //nolint:staticcheck // restic's MAC is Poly1305-AES; x/crypto/poly1305 is what restic itself uses
+	//lint:ignore SA1019 restic's MAC is Poly1305-AES; x/crypto/poly1305 is what restic itself uses
+	"golang.org/x/crypto/poly1305"
 	"golang.org/x/crypto/scrypt"
 )
 

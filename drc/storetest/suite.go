@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -182,5 +181,5 @@ func sortedKeys(m map[string][]byte) []string {
 
 // Name returns a unique folder name for a test (for stores shared between tests).
 func Name(t *testing.T) string {
-	return strings.NewReplacer("/", "-", " ", "-").Replace(strings.ToLower(fmt.Sprintf("%s", t.Name())))
+	return strings.NewReplacer("/", "-", " ", "-").Replace(strings.ToLower(t.Name()))
 }

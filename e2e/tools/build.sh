@@ -4,17 +4,18 @@
 # binary is cached outside the checkout, keyed by that version, so a fresh clone on
 # the same machine links it in seconds instead of rebuilding for minutes.
 #
-#   e2e/tools/build.sh restic|minio
+#   e2e/tools/build.sh restic|minio|staticcheck
 #
 # CADANG_TOOLS_CACHE overrides the cache folder (default ~/.cache/cadang-tools).
 set -euo pipefail
 
-name=${1:?usage: build.sh restic|minio}
+name=${1:?usage: build.sh restic|minio|staticcheck}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 mod="$root/e2e/tools/$name"
 case "$name" in
   restic) pkg=github.com/restic/restic/cmd/restic ;;
   minio)  pkg=github.com/minio/minio ;;
+  staticcheck) pkg=honnef.co/go/tools/cmd/staticcheck ;;
   *) echo "build.sh: unknown tool $name" >&2; exit 2 ;;
 esac
 

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/e2e/testenv"
-	"github.com/cadang/cadang/engine"
+	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/targets/dbdump"
 )
 
@@ -86,7 +86,7 @@ func (f *forwarder) down() {
 // goodSnapshots lists the ids of a target's good snapshots.
 func goodSnapshots(t *testing.T, w *world, target string) []string {
 	t.Helper()
-	var snaps []engine.SnapshotInfo
+	var snaps []api.SnapshotInfo
 	mustJSON(t, w.must("snapshots", target, "--json").stdout, &snaps)
 	var ids []string
 	for _, s := range snaps {
@@ -142,7 +142,7 @@ func checkFailures(t *testing.T, w *world, target string, failures []failure) st
 	for _, f := range failures {
 		t.Run(f.name, func(t *testing.T) {
 			f.break_(t)
-			var ri engine.RunInfo
+			var ri api.RunInfo
 			if f.during != nil {
 				ch := backupAsync(w, target)
 				f.during(t)
@@ -253,7 +253,7 @@ targets:
 	// administrator: a table of the dump belongs to it).
 	newDB := testenv.Name("cadang_e2e_restored")
 	pg.DropDBAtCleanup(t, newDB)
-	var ri engine.RunInfo
+	var ri api.RunInfo
 	mustJSON(t, w.must("restore", "simpus-db", "--snapshot", "latest", "--to", pg.AdminURL(newDB), "--json").stdout, &ri)
 	if ri.SnapshotID != good || ri.Status != "succeeded" {
 		t.Errorf("restore of latest: snapshot %s (%s), want the good %s", ri.SnapshotID, ri.Status, good)
@@ -358,7 +358,7 @@ targets:
 
 	// The database is gone; latest (still the good snapshot) brings it back under its
 	// own name, as root over the socket.
-	var ri engine.RunInfo
+	var ri api.RunInfo
 	mustJSON(t, w.must("restore", "simpus-my", "--snapshot", "latest", "--to", "mysql://localhost/"+db+"?user=root&socket="+my.Socket, "--json").stdout, &ri)
 	if ri.SnapshotID != good || ri.Status != "succeeded" {
 		t.Errorf("restore of latest: snapshot %s (%s), want the good %s", ri.SnapshotID, ri.Status, good)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,16 +13,16 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/e2e/testenv"
-	"github.com/cadang/cadang/engine"
-	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/runbooks"
 	"github.com/cadang/cadang/targets/dbdump"
+	bolt "go.etcd.io/bbolt"
 )
 
 // drillRuns returns the drill runs of target, oldest first, with their results.
-func drillRuns(t *testing.T, w *world, target string) ([]engine.RunInfo, []runbooks.TargetResult) {
+func drillRuns(t *testing.T, w *world, target string) ([]api.RunInfo, []runbooks.TargetResult) {
 	t.Helper()
-	var runs []engine.RunInfo
+	var runs []api.RunInfo
 	var res []runbooks.TargetResult
 	all := w.runs(target)
 	for i := len(all) - 1; i >= 0; i-- {
@@ -300,23 +301,28 @@ targets:
 	}
 
 	// The manifest no longer matches the data: the drill fails at the manifest step.
+	// Fault injection at the storage level: the run's record is edited in the bbolt
+	// file itself (the daemon is stopped), not through cadang's catalog package.
+	var backup *api.RunInfo
+	for _, r := range w.runs("simpus-db") {
+		if r.Target == "simpus-db" && r.Op == "backup" {
+			if backup != nil {
+				t.Fatalf("more than one backup of simpus-db")
+			}
+			backup = &r
+		}
+	}
+	if backup == nil {
+		t.Fatal("no backup of simpus-db")
+	}
 	w.stopDaemon(syscall.SIGTERM, time.Minute)
-	cat, err := catalog.Open(filepath.Join(w.stateDir, "catalog.db"), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	backups, err := cat.Runs(catalog.RunFilter{Target: "simpus-db", Op: "backup"})
-	if err != nil || len(backups) != 1 {
-		t.Fatalf("backups of simpus-db: %d, %v", len(backups), err)
-	}
-	var m dbdump.Manifest
-	mustJSON(t, string(backups[0].Manifest), &m)
-	m.Databases[0].Tables[0].Rows++
-	backups[0].Manifest, _ = json.Marshal(m)
-	if err := cat.UpdateRun(&backups[0]); err != nil {
-		t.Fatal(err)
-	}
-	cat.Close()
+	editRun(t, filepath.Join(w.stateDir, "catalog.db"), backup.ID, func(run map[string]any) {
+		var m dbdump.Manifest
+		raw, _ := json.Marshal(run["manifest"])
+		mustJSON(t, string(raw), &m)
+		m.Databases[0].Tables[0].Rows++
+		run["manifest"] = m
+	})
 	w.startDaemon()
 	r = w.cadang("drill", "simpus-db", "--drc", "local", "--wait")
 	if r.code != 1 || !strings.Contains(r.stdout, "drill failed at step 4 (verify-manifest)") || !strings.Contains(r.stdout, "has 300 rows, want 301") {
@@ -326,4 +332,31 @@ targets:
 		t.Errorf("the failed drill left scratch resources: %v", l)
 	}
 	w.checkLog()
+}
+
+// editRun changes a run's record in a stopped daemon's catalog file with bbolt alone.
+func editRun(t *testing.T, file string, id uint64, edit func(map[string]any)) {
+	t.Helper()
+	db, err := bolt.Open(file, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	key := binary.BigEndian.AppendUint64(nil, id)
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("runs"))
+		var run map[string]any
+		if err := json.Unmarshal(b.Get(key), &run); err != nil {
+			return fmt.Errorf("run %d: %w", id, err)
+		}
+		edit(run)
+		data, err := json.Marshal(run)
+		if err != nil {
+			return err
+		}
+		return b.Put(key, data)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/e2e/testenv"
-	"github.com/cadang/cadang/engine"
+	"github.com/cadang/cadang/engine/api"
 )
 
 // makeTree builds a source folder with every kind of entry a restore must keep.
@@ -99,7 +99,7 @@ targets:
 	}
 	t.Logf("first backup added %d bytes, the unchanged second %d bytes (of %d)", first.BytesAdded, second.BytesAdded, second.BytesProcessed)
 
-	var snaps []engine.SnapshotInfo
+	var snaps []api.SnapshotInfo
 	if err := json.Unmarshal([]byte(w.must("snapshots", "portal-files", "--json").stdout), &snaps); err != nil {
 		t.Fatal(err)
 	}

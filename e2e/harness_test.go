@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/e2e/testenv"
-	"github.com/cadang/cadang/engine"
+	"github.com/cadang/cadang/engine/api"
 )
 
 // cadangBin is the binary under test, built once by TestMain (with the race detector
@@ -155,7 +155,7 @@ func (w *world) startDaemon() {
 	go func() { done <- cmd.Wait(); logf.Close() }()
 	w.daemon, w.daemonDone = cmd, done
 
-	client := engine.NewClient(filepath.Join(w.stateDir, "cadang.sock"))
+	client := api.NewClient(filepath.Join(w.stateDir, "cadang.sock"))
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, err := client.Status(context.Background()); err == nil {
@@ -218,13 +218,13 @@ func (w *world) cleanup() {
 }
 
 // runs returns the runs of a target, newest first.
-func (w *world) runs(target string) []engine.RunInfo {
+func (w *world) runs(target string) []api.RunInfo {
 	w.t.Helper()
 	args := []string{"runs", "--json", "--limit", "0"}
 	if target != "" {
 		args = append(args, target)
 	}
-	var out []engine.RunInfo
+	var out []api.RunInfo
 	if err := json.Unmarshal([]byte(w.must(args...).stdout), &out); err != nil {
 		w.t.Fatal(err)
 	}
@@ -232,10 +232,10 @@ func (w *world) runs(target string) []engine.RunInfo {
 }
 
 // backupJSON runs `backup --wait --json` and decodes the final run.
-func (w *world) backupJSON(target string) (engine.RunInfo, result) {
+func (w *world) backupJSON(target string) (api.RunInfo, result) {
 	w.t.Helper()
 	r := w.cadang("backup", target, "--wait", "--json")
-	var ri engine.RunInfo
+	var ri api.RunInfo
 	if r.code != 2 {
 		if err := json.Unmarshal([]byte(r.stdout), &ri); err != nil {
 			w.t.Fatalf("backup --json: %v\n%s", err, r)

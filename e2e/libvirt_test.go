@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/cadang/cadang/e2e/testenv"
-	"github.com/cadang/cadang/engine"
+	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/targets/libvirt"
 )
 
@@ -115,7 +115,7 @@ targets:
 			t.Errorf("backup of %s: %s", target, r)
 		}
 	}
-	var snaps []engine.SnapshotInfo
+	var snaps []api.SnapshotInfo
 	if err := json.Unmarshal([]byte(w.must("snapshots", "web01-vm", "--json").stdout), &snaps); err != nil {
 		t.Fatal(err)
 	}

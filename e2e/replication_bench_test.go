@@ -16,8 +16,7 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/e2e/testenv"
-	"github.com/cadang/cadang/engine"
-	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/api"
 )
 
 // BenchmarkProtectDatabaseInBothDRCs times the whole job of issue 7: a PostgreSQL
@@ -195,7 +194,7 @@ targets:
 		}
 	}()
 	ctx := context.Background()
-	c := engine.NewClient(filepath.Join(state, "cadang.sock"))
+	c := api.NewClient(filepath.Join(state, "cadang.sock"))
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if _, err := c.Status(ctx); err == nil {
 			break
@@ -212,11 +211,11 @@ targets:
 		b.Fatal(err)
 	}
 	bk, err := c.Wait(ctx, ri.ID, 100*time.Millisecond, nil)
-	if err != nil || bk.Status != catalog.Succeeded || bk.SnapshotID == "" {
+	if err != nil || bk.Status != api.Succeeded || bk.SnapshotID == "" {
 		b.Fatalf("backup: %v %+v\n%s", err, bk, readFile(logf.Name()))
 	}
 	// The replicate run the daemon queued after the backup.
-	var rep *engine.RunInfo
+	var rep *api.RunInfo
 	for deadline := time.Now().Add(time.Minute); rep == nil; time.Sleep(100 * time.Millisecond) {
 		runs, err := c.Runs(ctx, "", 0)
 		if err != nil {
@@ -232,7 +231,7 @@ targets:
 		}
 	}
 	rep, err = c.Wait(ctx, rep.ID, 100*time.Millisecond, nil)
-	if err != nil || rep.Status != catalog.Succeeded {
+	if err != nil || rep.Status != api.Succeeded {
 		b.Fatalf("replicate: %v %+v\n%s", err, rep, readFile(logf.Name()))
 	}
 	b.StopTimer()

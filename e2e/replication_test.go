@@ -19,7 +19,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/cadang/cadang/e2e/testenv"
-	"github.com/cadang/cadang/engine"
+	"github.com/cadang/cadang/engine/api"
 )
 
 // Replication between the DRCs, end to end: two MinIO servers (the primary and an
@@ -132,16 +132,16 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool
 	}
 }
 
-func (w *world) drcStatus() []engine.DRCStatus {
+func (w *world) drcStatus() []api.DRCStatus {
 	w.t.Helper()
-	var out []engine.DRCStatus
+	var out []api.DRCStatus
 	mustJSON(w.t, w.must("drc", "status", "--json").stdout, &out)
 	return out
 }
 
-func (w *world) snapshotsJSON(target string, args ...string) []engine.SnapshotInfo {
+func (w *world) snapshotsJSON(target string, args ...string) []api.SnapshotInfo {
 	w.t.Helper()
-	var out []engine.SnapshotInfo
+	var out []api.SnapshotInfo
 	mustJSON(w.t, w.must(append([]string{"snapshots", target, "--json"}, args...)...).stdout, &out)
 	return out
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/cadang/cadang/e2e/testenv"
-	"github.com/cadang/cadang/engine"
+	"github.com/cadang/cadang/engine/api"
 )
 
 // slowWorld is a daemon whose primary DRC sits behind a slow link, with a target big
@@ -37,7 +37,7 @@ func slowWorld(t *testing.T, rate int, size int64, grace string) (*world, *teste
 // waitUploading waits until a run is uploading (restic reports bytes done).
 func waitUploading(t *testing.T, w *world, id uint64) {
 	t.Helper()
-	c := engine.NewClient(filepath.Join(w.stateDir, "cadang.sock"))
+	c := api.NewClient(filepath.Join(w.stateDir, "cadang.sock"))
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		ri, err := c.Run(context.Background(), id)
@@ -71,7 +71,7 @@ func lockObjects(t *testing.T, m *testenv.MinIO) []string {
 // and the run is recorded as interrupted; the next daemon finds a consistent catalog.
 func TestSIGTERMInterruptsAfterGrace(t *testing.T) {
 	w, m := slowWorld(t, 1<<20, 24<<20, "1s")
-	var queued engine.RunInfo
+	var queued api.RunInfo
 	r := w.must("backup", "portal-files", "--json")
 	mustJSON(t, r.stdout, &queued)
 	waitUploading(t, w, queued.ID)
@@ -105,7 +105,7 @@ func TestSIGTERMInterruptsAfterGrace(t *testing.T) {
 // succeeded; meanwhile the daemon refuses new work.
 func TestSIGTERMLetsRunningBackupFinish(t *testing.T) {
 	w, _ := slowWorld(t, 3<<20, 12<<20, "5m")
-	var queued engine.RunInfo
+	var queued api.RunInfo
 	mustJSON(t, w.must("backup", "portal-files", "--json").stdout, &queued)
 	waitUploading(t, w, queued.ID)
 

@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/e2e/testenv"
-	"github.com/cadang/cadang/engine"
+	"github.com/cadang/cadang/engine/api"
 )
 
 // waitRuns polls the runs of all targets until done says they are what the test waits
 // for.
-func waitRuns(t *testing.T, w *world, timeout time.Duration, done func([]engine.RunInfo) bool) []engine.RunInfo {
+func waitRuns(t *testing.T, w *world, timeout time.Duration, done func([]api.RunInfo) bool) []api.RunInfo {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -38,7 +38,7 @@ func waitRuns(t *testing.T, w *world, timeout time.Duration, done func([]engine.
 // repository checks clean, all data read.
 func TestCrashRecoveryAfterKill9(t *testing.T) {
 	w, m := slowWorld(t, 1<<20, 16<<20, "60s")
-	var queued engine.RunInfo
+	var queued api.RunInfo
 	mustJSON(t, w.must("backup", "portal-files", "--json").stdout, &queued)
 	waitUploading(t, w, queued.ID)
 	if locks := lockObjects(t, m); len(locks) != 1 {
@@ -54,7 +54,7 @@ func TestCrashRecoveryAfterKill9(t *testing.T) {
 	cfg := regexp.MustCompile(`endpoint: "[^"]*"`).ReplaceAllString(readConfig(t, w), fmt.Sprintf("endpoint: %q", m.Endpoint))
 	writeConfig(t, w, cfg)
 	w.startDaemon()
-	runs := waitRuns(t, w, 3*time.Minute, func(rs []engine.RunInfo) bool {
+	runs := waitRuns(t, w, 3*time.Minute, func(rs []api.RunInfo) bool {
 		n := 0
 		for _, r := range rs {
 			if r.Status.Done() {
@@ -63,7 +63,7 @@ func TestCrashRecoveryAfterKill9(t *testing.T) {
 		}
 		return n == len(rs) && len(rs) >= 3
 	})
-	var interrupted, catchUps, unlocks []engine.RunInfo
+	var interrupted, catchUps, unlocks []api.RunInfo
 	for _, r := range runs {
 		switch {
 		case r.ID == queued.ID:
@@ -101,7 +101,7 @@ func TestCrashRecoveryAfterKill9(t *testing.T) {
 	if !strings.Contains(r.stdout, "succeeded") || !strings.Contains(r.stdout, "read data part 1/1") {
 		t.Errorf("check: %s", r)
 	}
-	var snaps []engine.SnapshotInfo
+	var snaps []api.SnapshotInfo
 	mustJSON(t, w.must("snapshots", "portal-files", "--json").stdout, &snaps)
 	if len(snaps) != 1 || snaps[0].ID != catchUps[0].SnapshotID || snaps[0].Status != "good" {
 		t.Errorf("snapshots after recovery: %+v", snaps)
@@ -205,7 +205,7 @@ targets:
 	// the next backup too): keep_last 2 leaves two snapshots at the primary. The
 	// secondary keeps a forgotten snapshot for replication.delete_after (deletion
 	// grace) if it had reached it.
-	waitRuns(t, w, time.Minute, func(rs []engine.RunInfo) bool {
+	waitRuns(t, w, time.Minute, func(rs []api.RunInfo) bool {
 		// A waiting forget covers the backups that end before it starts: wait for
 		// one that started after the last backup ended.
 		var lastBackupEnd, lastForgetStart time.Time
@@ -222,7 +222,7 @@ targets:
 		}
 		return !lastForgetStart.Before(lastBackupEnd)
 	})
-	var snaps, ledger []engine.SnapshotInfo
+	var snaps, ledger []api.SnapshotInfo
 	mustJSON(t, w.must("snapshots", "portal-files", "--drc", "local", "--json").stdout, &snaps)
 	if len(snaps) != 2 {
 		t.Errorf("keep_last 2 after 3 backups: %d snapshots at the primary", len(snaps))
@@ -244,7 +244,7 @@ targets:
 		}
 	}
 
-	var st engine.Status
+	var st api.Status
 	mustJSON(t, w.must("status", "--json").stdout, &st)
 	if st.TimeZone != "Asia/Jakarta" || len(st.TargetStatus) != 2 || len(st.Next) == 0 || st.Queued != 0 {
 		t.Fatalf("status: %+v", st)
@@ -273,7 +273,7 @@ targets:
 		}
 	}
 
-	var plan []engine.PlannedRun
+	var plan []api.PlannedRun
 	mustJSON(t, w.must("schedule", "--json", "--hours", "48").stdout, &plan)
 	count := map[string]int{}
 	zone := jakartaZone(t)

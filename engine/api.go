@@ -7,10 +7,9 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"time"
 
+	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
-	"github.com/cadang/cadang/engine/config"
 )
 
 // The daemon's API: JSON over HTTP on a unix socket (0600, so only the daemon's user
@@ -44,11 +43,6 @@ func (d *Daemon) api() http.Handler {
 	return mux
 }
 
-// apiError is an error answer.
-type apiError struct {
-	Error string `json:"error"`
-}
-
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -66,7 +60,7 @@ func fail(w http.ResponseWriter, err error) {
 	case errors.Is(err, errBadRequest):
 		code = http.StatusBadRequest
 	}
-	writeJSON(w, code, apiError{Error: err.Error()})
+	writeJSON(w, code, api.Error{Error: err.Error()})
 }
 
 var errBadRequest = errors.New("bad request")
@@ -85,91 +79,15 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
-// Status is the answer of GET /v1/status.
-type Status struct {
-	Version  string    `json:"version"`
-	PID      int       `json:"pid"`
-	Started  time.Time `json:"started"`
-	StateDir string    `json:"state_dir"`
-	Config   string    `json:"config"`
-	Restic   string    `json:"restic"`
-	Queued   int       `json:"queued"`
-	Running  []RunInfo `json:"running"`
-	DRCs     []DRCInfo `json:"drcs"`
-	Targets  int       `json:"targets"`
-
-	// The unattended daemon (status.go).
-	Now          time.Time           `json:"now"`
-	TimeZone     string              `json:"timezone"`
-	Blackout     *config.Window      `json:"blackout,omitempty"` // the maintenance window open now
-	Waiting      []RunInfo           `json:"waiting"`            // queued runs, first to start first (at most 200)
-	Next         []PlannedRun        `json:"next"`               // the next scheduled runs
-	TargetStatus []TargetStatus      `json:"target_status"`
-	Repositories []catalog.RepoState `json:"repositories"` // last check and prune of each repository
-	Replication  []ReplicationLag    `json:"replication"`  // how far each secondary is behind
-	// Problems are what monitoring must hear about, one line each (problems.go):
-	// failed last backups, targets without a good snapshot or over their rpo,
-	// secondaries over their max_lag, failed checks. DRCs are not probed here: see
-	// the DRCs' own problems in GET /v1/drcs.
-	Problems []string `json:"problems"`
-}
-
-// DRCInfo describes a DRC in a status answer.
-type DRCInfo struct {
-	Name     string `json:"name"`
-	Role     string `json:"role"`
-	Kind     string `json:"kind"`
-	Location string `json:"location"`
-}
-
-// RunInfo is a run with its live state.
-type RunInfo struct {
-	catalog.Run
-	Progress *Progress `json:"progress,omitempty"`
-	Waiting  string    `json:"waiting,omitempty"`
-}
-
-// MarshalJSON keeps the run's own fields (and its "time") at the top level.
-func (ri RunInfo) MarshalJSON() ([]byte, error) {
-	run, err := json.Marshal(ri.Run)
-	if err != nil {
-		return nil, err
-	}
-	extra, err := json.Marshal(struct {
-		Progress *Progress `json:"progress,omitempty"`
-		Waiting  string    `json:"waiting,omitempty"`
-	}{ri.Progress, ri.Waiting})
-	if err != nil || string(extra) == "{}" {
-		return run, err
-	}
-	return append(append(run[:len(run)-1], ','), extra[1:]...), nil
-}
-
-// UnmarshalJSON reads what MarshalJSON wrote.
-func (ri *RunInfo) UnmarshalJSON(b []byte) error {
-	if err := json.Unmarshal(b, &ri.Run); err != nil {
-		return err
-	}
-	var extra struct {
-		Progress *Progress `json:"progress"`
-		Waiting  string    `json:"waiting"`
-	}
-	if err := json.Unmarshal(b, &extra); err != nil {
-		return err
-	}
-	ri.Progress, ri.Waiting = extra.Progress, extra.Waiting
-	return nil
-}
-
 // runInfo returns a run with its live state: from its job while it is queued or
 // running (the catalog then holds an older state), else r as the catalog has it.
 func (d *Daemon) runInfo(r catalog.Run) RunInfo {
 	j := d.queue.get(r.ID)
 	if j == nil {
-		return RunInfo{Run: r}
+		return RunInfo{Run: apiRun(r)}
 	}
 	view, p, waiting := j.state()
-	ri := RunInfo{Run: view, Waiting: waiting}
+	ri := RunInfo{Run: apiRun(view), Waiting: waiting}
 	if view.Status == catalog.Running {
 		ri.Progress = &p
 	}
@@ -193,25 +111,12 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-// TargetInfo describes a configured target.
-type TargetInfo struct {
-	Name     string `json:"name"`
-	Agency   string `json:"agency"`
-	Kind     string `json:"kind"`
-	Schedule string `json:"schedule,omitempty"`
-}
-
 func (d *Daemon) handleTargets(w http.ResponseWriter, _ *http.Request) {
 	out := []TargetInfo{}
 	for _, t := range d.cfg.Targets {
 		out = append(out, TargetInfo{Name: t.Name, Agency: t.Agency, Kind: t.Kind, Schedule: t.Schedule})
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// BackupRequest asks for an on-demand backup.
-type BackupRequest struct {
-	Target string `json:"target"`
 }
 
 func (d *Daemon) handleBackup(w http.ResponseWriter, r *http.Request) {
@@ -309,7 +214,7 @@ func (d *Daemon) handleCancel(w http.ResponseWriter, r *http.Request) {
 		fail(w, fmt.Errorf("%w: %v", errBadRequest, err))
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]uint64{"cancelled": id})
+	writeJSON(w, http.StatusAccepted, api.CancelAnswer{Cancelled: id})
 }
 
 func (d *Daemon) handleSnapshots(w http.ResponseWriter, r *http.Request) {

@@ -20,15 +20,6 @@ import (
 // pack is read once every 20 checks. The rotation and the last result of every
 // repository are kept in the catalog; each check is also a run with its summary.
 
-// MaintenanceRequest asks for prune or check runs.
-type MaintenanceRequest struct {
-	DRC    string `json:"drc,omitempty"`    // a DRC name, "all", or "" for the primary
-	Agency string `json:"agency,omitempty"` // "" for every agency
-	// ReadDataSubset overrides the DRC's read_data_subset for this check ("100%" reads
-	// all data); the rotation is left as it is.
-	ReadDataSubset string `json:"read_data_subset,omitempty"`
-}
-
 // Prune queues prune runs on demand.
 func (d *Daemon) Prune(req MaintenanceRequest) ([]catalog.Run, error) {
 	switch req.DRC {

@@ -30,44 +30,6 @@ func (d *Daemon) drcRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/alarms", d.handleAlarms)
 }
 
-// DRCStatus is one DRC as `cadang drc status` shows it.
-type DRCStatus struct {
-	DRC      string     `json:"drc"`
-	Role     string     `json:"role"`
-	Kind     string     `json:"kind"`
-	Location string     `json:"location"`
-	Status   string     `json:"status"` // ok, unreachable, alarm, lagging, failing, unknown
-	Time     time.Time  `json:"time"`   // when its health was checked
-	Health   drc.Health `json:"health"`
-	// Replication is set for a secondary.
-	Replication *ReplicationStatus `json:"replication,omitempty"`
-	Alarms      []catalog.Alarm    `json:"alarms,omitempty"` // active alarms about objects at this DRC
-	// Problems say, one line each, why Status is not ok (problems.go).
-	Problems []string `json:"problems"`
-}
-
-// ReplicationStatus is how far a secondary is behind the primary.
-type ReplicationStatus struct {
-	LagSeconds       float64   `json:"lag_seconds"`
-	Lag              string    `json:"lag"`
-	MaxLag           string    `json:"max_lag,omitempty"`
-	LagExceeded      bool      `json:"lag_exceeded"`
-	SnapshotsPending int       `json:"snapshots_pending"` // at the primary, not yet here
-	OldestPending    string    `json:"oldest_pending,omitempty"`
-	OldestTarget     string    `json:"oldest_target,omitempty"`
-	ObjectsPending   int       `json:"objects_pending"` // as of the last pass or scan
-	BytesPending     int64     `json:"bytes_pending"`
-	PendingDeletions int       `json:"pending_deletions"`
-	NextDeletion     time.Time `json:"next_deletion,omitzero"`
-	DeleteAfter      string    `json:"delete_after"`
-	Bandwidth        string    `json:"bandwidth"`
-	Workers          int       `json:"workers"`
-	LastPass         time.Time `json:"last_pass,omitzero"`
-	LastSuccess      time.Time `json:"last_success,omitzero"`
-	LastError        string    `json:"last_error,omitempty"`
-	ToPrimary        int       `json:"to_primary"` // snapshots written here that the primary has not got yet
-}
-
 // DRCStatuses returns every DRC's status; health is probed now when the last probe is
 // older than a minute or found the DRC unreachable.
 func (d *Daemon) DRCStatuses(ctx context.Context) ([]DRCStatus, error) {
@@ -92,10 +54,10 @@ func (d *Daemon) DRCStatuses(ctx context.Context) ([]DRCStatus, error) {
 				defer wg.Done()
 				h := s.Health(ctx, d.now)
 				d.repl.setHealth(h)
-				out[i].Health = h
+				out[i].Health = apiHealth(h)
 			}()
 		} else {
-			out[i].Health = h
+			out[i].Health = apiHealth(h)
 		}
 	}
 	wg.Wait()
@@ -105,7 +67,7 @@ func (d *Daemon) DRCStatuses(ctx context.Context) ([]DRCStatus, error) {
 		st.DRC, st.Role, st.Kind, st.Location, st.Time = s.Name, s.Role, s.Kind(), s.Location(), st.Health.Checked
 		for _, a := range alarms {
 			if a.DRC == s.Name {
-				st.Alarms = append(st.Alarms, a)
+				st.Alarms = append(st.Alarms, apiAlarm(a))
 			}
 		}
 		if s.Role == drc.RoleSecondary {
@@ -178,17 +140,7 @@ func (d *Daemon) handleAlarms(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	if out == nil {
-		out = []catalog.Alarm{}
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-// ReplicateRequest asks for a replication pass now: to one secondary (or all), for one
-// agency (or all).
-type ReplicateRequest struct {
-	DRC    string `json:"drc,omitempty"`
-	Agency string `json:"agency,omitempty"`
+	writeJSON(w, http.StatusOK, apiAlarms(out))
 }
 
 // Replicate queues replication passes now; it returns the runs that will do them.
@@ -242,47 +194,6 @@ func (d *Daemon) handleReplicate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, out)
-}
-
-// VerifyRequest asks to verify the repositories at a DRC.
-type VerifyRequest struct {
-	DRC      string `json:"drc"`
-	Agency   string `json:"agency,omitempty"` // default: every agency
-	ReadData bool   `json:"read_data,omitempty"`
-}
-
-// VerifyReport is what a verify run found, kept as the run's manifest.
-type VerifyReport struct {
-	DRC      string         `json:"drc"`
-	ReadData bool           `json:"read_data"`
-	Agencies []AgencyVerify `json:"agencies"`
-	Problems int            `json:"problems"`
-}
-
-// AgencyVerify is the verification of one agency's repository at the DRC.
-type AgencyVerify struct {
-	Agency     string        `json:"agency"`
-	Check      string        `json:"check"` // ok, or restic check's complaint
-	Objects    int           `json:"objects"`
-	Bytes      int64         `json:"bytes"`
-	Corrupt    []string      `json:"corrupt,omitempty"`      // content does not hash to its name (with read_data)
-	KeyProblem []string      `json:"key_problems,omitempty"` // keys/ objects that do not hash to their name
-	Compared   []SiteCompare `json:"compared,omitempty"`
-}
-
-// SiteCompare is the difference between this DRC's objects and another's.
-type SiteCompare struct {
-	With             string   `json:"with"`
-	Error            string   `json:"error,omitempty"`
-	SameConfig       bool     `json:"same_config"`
-	Missing          int      `json:"missing"` // at the other DRC, not here
-	Extra            int      `json:"extra"`   // here, not at the other DRC
-	SizeDiffers      int      `json:"size_differs"`
-	PendingDeletion  int      `json:"pending_deletion"` // of the extra (or missing) ones, waiting for delete_after
-	MissingExamples  []string `json:"missing_examples,omitempty"`
-	ExtraExamples    []string `json:"extra_examples,omitempty"`
-	DiffersExamples  []string `json:"size_differs_examples,omitempty"`
-	NotYetReplicated bool     `json:"not_yet_replicated,omitempty"` // missing here are the primary's newest objects
 }
 
 // Verify queues a verify run.

@@ -38,13 +38,6 @@ import (
 // report (JSON, HTML, PDF) into report.dir. A failed step is a finding in the report
 // and fails the run; clean-up steps run whatever happened.
 
-// DrillRequest asks for drills.
-type DrillRequest struct {
-	Target string `json:"target,omitempty"`
-	All    bool   `json:"all,omitempty"` // every target
-	DRC    string `json:"drc,omitempty"` // only this DRC (default: the target's drill.drcs)
-}
-
 // Drill queues drill runs on demand.
 func (d *Daemon) Drill(req DrillRequest) ([]catalog.Run, error) {
 	var ts []*target

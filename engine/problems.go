@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/api"
 )
 
 // Problems: what monitoring must hear about, one line each, computed where the state is
@@ -16,7 +16,7 @@ import (
 // good snapshot, or its newest good snapshot is older than its rpo.
 func targetProblems(ts TargetStatus, rpo time.Duration, now time.Time) []string {
 	var out []string
-	if b := ts.LastBackup; b != nil && b.Status.Done() && b.Status != catalog.Succeeded {
+	if b := ts.LastBackup; b != nil && b.Status.Done() && b.Status != api.Succeeded {
 		msg := fmt.Sprintf("target %q: the last backup (run %d, %s) %s", ts.Name, b.ID, b.Time.UTC().Format(time.RFC3339), b.Status)
 		if b.Error != "" {
 			msg += ": " + b.Error
@@ -50,7 +50,7 @@ func (d *Daemon) statusProblems(st *Status) []string {
 		}
 	}
 	for _, r := range st.Repositories {
-		if c := r.LastCheck; c != nil && c.Status != catalog.Succeeded {
+		if c := r.LastCheck; c != nil && c.Status != api.Succeeded {
 			msg := fmt.Sprintf("the repository of agency %q at drc %q: the last check (run %d) %s", r.Agency, r.DRC, c.Run, c.Status)
 			if c.Message != "" {
 				msg += ": " + c.Message
@@ -73,7 +73,11 @@ func drcProblems(st *DRCStatus) []string {
 		out = append(out, msg)
 	}
 	for _, a := range st.Alarms {
-		out = append(out, fmt.Sprintf("drc %q: alarm (%s, agency %s, raised %d times since %s): %s", st.DRC, a.Kind, a.Agency, a.Count,
+		times := "once"
+		if a.Count > 1 {
+			times = fmt.Sprintf("%d times", a.Count)
+		}
+		out = append(out, fmt.Sprintf("drc %q: alarm (%s, agency %s, raised %s since %s): %s", st.DRC, a.Kind, a.Agency, times,
 			a.First.UTC().Format(time.RFC3339), a.Message))
 	}
 	if r := st.Replication; r != nil {

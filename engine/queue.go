@@ -44,18 +44,6 @@ func (j *job) publish() {
 	j.mu.Unlock()
 }
 
-// Progress is what a running job reports.
-type Progress struct {
-	Phase            string  `json:"phase,omitempty"` // before-hooks, backup, after-hooks, restore, ...
-	PercentDone      float64 `json:"percent_done"`
-	BytesDone        uint64  `json:"bytes_done,omitempty"`
-	TotalBytes       uint64  `json:"total_bytes,omitempty"`
-	FilesDone        uint64  `json:"files_done,omitempty"`
-	TotalFiles       uint64  `json:"total_files,omitempty"`
-	SecondsRemaining uint64  `json:"seconds_remaining,omitempty"`
-	Errors           uint64  `json:"errors,omitempty"`
-}
-
 func (j *job) setProgress(f func(p *Progress)) {
 	j.mu.Lock()
 	f(&j.progress)

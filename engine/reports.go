@@ -213,7 +213,7 @@ func (d *Daemon) drillRoutes(mux *http.ServeMux) {
 		}
 		out := make([]RunInfo, 0, len(runs))
 		for _, run := range runs {
-			out = append(out, RunInfo{Run: run})
+			out = append(out, RunInfo{Run: apiRun(run)})
 		}
 		writeJSON(w, http.StatusAccepted, out)
 	})

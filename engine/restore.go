@@ -9,23 +9,12 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/redact"
 	"github.com/cadang/cadang/targets"
 )
-
-// RestoreRequest asks for a snapshot of a target to be restored.
-type RestoreRequest struct {
-	Target   string            `json:"target"`
-	Snapshot string            `json:"snapshot,omitempty"` // an id, a unique prefix, or "latest" (the default)
-	DRC      string            `json:"drc,omitempty"`      // default: the primary
-	To       string            `json:"to"`                 // a directory, a file or a URL, as the kind understands
-	Force    bool              `json:"force,omitempty"`    // allow a destination that holds data
-	Options  map[string]string `json:"options,omitempty"`  // kind-specific
-}
 
 // Restore queues a restore.
 func (d *Daemon) Restore(req RestoreRequest) (catalog.Run, error) {
@@ -176,25 +165,6 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n.Add(uint64(n))
 	return n, err
-}
-
-// SnapshotInfo is one snapshot as `cadang snapshots` lists it.
-type SnapshotInfo struct {
-	ID      string               `json:"id"`
-	ShortID string               `json:"short_id"`
-	Target  string               `json:"target"`
-	Agency  string               `json:"agency"`
-	DRC     string               `json:"drc"`
-	Time    time.Time            `json:"time"`
-	Status  string               `json:"status"` // good, partial, bad
-	Run     uint64               `json:"run,omitempty"`
-	Paths   []string             `json:"paths"`
-	Bytes   uint64               `json:"bytes,omitempty"`
-	Sites   map[string]time.Time `json:"sites,omitempty"` // where it is restorable, since when
-	// Missing lists the DRCs where it is not (yet); DeleteAt, the DRCs where it waits
-	// for delete_after since it was deleted at the primary, and when it goes there.
-	Missing  []string             `json:"missing,omitempty"`
-	DeleteAt map[string]time.Time `json:"delete_at,omitempty"`
 }
 
 // Snapshots lists a target's snapshots, oldest first: at every DRC from the ledger

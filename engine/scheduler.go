@@ -242,20 +242,6 @@ func (s *scheduler) nextDue() (time.Time, bool) {
 	return s.heap.top().due(), true
 }
 
-// PlannedRun is one run the schedules will queue, or a maintenance window.
-type PlannedRun struct {
-	Time   time.Time  `json:"time"` // when it comes due (a window: when it opens)
-	Op     string     `json:"op"`   // backup, drill, prune, check; blackout for a window
-	Target string     `json:"target,omitempty"`
-	DRC    string     `json:"drc,omitempty"`
-	Agency string     `json:"agency,omitempty"`
-	Status string     `json:"status"`           // planned, or held (due in a maintenance window)
-	Until  *time.Time `json:"until,omitempty"`  // a window's end, or when a held run may start
-	Reason string     `json:"reason,omitempty"` // the window's name
-	Cron   string     `json:"cron,omitempty"`
-	Jitter string     `json:"jitter,omitempty"`
-}
-
 // plan lists the slots of every schedule that come due in [from, to), by time.
 func (s *scheduler) plan(from, to time.Time, limit int) []PlannedRun {
 	s.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
 )
@@ -29,36 +30,12 @@ func (d *Daemon) apiUnattended(mux *http.ServeMux) {
 // maxWaitingShown bounds the waiting runs a status answer lists (all are counted).
 const maxWaitingShown = 200
 
-// TargetStatus is one target in a status answer.
-type TargetStatus struct {
-	Name     string     `json:"name"`
-	Agency   string     `json:"agency"`
-	Kind     string     `json:"kind"`
-	Schedule string     `json:"schedule,omitempty"`
-	NextRun  *time.Time `json:"next_run,omitempty"`
-	// LastBackup is the latest backup run (queued, running or ended).
-	LastBackup *RunBrief `json:"last_backup,omitempty"`
-	// The newest and the oldest good snapshot (the catalog's view), and how many.
-	NewestGood    *time.Time `json:"newest_good,omitempty"`
-	OldestGood    *time.Time `json:"oldest_good,omitempty"`
-	GoodSnapshots int        `json:"good_snapshots"`
-}
-
-// RunBrief is a run in a few fields.
-type RunBrief struct {
-	ID     uint64         `json:"id"`
-	Status catalog.Status `json:"status"`
-	Reason string         `json:"reason,omitempty"`
-	Time   time.Time      `json:"time"`
-	Error  string         `json:"error,omitempty"`
-}
-
 // fillStatus adds the unattended daemon's part to a status answer.
 func (d *Daemon) fillStatus(st *Status) error {
 	now := d.now()
 	st.Now, st.TimeZone = now, d.sched.loc.String()
 	if w, ok := d.cfg.Scheduler.BlackoutAt(now); ok {
-		st.Blackout = &w
+		st.Blackout = apiWindow(w)
 	}
 	st.Waiting = []RunInfo{}
 	for _, j := range d.queue.pendingJobs(maxWaitingShown) {
@@ -80,28 +57,15 @@ func (d *Daemon) fillStatus(st *Status) error {
 	if err != nil {
 		return err
 	}
-	st.Repositories = repos
-	if st.Repositories == nil {
-		st.Repositories = []catalog.RepoState{}
+	st.Repositories = make([]api.RepoState, len(repos))
+	for i, r := range repos {
+		st.Repositories[i] = apiRepoState(r)
 	}
 	if st.Replication, err = d.replicationLags(); err != nil {
 		return err
 	}
 	st.Problems = d.statusProblems(st)
 	return nil
-}
-
-// ReplicationLag is how far a secondary is behind the primary, from the ledger (no DRC
-// is probed): `cadang drc status` has the rest.
-type ReplicationLag struct {
-	DRC              string  `json:"drc"`
-	Lag              string  `json:"lag"` // age of the oldest snapshot at the primary not yet here
-	LagSeconds       float64 `json:"lag_seconds"`
-	SnapshotsPending int     `json:"snapshots_pending"`
-	OldestTarget     string  `json:"oldest_target,omitempty"`
-	BytesPending     int64   `json:"bytes_pending"` // see pendingBytes
-	MaxLag           string  `json:"max_lag,omitempty"`
-	LagExceeded      bool    `json:"lag_exceeded"`
 }
 
 func (d *Daemon) replicationLags() ([]ReplicationLag, error) {
@@ -134,7 +98,7 @@ func (d *Daemon) targetStatus(tc *config.Target) (TargetStatus, error) {
 	}
 	if len(runs) == 1 {
 		r := d.runInfo(runs[0]).Run
-		ts.LastBackup = &RunBrief{ID: r.ID, Status: r.Status, Reason: r.Reason, Time: r.Time(), Error: r.Error}
+		ts.LastBackup = &RunBrief{ID: r.ID, Status: r.Status, Reason: r.Reason, Time: r.Time, Error: r.Error}
 	}
 	snaps, err := d.cat.Snapshots(tc.Name)
 	if err != nil {
@@ -196,20 +160,6 @@ func (d *Daemon) handleSchedule(w http.ResponseWriter, r *http.Request) {
 	now := d.now()
 	writeJSON(w, http.StatusOK, ScheduleAnswer{From: now, To: now.Add(time.Duration(hours) * time.Hour),
 		TimeZone: d.sched.loc.String(), Runs: d.Schedule(now, now.Add(time.Duration(hours)*time.Hour))})
-}
-
-// ScheduleAnswer is the answer of GET /v1/schedule.
-type ScheduleAnswer struct {
-	From     time.Time    `json:"from"`
-	To       time.Time    `json:"to"`
-	TimeZone string       `json:"timezone"`
-	Runs     []PlannedRun `json:"runs"`
-}
-
-// ForgetRequest asks for a target's retention to be applied now.
-type ForgetRequest struct {
-	Target string `json:"target"`
-	DryRun bool   `json:"dry_run,omitempty"`
 }
 
 func (d *Daemon) handleForget(w http.ResponseWriter, r *http.Request) {

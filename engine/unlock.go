@@ -22,14 +22,6 @@ import (
 // --remove-all`): the operator has said the holders are gone. Every removal is
 // written into the run's notes and logged at warning level, with who asked.
 
-// UnlockRequest asks for unlock runs.
-type UnlockRequest struct {
-	DRC    string `json:"drc,omitempty"`    // a DRC name, or "" for every DRC
-	Agency string `json:"agency,omitempty"` // "" for every agency
-	// All removes every lock, stale or not (after the client's confirmation).
-	All bool `json:"all,omitempty"`
-}
-
 // resticStaleAfter is restic's own staleness timeout (internal/restic/lock.go).
 const resticStaleAfter = 30 * time.Minute
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/cadang/cadang/engine"
+	"github.com/cadang/cadang/engine/api"
 )
 
 // The check mode of `status` and `drc status` (--check) is for monitoring: one line
@@ -15,7 +15,7 @@ import (
 // statusProblems gathers what `status --check` reports: the daemon's status problems
 // and, since a status does not probe the DRCs, each DRC's own (probed now; its lag is
 // already among the status problems).
-func statusProblems(ctx context.Context, c *engine.Client, st *engine.Status) ([]string, error) {
+func statusProblems(ctx context.Context, c *api.Client, st *api.Status) ([]string, error) {
 	out := append([]string(nil), st.Problems...)
 	drcs, err := c.DRCs(ctx)
 	if err != nil {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"flag"
 
-	"github.com/cadang/cadang/engine"
+	"github.com/cadang/cadang/engine/api"
 )
 
 func init() {
@@ -24,7 +24,7 @@ func runCheck(ctx context.Context, g *globals, args []string) error {
 	if len(pos) > 1 {
 		return usageErrorf("usage: cadang check [AGENCY] [--drc NAME|all] [--read-data-subset 5%%] [--wait]")
 	}
-	req := engine.MaintenanceRequest{DRC: *drcName, ReadDataSubset: *subset}
+	req := api.MaintenanceRequest{DRC: *drcName, ReadDataSubset: *subset}
 	if len(pos) == 1 {
 		req.Agency = pos[0]
 	}

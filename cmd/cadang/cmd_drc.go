@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/cadang/cadang/engine"
-	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/api"
 )
 
 func init() {
@@ -45,7 +44,7 @@ func runDRCStatus(ctx context.Context, g *globals, args []string) error {
 	}
 	rows := make([][]string, 0, len(drcs))
 	var notes []string
-	var alarms []catalog.Alarm
+	var alarms []api.Alarm
 	for _, d := range drcs {
 		h := d.Health
 		reach := "yes"
@@ -115,7 +114,7 @@ func runDRCSync(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	runs, err := c.Replicate(ctx, engine.ReplicateRequest{DRC: *drcName, Agency: *agency})
+	runs, err := c.Replicate(ctx, api.ReplicateRequest{DRC: *drcName, Agency: *agency})
 	if err != nil {
 		return err
 	}
@@ -136,10 +135,10 @@ func runDRCSync(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	final := make([]engine.RunInfo, 0, len(runs))
+	final := make([]api.RunInfo, 0, len(runs))
 	failed := 0
 	for _, ri := range ended {
-		if ri.Status != catalog.Succeeded {
+		if ri.Status != api.Succeeded {
 			failed++
 		}
 		final = append(final, *ri)

@@ -4,7 +4,7 @@ import (
 	"context"
 	"flag"
 
-	"github.com/cadang/cadang/engine"
+	"github.com/cadang/cadang/engine/api"
 )
 
 func init() {
@@ -24,7 +24,7 @@ func runDrill(ctx context.Context, g *globals, args []string) error {
 	if (len(pos) == 1) == *all || len(pos) > 1 {
 		return usageErrorf("usage: cadang drill TARGET|--all [--drc NAME] [--wait]")
 	}
-	req := engine.DrillRequest{All: *all, DRC: *drcName}
+	req := api.DrillRequest{All: *all, DRC: *drcName}
 	if len(pos) == 1 {
 		req.Target = pos[0]
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/cadang/cadang/engine"
+	"github.com/cadang/cadang/engine/api"
 )
 
 func init() {
@@ -28,11 +29,11 @@ func runForget(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	ri, err := c.Forget(ctx, engine.ForgetRequest{Target: pos[0], DryRun: *dryRun})
+	ri, err := c.Forget(ctx, api.ForgetRequest{Target: pos[0], DryRun: *dryRun})
 	if err != nil {
 		return err
 	}
-	if err := finishRuns(ctx, g, c, []engine.RunInfo{*ri}, *wait || *dryRun); err != nil || g.json || !(*wait || *dryRun) {
+	if err := finishRuns(ctx, g, c, []api.RunInfo{*ri}, *wait || *dryRun); err != nil || g.json || !(*wait || *dryRun) {
 		return err
 	}
 	final, err := c.Run(ctx, ri.ID)

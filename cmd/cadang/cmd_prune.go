@@ -4,7 +4,7 @@ import (
 	"context"
 	"flag"
 
-	"github.com/cadang/cadang/engine"
+	"github.com/cadang/cadang/engine/api"
 )
 
 func init() {
@@ -23,7 +23,7 @@ func runPrune(ctx context.Context, g *globals, args []string) error {
 	if len(pos) > 1 {
 		return usageErrorf("usage: cadang prune [AGENCY] [--drc NAME|all] [--wait]")
 	}
-	req := engine.MaintenanceRequest{DRC: *drcName}
+	req := api.MaintenanceRequest{DRC: *drcName}
 	if len(pos) == 1 {
 		req.Agency = pos[0]
 	}

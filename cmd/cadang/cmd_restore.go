@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/cadang/cadang/engine"
+	"github.com/cadang/cadang/engine/api"
 )
 
 func init() {
@@ -36,7 +36,7 @@ func runRestore(ctx context.Context, g *globals, args []string) error {
 			return err
 		}
 	}
-	req := engine.RestoreRequest{Target: pos[0], Snapshot: *snapshot, DRC: *drcName, To: dest, Force: *force}
+	req := api.RestoreRequest{Target: pos[0], Snapshot: *snapshot, DRC: *drcName, To: dest, Force: *force}
 	if *define != "" {
 		req.Options = map[string]string{"define": *define}
 	}

@@ -44,7 +44,7 @@ func runRuns(ctx context.Context, g *globals, args []string) error {
 		if detail == "" && r.Op == "backup" && r.SnapshotID != "" {
 			detail = fmt.Sprintf("%s added", humanBytes(r.BytesAdded))
 		}
-		rows = append(rows, []string{fmt.Sprint(r.ID), r.Op, orDash(r.Target), orDash(r.DRC), shortTime(r.Time()),
+		rows = append(rows, []string{fmt.Sprint(r.ID), r.Op, orDash(r.Target), orDash(r.DRC), shortTime(r.Time),
 			took(r.Run), string(r.Status), orDash(short(r.SnapshotID)), detail})
 	}
 	table(g.stdout, []string{"RUN", "OP", "TARGET", "DRC", "TIME", "TOOK", "STATUS", "SNAPSHOT", "DETAIL"}, rows)

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cadang/cadang/engine"
+	"github.com/cadang/cadang/engine/api"
 )
 
 func init() {
@@ -45,7 +45,7 @@ func runStatus(ctx context.Context, g *globals, args []string) error {
 	return nil
 }
 
-func printStatus(g *globals, st *engine.Status) {
+func printStatus(g *globals, st *api.Status) {
 	w, now, tz := g.stdout, st.Now, st.TimeZone
 	fmt.Fprintf(w, "cadang %s, daemon pid %d, up %s (since %s), time zone %s\n", st.Version, st.PID,
 		now.Sub(st.Started).Round(time.Second), zoneTime(st.Started, tz), tz)
@@ -142,7 +142,7 @@ func printStatus(g *globals, st *engine.Status) {
 }
 
 // plannedRows are planned runs and windows as table rows.
-func plannedRows(runs []engine.PlannedRun, now time.Time, tz string) [][]string {
+func plannedRows(runs []api.PlannedRun, now time.Time, tz string) [][]string {
 	rows := [][]string{}
 	for _, p := range runs {
 		status := p.Status

@@ -9,7 +9,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/cadang/cadang/engine"
+	"github.com/cadang/cadang/engine/api"
 )
 
 func init() {
@@ -33,7 +33,7 @@ func runUnlock(ctx context.Context, g *globals, args []string) error {
 	if len(pos) > 1 || (*yes && !*all) {
 		return usageErrorf("usage: cadang unlock [AGENCY] [--drc NAME] [--all [--yes]] [--wait]")
 	}
-	req := engine.UnlockRequest{DRC: *drcName, All: *all}
+	req := api.UnlockRequest{DRC: *drcName, All: *all}
 	if len(pos) == 1 {
 		req.Agency = pos[0]
 	}
@@ -56,7 +56,7 @@ func runUnlock(ctx context.Context, g *globals, args []string) error {
 // confirmRemoveAll asks at a terminal before every lock goes: a lock of a restic that
 // still runs (on another DRC host, say) protects what it writes. Without a terminal,
 // --yes must say so.
-func confirmRemoveAll(g *globals, req engine.UnlockRequest) error {
+func confirmRemoveAll(g *globals, req api.UnlockRequest) error {
 	if !isTerminal(stdin) {
 		return usageErrorf("--all removes locks that may belong to a restic still running elsewhere: confirm with --yes")
 	}

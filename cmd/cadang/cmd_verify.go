@@ -6,7 +6,7 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/cadang/cadang/engine"
+	"github.com/cadang/cadang/engine/api"
 )
 
 func init() {
@@ -30,7 +30,7 @@ func runVerify(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	ri, err := c.Verify(ctx, engine.VerifyRequest{DRC: *drcName, Agency: *agency, ReadData: *readData})
+	ri, err := c.Verify(ctx, api.VerifyRequest{DRC: *drcName, Agency: *agency, ReadData: *readData})
 	if err != nil {
 		return err
 	}
@@ -46,7 +46,7 @@ func runVerify(ctx context.Context, g *globals, args []string) error {
 		}
 		return exitFor(final)
 	}
-	var rep engine.VerifyReport
+	var rep api.VerifyReport
 	if len(final.Manifest) > 0 {
 		_ = json.Unmarshal(final.Manifest, &rep)
 	}

@@ -19,7 +19,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/cadang/cadang/engine"
+	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/targets"
 )
@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	var ee *exitError
-	var api *engine.APIError
+	var api *api.APIError
 	switch {
 	case errors.As(err, &ee):
 	case errors.As(err, &api) && (api.Status == http.StatusBadRequest || api.Status == http.StatusNotFound):
@@ -205,16 +205,16 @@ func (g *globals) loadConfig() (*config.Config, error) {
 }
 
 // client returns a client of the daemon (see above for where it is found).
-func (g *globals) client() (*engine.Client, error) {
+func (g *globals) client() (*api.Client, error) {
 	if s := os.Getenv("CADANG_SOCKET"); s != "" && g.configFile == "" {
-		return engine.NewClient(s), nil
+		return api.NewClient(s), nil
 	}
 	if _, found := g.configPath(); !found {
-		return engine.NewClient(defaultSocket), nil
+		return api.NewClient(defaultSocket), nil
 	}
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil, err
 	}
-	return engine.NewClient(cfg.Daemon.Socket), nil
+	return api.NewClient(cfg.Daemon.Socket), nil
 }

@@ -6,12 +6,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cadang/cadang/engine"
-	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/api"
 )
 
 // describeRun names what a run does, for one line of output.
-func describeRun(r *engine.RunInfo) string {
+func describeRun(r *api.RunInfo) string {
 	switch {
 	case r.Target != "":
 		return fmt.Sprintf("%s of %s at drc %s", r.Op, r.Target, orDash(r.DRC))
@@ -23,7 +22,7 @@ func describeRun(r *engine.RunInfo) string {
 
 // finishRuns prints queued runs, or with wait waits for all of them and prints how
 // each ended; the exit status is the worst of theirs.
-func finishRuns(ctx context.Context, g *globals, c *engine.Client, runs []engine.RunInfo, wait bool) error {
+func finishRuns(ctx context.Context, g *globals, c *api.Client, runs []api.RunInfo, wait bool) error {
 	if !wait {
 		if g.json {
 			return printJSON(g.stdout, runs)
@@ -41,7 +40,7 @@ func finishRuns(ctx context.Context, g *globals, c *engine.Client, runs []engine
 	if err != nil {
 		return err
 	}
-	final := make([]engine.RunInfo, 0, len(runs))
+	final := make([]api.RunInfo, 0, len(runs))
 	code := exitOK
 	for _, ri := range ended {
 		final = append(final, *ri)
@@ -56,8 +55,8 @@ func finishRuns(ctx context.Context, g *globals, c *engine.Client, runs []engine
 			}
 		}
 		switch ri.Status {
-		case catalog.Succeeded:
-		case catalog.Partial:
+		case api.Succeeded:
+		case api.Partial:
 			if code == exitOK {
 				code = exitPartial
 			}
@@ -76,10 +75,10 @@ func finishRuns(ctx context.Context, g *globals, c *engine.Client, runs []engine
 	return &exitError{code, fmt.Errorf("%d of %d runs did not succeed", countNotOK(final), len(final))}
 }
 
-func countNotOK(runs []engine.RunInfo) int {
+func countNotOK(runs []api.RunInfo) int {
 	n := 0
 	for _, r := range runs {
-		if r.Status != catalog.Succeeded {
+		if r.Status != api.Succeeded {
 			n++
 		}
 	}

@@ -9,8 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/cadang/cadang/engine"
-	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/api"
 	"golang.org/x/term"
 )
 
@@ -52,7 +51,7 @@ func shortTime(t time.Time) string {
 	return t.Local().Format("2006-01-02 15:04:05")
 }
 
-func took(r catalog.Run) string {
+func took(r api.Run) string {
 	switch {
 	case r.Started.IsZero():
 		return "-"
@@ -99,11 +98,11 @@ func newProgressPrinter(w io.Writer, quiet bool) *progressPrinter {
 	return &progressPrinter{w: w, tty: isTerminal(w), quiet: quiet}
 }
 
-func (p *progressPrinter) update(ri *engine.RunInfo) {
+func (p *progressPrinter) update(ri *api.RunInfo) {
 	if p.quiet {
 		return
 	}
-	if ri.Waiting != "" && ri.Status == catalog.Queued && p.phase != ri.Waiting {
+	if ri.Waiting != "" && ri.Status == api.Queued && p.phase != ri.Waiting {
 		p.phase = ri.Waiting
 		p.line(fmt.Sprintf("run %d %s", ri.ID, ri.Waiting))
 		return
@@ -152,11 +151,11 @@ func (p *progressPrinter) done() {
 }
 
 // exitFor maps a finished run to the exit status and the error to print.
-func exitFor(ri *engine.RunInfo) error {
+func exitFor(ri *api.RunInfo) error {
 	switch ri.Status {
-	case catalog.Succeeded:
+	case api.Succeeded:
 		return nil
-	case catalog.Partial:
+	case api.Partial:
 		return &exitError{exitPartial, fmt.Errorf("run %d partial: %s", ri.ID, ri.Error)}
 	}
 	return &exitError{exitFailed, fmt.Errorf("run %d %s: %s", ri.ID, ri.Status, ri.Error)}

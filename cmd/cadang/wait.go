@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cadang/cadang/engine"
+	"github.com/cadang/cadang/engine/api"
 )
 
 // exitDetached is the exit status of a command whose wait was interrupted (Ctrl-C or
@@ -17,8 +17,8 @@ const exitDetached = 4
 // waitRuns waits for runs to end, like Client.Wait. When ctx ends first (the user
 // pressed Ctrl-C), it does not pretend the runs failed: it says that they go on in the
 // daemon, how to follow and how to cancel them, and exits with exitDetached.
-func waitRuns(ctx context.Context, c *engine.Client, ids []uint64, progress func(*engine.RunInfo)) ([]*engine.RunInfo, error) {
-	out := make([]*engine.RunInfo, 0, len(ids))
+func waitRuns(ctx context.Context, c *api.Client, ids []uint64, progress func(*api.RunInfo)) ([]*api.RunInfo, error) {
+	out := make([]*api.RunInfo, 0, len(ids))
 	for _, id := range ids {
 		ri, err := c.Wait(ctx, id, 250*time.Millisecond, progress)
 		if err != nil {
@@ -33,7 +33,7 @@ func waitRuns(ctx context.Context, c *engine.Client, ids []uint64, progress func
 }
 
 // waitRun is waitRuns for one run.
-func waitRun(ctx context.Context, c *engine.Client, id uint64, progress func(*engine.RunInfo)) (*engine.RunInfo, error) {
+func waitRun(ctx context.Context, c *api.Client, id uint64, progress func(*api.RunInfo)) (*api.RunInfo, error) {
 	out, err := waitRuns(ctx, c, []uint64{id}, progress)
 	if err != nil {
 		return nil, err

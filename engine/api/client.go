@@ -1,4 +1,4 @@
-package engine
+package api
 
 import (
 	"bytes"
@@ -67,7 +67,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		var e apiError
+		var e Error
 		if json.NewDecoder(resp.Body).Decode(&e) != nil || e.Error == "" {
 			e.Error = resp.Status
 		}
@@ -210,4 +210,32 @@ func (c *Client) PeriodReport(ctx context.Context, from, to, format, lang string
 	var b []byte
 	q := url.Values{"from": {from}, "to": {to}, "format": {format}, "lang": {lang}}
 	return b, c.do(ctx, http.MethodGet, "/v1/reports/period?"+q.Encode(), nil, &b)
+}
+
+// DRCs returns every DRC's status.
+func (c *Client) DRCs(ctx context.Context) ([]DRCStatus, error) {
+	var out []DRCStatus
+	return out, c.do(ctx, http.MethodGet, "/v1/drcs", nil, &out)
+}
+
+// Replicate queues replication passes now and returns their runs.
+func (c *Client) Replicate(ctx context.Context, req ReplicateRequest) ([]RunInfo, error) {
+	var out []RunInfo
+	return out, c.do(ctx, http.MethodPost, "/v1/replicate", req, &out)
+}
+
+// Verify queues a verify run.
+func (c *Client) Verify(ctx context.Context, req VerifyRequest) (*RunInfo, error) {
+	var ri RunInfo
+	return &ri, c.do(ctx, http.MethodPost, "/v1/verify", req, &ri)
+}
+
+// Alarms returns the active alarms (all of them with all).
+func (c *Client) Alarms(ctx context.Context, all bool) ([]Alarm, error) {
+	path := "/v1/alarms"
+	if all {
+		path += "?all=1"
+	}
+	var out []Alarm
+	return out, c.do(ctx, http.MethodGet, path, nil, &out)
 }

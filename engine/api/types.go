@@ -1,0 +1,346 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Error is every error answer: {"error": "one line"}.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// RunStatus is the status of a run.
+type RunStatus string
+
+// Run statuses. A run is good only when it Succeeded.
+const (
+	Queued      RunStatus = "queued"
+	Running     RunStatus = "running"
+	Succeeded   RunStatus = "succeeded"
+	Failed      RunStatus = "failed"
+	Partial     RunStatus = "partial"     // a backup that could not read some files
+	Interrupted RunStatus = "interrupted" // the daemon stopped (or died) while it ran
+	Cancelled   RunStatus = "cancelled"
+)
+
+// Done reports whether a run with this status has ended.
+func (s RunStatus) Done() bool { return s != Queued && s != Running }
+
+// Run is one piece of work the daemon did or does: a backup, a restore, a check, ...
+type Run struct {
+	ID     uint64    `json:"id"`
+	Op     string    `json:"op"` // backup, restore, forget, prune, check, unlock, replicate, verify, drill
+	Target string    `json:"target,omitempty"`
+	Agency string    `json:"agency,omitempty"`
+	Kind   string    `json:"kind,omitempty"`
+	DRC    string    `json:"drc,omitempty"`
+	Reason string    `json:"reason,omitempty"` // on-demand, schedule, catch-up, recovery, ...
+	Status RunStatus `json:"status"`
+
+	Queued  time.Time `json:"queued"`
+	Started time.Time `json:"started,omitzero"`
+	Ended   time.Time `json:"ended,omitzero"`
+	// Time is when the run started, or was queued if it has not started: every list
+	// of cadang has a "time".
+	Time time.Time `json:"time"`
+
+	SnapshotID     string          `json:"snapshot_id,omitempty"`
+	Destination    string          `json:"destination,omitempty"` // of a restore, secrets redacted
+	BytesProcessed uint64          `json:"bytes_processed,omitempty"`
+	BytesAdded     uint64          `json:"bytes_added"`            // new data, before compression
+	BytesStored    uint64          `json:"bytes_stored,omitempty"` // what it took in the repository
+	FilesProcessed uint64          `json:"files_processed,omitempty"`
+	FilesNew       uint64          `json:"files_new,omitempty"`
+	FilesChanged   uint64          `json:"files_changed,omitempty"`
+	Error          string          `json:"error,omitempty"` // one line
+	Notes          []string        `json:"notes,omitempty"`
+	Manifest       json.RawMessage `json:"manifest,omitempty"` // kind-specific facts
+	PID            int             `json:"pid,omitempty"`      // the daemon that ran it
+}
+
+// RunInfo is a run with its live state: GET /v1/runs/{id}, and every answer that
+// queues runs.
+type RunInfo struct {
+	Run
+	Progress *Progress `json:"progress,omitempty"`
+	Waiting  string    `json:"waiting,omitempty"` // why a queued run waits
+}
+
+// Progress is what a running run is doing.
+type Progress struct {
+	Phase            string  `json:"phase,omitempty"` // before-hooks, backup, after-hooks, restore, ...
+	PercentDone      float64 `json:"percent_done"`
+	BytesDone        uint64  `json:"bytes_done,omitempty"`
+	TotalBytes       uint64  `json:"total_bytes,omitempty"`
+	FilesDone        uint64  `json:"files_done,omitempty"`
+	TotalFiles       uint64  `json:"total_files,omitempty"`
+	SecondsRemaining uint64  `json:"seconds_remaining,omitempty"`
+	Errors           uint64  `json:"errors,omitempty"`
+}
+
+// CancelAnswer is the answer of POST /v1/runs/{id}/cancel.
+type CancelAnswer struct {
+	Cancelled uint64 `json:"cancelled"`
+}
+
+// Status is the answer of GET /v1/status.
+type Status struct {
+	Version  string    `json:"version"`
+	PID      int       `json:"pid"`
+	Started  time.Time `json:"started"`
+	StateDir string    `json:"state_dir"`
+	Config   string    `json:"config"`
+	Restic   string    `json:"restic"`
+	Queued   int       `json:"queued"`
+	Running  []RunInfo `json:"running"`
+	DRCs     []DRCInfo `json:"drcs"`
+	Targets  int       `json:"targets"`
+
+	Now          time.Time        `json:"now"`
+	TimeZone     string           `json:"timezone"`
+	Blackout     *Window          `json:"blackout,omitempty"` // the maintenance window open now
+	Waiting      []RunInfo        `json:"waiting"`            // queued runs, first to start first (at most 200)
+	Next         []PlannedRun     `json:"next"`               // the next scheduled runs
+	TargetStatus []TargetStatus   `json:"target_status"`
+	Repositories []RepoState      `json:"repositories"` // last check and prune of each repository
+	Replication  []ReplicationLag `json:"replication"`  // how far each secondary is behind
+	// Problems are what monitoring must hear about, one line each: failed last
+	// backups, targets without a good snapshot or over their rpo, secondaries over
+	// their max_lag, failed checks. DRCs are not probed for a status: their own
+	// problems are in GET /v1/drcs.
+	Problems []string `json:"problems"`
+}
+
+// Window is a maintenance window.
+type Window struct {
+	Name  string    `json:"name"`
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// DRCInfo describes a DRC in a status answer.
+type DRCInfo struct {
+	Name     string `json:"name"`
+	Role     string `json:"role"` // primary or secondary
+	Kind     string `json:"kind"` // s3 or path
+	Location string `json:"location"`
+}
+
+// TargetInfo describes a configured target: GET /v1/targets.
+type TargetInfo struct {
+	Name     string `json:"name"`
+	Agency   string `json:"agency"`
+	Kind     string `json:"kind"`
+	Schedule string `json:"schedule,omitempty"`
+}
+
+// TargetStatus is a target's state in a status answer.
+type TargetStatus struct {
+	Name     string     `json:"name"`
+	Agency   string     `json:"agency"`
+	Kind     string     `json:"kind"`
+	Schedule string     `json:"schedule,omitempty"`
+	NextRun  *time.Time `json:"next_run,omitempty"`
+	// LastBackup is the latest backup run (queued, running or ended).
+	LastBackup *RunBrief `json:"last_backup,omitempty"`
+	// The newest and the oldest good snapshot (the catalog's view), and how many.
+	NewestGood    *time.Time `json:"newest_good,omitempty"`
+	OldestGood    *time.Time `json:"oldest_good,omitempty"`
+	GoodSnapshots int        `json:"good_snapshots"`
+}
+
+// RunBrief is a run in a few fields.
+type RunBrief struct {
+	ID     uint64    `json:"id"`
+	Status RunStatus `json:"status"`
+	Reason string    `json:"reason,omitempty"`
+	Time   time.Time `json:"time"`
+	Error  string    `json:"error,omitempty"`
+}
+
+// RepoState is the maintenance state of one repository (an agency's at a DRC).
+type RepoState struct {
+	DRC    string `json:"drc"`
+	Agency string `json:"agency"`
+	// The data-read rotation of checks: the next check reads part NextPart of Parts.
+	Parts     int          `json:"parts,omitempty"`
+	NextPart  int          `json:"next_part,omitempty"`
+	LastCheck *CheckResult `json:"last_check,omitempty"`
+	LastPrune *OpResult    `json:"last_prune,omitempty"`
+}
+
+// CheckResult is the outcome of a check run.
+type CheckResult struct {
+	Run         uint64    `json:"run"`
+	Time        time.Time `json:"time"`
+	Status      RunStatus `json:"status"`
+	Subset      string    `json:"subset,omitempty"` // "3/20": the part of the data read; "" when none
+	Errors      int       `json:"errors"`
+	BrokenPacks []string  `json:"broken_packs,omitempty"`
+	Message     string    `json:"message,omitempty"`
+}
+
+// OpResult is the outcome of a maintenance run (a prune).
+type OpResult struct {
+	Run     uint64    `json:"run"`
+	Time    time.Time `json:"time"`
+	Status  RunStatus `json:"status"`
+	Message string    `json:"message,omitempty"`
+}
+
+// ReplicationLag is how far a secondary is behind the primary, from the ledger.
+type ReplicationLag struct {
+	DRC              string  `json:"drc"`
+	Lag              string  `json:"lag"` // age of the oldest snapshot at the primary not yet here
+	LagSeconds       float64 `json:"lag_seconds"`
+	SnapshotsPending int     `json:"snapshots_pending"`
+	OldestTarget     string  `json:"oldest_target,omitempty"`
+	BytesPending     int64   `json:"bytes_pending"`
+	MaxLag           string  `json:"max_lag,omitempty"`
+	LagExceeded      bool    `json:"lag_exceeded"`
+}
+
+// PlannedRun is a run the schedules will queue: GET /v1/schedule and status.
+type PlannedRun struct {
+	Time   time.Time  `json:"time"` // when it comes due (a window: when it opens)
+	Op     string     `json:"op"`   // backup, drill, prune, check; blackout for a window
+	Target string     `json:"target,omitempty"`
+	DRC    string     `json:"drc,omitempty"`
+	Agency string     `json:"agency,omitempty"`
+	Status string     `json:"status"`           // planned, or held (due in a maintenance window)
+	Until  *time.Time `json:"until,omitempty"`  // a window's end, or when a held run may start
+	Reason string     `json:"reason,omitempty"` // the window's name
+	Cron   string     `json:"cron,omitempty"`
+	Jitter string     `json:"jitter,omitempty"`
+}
+
+// ScheduleAnswer is the answer of GET /v1/schedule.
+type ScheduleAnswer struct {
+	From     time.Time    `json:"from"`
+	To       time.Time    `json:"to"`
+	TimeZone string       `json:"timezone"`
+	Runs     []PlannedRun `json:"runs"`
+}
+
+// SnapshotInfo is a snapshot as GET /v1/snapshots lists it.
+type SnapshotInfo struct {
+	ID      string               `json:"id"`
+	ShortID string               `json:"short_id"`
+	Target  string               `json:"target"`
+	Agency  string               `json:"agency"`
+	DRC     string               `json:"drc"`
+	Time    time.Time            `json:"time"`
+	Status  string               `json:"status"` // good, partial, bad
+	Run     uint64               `json:"run,omitempty"`
+	Paths   []string             `json:"paths"`
+	Bytes   uint64               `json:"bytes,omitempty"`
+	Sites   map[string]time.Time `json:"sites,omitempty"` // where it is restorable, since when
+	// Missing lists the DRCs where it is not (yet); DeleteAt, the DRCs where it waits
+	// for delete_after since it was deleted at the primary, and when it goes there.
+	Missing  []string             `json:"missing,omitempty"`
+	DeleteAt map[string]time.Time `json:"delete_at,omitempty"`
+}
+
+// DRCStatus is one DRC as GET /v1/drcs (`cadang drc status`) shows it.
+type DRCStatus struct {
+	DRC      string    `json:"drc"`
+	Role     string    `json:"role"`
+	Kind     string    `json:"kind"`
+	Location string    `json:"location"`
+	Status   string    `json:"status"` // ok, unreachable, alarm, lagging, failing, unknown
+	Time     time.Time `json:"time"`   // when its health was checked
+	Health   Health    `json:"health"`
+	// Replication is set for a secondary.
+	Replication *ReplicationStatus `json:"replication,omitempty"`
+	Alarms      []Alarm            `json:"alarms,omitempty"` // active alarms about objects at this DRC
+	// Problems say, one line each, why Status is not ok.
+	Problems []string `json:"problems"`
+}
+
+// Health is what a probe of a DRC found.
+type Health struct {
+	DRC        string    `json:"drc"`
+	Reachable  bool      `json:"reachable"`
+	Error      string    `json:"error,omitempty"` // one line, naming the DRC
+	Checked    time.Time `json:"checked"`
+	LatencyMS  float64   `json:"latency_ms"`
+	FreeBytes  *uint64   `json:"free_bytes,omitempty"`
+	TotalBytes *uint64   `json:"total_bytes,omitempty"`
+	Capacity   string    `json:"capacity,omitempty"`    // why free space is not known
+	Versioning string    `json:"versioning,omitempty"`  // enabled, suspended, off (S3); n/a for a directory
+	ObjectLock string    `json:"object_lock,omitempty"` // off, or "on" with the default retention
+}
+
+// ReplicationStatus is how far a secondary is behind the primary.
+type ReplicationStatus struct {
+	LagSeconds       float64   `json:"lag_seconds"`
+	Lag              string    `json:"lag"`
+	MaxLag           string    `json:"max_lag,omitempty"`
+	LagExceeded      bool      `json:"lag_exceeded"`
+	SnapshotsPending int       `json:"snapshots_pending"` // at the primary, not yet here
+	OldestPending    string    `json:"oldest_pending,omitempty"`
+	OldestTarget     string    `json:"oldest_target,omitempty"`
+	ObjectsPending   int       `json:"objects_pending"` // as of the last pass or scan
+	BytesPending     int64     `json:"bytes_pending"`
+	PendingDeletions int       `json:"pending_deletions"`
+	NextDeletion     time.Time `json:"next_deletion,omitzero"`
+	DeleteAfter      string    `json:"delete_after"`
+	Bandwidth        string    `json:"bandwidth"`
+	Workers          int       `json:"workers"`
+	LastPass         time.Time `json:"last_pass,omitzero"`
+	LastSuccess      time.Time `json:"last_success,omitzero"`
+	LastError        string    `json:"last_error,omitempty"`
+	ToPrimary        int       `json:"to_primary"` // snapshots written here that the primary has not got yet
+}
+
+// Alarm is damage found at a DRC: raised once, counted while it repeats, resolved when
+// it is no longer found.
+type Alarm struct {
+	ID       uint64    `json:"id"`
+	Kind     string    `json:"kind"`
+	DRC      string    `json:"drc"`
+	Agency   string    `json:"agency"`
+	Object   string    `json:"object,omitempty"`
+	Message  string    `json:"message"`
+	First    time.Time `json:"first"`
+	Last     time.Time `json:"last"`
+	Count    int       `json:"count"`
+	Resolved time.Time `json:"resolved,omitzero"`
+	Time     time.Time `json:"time"`   // when it was last raised
+	Status   string    `json:"status"` // active or resolved
+}
+
+// VerifyReport is what a verify run found, kept as the run's manifest.
+type VerifyReport struct {
+	DRC      string         `json:"drc"`
+	ReadData bool           `json:"read_data"`
+	Agencies []AgencyVerify `json:"agencies"`
+	Problems int            `json:"problems"`
+}
+
+// AgencyVerify is the verification of one agency's repository at the DRC.
+type AgencyVerify struct {
+	Agency     string        `json:"agency"`
+	Check      string        `json:"check"` // ok, or restic check's complaint
+	Objects    int           `json:"objects"`
+	Bytes      int64         `json:"bytes"`
+	Corrupt    []string      `json:"corrupt,omitempty"`      // content does not hash to its name (with read_data)
+	KeyProblem []string      `json:"key_problems,omitempty"` // keys/ objects that do not hash to their name
+	Compared   []SiteCompare `json:"compared,omitempty"`
+}
+
+// SiteCompare is the difference between this DRC's objects and another's.
+type SiteCompare struct {
+	With             string   `json:"with"`
+	Error            string   `json:"error,omitempty"`
+	SameConfig       bool     `json:"same_config"`
+	Missing          int      `json:"missing"` // at the other DRC, not here
+	Extra            int      `json:"extra"`   // here, not at the other DRC
+	SizeDiffers      int      `json:"size_differs"`
+	PendingDeletion  int      `json:"pending_deletion"` // of the extra (or missing) ones, waiting for delete_after
+	MissingExamples  []string `json:"missing_examples,omitempty"`
+	ExtraExamples    []string `json:"extra_examples,omitempty"`
+	DiffersExamples  []string `json:"size_differs_examples,omitempty"`
+	NotYetReplicated bool     `json:"not_yet_replicated,omitempty"` // missing here are the primary's newest objects
+}

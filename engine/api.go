@@ -13,19 +13,29 @@ import (
 )
 
 // The daemon's API: JSON over HTTP on a unix socket (0600, so only the daemon's user
-// reaches it). The CLI is its client; every answer is JSON, errors as {"error": "..."}.
+// reaches it). The CLI is its client (package api holds the types and the client);
+// every answer is JSON, errors as {"error": "..."}. Every route is registered here:
 //
-//	GET  /v1/status                 the daemon, its queue and DRCs
+//	GET  /v1/status                 the daemon, its queue, every target's state, problems
 //	GET  /v1/targets                configured targets
-//	POST /v1/backups                {target} -> the queued run
-//	POST /v1/restores               RestoreRequest -> the queued run
+//	POST /v1/backups                BackupRequest -> the queued run
+//	POST /v1/restores               RestoreRequest -> the queued run (400 at once if it cannot succeed)
 //	GET  /v1/runs?target=&limit=    runs, newest first
 //	GET  /v1/runs/{id}              one run, with live progress while it runs
 //	POST /v1/runs/{id}/cancel       cancel a queued or running run
 //	GET  /v1/snapshots?target=&drc= a target's snapshots at every DRC (the ledger), or at one DRC
+//	GET  /v1/schedule?hours=N       planned runs and maintenance windows of the next N hours
+//	POST /v1/forget                 ForgetRequest -> the queued run
+//	POST /v1/prune                  MaintenanceRequest -> the queued runs
+//	POST /v1/check                  MaintenanceRequest -> the queued runs
 //	POST /v1/unlock                 UnlockRequest -> the queued unlock runs
-//
-// and the endpoints of the unattended daemon (status.go) and of the DRCs (drcs.go).
+//	GET  /v1/drcs                   every DRC: health, replication lag, pending work, alarms, problems
+//	POST /v1/replicate              ReplicateRequest -> the runs that will do the passes
+//	POST /v1/verify                 VerifyRequest -> the queued verify run
+//	GET  /v1/alarms?all=1           alarms, newest first
+//	POST /v1/drills                 DrillRequest -> the queued runs
+//	GET  /v1/reports/drill/{id}?format=&lang=
+//	GET  /v1/reports/period?from=&to=&format=&lang=
 func (d *Daemon) api() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", d.handleStatus)
@@ -36,10 +46,18 @@ func (d *Daemon) api() http.Handler {
 	mux.HandleFunc("GET /v1/runs/{id}", d.handleRun)
 	mux.HandleFunc("POST /v1/runs/{id}/cancel", d.handleCancel)
 	mux.HandleFunc("GET /v1/snapshots", d.handleSnapshots)
+	mux.HandleFunc("GET /v1/schedule", d.handleSchedule)
+	mux.HandleFunc("POST /v1/forget", d.handleForget)
+	mux.HandleFunc("POST /v1/prune", d.handleMaintenance(d.Prune))
+	mux.HandleFunc("POST /v1/check", d.handleMaintenance(d.Check))
 	mux.HandleFunc("POST /v1/unlock", d.handleUnlock)
-	d.apiUnattended(mux)
-	d.drcRoutes(mux)   // drcs.go
-	d.drillRoutes(mux) // reports.go
+	mux.HandleFunc("GET /v1/drcs", d.handleDRCs)
+	mux.HandleFunc("POST /v1/replicate", d.handleReplicate)
+	mux.HandleFunc("POST /v1/verify", d.handleVerify)
+	mux.HandleFunc("GET /v1/alarms", d.handleAlarms)
+	mux.HandleFunc("POST /v1/drills", d.handleDrills)
+	mux.HandleFunc("GET /v1/reports/drill/{id}", d.handleDrillReport)
+	mux.HandleFunc("GET /v1/reports/period", d.handlePeriodReport)
 	return mux
 }
 

@@ -17,19 +17,6 @@ import (
 	"github.com/cadang/cadang/engine/catalog"
 )
 
-// The DRCs' side of the API:
-//
-//	GET  /v1/drcs                       every DRC: health, replication lag, pending work, alarms
-//	POST /v1/replicate {drc, agency}    queue a replication pass now -> the runs that will do it
-//	POST /v1/verify {drc, agency, read_data} -> the queued verify run
-//	GET  /v1/alarms?all=1               alarms, newest first
-func (d *Daemon) drcRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/drcs", d.handleDRCs)
-	mux.HandleFunc("POST /v1/replicate", d.handleReplicate)
-	mux.HandleFunc("POST /v1/verify", d.handleVerify)
-	mux.HandleFunc("GET /v1/alarms", d.handleAlarms)
-}
-
 // DRCStatuses returns every DRC's status; health is probed now when the last probe is
 // older than a minute or found the DRC unreachable.
 func (d *Daemon) DRCStatuses(ctx context.Context) ([]DRCStatus, error) {

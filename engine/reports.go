@@ -194,67 +194,63 @@ func (d *Daemon) reportLang(lang string) string {
 	return runbooks.LangID
 }
 
-// The report and drill endpoints:
-//
-//	POST /v1/drills                         DrillRequest -> the queued runs
-//	GET  /v1/reports/drill/{id}?format=&lang=
-//	GET  /v1/reports/period?from=&to=&format=&lang=   (dates YYYY-MM-DD in the scheduler's zone; to inclusive)
-func (d *Daemon) drillRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/drills", func(w http.ResponseWriter, r *http.Request) {
-		var req DrillRequest
-		if err := decode(r, &req); err != nil {
-			fail(w, err)
-			return
-		}
-		runs, err := d.Drill(req)
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		out := make([]RunInfo, 0, len(runs))
-		for _, run := range runs {
-			out = append(out, RunInfo{Run: apiRun(run)})
-		}
-		writeJSON(w, http.StatusAccepted, out)
-	})
-	mux.HandleFunc("GET /v1/reports/drill/{id}", func(w http.ResponseWriter, r *http.Request) {
-		id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
-		if err != nil {
-			fail(w, fmt.Errorf("%w: run id %q", errBadRequest, r.PathValue("id")))
-			return
-		}
-		format, lang, err := reportParams(r)
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		b, err := d.DrillReport(id, format, lang)
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		writeReport(w, format, b)
-	})
-	mux.HandleFunc("GET /v1/reports/period", func(w http.ResponseWriter, r *http.Request) {
-		format, lang, err := reportParams(r)
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		loc := d.sched.loc
-		from, err1 := time.ParseInLocation("2006-01-02", r.URL.Query().Get("from"), loc)
-		to, err2 := time.ParseInLocation("2006-01-02", r.URL.Query().Get("to"), loc)
-		if err1 != nil || err2 != nil {
-			fail(w, fmt.Errorf("%w: from and to are dates (YYYY-MM-DD)", errBadRequest))
-			return
-		}
-		b, err := d.PeriodReport(from, to.AddDate(0, 0, 1), format, lang)
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		writeReport(w, format, b)
-	})
+func (d *Daemon) handleDrills(w http.ResponseWriter, r *http.Request) {
+	var req DrillRequest
+	if err := decode(r, &req); err != nil {
+		fail(w, err)
+		return
+	}
+	runs, err := d.Drill(req)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out := make([]RunInfo, 0, len(runs))
+	for _, run := range runs {
+		out = append(out, RunInfo{Run: apiRun(run)})
+	}
+	writeJSON(w, http.StatusAccepted, out)
+}
+
+func (d *Daemon) handleDrillReport(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		fail(w, fmt.Errorf("%w: run id %q", errBadRequest, r.PathValue("id")))
+		return
+	}
+	format, lang, err := reportParams(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	b, err := d.DrillReport(id, format, lang)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeReport(w, format, b)
+}
+
+// handlePeriodReport: dates YYYY-MM-DD in the scheduler's zone, to inclusive.
+func (d *Daemon) handlePeriodReport(w http.ResponseWriter, r *http.Request) {
+	format, lang, err := reportParams(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	loc := d.sched.loc
+	from, err1 := time.ParseInLocation("2006-01-02", r.URL.Query().Get("from"), loc)
+	to, err2 := time.ParseInLocation("2006-01-02", r.URL.Query().Get("to"), loc)
+	if err1 != nil || err2 != nil {
+		fail(w, fmt.Errorf("%w: from and to are dates (YYYY-MM-DD)", errBadRequest))
+		return
+	}
+	b, err := d.PeriodReport(from, to.AddDate(0, 0, 1), format, lang)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeReport(w, format, b)
 }
 
 func reportParams(r *http.Request) (format, lang string, err error) {

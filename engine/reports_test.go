@@ -28,9 +28,7 @@ targets:
 // getReport asks the daemon's report routes for path and returns the body.
 func getReport(t *testing.T, d *Daemon, path string) string {
 	t.Helper()
-	mux := http.NewServeMux()
-	d.drillRoutes(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(d.api())
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + path)
 	if err != nil {

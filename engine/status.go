@@ -12,21 +12,6 @@ import (
 	"github.com/cadang/cadang/engine/config"
 )
 
-// The API of the unattended daemon:
-//
-//	GET  /v1/schedule?hours=N       planned runs and maintenance windows of the next N hours
-//	POST /v1/forget                 ForgetRequest -> the queued run
-//	POST /v1/prune                  MaintenanceRequest -> the queued runs
-//	POST /v1/check                  MaintenanceRequest -> the queued runs
-//
-// and GET /v1/status carries the queue, the next runs and every target's state.
-func (d *Daemon) apiUnattended(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/schedule", d.handleSchedule)
-	mux.HandleFunc("POST /v1/forget", d.handleForget)
-	mux.HandleFunc("POST /v1/prune", d.handleMaintenance(d.Prune))
-	mux.HandleFunc("POST /v1/check", d.handleMaintenance(d.Check))
-}
-
 // maxWaitingShown bounds the waiting runs a status answer lists (all are counted).
 const maxWaitingShown = 200
 

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cadang/cadang/internal/oneline"
 	"github.com/minio/minio-go/v7"
 )
 
@@ -90,7 +91,7 @@ func (s *Site) Health(ctx context.Context, now func() time.Time) Health {
 	}
 	h.Capacity = "not reported by the S3 API"
 	if v, err := s.s3.client.GetBucketVersioning(ctx, s.s3.bucket); err != nil {
-		h.Versioning = "unknown: " + oneLine(minio.ToErrorResponse(err).Code+" "+err.Error())
+		h.Versioning = "unknown: " + oneline.Of(minio.ToErrorResponse(err).Code+" "+err.Error())
 	} else {
 		switch v.Status {
 		case "Enabled":
@@ -106,7 +107,7 @@ func (s *Site) Health(ctx context.Context, now func() time.Time) Health {
 	case err != nil && minio.ToErrorResponse(err).Code == "ObjectLockConfigurationNotFoundError":
 		h.ObjectLock = "off"
 	case err != nil:
-		h.ObjectLock = "unknown: " + oneLine(err.Error())
+		h.ObjectLock = "unknown: " + oneline.Of(err.Error())
 	case enabled != "Enabled":
 		h.ObjectLock = "off"
 	default:

@@ -9,6 +9,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/cadang/cadang/internal/oneline"
 )
 
 // Maintenance is the `maintenance:` section of a DRC: when its repositories are pruned
@@ -134,7 +136,7 @@ func (r *Repo) Check(ctx context.Context, part, parts int) (*CheckSummary, error
 			_ = json.Unmarshal(b, &sum)
 		case "error":
 			if len(sum.Errors) < 10 {
-				sum.Errors = append(sum.Errors, oneLine(m.Message))
+				sum.Errors = append(sum.Errors, oneline.Of(m.Message))
 			}
 		}
 	}})

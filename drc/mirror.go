@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/drc/resticfmt"
+	"github.com/cadang/cadang/internal/oneline"
 )
 
 // Mirror keeps one agency's repository at a secondary DRC in step with the primary:
@@ -138,14 +139,14 @@ func (r *MirrorResult) fail(msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.Failures) < maxFailures {
-		r.Failures = append(r.Failures, oneLine(msg))
+		r.Failures = append(r.Failures, oneline.Of(msg))
 	}
 }
 
 func (r *MirrorResult) note(msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.Notes = append(r.Notes, oneLine(msg))
+	r.Notes = append(r.Notes, oneline.Of(msg))
 }
 
 // Err summarizes what went wrong in the pass, as one line, or nil.
@@ -255,7 +256,7 @@ func (m *Mirror) progress(p MirrorProgress) {
 }
 
 func (m *Mirror) alarm(res *MirrorResult, a Alarm) {
-	a.Message = oneLine(a.Message)
+	a.Message = oneline.Of(a.Message)
 	res.mu.Lock()
 	res.Alarms = append(res.Alarms, a)
 	res.mu.Unlock()
@@ -620,7 +621,7 @@ func (m *Mirror) copyAll(ctx context.Context, from, to *Repo, kind string, ids [
 	if err != nil {
 		if ctx.Err() == nil { // else the whole pass was cancelled, and says so
 			res.mu.Lock()
-			res.Failures = append([]string{oneLine(fmt.Sprintf("replication between drc %q and drc %q stopped: %v", from.DRC, to.DRC, err))}, res.Failures...)
+			res.Failures = append([]string{oneline.Of(fmt.Sprintf("replication between drc %q and drc %q stopped: %v", from.DRC, to.DRC, err))}, res.Failures...)
 			res.mu.Unlock()
 		}
 		return false

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/cadang/cadang/internal/oneline"
 )
 
 // Repo is one agency's restic repository at one DRC.
@@ -250,13 +252,13 @@ func partialMessage(errs []FileError) string {
 	case 0:
 		return "some source files could not be read"
 	case 1:
-		return fmt.Sprintf("1 file could not be read: %s: %s", errs[0].Item, oneLine(errs[0].Message))
+		return fmt.Sprintf("1 file could not be read: %s: %s", errs[0].Item, oneline.Of(errs[0].Message))
 	}
 	more := ""
 	if len(errs) == maxFileErrors {
 		more = " or more"
 	}
-	return fmt.Sprintf("%d%s files could not be read, first %s: %s", len(errs), more, errs[0].Item, oneLine(errs[0].Message))
+	return fmt.Sprintf("%d%s files could not be read, first %s: %s", len(errs), more, errs[0].Item, oneline.Of(errs[0].Message))
 }
 
 // Snapshot is a restic snapshot as `restic snapshots --json` lists it.
@@ -323,7 +325,7 @@ func (r *Repo) Restore(ctx context.Context, snapshot, dir string, include []stri
 	var ferrs []FileError
 	err := r.run(ctx, call{op: "restore", args: args, onLine: jsonLines(progress, &sum, &ferrs)})
 	if err == nil && len(ferrs) > 0 {
-		err = &Error{Op: "restore", DRC: r.DRC, Code: 1, Message: fmt.Sprintf("%s: %s", ferrs[0].Item, oneLine(ferrs[0].Message))}
+		err = &Error{Op: "restore", DRC: r.DRC, Code: 1, Message: fmt.Sprintf("%s: %s", ferrs[0].Item, oneline.Of(ferrs[0].Message))}
 	}
 	if err != nil {
 		return nil, err

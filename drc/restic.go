@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cadang/cadang/internal/oneline"
 )
 
 // Typed restic failures, matched with errors.Is against an *Error. They follow restic's
@@ -208,29 +210,13 @@ func exitMessage(stderr string) string {
 			Message     string `json:"message"`
 		}
 		if json.Unmarshal([]byte(line), &m) == nil && m.MessageType == "exit_error" {
-			return oneLine(m.Message)
+			return resticLine(m.Message)
 		}
 	}
 	for i := len(lines) - 1; i >= 0; i-- {
 		if line := strings.TrimSpace(lines[i]); line != "" && !strings.HasPrefix(line, "{") {
-			return oneLine(line)
+			return resticLine(line)
 		}
-	}
-	return ""
-}
-
-// oneLine makes a restic message fit one line: the first non-empty line, without
-// restic's "Fatal: " prefix, at most 400 bytes.
-func oneLine(s string) string {
-	for _, line := range strings.Split(s, "\n") {
-		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "Fatal:"))
-		if line == "" {
-			continue
-		}
-		if len(line) > 400 {
-			line = line[:400] + "…"
-		}
-		return line
 	}
 	return ""
 }
@@ -250,3 +236,16 @@ func (t *tail) Write(p []byte) (int, error) {
 }
 
 func (t *tail) String() string { return string(t.buf) }
+
+// resticLine is restic's message as one line: its first non-empty line, without
+// restic's "Fatal: " prefix. The lines after it are restic's hints to its own users
+// ("lock was created at ...", "the unlock command can be used") that do not apply to
+// cadang's, which has its own (cadang unlock).
+func resticLine(s string) string {
+	for _, line := range strings.Split(s, "\n") {
+		if line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "Fatal:")); line != "" {
+			return oneline.Of(line)
+		}
+	}
+	return ""
+}

@@ -10,6 +10,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/cadang/cadang/internal/oneline"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
@@ -212,7 +213,7 @@ func describeS3Error(err error, loc string) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return unreachablef("cannot reach %s: no answer in time", loc)
 	case IsUnreachable(err):
-		return unreachablef("cannot reach %s: %s", loc, oneLine(err.Error()))
+		return unreachablef("cannot reach %s: %s", loc, oneline.Of(err.Error()))
 	}
 	if resp.Code != "" {
 		return fmt.Errorf("%s: %s: %s", loc, resp.Code, resp.Message)

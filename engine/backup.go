@@ -15,6 +15,7 @@ import (
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
+	"github.com/cadang/cadang/internal/oneline"
 	"github.com/cadang/cadang/targets"
 )
 
@@ -104,7 +105,7 @@ func (d *Daemon) backup(ctx context.Context, j *job, t *target) (err error) {
 		if err := d.recordSnapshot(ctx, r, w); err != nil {
 			log.Error("cannot record the snapshot", "snapshot", r.SnapshotID, "err", err)
 			if r.Status == catalog.Succeeded {
-				r.Status, r.Error = catalog.Failed, oneLine("recording the snapshot: "+err.Error())
+				r.Status, r.Error = catalog.Failed, oneline.Of("recording the snapshot: "+err.Error())
 			}
 		} else {
 			d.snapshotRecorded(r) // replication to the other DRCs (route.go)
@@ -116,7 +117,7 @@ func (d *Daemon) backup(ctx context.Context, j *job, t *target) (err error) {
 		env := append(hookEnv, "CADANG_STATUS="+string(r.Status), "CADANG_SNAPSHOT="+r.SnapshotID, "CADANG_ERROR="+r.Error)
 		if aerr := t.cfg.Hooks.RunAfter(ctx, env, log); aerr != nil {
 			// The snapshot is what it is; a failing after-hook is reported with the run.
-			r.Notes = append(r.Notes, oneLine(aerr.Error()))
+			r.Notes = append(r.Notes, oneline.Of(aerr.Error()))
 			log.Error("after-hook failed", "err", aerr)
 		}
 	}
@@ -144,11 +145,11 @@ func (d *Daemon) classify(ctx context.Context, r *catalog.Run, w *writer, res *t
 		if errors.Is(context.Cause(ctx), errCancelled) {
 			r.Status = catalog.Cancelled
 		}
-		r.Error = oneLine(withCause(context.Cause(ctx), err))
+		r.Error = oneline.Of(withCause(context.Cause(ctx), err))
 	case errors.Is(err, drc.ErrPartial) && w.summary != nil:
-		r.Status, r.Error = catalog.Partial, oneLine(err.Error())
+		r.Status, r.Error = catalog.Partial, oneline.Of(err.Error())
 	default:
-		r.Status, r.Error = catalog.Failed, oneLine(err.Error())
+		r.Status, r.Error = catalog.Failed, oneline.Of(err.Error())
 	}
 }
 
@@ -172,7 +173,7 @@ func (d *Daemon) recordSnapshot(ctx context.Context, r *catalog.Run, w *writer) 
 		newID, err := d.tagNotGood(ctx, w.repo, r.SnapshotID, status)
 		if err != nil {
 			tagErr = err
-			r.Notes = append(r.Notes, oneLine("snapshot recorded as "+status+" in the catalog; tagging it in the repository failed: "+err.Error()))
+			r.Notes = append(r.Notes, oneline.Of("snapshot recorded as "+status+" in the catalog; tagging it in the repository failed: "+err.Error()))
 		} else {
 			r.SnapshotID = newID
 		}
@@ -323,21 +324,6 @@ func withCause(cause, err error) string {
 		return e
 	}
 	return c + ": " + e
-}
-
-// oneLine makes an error fit a run record: lines joined with "; ", at most 500 bytes.
-func oneLine(s string) string {
-	var parts []string
-	for _, l := range strings.Split(s, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			parts = append(parts, l)
-		}
-	}
-	s = strings.Join(parts, "; ")
-	if len(s) > 500 {
-		s = s[:500] + "…"
-	}
-	return s
 }
 
 func syscallUmask(mask int) int { return syscall.Umask(mask) }

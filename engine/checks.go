@@ -8,6 +8,7 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/internal/oneline"
 )
 
 // Repository maintenance: prune and check, one run per agency's repository at a DRC,
@@ -138,7 +139,7 @@ func (d *Daemon) prune(ctx context.Context, j *job, site *drc.Site) error {
 	}
 	res := &catalog.OpResult{Run: r.ID, Time: d.now(), Status: catalog.Succeeded, Message: summary}
 	if err != nil {
-		res.Status, res.Message = catalog.Failed, oneLine(err.Error())
+		res.Status, res.Message = catalog.Failed, oneline.Of(err.Error())
 	}
 	if cerr := d.cat.UpdateRepoState(site.Name, r.Agency, func(s *catalog.RepoState) { s.LastPrune = res }); cerr != nil {
 		d.log.Error("catalog: cannot record the prune", "run", r.ID, "err", cerr)
@@ -196,7 +197,7 @@ func (d *Daemon) check(ctx context.Context, j *job, site *drc.Site, override str
 		res.Errors, res.BrokenPacks = sum.NumErrors, sum.BrokenPacks
 	}
 	if err != nil {
-		res.Status, res.Message = catalog.Failed, oneLine(err.Error())
+		res.Status, res.Message = catalog.Failed, oneline.Of(err.Error())
 	}
 	// The part was read if restic got to the data (it ran, with or without findings):
 	// the rotation moves on. A check that could not run reads the same part next time.

@@ -15,6 +15,7 @@ import (
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
+	"github.com/cadang/cadang/internal/oneline"
 	"github.com/cadang/cadang/targets"
 )
 
@@ -348,12 +349,12 @@ func (d *Daemon) execute(j *job) {
 		if errors.Is(context.Cause(j.ctx), errCancelled) {
 			r.Status = catalog.Cancelled
 		}
-		r.Error = oneLine(withCause(context.Cause(j.ctx), err))
+		r.Error = oneline.Of(withCause(context.Cause(j.ctx), err))
 	default:
 		if r.Status == catalog.Running {
 			r.Status = catalog.Failed
 		}
-		r.Error = oneLine(err.Error())
+		r.Error = oneline.Of(err.Error())
 	}
 	j.publish()
 	if err := d.cat.UpdateRun(r); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/internal/oneline"
 )
 
 // DRCStatuses returns every DRC's status; health is probed now when the last probe is
@@ -243,7 +244,7 @@ func (d *Daemon) verify(ctx context.Context, j *job, site *drc.Site, agencies []
 			if ctx.Err() != nil {
 				return err
 			}
-			av.Check = oneLine(err.Error())
+			av.Check = oneline.Of(err.Error())
 			rep.Problems++
 		}
 		j.setProgress(func(p *Progress) { p.Phase = "comparing objects " + agency })
@@ -338,7 +339,7 @@ func hashCheck(ctx context.Context, st drc.Store, prefix string, objs map[string
 			}
 			if why != "" && ctx.Err() == nil {
 				mu.Lock()
-				bad = append(bad, name+": "+oneLine(why))
+				bad = append(bad, name+": "+oneline.Of(why))
 				mu.Unlock()
 			}
 		}()
@@ -351,13 +352,13 @@ func hashCheck(ctx context.Context, st drc.Store, prefix string, objs map[string
 func (d *Daemon) compareSites(ctx context.Context, site, other *drc.Site, agency string, here map[string]int64) SiteCompare {
 	sc := SiteCompare{With: other.Name}
 	if err := other.Check(ctx); err != nil {
-		sc.Error = oneLine(err.Error())
+		sc.Error = oneline.Of(err.Error())
 		return sc
 	}
 	orepo := other.Repo(agency)
 	there, err := listObjects(ctx, orepo.Store)
 	if err != nil {
-		sc.Error = oneLine(fmt.Sprintf("drc %q: %v", other.Name, err))
+		sc.Error = oneline.Of(fmt.Sprintf("drc %q: %v", other.Name, err))
 		return sc
 	}
 	c1, e1 := readAll(ctx, site.Repo(agency).Store, "config")

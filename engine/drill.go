@@ -17,6 +17,7 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/internal/oneline"
 	"github.com/cadang/cadang/runbooks"
 	"github.com/cadang/cadang/runbooks/msg"
 	"github.com/cadang/cadang/targets"
@@ -249,7 +250,7 @@ func (d *Daemon) drill(ctx context.Context, j *job, t *target, site *drc.Site) e
 	}
 	if paths, err := d.writeDrillReport(r, res, lang); err != nil {
 		d.log.Error("cannot write the drill report", "run", r.ID, "err", err)
-		r.Notes = append(r.Notes, "report not written: "+oneLine(err.Error()))
+		r.Notes = append(r.Notes, "report not written: "+oneline.Of(err.Error()))
 	} else {
 		r.Notes = append(r.Notes, "report: "+strings.Join(paths, ", "))
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/internal/iec"
+	"github.com/cadang/cadang/internal/oneline"
 )
 
 // replicator keeps every secondary DRC in step with the primary (see drc.Mirror):
@@ -226,7 +228,7 @@ func (rp *replicator) record(ctx context.Context, r *catalog.Run, prim, sec *drc
 	if len(res.NewSnapshots) == 1 {
 		r.SnapshotID = res.NewSnapshots[0]
 	}
-	summary := fmt.Sprintf("copied %d objects (%s) to drc %q", res.Copied.Objects, sizeText(res.Copied.Bytes), sec.Name)
+	summary := fmt.Sprintf("copied %d objects (%s) to drc %q", res.Copied.Objects, iec.Bytes(res.Copied.Bytes), sec.Name)
 	if res.BroughtBack.Objects > 0 {
 		summary += fmt.Sprintf(", brought %d back to drc %q (%d snapshots)", res.BroughtBack.Objects, prim.Name, len(res.BroughtBackSnapshots))
 	}
@@ -268,11 +270,11 @@ func (rp *replicator) record(ctx context.Context, r *catalog.Run, prim, sec *drc
 			d.log.Info("replication alarm resolved", "alarm", a.ID, "kind", a.Kind, "drc", a.DRC, "agency", a.Agency, "object", a.Object)
 		}
 	} else {
-		st.LastError = oneLine(err.Error())
+		st.LastError = oneline.Of(err.Error())
 		if drc.IsUnreachable(err) {
 			for _, s := range []*drc.Site{prim, sec} {
 				if strings.Contains(err.Error(), fmt.Sprintf("drc %q", s.Name)) {
-					rp.setHealth(drc.Health{DRC: s.Name, Error: oneLine(err.Error()), Checked: now})
+					rp.setHealth(drc.Health{DRC: s.Name, Error: oneline.Of(err.Error()), Checked: now})
 				}
 			}
 		}
@@ -601,7 +603,7 @@ func (rp *replicator) scanAll(ctx context.Context, sec *drc.Site) {
 			case scan.ToBringBack > 0:
 				reason = fmt.Sprintf("background: %d snapshot(s) to bring back to drc %q", scan.ToBringBack, prim.Name)
 			case scan.ToCopy.Objects > 0:
-				reason = fmt.Sprintf("background: %d object(s) (%s) to copy", scan.ToCopy.Objects, sizeText(scan.ToCopy.Bytes))
+				reason = fmt.Sprintf("background: %d object(s) (%s) to copy", scan.ToCopy.Objects, iec.Bytes(scan.ToCopy.Bytes))
 			default:
 				reason = "background: deletions"
 			}
@@ -677,19 +679,6 @@ func (d *Daemon) lagOf(secName string) lag {
 		out.Lag = max(0, d.now().Sub(out.Since))
 	}
 	return out
-}
-
-func sizeText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // replicateSoon queues a replicate run of agency to every secondary (one already

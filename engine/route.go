@@ -9,6 +9,7 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/internal/oneline"
 )
 
 // Where work goes when a DRC is down.
@@ -49,10 +50,10 @@ func (d *Daemon) backupSite(ctx context.Context, agency string) (site *drc.Site,
 			continue
 		}
 		return s, fmt.Sprintf("primary unreachable (%s): backed up to drc %q instead; the snapshot goes to drc %q when it is back",
-			oneLine(perr.Error()), s.Name, prim.Name), nil
+			oneline.Of(perr.Error()), s.Name, prim.Name), nil
 	}
 	if len(tried) > 0 {
-		return nil, "", fmt.Errorf("%v; no secondary can take the backup: %s", perr, oneLine(fmt.Sprint(tried)))
+		return nil, "", fmt.Errorf("%v; no secondary can take the backup: %s", perr, oneline.Of(fmt.Sprint(tried)))
 	}
 	return nil, "", perr
 }
@@ -68,7 +69,7 @@ func (d *Daemon) restoreSite(ctx context.Context, j *job, site *drc.Site, chosen
 	for _, s := range d.secondaries() {
 		if s.Check(ctx) == nil {
 			j.run.DRC = s.Name
-			j.run.Notes = append(j.run.Notes, fmt.Sprintf("primary unreachable (%s): restored from drc %q", oneLine(err.Error()), s.Name))
+			j.run.Notes = append(j.run.Notes, fmt.Sprintf("primary unreachable (%s): restored from drc %q", oneline.Of(err.Error()), s.Name))
 			j.publish()
 			return s, nil
 		}

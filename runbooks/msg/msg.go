@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cadang/cadang/internal/oneline"
 )
 
 // Languages.
@@ -43,7 +45,7 @@ func New(key string, nameValues ...any) Message {
 		case time.Duration:
 			v = x.Seconds()
 		case string:
-			v = oneLine(x)
+			v = oneline.Of(x)
 		case error:
 			v = Of(x)
 		}
@@ -53,7 +55,7 @@ func New(key string, nameValues ...any) Message {
 }
 
 // Plain returns a message that is the text s in every language.
-func Plain(s string) Message { return Message{Text: oneLine(s)} }
+func Plain(s string) Message { return Message{Text: oneline.Of(s)} }
 
 // Bilingual returns a message given in both languages by the caller (a kind whose
 // texts are not in the catalog yet).
@@ -306,22 +308,4 @@ func sortedArgs(args map[string]any) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// oneLine joins lines with "; " and bounds the length, for reports and records.
-func oneLine(s string) string {
-	if !strings.ContainsAny(s, "\r\n") && len(s) <= 600 {
-		return s
-	}
-	var parts []string
-	for _, l := range strings.Split(s, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			parts = append(parts, l)
-		}
-	}
-	s = strings.Join(parts, "; ")
-	if len(s) > 600 {
-		s = s[:600] + "…"
-	}
-	return s
 }

@@ -241,6 +241,9 @@ func newGroupCommand(use, short, long, example string, subs ...*cobra.Command) *
 // unknownCommand is the usage error for a command name cmd does not have, with the
 // closest names cobra suggests.
 func unknownCommand(cmd *cobra.Command, name string) error {
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2 // cobra's default, which SuggestionsFor does not apply
+	}
 	msg := fmt.Sprintf("unknown command %q", name)
 	if s := cmd.SuggestionsFor(name); len(s) > 0 {
 		msg += fmt.Sprintf("; did you mean %q?", s[0])

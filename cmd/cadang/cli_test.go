@@ -207,7 +207,7 @@ func TestExitCodes(t *testing.T) {
 func TestManPages(t *testing.T) {
 	isolate(t)
 	dir := t.TempDir()
-	t.Setenv("SOURCE_DATE_EPOCH", "0")
+	t.Setenv("SOURCE_DATE_EPOCH", "0") // a date that does not depend on today or on git
 	if r := cli(t, "gen-man", dir); r.code != 0 {
 		t.Fatalf("gen-man: exit %d, %s", r.code, r.stderr)
 	}
@@ -222,5 +222,43 @@ func TestManPages(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "cadang-internal-stream.1")); err == nil {
 		t.Error("a man page for a hidden command")
+	}
+}
+
+// TestManPagesUpToDate fails when docs/man is not what `make man` writes now: a
+// command or a flag changed without `make man` (the .TH line, dated, is left out).
+func TestManPagesUpToDate(t *testing.T) {
+	committed, err := filepath.Abs(filepath.Join("..", "..", "docs", "man"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	isolate(t)
+	dir := t.TempDir()
+	if r := cli(t, "gen-man", dir); r.code != 0 {
+		t.Fatalf("gen-man: exit %d, %s", r.code, r.stderr)
+	}
+	undated := func(b []byte) string {
+		var lines []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if !strings.HasPrefix(l, ".TH ") {
+				lines = append(lines, l)
+			}
+		}
+		return strings.Join(lines, "\n")
+	}
+	want, _ := filepath.Glob(filepath.Join(dir, "*.1"))
+	have, _ := filepath.Glob(filepath.Join(committed, "*.1"))
+	if len(want) != len(have) {
+		t.Errorf("docs/man has %d pages, the commands make %d: run `make man`", len(have), len(want))
+	}
+	for _, f := range want {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := os.ReadFile(filepath.Join(committed, filepath.Base(f)))
+		if err != nil || undated(b) != undated(c) {
+			t.Errorf("docs/man/%s is not up to date: run `make man`", filepath.Base(f))
+		}
 	}
 }

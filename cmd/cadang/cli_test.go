@@ -191,6 +191,8 @@ func TestExitCodes(t *testing.T) {
 		{"good config", []string{"config", "check", "--config", good}, 0, ""},
 		{"no daemon", []string{"runs", "--config", good}, 1, "cadang runs: no cadang daemon is running"},
 		{"no daemon, no configuration", []string{"status"}, 1, "no-daemon.sock"},
+		{"report -o, a shorthand", []string{"report", "drill", "3", "-o", "-", "--config", good}, 1, "cadang report drill: no cadang daemon is running"},
+		{"report --output", []string{"report", "period", "--from", "2026-01-01", "--to", "2026-03-31", "--output", "p.pdf", "--config", good}, 1, "no cadang daemon is running"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := cli(t, tc.args...)

@@ -2,18 +2,25 @@
 #   make demo    the main job on the embedded default (filesystem DRCs), nothing else needed
 #   make test    builds/installs what the tests need, then vet, unit tests (-race) and e2e
 #   make bench   benchmarks against hand-made baselines
+#   make man     the man pages of every command, into docs/man (commit them)
 
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/cadang/cadang/engine.Version=$(VERSION)
 TEST_TIMEOUT ?= 80m
 
-.PHONY: all build tools restic minio staticcheck services test check unit e2e bench demo clean
+.PHONY: all build man tools restic minio staticcheck services test check unit e2e bench demo clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/cadang ./cmd/cadang
+
+# The man pages, from the commands' help (cobra/doc), dated by the last commit so
+# that regenerating them changes nothing when no command changed.
+man:
+	rm -f docs/man/*.1
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || date +%s) $(GO) run ./cmd/cadang gen-man docs/man
 
 # Pinned tools, built from their own modules (e2e/tools/*/go.mod) and cached outside
 # the checkout (~/.cache/cadang-tools, keyed by version).

@@ -188,7 +188,7 @@ targets:
 		if r := w.cadang("backup"); r.code != 2 || !strings.Contains(r.stderr, "usage: cadang backup TARGET") {
 			t.Errorf("missing argument: %s", r)
 		}
-		if r := w.cadang("backup", "portal-files", "--wiat"); r.code != 2 || !strings.Contains(r.stderr, "flag provided but not defined: -wiat") {
+		if r := w.cadang("backup", "portal-files", "--wiat"); r.code != 2 || !strings.Contains(r.stderr, "unknown flag: --wiat") {
 			t.Errorf("unknown flag: %s", r)
 		}
 		if r := w.cadang("daemon"); r.code != 1 || !strings.Contains(r.stderr, "another cadang daemon is already running") {

@@ -2,33 +2,55 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-func init() {
-	register(&command{name: "backup", args: "TARGET [--wait]", short: "back up a target now", run: runBackup})
+// BackupOptions are the flags of `cadang backup`.
+type BackupOptions struct {
+	Wait bool
 }
 
-func runBackup(ctx context.Context, g *globals, args []string) error {
-	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	wait := fs.Bool("wait", false, "wait for the run to end; exit with its status")
-	pos, err := parse(fs, g, args)
-	if err != nil {
-		return err
+// AddFlags adds the options' flags to f.
+func (o *BackupOptions) AddFlags(f *pflag.FlagSet) {
+	f.BoolVar(&o.Wait, "wait", false, "wait for the run to end; exit with its status")
+}
+
+func newBackupCommand(g *globals) *cobra.Command {
+	var opts BackupOptions
+	cmd := &cobra.Command{
+		Use:   "backup TARGET [--wait]",
+		Short: "back up a target now",
+		Long: `Queue a backup of TARGET (a target of the configuration) at the primary DRC now, whatever
+its schedule. Without --wait the command prints the queued run and returns; with --wait
+it follows the run (a progress bar on a terminal, plain lines otherwise) and exits with
+its status: 0 succeeded, 1 failed, 3 partial (some files could not be read), 4 stopped
+waiting (Ctrl-C: the run goes on in the daemon).`,
+		Example: `  cadang backup portal-files
+  cadang backup portal-files --wait
+  cadang backup simpus-db --wait --json`,
+		Args:              usageArgs(cobra.ExactArgs(1)),
+		ValidArgsFunction: completeTargets(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBackup(cmd.Context(), g, opts, args[0])
+		},
 	}
-	if len(pos) != 1 {
-		return usageErrorf("usage: cadang backup TARGET [--wait]")
-	}
+	opts.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runBackup(ctx context.Context, g *globals, opts BackupOptions, target string) error {
 	c, err := g.client()
 	if err != nil {
 		return err
 	}
-	ri, err := c.Backup(ctx, pos[0])
+	ri, err := c.Backup(ctx, target)
 	if err != nil {
 		return err
 	}
-	if !*wait {
+	if !opts.Wait {
 		if g.json {
 			return printJSON(g.stdout, ri)
 		}

@@ -2,27 +2,35 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"strconv"
+
+	"github.com/spf13/cobra"
 )
 
-func init() {
-	register(&command{name: "cancel", args: "RUN", short: "cancel a queued or running run", run: runCancel})
+// CancelOptions are the flags of `cadang cancel` (none but the global ones).
+type CancelOptions struct{}
+
+func newCancelCommand(g *globals) *cobra.Command {
+	var opts CancelOptions
+	return &cobra.Command{
+		Use:   "cancel RUN",
+		Short: "cancel a queued or running run",
+		Long: `Cancel the run numbered RUN (see "cadang runs"): a queued run is dropped, a running one is
+stopped (restic is interrupted; what it already wrote stays for the next run).`,
+		Example: `  cadang runs
+  cadang cancel 42`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCancel(cmd.Context(), g, opts, args[0])
+		},
+	}
 }
 
-func runCancel(ctx context.Context, g *globals, args []string) error {
-	fs := flag.NewFlagSet("cancel", flag.ContinueOnError)
-	pos, err := parse(fs, g, args)
+func runCancel(ctx context.Context, g *globals, _ CancelOptions, run string) error {
+	id, err := strconv.ParseUint(run, 10, 64)
 	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageErrorf("usage: cadang cancel RUN")
-	}
-	id, err := strconv.ParseUint(pos[0], 10, 64)
-	if err != nil {
-		return usageErrorf("run %q: give the run's number", pos[0])
+		return usageErrorf("run %q: give the run's number", run)
 	}
 	c, err := g.client()
 	if err != nil {

@@ -2,28 +2,55 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"strings"
 
 	"github.com/cadang/cadang/engine/api"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-func init() {
-	register(&command{name: "drc status", args: "[--check]", short: "each DRC's health, replication lag, pending work and alarms", run: runDRCStatus})
-	register(&command{name: "drc sync", args: "[--drc NAME] [--agency ID] [--wait]", short: "replicate to the secondaries now", run: runDRCSync})
+func newDRCCommand(g *globals) *cobra.Command {
+	return newGroupCommand("drc COMMAND", "the DRCs: their health and replication",
+		`Commands about the DRCs (data recovery centers) of the configuration: how each one is
+and what is not there yet ("drc status"), and replication to the secondaries now
+("drc sync").`,
+		"  cadang drc status\n  cadang drc sync --wait",
+		newDRCStatusCommand(g), newDRCSyncCommand(g))
 }
 
-func runDRCStatus(ctx context.Context, g *globals, args []string) error {
-	fs := flag.NewFlagSet("drc status", flag.ContinueOnError)
-	check := fs.Bool("check", false, "for monitoring: print each problem on a line, exit 1 if there is any")
-	pos, err := parse(fs, g, args)
-	if err != nil {
-		return err
+// DRCStatusOptions are the flags of `cadang drc status`.
+type DRCStatusOptions struct {
+	Check bool
+}
+
+// AddFlags adds the options' flags to f.
+func (o *DRCStatusOptions) AddFlags(f *pflag.FlagSet) {
+	f.BoolVar(&o.Check, "check", false, "for monitoring: print each problem on a line, exit 1 if there is any")
+}
+
+func newDRCStatusCommand(g *globals) *cobra.Command {
+	var opts DRCStatusOptions
+	cmd := &cobra.Command{
+		Use:   "status [--json | --check]",
+		Short: "each DRC's health, replication lag, pending work and alarms",
+		Long: `Probe each DRC now and print its health (reachable, free space, versioning, object lock),
+the replication lag of each secondary, the snapshots and bytes not yet there, the
+deletions pending there, and the open alarms. With --check (for monitoring), one line
+per problem and exit 1 if there is any, one "ok" line and exit 0 if there is none.`,
+		Example: `  cadang drc status
+  cadang drc status --check
+  cadang drc status --json`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDRCStatus(cmd.Context(), g, opts)
+		},
 	}
-	if len(pos) > 0 {
-		return usageErrorf("usage: cadang drc status [--json | --check]")
-	}
+	opts.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runDRCStatus(ctx context.Context, g *globals, opts DRCStatusOptions) error {
 	c, err := g.client()
 	if err != nil {
 		return err
@@ -32,7 +59,7 @@ func runDRCStatus(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *check {
+	if opts.Check {
 		var problems []string
 		for _, d := range drcs {
 			problems = append(problems, d.Problems...)
@@ -98,27 +125,50 @@ func runDRCStatus(ctx context.Context, g *globals, args []string) error {
 	return nil
 }
 
-func runDRCSync(ctx context.Context, g *globals, args []string) error {
-	fs := flag.NewFlagSet("drc sync", flag.ContinueOnError)
-	drcName := fs.String("drc", "", "the secondary `DRC` (default: every secondary)")
-	agency := fs.String("agency", "", "the `agency` (default: every agency)")
-	wait := fs.Bool("wait", false, "wait for the passes to end")
-	pos, err := parse(fs, g, args)
-	if err != nil {
-		return err
+// DRCSyncOptions are the flags of `cadang drc sync`.
+type DRCSyncOptions struct {
+	DRC    string
+	Agency string
+	Wait   bool
+}
+
+// AddFlags adds the options' flags to f.
+func (o *DRCSyncOptions) AddFlags(f *pflag.FlagSet) {
+	f.StringVar(&o.DRC, "drc", "", "the secondary `DRC` (default: every secondary)")
+	f.StringVar(&o.Agency, "agency", "", "the `agency` (default: every agency)")
+	f.BoolVar(&o.Wait, "wait", false, "wait for the passes to end")
+}
+
+func newDRCSyncCommand(g *globals) *cobra.Command {
+	var opts DRCSyncOptions
+	cmd := &cobra.Command{
+		Use:   "sync [--drc NAME] [--agency ID] [--wait]",
+		Short: "replicate to the secondaries now",
+		Long: `Queue a replication pass of each agency (or of --agency ID) to each secondary DRC (or to
+--drc NAME) now. Each backup and the background scan queue these passes anyway; this is
+for when a secondary must be up to date at once. With --wait, the command waits for the
+passes and exits 1 if any did not succeed.`,
+		Example: `  cadang drc sync
+  cadang drc sync --drc offsite --agency dinkes --wait`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDRCSync(cmd.Context(), g, opts)
+		},
 	}
-	if len(pos) > 0 {
-		return usageErrorf("usage: cadang drc sync [--drc NAME] [--agency ID] [--wait]")
-	}
+	opts.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runDRCSync(ctx context.Context, g *globals, opts DRCSyncOptions) error {
 	c, err := g.client()
 	if err != nil {
 		return err
 	}
-	runs, err := c.Replicate(ctx, api.ReplicateRequest{DRC: *drcName, Agency: *agency})
+	runs, err := c.Replicate(ctx, api.ReplicateRequest{DRC: opts.DRC, Agency: opts.Agency})
 	if err != nil {
 		return err
 	}
-	if !*wait {
+	if !opts.Wait {
 		if g.json {
 			return printJSON(g.stdout, runs)
 		}

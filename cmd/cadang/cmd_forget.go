@@ -3,37 +3,59 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/cadang/cadang/engine"
 	"github.com/cadang/cadang/engine/api"
 )
 
-func init() {
-	register(&command{name: "forget", args: "TARGET [--dry-run] [--wait]", short: "apply a target's retention policy now", run: runForget})
+// ForgetOptions are the flags of `cadang forget`.
+type ForgetOptions struct {
+	DryRun bool
+	Wait   bool
 }
 
-func runForget(ctx context.Context, g *globals, args []string) error {
-	fs := flag.NewFlagSet("forget", flag.ContinueOnError)
-	dryRun := fs.Bool("dry-run", false, "only say which snapshots would be removed (implies --wait)")
-	wait := fs.Bool("wait", false, "wait for the run to end; exit with its status")
-	pos, err := parse(fs, g, args)
-	if err != nil {
-		return err
+// AddFlags adds the options' flags to f.
+func (o *ForgetOptions) AddFlags(f *pflag.FlagSet) {
+	f.BoolVar(&o.DryRun, "dry-run", false, "only say which snapshots would be removed (implies --wait)")
+	f.BoolVar(&o.Wait, "wait", false, "wait for the run to end; exit with its status")
+}
+
+func newForgetCommand(g *globals) *cobra.Command {
+	var opts ForgetOptions
+	cmd := &cobra.Command{
+		Use:   "forget TARGET [--dry-run] [--wait]",
+		Short: "apply a target's retention policy now",
+		Long: `Queue a forget run that applies TARGET's retention policy now (each successful backup
+queues one anyway). With --dry-run nothing is removed: the command waits and lists each
+snapshot, whether it would be kept or removed, and why. With --wait, it waits for the
+run, lists the decisions and exits with the run's status.`,
+		Example: `  cadang forget portal-files --dry-run
+  cadang forget portal-files --wait`,
+		Args:              usageArgs(cobra.ExactArgs(1)),
+		ValidArgsFunction: completeTargets(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runForget(cmd.Context(), g, opts, args[0])
+		},
 	}
-	if len(pos) != 1 {
-		return usageErrorf("usage: cadang forget TARGET [--dry-run] [--wait]")
-	}
+	opts.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runForget(ctx context.Context, g *globals, opts ForgetOptions, target string) error {
 	c, err := g.client()
 	if err != nil {
 		return err
 	}
-	ri, err := c.Forget(ctx, api.ForgetRequest{Target: pos[0], DryRun: *dryRun})
+	ri, err := c.Forget(ctx, api.ForgetRequest{Target: target, DryRun: opts.DryRun})
 	if err != nil {
 		return err
 	}
-	if err := finishRuns(ctx, g, c, []api.RunInfo{*ri}, *wait || *dryRun); err != nil || g.json || !(*wait || *dryRun) {
+	wait := opts.Wait || opts.DryRun
+	if err := finishRuns(ctx, g, c, []api.RunInfo{*ri}, wait); err != nil || g.json || !wait {
 		return err
 	}
 	final, err := c.Run(ctx, ri.ID)

@@ -2,26 +2,36 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
+
+	"github.com/spf13/cobra"
 
 	"github.com/cadang/cadang/engine"
 )
 
-func init() {
-	register(&command{name: "init", short: "create the repositories that are missing at every DRC (safe to repeat)", run: runInit})
+// InitOptions are the flags of `cadang init` (none but the global ones).
+type InitOptions struct{}
+
+func newInitCommand(g *globals) *cobra.Command {
+	var opts InitOptions
+	return &cobra.Command{
+		Use:   "init",
+		Short: "create the repositories that are missing at every DRC (safe to repeat)",
+		Long: `Create each agency's restic repository where it is missing: at the primary with restic
+init, and at the other DRCs seeded from it (the same repository, opened there with a key
+of its own). A repository that exists is left as it is, so init is safe to run any
+number of times. It works without a daemon, from the configuration.`,
+		Example: `  cadang init
+  cadang init --config /etc/cadang/cadang.yaml --json`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runInit(cmd.Context(), g, opts)
+		},
+	}
 }
 
-func runInit(ctx context.Context, g *globals, args []string) error {
-	fs := flag.NewFlagSet("init", flag.ContinueOnError)
-	pos, err := parse(fs, g, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usageErrorf("takes no arguments")
-	}
+func runInit(ctx context.Context, g *globals, _ InitOptions) error {
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return err

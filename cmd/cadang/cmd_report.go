@@ -2,68 +2,131 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"strconv"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-func init() {
-	register(&command{name: "report", args: "drill RUN_ID | period --from DATE --to DATE [--format pdf|html|json] [--lang id|en] [-o FILE]",
-		short: "write a drill report (Berita Acara Uji Pemulihan DRC) or a period summary", run: runReport})
+func newReportCommand(g *globals) *cobra.Command {
+	return newGroupCommand("report COMMAND", "write a drill report (Berita Acara Uji Pemulihan DRC) or a period summary",
+		`Write a report from the daemon: the report of one drill run (Berita Acara Uji Pemulihan
+DRC), or the summary of every drill of a period (a quarter, a year), as PDF, HTML or JSON,
+in Bahasa Indonesia or English.`,
+		"  cadang report drill 42\n  cadang report period --from 2026-01-01 --to 2026-03-31 --format html",
+		newReportDrillCommand(g), newReportPeriodCommand(g))
 }
 
-func runReport(ctx context.Context, g *globals, args []string) error {
-	const usage = "usage: cadang report drill RUN_ID | period --from YYYY-MM-DD --to YYYY-MM-DD [--format pdf|html|json] [--lang id|en] [-o FILE]"
-	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	format := fs.String("format", "pdf", "pdf, html or json")
-	lang := fs.String("lang", "", "id (Bahasa Indonesia) or en (default: report.language)")
-	out := fs.String("o", "", "write to `FILE` (default: drill-RUN.FORMAT or period-FROM-TO.FORMAT here; - for standard output)")
-	from := fs.String("from", "", "first day of the period (YYYY-MM-DD)")
-	to := fs.String("to", "", "last day of the period (YYYY-MM-DD, included)")
-	pos, err := parse(fs, g, args)
-	if err != nil {
-		return err
+// ReportOptions are the flags both reports take.
+type ReportOptions struct {
+	Format string
+	Lang   string
+	Output string
+}
+
+// AddFlags adds the options' flags to f.
+func (o *ReportOptions) AddFlags(f *pflag.FlagSet) {
+	f.StringVar(&o.Format, "format", "pdf", "pdf, html or json")
+	f.StringVar(&o.Lang, "lang", "", "id (Bahasa Indonesia) or en (default: report.language)")
+	f.StringVarP(&o.Output, "output", "o", "", "write to `FILE` (default: drill-RUN.FORMAT or period-FROM-TO.FORMAT here; - for standard output)")
+}
+
+func newReportDrillCommand(g *globals) *cobra.Command {
+	var opts ReportOptions
+	cmd := &cobra.Command{
+		Use:   "drill RUN_ID [--format pdf|html|json] [--lang id|en] [-o FILE]",
+		Short: "write the report of a drill run",
+		Long: `Write the report (Berita Acara Uji Pemulihan DRC) of the drill run RUN_ID (see
+"cadang runs"): what was restored from which DRC, how long it took, and what was checked.
+By default it is written to drill-RUN_ID.FORMAT in the current folder; -o - writes it to
+standard output.`,
+		Example: `  cadang report drill 42
+  cadang report drill 42 --format html --lang en -o drill.html`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runReportDrill(cmd.Context(), g, opts, args[0])
+		},
 	}
-	if len(pos) == 0 {
-		return usageErrorf(usage)
+	opts.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runReportDrill(ctx context.Context, g *globals, opts ReportOptions, run string) error {
+	id, err := strconv.ParseUint(run, 10, 64)
+	if err != nil {
+		return usageErrorf("run id %q is not a number", run)
 	}
 	c, err := g.client()
 	if err != nil {
 		return err
 	}
-	var b []byte
-	var name string
-	switch pos[0] {
-	case "drill":
-		if len(pos) != 2 {
-			return usageErrorf(usage)
-		}
-		id, err := strconv.ParseUint(pos[1], 10, 64)
-		if err != nil {
-			return usageErrorf("run id %q is not a number", pos[1])
-		}
-		if b, err = c.DrillReport(ctx, id, *format, *lang); err != nil {
-			return err
-		}
-		name = fmt.Sprintf("drill-%d.%s", id, *format)
-	case "period":
-		if len(pos) != 1 || *from == "" || *to == "" {
-			return usageErrorf(usage)
-		}
-		if b, err = c.PeriodReport(ctx, *from, *to, *format, *lang); err != nil {
-			return err
-		}
-		name = fmt.Sprintf("period-%s-%s.%s", *from, *to, *format)
-	default:
-		return usageErrorf(usage)
+	b, err := c.DrillReport(ctx, id, opts.Format, opts.Lang)
+	if err != nil {
+		return err
 	}
-	if *out == "-" {
+	return writeReport(g, opts, b, fmt.Sprintf("drill-%d.%s", id, opts.Format))
+}
+
+// ReportPeriodOptions are the flags of `cadang report period`.
+type ReportPeriodOptions struct {
+	ReportOptions
+	From, To string
+}
+
+// AddFlags adds the options' flags to f.
+func (o *ReportPeriodOptions) AddFlags(f *pflag.FlagSet) {
+	o.ReportOptions.AddFlags(f)
+	f.StringVar(&o.From, "from", "", "first day of the period (YYYY-MM-DD)")
+	f.StringVar(&o.To, "to", "", "last day of the period (YYYY-MM-DD, included)")
+}
+
+func newReportPeriodCommand(g *globals) *cobra.Command {
+	var opts ReportPeriodOptions
+	cmd := &cobra.Command{
+		Use:   "period --from DATE --to DATE [--format pdf|html|json] [--lang id|en] [-o FILE]",
+		Short: "write the summary of every drill of a period",
+		Long: `Write the summary report of every drill from --from to --to (both days included, as
+YYYY-MM-DD): which targets were drilled from which DRC, and how each drill ended. By
+default it is written to period-FROM-TO.FORMAT in the current folder; -o - writes it to
+standard output.`,
+		Example: `  cadang report period --from 2026-01-01 --to 2026-03-31
+  cadang report period --from 2026-01-01 --to 2026-12-31 --format json -o -`,
+		Args: usageArgs(func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 || opts.From == "" || opts.To == "" {
+				return fmt.Errorf("give --from and --to")
+			}
+			return nil
+		}),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runReportPeriod(cmd.Context(), g, opts)
+		},
+	}
+	opts.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runReportPeriod(ctx context.Context, g *globals, opts ReportPeriodOptions) error {
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	b, err := c.PeriodReport(ctx, opts.From, opts.To, opts.Format, opts.Lang)
+	if err != nil {
+		return err
+	}
+	return writeReport(g, opts.ReportOptions, b, fmt.Sprintf("period-%s-%s.%s", opts.From, opts.To, opts.Format))
+}
+
+// writeReport writes a report where -o says, or to name.
+func writeReport(g *globals, opts ReportOptions, b []byte, name string) error {
+	if opts.Output == "-" {
 		_, err := g.stdout.Write(b)
 		return err
 	}
-	if *out != "" {
-		name = *out
+	if opts.Output != "" {
+		name = opts.Output
 	}
 	if err := os.WriteFile(name, b, 0o640); err != nil {
 		return err

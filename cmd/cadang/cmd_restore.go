@@ -2,43 +2,74 @@ package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 
 	"github.com/cadang/cadang/engine/api"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-func init() {
-	register(&command{name: "restore", args: "TARGET [--snapshot ID|latest] [--drc NAME] --to DEST [--force]",
-		short: "restore a snapshot and wait for it", run: runRestore})
+// RestoreOptions are the flags of `cadang restore`.
+type RestoreOptions struct {
+	Snapshot string
+	DRC      string
+	To       string
+	Force    bool
+	Define   string
 }
 
-func runRestore(ctx context.Context, g *globals, args []string) error {
-	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
-	snapshot := fs.String("snapshot", "latest", "snapshot `ID` (or a unique prefix), or latest: the newest good one")
-	drcName := fs.String("drc", "", "the DRC to restore from (default: the primary)")
-	to := fs.String("to", "", "destination: a directory, a file, or a URL the target's kind understands")
-	force := fs.Bool("force", false, "allow a destination that already holds data")
-	define := fs.String("define", "", "libvirt: also define a domain named `NAME` on the restored disks")
-	pos, err := parse(fs, g, args)
-	if err != nil {
-		return err
+// AddFlags adds the options' flags to f.
+func (o *RestoreOptions) AddFlags(f *pflag.FlagSet) {
+	f.StringVar(&o.Snapshot, "snapshot", "latest", "snapshot `ID` (or a unique prefix), or latest: the newest good one")
+	f.StringVar(&o.DRC, "drc", "", "the DRC to restore from (default: the primary)")
+	f.StringVar(&o.To, "to", "", "destination: a directory, a file, or a URL the target's kind understands")
+	f.BoolVar(&o.Force, "force", false, "allow a destination that already holds data")
+	f.StringVar(&o.Define, "define", "", "libvirt: also define a domain named `NAME` on the restored disks")
+}
+
+func newRestoreCommand(g *globals) *cobra.Command {
+	var opts RestoreOptions
+	cmd := &cobra.Command{
+		Use:   "restore TARGET [--snapshot ID|latest] [--drc NAME] --to DEST [--force]",
+		Short: "restore a snapshot and wait for it",
+		Long: `Restore a snapshot of TARGET to DEST and wait for it (Ctrl-C stops waiting, exit 4: the
+restore goes on in the daemon). latest, the default, is the newest good snapshot. Without
+--drc the restore comes from the primary, or from a secondary when the primary does not
+answer. DEST is a directory or a file for files, or a URL the target's kind understands
+(postgres:///NEWDB, for example); a DEST that already holds data needs --force.`,
+		Example: `  cadang restore portal-files --to /srv/restore/portal
+  cadang restore portal-files --snapshot 3f2a9c1d --drc offsite --to /srv/restore/portal --force
+  cadang restore simpus-db --to postgres:///simpus_copy`,
+		Args: usageArgs(func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 || opts.To == "" {
+				return errors.New("give a target and --to")
+			}
+			return nil
+		}),
+		ValidArgsFunction: completeTargets(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRestore(cmd.Context(), g, opts, args[0])
+		},
 	}
-	if len(pos) != 1 || *to == "" {
-		return usageErrorf("usage: cadang restore TARGET [--snapshot ID|latest] [--drc NAME] --to DEST [--force]")
-	}
-	dest := *to
+	opts.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runRestore(ctx context.Context, g *globals, opts RestoreOptions, target string) error {
+	dest := opts.To
 	if !strings.Contains(dest, "://") {
 		// The daemon resolves nothing relative to its own working directory.
+		var err error
 		if dest, err = filepath.Abs(dest); err != nil {
 			return err
 		}
 	}
-	req := api.RestoreRequest{Target: pos[0], Snapshot: *snapshot, DRC: *drcName, To: dest, Force: *force}
-	if *define != "" {
-		req.Options = map[string]string{"define": *define}
+	req := api.RestoreRequest{Target: target, Snapshot: opts.Snapshot, DRC: opts.DRC, To: dest, Force: opts.Force}
+	if opts.Define != "" {
+		req.Options = map[string]string{"define": opts.Define}
 	}
 	c, err := g.client()
 	if err != nil {

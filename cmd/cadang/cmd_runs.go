@@ -2,33 +2,53 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-func init() {
-	register(&command{name: "runs", args: "[TARGET] [--limit N]", short: "list runs, newest first", run: runRuns})
+// RunsOptions are the flags of `cadang runs`.
+type RunsOptions struct {
+	Limit int
 }
 
-func runRuns(ctx context.Context, g *globals, args []string) error {
-	fs := flag.NewFlagSet("runs", flag.ContinueOnError)
-	limit := fs.Int("limit", 20, "show at most `N` runs (0: all)")
-	pos, err := parse(fs, g, args)
-	if err != nil {
-		return err
+// AddFlags adds the options' flags to f.
+func (o *RunsOptions) AddFlags(f *pflag.FlagSet) {
+	f.IntVar(&o.Limit, "limit", 20, "show at most `N` runs (0: all)")
+}
+
+func newRunsCommand(g *globals) *cobra.Command {
+	var opts RunsOptions
+	cmd := &cobra.Command{
+		Use:   "runs [TARGET] [--limit N]",
+		Short: "list runs, newest first",
+		Long: `List the runs (backups, restores, replication passes, checks, prunes, drills...), newest
+first, of every target or of TARGET: each one's number, operation, DRC, time, how long
+it took, status and snapshot, and why it failed or waits.`,
+		Example: `  cadang runs
+  cadang runs portal-files --limit 0
+  cadang runs --json`,
+		Args:              usageArgs(cobra.MaximumNArgs(1)),
+		ValidArgsFunction: completeTargets(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRuns(cmd.Context(), g, opts, args)
+		},
 	}
-	if len(pos) > 1 {
-		return usageErrorf("usage: cadang runs [TARGET] [--limit N]")
-	}
+	opts.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runRuns(ctx context.Context, g *globals, opts RunsOptions, args []string) error {
 	target := ""
-	if len(pos) == 1 {
-		target = pos[0]
+	if len(args) == 1 {
+		target = args[0]
 	}
 	c, err := g.client()
 	if err != nil {
 		return err
 	}
-	runs, err := c.Runs(ctx, target, *limit)
+	runs, err := c.Runs(ctx, target, opts.Limit)
 	if err != nil {
 		return err
 	}

@@ -2,32 +2,56 @@ package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-func init() {
-	register(&command{name: "schedule", args: "[--hours N | --days N]",
-		short: "the runs planned for the next 24 hours (or N), maintenance windows included", run: runSchedule})
+// ScheduleOptions are the flags of `cadang schedule`.
+type ScheduleOptions struct {
+	Hours int
+	Days  int
 }
 
-func runSchedule(ctx context.Context, g *globals, args []string) error {
-	fs := flag.NewFlagSet("schedule", flag.ContinueOnError)
-	hours := fs.Int("hours", 0, "show the next `N` hours (default 24)")
-	days := fs.Int("days", 0, "show the next `N` days")
-	pos, err := parse(fs, g, args)
-	if err != nil {
-		return err
+// AddFlags adds the options' flags to f.
+func (o *ScheduleOptions) AddFlags(f *pflag.FlagSet) {
+	f.IntVar(&o.Hours, "hours", 0, "show the next `N` hours (default 24)")
+	f.IntVar(&o.Days, "days", 0, "show the next `N` days")
+}
+
+func newScheduleCommand(g *globals) *cobra.Command {
+	var opts ScheduleOptions
+	cmd := &cobra.Command{
+		Use:   "schedule [--hours N | --days N]",
+		Short: "the runs planned for the next 24 hours (or N), maintenance windows included",
+		Long: `List the runs the daemon plans for the next 24 hours (or --hours N, or --days N): backups,
+prunes, checks, drills, and the maintenance windows, with the runs a window will hold,
+in the daemon's time zone.`,
+		Example: `  cadang schedule
+  cadang schedule --days 7`,
+		Args: usageArgs(func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 || (opts.Hours != 0 && opts.Days != 0) || opts.Hours < 0 || opts.Days < 0 {
+				return errors.New("bad arguments")
+			}
+			return nil
+		}),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSchedule(cmd.Context(), g, opts)
+		},
 	}
-	if len(pos) > 0 || (*hours != 0 && *days != 0) || *hours < 0 || *days < 0 {
-		return usageErrorf("usage: cadang schedule [--hours N | --days N]")
-	}
+	opts.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runSchedule(ctx context.Context, g *globals, opts ScheduleOptions) error {
 	n := 24
 	switch {
-	case *hours > 0:
-		n = *hours
-	case *days > 0:
-		n = *days * 24
+	case opts.Hours > 0:
+		n = opts.Hours
+	case opts.Days > 0:
+		n = opts.Days * 24
 	}
 	c, err := g.client()
 	if err != nil {

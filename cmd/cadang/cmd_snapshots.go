@@ -2,33 +2,53 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"sort"
 	"strings"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/cadang/cadang/drc"
 )
 
-func init() {
-	register(&command{name: "snapshots", args: "TARGET [--drc NAME]", short: "list a target's snapshots at every DRC (or at one)", run: runSnapshots})
+// SnapshotsOptions are the flags of `cadang snapshots`.
+type SnapshotsOptions struct {
+	DRC string
 }
 
-func runSnapshots(ctx context.Context, g *globals, args []string) error {
-	fs := flag.NewFlagSet("snapshots", flag.ContinueOnError)
-	drcName := fs.String("drc", "", "list the repository at this `DRC` (default: every DRC, from the ledger)")
-	pos, err := parse(fs, g, args)
-	if err != nil {
-		return err
+// AddFlags adds the options' flags to f.
+func (o *SnapshotsOptions) AddFlags(f *pflag.FlagSet) {
+	f.StringVar(&o.DRC, "drc", "", "list the repository at this `DRC` (default: every DRC, from the ledger)")
+}
+
+func newSnapshotsCommand(g *globals) *cobra.Command {
+	var opts SnapshotsOptions
+	cmd := &cobra.Command{
+		Use:   "snapshots TARGET [--drc NAME]",
+		Short: "list a target's snapshots at every DRC (or at one)",
+		Long: `List TARGET's snapshots, newest last, with their status and size and, for each DRC, since
+when the snapshot is restorable there (from the ledger) and when it goes from a
+secondary after a deletion at the primary. With --drc, what the repository at that DRC
+holds, as restic lists it.`,
+		Example: `  cadang snapshots portal-files
+  cadang snapshots portal-files --drc offsite --json`,
+		Args:              usageArgs(cobra.ExactArgs(1)),
+		ValidArgsFunction: completeTargets(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSnapshots(cmd.Context(), g, opts, args[0])
+		},
 	}
-	if len(pos) != 1 {
-		return usageErrorf("usage: cadang snapshots TARGET [--drc NAME]")
-	}
+	opts.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runSnapshots(ctx context.Context, g *globals, opts SnapshotsOptions, target string) error {
 	c, err := g.client()
 	if err != nil {
 		return err
 	}
-	snaps, err := c.Snapshots(ctx, pos[0], *drcName)
+	snaps, err := c.Snapshots(ctx, target, opts.DRC)
 	if err != nil {
 		return err
 	}
@@ -40,7 +60,7 @@ func runSnapshots(ctx context.Context, g *globals, args []string) error {
 	// secondary after a deletion at the primary.
 	// The DRCs are the daemon's (the configuration it runs), the primary first.
 	var drcs []string
-	if *drcName == "" {
+	if opts.DRC == "" {
 		st, err := c.Status(ctx)
 		if err != nil {
 			return err
@@ -60,7 +80,7 @@ func runSnapshots(ctx context.Context, g *globals, args []string) error {
 			run = fmt.Sprint(s.Run)
 		}
 		row := []string{s.ShortID, shortTime(s.Time), s.Status, humanBytes(s.Bytes), run}
-		if *drcName != "" {
+		if opts.DRC != "" {
 			var sites []string
 			for name := range s.Sites {
 				sites = append(sites, name)
@@ -81,7 +101,7 @@ func runSnapshots(ctx context.Context, g *globals, args []string) error {
 		rows = append(rows, row)
 	}
 	header := []string{"ID", "TIME", "STATUS", "SIZE", "RUN"}
-	if *drcName != "" {
+	if opts.DRC != "" {
 		header = append(header, "RECORDED AT")
 	}
 	for _, d := range drcs {

@@ -2,27 +2,47 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"time"
 
 	"github.com/cadang/cadang/engine/api"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-func init() {
-	register(&command{name: "status", args: "[--check]", short: "the daemon, its queue, the next runs and every target's state", run: runStatus})
+// StatusOptions are the flags of `cadang status`.
+type StatusOptions struct {
+	Check bool
 }
 
-func runStatus(ctx context.Context, g *globals, args []string) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	check := fs.Bool("check", false, "for monitoring: print each problem on a line, exit 1 if there is any")
-	pos, err := parse(fs, g, args)
-	if err != nil {
-		return err
+// AddFlags adds the options' flags to f.
+func (o *StatusOptions) AddFlags(f *pflag.FlagSet) {
+	f.BoolVar(&o.Check, "check", false, "for monitoring: print each problem on a line, exit 1 if there is any")
+}
+
+func newStatusCommand(g *globals) *cobra.Command {
+	var opts StatusOptions
+	cmd := &cobra.Command{
+		Use:   "status [--json | --check]",
+		Short: "the daemon, its queue, the next runs and every target's state",
+		Long: `Print the daemon's state: its version and uptime, the runs running and queued (and why
+each one waits), the next runs, each target's last backup and newest and oldest good
+snapshot, each secondary's replication lag, and each repository's last check and prune.
+With --check (for monitoring), one line per problem and exit 1 if there is any, one "ok"
+line and exit 0 if there is none.`,
+		Example: `  cadang status
+  cadang status --check
+  cadang --config /etc/cadang/cadang.yaml status --json`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runStatus(cmd.Context(), g, opts)
+		},
 	}
-	if len(pos) > 0 {
-		return usageErrorf("usage: cadang status [--json | --check]")
-	}
+	opts.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runStatus(ctx context.Context, g *globals, opts StatusOptions) error {
 	c, err := g.client()
 	if err != nil {
 		return err
@@ -31,7 +51,7 @@ func runStatus(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *check {
+	if opts.Check {
 		problems, err := statusProblems(ctx, c, st)
 		if err != nil {
 			return err

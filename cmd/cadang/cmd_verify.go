@@ -3,34 +3,59 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
+	"errors"
 	"fmt"
 
 	"github.com/cadang/cadang/engine/api"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-func init() {
-	register(&command{name: "verify", args: "--drc NAME [--agency ID] [--read-data]",
-		short: "restic check at a DRC and compare its objects with the other DRCs", run: runVerify})
+// VerifyOptions are the flags of `cadang verify`.
+type VerifyOptions struct {
+	DRC      string
+	Agency   string
+	ReadData bool
 }
 
-func runVerify(ctx context.Context, g *globals, args []string) error {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	drcName := fs.String("drc", "", "the `DRC` to verify")
-	agency := fs.String("agency", "", "only this `agency` (default: every agency)")
-	readData := fs.Bool("read-data", false, "also read every object: restic check --read-data and a SHA-256 of each object")
-	pos, err := parse(fs, g, args)
-	if err != nil {
-		return err
+// AddFlags adds the options' flags to f.
+func (o *VerifyOptions) AddFlags(f *pflag.FlagSet) {
+	f.StringVar(&o.DRC, "drc", "", "the `DRC` to verify")
+	f.StringVar(&o.Agency, "agency", "", "only this `agency` (default: every agency)")
+	f.BoolVar(&o.ReadData, "read-data", false, "also read every object: restic check --read-data and a SHA-256 of each object")
+}
+
+func newVerifyCommand(g *globals) *cobra.Command {
+	var opts VerifyOptions
+	cmd := &cobra.Command{
+		Use:   "verify --drc NAME [--agency ID] [--read-data]",
+		Short: "restic check at a DRC and compare its objects with the other DRCs",
+		Long: `Verify the repositories at the DRC NAME (every agency's, or --agency ID's) and wait for
+it: restic check there, and its objects compared with the other DRCs' (missing, extra,
+of another size, not yet replicated). --read-data also reads every object: restic check
+--read-data and a SHA-256 of each object. The exit status is the verify run's.`,
+		Example: `  cadang verify --drc offsite
+  cadang verify --drc offsite --agency dinkes --read-data`,
+		Args: usageArgs(func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 || opts.DRC == "" {
+				return errors.New("give --drc")
+			}
+			return nil
+		}),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runVerify(cmd.Context(), g, opts)
+		},
 	}
-	if len(pos) > 0 || *drcName == "" {
-		return usageErrorf("usage: cadang verify --drc NAME [--agency ID] [--read-data]")
-	}
+	opts.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runVerify(ctx context.Context, g *globals, opts VerifyOptions) error {
 	c, err := g.client()
 	if err != nil {
 		return err
 	}
-	ri, err := c.Verify(ctx, api.VerifyRequest{DRC: *drcName, Agency: *agency, ReadData: *readData})
+	ri, err := c.Verify(ctx, api.VerifyRequest{DRC: opts.DRC, Agency: opts.Agency, ReadData: opts.ReadData})
 	if err != nil {
 		return err
 	}

@@ -2,24 +2,36 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"runtime"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine"
 )
 
-func init() {
-	register(&command{name: "version", short: "print the versions of cadang and restic", run: runVersion})
+// VersionOptions are the flags of `cadang version` (none but the global ones).
+type VersionOptions struct{}
+
+func newVersionCommand(g *globals) *cobra.Command {
+	var opts VersionOptions
+	return &cobra.Command{
+		Use:   "version",
+		Short: "print the versions of cadang and restic",
+		Long:  `Print the version of cadang (and of Go it was built with) and of the restic it runs. It works without a daemon.`,
+		Example: `  cadang version
+  cadang version --json`,
+		// Any arguments were ignored before cobra; they still are.
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runVersion(cmd.Context(), g, opts)
+		},
+	}
 }
 
-func runVersion(ctx context.Context, g *globals, args []string) error {
-	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	if _, err := parse(fs, g, args); err != nil {
-		return err
-	}
+func runVersion(ctx context.Context, g *globals, _ VersionOptions) error {
 	resticVersion := "not found"
 	if bin, err := drc.FindRestic(""); err == nil {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -2,6 +2,10 @@
 // every other command is a client of its API (except `config check`, `init` and
 // `version`, which work without one).
 //
+// The command line is built with github.com/spf13/cobra, one file per command
+// (cmd_<verb>.go) as restic does: newXCommand() builds the command, XOptions holds its
+// flags (AddFlags), runX does the work.
+//
 // Exit status: 0 ok, 1 failed, 2 bad usage or config, 3 partial (some files unreadable),
 // 4 stopped waiting (Ctrl-C at a --wait: the run goes on in the daemon).
 package main
@@ -9,15 +13,14 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/signal"
-	"sort"
-	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
 
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/config"
@@ -44,25 +47,24 @@ func usageErrorf(format string, args ...any) error {
 	return &exitError{exitUsage, fmt.Errorf(format, args...)}
 }
 
-// command is one subcommand.
-type command struct {
-	name   string
-	args   string // usage after the name
-	short  string
-	hidden bool
-	run    func(ctx context.Context, g *globals, args []string) error
-}
-
-var commands = map[string]*command{}
-
-func register(c *command) { commands[c.name] = c }
-
 // globals are the flags every command takes and where output goes.
 type globals struct {
 	configFile string
 	json       bool
 	stdout     io.Writer
 	stderr     io.Writer
+
+	// ran is set once the command line parsed and a command starts: an error before
+	// that is cobra's (unknown command or flag, wrong arguments), a usage error.
+	ran bool
+}
+
+// AddFlags adds the global flags; they are persistent, so they work before or after
+// the command (`cadang --config F status` and `cadang status --config F`).
+func (g *globals) AddFlags(cmd *cobra.Command) {
+	f := cmd.PersistentFlags()
+	f.StringVar(&g.configFile, "config", "", "configuration `FILE` (default $CADANG_CONFIG, then ./cadang.yaml, then /etc/cadang/cadang.yaml)")
+	f.BoolVar(&g.json, "json", false, "print JSON")
 }
 
 func main() {
@@ -75,24 +77,12 @@ func main() {
 	os.Exit(code)
 }
 
+// run runs the command line args and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	g := &globals{stdout: stdout, stderr: stderr}
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		printUsage(stdout)
-		return exitOK
-	}
-	name, rest := args[0], args[1:]
-	if len(rest) > 0 { // two-word commands: config check, drc status, ...
-		if _, ok := commands[name+" "+rest[0]]; ok {
-			name, rest = name+" "+rest[0], rest[1:]
-		}
-	}
-	c, ok := commands[name]
-	if !ok {
-		fmt.Fprintf(stderr, "cadang: unknown command %q (see `cadang help`)\n", args[0])
-		return exitUsage
-	}
-	err := c.run(ctx, g, rest)
+	root := newRootCommand(g)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
@@ -100,6 +90,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var api *api.APIError
 	switch {
 	case errors.As(err, &ee):
+	case !g.ran:
+		ee = &exitError{exitUsage, err} // the command line did not parse
 	case errors.As(err, &api) && (api.Status == http.StatusBadRequest || api.Status == http.StatusNotFound):
 		ee = &exitError{exitUsage, err} // the daemon refused the request as asked, or names nothing it has
 	default:
@@ -111,57 +103,172 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// One problem a line, each starting with file:line:col, as compilers print.
 		fmt.Fprintln(stderr, cerr.Error())
 	case ee.err != nil && ee.err.Error() != "":
-		fmt.Fprintf(stderr, "cadang %s: %v\n", c.name, ee.err)
+		fmt.Fprintf(stderr, "%s: %v\n", cmd.CommandPath(), ee.err)
 	}
 	return ee.code
 }
 
-func printUsage(w io.Writer) {
-	fmt.Fprintln(w, "cadang: backup and disaster recovery for a government data center")
-	fmt.Fprintln(w, "\nUsage: cadang COMMAND [flags]\n\nCommands:")
-	names := make([]string, 0, len(commands))
-	for n, c := range commands {
-		if !c.hidden {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		c := commands[n]
-		fmt.Fprintf(w, "  %-40s %s\n", strings.TrimSpace(n+" "+c.args), c.short)
-	}
-	fmt.Fprintln(w, "\nEvery command takes --config FILE (default $CADANG_CONFIG, then ./cadang.yaml);")
-	fmt.Fprintln(w, "list commands take --json. Exit status: 0 ok, 1 failed, 2 bad usage or config, 3 partial,")
-	fmt.Fprintln(w, "4 stopped waiting (Ctrl-C at a --wait: the run goes on in the daemon).")
-}
+const rootLong = `cadang backs up the targets of a government data center (files, databases,
+virtual machines) with restic into one repository per agency at each DRC, replicates
+them to the other DRCs, and proves with restore drills that they restore.
 
-// parse parses flags that may come before, between or after positional arguments,
-// and returns the positional ones.
-func parse(fs *flag.FlagSet, g *globals, args []string) ([]string, error) {
-	fs.StringVar(&g.configFile, "config", "", "configuration `file`")
-	fs.BoolVar(&g.json, "json", false, "print JSON")
-	fs.SetOutput(io.Discard)
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, usageErrorf("flags: %s", flagList(fs))
+"cadang daemon" runs the daemon; every other command is a client of its API on a
+unix socket (except "config check", "init" and "version", which work without one).
+
+Where the configuration and the daemon are found, first match wins: --config FILE,
+$CADANG_CONFIG, ./cadang.yaml, /etc/cadang/cadang.yaml. A client command also takes
+$CADANG_SOCKET first and, without any configuration, tries the default socket
+` + "/var/lib/cadang/cadang.sock" + `.
+
+Exit status: 0 ok, 1 failed, 2 bad usage or configuration, 3 partial (some files
+could not be read), 4 stopped waiting (Ctrl-C at a --wait: the run goes on in the
+daemon).`
+
+// newRootCommand builds the whole command tree; its output goes to g's writers.
+func newRootCommand(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "cadang",
+		Short: "backup and disaster recovery for a government data center",
+		Long:  rootLong,
+		Example: `  cadang daemon --config /etc/cadang/cadang.yaml
+  cadang status
+  cadang backup portal-files --wait
+  cadang help backup`,
+		// Without a command, the usage (exit 0); an unknown one is a usage error with
+		// the closest names.
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
 			}
-			return nil, usageErrorf("%v", err)
+			return unknownCommand(cmd, args[0])
+		},
+		PersistentPreRun:  func(*cobra.Command, []string) { g.ran = true },
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		DisableAutoGenTag: true,
+	}
+	root.SetOut(g.stdout)
+	root.SetErr(g.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{exitUsage, err} })
+	g.AddFlags(root)
+	root.AddCommand(
+		newDaemonCommand(g),
+		newConfigCommand(g),
+		newInitCommand(g),
+		newBackupCommand(g),
+		newRunsCommand(g),
+		newSnapshotsCommand(g),
+		newRestoreCommand(g),
+		newCancelCommand(g),
+		newStatusCommand(g),
+		newScheduleCommand(g),
+		newForgetCommand(g),
+		newPruneCommand(g),
+		newUnlockCommand(g),
+		newCheckCommand(g),
+		newDRCCommand(g),
+		newVerifyCommand(g),
+		newDrillCommand(g),
+		newReportCommand(g),
+		newVersionCommand(g),
+		newInternalStreamCommand(g),
+		newGenManCommand(g, root),
+	)
+	addHelpAndCompletion(root)
+	walk(root, func(c *cobra.Command) {
+		// The Use lines name their flags already: usage errors print them as they are.
+		c.DisableFlagsInUseLine = true
+	})
+	return root
+}
+
+// addHelpAndCompletion adds cobra's help and completion commands now rather than at
+// Execute, so that they get examples too (and show in the man pages).
+func addHelpAndCompletion(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "help":
+			c.Example = "  cadang help\n  cadang help backup\n  cadang help drc sync"
+		case "completion":
+			c.Example = "  source <(cadang completion bash)\n  cadang completion zsh > \"${fpath[1]}/_cadang\"\n  cadang completion fish > ~/.config/fish/completions/cadang.fish"
+			for _, sh := range c.Commands() {
+				sh.Example = fmt.Sprintf("  cadang completion %s --help", sh.Name())
+				switch sh.Name() {
+				case "bash":
+					sh.Example = "  source <(cadang completion bash)\n  cadang completion bash > /etc/bash_completion.d/cadang"
+				case "zsh":
+					sh.Example = "  cadang completion zsh > \"${fpath[1]}/_cadang\""
+				case "fish":
+					sh.Example = "  cadang completion fish > ~/.config/fish/completions/cadang.fish"
+				case "powershell":
+					sh.Example = "  cadang completion powershell | Out-String | Invoke-Expression"
+				}
+			}
 		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
 	}
 }
 
-func flagList(fs *flag.FlagSet) string {
-	var names []string
-	fs.VisitAll(func(f *flag.Flag) { names = append(names, "--"+f.Name) })
-	return strings.Join(names, " ")
+// newGroupCommand is a command that only holds subcommands (config, drc, report):
+// without one, or with an unknown one, it is a usage error.
+func newGroupCommand(use, short, long, example string, subs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     use,
+		Short:   short,
+		Long:    long,
+		Example: example,
+		Args:    cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				names := ""
+				for i, s := range cmd.Commands() {
+					if i > 0 {
+						names += ", "
+					}
+					names += s.Name()
+				}
+				return usageErrorf("give a command: %s (see `%s --help`)", names, cmd.CommandPath())
+			}
+			return unknownCommand(cmd, args[0])
+		},
+	}
+	cmd.AddCommand(subs...)
+	return cmd
+}
+
+// unknownCommand is the usage error for a command name cmd does not have, with the
+// closest names cobra suggests.
+func unknownCommand(cmd *cobra.Command, name string) error {
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2 // cobra's default, which SuggestionsFor does not apply
+	}
+	msg := fmt.Sprintf("unknown command %q", name)
+	if s := cmd.SuggestionsFor(name); len(s) > 0 {
+		msg += fmt.Sprintf("; did you mean %q?", s[0])
+	}
+	return usageErrorf("%s (see `%s --help`)", msg, cmd.CommandPath())
+}
+
+// walk calls fn for cmd and every command under it.
+func walk(cmd *cobra.Command, fn func(*cobra.Command)) {
+	fn(cmd)
+	for _, c := range cmd.Commands() {
+		walk(c, fn)
+	}
+}
+
+// usageArgs checks the positional arguments with check, and on failure is a usage
+// error that prints the command's usage line, as before cobra:
+// "usage: cadang backup TARGET [--wait]".
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if check(cmd, args) != nil {
+			return usageErrorf("usage: %s", cmd.UseLine())
+		}
+		return nil
+	}
 }
 
 // Where the configuration and the daemon are found, first match wins:

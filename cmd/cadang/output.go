@@ -6,10 +6,13 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/cadang/cadang/engine/api"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
 )
 
@@ -83,16 +86,26 @@ func isTerminal(w any) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// progressPrinter shows a run's progress: a bar redrawn in place on a terminal, plain
-// lines otherwise (at each phase change and every 10 seconds), nothing with --json.
+// progressPrinter shows a run's progress: a bar on a terminal (github.com/vbauerster/mpb),
+// plain lines otherwise (at each phase change and every 10 seconds), nothing with --json.
 type progressPrinter struct {
 	w        io.Writer
 	tty      bool
 	quiet    bool
 	phase    string
 	lastLine time.Time
-	drawn    bool
+
+	// On a terminal: the bar, made at the first progress and dropped by done. Its
+	// decorators read last, the latest progress.
+	bars *mpb.Progress
+	bar  *mpb.Bar
+	mu   sync.Mutex
+	last api.Progress
 }
+
+// barScale is the bar's total: restic reports a fraction done, not a count that would
+// stay the same all along (the total bytes grow while it scans).
+const barScale = 1000
 
 func newProgressPrinter(w io.Writer, quiet bool) *progressPrinter {
 	return &progressPrinter{w: w, tty: isTerminal(w), quiet: quiet}
@@ -112,17 +125,7 @@ func (p *progressPrinter) update(ri *api.RunInfo) {
 		return
 	}
 	if p.tty {
-		const width = 30
-		fill := int(pr.PercentDone * width)
-		fill = max(0, min(fill, width))
-		bar := strings.Repeat("#", fill) + strings.Repeat(".", width-fill)
-		eta := ""
-		if pr.SecondsRemaining > 0 {
-			eta = "  ETA " + (time.Duration(pr.SecondsRemaining) * time.Second).String()
-		}
-		fmt.Fprintf(p.w, "\r\033[K[%s] %5.1f%%  %s / %s  %d files%s  %s",
-			bar, pr.PercentDone*100, humanBytes(pr.BytesDone), humanBytes(pr.TotalBytes), pr.FilesDone, eta, pr.Phase)
-		p.drawn = true
+		p.draw(pr)
 		return
 	}
 	switch {
@@ -136,18 +139,49 @@ func (p *progressPrinter) update(ri *api.RunInfo) {
 	}
 }
 
+// draw moves the bar to pr: " 42 % [=====>-----] 1.2 GiB / 3.0 GiB  1234 files  ETA 2m0s  backup".
+func (p *progressPrinter) draw(pr *api.Progress) {
+	p.mu.Lock()
+	p.last = *pr
+	p.mu.Unlock()
+	if p.bar == nil {
+		p.bars = mpb.New(mpb.WithOutput(p.w), mpb.WithAutoRefresh(), mpb.WithRefreshRate(150*time.Millisecond))
+		// A total of 0 at first, then barScale: the bar never completes by itself (at
+		// 100% restic may still be saving), done drops it.
+		p.bar = p.bars.AddBar(0, mpb.BarWidth(30),
+			mpb.PrependDecorators(decor.Percentage(decor.WCSyncSpace)),
+			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return p.detail() })))
+		p.bar.SetTotal(barScale, false)
+	}
+	p.bar.SetCurrent(int64(max(0, min(pr.PercentDone, 1)) * barScale))
+}
+
+// detail is the text after the bar, from the latest progress.
+func (p *progressPrinter) detail() string {
+	p.mu.Lock()
+	pr := p.last
+	p.mu.Unlock()
+	eta := ""
+	if pr.SecondsRemaining > 0 {
+		eta = "  ETA " + (time.Duration(pr.SecondsRemaining) * time.Second).String()
+	}
+	return fmt.Sprintf(" %s / %s  %d files%s  %s", humanBytes(pr.BytesDone), humanBytes(pr.TotalBytes), pr.FilesDone, eta, pr.Phase)
+}
+
 func (p *progressPrinter) line(s string) {
 	p.done()
 	fmt.Fprintln(p.w, s)
 	p.lastLine = time.Now()
 }
 
-// done ends the bar's line.
+// done removes the bar, if any; the next progress draws a new one.
 func (p *progressPrinter) done() {
-	if p.drawn {
-		fmt.Fprint(p.w, "\r\033[K")
-		p.drawn = false
+	if p.bar == nil {
+		return
 	}
+	p.bar.Abort(true)
+	p.bars.Wait()
+	p.bar, p.bars = nil, nil
 }
 
 // exitFor maps a finished run to the exit status and the error to print.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/cadang/cadang/internal/iec"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -71,7 +72,7 @@ func runBackup(ctx context.Context, g *globals, opts BackupOptions, target strin
 		fmt.Fprintf(g.stdout, "run %d %s: backup of %s to drc %s", final.ID, final.Status, final.Target, orDash(final.DRC))
 		if final.SnapshotID != "" {
 			fmt.Fprintf(g.stdout, ", snapshot %s, %s processed, %s added (%s stored)", short(final.SnapshotID),
-				humanBytes(final.BytesProcessed), humanBytes(final.BytesAdded), humanBytes(final.BytesStored))
+				iec.UBytes(final.BytesProcessed), iec.UBytes(final.BytesAdded), iec.UBytes(final.BytesStored))
 		}
 		fmt.Fprintf(g.stdout, " in %s\n", took(final.Run))
 		for _, n := range final.Notes {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cadang/cadang/engine/api"
+	"github.com/cadang/cadang/internal/iec"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -82,7 +83,7 @@ func runDRCStatus(ctx context.Context, g *globals, opts DRCStatusOptions) error 
 		free := "-"
 		switch {
 		case h.FreeBytes != nil && h.TotalBytes != nil:
-			free = fmt.Sprintf("%s of %s", humanBytes(*h.FreeBytes), humanBytes(*h.TotalBytes))
+			free = fmt.Sprintf("%s of %s", iec.UBytes(*h.FreeBytes), iec.UBytes(*h.TotalBytes))
 		case h.Capacity != "":
 			free = "not reported"
 		}
@@ -95,7 +96,7 @@ func runDRCStatus(ctx context.Context, g *globals, opts DRCStatusOptions) error 
 					lag += " EXCEEDED"
 				}
 			}
-			pending = fmt.Sprintf("%d snapshots, %s", r.SnapshotsPending, humanBytes(uint64(max(r.BytesPending, 0))))
+			pending = fmt.Sprintf("%d snapshots, %s", r.SnapshotsPending, iec.UBytes(uint64(max(r.BytesPending, 0))))
 			if r.ToPrimary > 0 {
 				pending += fmt.Sprintf("; %d to bring back", r.ToPrimary)
 			}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cadang/cadang/engine/api"
+	"github.com/cadang/cadang/internal/iec"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -91,7 +92,7 @@ func runRestore(ctx context.Context, g *globals, opts RestoreOptions, target str
 		}
 	} else {
 		fmt.Fprintf(g.stdout, "run %d %s: restore of %s snapshot %s from drc %s to %s, %s in %s\n", final.ID, final.Status,
-			final.Target, orDash(short(final.SnapshotID)), final.DRC, final.Destination, humanBytes(final.BytesProcessed), took(final.Run))
+			final.Target, orDash(short(final.SnapshotID)), final.DRC, final.Destination, iec.UBytes(final.BytesProcessed), took(final.Run))
 		for _, n := range final.Notes {
 			fmt.Fprintf(g.stdout, "  note: %s\n", n)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/cadang/cadang/internal/iec"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -62,7 +63,7 @@ func runRuns(ctx context.Context, g *globals, opts RunsOptions, args []string) e
 			detail = r.Waiting
 		}
 		if detail == "" && r.Op == "backup" && r.SnapshotID != "" {
-			detail = fmt.Sprintf("%s added", humanBytes(r.BytesAdded))
+			detail = fmt.Sprintf("%s added", iec.UBytes(r.BytesAdded))
 		}
 		rows = append(rows, []string{fmt.Sprint(r.ID), r.Op, orDash(r.Target), orDash(r.DRC), shortTime(r.Time),
 			took(r.Run), string(r.Status), orDash(short(r.SnapshotID)), detail})

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/internal/iec"
 )
 
 // SnapshotsOptions are the flags of `cadang snapshots`.
@@ -79,7 +80,7 @@ func runSnapshots(ctx context.Context, g *globals, opts SnapshotsOptions, target
 		if s.Run != 0 {
 			run = fmt.Sprint(s.Run)
 		}
-		row := []string{s.ShortID, shortTime(s.Time), s.Status, humanBytes(s.Bytes), run}
+		row := []string{s.ShortID, shortTime(s.Time), s.Status, iec.UBytes(s.Bytes), run}
 		if opts.DRC != "" {
 			var sites []string
 			for name := range s.Sites {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/engine/api"
+	"github.com/cadang/cadang/internal/iec"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -134,7 +135,7 @@ func printStatus(g *globals, st *api.Status) {
 					lag += " EXCEEDED"
 				}
 			}
-			rows = append(rows, []string{r.DRC, lag, fmt.Sprint(r.SnapshotsPending), orDash(r.OldestTarget), humanBytes(uint64(max(r.BytesPending, 0)))})
+			rows = append(rows, []string{r.DRC, lag, fmt.Sprint(r.SnapshotsPending), orDash(r.OldestTarget), iec.UBytes(uint64(max(r.BytesPending, 0)))})
 		}
 		table(w, []string{"DRC", "LAG", "SNAPSHOTS PENDING", "OLDEST FROM", "BYTES PENDING"}, rows)
 	}

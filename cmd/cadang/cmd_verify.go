@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/cadang/cadang/engine/api"
+	"github.com/cadang/cadang/internal/iec"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -87,10 +88,10 @@ func runVerify(ctx context.Context, g *globals, opts VerifyOptions) error {
 			if sc.Error != "" {
 				cmp = "not compared: " + sc.Error
 			}
-			rows = append(rows, []string{a.Agency, a.Check, fmt.Sprintf("%d (%s)", a.Objects, humanBytes(uint64(a.Bytes))), corrupt, sc.With, cmp, fmt.Sprint(sc.PendingDeletion)})
+			rows = append(rows, []string{a.Agency, a.Check, fmt.Sprintf("%d (%s)", a.Objects, iec.UBytes(uint64(a.Bytes))), corrupt, sc.With, cmp, fmt.Sprint(sc.PendingDeletion)})
 		}
 		if len(a.Compared) == 0 {
-			rows = append(rows, []string{a.Agency, a.Check, fmt.Sprintf("%d (%s)", a.Objects, humanBytes(uint64(a.Bytes))), corrupt, "-", "-", "-"})
+			rows = append(rows, []string{a.Agency, a.Check, fmt.Sprintf("%d (%s)", a.Objects, iec.UBytes(uint64(a.Bytes))), corrupt, "-", "-", "-"})
 		}
 	}
 	table(g.stdout, []string{"AGENCY", "RESTIC CHECK", "OBJECTS", "CORRUPT", "COMPARED WITH", "MISSING / EXTRA / SIZE DIFFERS", "PENDING DELETION"}, rows)

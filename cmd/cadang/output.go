@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/engine/api"
+	"github.com/cadang/cadang/internal/iec"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
@@ -31,20 +32,6 @@ func table(w io.Writer, header []string, rows [][]string) {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	tw.Flush()
-}
-
-// humanBytes prints a size in IEC units: 0 B, 512 B, 1.5 KiB, 200 MiB.
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func shortTime(t time.Time) string {
@@ -135,7 +122,7 @@ func (p *progressPrinter) update(ri *api.RunInfo) {
 		p.line(fmt.Sprintf("run %d: %s", ri.ID, pr.Phase))
 	case pr.TotalBytes > 0 && time.Since(p.lastLine) >= 10*time.Second:
 		p.line(fmt.Sprintf("run %d: %s %.1f%%, %s of %s, %d files", ri.ID, pr.Phase, pr.PercentDone*100,
-			humanBytes(pr.BytesDone), humanBytes(pr.TotalBytes), pr.FilesDone))
+			iec.UBytes(pr.BytesDone), iec.UBytes(pr.TotalBytes), pr.FilesDone))
 	}
 }
 
@@ -165,7 +152,7 @@ func (p *progressPrinter) detail() string {
 	if pr.SecondsRemaining > 0 {
 		eta = "  ETA " + (time.Duration(pr.SecondsRemaining) * time.Second).String()
 	}
-	return fmt.Sprintf(" %s / %s  %d files%s  %s", humanBytes(pr.BytesDone), humanBytes(pr.TotalBytes), pr.FilesDone, eta, pr.Phase)
+	return fmt.Sprintf(" %s / %s  %d files%s  %s", iec.UBytes(pr.BytesDone), iec.UBytes(pr.TotalBytes), pr.FilesDone, eta, pr.Phase)
 }
 
 func (p *progressPrinter) line(s string) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -289,5 +290,54 @@ func TestBackupFromParent(t *testing.T) {
 	third, _, err := repo.Backup(ctx, drc.BackupOptions{Dir: dir, Paths: []string{"d"}, Parent: second.SnapshotID, MinUnmodified: 2}, nil)
 	if err == nil || third == nil || !strings.Contains(err.Error(), "took 1 files unchanged") {
 		t.Fatalf("want a failure with the snapshot, got %v, %+v", err, third)
+	}
+}
+
+// A sparse file (a VM image with 256 MiB of holes and 1 MiB of data) comes back sparse,
+// with the same content.
+func TestRestoreSparse(t *testing.T) {
+	ctx := context.Background()
+	site := openSite(t, newRestic(t), t.TempDir(), drc.Config{Name: "local", Role: drc.RolePrimary, Path: filepath.Join(t.TempDir(), "repo")})
+	if res := drc.Ensure(ctx, []*drc.Site{site}, "dinkes"); res[0].Error != "" {
+		t.Fatalf("%+v", res)
+	}
+	repo := site.Repo("dinkes")
+	src := t.TempDir()
+	img := filepath.Join(src, "disk.img")
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("cadang"), (1<<20)/6)
+	if _, err := f.WriteAt(data, 128<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(256 << 20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	sum, _, err := repo.Backup(ctx, drc.BackupOptions{Paths: []string{img}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest := t.TempDir()
+	if _, err := repo.Restore(ctx, sum.SnapshotID, dest, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	restored := filepath.Join(dest, img)
+	var st syscall.Stat_t
+	if err := syscall.Stat(restored, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Size != 256<<20 || st.Blocks*512 > 16<<20 {
+		t.Errorf("restored image: %d bytes, %d allocated; want 256 MiB with at most 16 MiB allocated", st.Size, st.Blocks*512)
+	}
+	got, err := os.ReadFile(restored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(img)
+	if !bytes.Equal(got, want) {
+		t.Error("the restored image differs from the source")
 	}
 }

@@ -316,8 +316,12 @@ type RestoreSummary struct {
 
 // Restore runs `restic restore` of snapshot into dir (files keep their absolute paths
 // below dir). A file restic could not write fails the restore.
+//
+// Files are restored sparse (restic --sparse): runs of zeros become holes, so that a
+// VM image or a database file that was sparse at the source does not come back fully
+// allocated (the content is the same byte for byte).
 func (r *Repo) Restore(ctx context.Context, snapshot, dir string, include []string, progress func(Progress)) (*RestoreSummary, error) {
-	args := []string{"restore", snapshot, "--target", dir}
+	args := []string{"restore", snapshot, "--target", dir, "--sparse"}
 	for _, in := range include {
 		args = append(args, "--include="+in)
 	}

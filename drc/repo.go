@@ -418,11 +418,13 @@ type Node struct {
 	MTime time.Time `json:"mtime"`
 }
 
-// List lists every entry of a snapshot (`restic ls`), without a lock.
-func (r *Repo) List(ctx context.Context, snapshot string) ([]Node, error) {
+// List lists every entry of a snapshot (`restic ls`), without a lock. With dirs, only
+// those folders and what they hold directly (restic ls SNAPSHOT DIR...).
+func (r *Repo) List(ctx context.Context, snapshot string, dirs ...string) ([]Node, error) {
 	var nodes []Node
 	var bad error
-	err := r.run(ctx, call{op: "ls", args: []string{"ls", "--no-lock", snapshot}, onLine: func(line []byte) {
+	args := append([]string{"ls", "--no-lock", snapshot, "--"}, dirs...)
+	err := r.run(ctx, call{op: "ls", args: args, onLine: func(line []byte) {
 		var n struct {
 			Node
 			StructType string `json:"struct_type"`

@@ -24,6 +24,7 @@ import (
 //	GET  /v1/runs/{id}              one run, with live progress while it runs
 //	POST /v1/runs/{id}/cancel       cancel a queued or running run
 //	GET  /v1/snapshots?target=&drc= a target's snapshots at every DRC (the ledger), or at one DRC
+//	GET  /v1/ls?target=&snapshot=&drc=&path=  one folder of a snapshot (restic ls)
 //	GET  /v1/schedule?hours=N       planned runs and maintenance windows of the next N hours
 //	POST /v1/forget                 ForgetRequest -> the queued run
 //	POST /v1/prune                  MaintenanceRequest -> the queued runs
@@ -46,6 +47,7 @@ func (d *Daemon) api() http.Handler {
 	mux.HandleFunc("GET /v1/runs/{id}", d.handleRun)
 	mux.HandleFunc("POST /v1/runs/{id}/cancel", d.handleCancel)
 	mux.HandleFunc("GET /v1/snapshots", d.handleSnapshots)
+	mux.HandleFunc("GET /v1/ls", d.handleList)
 	mux.HandleFunc("GET /v1/schedule", d.handleSchedule)
 	mux.HandleFunc("POST /v1/forget", d.handleForget)
 	mux.HandleFunc("POST /v1/prune", d.handleMaintenance(d.Prune))

@@ -29,8 +29,11 @@ func (d *Daemon) Restore(req RestoreRequest) (catalog.Run, error) {
 	if err != nil {
 		return catalog.Run{}, err
 	}
+	if _, ok := t.impl.(targets.PartRestorer); len(req.Include) > 0 && !ok {
+		return catalog.Run{}, fmt.Errorf("target %q: a %s target restores whole snapshots: --include is for files targets", req.Target, t.cfg.Kind)
+	}
 	if c, ok := t.impl.(targets.RestoreChecker); ok {
-		if err := c.CheckRestore(targets.RestoreRequest{To: req.To, Force: req.Force, Options: req.Options}); err != nil {
+		if err := c.CheckRestore(targets.RestoreRequest{To: req.To, Force: req.Force, Options: req.Options, Include: req.Include}); err != nil {
 			return catalog.Run{}, fmt.Errorf("target %q: %w", req.Target, redact.Error(err, redact.Secrets(req.To)))
 		}
 	}
@@ -62,7 +65,7 @@ func (d *Daemon) restore(ctx context.Context, j *job, t *target, site *drc.Site,
 	}
 	rd := &reader{repo: repo, snap: snap, j: j, log: d.log.With("run", r.ID, "target", r.Target, "drc", site.Name)}
 	j.setProgress(func(p *Progress) { p.Phase = "restore" })
-	err = t.impl.Restore(ctx, rd, targets.RestoreRequest{To: req.To, Force: req.Force, Options: req.Options})
+	err = t.impl.Restore(ctx, rd, targets.RestoreRequest{To: req.To, Force: req.Force, Options: req.Options, Include: req.Include})
 	r.BytesProcessed, r.FilesProcessed = rd.bytes.Load(), rd.files
 	return err
 }

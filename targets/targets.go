@@ -114,6 +114,13 @@ type Reader interface {
 	Logger() *slog.Logger
 }
 
+// PartRestorer is implemented by kinds that can restore part of a snapshot
+// (RestoreRequest.Include): files. A database dump or a disk image is one file, whole
+// or not at all.
+type PartRestorer interface {
+	RestoresPart()
+}
+
 // RestoreChecker is implemented by kinds that can tell, before a restore is queued and
 // without changing anything, that a request cannot succeed (a destination of the wrong
 // form, an unknown option, a folder that holds data without force): the API then
@@ -128,6 +135,10 @@ type RestoreRequest struct {
 	// (postgres://host:port/db, ...).
 	To    string
 	Force bool // allow a destination that already holds data
+	// Include, when set, restores only these paths of the snapshot (restic
+	// --include). Only kinds that implement PartRestorer get it; the engine refuses it
+	// for the others.
+	Include []string
 	// Options are kind-specific settings from the command line (e.g. "define": "NAME").
 	Options map[string]string
 }

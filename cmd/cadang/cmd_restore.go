@@ -20,6 +20,8 @@ type RestoreOptions struct {
 	To       string
 	Force    bool
 	Define   string
+	Include  []string
+	Options  []string
 }
 
 // AddFlags adds the options' flags to f.
@@ -29,12 +31,14 @@ func (o *RestoreOptions) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.To, "to", "", "destination: a directory, a file, or a URL the target's kind understands")
 	f.BoolVar(&o.Force, "force", false, "allow a destination that already holds data")
 	f.StringVar(&o.Define, "define", "", "libvirt: also define a domain named `NAME` on the restored disks")
+	f.StringArrayVar(&o.Include, "include", nil, "files: restore only this `PATH` of the snapshot (and what is below it); repeatable (see cadang ls)")
+	f.StringArrayVar(&o.Options, "option", nil, "a restore option of the target's kind, `KEY=VALUE` (postgres: no_owner=true, role=NAME; mysql: definer=drop); repeatable")
 }
 
 func newRestoreCommand(g *globals) *cobra.Command {
 	var opts RestoreOptions
 	cmd := &cobra.Command{
-		Use:   "restore TARGET [--snapshot ID|latest] [--drc NAME] --to DEST [--force]",
+		Use:   "restore TARGET [--snapshot ID|latest] [--drc NAME] --to DEST [--force] [--include PATH]... [--option KEY=VALUE]...",
 		Short: "restore a snapshot and wait for it",
 		Long: `Restore a snapshot of TARGET to DEST and wait for it (Ctrl-C stops waiting, exit 4: the
 restore goes on in the daemon). latest, the default, is the newest good snapshot. Without
@@ -43,7 +47,8 @@ answer. DEST is a directory or a file for files, or a URL the target's kind unde
 (postgres:///NEWDB, for example); a DEST that already holds data needs --force.`,
 		Example: `  cadang restore portal-files --to /srv/restore/portal
   cadang restore portal-files --snapshot 3f2a9c1d --drc offsite --to /srv/restore/portal --force
-  cadang restore simpus-db --to postgres:///simpus_copy`,
+  cadang restore portal-files --include /srv/portal/uploads --to /srv/restore/uploads
+  cadang restore simpus-db --to postgres:///simpus_copy --option no_owner=true`,
 		Args: usageArgs(func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 || opts.To == "" {
 				return errors.New("give a target and --to")
@@ -68,9 +73,22 @@ func runRestore(ctx context.Context, g *globals, opts RestoreOptions, target str
 			return err
 		}
 	}
-	req := api.RestoreRequest{Target: target, Snapshot: opts.Snapshot, DRC: opts.DRC, To: dest, Force: opts.Force}
+	req := api.RestoreRequest{Target: target, Snapshot: opts.Snapshot, DRC: opts.DRC, To: dest, Force: opts.Force, Include: opts.Include}
+	for _, kv := range opts.Options {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return usageErrorf("--option %q: want KEY=VALUE", kv)
+		}
+		if req.Options == nil {
+			req.Options = map[string]string{}
+		}
+		req.Options[k] = v
+	}
 	if opts.Define != "" {
-		req.Options = map[string]string{"define": opts.Define}
+		if req.Options == nil {
+			req.Options = map[string]string{}
+		}
+		req.Options["define"] = opts.Define
 	}
 	c, err := g.client()
 	if err != nil {

@@ -159,6 +159,7 @@ func newRootCommand(g *globals) *cobra.Command {
 		newBackupCommand(g),
 		newRunsCommand(g),
 		newSnapshotsCommand(g),
+		newLsCommand(g),
 		newRestoreCommand(g),
 		newCancelCommand(g),
 		newStatusCommand(g),

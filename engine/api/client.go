@@ -169,6 +169,14 @@ func (c *Client) Unlock(ctx context.Context, req UnlockRequest) ([]RunInfo, erro
 	return out, c.do(ctx, http.MethodPost, "/v1/unlock", req, &out)
 }
 
+// List lists a folder of a target's snapshot (snapshot "" or "latest": the newest
+// good one; path "": the top).
+func (c *Client) List(ctx context.Context, target, snapshot, drcName, path string) (*Listing, error) {
+	q := url.Values{"target": {target}, "snapshot": {snapshot}, "drc": {drcName}, "path": {path}}
+	var out Listing
+	return &out, c.do(ctx, http.MethodGet, "/v1/ls?"+q.Encode(), nil, &out)
+}
+
 // Wait polls a run until it ends, calling progress with each state seen.
 func (c *Client) Wait(ctx context.Context, id uint64, every time.Duration, progress func(*RunInfo)) (*RunInfo, error) {
 	for {

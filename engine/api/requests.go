@@ -7,12 +7,15 @@ type BackupRequest struct {
 
 // RestoreRequest asks for a snapshot of a target to be restored: POST /v1/restores.
 type RestoreRequest struct {
-	Target   string            `json:"target"`
-	Snapshot string            `json:"snapshot,omitempty"` // an id, a unique prefix, or "latest" (the default)
-	DRC      string            `json:"drc,omitempty"`      // default: the primary
-	To       string            `json:"to"`                 // a directory, a file or a URL, as the kind understands
-	Force    bool              `json:"force,omitempty"`    // allow a destination that holds data
-	Options  map[string]string `json:"options,omitempty"`  // kind-specific
+	Target   string `json:"target"`
+	Snapshot string `json:"snapshot,omitempty"` // an id, a unique prefix, or "latest" (the default)
+	DRC      string `json:"drc,omitempty"`      // default: the primary
+	To       string `json:"to"`                 // a directory, a file or a URL, as the kind understands
+	Force    bool   `json:"force,omitempty"`    // allow a destination that holds data
+	// Include restores only these paths of the snapshot (and what is below them);
+	// only kinds that can restore part of a snapshot (files) take it.
+	Include []string          `json:"include,omitempty"`
+	Options map[string]string `json:"options,omitempty"` // kind-specific
 }
 
 // MaintenanceRequest asks for prune or check runs: POST /v1/prune, POST /v1/check.

@@ -242,6 +242,24 @@ type SnapshotInfo struct {
 	DeleteAt map[string]time.Time `json:"delete_at,omitempty"`
 }
 
+// Listing is the answer of GET /v1/ls: a folder of a snapshot.
+type Listing struct {
+	Target   string    `json:"target"`
+	DRC      string    `json:"drc"`
+	Snapshot string    `json:"snapshot"`
+	Time     time.Time `json:"time"` // of the snapshot
+	Path     string    `json:"path"` // the folder listed, "/" for the snapshot's top
+	Entries  []Entry   `json:"entries"`
+}
+
+// Entry is a file, folder or link of a snapshot.
+type Entry struct {
+	Path string    `json:"path"`
+	Type string    `json:"type"` // file, dir, symlink, dev, ...
+	Size uint64    `json:"size"`
+	Time time.Time `json:"time"` // its modification time
+}
+
 // DRCStatus is one DRC as GET /v1/drcs (`cadang drc status`) shows it.
 type DRCStatus struct {
 	DRC      string    `json:"drc"`

@@ -153,10 +153,22 @@ func (t *Target) CheckRestore(req targets.RestoreRequest) error {
 	if len(req.Options) > 0 {
 		return fmt.Errorf("files targets take no restore options")
 	}
+	for _, p := range req.Include {
+		if !filepath.IsAbs(p) {
+			return fmt.Errorf("include %q must be an absolute path of the snapshot (see cadang ls)", p)
+		}
+	}
 	return targets.CheckDir(req.To, req.Force)
 }
 
-var _ targets.RestoreChecker = (*Target)(nil) // interface guard
+// RestoresPart implements targets.PartRestorer: restic --include.
+func (t *Target) RestoresPart() {}
+
+// Interface guards
+var (
+	_ targets.RestoreChecker = (*Target)(nil)
+	_ targets.PartRestorer   = (*Target)(nil)
+)
 
 // Restore writes the snapshot under req.To (a directory).
 func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.RestoreRequest) error {
@@ -166,5 +178,5 @@ func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.Rest
 	if err := targets.PrepareDir(req.To, req.Force); err != nil {
 		return err
 	}
-	return r.RestoreTo(ctx, req.To, nil)
+	return r.RestoreTo(ctx, req.To, req.Include)
 }

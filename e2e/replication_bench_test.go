@@ -2,8 +2,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +14,6 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/e2e/testenv"
 	"github.com/cadang/cadang/engine/api"
 )
@@ -248,38 +247,33 @@ targets:
 }
 
 // baseline times pg_dump piped into restic at the first server, then `restic copy` to
-// the second, by hand.
+// the second, by hand: the restic binary alone, as an operator would script it.
 func (e *protectEnv) baseline() protectTimes {
 	b := e.b
 	b.StopTimer()
 	defer b.StopTimer()
-	ctx := context.Background()
 	dir := b.TempDir()
 	bucket := e.newBucket("hand")
-	r := &drc.Restic{Binary: e.restic, Logger: slog.New(slog.DiscardHandler)}
-	site, err := drc.Open(drc.Config{Name: "local", Role: drc.RolePrimary, S3: &drc.S3Config{Endpoint: e.m1.Endpoint, Bucket: bucket,
-		AccessKey: e.m1.AccessKey, SecretKey: e.m1.SecretKey, Insecure: true}}, r, dir)
-	if err != nil {
+	pw := filepath.Join(dir, "password")
+	if err := os.WriteFile(pw, []byte("bench-repository-password\n"), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	for _, res := range drc.Ensure(ctx, []*drc.Site{site}, "dinkes") {
-		if res.Error != "" {
-			b.Fatal(res.Error)
-		}
-	}
-	pw := filepath.Join(dir, "keys", "local", "dinkes.key")
-	env := []string{"PATH=/usr/bin:/bin", "HOME=" + dir, "RESTIC_CACHE_DIR=" + filepath.Join(dir, "copy-cache"),
-		"RESTIC_REPOSITORY=s3:http://" + e.m2.Endpoint + "/" + bucket + "/dinkes", "RESTIC_PASSWORD_FILE=" + pw,
-		"RESTIC_FROM_REPOSITORY=s3:http://" + e.m1.Endpoint + "/" + bucket + "/dinkes", "RESTIC_FROM_PASSWORD_FILE=" + pw,
-		"AWS_ACCESS_KEY_ID=" + e.m1.AccessKey, "AWS_SECRET_ACCESS_KEY=" + e.m1.SecretKey}
-	resticRun := func(args ...string) {
+	from := "s3:http://" + e.m1.Endpoint + "/" + bucket + "/dinkes"
+	to := "s3:http://" + e.m2.Endpoint + "/" + bucket + "/dinkes"
+	base := []string{"PATH=/usr/bin:/bin", "HOME=" + dir, "RESTIC_CACHE_DIR=" + filepath.Join(dir, "cache"),
+		"RESTIC_PASSWORD_FILE=" + pw, "AWS_ACCESS_KEY_ID=" + e.m1.AccessKey, "AWS_SECRET_ACCESS_KEY=" + e.m1.SecretKey}
+	resticRun := func(repo string, extra []string, args ...string) []byte {
 		cmd := exec.Command(e.restic, args...)
-		cmd.Env = env
-		if out, err := cmd.CombinedOutput(); err != nil {
+		cmd.Env = append(append(append([]string{}, base...), "RESTIC_REPOSITORY="+repo), extra...)
+		out, err := cmd.Output()
+		if err != nil {
 			b.Fatalf("restic %v: %v\n%s", args, err, out)
 		}
+		return out
 	}
-	resticRun("init", "--copy-chunker-params")
+	copyEnv := []string{"RESTIC_FROM_REPOSITORY=" + from, "RESTIC_FROM_PASSWORD_FILE=" + pw}
+	resticRun(from, nil, "init")
+	resticRun(to, copyEnv, "init", "--copy-chunker-params")
 	pgpass := filepath.Join(dir, "pgpass")
 	if err := os.WriteFile(pgpass, []byte("*:*:*:*:bench-secret\n"), 0o600); err != nil {
 		b.Fatal(err)
@@ -289,13 +283,29 @@ func (e *protectEnv) baseline() protectTimes {
 
 	b.StartTimer()
 	start := time.Now()
-	sum, _, err := site.Repo("dinkes").Backup(ctx, drc.BackupOptions{Host: "bench",
-		Stdin: &drc.StdinCommand{Filename: "bench.pgc", Argv: argv, Env: []string{"PGPASSFILE=" + pgpass}}}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	out := resticRun(from, []string{"PGPASSFILE=" + pgpass}, append([]string{"backup", "--json", "--host", "bench",
+		"--stdin-filename", "bench.pgc", "--stdin-from-command", "--"}, argv...)...)
 	backedUp := time.Since(start)
-	resticRun("copy", sum.SnapshotID)
+	var sum struct {
+		MessageType         string `json:"message_type"`
+		SnapshotID          string `json:"snapshot_id"`
+		TotalBytesProcessed uint64 `json:"total_bytes_processed"`
+		DataAddedPacked     uint64 `json:"data_added_packed"`
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		var m struct {
+			MessageType string `json:"message_type"`
+		}
+		if json.Unmarshal([]byte(line), &m) == nil && m.MessageType == "summary" {
+			if err := json.Unmarshal([]byte(line), &sum); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if sum.SnapshotID == "" {
+		b.Fatalf("restic backup printed no summary:\n%s", out)
+	}
+	resticRun(to, copyEnv, "copy", sum.SnapshotID)
 	t := protectTimes{total: time.Since(start), backup: backedUp}
 	t.replicate = t.total - backedUp
 	b.StopTimer()

@@ -134,8 +134,8 @@ func (r *Running) Wait() (int64, error) {
 	case r.ctx.Err() != nil:
 		return n, context.Cause(r.ctx)
 	case werr != nil:
-		if first := r.log.First(); first != "" {
-			return n, errors.New(first)
+		if reason := r.log.Reason(); reason != "" {
+			return n, errors.New(reason)
 		}
 		return n, fmt.Errorf("%s: %v", r.name, werr)
 	case cerr != nil:

@@ -85,11 +85,17 @@ func (c *conn) writePassFile(p *dbdump.Private, passwordFile string) error {
 // ones are problems (with --verbose the others are progress).
 var toolLine = regexp.MustCompile(`^(pg_dump|pg_dumpall|pg_restore|psql)(:[^:\s]*:\d+)?: (\w+):?`)
 
-// cleanLine keeps the lines of a PostgreSQL tool that report a problem, without the
-// "psql:<stdin>:12: " place in cadang's own script.
+// cleanLine keeps the lines of a PostgreSQL tool that report a problem or its cause
+// ("pg_dump: detail: Error message from server: server closed the connection
+// unexpectedly"), without the "psql:<stdin>:12: " place in cadang's own script, libpq's
+// boilerplate after a lost connection, and the statement that failed (it says what,
+// not why).
 func cleanLine(line string) string {
 	m := toolLine.FindStringSubmatch(line)
 	if m == nil {
+		if boilerplate(line) {
+			return ""
+		}
 		return line
 	}
 	if m[2] != "" { // psql:<stdin>:12: ERROR:  ...
@@ -98,8 +104,21 @@ func cleanLine(line string) string {
 	switch m[3] {
 	case "error", "fatal":
 		return line
+	case "detail", "hint":
+		rest := strings.TrimSpace(line[len(m[0]):])
+		if strings.HasPrefix(rest, "Command was:") || strings.HasPrefix(rest, "Query was:") {
+			return ""
+		}
+		return line
 	}
 	return ""
+}
+
+// boilerplate is what libpq adds to "server closed the connection unexpectedly".
+func boilerplate(line string) bool {
+	line = strings.TrimSpace(line)
+	return strings.HasPrefix(line, "This probably means the server terminated abnormally") ||
+		line == "before or while processing the request."
 }
 
 // psql returns a client session on database db.

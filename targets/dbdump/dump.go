@@ -26,6 +26,8 @@ type Tool struct {
 	Clean func(line string) string
 	// Stdin, if set, is the tool's standard input.
 	Stdin io.Reader
+	// Files are extra files the tool inherits, from descriptor 3 on (Secret.Files).
+	Files []*os.File
 }
 
 // Running is a tool that runs.
@@ -49,6 +51,7 @@ func (t Tool) Start(ctx context.Context, out io.Writer) (*Running, error) {
 	cmd := exec.CommandContext(ctx, t.Argv[0], t.Argv[1:]...)
 	cmd.Env = t.Env
 	cmd.Stdin = t.Stdin
+	cmd.ExtraFiles = t.Files
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 5 * time.Second
 	started := make(chan struct{})

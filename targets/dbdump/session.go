@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -26,6 +27,8 @@ type Client struct {
 	// Clean turns a line of the client's standard error into the message reported,
 	// e.g. without the "psql:<stdin>:3: " prefix of errors in a script.
 	Clean func(line string) string
+	// Files are extra files the client inherits, from descriptor 3 on (Secret.Files).
+	Files []*os.File
 }
 
 // Session is a running client. Its methods are not safe for concurrent use, except
@@ -48,6 +51,7 @@ type Session struct {
 func (c Client) Start(ctx context.Context) (*Session, error) {
 	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
 	cmd.Env = c.Env
+	cmd.ExtraFiles = c.Files
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 5 * time.Second
 	s := &Session{c: c, cmd: cmd, stderr: &ToolLog{Clean: c.Clean}}

@@ -69,7 +69,8 @@ func (t *Target) openURL(to string) (conn, string, *dbdump.Private, error) {
 	if err != nil {
 		return conn{}, "", nil, err
 	}
-	if err := c.writeDefaults(p, passwordFile); err != nil {
+	c.PasswordFile = passwordFile
+	if err := c.openSecret(p); err != nil {
 		p.Close()
 		return conn{}, "", nil, err
 	}
@@ -191,7 +192,7 @@ func (rs *restorer) load(ctx context.Context, db string, in io.Reader) error {
 	if db != "" {
 		argv = append(argv, "--database="+db)
 	}
-	run, err := dbdump.Tool{Argv: argv, Env: rs.c.env(), Stdin: in}.Start(ctx, io.Discard)
+	run, err := dbdump.Tool{Argv: argv, Env: rs.c.env(), Files: rs.c.files(), Stdin: in}.Start(ctx, io.Discard)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -11,15 +12,18 @@ import (
 	"github.com/cadang/cadang/targets/dbdump"
 )
 
-// conn says how to reach a server. It holds no secret: the password is in PassFile, a
-// PGPASSFILE written 0600 in a private folder.
+// conn says how to reach a server. It holds no secret: PasswordFile is the operator's
+// file, read into an in-memory PGPASSFILE (dbdump.Secret) by the process that runs the
+// tools (the daemon, or the child process of a dump).
 type conn struct {
-	BinDir   string `json:"bin_dir,omitempty"`
-	Host     string `json:"host,omitempty"`
-	Port     int    `json:"port"`
-	User     string `json:"user,omitempty"`
-	SSLMode  string `json:"sslmode,omitempty"`
-	PassFile string `json:"pass_file,omitempty"`
+	BinDir       string `json:"bin_dir,omitempty"`
+	Host         string `json:"host,omitempty"`
+	Port         int    `json:"port"`
+	User         string `json:"user,omitempty"`
+	SSLMode      string `json:"sslmode,omitempty"`
+	PasswordFile string `json:"password_file,omitempty"`
+
+	secret *dbdump.Secret // the PGPASSFILE, once open
 }
 
 // server names the server in messages.
@@ -61,23 +65,27 @@ func (c conn) bin(name string) string {
 
 // env is the whole environment of a PostgreSQL tool.
 func (c conn) env() []string {
-	if c.PassFile == "" {
+	if c.secret == nil {
 		return dbdump.BaseEnv()
 	}
-	return dbdump.BaseEnv("PGPASSFILE=" + c.PassFile)
+	return dbdump.BaseEnv("PGPASSFILE=" + dbdump.SecretPath)
 }
 
-// writePassFile writes the password of passwordFile (if any) as a PGPASSFILE in p.
-func (c *conn) writePassFile(p *dbdump.Private, passwordFile string) error {
-	if passwordFile == "" {
+// files are the extra files of a tool: the PGPASSFILE.
+func (c conn) files() []*os.File { return c.secret.Files() }
+
+// openSecret reads the password of PasswordFile (if any) into an in-memory PGPASSFILE
+// that p releases.
+func (c *conn) openSecret(p *dbdump.Private) error {
+	if c.PasswordFile == "" {
 		return nil
 	}
-	secret, err := dbdump.ReadSecret(passwordFile)
+	secret, err := dbdump.ReadSecret(c.PasswordFile)
 	if err != nil {
 		return err
 	}
 	esc := strings.NewReplacer(`\`, `\\`, `:`, `\:`)
-	c.PassFile, err = p.WriteFile("pgpass", []byte("*:*:*:*:"+esc.Replace(secret)+"\n"))
+	c.secret, err = p.Secret("pgpass", []byte("*:*:*:*:"+esc.Replace(secret)+"\n"))
 	return err
 }
 
@@ -127,6 +135,7 @@ func (c conn) psql(db, app string) dbdump.Client {
 		Argv: []string{c.bin("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "--no-password",
 			"-d", c.info(db, app)},
 		Env:    c.env(),
+		Files:  c.files(),
 		Marker: func(token string) string { return `\echo ` + token },
 		Clean:  cleanLine,
 	}

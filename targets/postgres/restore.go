@@ -70,15 +70,14 @@ func (t *Target) openURL(to string) (conn, string, *dbdump.Private, error) {
 	if err != nil {
 		return conn{}, "", nil, err
 	}
-	if err := c.writePassFile(p, c.PassFile); err != nil {
+	if err := c.openSecret(p); err != nil {
 		p.Close()
 		return conn{}, "", nil, err
 	}
 	return c, db, p, nil
 }
 
-// parseURL reads a restore destination. The returned conn's PassFile is the password
-// file to read (not yet a PGPASSFILE).
+// parseURL reads a restore destination.
 func (t *Target) parseURL(to string) (conn, string, error) {
 	u, err := url.Parse(to)
 	if err != nil {
@@ -88,7 +87,6 @@ func (t *Target) parseURL(to string) (conn, string, error) {
 		return conn{}, "", fmt.Errorf("restore destination %q: a postgres target restores to postgres://host:port/database or to a file", to)
 	}
 	c := t.conn()
-	c.PassFile = t.cfg.PasswordFile
 	if u.Host != "" {
 		c.Host, c.Port = u.Hostname(), DefaultPort
 		if p := u.Port(); p != "" {
@@ -111,7 +109,7 @@ func (t *Target) parseURL(to string) (conn, string, error) {
 			if !filepath.IsAbs(v[0]) {
 				return conn{}, "", fmt.Errorf("restore destination: password_file %q must be an absolute path", v[0])
 			}
-			c.PassFile = v[0]
+			c.PasswordFile = v[0]
 		case "sslmode":
 			c.SSLMode = v[0]
 		case "host":
@@ -257,7 +255,7 @@ func (rs *restorer) pgRestore(ctx context.Context, src string, in io.Reader, db 
 		stdin = in
 		argv = append(argv, "--single-transaction", "--dbname="+rs.c.info(db, "cadang pg_restore"))
 	}
-	return runTool(ctx, argv, rs.c.env(), stdin)
+	return runTool(ctx, argv, rs.c, stdin)
 }
 
 func copyToFile(path string, r io.Reader) error {
@@ -273,8 +271,8 @@ func copyToFile(path string, r io.Reader) error {
 }
 
 // runTool runs a tool that reads stdin (if any) and reports its own first error line.
-func runTool(ctx context.Context, argv, env []string, stdin io.Reader) error {
-	run, err := dbdump.Tool{Argv: argv, Env: env, Clean: cleanLine, Stdin: stdin}.Start(ctx, io.Discard)
+func runTool(ctx context.Context, argv []string, c conn, stdin io.Reader) error {
+	run, err := dbdump.Tool{Argv: argv, Env: c.env(), Files: c.files(), Clean: cleanLine, Stdin: stdin}.Start(ctx, io.Discard)
 	if err != nil {
 		return err
 	}
@@ -371,7 +369,7 @@ func (rs *restorer) globals(ctx context.Context, db string, sql io.Reader) error
 		}
 		return ""
 	}
-	run, err := dbdump.Tool{Argv: argv, Env: rs.c.env(), Clean: clean, Stdin: sql}.Start(ctx, io.Discard)
+	run, err := dbdump.Tool{Argv: argv, Env: rs.c.env(), Files: rs.c.files(), Clean: clean, Stdin: sql}.Start(ctx, io.Discard)
 	if err != nil {
 		return err
 	}

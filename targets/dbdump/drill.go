@@ -27,6 +27,63 @@ type DrillKind interface {
 	Query(ctx context.Context, to, sql string) ([]string, error)
 	// DropSQL is the statement that drops database name if it exists.
 	DropSQL(name string) string
+	// Endpoint is where a client of the URL to connects (an empty host: the target's own
+	// server).
+	Endpoint(to string) (Endpoint, error)
+	// Identity asks the server at the URL to (an empty host: the target's own server)
+	// what identifies it: the same answer through any name, address or socket of one
+	// server, a different one from another server.
+	Identity(ctx context.Context, to string) (string, error)
+}
+
+// CheckNotProduction refuses a drill server that is the target's own server, unless
+// drill.allow_production: first by endpoint (the same socket, or the same port on an
+// address both host names resolve to), then by asking both servers who they are (the
+// same server reached by two names, or over a socket and over TCP). When the target's
+// own server does not answer (it may be the very server that was lost) the endpoints
+// alone decide.
+func CheckNotProduction(ctx context.Context, k DrillKind, env *targets.DrillEnv) error {
+	if env.AllowProduction || env.Server == "" {
+		return nil
+	}
+	server, err := DrillURL(k.Scheme(), env, "")
+	if err != nil {
+		return err
+	}
+	own := k.Scheme() + ":///"
+	shown := server
+	if u, err := url.Parse(server); err == nil {
+		shown = u.Redacted()
+	}
+	refuse := func(why string) error {
+		return fmt.Errorf("drill.server %s is the target's own server (%s): a drill never restores on production unless drill.allow_production is true", shown, why)
+	}
+	de, err := k.Endpoint(server)
+	if err != nil {
+		return err
+	}
+	oe, err := k.Endpoint(own)
+	if err != nil {
+		return err
+	}
+	if same, why := SameEndpoint(ctx, de, oe); same {
+		return refuse(why)
+	}
+	ownID, err := k.Identity(ctx, own)
+	if err != nil {
+		if env.Log != nil {
+			env.Log.Warn("the target's own server did not say who it is: drill.server compared by endpoint only", "err", oneLine(err.Error()))
+		}
+		return nil
+	}
+	drillID, err := k.Identity(ctx, server)
+	if err != nil {
+		return fmt.Errorf("drill.server %s: %s", shown, oneLine(err.Error()))
+	}
+	if ownID == drillID {
+		return refuse(fmt.Sprintf("%s and %s answer as one server: %s", de, oe, ownID))
+	}
+	return nil
 }
 
 // DrillURL is where a drill restores: database name on the drill server, or on the
@@ -62,6 +119,9 @@ func DrillSteps(k DrillKind, r targets.Reader, env *targets.DrillEnv) []targets.
 			Run: func(ctx context.Context) (string, error) {
 				var err error
 				if to, err = DrillURL(k.Scheme(), env, name); err != nil {
+					return "", err
+				}
+				if err := CheckNotProduction(ctx, k, env); err != nil {
 					return "", err
 				}
 				if snapshotIsArchive(r) {

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/url"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 
@@ -153,11 +154,15 @@ func DrillSteps(k DrillKind, r targets.Reader, env *targets.DrillEnv) []targets.
 				}
 				want := m.Databases[0]
 				diffs := Compare(want.Tables, got.Databases[0].Tables)
+				diffs = append(diffs, CompareObjects(want.Objects, got.Databases[0].Objects)...)
 				rows := int64(0)
 				for _, t := range want.Tables {
 					rows += t.Rows
 				}
 				detail := fmt.Sprintf("%d tables, %d rows, identical to the manifest", len(want.Tables), rows)
+				if len(want.Objects) > 0 {
+					detail += "; schema objects as recorded: " + countsText(want.Objects)
+				}
 				if !want.Exact {
 					detail += " (the manifest is not exact: " + want.Note + ")"
 				}
@@ -212,6 +217,22 @@ func DrillSteps(k DrillKind, r targets.Reader, env *targets.DrillEnv) []targets.
 				return "dropped " + name, nil
 			}},
 	}
+}
+
+// countsText is "2 views, 1 routines, ..." of the kinds but tables (the kinds sorted).
+func countsText(counts map[string]int) string {
+	var kinds []string
+	for k := range counts {
+		if k != "tables" {
+			kinds = append(kinds, k)
+		}
+	}
+	sort.Strings(kinds)
+	var parts []string
+	for _, k := range kinds {
+		parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func isTrue(s string) bool {

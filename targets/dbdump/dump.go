@@ -28,6 +28,10 @@ type Tool struct {
 	Stdin io.Reader
 	// Files are extra files the tool inherits, from descriptor 3 on (Secret.Files).
 	Files []*os.File
+	// Observe, if set, sees the bytes of the dump as they pass (the copy then goes
+	// through user space): it counts what the dump holds. It sees nothing more after it
+	// returns an error, and its errors do not fail the dump.
+	Observe io.Writer
 }
 
 // Running is a tool that runs.
@@ -35,11 +39,12 @@ type Running struct {
 	// Started is closed once the tool has taken its snapshot or has ended.
 	Started <-chan struct{}
 
-	cmd   *exec.Cmd
-	log   *ToolLog
-	bytes atomic.Int64
-	ctx   context.Context
-	name  string
+	cmd     *exec.Cmd
+	log     *ToolLog
+	bytes   atomic.Int64
+	ctx     context.Context
+	name    string
+	observe io.Writer
 
 	done    chan struct{}
 	copyErr error // set before done is closed
@@ -80,7 +85,7 @@ func (t Tool) Start(ctx context.Context, out io.Writer) (*Running, error) {
 	if t.Started == nil {
 		markStarted()
 	}
-	r := &Running{Started: started, cmd: cmd, log: log, done: make(chan struct{}), ctx: ctx, name: t.Argv[0]}
+	r := &Running{Started: started, cmd: cmd, log: log, done: make(chan struct{}), ctx: ctx, name: t.Argv[0], observe: t.Observe}
 	go func() {
 		r.copyErr = r.copy(out, stdout)
 		stdout.Close()
@@ -99,6 +104,9 @@ func (t Tool) Start(ctx context.Context, out io.Writer) (*Running, error) {
 // file (the dump's pages move from pipe to pipe inside the kernel: a process in the
 // middle of the stream costs next to nothing), else with a large buffer.
 func (r *Running) copy(out io.Writer, in *os.File) error {
+	if r.observe != nil {
+		return r.copyBuffer(&observed{w: out, o: r.observe}, in)
+	}
 	if f, ok := out.(*os.File); ok {
 		handled, err := r.splice(f, in)
 		if handled {
@@ -127,8 +135,26 @@ func (r *Running) copyBuffer(out io.Writer, in io.Reader) error {
 	}
 }
 
+// observed writes to w and shows o the same bytes while o takes them.
+type observed struct {
+	w    io.Writer
+	o    io.Writer
+	done bool
+}
+
+func (x *observed) Write(p []byte) (int, error) {
+	n, err := x.w.Write(p)
+	if !x.done && n > 0 {
+		if _, oerr := x.o.Write(p[:n]); oerr != nil {
+			x.done = true
+		}
+	}
+	return n, err
+}
+
 // Wait waits for the tool to end and returns the bytes it wrote. A tool that fails
-// returns its own first error line.
+// returns its own reason (ToolLog.Reason: the first error line and the lines that say
+// why, on one line).
 func (r *Running) Wait() (int64, error) {
 	<-r.done
 	cerr, werr := r.copyErr, r.waitErr

@@ -179,7 +179,13 @@ func (j *job) dump(ctx context.Context, m *dbdump.Manifest, file string, out io.
 	// With --verbose the dump says "-- Starting transaction..." before START TRANSACTION
 	// WITH CONSISTENT SNAPSHOT; any line after it comes once its snapshot is taken.
 	var sawStart bool
-	tool := dbdump.Tool{Argv: argv, Env: j.Conn.env(), Files: j.Conn.files(), Clean: cleanDump, Started: func(line string) bool {
+	first := ""
+	if !j.All {
+		first = j.Server.Databases[0].Name
+	}
+	scanner := newDumpScanner(first)
+	kinds := checkedKinds(j.DumpOptions)
+	tool := dbdump.Tool{Observe: scanner, Argv: argv, Env: j.Conn.env(), Files: j.Conn.files(), Clean: cleanDump, Started: func(line string) bool {
 		if sawStart {
 			return true
 		}
@@ -208,15 +214,20 @@ func (j *job) dump(ctx context.Context, m *dbdump.Manifest, file string, out io.
 	}
 
 	type result struct {
-		dbs []dbdump.Database
-		err error
+		dbs     []dbdump.Database
+		catalog map[string]dbdump.Objects
+		err     error
 	}
 	done := make(chan result, 1)
 	go func() {
 		var dbs []dbdump.Database
+		catalog := map[string]dbdump.Objects{}
 		skip := ignored(j.DumpOptions)
 		for _, d := range j.Server.Databases {
 			tb, err := tables(ctx, facts, d.Name, j.Checksums, skip)
+			if err == nil {
+				catalog[d.Name], err = catalogObjects(ctx, facts, d.Name, skip)
+			}
 			if err != nil {
 				done <- result{err: fmt.Errorf("manifest of database %s: %w", d.Name, err)}
 				return
@@ -224,7 +235,7 @@ func (j *job) dump(ctx context.Context, m *dbdump.Manifest, file string, out io.
 			dbs = append(dbs, dbdump.Database{Name: d.Name, File: file, Exact: exact, Note: note, Tables: tb,
 				Encoding: d.Charset, Collation: d.Collation})
 		}
-		done <- result{dbs: dbs}
+		done <- result{dbs: dbs, catalog: catalog}
 	}()
 	var res result
 	select {
@@ -251,6 +262,14 @@ func (j *job) dump(ctx context.Context, m *dbdump.Manifest, file string, out io.
 		}
 	} else {
 		_, _ = facts.Query(ctx, "COMMIT;") // a read-only transaction: nothing to lose
+		// The dump must hold every object the catalog lists: mariadb-dump leaves out,
+		// without an error, what its user may not read.
+		for i, d := range j.Server.Databases {
+			if err := checkDump(d.Name, kinds, res.catalog[d.Name], scanner.objects[d.Name]); err != nil {
+				return nil, err
+			}
+			res.dbs[i].Objects = scanner.objects[d.Name].Counts(kinds) // what a restore gives back
+		}
 	}
 	if !j.All {
 		res.dbs[0].DumpBytes = n

@@ -154,15 +154,24 @@ func (j *job) dumpDatabase(ctx context.Context, d database, file string, out io.
 	// pg_dump has imported the snapshot once it prints its first progress line; the
 	// session's queries start then, so that nothing they do can end the exporting
 	// transaction before the import.
-	tool := dbdump.Tool{Argv: argv, Env: j.Conn.env(), Files: j.Conn.files(), Started: func(string) bool { return true }, Clean: cleanLine}
+	// pg_restore --list reads the dump's table of contents as it passes: the objects the
+	// dump holds, compared with the catalog below.
+	toc, err := j.Conn.startTOCReader(ctx)
+	if err != nil {
+		return res, "", err
+	}
+	defer func() { _, _ = toc.objects() }()
+	tool := dbdump.Tool{Argv: argv, Env: j.Conn.env(), Files: j.Conn.files(), Started: func(string) bool { return true }, Clean: cleanLine,
+		Observe: toc}
 	run, err := tool.Start(ctx, out)
 	if err != nil {
 		return res, "", err
 	}
 	type facts struct {
-		tables []dbdump.Table
-		method string
-		err    error
+		tables  []dbdump.Table
+		method  string
+		catalog dbdump.Objects
+		err     error
 	}
 	factsDone := make(chan facts, 1)
 	go func() {
@@ -174,7 +183,11 @@ func (j *job) dumpDatabase(ctx context.Context, d database, file string, out io.
 		default:
 		}
 		tb, method, err := tables(ctx, s, j.Server.VersionNum, j.Checksums)
-		factsDone <- facts{tb, method, err}
+		var catalog dbdump.Objects
+		if err == nil {
+			catalog, err = catalogObjects(ctx, s)
+		}
+		factsDone <- facts{tb, method, catalog, err}
 	}()
 
 	var f facts
@@ -200,8 +213,18 @@ func (j *job) dumpDatabase(ctx context.Context, d database, file string, out io.
 	}
 	_, _ = s.Query(ctx, "COMMIT;") // a read-only transaction: nothing to lose
 	res.Tables = f.tables
+	dumped, err := toc.objects()
+	if err != nil {
+		return res, "", err
+	}
+	res.Objects = dumped.Counts(objectKinds)
 	if selective(j.DumpOptions) {
-		res.Note = "dump_options choose what is dumped: tables they leave out are still listed here"
+		res.Note = "dump_options choose what is dumped: tables they leave out are still listed here, and the dump's schema objects are not compared with the catalog"
+		return res, f.method, nil
+	}
+	// The dump must hold every object the catalog lists in the dump's own snapshot.
+	if err := checkDump(d.Name, f.catalog, dumped); err != nil {
+		return res, "", err
 	}
 	return res, f.method, nil
 }

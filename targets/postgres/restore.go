@@ -27,8 +27,9 @@ import (
 //   - a file path (the raw custom-format dump, for pg_restore by hand) or, for
 //     `all: true`, a folder (the globals, one dump per database, the manifest).
 func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.RestoreRequest) error {
-	if len(req.Options) > 0 {
-		return errors.New("postgres targets take no restore options")
+	opts, err := parseRestoreOptions(req.Options)
+	if err != nil {
+		return err
 	}
 	src, err := dbdump.SnapshotFile(r)
 	if err != nil {
@@ -52,7 +53,7 @@ func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.Rest
 	case !all && db == "":
 		return fmt.Errorf("restore destination %s names no database: use postgres://host:port/NAME", req.To)
 	}
-	rs := &restorer{t: t, c: c, r: r, force: req.Force, jobs: t.cfg.RestoreJobs}
+	rs := &restorer{t: t, c: c, r: r, force: req.Force, jobs: t.cfg.RestoreJobs, opts: opts}
 	if all {
 		return rs.all(ctx, src)
 	}
@@ -127,6 +128,40 @@ type restorer struct {
 	r     targets.Reader
 	force bool
 	jobs  int
+	opts  []string // pg_restore options from the restore options
+}
+
+// parseRestoreOptions reads the options of a restore into a database, for a restore
+// user that is not a superuser and a server without the dumped roles:
+//
+//   - no_owner: objects are owned by the restoring user (pg_restore --no-owner), not by
+//     their owners at backup;
+//   - no_privileges: the dumped GRANTs are left out (--no-privileges);
+//   - role=NAME: the restore runs as role NAME (--role), e.g. a role the restore user
+//     is a member of that may create the objects.
+func parseRestoreOptions(m map[string]string) ([]string, error) {
+	o, err := dbdump.ParseOptions("postgres", m, "no_owner", "no_privileges", "role")
+	if err != nil {
+		return nil, err
+	}
+	var args []string
+	for _, f := range []struct{ key, arg string }{{"no_owner", "--no-owner"}, {"no_privileges", "--no-privileges"}} {
+		on, err := o.Bool(f.key)
+		if err != nil {
+			return nil, err
+		}
+		if on {
+			args = append(args, f.arg)
+		}
+	}
+	if _, ok := m["role"]; ok {
+		role := o.String("role")
+		if role == "" || strings.HasPrefix(role, "-") {
+			return nil, fmt.Errorf("restore option role: %q is not a role name", role)
+		}
+		args = append(args, "--role="+role)
+	}
+	return args, nil
 }
 
 // state says whether a database exists and whether it holds anything.
@@ -225,6 +260,7 @@ func (rs *restorer) createSQL(db string) string {
 // single transaction.
 func (rs *restorer) pgRestore(ctx context.Context, src string, in io.Reader, db string, extra []string) error {
 	argv := []string{rs.c.bin("pg_restore"), "--exit-on-error", "--no-password"}
+	argv = append(argv, rs.opts...)
 	argv = append(argv, extra...)
 	var stdin io.Reader
 	if rs.jobs > 1 {

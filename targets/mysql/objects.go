@@ -76,17 +76,31 @@ const blindRoutines = "routines-unseen"
 // SELECT on it reads whoever defined the routines.
 const routinesSQL = "SELECT COALESCE(JSON_ARRAYAGG(CONCAT(LOWER(type), ' ', name)), '[]') FROM mysql.proc WHERE db = %s AND type IN ('PROCEDURE', 'FUNCTION');"
 
-// seesRoutinesSQL says whether the user may read mysql.proc (information_schema lists the
-// table to a user with a privilege on it), or, failing that, holds a privilege on the
-// database under which information_schema.ROUTINES lists every routine of it (EXECUTE,
-// ALTER ROUTINE, CREATE ROUTINE, SHOW CREATE ROUTINE: mariadb-dump then fails, loudly,
-// on a routine whose definition it may not read).
-const seesRoutinesSQL = `SELECT JSON_ARRAY(
+// seesSQL says what of a database's routines and triggers the user may see, as
+// [mysql.proc readable, routine privilege, trigger privilege, tables without it]:
+// information_schema lists mysql.proc to a user with a privilege on it; a routine
+// privilege on the database (EXECUTE, ALTER ROUTINE, CREATE ROUTINE, SHOW CREATE ROUTINE)
+// or a global one (those, SELECT, SHOW_ROUTINE) makes information_schema.ROUTINES list
+// every routine (mariadb-dump then fails, loudly, on a routine whose definition it may
+// not read); triggers show only on tables the user holds TRIGGER on (globally, on the
+// database, or on the table), and mariadb-dump leaves the others out without an error.
+const seesSQL = `SELECT JSON_ARRAY(
   (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME = 'proc'),
   (SELECT COUNT(*) FROM (
      SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = @cadang_grantee AND %[1]s LIKE TABLE_SCHEMA
      UNION ALL SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = @cadang_grantee) p
-   WHERE PRIVILEGE_TYPE IN ('EXECUTE', 'ALTER ROUTINE', 'CREATE ROUTINE', 'SHOW CREATE ROUTINE')));`
+   WHERE PRIVILEGE_TYPE IN ('EXECUTE', 'ALTER ROUTINE', 'CREATE ROUTINE', 'SHOW CREATE ROUTINE')),
+  (SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = @cadang_grantee AND PRIVILEGE_TYPE IN ('SELECT', 'SHOW_ROUTINE')),
+  (SELECT COUNT(*) FROM (
+     SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = @cadang_grantee AND %[1]s LIKE TABLE_SCHEMA
+     UNION ALL SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = @cadang_grantee) p
+   WHERE PRIVILEGE_TYPE = 'TRIGGER'),
+  (SELECT COUNT(*) FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA = %[1]s AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')
+     AND NOT EXISTS (SELECT 1 FROM information_schema.TABLE_PRIVILEGES p WHERE p.GRANTEE = @cadang_grantee
+       AND p.TABLE_SCHEMA = t.TABLE_SCHEMA AND p.TABLE_NAME = t.TABLE_NAME AND p.PRIVILEGE_TYPE = 'TRIGGER')));`
+
+// blindTriggers marks, like blindRoutines, that the user may not see every trigger.
+const blindTriggers = "triggers-unseen"
 
 // grantee sets @cadang_grantee to the current account as information_schema's GRANTEE
 // column writes it: 'user'@'host'.
@@ -95,14 +109,14 @@ const granteeSQL = `SET @cadang_grantee = CONCAT("'", LEFT(CURRENT_USER(), LENGT
 
 // catalogRoutines lists the routines of db: from mysql.proc when the user may read it,
 // else as information_schema.ROUTINES shows them, marked blindRoutines when that view may
-// leave routines out.
+// leave routines out. It marks blindTriggers when triggers may be hidden too.
 func catalogRoutines(ctx context.Context, s *dbdump.Session, db string, o dbdump.Objects) error {
 	d := sqlString(db)
 	if _, err := s.Query(ctx, granteeSQL); err != nil {
 		return err
 	}
-	var sees [2]int
-	if err := s.JSON(ctx, fmt.Sprintf(seesRoutinesSQL, d), &sees); err != nil {
+	var sees [5]int
+	if err := s.JSON(ctx, fmt.Sprintf(seesSQL, d), &sees); err != nil {
 		return err
 	}
 	q := "SELECT COALESCE(JSON_ARRAYAGG(CONCAT(LOWER(ROUTINE_TYPE), ' ', ROUTINE_NAME)), '[]') FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = " + d + " AND ROUTINE_TYPE IN ('PROCEDURE', 'FUNCTION');"
@@ -116,8 +130,11 @@ func catalogRoutines(ctx context.Context, s *dbdump.Session, db string, o dbdump
 	for _, n := range names {
 		o.Add("routines", n)
 	}
-	if sees[0] == 0 && sees[1] == 0 {
+	if sees[0] == 0 && sees[1] == 0 && sees[2] == 0 {
 		o.Add(blindRoutines, db)
+	}
+	if sees[3] == 0 && sees[4] > 0 {
+		o.Add(blindTriggers, db)
 	}
 	return nil
 }
@@ -294,6 +311,10 @@ func checkDump(db string, kinds []string, catalog, dump dbdump.Objects) error {
 		return fmt.Errorf("cannot tell whether the dump of database %s holds every routine: the backup user sees only the routines it may read "+
 			"(information_schema.ROUTINES and SHOW PROCEDURE STATUS hide the others, and mariadb-dump leaves them out without an error): "+
 			"grant the backup user SELECT ON mysql.proc (MariaDB 11.3 and later: SHOW CREATE ROUTINE on the database)", db)
+	}
+	if len(catalog[blindTriggers]) > 0 && slices.Contains(kinds, "triggers") {
+		return fmt.Errorf("cannot tell whether the dump of database %s holds every trigger: the backup user sees only the triggers of tables it holds TRIGGER on "+
+			"(mariadb-dump leaves the others out without an error): grant the backup user TRIGGER on the database", db)
 	}
 	return nil
 }

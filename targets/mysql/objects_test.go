@@ -95,3 +95,27 @@ CREATE DEFINER = '%[1]s'@'%%' SQL SECURITY DEFINER VIEW v_arsip AS SELECT id, ju
 		t.Errorf("drill with a routine fewer than the manifest: %v", err)
 	}
 }
+
+// Triggers of tables the backup user holds no TRIGGER privilege on are hidden from it and
+// left out of the dump without an error: such a backup fails, naming the privilege
+// (issue 13, point 2).
+func TestTriggersNeedTheirPrivilege(t *testing.T) {
+	my := testenv.MariaDB(t)
+	db := my.CreateDB(t, "cadang_arsip")
+	my.Exec(t, db, `CREATE TABLE arsip (id INT PRIMARY KEY) ENGINE=InnoDB; CREATE TABLE log_arsip (id INT) ENGINE=InnoDB;
+CREATE TRIGGER catat AFTER INSERT ON arsip FOR EACH ROW INSERT INTO log_arsip VALUES (NEW.id);`)
+	password := "pw-" + testenv.Name("backup")
+	user := my.CreateUser(t, "cadang_backup", password)
+	my.Exec(t, "", fmt.Sprintf("GRANT SELECT, SHOW VIEW, EVENT ON `%s`.* TO '%s'@'%%'; GRANT SELECT ON mysql.proc TO '%s'@'%%';", db, user, user))
+	tg := build(t, &mysql.Config{Host: my.Host, Port: my.Port, Database: db, User: user, PasswordFile: testenv.SecretFile(t, password)})
+	repo := targettest.NewRepo(t)
+	_, err := tg.Backup(context.Background(), repo.Writer(t))
+	if err == nil || !strings.Contains(err.Error(), "every trigger") || !strings.Contains(err.Error(), "TRIGGER on the database") {
+		t.Errorf("backup without TRIGGER: %v", err)
+	}
+	my.Exec(t, "", fmt.Sprintf("GRANT TRIGGER ON `%s`.* TO '%s'@'%%'", db, user))
+	res, _ := backup(t, repo, tg)
+	if n := manifest(t, res).Databases[0].Objects["triggers"]; n != 1 {
+		t.Errorf("manifest counts %d triggers, want 1", n)
+	}
+}

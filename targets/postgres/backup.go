@@ -185,7 +185,7 @@ func (j *job) dumpDatabase(ctx context.Context, d database, file string, out io.
 		tb, method, err := tables(ctx, s, j.Server.VersionNum, j.Checksums)
 		var catalog dbdump.Objects
 		if err == nil {
-			catalog, err = catalogObjects(ctx, s)
+			catalog, err = catalogObjects(ctx, s, j.Server.VersionNum)
 		}
 		factsDone <- facts{tb, method, catalog, err}
 	}()

@@ -34,7 +34,7 @@ func (t *Target) Inspect(ctx context.Context, to string) (*dbdump.Manifest, erro
 		tb, method, err := tables(ctx, s, srv.VersionNum, t.cfg.checksums())
 		var objects dbdump.Objects
 		if err == nil {
-			objects, err = catalogObjects(ctx, s)
+			objects, err = catalogObjects(ctx, s, srv.VersionNum)
 		}
 		s.Close()
 		if err != nil {

@@ -27,7 +27,7 @@ var (
 // an extension, not temporary; extensions but the built-in ones (plpgsql).
 const catalogSQL = `WITH user_ns AS (
   SELECT oid, nspname FROM pg_namespace
-  WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\_toast%' AND nspname NOT LIKE 'pg\_temp\_%'),
+  WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\_toast%%' AND nspname NOT LIKE 'pg\_temp\_%%'),
 member AS (SELECT classid, objid FROM pg_depend WHERE deptype = 'e'),
 objects(kind, name) AS (
   SELECT CASE WHEN c.relkind IN ('r', 'p') THEN 'tables' WHEN c.relkind = 'S' THEN 'sequences' ELSE 'views' END,
@@ -44,14 +44,20 @@ objects(kind, name) AS (
   UNION ALL
   SELECT 'triggers', n.nspname || '.' || c.relname || ' ' || t.tgname
   FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN user_ns n ON n.oid = c.relnamespace
-  WHERE NOT t.tgisinternal AND c.relpersistence <> 't'
+  WHERE NOT t.tgisinternal AND c.relpersistence <> 't' %s
     AND NOT EXISTS (SELECT 1 FROM member m WHERE m.classid = 'pg_class'::regclass AND m.objid = c.oid))
 SELECT coalesce(json_agg(json_build_array(kind, name) ORDER BY kind, name), '[]') FROM objects;`
 
-// catalogObjects lists the schema objects of the session's database.
-func catalogObjects(ctx context.Context, s *dbdump.Session) (dbdump.Objects, error) {
+// catalogObjects lists the schema objects of the session's database. From PostgreSQL 13
+// on, the triggers a partition inherits from its partitioned table are not its own
+// (pg_dump dumps the parent's).
+func catalogObjects(ctx context.Context, s *dbdump.Session, versionNum int) (dbdump.Objects, error) {
+	inherited := ""
+	if versionNum >= 130000 {
+		inherited = "AND t.tgparentid = 0"
+	}
 	var pairs [][2]string
-	if err := s.JSON(ctx, catalogSQL, &pairs); err != nil {
+	if err := s.JSON(ctx, fmt.Sprintf(catalogSQL, inherited), &pairs); err != nil {
 		return nil, err
 	}
 	o := dbdump.Objects{}

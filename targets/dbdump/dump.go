@@ -105,7 +105,13 @@ func (t Tool) Start(ctx context.Context, out io.Writer) (*Running, error) {
 // middle of the stream costs next to nothing), else with a large buffer.
 func (r *Running) copy(out io.Writer, in *os.File) error {
 	if r.observe != nil {
-		return r.copyBuffer(&observed{w: out, o: r.observe}, in)
+		// Through user space while the observer takes the bytes; once it has all it wants
+		// (pg_restore --list exits after the table of contents), the rest moves as
+		// without one.
+		ob := &observed{w: out, o: r.observe}
+		if ended, err := r.copyUntil(ob, in, func() bool { return ob.done }); ended || err != nil {
+			return err
+		}
 	}
 	if f, ok := out.(*os.File); ok {
 		handled, err := r.splice(f, in)
@@ -117,20 +123,26 @@ func (r *Running) copy(out io.Writer, in *os.File) error {
 }
 
 func (r *Running) copyBuffer(out io.Writer, in io.Reader) error {
+	_, err := r.copyUntil(out, in, nil)
+	return err
+}
+
+// copyUntil copies until the tool's output ends (ended) or stop, if set, says so.
+func (r *Running) copyUntil(out io.Writer, in io.Reader, stop func() bool) (ended bool, err error) {
 	buf := make([]byte, 1<<20)
 	for {
+		if stop != nil && stop() {
+			return false, nil
+		}
 		n, err := in.Read(buf)
 		if n > 0 {
 			if _, werr := out.Write(buf[:n]); werr != nil {
-				return fmt.Errorf("writing the dump: %w", werr)
+				return true, fmt.Errorf("writing the dump: %w", werr)
 			}
 			r.bytes.Add(int64(n))
 		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
 		if err != nil {
-			return nil // the tool ended; Wait reports how
+			return true, nil // the end, or the tool ended: Wait reports how
 		}
 	}
 }

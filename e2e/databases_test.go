@@ -295,6 +295,8 @@ GRANT ALL PRIVILEGES ON `+"`%[1]s`"+`.* TO '%[2]s'@'%%';`, db, user))
 	// (ALL on the database is for the restore that brings it back below; it is granted
 	// by name, so the REVOKE of table-level SELECT below still bites: revoke it first.)
 	my.Exec(t, "", fmt.Sprintf("REVOKE ALL PRIVILEGES ON `%s`.* FROM '%s'@'%%'; GRANT SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON `%s`.* TO '%s'@'%%';", db, user, db, user))
+	// SELECT on mysql.proc: the README's grants, without which the routines cannot be checked.
+	my.Exec(t, "", fmt.Sprintf("GRANT SELECT ON mysql.proc TO '%s'@'%%'", user))
 	passFile := testenv.SecretFile(t, password)
 	w.config(pathDRC(w) + fmt.Sprintf(`agencies:
   - {id: dinkes, name: Dinas Kesehatan}

@@ -26,8 +26,71 @@ type Drill struct {
 	// AllowProduction lets a database drill restore into a scratch database on the
 	// target's own server when no drill server is given.
 	AllowProduction bool `yaml:"allow_production"`
+	// Postgres and MySQL give the drill server of targets of their kind (drill:
+	// {postgres: {server: ...}, mysql: {server: ...}}); Server, the older key, applies
+	// to the targets of the kind its URL's scheme names.
+	Postgres *KindDrill `yaml:"postgres"`
+	MySQL    *KindDrill `yaml:"mysql"`
 	// Timeout bounds each step of a drill (default 2h).
 	Timeout time.Duration `yaml:"timeout"`
+}
+
+// KindDrill is the drill server of one database kind.
+type KindDrill struct {
+	Server          string `yaml:"server"`
+	AllowProduction bool   `yaml:"allow_production"`
+}
+
+// kindDrill returns the section of Drill for a target kind, or nil.
+func (d *Drill) kindDrill(kind string) *KindDrill {
+	switch kind {
+	case "postgres":
+		return d.Postgres
+	case "mysql":
+		return d.MySQL
+	}
+	return nil
+}
+
+// serverKind is the target kind a drill server URL is for ("" if none).
+func serverKind(server string) string {
+	u, err := url.Parse(server)
+	if err != nil {
+		return ""
+	}
+	switch u.Scheme {
+	case "postgres", "postgresql":
+		return "postgres"
+	case "mysql", "mariadb":
+		return "mysql"
+	}
+	return ""
+}
+
+// serverFor picks the drill server of a target of kind from the target's own drill
+// settings (own, may be nil) and the top-level ones (top): the most specific that fits
+// the kind, the target's before the top level's, a kind's section before server.
+func serverFor(kind string, own *Drill, top Drill) (string, bool) {
+	var layers []*Drill
+	if own != nil {
+		layers = append(layers, own)
+	}
+	layers = append(layers, &top)
+	allow := top.AllowProduction || (own != nil && own.AllowProduction)
+	for _, l := range layers {
+		if k := l.kindDrill(kind); k != nil && k.Server != "" {
+			return k.Server, allow || k.AllowProduction
+		}
+		if l.Server != "" && serverKind(l.Server) == kind {
+			return l.Server, allow
+		}
+	}
+	for _, l := range layers {
+		if k := l.kindDrill(kind); k != nil && k.AllowProduction {
+			allow = true
+		}
+	}
+	return "", allow
 }
 
 // Defaults of drills.
@@ -63,6 +126,7 @@ func (c *Config) DrillOf(t *Target) Drill {
 			d.Timeout = o.Timeout
 		}
 	}
+	d.Server, d.AllowProduction = serverFor(t.Kind, t.Drill, c.Drill)
 	if len(d.DRCs) == 0 {
 		if p := c.Primary(); p != nil {
 			d.DRCs = append(d.DRCs, p.Name)
@@ -108,17 +172,31 @@ func (d *Drill) validate(c *Config, report func(field, msg string)) {
 	if d.Timeout < 0 {
 		report("timeout", "must not be negative")
 	}
-	if d.Server != "" {
-		u, err := url.Parse(d.Server)
-		switch {
-		case err != nil:
-			report("server", "not a URL (postgres://host:port/ or mysql://host:port/)")
-		case u.Scheme != "postgres" && u.Scheme != "postgresql" && u.Scheme != "mysql":
-			report("server", fmt.Sprintf("scheme %q: want postgres:// or mysql://", u.Scheme))
-		case u.User != nil:
-			if _, has := u.User.Password(); has {
-				report("server", "a password in the URL is refused (it would show in the process list): use ?password_file=")
-			}
+	validateServer("server", d.Server, "", report)
+	if d.Postgres != nil {
+		validateServer("postgres.server", d.Postgres.Server, "postgres", report)
+	}
+	if d.MySQL != nil {
+		validateServer("mysql.server", d.MySQL.Server, "mysql", report)
+	}
+}
+
+// validateServer checks a drill server URL (of kind, if not "").
+func validateServer(field, server, kind string, report func(field, msg string)) {
+	if server == "" {
+		return
+	}
+	u, err := url.Parse(server)
+	switch {
+	case err != nil:
+		report(field, "not a URL (postgres://host:port/ or mysql://host:port/)")
+	case u.Scheme != "postgres" && u.Scheme != "postgresql" && u.Scheme != "mysql" && u.Scheme != "mariadb":
+		report(field, fmt.Sprintf("scheme %q: want postgres:// or mysql://", u.Scheme))
+	case kind != "" && serverKind(server) != kind:
+		report(field, fmt.Sprintf("scheme %q: the %s drill server must be a %s:// URL", u.Scheme, kind, kind))
+	case u.User != nil:
+		if _, has := u.User.Password(); has {
+			report(field, "a password in the URL is refused (it would show in the process list): use ?password_file=")
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/url"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 
@@ -27,6 +28,63 @@ type DrillKind interface {
 	Query(ctx context.Context, to, sql string) ([]string, error)
 	// DropSQL is the statement that drops database name if it exists.
 	DropSQL(name string) string
+	// Endpoint is where a client of the URL to connects (an empty host: the target's own
+	// server).
+	Endpoint(to string) (Endpoint, error)
+	// Identity asks the server at the URL to (an empty host: the target's own server)
+	// what identifies it: the same answer through any name, address or socket of one
+	// server, a different one from another server.
+	Identity(ctx context.Context, to string) (string, error)
+}
+
+// CheckNotProduction refuses a drill server that is the target's own server, unless
+// drill.allow_production: first by endpoint (the same socket, or the same port on an
+// address both host names resolve to), then by asking both servers who they are (the
+// same server reached by two names, or over a socket and over TCP). When the target's
+// own server does not answer (it may be the very server that was lost) the endpoints
+// alone decide.
+func CheckNotProduction(ctx context.Context, k DrillKind, env *targets.DrillEnv) error {
+	if env.AllowProduction || env.Server == "" {
+		return nil
+	}
+	server, err := DrillURL(k.Scheme(), env, "")
+	if err != nil {
+		return err
+	}
+	own := k.Scheme() + ":///"
+	shown := server
+	if u, err := url.Parse(server); err == nil {
+		shown = u.Redacted()
+	}
+	refuse := func(why string) error {
+		return fmt.Errorf("drill.server %s is the target's own server (%s): a drill never restores on production unless drill.allow_production is true", shown, why)
+	}
+	de, err := k.Endpoint(server)
+	if err != nil {
+		return err
+	}
+	oe, err := k.Endpoint(own)
+	if err != nil {
+		return err
+	}
+	if same, why := SameEndpoint(ctx, de, oe); same {
+		return refuse(why)
+	}
+	ownID, err := k.Identity(ctx, own)
+	if err != nil {
+		if env.Log != nil {
+			env.Log.Warn("the target's own server did not say who it is: drill.server compared by endpoint only", "err", oneLine(err.Error()))
+		}
+		return nil
+	}
+	drillID, err := k.Identity(ctx, server)
+	if err != nil {
+		return fmt.Errorf("drill.server %s: %s", shown, oneLine(err.Error()))
+	}
+	if ownID == drillID {
+		return refuse(fmt.Sprintf("%s and %s answer as one server: %s", de, oe, ownID))
+	}
+	return nil
 }
 
 // DrillURL is where a drill restores: database name on the drill server, or on the
@@ -64,6 +122,9 @@ func DrillSteps(k DrillKind, r targets.Reader, env *targets.DrillEnv) []targets.
 				if to, err = DrillURL(k.Scheme(), env, name); err != nil {
 					return "", err
 				}
+				if err := CheckNotProduction(ctx, k, env); err != nil {
+					return "", err
+				}
 				if snapshotIsArchive(r) {
 					return "", errors.New("the snapshot holds a whole server (all: true): drills restore one database at a time; drill a target of one database")
 				}
@@ -93,11 +154,15 @@ func DrillSteps(k DrillKind, r targets.Reader, env *targets.DrillEnv) []targets.
 				}
 				want := m.Databases[0]
 				diffs := Compare(want.Tables, got.Databases[0].Tables)
+				diffs = append(diffs, CompareObjects(want.Objects, got.Databases[0].Objects)...)
 				rows := int64(0)
 				for _, t := range want.Tables {
 					rows += t.Rows
 				}
 				detail := fmt.Sprintf("%d tables, %d rows, identical to the manifest", len(want.Tables), rows)
+				if len(want.Objects) > 0 {
+					detail += "; schema objects as recorded: " + countsText(want.Objects)
+				}
 				if !want.Exact {
 					detail += " (the manifest is not exact: " + want.Note + ")"
 				}
@@ -152,6 +217,22 @@ func DrillSteps(k DrillKind, r targets.Reader, env *targets.DrillEnv) []targets.
 				return "dropped " + name, nil
 			}},
 	}
+}
+
+// countsText is "2 views, 1 routines, ..." of the kinds but tables (the kinds sorted).
+func countsText(counts map[string]int) string {
+	var kinds []string
+	for k := range counts {
+		if k != "tables" {
+			kinds = append(kinds, k)
+		}
+	}
+	sort.Strings(kinds)
+	var parts []string
+	for _, k := range kinds {
+		parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func isTrue(s string) bool {

@@ -26,6 +26,12 @@ type Tool struct {
 	Clean func(line string) string
 	// Stdin, if set, is the tool's standard input.
 	Stdin io.Reader
+	// Files are extra files the tool inherits, from descriptor 3 on (Secret.Files).
+	Files []*os.File
+	// Observe, if set, sees the bytes of the dump as they pass (the copy then goes
+	// through user space): it counts what the dump holds. It sees nothing more after it
+	// returns an error, and its errors do not fail the dump.
+	Observe io.Writer
 }
 
 // Running is a tool that runs.
@@ -33,11 +39,12 @@ type Running struct {
 	// Started is closed once the tool has taken its snapshot or has ended.
 	Started <-chan struct{}
 
-	cmd   *exec.Cmd
-	log   *ToolLog
-	bytes atomic.Int64
-	ctx   context.Context
-	name  string
+	cmd     *exec.Cmd
+	log     *ToolLog
+	bytes   atomic.Int64
+	ctx     context.Context
+	name    string
+	observe io.Writer
 
 	done    chan struct{}
 	copyErr error // set before done is closed
@@ -49,6 +56,7 @@ func (t Tool) Start(ctx context.Context, out io.Writer) (*Running, error) {
 	cmd := exec.CommandContext(ctx, t.Argv[0], t.Argv[1:]...)
 	cmd.Env = t.Env
 	cmd.Stdin = t.Stdin
+	cmd.ExtraFiles = t.Files
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 5 * time.Second
 	started := make(chan struct{})
@@ -77,7 +85,7 @@ func (t Tool) Start(ctx context.Context, out io.Writer) (*Running, error) {
 	if t.Started == nil {
 		markStarted()
 	}
-	r := &Running{Started: started, cmd: cmd, log: log, done: make(chan struct{}), ctx: ctx, name: t.Argv[0]}
+	r := &Running{Started: started, cmd: cmd, log: log, done: make(chan struct{}), ctx: ctx, name: t.Argv[0], observe: t.Observe}
 	go func() {
 		r.copyErr = r.copy(out, stdout)
 		stdout.Close()
@@ -96,6 +104,15 @@ func (t Tool) Start(ctx context.Context, out io.Writer) (*Running, error) {
 // file (the dump's pages move from pipe to pipe inside the kernel: a process in the
 // middle of the stream costs next to nothing), else with a large buffer.
 func (r *Running) copy(out io.Writer, in *os.File) error {
+	if r.observe != nil {
+		// Through user space while the observer takes the bytes; once it has all it wants
+		// (pg_restore --list exits after the table of contents), the rest moves as
+		// without one.
+		ob := &observed{w: out, o: r.observe}
+		if ended, err := r.copyUntil(ob, in, func() bool { return ob.done }); ended || err != nil {
+			return err
+		}
+	}
 	if f, ok := out.(*os.File); ok {
 		handled, err := r.splice(f, in)
 		if handled {
@@ -106,26 +123,50 @@ func (r *Running) copy(out io.Writer, in *os.File) error {
 }
 
 func (r *Running) copyBuffer(out io.Writer, in io.Reader) error {
+	_, err := r.copyUntil(out, in, nil)
+	return err
+}
+
+// copyUntil copies until the tool's output ends (ended) or stop, if set, says so.
+func (r *Running) copyUntil(out io.Writer, in io.Reader, stop func() bool) (ended bool, err error) {
 	buf := make([]byte, 1<<20)
 	for {
+		if stop != nil && stop() {
+			return false, nil
+		}
 		n, err := in.Read(buf)
 		if n > 0 {
 			if _, werr := out.Write(buf[:n]); werr != nil {
-				return fmt.Errorf("writing the dump: %w", werr)
+				return true, fmt.Errorf("writing the dump: %w", werr)
 			}
 			r.bytes.Add(int64(n))
 		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
 		if err != nil {
-			return nil // the tool ended; Wait reports how
+			return true, nil // the end, or the tool ended: Wait reports how
 		}
 	}
 }
 
+// observed writes to w and shows o the same bytes while o takes them.
+type observed struct {
+	w    io.Writer
+	o    io.Writer
+	done bool
+}
+
+func (x *observed) Write(p []byte) (int, error) {
+	n, err := x.w.Write(p)
+	if !x.done && n > 0 {
+		if _, oerr := x.o.Write(p[:n]); oerr != nil {
+			x.done = true
+		}
+	}
+	return n, err
+}
+
 // Wait waits for the tool to end and returns the bytes it wrote. A tool that fails
-// returns its own first error line.
+// returns its own reason (ToolLog.Reason: the first error line and the lines that say
+// why, on one line).
 func (r *Running) Wait() (int64, error) {
 	<-r.done
 	cerr, werr := r.copyErr, r.waitErr
@@ -134,8 +175,8 @@ func (r *Running) Wait() (int64, error) {
 	case r.ctx.Err() != nil:
 		return n, context.Cause(r.ctx)
 	case werr != nil:
-		if first := r.log.First(); first != "" {
-			return n, errors.New(first)
+		if reason := r.log.Reason(); reason != "" {
+			return n, errors.New(reason)
 		}
 		return n, fmt.Errorf("%s: %v", r.name, werr)
 	case cerr != nil:

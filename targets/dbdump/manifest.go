@@ -34,6 +34,12 @@ type Database struct {
 	Exact  bool    `json:"exact"`
 	Note   string  `json:"note,omitempty"`
 	Tables []Table `json:"tables"`
+	// Objects counts the database's schema objects by kind (MariaDB: tables, views,
+	// routines, triggers, events; PostgreSQL: tables, views, sequences, functions,
+	// extensions, triggers), as the server's catalog listed them in the dump's snapshot
+	// and as the dump holds them (a backup whose dump lacks one fails). Drills compare
+	// them with the restored database.
+	Objects map[string]int `json:"objects,omitempty"`
 	// Encoding and collation the database was created with, so a restore under a new
 	// name creates it alike.
 	Encoding  string `json:"encoding,omitempty"`

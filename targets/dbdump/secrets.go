@@ -8,10 +8,22 @@ import (
 	"strings"
 )
 
-// Private is a private folder (0700) for the credential files of one backup or restore.
-// Close removes it with everything in it.
+// Private is a private folder (0700) for the files of one backup or restore (the job
+// and result files of a dump, MariaDB's HOME), and the secrets (Secret) the run holds.
+// Close removes the folder with everything in it and releases the secrets.
 type Private struct {
-	Dir string
+	Dir     string
+	secrets []*Secret
+}
+
+// Secret returns a new Secret (NewSecret) that Close releases.
+func (p *Private) Secret(name string, content []byte) (*Secret, error) {
+	s, err := NewSecret(name, content)
+	if err != nil {
+		return nil, err
+	}
+	p.secrets = append(p.secrets, s)
+	return s, nil
 }
 
 // NewPrivate creates a private folder under parent ("" for the system's temporary folder).
@@ -41,11 +53,15 @@ func (p *Private) WriteFile(name string, data []byte) (string, error) {
 	return path, f.Close()
 }
 
-// Close removes the folder.
+// Close removes the folder and releases the secrets.
 func (p *Private) Close() error {
 	if p == nil {
 		return nil
 	}
+	for _, s := range p.secrets {
+		s.Close()
+	}
+	p.secrets = nil
 	return os.RemoveAll(p.Dir)
 }
 

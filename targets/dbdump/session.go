@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -26,6 +27,8 @@ type Client struct {
 	// Clean turns a line of the client's standard error into the message reported,
 	// e.g. without the "psql:<stdin>:3: " prefix of errors in a script.
 	Clean func(line string) string
+	// Files are extra files the client inherits, from descriptor 3 on (Secret.Files).
+	Files []*os.File
 }
 
 // Session is a running client. Its methods are not safe for concurrent use, except
@@ -48,6 +51,7 @@ type Session struct {
 func (c Client) Start(ctx context.Context) (*Session, error) {
 	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
 	cmd.Env = c.Env
+	cmd.ExtraFiles = c.Files
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 5 * time.Second
 	s := &Session{c: c, cmd: cmd, stderr: &ToolLog{Clean: c.Clean}}
@@ -182,11 +186,17 @@ type ToolLog struct {
 	mu      sync.Mutex
 	partial []byte
 	first   string
+	after   []string // the lines that follow the first error line: usually why
 	anyLine string
 	tail    []string
 }
 
-const toolLogTail = 20
+// Bounds of what a log keeps.
+const (
+	toolLogTail  = 20
+	reasonLines  = 4   // lines kept after the first error line
+	reasonLength = 600 // bytes of a reason, at most
+)
 
 func (l *ToolLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
@@ -221,8 +231,11 @@ func (l *ToolLog) add(raw string) {
 	if l.anyLine == "" {
 		l.anyLine = line
 	}
-	if l.first == "" && looksLikeError(line) {
+	switch {
+	case l.first == "" && looksLikeError(line):
 		l.first = line
+	case l.first != "" && len(l.after) < reasonLines:
+		l.after = append(l.after, line)
 	}
 	l.tail = append(l.tail, line)
 	if len(l.tail) > toolLogTail {
@@ -257,6 +270,24 @@ func (l *ToolLog) First() string {
 	}
 	if len(s) > 300 {
 		s = s[:300] + "…"
+	}
+	return s
+}
+
+// Reason returns why a tool failed, on one line: its first error line and the few
+// lines after it (where the tools say the cause: "server closed the connection
+// unexpectedly", "terminating connection due to administrator command"), joined with
+// "; ", at most reasonLength bytes. Without an error line it is First.
+func (l *ToolLog) Reason() string {
+	first := l.First()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.first == "" {
+		return first
+	}
+	s := strings.Join(append([]string{l.first}, l.after...), "; ")
+	if len(s) > reasonLength {
+		s = strings.ToValidUTF8(s[:reasonLength], "") + "…"
 	}
 	return s
 }

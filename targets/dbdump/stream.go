@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/cadang/cadang/targets"
 )
@@ -52,13 +53,33 @@ func ReadJob(file string, job any) error {
 func Finish(resultFile string, m *Manifest, notes []string, err error) error {
 	r := Result{Manifest: m, Notes: notes}
 	if err != nil {
-		r = Result{Error: targets.FirstLine(err.Error())}
+		r = Result{Error: joinLines(err.Error(), resultErrorLength)}
 	}
 	b, _ := json.Marshal(r)
 	if werr := os.WriteFile(resultFile, b, 0o600); werr != nil && err == nil {
 		return werr
 	}
 	return err
+}
+
+// resultErrorLength bounds the error a child reports: a tool's reason (ToolLog.Reason)
+// with a little context.
+const resultErrorLength = 800
+
+// joinLines puts s on one line (its non-empty lines joined with "; ") of at most max
+// bytes.
+func joinLines(s string, max int) string {
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	s = strings.Join(lines, "; ")
+	if len(s) > max {
+		s = strings.ToValidUTF8(s[:max], "") + "…"
+	}
+	return s
 }
 
 // StreamBackup stores the output of the kind's child process through w and returns the

@@ -35,7 +35,7 @@ type Target struct {
 var _ targets.Target = (*Target)(nil) // interface guard
 
 func (t *Target) conn() conn {
-	return conn{BinDir: t.cfg.BinDir, Host: t.cfg.Host, Port: t.cfg.Port, User: t.cfg.User}
+	return conn{BinDir: t.cfg.BinDir, Host: t.cfg.Host, Port: t.cfg.Port, User: t.cfg.User, PasswordFile: t.cfg.PasswordFile}
 }
 
 // What a snapshot holds: one SQL dump, or the archive of a server.
@@ -84,7 +84,7 @@ func (t *Target) Backup(ctx context.Context, w targets.Writer) (*targets.BackupR
 	}
 	defer p.Close()
 	c := t.conn()
-	if err := c.writeDefaults(p, t.cfg.PasswordFile); err != nil {
+	if err := c.openSecret(p); err != nil {
 		return nil, err
 	}
 	srv, err := c.probe(ctx, t.cfg)
@@ -110,6 +110,13 @@ func stream(ctx context.Context, jobFile string, out io.Writer) error {
 	var j job
 	if err := dbdump.ReadJob(jobFile, &j); err != nil {
 		return err
+	}
+	// The password is read from the operator's file into memory again here: no file of
+	// cadang's holds it while the dump runs. HOME stays the daemon's private folder.
+	p := &dbdump.Private{}
+	defer p.Close()
+	if err := j.Conn.openSecret(p); err != nil {
+		return dbdump.Finish(j.ResultFile, nil, nil, err)
 	}
 	m := &dbdump.Manifest{Kind: "mysql", Server: j.Conn.server(), ServerVersion: j.Server.Version}
 	if j.Checksums {
@@ -172,7 +179,13 @@ func (j *job) dump(ctx context.Context, m *dbdump.Manifest, file string, out io.
 	// With --verbose the dump says "-- Starting transaction..." before START TRANSACTION
 	// WITH CONSISTENT SNAPSHOT; any line after it comes once its snapshot is taken.
 	var sawStart bool
-	tool := dbdump.Tool{Argv: argv, Env: j.Conn.env(), Clean: cleanDump, Started: func(line string) bool {
+	first := ""
+	if !j.All {
+		first = j.Server.Databases[0].Name
+	}
+	scanner := newDumpScanner(first)
+	kinds := checkedKinds(j.DumpOptions)
+	tool := dbdump.Tool{Observe: scanner, Argv: argv, Env: j.Conn.env(), Files: j.Conn.files(), Clean: cleanDump, Started: func(line string) bool {
 		if sawStart {
 			return true
 		}
@@ -201,15 +214,20 @@ func (j *job) dump(ctx context.Context, m *dbdump.Manifest, file string, out io.
 	}
 
 	type result struct {
-		dbs []dbdump.Database
-		err error
+		dbs     []dbdump.Database
+		catalog map[string]dbdump.Objects
+		err     error
 	}
 	done := make(chan result, 1)
 	go func() {
 		var dbs []dbdump.Database
+		catalog := map[string]dbdump.Objects{}
 		skip := ignored(j.DumpOptions)
 		for _, d := range j.Server.Databases {
 			tb, err := tables(ctx, facts, d.Name, j.Checksums, skip)
+			if err == nil {
+				catalog[d.Name], err = catalogObjects(ctx, facts, d.Name, skip)
+			}
 			if err != nil {
 				done <- result{err: fmt.Errorf("manifest of database %s: %w", d.Name, err)}
 				return
@@ -217,7 +235,7 @@ func (j *job) dump(ctx context.Context, m *dbdump.Manifest, file string, out io.
 			dbs = append(dbs, dbdump.Database{Name: d.Name, File: file, Exact: exact, Note: note, Tables: tb,
 				Encoding: d.Charset, Collation: d.Collation})
 		}
-		done <- result{dbs: dbs}
+		done <- result{dbs: dbs, catalog: catalog}
 	}()
 	var res result
 	select {
@@ -244,6 +262,14 @@ func (j *job) dump(ctx context.Context, m *dbdump.Manifest, file string, out io.
 		}
 	} else {
 		_, _ = facts.Query(ctx, "COMMIT;") // a read-only transaction: nothing to lose
+		// The dump must hold every object the catalog lists: mariadb-dump leaves out,
+		// without an error, what its user may not read.
+		for i, d := range j.Server.Databases {
+			if err := checkDump(d.Name, kinds, res.catalog[d.Name], scanner.objects[d.Name]); err != nil {
+				return nil, err
+			}
+			res.dbs[i].Objects = scanner.objects[d.Name].Counts(kinds) // what a restore gives back
+		}
 	}
 	if !j.All {
 		res.dbs[0].DumpBytes = n
@@ -296,7 +322,7 @@ func (j *job) dumpAll(ctx context.Context, m *dbdump.Manifest, out io.Writer) ([
 		argv := append([]string{j.Conn.bin("mariadb-dump", "mysqldump")}, j.Conn.args()...)
 		argv = append(argv, "--system=users", "--insert-ignore", "--skip-dump-date")
 		uw := aw.Stream(usersFile)
-		run, err := dbdump.Tool{Argv: argv, Env: j.Conn.env(), Clean: cleanDump}.Start(ctx, uw)
+		run, err := dbdump.Tool{Argv: argv, Env: j.Conn.env(), Files: j.Conn.files(), Clean: cleanDump}.Start(ctx, uw)
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -12,15 +13,18 @@ import (
 	"github.com/cadang/cadang/targets/dbdump"
 )
 
-// conn says how to reach a server. It holds no secret: the password is in DefaultsFile,
-// an option file written 0600 in a private folder.
+// conn says how to reach a server. It holds no secret: PasswordFile is the operator's
+// file, read into an in-memory option file (dbdump.Secret) by the process that runs the
+// tools (the daemon, or the child process of a dump).
 type conn struct {
 	BinDir       string `json:"bin_dir,omitempty"`
 	Host         string `json:"host,omitempty"` // or a socket path
 	Port         int    `json:"port"`
 	User         string `json:"user,omitempty"`
-	DefaultsFile string `json:"defaults_file,omitempty"`
+	PasswordFile string `json:"password_file,omitempty"`
 	Home         string `json:"home,omitempty"` // HOME of the tools: the private folder when there is a password file
+
+	secret *dbdump.Secret // the option file with the password, once open
 }
 
 func (c conn) server() string {
@@ -53,8 +57,8 @@ func (c conn) bin(mariadb, mysql string) string {
 // args are the connection options; the option file must come first.
 func (c conn) args() []string {
 	var a []string
-	if c.DefaultsFile != "" {
-		a = append(a, "--defaults-extra-file="+c.DefaultsFile)
+	if c.secret != nil {
+		a = append(a, "--defaults-extra-file="+dbdump.SecretPath)
 	}
 	switch {
 	case strings.HasPrefix(c.Host, "/"):
@@ -85,18 +89,24 @@ func (c conn) env() []string {
 	return append(out, "HOME="+c.Home)
 }
 
-// writeDefaults writes the password of passwordFile (if any) to an option file in p.
-func (c *conn) writeDefaults(p *dbdump.Private, passwordFile string) error {
-	if passwordFile == "" {
+// files are the extra files of a tool: the option file with the password.
+func (c conn) files() []*os.File { return c.secret.Files() }
+
+// openSecret reads the password of PasswordFile (if any) into an in-memory option file
+// that p releases, and makes p's folder the tools' HOME.
+func (c *conn) openSecret(p *dbdump.Private) error {
+	if c.PasswordFile == "" {
 		return nil
 	}
-	secret, err := dbdump.ReadSecret(passwordFile)
+	secret, err := dbdump.ReadSecret(c.PasswordFile)
 	if err != nil {
 		return err
 	}
 	esc := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
-	c.DefaultsFile, err = p.WriteFile("client.cnf", []byte("[client]\npassword=\""+esc.Replace(secret)+"\"\n"))
-	c.Home = p.Dir
+	c.secret, err = p.Secret("client.cnf", []byte("[client]\npassword=\""+esc.Replace(secret)+"\"\n"))
+	if p.Dir != "" {
+		c.Home = p.Dir
+	}
 	return err
 }
 
@@ -116,6 +126,7 @@ func (c conn) client(db string) dbdump.Client {
 	return dbdump.Client{
 		Argv:   argv,
 		Env:    c.env(),
+		Files:  c.files(),
 		Marker: func(token string) string { return "SELECT '" + token + "';" },
 		Clean:  cleanSession,
 	}

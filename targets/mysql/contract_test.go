@@ -41,7 +41,8 @@ INSERT INTO visit (patient, note) SELECT 1 + seq % 500, JSON_OBJECT('n', seq) FR
 			return c
 		},
 		DrillEnv: func(t *testing.T, env *targets.DrillEnv) {
-			env.Server = src.url("")
+			// The test has one server: the drill server is the target's own.
+			env.Server, env.AllowProduction = src.url(""), true
 			env.Checks = []string{"SELECT COUNT(*) >= 500 FROM patient", "SELECT NOT EXISTS (SELECT 1 FROM visit v LEFT JOIN patient p ON p.id = v.patient WHERE p.id IS NULL)"}
 		},
 		Leftovers: func(t *testing.T) []string {

@@ -2,6 +2,8 @@ package mysql
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/cadang/cadang/targets"
 	"github.com/cadang/cadang/targets/dbdump"
@@ -36,4 +38,39 @@ func (k drillKind) Query(ctx context.Context, to, sql string) ([]string, error) 
 	}
 	defer s.Close()
 	return s.Query(ctx, sql)
+}
+
+// Endpoint is where a client of the URL connects: the socket (the client library's
+// default, /run/mysqld/mysqld.sock, for an empty host) or host and port.
+func (k drillKind) Endpoint(to string) (dbdump.Endpoint, error) {
+	c, _, _, err := k.parseURL(to)
+	if err != nil {
+		return dbdump.Endpoint{}, err
+	}
+	switch {
+	case c.Host == "":
+		return dbdump.Endpoint{Socket: defaultSocket}, nil
+	case strings.HasPrefix(c.Host, "/"):
+		return dbdump.Endpoint{Socket: c.Host}, nil
+	}
+	return dbdump.Endpoint{Host: c.Host, Port: c.Port}, nil
+}
+
+// defaultSocket is where Debian's MariaDB client looks for the server's socket.
+const defaultSocket = "/run/mysqld/mysqld.sock"
+
+// identitySQL says which server answers: its host name, port and data folder (no two
+// running servers share all three), readable by any user.
+const identitySQL = "SELECT CONCAT('host ', @@hostname, ', port ', @@port, ', datadir ', @@datadir);"
+
+// Identity asks the server at the URL which server it is.
+func (k drillKind) Identity(ctx context.Context, to string) (string, error) {
+	lines, err := k.Query(ctx, to, identitySQL)
+	if err != nil {
+		return "", err
+	}
+	if len(lines) != 1 || lines[0] == "" {
+		return "", fmt.Errorf("unexpected answer to the identity query: %q", lines)
+	}
+	return lines[0], nil
 }

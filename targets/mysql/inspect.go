@@ -38,7 +38,12 @@ func (t *Target) Inspect(ctx context.Context, to string) (*dbdump.Manifest, erro
 		if err != nil {
 			return nil, fmt.Errorf("database %s: %w", d.Name, err)
 		}
-		m.Databases = append(m.Databases, dbdump.Database{Name: d.Name, Exact: true, Tables: tb, Encoding: d.Charset, Collation: d.Collation})
+		objects, err := catalogObjects(ctx, s, d.Name, ignored(t.cfg.DumpOptions))
+		if err != nil {
+			return nil, fmt.Errorf("database %s: %w", d.Name, err)
+		}
+		m.Databases = append(m.Databases, dbdump.Database{Name: d.Name, Exact: true, Tables: tb, Encoding: d.Charset, Collation: d.Collation,
+			Objects: objects.Counts(checkedKinds(t.cfg.DumpOptions))})
 	}
 	return m, nil
 }

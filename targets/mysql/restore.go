@@ -26,8 +26,18 @@ import (
 //     password_file default to the target's.
 //   - a file path (the raw SQL dump) or, for `all: true`, a folder.
 func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.RestoreRequest) error {
-	if len(req.Options) > 0 {
-		return errors.New("mysql targets take no restore options")
+	opts, err := dbdump.ParseOptions("mysql", req.Options, "definer")
+	if err != nil {
+		return err
+	}
+	// definer=drop: views, routines, triggers and events are defined by the restoring
+	// user (who then needs neither SUPER nor SET USER), not by their definers at backup.
+	dropDefiner := false
+	if d, ok := req.Options["definer"]; ok {
+		if d != "drop" {
+			return fmt.Errorf("restore option definer: %q: the only value is drop", opts.String("definer"))
+		}
+		dropDefiner = true
 	}
 	src, err := dbdump.SnapshotFile(r)
 	if err != nil {
@@ -51,7 +61,7 @@ func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.Rest
 	case !all && db == "":
 		return fmt.Errorf("restore destination %s names no database: use mysql://host:port/NAME", req.To)
 	}
-	rs := &restorer{c: c, r: r, force: req.Force}
+	rs := &restorer{c: c, r: r, force: req.Force, dropDefiner: dropDefiner}
 	if all {
 		return rs.all(ctx, src)
 	}
@@ -69,7 +79,8 @@ func (t *Target) openURL(to string) (conn, string, *dbdump.Private, error) {
 	if err != nil {
 		return conn{}, "", nil, err
 	}
-	if err := c.writeDefaults(p, passwordFile); err != nil {
+	c.PasswordFile = passwordFile
+	if err := c.openSecret(p); err != nil {
 		p.Close()
 		return conn{}, "", nil, err
 	}
@@ -120,9 +131,10 @@ func (t *Target) parseURL(to string) (conn, string, string, error) {
 }
 
 type restorer struct {
-	c     conn
-	r     targets.Reader
-	force bool
+	c           conn
+	r           targets.Reader
+	force       bool
+	dropDefiner bool
 }
 
 type state struct{ exists, occupied bool }
@@ -191,7 +203,12 @@ func (rs *restorer) load(ctx context.Context, db string, in io.Reader) error {
 	if db != "" {
 		argv = append(argv, "--database="+db)
 	}
-	run, err := dbdump.Tool{Argv: argv, Env: rs.c.env(), Stdin: in}.Start(ctx, io.Discard)
+	if rs.dropDefiner {
+		rewritten := dropDefiners(in)
+		defer rewritten.Close()
+		in = rewritten
+	}
+	run, err := dbdump.Tool{Argv: argv, Env: rs.c.env(), Files: rs.c.files(), Stdin: in}.Start(ctx, io.Discard)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,8 @@ type Target struct {
 var _ targets.Target = (*Target)(nil) // interface guard
 
 func (t *Target) conn() conn {
-	return conn{BinDir: t.cfg.BinDir, Host: t.cfg.Host, Port: t.cfg.Port, User: t.cfg.User, SSLMode: t.cfg.SSLMode}
+	return conn{BinDir: t.cfg.BinDir, Host: t.cfg.Host, Port: t.cfg.Port, User: t.cfg.User, SSLMode: t.cfg.SSLMode,
+		PasswordFile: t.cfg.PasswordFile}
 }
 
 // The names of what a snapshot holds: one custom-format dump, or the archive of a server.
@@ -67,7 +68,7 @@ func (t *Target) Backup(ctx context.Context, w targets.Writer) (*targets.BackupR
 	}
 	defer p.Close()
 	c := t.conn()
-	if err := c.writePassFile(p, t.cfg.PasswordFile); err != nil {
+	if err := c.openSecret(p); err != nil {
 		return nil, err
 	}
 	srv, err := c.probe(ctx, t.cfg)
@@ -99,6 +100,13 @@ func stream(ctx context.Context, jobFile string, out io.Writer) error {
 	var j job
 	if err := dbdump.ReadJob(jobFile, &j); err != nil {
 		return err
+	}
+	// The password is read from the operator's file into memory again here: no file of
+	// cadang's holds it while the dump runs.
+	p := &dbdump.Private{}
+	defer p.Close()
+	if err := j.Conn.openSecret(p); err != nil {
+		return dbdump.Finish(j.ResultFile, nil, nil, err)
 	}
 	m := &dbdump.Manifest{Kind: "postgres", Server: j.Conn.server(), ServerVersion: j.Server.Version}
 	var err error
@@ -146,15 +154,24 @@ func (j *job) dumpDatabase(ctx context.Context, d database, file string, out io.
 	// pg_dump has imported the snapshot once it prints its first progress line; the
 	// session's queries start then, so that nothing they do can end the exporting
 	// transaction before the import.
-	tool := dbdump.Tool{Argv: argv, Env: j.Conn.env(), Started: func(string) bool { return true }, Clean: cleanLine}
+	// pg_restore --list reads the dump's table of contents as it passes: the objects the
+	// dump holds, compared with the catalog below.
+	toc, err := j.Conn.startTOCReader(ctx)
+	if err != nil {
+		return res, "", err
+	}
+	defer func() { _, _ = toc.objects() }()
+	tool := dbdump.Tool{Argv: argv, Env: j.Conn.env(), Files: j.Conn.files(), Started: func(string) bool { return true }, Clean: cleanLine,
+		Observe: toc}
 	run, err := tool.Start(ctx, out)
 	if err != nil {
 		return res, "", err
 	}
 	type facts struct {
-		tables []dbdump.Table
-		method string
-		err    error
+		tables  []dbdump.Table
+		method  string
+		catalog dbdump.Objects
+		err     error
 	}
 	factsDone := make(chan facts, 1)
 	go func() {
@@ -166,7 +183,11 @@ func (j *job) dumpDatabase(ctx context.Context, d database, file string, out io.
 		default:
 		}
 		tb, method, err := tables(ctx, s, j.Server.VersionNum, j.Checksums)
-		factsDone <- facts{tb, method, err}
+		var catalog dbdump.Objects
+		if err == nil {
+			catalog, err = catalogObjects(ctx, s, j.Server.VersionNum)
+		}
+		factsDone <- facts{tb, method, catalog, err}
 	}()
 
 	var f facts
@@ -192,8 +213,18 @@ func (j *job) dumpDatabase(ctx context.Context, d database, file string, out io.
 	}
 	_, _ = s.Query(ctx, "COMMIT;") // a read-only transaction: nothing to lose
 	res.Tables = f.tables
+	dumped, err := toc.objects()
+	if err != nil {
+		return res, "", err
+	}
+	res.Objects = dumped.Counts(objectKinds)
 	if selective(j.DumpOptions) {
-		res.Note = "dump_options choose what is dumped: tables they leave out are still listed here"
+		res.Note = "dump_options choose what is dumped: tables they leave out are still listed here, and the dump's schema objects are not compared with the catalog"
+		return res, f.method, nil
+	}
+	// The dump must hold every object the catalog lists in the dump's own snapshot.
+	if err := checkDump(d.Name, f.catalog, dumped); err != nil {
+		return res, "", err
 	}
 	return res, f.method, nil
 }
@@ -229,7 +260,7 @@ func (j *job) dumpAll(ctx context.Context, m *dbdump.Manifest, out io.Writer) er
 	}
 	argv = append(argv, "--dbname="+j.Conn.info("", "cadang pg_dumpall"))
 	gw := aw.Stream(globalsFile)
-	run, err := dbdump.Tool{Argv: argv, Env: j.Conn.env(), Clean: cleanLine}.Start(ctx, gw)
+	run, err := dbdump.Tool{Argv: argv, Env: j.Conn.env(), Files: j.Conn.files(), Clean: cleanLine}.Start(ctx, gw)
 	if err != nil {
 		return err
 	}

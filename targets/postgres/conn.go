@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -11,15 +12,18 @@ import (
 	"github.com/cadang/cadang/targets/dbdump"
 )
 
-// conn says how to reach a server. It holds no secret: the password is in PassFile, a
-// PGPASSFILE written 0600 in a private folder.
+// conn says how to reach a server. It holds no secret: PasswordFile is the operator's
+// file, read into an in-memory PGPASSFILE (dbdump.Secret) by the process that runs the
+// tools (the daemon, or the child process of a dump).
 type conn struct {
-	BinDir   string `json:"bin_dir,omitempty"`
-	Host     string `json:"host,omitempty"`
-	Port     int    `json:"port"`
-	User     string `json:"user,omitempty"`
-	SSLMode  string `json:"sslmode,omitempty"`
-	PassFile string `json:"pass_file,omitempty"`
+	BinDir       string `json:"bin_dir,omitempty"`
+	Host         string `json:"host,omitempty"`
+	Port         int    `json:"port"`
+	User         string `json:"user,omitempty"`
+	SSLMode      string `json:"sslmode,omitempty"`
+	PasswordFile string `json:"password_file,omitempty"`
+
+	secret *dbdump.Secret // the PGPASSFILE, once open
 }
 
 // server names the server in messages.
@@ -61,23 +65,27 @@ func (c conn) bin(name string) string {
 
 // env is the whole environment of a PostgreSQL tool.
 func (c conn) env() []string {
-	if c.PassFile == "" {
+	if c.secret == nil {
 		return dbdump.BaseEnv()
 	}
-	return dbdump.BaseEnv("PGPASSFILE=" + c.PassFile)
+	return dbdump.BaseEnv("PGPASSFILE=" + dbdump.SecretPath)
 }
 
-// writePassFile writes the password of passwordFile (if any) as a PGPASSFILE in p.
-func (c *conn) writePassFile(p *dbdump.Private, passwordFile string) error {
-	if passwordFile == "" {
+// files are the extra files of a tool: the PGPASSFILE.
+func (c conn) files() []*os.File { return c.secret.Files() }
+
+// openSecret reads the password of PasswordFile (if any) into an in-memory PGPASSFILE
+// that p releases.
+func (c *conn) openSecret(p *dbdump.Private) error {
+	if c.PasswordFile == "" {
 		return nil
 	}
-	secret, err := dbdump.ReadSecret(passwordFile)
+	secret, err := dbdump.ReadSecret(c.PasswordFile)
 	if err != nil {
 		return err
 	}
 	esc := strings.NewReplacer(`\`, `\\`, `:`, `\:`)
-	c.PassFile, err = p.WriteFile("pgpass", []byte("*:*:*:*:"+esc.Replace(secret)+"\n"))
+	c.secret, err = p.Secret("pgpass", []byte("*:*:*:*:"+esc.Replace(secret)+"\n"))
 	return err
 }
 
@@ -85,11 +93,17 @@ func (c *conn) writePassFile(p *dbdump.Private, passwordFile string) error {
 // ones are problems (with --verbose the others are progress).
 var toolLine = regexp.MustCompile(`^(pg_dump|pg_dumpall|pg_restore|psql)(:[^:\s]*:\d+)?: (\w+):?`)
 
-// cleanLine keeps the lines of a PostgreSQL tool that report a problem, without the
-// "psql:<stdin>:12: " place in cadang's own script.
+// cleanLine keeps the lines of a PostgreSQL tool that report a problem or its cause
+// ("pg_dump: detail: Error message from server: server closed the connection
+// unexpectedly"), without the "psql:<stdin>:12: " place in cadang's own script, libpq's
+// boilerplate after a lost connection, and the statement that failed (it says what,
+// not why).
 func cleanLine(line string) string {
 	m := toolLine.FindStringSubmatch(line)
 	if m == nil {
+		if boilerplate(line) {
+			return ""
+		}
 		return line
 	}
 	if m[2] != "" { // psql:<stdin>:12: ERROR:  ...
@@ -98,8 +112,21 @@ func cleanLine(line string) string {
 	switch m[3] {
 	case "error", "fatal":
 		return line
+	case "detail", "hint":
+		rest := strings.TrimSpace(line[len(m[0]):])
+		if strings.HasPrefix(rest, "Command was:") || strings.HasPrefix(rest, "Query was:") {
+			return ""
+		}
+		return line
 	}
 	return ""
+}
+
+// boilerplate is what libpq adds to "server closed the connection unexpectedly".
+func boilerplate(line string) bool {
+	line = strings.TrimSpace(line)
+	return strings.HasPrefix(line, "This probably means the server terminated abnormally") ||
+		line == "before or while processing the request."
 }
 
 // psql returns a client session on database db.
@@ -108,6 +135,7 @@ func (c conn) psql(db, app string) dbdump.Client {
 		Argv: []string{c.bin("psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "--no-password",
 			"-d", c.info(db, app)},
 		Env:    c.env(),
+		Files:  c.files(),
 		Marker: func(token string) string { return `\echo ` + token },
 		Clean:  cleanLine,
 	}

@@ -32,13 +32,17 @@ func (t *Target) Inspect(ctx context.Context, to string) (*dbdump.Manifest, erro
 			return nil, err
 		}
 		tb, method, err := tables(ctx, s, srv.VersionNum, t.cfg.checksums())
+		var objects dbdump.Objects
+		if err == nil {
+			objects, err = catalogObjects(ctx, s, srv.VersionNum)
+		}
 		s.Close()
 		if err != nil {
 			return nil, fmt.Errorf("database %s: %w", d.Name, err)
 		}
 		m.ChecksumMethod = method
 		m.Databases = append(m.Databases, dbdump.Database{Name: d.Name, Exact: true, Tables: tb,
-			Encoding: d.Encoding, Collation: d.Collate, CType: d.CType})
+			Encoding: d.Encoding, Collation: d.Collate, CType: d.CType, Objects: objects.Counts(objectKinds)})
 	}
 	return m, nil
 }

@@ -27,8 +27,9 @@ import (
 //   - a file path (the raw custom-format dump, for pg_restore by hand) or, for
 //     `all: true`, a folder (the globals, one dump per database, the manifest).
 func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.RestoreRequest) error {
-	if len(req.Options) > 0 {
-		return errors.New("postgres targets take no restore options")
+	opts, err := parseRestoreOptions(req.Options)
+	if err != nil {
+		return err
 	}
 	src, err := dbdump.SnapshotFile(r)
 	if err != nil {
@@ -52,7 +53,7 @@ func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.Rest
 	case !all && db == "":
 		return fmt.Errorf("restore destination %s names no database: use postgres://host:port/NAME", req.To)
 	}
-	rs := &restorer{t: t, c: c, r: r, force: req.Force, jobs: t.cfg.RestoreJobs}
+	rs := &restorer{t: t, c: c, r: r, force: req.Force, jobs: t.cfg.RestoreJobs, opts: opts}
 	if all {
 		return rs.all(ctx, src)
 	}
@@ -70,15 +71,14 @@ func (t *Target) openURL(to string) (conn, string, *dbdump.Private, error) {
 	if err != nil {
 		return conn{}, "", nil, err
 	}
-	if err := c.writePassFile(p, c.PassFile); err != nil {
+	if err := c.openSecret(p); err != nil {
 		p.Close()
 		return conn{}, "", nil, err
 	}
 	return c, db, p, nil
 }
 
-// parseURL reads a restore destination. The returned conn's PassFile is the password
-// file to read (not yet a PGPASSFILE).
+// parseURL reads a restore destination.
 func (t *Target) parseURL(to string) (conn, string, error) {
 	u, err := url.Parse(to)
 	if err != nil {
@@ -88,7 +88,6 @@ func (t *Target) parseURL(to string) (conn, string, error) {
 		return conn{}, "", fmt.Errorf("restore destination %q: a postgres target restores to postgres://host:port/database or to a file", to)
 	}
 	c := t.conn()
-	c.PassFile = t.cfg.PasswordFile
 	if u.Host != "" {
 		c.Host, c.Port = u.Hostname(), DefaultPort
 		if p := u.Port(); p != "" {
@@ -111,7 +110,7 @@ func (t *Target) parseURL(to string) (conn, string, error) {
 			if !filepath.IsAbs(v[0]) {
 				return conn{}, "", fmt.Errorf("restore destination: password_file %q must be an absolute path", v[0])
 			}
-			c.PassFile = v[0]
+			c.PasswordFile = v[0]
 		case "sslmode":
 			c.SSLMode = v[0]
 		case "host":
@@ -129,6 +128,40 @@ type restorer struct {
 	r     targets.Reader
 	force bool
 	jobs  int
+	opts  []string // pg_restore options from the restore options
+}
+
+// parseRestoreOptions reads the options of a restore into a database, for a restore
+// user that is not a superuser and a server without the dumped roles:
+//
+//   - no_owner: objects are owned by the restoring user (pg_restore --no-owner), not by
+//     their owners at backup;
+//   - no_privileges: the dumped GRANTs are left out (--no-privileges);
+//   - role=NAME: the restore runs as role NAME (--role), e.g. a role the restore user
+//     is a member of that may create the objects.
+func parseRestoreOptions(m map[string]string) ([]string, error) {
+	o, err := dbdump.ParseOptions("postgres", m, "no_owner", "no_privileges", "role")
+	if err != nil {
+		return nil, err
+	}
+	var args []string
+	for _, f := range []struct{ key, arg string }{{"no_owner", "--no-owner"}, {"no_privileges", "--no-privileges"}} {
+		on, err := o.Bool(f.key)
+		if err != nil {
+			return nil, err
+		}
+		if on {
+			args = append(args, f.arg)
+		}
+	}
+	if _, ok := m["role"]; ok {
+		role := o.String("role")
+		if role == "" || strings.HasPrefix(role, "-") {
+			return nil, fmt.Errorf("restore option role: %q is not a role name", role)
+		}
+		args = append(args, "--role="+role)
+	}
+	return args, nil
 }
 
 // state says whether a database exists and whether it holds anything.
@@ -227,6 +260,7 @@ func (rs *restorer) createSQL(db string) string {
 // single transaction.
 func (rs *restorer) pgRestore(ctx context.Context, src string, in io.Reader, db string, extra []string) error {
 	argv := []string{rs.c.bin("pg_restore"), "--exit-on-error", "--no-password"}
+	argv = append(argv, rs.opts...)
 	argv = append(argv, extra...)
 	var stdin io.Reader
 	if rs.jobs > 1 {
@@ -257,7 +291,7 @@ func (rs *restorer) pgRestore(ctx context.Context, src string, in io.Reader, db 
 		stdin = in
 		argv = append(argv, "--single-transaction", "--dbname="+rs.c.info(db, "cadang pg_restore"))
 	}
-	return runTool(ctx, argv, rs.c.env(), stdin)
+	return runTool(ctx, argv, rs.c, stdin)
 }
 
 func copyToFile(path string, r io.Reader) error {
@@ -273,8 +307,8 @@ func copyToFile(path string, r io.Reader) error {
 }
 
 // runTool runs a tool that reads stdin (if any) and reports its own first error line.
-func runTool(ctx context.Context, argv, env []string, stdin io.Reader) error {
-	run, err := dbdump.Tool{Argv: argv, Env: env, Clean: cleanLine, Stdin: stdin}.Start(ctx, io.Discard)
+func runTool(ctx context.Context, argv []string, c conn, stdin io.Reader) error {
+	run, err := dbdump.Tool{Argv: argv, Env: c.env(), Files: c.files(), Clean: cleanLine, Stdin: stdin}.Start(ctx, io.Discard)
 	if err != nil {
 		return err
 	}
@@ -371,7 +405,7 @@ func (rs *restorer) globals(ctx context.Context, db string, sql io.Reader) error
 		}
 		return ""
 	}
-	run, err := dbdump.Tool{Argv: argv, Env: rs.c.env(), Clean: clean, Stdin: sql}.Start(ctx, io.Discard)
+	run, err := dbdump.Tool{Argv: argv, Env: rs.c.env(), Files: rs.c.files(), Clean: clean, Stdin: sql}.Start(ctx, io.Discard)
 	if err != nil {
 		return err
 	}

@@ -9,11 +9,15 @@
 package targettest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -371,4 +375,73 @@ func RunDrill(ctx context.Context, steps []targets.DrillStep) error {
 		}
 	}
 	return first
+}
+
+// PausingWriter is a targets.Writer that runs a backup's stream command itself, without
+// restic, and calls During once the command has written its first bytes and while it
+// still runs: its output is not read meanwhile, so a dump tool behind it waits in the
+// middle of its dump. What the command wrote is discarded.
+type PausingWriter struct {
+	T      testing.TB
+	During func()
+	// Bytes is how much the command wrote.
+	Bytes   int64
+	scratch string
+}
+
+// Stream implements targets.Writer.
+func (w *PausingWriter) Stream(ctx context.Context, s targets.StreamSpec) error {
+	cmd := exec.CommandContext(ctx, s.Argv[0], s.Argv[1:]...)
+	cmd.Env = append(os.Environ(), s.Env...)
+	cmd.Stderr = testLog{w.T}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	n, _ := io.ReadFull(out, make([]byte, 64<<10))
+	if w.During != nil {
+		w.During()
+	}
+	m, _ := io.Copy(io.Discard, out)
+	w.Bytes = int64(n) + m
+	return cmd.Wait()
+}
+
+// Files implements targets.Writer: a PausingWriter only streams.
+func (w *PausingWriter) Files(context.Context, targets.FilesSpec) error {
+	return errors.New("PausingWriter only streams")
+}
+
+// Scratch implements targets.Writer.
+func (w *PausingWriter) Scratch() (string, error) {
+	if w.scratch == "" {
+		w.scratch = w.T.TempDir()
+	}
+	return w.scratch, nil
+}
+
+// Logger implements targets.Writer.
+func (w *PausingWriter) Logger() *slog.Logger { return logger(w.T) }
+
+var _ targets.Writer = (*PausingWriter)(nil)
+
+// FilesHolding lists the regular files under the folders dirs that contain secret.
+func FilesHolding(t testing.TB, secret string, dirs ...string) []string {
+	t.Helper()
+	var found []string
+	for _, dir := range dirs {
+		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return nil
+			}
+			if b, rerr := os.ReadFile(p); rerr == nil && bytes.Contains(b, []byte(secret)) {
+				found = append(found, p)
+			}
+			return nil
+		})
+	}
+	return found
 }

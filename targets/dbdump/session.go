@@ -260,7 +260,7 @@ func looksLikeError(line string) bool {
 func (l *ToolLog) First() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.partial != nil && len(l.partial) > 0 {
+	if len(l.partial) > 0 {
 		l.add(string(l.partial))
 		l.partial = nil
 	}

@@ -36,9 +36,6 @@ func (s server) shortVersion() string {
 	return "mysql-" + v
 }
 
-// System databases, never dumped by `all: true` (accounts are dumped as users.sql).
-var systemDatabases = []string{"information_schema", "performance_schema", "sys", "mysql"}
-
 // probe connects and returns what a backup needs to know first. It is also the check
 // that the server answers, lets the user in and has the database, so its errors are the
 // client's own lines.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/drc"
-	"github.com/cadang/cadang/e2e/testenv"
+	"github.com/cadang/cadang/internal/testenv"
 )
 
 // BenchmarkMirrorVsResticCopy measures, in one run, how long cadang's mirror takes to

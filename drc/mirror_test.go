@@ -20,7 +20,7 @@ import (
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/drc/resticfmt"
 	"github.com/cadang/cadang/drc/storetest"
-	"github.com/cadang/cadang/e2e/testenv"
+	"github.com/cadang/cadang/internal/testenv"
 )
 
 // memLedger is a MirrorLedger in memory.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cadang/cadang/e2e/testenv"
+	"github.com/cadang/cadang/internal/testenv"
 )
 
 // `status --check` and `drc status --check` are what monitoring calls: with a DRC that

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cadang/cadang/e2e/testenv"
 	"github.com/cadang/cadang/engine/api"
+	"github.com/cadang/cadang/internal/testenv"
 	"github.com/cadang/cadang/runbooks"
 	"github.com/cadang/cadang/targets/dbdump"
 	bolt "go.etcd.io/bbolt"

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cadang/cadang/e2e/testenv"
+	"github.com/cadang/cadang/internal/testenv"
 )
 
 const oneTarget = `

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cadang/cadang/e2e/testenv"
 	"github.com/cadang/cadang/engine/api"
+	"github.com/cadang/cadang/internal/testenv"
 )
 
 // makeTree builds a source folder with every kind of entry a restore must keep.

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cadang/cadang/e2e/testenv"
 	"github.com/cadang/cadang/engine/api"
+	"github.com/cadang/cadang/internal/testenv"
 )
 
 // cadangBin is the binary under test, built once by TestMain (with the race detector

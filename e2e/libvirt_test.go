@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cadang/cadang/e2e/testenv"
 	"github.com/cadang/cadang/engine/api"
+	"github.com/cadang/cadang/internal/testenv"
 	"github.com/cadang/cadang/targets/libvirt"
 )
 

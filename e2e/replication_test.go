@@ -18,8 +18,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/cadang/cadang/e2e/testenv"
 	"github.com/cadang/cadang/engine/api"
+	"github.com/cadang/cadang/internal/testenv"
 )
 
 // Replication between the DRCs, end to end: two MinIO servers (the primary and an

@@ -11,8 +11,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/cadang/cadang/e2e/testenv"
 	"github.com/cadang/cadang/engine/api"
+	"github.com/cadang/cadang/internal/testenv"
 )
 
 // slowWorld is a daemon whose primary DRC sits behind a slow link, with a target big

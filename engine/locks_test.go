@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/drc"
-	"github.com/cadang/cadang/e2e/testenv"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/internal/testenv"
 )
 
 func TestProcStat(t *testing.T) {

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cadang/cadang/e2e/testenv"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/internal/testenv"
 )
 
 // A restore to a URL with passwords, in its user info and in its query, records and

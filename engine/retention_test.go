@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/drc"
-	"github.com/cadang/cadang/e2e/testenv"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
+	"github.com/cadang/cadang/internal/testenv"
 )
 
 // snap is a snapshot of a retention case: "g", "p" (partial) or "b" (bad), and a time.

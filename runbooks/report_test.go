@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cadang/cadang/e2e/testenv"
+	"github.com/cadang/cadang/internal/testenv"
 	"github.com/cadang/cadang/runbooks/msg"
 )
 

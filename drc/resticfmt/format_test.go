@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/drc/resticfmt"
-	"github.com/cadang/cadang/e2e/testenv"
+	"github.com/cadang/cadang/internal/testenv"
 )
 
 // repo is a real restic repository in a folder, made by the restic binary.

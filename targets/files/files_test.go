@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cadang/cadang/e2e/testenv"
+	"github.com/cadang/cadang/internal/targettest"
+	"github.com/cadang/cadang/internal/testenv"
 	"github.com/cadang/cadang/targets"
 	"github.com/cadang/cadang/targets/files"
-	"github.com/cadang/cadang/targets/targettest"
 )
 
 func TestContract(t *testing.T) {

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cadang/cadang/e2e/testenv"
+	"github.com/cadang/cadang/internal/targettest"
+	"github.com/cadang/cadang/internal/testenv"
 	"github.com/cadang/cadang/targets"
-	"github.com/cadang/cadang/targets/targettest"
 )
 
 // With a real guest whose QEMU guest agent is connected (a small Linux with its file

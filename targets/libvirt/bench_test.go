@@ -4,8 +4,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/cadang/cadang/e2e/testenv"
-	"github.com/cadang/cadang/targets/targettest"
+	"github.com/cadang/cadang/internal/targettest"
+	"github.com/cadang/cadang/internal/testenv"
 )
 
 // BenchmarkBackup backs up a running domain with a 1 GiB disk (random data) after

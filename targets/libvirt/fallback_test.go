@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cadang/cadang/e2e/testenv"
-	"github.com/cadang/cadang/targets/targettest"
+	"github.com/cadang/cadang/internal/targettest"
+	"github.com/cadang/cadang/internal/testenv"
 )
 
 // When the previous backup cannot be built on, the backup is full and says why; the

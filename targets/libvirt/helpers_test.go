@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/cadang/cadang/e2e/testenv"
+	"github.com/cadang/cadang/internal/targettest"
+	"github.com/cadang/cadang/internal/testenv"
 	"github.com/cadang/cadang/targets"
-	"github.com/cadang/cadang/targets/targettest"
 )
 
 // scratchFolder returns a scratch_dir for a test (QEMU must reach it) and checks, when

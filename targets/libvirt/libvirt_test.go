@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cadang/cadang/e2e/testenv"
-	"github.com/cadang/cadang/targets/targettest"
+	"github.com/cadang/cadang/internal/targettest"
+	"github.com/cadang/cadang/internal/testenv"
 )
 
 // A running domain is backed up in full, then incrementally after writes into its disk;

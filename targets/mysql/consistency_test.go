@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cadang/cadang/e2e/testenv"
+	"github.com/cadang/cadang/internal/targettest"
+	"github.com/cadang/cadang/internal/testenv"
 	"github.com/cadang/cadang/targets"
-	"github.com/cadang/cadang/targets/targettest"
 )
 
 // Rows written while the dump runs never make a restore that breaks a foreign key or

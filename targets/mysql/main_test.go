@@ -3,7 +3,7 @@ package mysql_test
 import (
 	"testing"
 
-	"github.com/cadang/cadang/targets/targettest"
+	"github.com/cadang/cadang/internal/targettest"
 )
 
 func TestMain(m *testing.M) { targettest.Main(m) }

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cadang/cadang/e2e/testenv"
+	"github.com/cadang/cadang/internal/targettest"
+	"github.com/cadang/cadang/internal/testenv"
 	"github.com/cadang/cadang/targets"
 	"github.com/cadang/cadang/targets/mysql"
-	"github.com/cadang/cadang/targets/targettest"
 )
 
 // A stored procedure that the backup user may not read is not silently missing from a

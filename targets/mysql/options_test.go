@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/cadang/cadang/e2e/testenv"
+	"github.com/cadang/cadang/internal/targettest"
+	"github.com/cadang/cadang/internal/testenv"
 	"github.com/cadang/cadang/targets"
-	"github.com/cadang/cadang/targets/targettest"
 )
 
 // A table that --ignore-table leaves out is out of the manifest too (even one the

@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cadang/cadang/e2e/testenv"
+	"github.com/cadang/cadang/internal/targettest"
+	"github.com/cadang/cadang/internal/testenv"
 	"github.com/cadang/cadang/targets"
 	"github.com/cadang/cadang/targets/mysql"
-	"github.com/cadang/cadang/targets/targettest"
 )
 
 // A user without SUPER or SET USER restores views, routines, triggers and events with

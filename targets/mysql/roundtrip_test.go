@@ -13,11 +13,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cadang/cadang/e2e/testenv"
+	"github.com/cadang/cadang/internal/targettest"
+	"github.com/cadang/cadang/internal/testenv"
 	"github.com/cadang/cadang/targets"
 	"github.com/cadang/cadang/targets/dbdump"
 	"github.com/cadang/cadang/targets/mysql"
-	"github.com/cadang/cadang/targets/targettest"
 )
 
 // bigRows × 4 KiB of incompressible bytes: the large table of the round trip (200 MiB).

@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/drc"
-	"github.com/cadang/cadang/e2e/testenv"
+	"github.com/cadang/cadang/internal/targettest"
+	"github.com/cadang/cadang/internal/testenv"
 	"github.com/cadang/cadang/targets/dbdump"
 	"github.com/cadang/cadang/targets/postgres"
-	"github.com/cadang/cadang/targets/targettest"
 )
 
 // BenchmarkBackup times cadang's backup of a PostgreSQL database of about 500 MB of

@@ -5,10 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cadang/cadang/e2e/testenv"
+	"github.com/cadang/cadang/internal/targettest"
+	"github.com/cadang/cadang/internal/testenv"
 	"github.com/cadang/cadang/targets"
 	"github.com/cadang/cadang/targets/postgres"
-	"github.com/cadang/cadang/targets/targettest"
 )
 
 func TestContract(t *testing.T) {

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cadang/cadang/e2e/testenv"
-	"github.com/cadang/cadang/targets/targettest"
+	"github.com/cadang/cadang/internal/targettest"
+	"github.com/cadang/cadang/internal/testenv"
 )
 
 // A dump whose server connection is terminated midway fails with the cause on one line

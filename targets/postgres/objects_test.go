@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cadang/cadang/e2e/testenv"
+	"github.com/cadang/cadang/internal/targettest"
+	"github.com/cadang/cadang/internal/testenv"
 	"github.com/cadang/cadang/targets"
-	"github.com/cadang/cadang/targets/targettest"
 )
 
 // The manifest counts the database's schema objects (tables, views, sequences,

@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/cadang/cadang/e2e/testenv"
-	"github.com/cadang/cadang/targets/targettest"
+	"github.com/cadang/cadang/internal/targettest"
+	"github.com/cadang/cadang/internal/testenv"
 )
 
 // No file holding the database password exists while a dump streams, nor after it: the

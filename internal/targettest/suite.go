@@ -23,7 +23,7 @@ import (
 	"testing"
 
 	"github.com/cadang/cadang/drc"
-	"github.com/cadang/cadang/e2e/testenv"
+	"github.com/cadang/cadang/internal/testenv"
 	"github.com/cadang/cadang/targets"
 )
 

@@ -37,7 +37,7 @@ type S3Config struct {
 	Region        string `yaml:"region"`
 	AccessKey     string `yaml:"access_key"`
 	AccessKeyFile string `yaml:"access_key_file"`
-	SecretKey     string `yaml:"secret_key" secret:"true"` // prefer secret_key_file
+	SecretKey     string `yaml:"secret_key"` // prefer secret_key_file; never printed (the config is never echoed)
 	SecretKeyFile string `yaml:"secret_key_file"`
 	Insecure      bool   `yaml:"insecure"`      // plain http
 	CreateBucket  bool   `yaml:"create_bucket"` // let `cadang init` create a missing bucket

@@ -2,9 +2,10 @@
 // ordered list of numbered steps, as an SOP lists them: each has an action, a performer,
 // a time standard and, once run, a result (ok, failed, skipped) with its start, end and
 // a one-line summary. The Executor runs procedures step by step; cleanup steps run
-// whatever happened before them. Restore drills are the first procedures it runs
-// (engine builds them from targets' restore and verify parts); failover runbooks reuse
-// the same executor, steps and reports.
+// whatever happened before them. Restore drills are the procedures it runs today
+// (engine builds them from targets' restore and verify parts); failover runbooks, when
+// they come, are meant to reuse the same executor, steps and reports (there is no
+// failover code yet).
 //
 // Reports ("Berita Acara Uji Pemulihan DRC" for one drill, a summary for a period) are
 // rendered as JSON, a self-contained HTML page and a PDF, in Bahasa Indonesia by
@@ -14,6 +15,6 @@
 // written; the form's own words are in i18n.go.
 //
 // This package imports neither engine, targets nor drc: its actions are functions the
-// caller builds. runbooks/msg imports only the standard library, so that targets can
-// record messages without importing runbooks.
+// caller builds. runbooks/msg imports only the standard library and internal/oneline, so
+// that targets can record messages without importing runbooks.
 package runbooks

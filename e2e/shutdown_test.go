@@ -112,7 +112,9 @@ func TestSIGTERMLetsRunningBackupFinish(t *testing.T) {
 	if err := w.daemon.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	testenv.Eventually(t, time.Minute, "the daemon to stop taking work", func() bool {
+		return strings.Contains(w.log(), "shutting down: no new work is taken")
+	})
 	if r := w.cadang("backup", "portal-files"); r.code != 1 || !strings.Contains(r.stderr, "the daemon is shutting down") {
 		t.Errorf("a request during shutdown: %s", r)
 	}

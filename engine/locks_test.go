@@ -193,18 +193,16 @@ func TestRunClearsItsOwnStaleLock(t *testing.T) {
 		_, _, _ = repo.Backup(lctx, drc.BackupOptions{Host: "app", Stdin: &drc.StdinCommand{Filename: "x", Argv: []string{"sleep", "600"}}}, nil)
 	}()
 	var pid int
-	for pid == 0 {
+	testenv.Eventually(t, time.Minute, "the run's restic to be recorded in its lease", func() bool {
 		if ls, _ := d.cat.Leases("local", "dinkes"); len(ls) == 1 && len(ls[0].Restic) == 1 {
 			pid = ls[0].Restic[0].PID
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	for {
-		if locks, _ := repo.Locks(context.Background()); len(locks) == 1 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return pid != 0
+	})
+	testenv.Eventually(t, time.Minute, "restic's lock", func() bool {
+		locks, _ := repo.Locks(context.Background())
+		return len(locks) == 1
+	})
 	kill(t, pid)
 	j.run.Status = catalog.Interrupted
 	d.releaseLease(j) // kept, marked ended: its restic may have left a lock

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/internal/testenv"
 )
 
 // The queue's rules with a fake job body: at most `limit` at once, one per target,
@@ -52,7 +53,11 @@ func TestQueueLimits(t *testing.T) {
 	urgent := add(5, "d", PriorityOnDemand)
 
 	q.dispatch(body)
-	time.Sleep(50 * time.Millisecond)
+	testenv.Eventually(t, 10*time.Second, "the first two jobs to start", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(order) == 2
+	})
 	mu.Lock()
 	if fmt.Sprint(order) != "[5 1]" && fmt.Sprint(order) != "[1 5]" {
 		t.Errorf("first two started: %v (want the on-demand run and the oldest)", order)

@@ -217,3 +217,17 @@ func lastLines(file string, n int) string {
 	}
 	return strings.Join(lines, " | ")
 }
+
+// Eventually waits until cond holds, checking every 20 ms, and fails the test naming
+// what it waited for when timeout passes first: tests wait for conditions with a
+// deadline, never for a fixed time.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

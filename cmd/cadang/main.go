@@ -315,14 +315,21 @@ func (g *globals) loadConfig() (*config.Config, error) {
 // client returns a client of the daemon (see above for where it is found).
 func (g *globals) client() (*api.Client, error) {
 	if s := os.Getenv("CADANG_SOCKET"); s != "" && g.configFile == "" {
-		return api.NewClient(s), nil
+		return newClient(s), nil
 	}
 	if _, found := g.configPath(); !found {
-		return api.NewClient(defaultSocket), nil
+		return newClient(defaultSocket), nil
 	}
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil, err
 	}
-	return api.NewClient(cfg.Daemon.Socket), nil
+	return newClient(cfg.Daemon.Socket), nil
+}
+
+// newClient is a client of the daemon at socket that prints times in the daemon's zone.
+func newClient(socket string) *api.Client {
+	c := api.NewClient(socket)
+	c.OnZone = setDisplayZone
+	return c
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/internal/iec"
+	"github.com/cadang/cadang/runbooks"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
@@ -34,11 +35,23 @@ func table(w io.Writer, header []string, rows [][]string) {
 	tw.Flush()
 }
 
+// displayZone is the daemon's time zone (scheduler.timezone, told with every answer of
+// its API): human output shows times there, labelled (WIB, WITA, WIT, or the offset),
+// whatever the zone of the machine the CLI runs on. JSON keeps RFC 3339 with offset.
+var displayZone = time.Local
+
+func setDisplayZone(name string) {
+	if loc, err := time.LoadLocation(name); err == nil {
+		displayZone = loc
+	}
+}
+
 func shortTime(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.Local().Format("2006-01-02 15:04:05")
+	t = t.In(displayZone)
+	return t.Format("2006-01-02 15:04:05") + " " + runbooks.ZoneLabel(displayZone, t)
 }
 
 func took(r api.Run) string {

@@ -17,10 +17,16 @@ import (
 // ErrNoDaemon means no daemon answers on the socket.
 var ErrNoDaemon = errors.New("no cadang daemon is running")
 
+// ZoneHeader carries the daemon's time zone (an IANA name) on every answer.
+const ZoneHeader = "Cadang-Timezone"
+
 // Client talks to a daemon over its unix socket.
 type Client struct {
 	socket string
 	http   *http.Client
+	// OnZone, if set, is told the daemon's time zone (scheduler.timezone) with every
+	// answer, so that a client prints times as the daemon's operators read them.
+	OnZone func(name string)
 }
 
 // NewClient returns a client of the daemon listening on socket.
@@ -66,6 +72,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		return fmt.Errorf("cadang daemon (socket %s): %w", c.socket, err)
 	}
 	defer resp.Body.Close()
+	if z := resp.Header.Get(ZoneHeader); z != "" && c.OnZone != nil {
+		c.OnZone(z)
+	}
 	if resp.StatusCode >= 300 {
 		var e Error
 		if json.NewDecoder(resp.Body).Decode(&e) != nil || e.Error == "" {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/cadang/cadang/runbooks/msg"
 	"github.com/cadang/cadang/targets"
 )
 
@@ -116,41 +117,41 @@ func DrillSteps(k DrillKind, r targets.Reader, env *targets.DrillEnv) []targets.
 	var to string
 	var created bool
 	return []targets.DrillStep{
-		{Key: "restore", Title: "Restore the dump into a scratch database", TitleID: "Memulihkan dump ke basis data sementara",
-			Run: func(ctx context.Context) (string, error) {
+		{Key: "restore", Activity: msg.New("db.restore.title"),
+			Do: func(ctx context.Context) (msg.Message, error) {
 				var err error
 				if to, err = DrillURL(k.Scheme(), env, name); err != nil {
-					return "", err
+					return msg.Message{}, err
 				}
 				if err := CheckNotProduction(ctx, k, env); err != nil {
-					return "", err
+					return msg.Message{}, err
 				}
 				if snapshotIsArchive(r) {
-					return "", errors.New("the snapshot holds a whole server (all: true): drills restore one database at a time; drill a target of one database")
+					return msg.Message{}, msg.Fail("db.restore.whole_server")
 				}
 				created = true
 				n := countingReader{Reader: r}
 				if err := k.Restore(ctx, &n, targets.RestoreRequest{To: to}); err != nil {
-					return "", err
+					return msg.Message{}, err
 				}
 				env.Restored(n.bytes.Load())
-				return fmt.Sprintf("database %s restored (%d bytes of dump)", name, n.bytes.Load()), nil
+				return msg.New("db.restore.done", "db", name, "bytes", n.bytes.Load()), nil
 			}},
-		{Key: "verify-manifest", Title: "Compare tables with the manifest recorded at backup", TitleID: "Membandingkan tabel dengan manifes saat backup", Verify: true,
-			Run: func(ctx context.Context) (string, error) {
-				const check = "tables against the manifest recorded at backup (rows, checksums)"
+		{Key: "verify-manifest", Activity: msg.New("db.manifest.title"), Verify: true,
+			Do: func(ctx context.Context) (msg.Message, error) {
+				check := msg.New("db.manifest.check")
 				var m Manifest
 				if len(env.Manifest) == 0 || json.Unmarshal(env.Manifest, &m) != nil || len(m.Databases) != 1 {
-					detail := "no manifest was recorded for this snapshot: not compared"
-					env.Check(targets.DrillCheck{Name: check, Passed: false, Detail: detail})
-					return "", errors.New(detail)
+					found := msg.New("db.manifest.none")
+					env.Check(targets.DrillCheck{What: check, Passed: false, Found: found})
+					return msg.Message{}, &msg.Error{Msg: found}
 				}
 				got, err := k.Inspect(ctx, to)
 				if err != nil {
-					return "", err
+					return msg.Message{}, err
 				}
 				if len(got.Databases) != 1 {
-					return "", fmt.Errorf("the scratch database %s was not found after the restore", name)
+					return msg.Message{}, msg.Fail("db.manifest.not_found", "db", name)
 				}
 				want := m.Databases[0]
 				diffs := Compare(want.Tables, got.Databases[0].Tables)
@@ -159,62 +160,62 @@ func DrillSteps(k DrillKind, r targets.Reader, env *targets.DrillEnv) []targets.
 				for _, t := range want.Tables {
 					rows += t.Rows
 				}
-				detail := fmt.Sprintf("%d tables, %d rows, identical to the manifest", len(want.Tables), rows)
+				found := msg.New("db.manifest.ok", "tables", len(want.Tables), "rows", rows)
 				if len(want.Objects) > 0 {
-					detail += "; schema objects as recorded: " + countsText(want.Objects)
+					found = msg.New("db.manifest.objects", "base", found, "objects", countsText(want.Objects))
 				}
 				if !want.Exact {
-					detail += " (the manifest is not exact: " + want.Note + ")"
+					found = msg.New("db.manifest.inexact", "base", found, "note", want.Note)
 				}
 				if len(diffs) > 0 {
-					detail = fmt.Sprintf("%d differences from the manifest, first: %s", len(diffs), diffs[0])
+					found = msg.New("db.manifest.differ", "n", len(diffs), "first", diffs[0])
 				}
-				env.Check(targets.DrillCheck{Name: check, Passed: len(diffs) == 0, Detail: detail})
+				env.Check(targets.DrillCheck{What: check, Passed: len(diffs) == 0, Found: found})
 				if len(diffs) > 0 {
-					return "", errors.New(detail)
+					return msg.Message{}, &msg.Error{Msg: found}
 				}
-				return detail, nil
+				return found, nil
 			}},
-		{Key: "verify-checks", Title: "Run the target's own drill checks", TitleID: "Menjalankan pemeriksaan uji milik target", Verify: true,
-			Run: func(ctx context.Context) (string, error) {
+		{Key: "verify-checks", Activity: msg.New("db.checks.title"), Verify: true,
+			Do: func(ctx context.Context) (msg.Message, error) {
 				if len(env.Checks) == 0 {
-					return "no drill.checks configured", nil
+					return msg.New("db.checks.none"), nil
 				}
 				failed := 0
 				var first string
 				for _, q := range env.Checks {
 					lines, err := k.Query(ctx, to, strings.TrimRight(q, "; \t\n")+";")
 					ok := err == nil && len(lines) > 0 && isTrue(lines[len(lines)-1])
-					detail := "true"
+					found := msg.New("db.checks.true")
 					switch {
 					case err != nil:
-						detail = oneLine(err.Error())
+						found = msg.Of(err)
 					case !ok:
-						detail = fmt.Sprintf("returned %q, not true", strings.Join(lines, " "))
+						found = msg.New("db.checks.not_true", "got", fmt.Sprintf("%q", strings.Join(lines, " ")))
 					}
-					env.Check(targets.DrillCheck{Name: "check: " + q, Passed: ok, Detail: detail})
+					env.Check(targets.DrillCheck{What: msg.New("db.checks.check", "sql", q), Passed: ok, Found: found})
 					if !ok {
 						failed++
 						if first == "" {
-							first = q + ": " + detail
+							first = q + ": " + found.String()
 						}
 					}
 				}
 				if failed > 0 {
-					return "", fmt.Errorf("%d of %d checks failed, first: %s", failed, len(env.Checks), first)
+					return msg.Message{}, msg.Fail("db.checks.failed", "failed", failed, "n", len(env.Checks), "first", first)
 				}
-				return fmt.Sprintf("%d checks returned true", len(env.Checks)), nil
+				return msg.New("db.checks.ok", "n", len(env.Checks)), nil
 			}},
-		{Key: "cleanup", Title: "Drop the scratch database", TitleID: "Menghapus basis data sementara", Always: true,
-			Run: func(ctx context.Context) (string, error) {
+		{Key: "cleanup", Activity: msg.New("db.cleanup.title"), Always: true,
+			Do: func(ctx context.Context) (msg.Message, error) {
 				if !created {
-					return "nothing to drop", nil
+					return msg.New("db.cleanup.nothing"), nil
 				}
 				server, _ := DrillURL(k.Scheme(), env, "")
 				if _, err := k.Query(ctx, server, k.DropSQL(name)); err != nil {
-					return "", err
+					return msg.Message{}, err
 				}
-				return "dropped " + name, nil
+				return msg.New("db.cleanup.done", "db", name), nil
 			}},
 	}
 }

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -309,4 +310,65 @@ func DomainNames(t testing.TB, l *golibvirt.Libvirt) []string {
 		names = append(names, d.Name)
 	}
 	return names
+}
+
+// Bitmaps lists the dirty bitmaps stored in the domain's vda image (qemu-img info,
+// which reads the image while QEMU may run it).
+func (d *Domain) Bitmaps() []string {
+	d.t.Helper()
+	return ImageBitmaps(d.t, d.Disk)
+}
+
+// ImageBitmaps lists the dirty bitmaps stored in a qcow2 image.
+func ImageBitmaps(t testing.TB, image string) []string {
+	t.Helper()
+	var info struct {
+		FormatSpecific struct {
+			Data struct {
+				Bitmaps []struct {
+					Name string `json:"name"`
+				} `json:"bitmaps"`
+			} `json:"data"`
+		} `json:"format-specific"`
+	}
+	out := Run(t, "qemu-img", "info", "-U", "--output=json", image)
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatalf("qemu-img info %s: %v", image, err)
+	}
+	var names []string
+	for _, b := range info.FormatSpecific.Data.Bitmaps {
+		names = append(names, b.Name)
+	}
+	return names
+}
+
+// Frozen reports whether the guest agent says the guest's file systems are frozen.
+func (d *Domain) Frozen() (bool, error) {
+	out, err := d.L.QEMUDomainAgentCommand(d.Dom, `{"execute":"guest-fsfreeze-status"}`, 10, 0)
+	if err != nil {
+		return false, err
+	}
+	if len(out) == 0 {
+		return false, fmt.Errorf("guest-fsfreeze-status: no answer")
+	}
+	return strings.Contains(out[0], `"frozen"`), nil
+}
+
+// ActiveJob reports whether the domain has an active job (virsh domjobinfo).
+func (d *Domain) ActiveJob() bool {
+	d.t.Helper()
+	typ, _, err := d.L.DomainGetJobStats(d.Dom, 0)
+	if err != nil {
+		d.t.Fatalf("job stats of %s: %v", d.Name, err)
+	}
+	return golibvirt.DomainJobType(typ) != golibvirt.DomainJobNone
+}
+
+// ResizeModel sets Model's size (what a disk resize does to the guest's view).
+func (d *Domain) ResizeModel(size int64) {
+	d.t.Helper()
+	if err := os.Truncate(d.Model, size); err != nil {
+		d.t.Fatal(err)
+	}
+	d.Size = size
 }

@@ -253,13 +253,10 @@ func TestShutOffCheckpointLeavesNoBitmap(t *testing.T) {
 	scratch := scratchFolder(t)
 	repo := targettest.NewRepo(t)
 	tg := newTarget(t, testConfig(d, scratch))
-	m1, _, _, err := backup(t, repo, tg)
-	if err != nil {
+	if _, _, _, err := backup(t, repo, tg); err != nil {
 		t.Fatal(err)
 	}
-	if b := d.Bitmaps(); !reflect.DeepEqual(b, []string{m1.Checkpoint}) {
-		t.Fatalf("bitmaps after the first backup: %v", b)
-	}
+	// (QEMU writes the bitmaps into the image when it ends.)
 	d.Write(0x66, 5<<20, 1<<20)
 	tg.beforeStore = func(string) {
 		if err := d.L.DomainDestroyFlags(d.Dom, golibvirt.DomainDestroyGraceful); err != nil {

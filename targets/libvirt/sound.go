@@ -175,12 +175,13 @@ func readMapFrom(ctx context.Context, rd targets.Reader, pd *DiskManifest) (*blo
 }
 
 // liveBlock returns the SHA-256 of block i of a disk as the guest sees it, read from
-// its image file while QEMU may run it (qemu-img -U).
+// its image file while QEMU may run it (qemu-img -U). qemu-img dd counts the skipped
+// blocks in count.
 func liveBlock(ctx context.Context, tmpDir, path, format string, m *blockMap, i int) ([sha256.Size]byte, error) {
 	var sum [sha256.Size]byte
 	out := filepath.Join(tmpDir, "probe.raw")
 	defer os.Remove(out)
-	args := []string{"dd", "-U", "-O", "raw", "bs=" + strconv.FormatInt(m.BlockSize, 10), "skip=" + strconv.Itoa(i), "count=1",
+	args := []string{"dd", "-U", "-O", "raw", "bs=" + strconv.FormatInt(m.BlockSize, 10), "skip=" + strconv.Itoa(i), "count=" + strconv.Itoa(i+1),
 		"if=" + path, "of=" + out}
 	if format != "" {
 		args = append(args[:2], append([]string{"-f", format}, args[2:]...)...)

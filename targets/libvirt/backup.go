@@ -446,6 +446,9 @@ func (r *run) begin(ctx context.Context, images map[string]string, parent *paren
 			return err
 		}
 	}
+	if r.t.beforeFreeze != nil {
+		r.t.beforeFreeze(r.t.cfg.Domain)
+	}
 	consistency, why, thaw := r.freeze(ctx)
 	frozenAt := time.Now()
 	started := make(chan error, 1)

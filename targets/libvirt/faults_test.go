@@ -182,10 +182,32 @@ func TestForeignJobDoesNotFreezeTheGuest(t *testing.T) {
 			!strings.Contains(err.Error(), "the guest was not frozen") {
 			t.Errorf("want a failure naming the other job, got %v", err)
 		}
-		if _, frozen := frozenSince(from); frozen {
-			t.Error("the guest was frozen while another job was active")
+		if longest, frozen := frozenSince(from); frozen {
+			t.Errorf("the guest was frozen while another job was active (for %s)", longest)
 		}
 		assertScratchEmpty(t, scratch)
+	})
+	t.Run("thawed when libvirt waits anyway", func(t *testing.T) {
+		// The other job starts between the check and the freeze: libvirt waits for
+		// its job lock (30 s) with the guest frozen, unless cadang thaws it.
+		tg.beforeFreeze = func(string) {
+			tg.beforeFreeze = nil
+			foreign()
+		}
+		t.Cleanup(func() { abortJob(t, d) })
+		from := time.Now()
+		_, _, _, err := backup(t, repo, tg)
+		if err == nil || !strings.Contains(err.Error(), "cannot acquire state change lock") {
+			t.Errorf("want libvirt's lock timeout, got %v", err)
+		}
+		longest, frozen := frozenSince(from)
+		if !frozen {
+			t.Error("the guest was never seen frozen")
+		}
+		if longest > MaxFrozen {
+			t.Errorf("the guest stayed frozen %s, more than %s", longest, MaxFrozen)
+		}
+		t.Logf("frozen for %s at most", longest)
 	})
 	t.Run("goes on once the job ended", func(t *testing.T) {
 		foreign()

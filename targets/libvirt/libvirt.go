@@ -37,6 +37,9 @@ type Target struct {
 	// starts waiting for another job of the domain.
 	jobWait   time.Duration
 	onJobWait func(domain string)
+	// beforeFreeze, if set, runs after the check for other jobs, just before the
+	// guest is frozen (tests start a job there, as if it started at that instant).
+	beforeFreeze func(domain string)
 }
 
 var _ targets.Target = (*Target)(nil) // interface guard

@@ -121,6 +121,9 @@ targets:
 			if left, _ := os.ReadDir(scratch); len(left) > 0 {
 				t.Errorf("scratch left: %v", left)
 			}
+			if !strings.Contains(w.log(), "removed the scratch folder of a backup a stopped daemon left") {
+				t.Error("the daemon did not log the scratch folder it removed")
+			}
 
 			// One record: every snapshot has its run, and only the catch-up's of this
 			// round is good.

@@ -500,7 +500,7 @@ func (r *run) waitNoJob(ctx context.Context) error {
 	deadline := time.Now().Add(wait)
 	waiting := ""
 	for {
-		typ, params, err := r.c.DomainGetJobStats(r.dom, 0)
+		typ, params, err := jobStats(r.c, r.dom)
 		if err != nil {
 			return fmt.Errorf("checking for an active job: %s", reason(contextErr(ctx, err)))
 		}
@@ -528,6 +528,19 @@ func (r *run) waitNoJob(ctx context.Context) error {
 		case <-time.After(pollInterval):
 		}
 	}
+}
+
+// jobStats is DomainGetJobStats of the active job, but a backup job that libvirt is
+// setting up or ending ("internal error: backup job data missing") is reported as an
+// active backup job rather than an error.
+func jobStats(c *conn, dom golibvirt.Domain) (int32, []golibvirt.TypedParam, error) {
+	typ, params, err := c.DomainGetJobStats(dom, 0)
+	if err != nil && isCode(err, golibvirt.ErrInternalError) && strings.Contains(err.Error(), "backup job data missing") {
+		op := golibvirt.TypedParam{Field: golibvirt.DomainJobOperationStr,
+			Value: *golibvirt.NewTypedParamValueInt(int32(golibvirt.DomainJobOperationStrBackup))}
+		return int32(golibvirt.DomainJobUnbounded), []golibvirt.TypedParam{op}, nil
+	}
+	return typ, params, err
 }
 
 // jobName names an active job's operation as libvirt's job statistics say it.
@@ -603,7 +616,7 @@ func (r *run) wait(ctx context.Context) error {
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	for {
-		typ, params, err := r.c.DomainGetJobStats(r.dom, 0)
+		typ, params, err := jobStats(r.c, r.dom)
 		if err != nil {
 			if ctx.Err() != nil {
 				return r.abort(ctx)

@@ -228,8 +228,9 @@ func (r *run) olderCheckpoints(ctx context.Context) []string {
 	return old
 }
 
-// deleteCheckpoints removes checkpoints with their bitmaps (see deleteCheckpoint). It works after the run's context ended, on a new connection
-// if need be: a cancelled run must not leave its checkpoint behind.
+// deleteCheckpoints removes checkpoints with their bitmaps (see deleteCheckpoint). It
+// works after the run's context ended, on a new connection if need be: a cancelled run
+// must not leave its checkpoint behind.
 func (r *run) deleteCheckpoints(ctx context.Context, names []string) {
 	if len(names) == 0 {
 		return

@@ -16,6 +16,7 @@ import (
 	golibvirt "github.com/digitalocean/go-libvirt"
 
 	"github.com/cadang/cadang/e2e/testenv"
+	"github.com/cadang/cadang/targets"
 	"github.com/cadang/cadang/targets/targettest"
 )
 
@@ -401,5 +402,44 @@ func TestRecoverAfterKill(t *testing.T) {
 	}
 	if _, err := os.Stat(liveDir); err != nil {
 		t.Errorf("the folder of a live process was removed: %v", err)
+	}
+}
+
+// A drill compares a sample of the snapshot's blocks with the live disk: all as in the
+// snapshot right after the backup; after a write into a sampled block, the difference
+// is reported with what libvirt says was written since, and the check still passes.
+func TestDrillComparesTheLiveDisk(t *testing.T) {
+	d := testenv.NewDomain(t, testenv.DomainOptions{Seed: 25})
+	scratch := scratchFolder(t)
+	repo := targettest.NewRepo(t)
+	tg := newTarget(t, testConfig(d, scratch))
+	_, w, _, err := backup(t, repo, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drill := func() targets.DrillCheck {
+		t.Helper()
+		var got []targets.DrillCheck
+		env := &targets.DrillEnv{Scratch: t.TempDir(), Name: "cadang_drill_live", BootSeconds: 1,
+			Check: func(c targets.DrillCheck) { got = append(got, c) }, Restored: func(int64) {}}
+		if err := targettest.RunDrill(context.Background(), tg.DrillSteps(repo.Reader(t, w.Snapshot), env)); err != nil {
+			t.Fatalf("drill: %v", err)
+		}
+		for _, c := range got {
+			if c.Name == "live disk sample vda" {
+				return c
+			}
+		}
+		t.Fatalf("no live disk check among %+v", got)
+		return targets.DrillCheck{}
+	}
+	// 48 MiB of data: the last 8 blocks and 8 others.
+	if c := drill(); !c.Passed || c.Detail != "16 of 16 sampled blocks as in the snapshot" {
+		t.Errorf("right after the backup: %+v", c)
+	}
+	d.Write(0x77, 47<<20, 1<<20) // the last block that holds data: always sampled
+	d.HMP(`qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "flush"`)
+	if c := drill(); !c.Passed || !strings.Contains(c.Detail, "15 of 16 sampled blocks as in the snapshot; blocks 47 differ, and 1.0 MiB were written to the disk since the backup") {
+		t.Errorf("after a write: %+v", c)
 	}
 }

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,7 +25,11 @@ import (
 // run's scratch folder; a snapshot the killed run's restic finished anyway is recorded
 // as bad, with its run; the catch-up backup succeeds and restores to the disk as it is.
 func TestVMKill9(t *testing.T) {
-	d := testenv.NewDomain(t, testenv.DomainOptions{Size: 512 << 20, Seed: 31})
+	// 2 GiB of data (a pattern: restic stores it in little room), so that the backup
+	// job and restic run long enough to be caught.
+	d := testenv.NewDomain(t, testenv.DomainOptions{Size: 2 << 30, Seeded: 1 << 20, Seed: 31})
+	d.HMP(`qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 0x55 1M 2047M"`)
+	fillModel(t, d.Model, 0x55, 1<<20, 2047<<20)
 	scratch, err := os.MkdirTemp("", "cadang-e2e-scratch-") // QEMU must reach it
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +47,7 @@ targets:
     kind: libvirt
     libvirt: {domain: %s, scratch_dir: %s}
 `, d.Name, scratch))
+	w.must("init")
 	w.startDaemon()
 
 	for _, tc := range []struct {
@@ -51,15 +58,26 @@ targets:
 		orphan bool
 	}{
 		{name: "during the libvirt job", when: func(t *testing.T, pid int) {
-			waitUntil(t, "the backup job to start", func() bool { return d.ActiveJob() })
+			images := filepath.Join(scratch, "vm-*", "vda.qcow2")
+			waitUntil(t, "the backup job to start", func() bool {
+				found, _ := filepath.Glob(images)
+				return len(found) > 0 || d.ActiveJob()
+			})
+			// Paused in QEMU, the job is still there when the daemon dies.
+			pauseBlockJobs(t, d)
 		}},
 		{name: "while restic stores", orphan: true, when: func(t *testing.T, pid int) {
 			// A full backup (the catch-up's checkpoint is deleted first: see below),
 			// so that restic reads the whole disk and is still running when killed.
-			waitUntil(t, "restic to run", func() bool { return len(children(pid, "restic")) > 0 })
+			waitUploading(t, w, w.runs("vm")[0].ID)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				if t.Failed() {
+					t.Logf("runs: %+v\ndaemon log:\n%s", w.runs(""), w.log())
+				}
+			}()
 			d.Write(byte(len(tc.name)), 100<<20, 2<<20)
 			if tc.orphan {
 				for _, cp := range d.Checkpoints() {
@@ -72,6 +90,8 @@ targets:
 			tc.when(t, pid)
 			resticPIDs := children(pid, "restic")
 			w.stopDaemon(syscall.SIGKILL, 30*time.Second)
+			jobLeft := d.ActiveJob()
+			t.Logf("a backup job outlived the daemon: %v", jobLeft)
 			for _, p := range resticPIDs {
 				waitUntil(t, fmt.Sprintf("restic (pid %d) to die with the daemon", p), func() bool { return !alive(p) })
 			}
@@ -123,6 +143,9 @@ targets:
 			}
 			if !strings.Contains(w.log(), "removed the scratch folder of a backup a stopped daemon left") {
 				t.Error("the daemon did not log the scratch folder it removed")
+			}
+			if jobLeft && !strings.Contains(w.log(), "aborted the backup job a stopped daemon left") {
+				t.Error("the daemon did not log the backup job it aborted")
 			}
 
 			// One record: every snapshot has its run, and only the catch-up's of this
@@ -206,6 +229,46 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("waited two minutes for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// fillModel writes n bytes of pattern at off into a model file.
+func fillModel(t *testing.T, model string, pattern byte, off, n int64) {
+	t.Helper()
+	f, err := os.OpenFile(model, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := bytes.Repeat([]byte{pattern}, 1<<20)
+	for done := int64(0); done < n; done += int64(len(chunk)) {
+		if _, err := f.WriteAt(chunk[:min(int64(len(chunk)), n-done)], off+done); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// pauseBlockJobs pauses QEMU's block jobs of the domain (behind libvirt's back).
+func pauseBlockJobs(t *testing.T, d *testenv.Domain) {
+	t.Helper()
+	out, err := d.L.QEMUDomainMonitorCommand(d.Dom, `{"execute":"query-block-jobs"}`, 0)
+	if err != nil {
+		t.Logf("query-block-jobs: %v", err)
+		return
+	}
+	var res struct {
+		Return []struct {
+			Device string `json:"device"`
+		} `json:"return"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("query-block-jobs: %v: %s", err, out)
+	}
+	for _, j := range res.Return {
+		cmd := fmt.Sprintf(`{"execute":"block-job-pause","arguments":{"device":%q}}`, j.Device)
+		if out, err := d.L.QEMUDomainMonitorCommand(d.Dom, cmd, 0); err != nil {
+			t.Logf("%s: %v %s", cmd, err, out) // it may have ended meanwhile
+		}
 	}
 }
 

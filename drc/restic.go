@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -129,8 +130,12 @@ func (r *Restic) run(ctx context.Context, c call) error {
 		cmd.WaitDelay = 30 * time.Second
 	}
 	// Not in the daemon's process group: a Ctrl-C at a terminal running the daemon in
-	// the foreground must not reach restic before the daemon decides.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// the foreground must not reach restic before the daemon decides. But restic dies
+	// with the daemon (Pdeathsig): a restic the daemon no longer watches would go on
+	// and write a snapshot that no run records. Linux sends the signal when the thread
+	// that started the child ends, not the process: the goroutine stays locked to
+	// its thread until restic has ended (see startLocked).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stderr := &tail{max: maxStderr}
 	cmd.Stderr = stderr
 
@@ -159,13 +164,12 @@ func (r *Restic) run(ctx context.Context, c call) error {
 	start := time.Now()
 	log := r.Logger.With("op", c.op, "drc", c.drc)
 	log.Debug("restic start", "args", c.args) // never holds a secret
-	err := cmd.Start()
-	if err == nil {
+	err := startLocked(cmd, func() error {
 		if h := startHook(ctx); h != nil {
 			h(cmd.Process.Pid)
 		}
-		err = cmd.Wait()
-	}
+		return cmd.Wait()
+	})
 	if pr != nil {
 		_ = cmd.Stdout.(*io.PipeWriter).Close()
 		<-done
@@ -194,6 +198,19 @@ func (r *Restic) run(ctx context.Context, c call) error {
 	}
 	log.Debug("restic failed", "code", code, "took", time.Since(start).Round(time.Millisecond), "stderr", stderr.String())
 	return &Error{Op: c.op, DRC: c.drc, Code: code, Message: msg}
+}
+
+// startLocked starts cmd and runs wait, on one OS thread: a child with a Pdeathsig gets it
+// when the thread that forked it ends, and Go ends a thread when a goroutine locked to
+// it returns without unlocking, which some other goroutine could do with an unlocked
+// thread. Locked here, the thread lives at least as long as the child is waited for.
+func startLocked(cmd *exec.Cmd, wait func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	return wait()
 }
 
 // exitMessage finds restic's reason in its stderr: the exit_error JSON message that

@@ -29,6 +29,7 @@ import (
 //
 // The schedules' new states are stored together with the runs they queue.
 func (d *Daemon) startup(orphans []catalog.Run) error {
+	d.recoverTargets() // recover_targets.go: what backups of a dead daemon left outside the repository
 	if err := d.queueRecovery(); err != nil {
 		return err
 	}
@@ -126,7 +127,7 @@ func (d *Daemon) queueRecovery() error {
 		}
 		r := &catalog.Run{Op: "unlock", Agency: agency, DRC: site.Name, Reason: reasonRecovery}
 		subs = append(subs, submission{run: r, prio: PriorityRecovery,
-			exec: func(ctx context.Context, j *job) error { return d.recoverLocks(ctx, j, site, agency) }})
+			exec: func(ctx context.Context, j *job) error { return d.recoverRepo(ctx, j, site, agency) }})
 	}
 	if len(subs) == 0 {
 		return nil

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -309,4 +310,99 @@ func DomainNames(t testing.TB, l *golibvirt.Libvirt) []string {
 		names = append(names, d.Name)
 	}
 	return names
+}
+
+// Bitmaps lists the dirty bitmaps of the domain's vda: QEMU's (which writes them into
+// the image only when it ends) while the domain runs, else those in the image.
+func (d *Domain) Bitmaps() []string {
+	d.t.Helper()
+	state, _, err := d.L.DomainGetState(d.Dom, 0)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if golibvirt.DomainState(state) != golibvirt.DomainRunning && golibvirt.DomainState(state) != golibvirt.DomainPaused {
+		return ImageBitmaps(d.t, d.Disk)
+	}
+	out, err := d.L.QEMUDomainMonitorCommand(d.Dom, `{"execute":"query-named-block-nodes","arguments":{"flat":true}}`, 0)
+	if err != nil {
+		d.t.Fatalf("query-named-block-nodes: %v", err)
+	}
+	var res struct {
+		Return []struct {
+			File    string `json:"file"`
+			Drv     string `json:"drv"`
+			Bitmaps []struct {
+				Name string `json:"name"`
+			} `json:"dirty-bitmaps"`
+		} `json:"return"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		d.t.Fatalf("query-named-block-nodes: %v: %s", err, out)
+	}
+	var names []string
+	for _, n := range res.Return {
+		if n.File == d.Disk && n.Drv == "qcow2" {
+			for _, b := range n.Bitmaps {
+				names = append(names, b.Name)
+			}
+		}
+	}
+	return names
+}
+
+// ImageBitmaps lists the dirty bitmaps stored in a qcow2 image.
+func ImageBitmaps(t testing.TB, image string) []string {
+	t.Helper()
+	var info struct {
+		FormatSpecific struct {
+			Data struct {
+				Bitmaps []struct {
+					Name string `json:"name"`
+				} `json:"bitmaps"`
+			} `json:"data"`
+		} `json:"format-specific"`
+	}
+	out := Run(t, "qemu-img", "info", "-U", "--output=json", image)
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatalf("qemu-img info %s: %v", image, err)
+	}
+	var names []string
+	for _, b := range info.FormatSpecific.Data.Bitmaps {
+		names = append(names, b.Name)
+	}
+	return names
+}
+
+// Frozen reports whether the guest agent says the guest's file systems are frozen.
+func (d *Domain) Frozen() (bool, error) {
+	out, err := d.L.QEMUDomainAgentCommand(d.Dom, `{"execute":"guest-fsfreeze-status"}`, 10, 0)
+	if err != nil {
+		return false, err
+	}
+	if len(out) == 0 {
+		return false, fmt.Errorf("guest-fsfreeze-status: no answer")
+	}
+	return strings.Contains(out[0], `"frozen"`), nil
+}
+
+// ActiveJob reports whether the domain has an active job (virsh domjobinfo).
+func (d *Domain) ActiveJob() bool {
+	d.t.Helper()
+	typ, _, err := d.L.DomainGetJobStats(d.Dom, 0)
+	if err != nil && strings.Contains(err.Error(), "backup job data missing") {
+		return true // a backup job that libvirt is setting up or ending
+	}
+	if err != nil {
+		d.t.Fatalf("job stats of %s: %v", d.Name, err)
+	}
+	return golibvirt.DomainJobType(typ) != golibvirt.DomainJobNone
+}
+
+// ResizeModel sets Model's size (what a disk resize does to the guest's view).
+func (d *Domain) ResizeModel(size int64) {
+	d.t.Helper()
+	if err := os.Truncate(d.Model, size); err != nil {
+		d.t.Fatal(err)
+	}
+	d.Size = size
 }

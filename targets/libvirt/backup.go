@@ -34,6 +34,7 @@ type run struct {
 	all   []string
 
 	scratch string // the run's folder in the scratch dir, removed at the end
+	owner   owner  // the record in scratch of who made it and what the run creates
 	tree    string // the snapshot's content, below scratch
 	notes   []string
 	m       Manifest
@@ -54,21 +55,29 @@ func (t *Target) Backup(ctx context.Context, w targets.Writer) (*targets.BackupR
 		return nil, contextErr(ctx, err)
 	}
 	r := &run{t: t, w: w, c: c, dom: dom, log: w.Logger().With("domain", t.cfg.Domain)}
+	// What a backup of a daemon that died left (the daemon cleans up at start too).
+	if stale := t.staleRuns(r.log); len(stale) > 0 {
+		if err := t.clearStale(ctx, c, stale, r.log); err != nil {
+			r.log.Error("cannot clear what a stopped daemon left", "err", err)
+		}
+	}
 	ok := false
 	defer func() {
+		// The checkpoint goes first: the scratch folder's owner record names it until
+		// then, for a daemon that starts after this one died.
+		if !ok && r.newCheckpoint != "" {
+			// The chain goes on from the previous checkpoint, whose snapshot is good.
+			r.deleteCheckpoints(ctx, []string{r.newCheckpoint})
+		}
 		if r.scratch != "" {
 			if err := os.RemoveAll(r.scratch); err != nil {
 				r.log.Error("cannot remove scratch", "dir", r.scratch, "err", err)
 			}
 		}
-		if !ok && r.newCheckpoint != "" {
-			// The chain goes on from the previous checkpoint, whose snapshot is good.
-			r.deleteCheckpoints(ctx, []string{r.newCheckpoint})
-		}
 	}()
 	res, err := r.backup(ctx)
 	if err != nil {
-		return nil, contextErr(ctx, err)
+		return nil, contextErr(ctx, r.scratchFull(err))
 	}
 	ok = true
 	return res, nil
@@ -127,6 +136,9 @@ func (r *run) backup(ctx context.Context) (*targets.BackupResult, error) {
 	if err := os.WriteFile(filepath.Join(r.tree, "manifest.json"), manifest, 0o600); err != nil {
 		return nil, err
 	}
+	if r.t.beforeStore != nil {
+		r.t.beforeStore(r.t.cfg.Domain)
+	}
 	if err := r.w.Files(ctx, spec); err != nil {
 		return nil, err
 	}
@@ -148,6 +160,10 @@ func (r *run) makeScratch() error {
 		return fmt.Errorf("scratch dir: %w", err)
 	}
 	r.scratch, r.tree = dir, filepath.Join(dir, "tree")
+	r.owner = self(r.t.name, r.t.cfg.Domain)
+	if err := writeOwner(dir, r.owner); err != nil {
+		return err
+	}
 	if uid, gid, ok := r.live.qemuOwner(); ok {
 		if err := os.Chown(dir, uid, gid); err != nil {
 			return fmt.Errorf("scratch dir: %w", err)
@@ -161,6 +177,7 @@ type parentSnapshot struct {
 	reader     targets.Reader
 	manifest   *Manifest
 	checkpoint string
+	probes     map[string]*probes // by disk, see sound.go
 }
 
 // checkpointPrefix starts the names of the checkpoints this target creates.
@@ -211,9 +228,9 @@ func (r *run) olderCheckpoints(ctx context.Context) []string {
 	return old
 }
 
-// deleteCheckpoints removes checkpoints (with their bitmaps; only the metadata of one
-// whose bitmap is broken). It works after the run's context ended, on a new connection
-// if need be: a cancelled run must not leave its checkpoint behind.
+// deleteCheckpoints removes checkpoints with their bitmaps (see deleteCheckpoint). It
+// works after the run's context ended, on a new connection if need be: a cancelled run
+// must not leave its checkpoint behind.
 func (r *run) deleteCheckpoints(ctx context.Context, names []string) {
 	if len(names) == 0 {
 		return
@@ -225,13 +242,8 @@ func (r *run) deleteCheckpoints(ctx context.Context, names []string) {
 	}
 	defer done()
 	for _, n := range names {
-		cp := golibvirt.DomainCheckpoint{Name: n, Dom: r.dom}
-		err := c.DomainCheckpointDelete(cp, 0)
-		if err != nil && !isCode(err, golibvirt.ErrNoDomainCheckpoint) {
-			err = c.DomainCheckpointDelete(cp, golibvirt.DomainCheckpointDeleteMetadataOnly)
-		}
-		if err != nil && !isCode(err, golibvirt.ErrNoDomainCheckpoint) {
-			r.log.Error("checkpoint not removed", "checkpoint", n, "err", reason(err))
+		if err := deleteCheckpoint(ctx, c, r.dom, n); err != nil {
+			r.log.Error("checkpoint not removed", "checkpoint", n, "err", err)
 			continue
 		}
 		r.log.Debug("checkpoint removed", "checkpoint", n)
@@ -293,6 +305,20 @@ func (r *run) liveBackup(ctx context.Context) (map[string]string, *parentSnapsho
 		return nil, nil, fmt.Errorf("domain %q: %w", r.t.cfg.Domain, err)
 	}
 	if parent != nil {
+		if why := r.checkSound(ctx, images, parent); why != "" {
+			// The bitmap missed changes: neither checkpoint can be built on.
+			r.note(fmt.Sprintf("checkpoint %s cannot be trusted: %s: full backup instead", parent.checkpoint, why))
+			r.deleteCheckpoints(ctx, []string{r.newCheckpoint, parent.checkpoint})
+			r.newCheckpoint, parent = "", nil
+			if err := r.begin(ctx, images, nil, withCheckpoint); err != nil {
+				return nil, nil, fmt.Errorf("domain %q: starting the backup job: %s", r.t.cfg.Domain, reason(contextErr(ctx, err)))
+			}
+			if err := r.wait(ctx); err != nil {
+				return nil, nil, fmt.Errorf("domain %q: %w", r.t.cfg.Domain, err)
+			}
+		}
+	}
+	if parent != nil {
 		r.m.Level = Incremental
 		r.m.Parent = &ParentRef{Checkpoint: parent.checkpoint, Snapshot: parent.reader.Snapshot().ID}
 		r.m.Generation = parent.manifest.Generation + 1
@@ -336,7 +362,35 @@ func (r *run) plan(ctx context.Context) (*parentSnapshot, error) {
 		r.note(fmt.Sprintf("snapshot %.8s of checkpoint %s %s: full backup", rd.Snapshot().ID, cp, why))
 		return nil, nil
 	}
-	return &parentSnapshot{reader: rd, manifest: pm, checkpoint: cp}, nil
+	pr, why := r.readProbes(ctx, rd, pm)
+	if why != "" {
+		r.note(fmt.Sprintf("checkpoint %s cannot be checked against the disk (%s): full backup", cp, why))
+		return nil, nil
+	}
+	return &parentSnapshot{reader: rd, manifest: pm, checkpoint: cp, probes: pr}, nil
+}
+
+// checkSound checks an incremental job's images against the blocks read before it
+// (sound.go); it returns why the backup cannot be trusted, or "".
+func (r *run) checkSound(ctx context.Context, images map[string]string, parent *parentSnapshot) string {
+	for _, d := range r.disks {
+		name := d.Target.Dev
+		p := parent.probes[name]
+		if p == nil {
+			return "disk " + name + " was not checked"
+		}
+		ch, err := readChanges(ctx, images[name], false)
+		if err != nil {
+			return fmt.Sprintf("disk %s: %v", name, err)
+		}
+		if len(ch.dirty) != len(p.parent.Sum) {
+			return fmt.Sprintf("disk %s has %d blocks, the previous snapshot %d", name, len(ch.dirty), len(p.parent.Sum))
+		}
+		if why := unsound(ch, p); why != "" {
+			return "disk " + name + ": " + why
+		}
+	}
+	return ""
 }
 
 // incompatible says why a parent snapshot cannot be built on, or "".
@@ -382,15 +436,140 @@ func (r *run) begin(ctx context.Context, images map[string]string, parent *paren
 		name = r.checkpointPrefix() + strconv.FormatInt(time.Now().UnixNano(), 10)
 		cpXML = golibvirt.OptString{checkpointXML(name, "cadang target "+r.t.name, r.all, images)}
 	}
+	if err := r.waitNoJob(ctx); err != nil {
+		return err
+	}
+	if name != "" {
+		// Recorded before the job can create it: a daemon that starts after this one
+		// died deletes it.
+		r.owner.Checkpoint = name
+		if err := writeOwner(r.scratch, r.owner); err != nil {
+			return err
+		}
+	}
+	if r.t.beforeFreeze != nil {
+		r.t.beforeFreeze(r.t.cfg.Domain)
+	}
 	consistency, why, thaw := r.freeze(ctx)
-	err := r.c.DomainBackupBegin(r.dom, backupXML(r.all, images, incremental), cpXML, 0)
-	thaw()
+	frozenAt := time.Now()
+	started := make(chan error, 1)
+	go func() { started <- r.c.DomainBackupBegin(r.dom, backupXML(r.all, images, incremental), cpXML, 0) }()
+	var err error
+	select {
+	case err = <-started:
+		thaw()
+	case <-time.After(time.Until(frozenAt.Add(thawAfter))):
+		// libvirt waits for something (its job lock, a busy QEMU): the guest is not
+		// kept frozen meanwhile, and the copy is of an instant after the thaw.
+		thaw()
+		if consistency == AppConsistent {
+			consistency = CrashConsistent
+			why = fmt.Sprintf("crash-consistent: the backup job had not started %s after the guest's file systems were frozen, so they were thawed first (a guest stays frozen %s at most)", thawAfter, MaxFrozen)
+		}
+		err = <-started
+	}
 	if err != nil {
 		return err
 	}
 	r.newCheckpoint, r.m.Checkpoint, r.m.Consistency = name, name, consistency
 	r.note(why)
 	return nil
+}
+
+// MaxFrozen is the longest a guest's file systems stay frozen for a backup: they are
+// thawed thawAfter after the freeze was asked for, whether the backup job has started
+// or not, and the thaw itself takes a moment.
+const (
+	MaxFrozen = 10 * time.Second
+	thawAfter = 8 * time.Second
+)
+
+// defaultJobWait is how long a backup waits for another job of the domain (a
+// migration, a dump, someone else's backup job) to end before it fails.
+const defaultJobWait = 2 * time.Minute
+
+// waitNoJob waits until the domain has no active job, so that the guest is frozen only
+// when libvirt can start the backup job at once: libvirt would otherwise wait for its
+// job lock with the guest frozen. A backup job that a stopped cadang left was aborted
+// before (Recover, clearStale); any other job is someone else's, waited for until
+// jobWait, then the run fails saying whose.
+func (r *run) waitNoJob(ctx context.Context) error {
+	wait := r.t.jobWait
+	if wait == 0 {
+		wait = defaultJobWait
+	}
+	deadline := time.Now().Add(wait)
+	waiting := ""
+	for {
+		typ, params, err := jobStats(r.c, r.dom)
+		if err != nil {
+			return fmt.Errorf("checking for an active job: %s", reason(contextErr(ctx, err)))
+		}
+		if golibvirt.DomainJobType(typ) == golibvirt.DomainJobNone {
+			if waiting != "" {
+				r.note(fmt.Sprintf("waited for another %s job of the domain to end before the backup started", waiting))
+			}
+			return nil
+		}
+		if waiting == "" {
+			waiting = jobName(params)
+			r.log.Warn("the domain has an active job: waiting for it to end before the backup starts (the guest is not frozen)",
+				"job", waiting, "wait", wait)
+			if r.t.onJobWait != nil {
+				r.t.onJobWait(r.t.cfg.Domain)
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the domain has an active %s job that this backup did not start; waited %s for it to end, the guest was not frozen (see `virsh domjobinfo %s`)",
+				jobName(params), wait, r.t.cfg.Domain)
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// jobStats is DomainGetJobStats of the active job, but a backup job that libvirt is
+// setting up or ending ("internal error: backup job data missing") is reported as an
+// active backup job rather than an error.
+func jobStats(c *conn, dom golibvirt.Domain) (int32, []golibvirt.TypedParam, error) {
+	typ, params, err := c.DomainGetJobStats(dom, 0)
+	if err != nil && isCode(err, golibvirt.ErrInternalError) && strings.Contains(err.Error(), "backup job data missing") {
+		op := golibvirt.TypedParam{Field: golibvirt.DomainJobOperationStr,
+			Value: *golibvirt.NewTypedParamValueInt(int32(golibvirt.DomainJobOperationStrBackup))}
+		return int32(golibvirt.DomainJobUnbounded), []golibvirt.TypedParam{op}, nil
+	}
+	return typ, params, err
+}
+
+// jobName names an active job's operation as libvirt's job statistics say it.
+func jobName(params []golibvirt.TypedParam) string {
+	op, _ := paramUint(params, golibvirt.DomainJobOperationStr)
+	switch golibvirt.DomainJobOperation(op) {
+	case golibvirt.DomainJobOperationStrStart:
+		return "start"
+	case golibvirt.DomainJobOperationStrSave:
+		return "save"
+	case golibvirt.DomainJobOperationStrRestore:
+		return "restore"
+	case golibvirt.DomainJobOperationStrMigrationIn:
+		return "incoming migration"
+	case golibvirt.DomainJobOperationStrMigrationOut:
+		return "migration"
+	case golibvirt.DomainJobOperationStrSnapshot:
+		return "snapshot"
+	case golibvirt.DomainJobOperationStrSnapshotRevert:
+		return "snapshot revert"
+	case golibvirt.DomainJobOperationStrDump:
+		return "dump"
+	case golibvirt.DomainJobOperationStrBackup:
+		return "backup"
+	case golibvirt.DomainJobOperationStrSnapshotDelete:
+		return "snapshot delete"
+	}
+	return "unknown"
 }
 
 // brokenCheckpoint reports whether libvirt refused a backup job because of the
@@ -438,7 +617,7 @@ func (r *run) wait(ctx context.Context) error {
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	for {
-		typ, params, err := r.c.DomainGetJobStats(r.dom, 0)
+		typ, params, err := jobStats(r.c, r.dom)
 		if err != nil {
 			if ctx.Err() != nil {
 				return r.abort(ctx)
@@ -551,28 +730,7 @@ func (r *run) offlineBackup(ctx context.Context) (map[string]string, error) {
 }
 
 // diskPath is the local path of a disk's data.
-func (r *run) diskPath(d diskXML) (string, error) {
-	switch {
-	case d.Source.File != "":
-		return d.Source.File, nil
-	case d.Source.Dev != "":
-		return d.Source.Dev, nil
-	case d.Source.Pool != "" && d.Source.Volume != "":
-		pool, err := r.c.StoragePoolLookupByName(d.Source.Pool)
-		if err == nil {
-			var vol golibvirt.StorageVol
-			if vol, err = r.c.StorageVolLookupByName(pool, d.Source.Volume); err == nil {
-				var p string
-				if p, err = r.c.StorageVolGetPath(vol); err == nil {
-					return p, nil
-				}
-			}
-		}
-		return "", fmt.Errorf("disk %s of domain %q: volume %s/%s: %s", d.Target.Dev, r.t.cfg.Domain, d.Source.Pool, d.Source.Volume, reason(err))
-	}
-	return "", fmt.Errorf("disk %s of domain %q is a %s disk (%s): a shut-off domain is backed up from local disk files only",
-		d.Target.Dev, r.t.cfg.Domain, orUnknown(d.Type), d.source())
-}
+func (r *run) diskPath(d diskXML) (string, error) { return diskPath(r.c, r.t.cfg.Domain, d) }
 
 // buildTree turns the images into the snapshot's disk folders and returns what the
 // writer stores.
@@ -656,6 +814,29 @@ func readParentMap(dir string, pd *DiskManifest) (*blockMap, error) {
 		return nil, errors.New("the previous snapshot's block map does not match its manifest")
 	}
 	return parseBlockMap(b)
+}
+
+// scratchFree is the least free space in the scratch folder's file system that
+// counts as not full.
+const scratchFree = 1 << 20
+
+// scratchFull says, if the file system of the run's scratch folder is full, that it
+// is and which folder, before err: restic and QEMU report the lack of space in their
+// own words ("There were 15 errors"), or not at all.
+func (r *run) scratchFull(err error) error {
+	if r.scratch == "" {
+		return err
+	}
+	var st syscall.Statfs_t
+	if syscall.Statfs(r.scratch, &st) != nil {
+		return err
+	}
+	free, total := int64(st.Bavail)*st.Bsize, int64(st.Blocks)*st.Bsize
+	if free >= scratchFree && !errors.Is(err, syscall.ENOSPC) {
+		return err
+	}
+	return fmt.Errorf("the scratch folder %s is full (%s free of %s): give it more space or set libvirt.scratch_dir to a larger one: %w",
+		r.t.cfg.scratchDir(), size(free), size(total), err)
 }
 
 // allocatedBytes is the space a file takes on disk.

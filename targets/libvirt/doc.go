@@ -23,6 +23,17 @@
 // restic takes from there unread (targets.FilesSpec Parent and Unmodified). The scratch
 // area holds only what changed.
 //
+// # When things go wrong
+//
+// An incremental backup is taken only when a probe of the live disk shows the
+// checkpoint's bitmap missed nothing (sound.go: a disk shrunk and grown back keeps a
+// bitmap that lies). The guest is frozen only when the domain has no other job, and
+// for MaxFrozen at most (backup.go). Each run's scratch folder records the process
+// that made it and the checkpoint its job creates, so that what a killed daemon left
+// (the job, the checkpoint, the folder) is removed at the next start (recover.go,
+// targets.Recoverer) and before each backup. A checkpoint of a shut-off domain is
+// deleted with its bitmaps, which libvirt leaves to cadang then (checkpoint.go).
+//
 // The package talks to libvirtd with github.com/digitalocean/go-libvirt (pure Go, any
 // libvirt URI: qemu:///system, qemu+ssh://host/system, ...) and runs qemu-img for image
 // work. It must not import engine or drc.

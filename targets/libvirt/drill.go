@@ -20,7 +20,8 @@ var _ targets.Driller = (*Target)(nil)
 const agentWait = 3 * time.Minute
 
 // DrillSteps restores the disks into a folder of scratch_dir, checks each image with
-// `qemu-img check`, defines an isolated domain on them (a new name and UUID, no
+// `qemu-img check`, compares a sample of blocks with the live disk if the domain still
+// exists (drillLiveSample), defines an isolated domain on them (a new name and UUID, no
 // network: see --define), starts it and requires it to stay running for
 // drill.boot_seconds (and, when the domain has a guest agent channel, the agent to
 // answer a ping), then destroys and undefines the domain and removes the disks.
@@ -67,6 +68,8 @@ func (t *Target) DrillSteps(r targets.Reader, env *targets.DrillEnv) []targets.D
 				}
 				return fmt.Sprintf("%d image(s) without errors", len(files)), nil
 			}},
+		{Key: "live-sample", Title: "Compare a sample of blocks with the live disk", TitleID: "Membandingkan sampel blok dengan disk yang berjalan",
+			Run: func(ctx context.Context) (string, error) { return t.drillLiveSample(ctx, r, env) }},
 		{Key: "boot", Title: "Start the isolated domain; it must stay running", TitleID: "Menyalakan domain terisolasi; harus tetap berjalan", Verify: true,
 			Run: func(ctx context.Context) (string, error) {
 				// The agent must answer if it answered when the backup was made.

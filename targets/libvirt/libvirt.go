@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 
@@ -29,6 +30,16 @@ type Target struct {
 	// afterBegin, if set, runs when libvirt has started a backup job (tests abort the
 	// job through libvirt from it).
 	afterBegin func(domain string)
+	// beforeStore, if set, runs when the disks are in scratch, before restic stores
+	// them (tests stop the domain from it).
+	beforeStore func(domain string)
+	// jobWait, if set, replaces defaultJobWait; onJobWait, if set, runs when a backup
+	// starts waiting for another job of the domain.
+	jobWait   time.Duration
+	onJobWait func(domain string)
+	// beforeFreeze, if set, runs after the check for other jobs, just before the
+	// guest is frozen (tests start a job there, as if it started at that instant).
+	beforeFreeze func(domain string)
 }
 
 var _ targets.Target = (*Target)(nil) // interface guard

@@ -73,8 +73,8 @@ CREATE DEFINER = '%[1]s'@'%%' SQL SECURITY DEFINER VIEW v_arsip AS SELECT id, ju
 			Server: other.AdminURL(""), Log: slog.New(slog.DiscardHandler), Restored: func(int64) {}}
 		var detail string
 		env.Check = func(c targets.DrillCheck) {
-			if strings.HasPrefix(c.Name, "tables against the manifest") {
-				detail = c.Detail
+			if strings.HasPrefix(c.Checked().String(), "tables against the manifest") {
+				detail = c.Result().String()
 			}
 		}
 		return detail, targettest.RunDrill(ctx, tg.DrillSteps(repo.Reader(t, snap), env))

@@ -68,8 +68,8 @@ CREATE TRIGGER catat_kunjungan AFTER INSERT ON klinik.kunjungan FOR EACH ROW EXE
 			Server: other.AdminURL(""), Log: testLogger(t), Restored: func(int64) {}}
 		var detail string
 		env.Check = func(c targets.DrillCheck) {
-			if strings.HasPrefix(c.Name, "tables against the manifest") {
-				detail = c.Detail
+			if strings.HasPrefix(c.Checked().String(), "tables against the manifest") {
+				detail = c.Result().String()
 			}
 		}
 		return detail, targettest.RunDrill(ctx, tg.DrillSteps(repo.Reader(t, snap), env))

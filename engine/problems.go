@@ -45,8 +45,7 @@ func (d *Daemon) statusProblems(st *Status) []string {
 	}
 	for _, l := range st.Replication {
 		if l.LagExceeded {
-			out = append(out, fmt.Sprintf("drc %q is %s behind the primary, over its max_lag of %s (%d snapshots pending)",
-				l.DRC, l.Lag, l.MaxLag, l.SnapshotsPending))
+			out = append(out, lagProblem(l.DRC, l.Lag, l.MaxLag, l.SnapshotsPending))
 		}
 	}
 	for _, r := range st.Repositories {
@@ -82,12 +81,16 @@ func drcProblems(st *DRCStatus) []string {
 	}
 	if r := st.Replication; r != nil {
 		if r.LagExceeded {
-			out = append(out, fmt.Sprintf("drc %q is %s behind the primary, over its max_lag of %s (%d snapshots pending)",
-				st.DRC, r.Lag, r.MaxLag, r.SnapshotsPending))
+			out = append(out, lagProblem(st.DRC, r.Lag, r.MaxLag, r.SnapshotsPending))
 		}
 		if r.LastError != "" && r.LastPass.After(r.LastSuccess) {
 			out = append(out, fmt.Sprintf("drc %q: the last replication pass (%s) failed: %s", st.DRC, r.LastPass.UTC().Format(time.RFC3339), r.LastError))
 		}
 	}
 	return out
+}
+
+// lagProblem says that a secondary is over its max_lag, in status and drc status alike.
+func lagProblem(drcName, lag, maxLag string, pending int) string {
+	return fmt.Sprintf("drc %q is %s behind the primary, over its max_lag of %s (%d snapshots pending)", drcName, lag, maxLag, pending)
 }

@@ -60,6 +60,7 @@ func (d *Daemon) unlock(ctx context.Context, j *job, site *drc.Site, all bool) e
 		r.Notes = append(r.Notes, fmt.Sprintf("removed stale %s (a restic cadang started, now gone)", l))
 	}
 	var left []string
+	removedAny := len(removed) > 0
 	for _, v := range kept {
 		why := ""
 		switch {
@@ -77,6 +78,7 @@ func (d *Daemon) unlock(ctx context.Context, j *job, site *drc.Site, all bool) e
 		if err := repo.RemoveLock(ctx, v.lock.ID); err != nil {
 			return err
 		}
+		removedAny = true
 		r.Notes = append(r.Notes, fmt.Sprintf("removed %s: %s", v.lock, why))
 		d.log.Warn("removed a restic lock on request", "drc", repo.DRC, "agency", repo.Agency, "lock", v.lock.ID,
 			"pid", v.lock.PID, "host", v.lock.Hostname, "since", v.lock.Time, "why", why, "run", r.ID, "notes", strings.Join(r.Notes, "; "))
@@ -85,19 +87,10 @@ func (d *Daemon) unlock(ctx context.Context, j *job, site *drc.Site, all bool) e
 		return fmt.Errorf("%d lock(s) not proven stale, kept: %s; `cadang unlock --all` removes them once you know their holders are gone",
 			len(left), strings.Join(left, "; "))
 	}
-	if len(removed) == 0 && !hasRemoval(r.Notes) {
+	if !removedAny {
 		r.Notes = append(r.Notes, "no lock")
 	}
 	return nil
-}
-
-func hasRemoval(notes []string) bool {
-	for _, n := range notes {
-		if strings.HasPrefix(n, "removed ") {
-			return true
-		}
-	}
-	return false
 }
 
 // pidExists reports whether a process with this pid exists on this host (restic's

@@ -18,6 +18,7 @@ import (
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 
+	"github.com/cadang/cadang/internal/iec"
 	"github.com/cadang/cadang/targets"
 )
 
@@ -836,7 +837,7 @@ func (r *run) scratchFull(err error) error {
 		return err
 	}
 	return fmt.Errorf("the scratch folder %s is full (%s free of %s): give it more space or set libvirt.scratch_dir to a larger one: %w",
-		r.t.cfg.scratchDir(), size(free), size(total), err)
+		r.t.cfg.scratchDir(), iec.Bytes(free), iec.Bytes(total), err)
 }
 
 // allocatedBytes is the space a file takes on disk.
@@ -873,24 +874,11 @@ func (r *run) summary() []string {
 		blocks += int64(d.Blocks)
 		written += int64(d.BlocksWritten)
 	}
-	head := fmt.Sprintf("%s backup of %d disk(s): %s read from the domain, %d of %d blocks changed", r.m.Level, len(r.m.Disks), size(read), written, blocks)
+	head := fmt.Sprintf("%s backup of %d disk(s): %s read from the domain, %d of %d blocks changed", r.m.Level, len(r.m.Disks), iec.Bytes(read), written, blocks)
 	if r.m.Parent != nil {
 		head = fmt.Sprintf("%s, from checkpoint %s (snapshot %.8s)", head, r.m.Parent.Checkpoint, r.m.Parent.Snapshot)
 	}
 	return append([]string{head}, r.notes...)
-}
-
-func size(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func orUnknown(s string) string {

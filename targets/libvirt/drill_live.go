@@ -10,6 +10,7 @@ import (
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 
+	"github.com/cadang/cadang/internal/iec"
 	"github.com/cadang/cadang/targets"
 )
 
@@ -96,7 +97,7 @@ func (t *Target) drillLiveSample(ctx context.Context, r targets.Reader, env *tar
 			detail += fmt.Sprintf("; blocks %s differ although nothing was written to the disk since the backup: the backup is wrong", strings.Join(differ, ", "))
 			failed = append(failed, dm.Name)
 		case written(dm.Name) > 0:
-			detail += fmt.Sprintf("; blocks %s differ, and %s were written to the disk since the backup", strings.Join(differ, ", "), size(written(dm.Name)))
+			detail += fmt.Sprintf("; blocks %s differ, and %s were written to the disk since the backup", strings.Join(differ, ", "), iec.Bytes(written(dm.Name)))
 		default:
 			detail += fmt.Sprintf("; blocks %s differ (written since the backup? its checkpoint is gone, so libvirt cannot say)", strings.Join(differ, ", "))
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/queue"
 )
 
 // The daemon's API: JSON over HTTP on a unix socket (0600, so only the daemon's user
@@ -106,11 +107,11 @@ func decode(r *http.Request, v any) error {
 // runInfo returns a run with its live state: from its job while it is queued or
 // running (the catalog then holds an older state), else r as the catalog has it.
 func (d *Daemon) runInfo(r catalog.Run) RunInfo {
-	j := d.queue.get(r.ID)
+	j := d.queue.Get(r.ID)
 	if j == nil {
 		return RunInfo{Run: apiRun(r)}
 	}
-	view, p, waiting := j.state()
+	view, p, waiting := j.State()
 	ri := RunInfo{Run: apiRun(view), Waiting: waiting}
 	if view.Status == catalog.Running {
 		ri.Progress = &p
@@ -121,9 +122,9 @@ func (d *Daemon) runInfo(r catalog.Run) RunInfo {
 func (d *Daemon) handleStatus(w http.ResponseWriter, _ *http.Request) {
 	st := Status{Version: Version, PID: d.pid, Started: d.started, StateDir: d.cfg.StateDir, Config: d.cfg.File,
 		Restic: d.restic.Binary, Targets: len(d.targets), Running: []RunInfo{}}
-	st.Queued, _ = d.queue.counts()
-	for _, j := range d.queue.runningJobs() {
-		st.Running = append(st.Running, d.runInfo(catalog.Run{ID: j.run.ID}))
+	st.Queued, _ = d.queue.Counts()
+	for _, j := range d.queue.Running() {
+		st.Running = append(st.Running, d.runInfo(catalog.Run{ID: j.Run.ID}))
 	}
 	for _, s := range d.sites {
 		st.DRCs = append(st.DRCs, DRCInfo{Name: s.Name, Role: s.Role, Kind: s.Kind(), Location: s.Location()})
@@ -149,7 +150,7 @@ func (d *Daemon) handleBackup(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	run, err := d.Backup(req.Target, "on-demand", PriorityOnDemand)
+	run, err := d.Backup(req.Target, "on-demand", queue.PriorityOnDemand)
 	if err != nil {
 		fail(w, err)
 		return
@@ -216,7 +217,7 @@ func (d *Daemon) handleRun(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	if d.queue.get(id) != nil {
+	if d.queue.Get(id) != nil {
 		writeJSON(w, http.StatusOK, d.runInfo(catalog.Run{ID: id}))
 		return
 	}

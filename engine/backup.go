@@ -15,6 +15,7 @@ import (
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
+	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/internal/oneline"
 	"github.com/cadang/cadang/targets"
 )
@@ -56,9 +57,9 @@ func (d *Daemon) unknownTarget(name string) error {
 // A snapshot counts as good only if every step up to the snapshot succeeded. A partial
 // snapshot (restic could not read some files) or one written by a run that failed
 // afterwards is tagged status=partial or status=bad in the repository and recorded so.
-func (d *Daemon) backup(ctx context.Context, j *job, t *target) (err error) {
-	r := j.run
-	j.setProgress(func(p *Progress) { p.Phase = "checking drc" })
+func (d *Daemon) backup(ctx context.Context, j *queue.Job, t *target) (err error) {
+	r := j.Run
+	j.SetProgress(func(p *Progress) { p.Phase = "checking drc" })
 	site, note, err := d.backupSite(ctx, r.Agency) // route.go: the primary, or a secondary while it is down
 	if err != nil {
 		return err
@@ -67,13 +68,13 @@ func (d *Daemon) backup(ctx context.Context, j *job, t *target) (err error) {
 	if note != "" {
 		r.Notes = append(r.Notes, note)
 	}
-	j.publish()
+	j.Publish()
 	log := d.log.With("run", r.ID, "target", r.Target, "drc", site.Name)
 	if note != "" {
 		log.Warn("backup routed to a secondary", "why", note)
 	}
 
-	j.setProgress(func(p *Progress) { p.Phase = "checking drc" })
+	j.SetProgress(func(p *Progress) { p.Phase = "checking drc" })
 	repo, err := d.prepareRepo(ctx, site, r.Agency)
 	if err != nil {
 		return err
@@ -88,11 +89,11 @@ func (d *Daemon) backup(ctx context.Context, j *job, t *target) (err error) {
 		"CADANG_RUN_ID=" + fmt.Sprint(r.ID), "CADANG_TARGET=" + r.Target,
 		"CADANG_AGENCY=" + r.Agency, "CADANG_KIND=" + r.Kind, "CADANG_DRC=" + site.Name,
 	}
-	j.setProgress(func(p *Progress) { p.Phase = "before-hooks" })
+	j.SetProgress(func(p *Progress) { p.Phase = "before-hooks" })
 	err = t.cfg.Hooks.RunBefore(ctx, hookEnv, log)
 	var res *targets.BackupResult
 	if err == nil {
-		j.setProgress(func(p *Progress) { p.Phase = "backup" })
+		j.SetProgress(func(p *Progress) { p.Phase = "backup" })
 		res, err = t.impl.Backup(ctx, w)
 		if err == nil && w.summary == nil {
 			err = errors.New("the target wrote no snapshot")
@@ -113,7 +114,7 @@ func (d *Daemon) backup(ctx context.Context, j *job, t *target) (err error) {
 	}
 
 	if len(t.cfg.Hooks.After) > 0 {
-		j.setProgress(func(p *Progress) { p.Phase = "after-hooks" })
+		j.SetProgress(func(p *Progress) { p.Phase = "after-hooks" })
 		env := append(hookEnv, "CADANG_STATUS="+string(r.Status), "CADANG_SNAPSHOT="+r.SnapshotID, "CADANG_ERROR="+r.Error)
 		if aerr := t.cfg.Hooks.RunAfter(ctx, env, log); aerr != nil {
 			// The snapshot is what it is; a failing after-hook is reported with the run.
@@ -218,7 +219,7 @@ func (d *Daemon) prepareRepo(ctx context.Context, site *drc.Site, agency string)
 // writer is the targets.Writer of a backup run.
 type writer struct {
 	d    *Daemon
-	j    *job
+	j    *queue.Job
 	repo *drc.Repo
 	log  *slog.Logger
 	tags []string
@@ -248,7 +249,7 @@ func (w *writer) backup(ctx context.Context, o drc.BackupOptions) error {
 		return errors.New("a backup run writes one snapshot: the target called its writer twice")
 	}
 	w.used = true
-	o.Host = w.j.run.Target
+	o.Host = w.j.Run.Target
 	o.Tags = append(append([]string{}, w.tags...), o.Tags...)
 	// restic locks the repository before it reads anything: a backup that fails on a
 	// lock stored nothing and may run again once cadang's own stale locks are gone.
@@ -267,7 +268,7 @@ func (w *writer) Files(ctx context.Context, s targets.FilesSpec) error {
 // Last implements targets.History: the newest good snapshot of the run's target, in the
 // repository the run writes to, that carries all of tags.
 func (w *writer) Last(ctx context.Context, tags ...string) (targets.Reader, error) {
-	snaps, err := w.repo.Snapshots(ctx, append([]string{"target=" + w.j.run.Target}, tags...)...)
+	snaps, err := w.repo.Snapshots(ctx, append([]string{"target=" + w.j.Run.Target}, tags...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +286,7 @@ func (w *writer) Stream(ctx context.Context, s targets.StreamSpec) error {
 }
 
 func (w *writer) progress(p drc.Progress) {
-	w.j.setProgress(func(q *Progress) {
+	w.j.SetProgress(func(q *Progress) {
 		q.PercentDone, q.BytesDone, q.TotalBytes = p.PercentDone, p.BytesDone, p.TotalBytes
 		q.FilesDone, q.TotalFiles, q.SecondsRemaining, q.Errors = p.FilesDone, p.TotalFiles, p.SecondsRemaining, p.ErrorCount
 	})
@@ -293,7 +294,7 @@ func (w *writer) progress(p drc.Progress) {
 
 func (w *writer) Scratch() (string, error) {
 	if w.scratch == "" {
-		dir := filepath.Join(w.d.cfg.StateDir, "scratch", fmt.Sprintf("run-%d", w.j.run.ID))
+		dir := filepath.Join(w.d.cfg.StateDir, "scratch", fmt.Sprintf("run-%d", w.j.Run.ID))
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return "", err
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/internal/oneline"
 )
 
@@ -33,7 +34,7 @@ func (d *Daemon) Prune(req MaintenanceRequest) ([]catalog.Run, error) {
 		}
 	}
 	return d.maintenance(req, func(site *drc.Site, agency string) submission {
-		return d.pruneSubmission(site, agency, reasonOnDemand, PriorityOnDemand)
+		return d.pruneSubmission(site, agency, reasonOnDemand, queue.PriorityOnDemand)
 	})
 }
 
@@ -45,7 +46,7 @@ func (d *Daemon) Check(req MaintenanceRequest) ([]catalog.Run, error) {
 		}
 	}
 	return d.maintenance(req, func(site *drc.Site, agency string) submission {
-		return d.checkSubmission(site, agency, req.ReadDataSubset, reasonOnDemand, PriorityOnDemand)
+		return d.checkSubmission(site, agency, req.ReadDataSubset, reasonOnDemand, queue.PriorityOnDemand)
 	})
 }
 
@@ -85,36 +86,36 @@ func (d *Daemon) maintenance(req MaintenanceRequest, build func(*drc.Site, strin
 func (d *Daemon) pruneSubmission(site *drc.Site, agency, reason string, prio int) submission {
 	r := &catalog.Run{Op: "prune", Agency: agency, DRC: site.Name, Reason: reason}
 	return submission{run: r, prio: prio, key: "prune/" + catalog.RepoKey(site.Name, agency),
-		exec: func(ctx context.Context, j *job) error { return d.prune(ctx, j, site) }}
+		exec: func(ctx context.Context, j *queue.Job) error { return d.prune(ctx, j, site) }}
 }
 
 func (d *Daemon) checkSubmission(site *drc.Site, agency, subset, reason string, prio int) submission {
 	r := &catalog.Run{Op: "check", Agency: agency, DRC: site.Name, Reason: reason}
 	return submission{run: r, prio: prio, key: "check/" + catalog.RepoKey(site.Name, agency),
-		exec: func(ctx context.Context, j *job) error { return d.check(ctx, j, site, subset) }}
+		exec: func(ctx context.Context, j *queue.Job) error { return d.check(ctx, j, site, subset) }}
 }
 
 // openForMaintenance checks the DRC and whether the repository exists there yet.
-func (d *Daemon) openForMaintenance(ctx context.Context, j *job, site *drc.Site) (*drc.Repo, bool, error) {
-	j.setProgress(func(p *Progress) { p.Phase = "checking drc" })
+func (d *Daemon) openForMaintenance(ctx context.Context, j *queue.Job, site *drc.Site) (*drc.Repo, bool, error) {
+	j.SetProgress(func(p *Progress) { p.Phase = "checking drc" })
 	if err := site.Check(ctx); err != nil {
 		var missing *drc.MissingDirError
 		if errors.As(err, &missing) {
-			j.run.Notes = append(j.run.Notes, "no repository here yet")
+			j.Run.Notes = append(j.Run.Notes, "no repository here yet")
 			return nil, false, nil
 		}
 		return nil, false, err
 	}
-	repo := site.Repo(j.run.Agency)
+	repo := site.Repo(j.Run.Agency)
 	ok, err := repo.Exists(ctx)
 	if err == nil && !ok {
-		j.run.Notes = append(j.run.Notes, "no repository here yet")
+		j.Run.Notes = append(j.Run.Notes, "no repository here yet")
 	}
 	return repo, ok, err
 }
 
-func (d *Daemon) prune(ctx context.Context, j *job, site *drc.Site) error {
-	r := j.run
+func (d *Daemon) prune(ctx context.Context, j *queue.Job, site *drc.Site) error {
+	r := j.Run
 	repo, ok, err := d.openForMaintenance(ctx, j, site)
 	if err != nil || !ok {
 		return err
@@ -128,7 +129,7 @@ func (d *Daemon) prune(ctx context.Context, j *job, site *drc.Site) error {
 		d.deferPrune(r.Agency)
 		return fmt.Errorf("%w; it is queued again once they are", err)
 	}
-	j.setProgress(func(p *Progress) { p.Phase = "prune" })
+	j.SetProgress(func(p *Progress) { p.Phase = "prune" })
 	var summary string
 	err = d.withLocks(ctx, repo, func() (err error) {
 		summary, err = repo.Prune(ctx)
@@ -152,8 +153,8 @@ func (d *Daemon) prune(ctx context.Context, j *job, site *drc.Site) error {
 	return err
 }
 
-func (d *Daemon) check(ctx context.Context, j *job, site *drc.Site, override string) error {
-	r := j.run
+func (d *Daemon) check(ctx context.Context, j *queue.Job, site *drc.Site, override string) error {
+	r := j.Run
 	repo, ok, err := d.openForMaintenance(ctx, j, site)
 	if err != nil || !ok {
 		return err
@@ -180,7 +181,7 @@ func (d *Daemon) check(ctx context.Context, j *job, site *drc.Site, override str
 	} else {
 		r.Notes = append(r.Notes, "structure only: no data read (read_data_subset is not set)")
 	}
-	j.setProgress(func(p *Progress) { p.Phase = "check" })
+	j.SetProgress(func(p *Progress) { p.Phase = "check" })
 	var sum *drc.CheckSummary
 	err = d.withLocks(ctx, repo, func() (err error) {
 		sum, err = repo.Check(ctx, part, parts)

@@ -15,6 +15,7 @@ import (
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
+	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/internal/oneline"
 	"github.com/cadang/cadang/targets"
 )
@@ -25,7 +26,7 @@ var Version = "dev"
 var (
 	// ErrAlreadyRunning means another daemon holds the state dir.
 	ErrAlreadyRunning = errors.New("another cadang daemon is already running on this state dir")
-	errShuttingDown   = errors.New("the daemon is shutting down")
+	errShuttingDown   = queue.ErrClosed
 	errShutdown       = errors.New("the daemon stopped")
 	errCancelled      = errors.New("cancelled by request")
 )
@@ -67,7 +68,7 @@ type Daemon struct {
 	restic  *drc.Restic
 	sites   []*drc.Site // primary first
 	targets map[string]*target
-	queue   *queue
+	queue   *queue.Queue
 	repl    *replicator // replication between the DRCs (replicate.go)
 	now     func() time.Time
 	pid     int
@@ -118,7 +119,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	d := &Daemon{
 		cfg: cfg, log: log, restic: restic, sites: sites, now: now, pid: os.Getpid(),
 		targets: map[string]*target{},
-		queue:   newQueue(cfg.Daemon.Concurrency),
+		queue:   queue.New(cfg.Daemon.Concurrency),
 	}
 	for i := range cfg.Targets {
 		tc := &cfg.Targets[i]
@@ -189,7 +190,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	work, stopWork := context.WithCancelCause(context.Background())
 	defer stopWork(nil)
 	loopDone := make(chan struct{})
-	go func() { d.queue.loop(work, d.execute); close(loopDone) }()
+	go func() { d.queue.Loop(work, d.execute); close(loopDone) }()
 	schedCtx, stopSched := context.WithCancel(context.Background())
 	schedDone := make(chan struct{})
 	go func() { d.scheduleLoop(schedCtx); close(schedDone) }()
@@ -208,16 +209,16 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	d.stopping = true
 	d.mu.Unlock()
 	d.log.Info("shutting down: no new work is taken", "grace", d.cfg.Daemon.ShutdownGrace)
-	for _, j := range d.queue.close() {
+	for _, j := range d.queue.Close() {
 		d.finishUnstarted(j, "the daemon stopped before the run started")
 	}
-	if !d.queue.wait(d.cfg.Daemon.ShutdownGrace) {
-		running := d.queue.runningJobs()
+	if !d.queue.Wait(d.cfg.Daemon.ShutdownGrace) {
+		running := d.queue.Running()
 		d.log.Warn("grace period over: cancelling running runs", "runs", len(running))
 		for _, j := range running {
-			j.cancel(errShutdown)
+			j.Cancel(errShutdown)
 		}
-		d.queue.wait(time.Hour) // each restic gets SIGINT, then is killed after its StopGrace
+		d.queue.Wait(time.Hour) // each restic gets SIGINT, then is killed after its StopGrace
 	}
 	stopWork(errShutdown)
 	<-loopDone
@@ -279,7 +280,7 @@ func (d *Daemon) recoverOrphans() ([]catalog.Run, error) {
 
 // submit records a new run and queues it. It returns a copy of the run as queued: from
 // then on the run belongs to the goroutine that executes it.
-func (d *Daemon) submit(r *catalog.Run, priority int, exec func(context.Context, *job) error) (catalog.Run, error) {
+func (d *Daemon) submit(r *catalog.Run, priority int, exec func(context.Context, *queue.Job) error) (catalog.Run, error) {
 	runs, err := d.submitAll([]submission{{run: r, prio: priority, exec: exec}}, nil)
 	if err != nil {
 		return catalog.Run{}, err
@@ -311,9 +312,9 @@ func (d *Daemon) submitAll(subs []submission, states []catalog.ScheduleState) ([
 	for _, sub := range subs {
 		r := sub.run
 		ctx, cancel := context.WithCancelCause(context.Background())
-		j := &job{run: r, priority: sub.prio, exec: sub.exec, uses: d.usesOf(r), key: sub.key, ctx: ctx, cancel: cancel, view: *r}
+		j := &queue.Job{Run: r, Priority: sub.prio, Exec: sub.exec, Uses: d.usesOf(r), Key: sub.key, Ctx: ctx, Cancel: cancel}
 		queued := *r
-		if err := d.queue.add(j); err != nil {
+		if err := d.queue.Add(j); err != nil {
 			d.finishUnstarted(j, "the daemon is shutting down")
 			addErr = err
 			continue
@@ -328,35 +329,35 @@ func (d *Daemon) submitAll(subs []submission, states []catalog.ScheduleState) ([
 }
 
 // execute runs a job and records its outcome.
-func (d *Daemon) execute(j *job) {
-	r := j.run
+func (d *Daemon) execute(j *queue.Job) {
+	r := j.Run
 	r.Status, r.Started = catalog.Running, d.now()
-	j.publish()
+	j.Publish()
 	if err := d.cat.UpdateRun(r); err != nil {
 		d.log.Error("catalog", "run", r.ID, "err", err)
 	}
 	log := d.log.With("run", r.ID, "op", r.Op, "target", r.Target)
 	log.Info("run started")
-	err := j.exec(d.acquireLease(j), j)
+	err := j.Exec(d.acquireLease(j), j)
 	r.Ended = d.now()
 	switch {
 	case err == nil:
 		if r.Status == catalog.Running {
 			r.Status = catalog.Succeeded
 		}
-	case j.ctx.Err() != nil:
+	case j.Ctx.Err() != nil:
 		r.Status = catalog.Interrupted
-		if errors.Is(context.Cause(j.ctx), errCancelled) {
+		if errors.Is(context.Cause(j.Ctx), errCancelled) {
 			r.Status = catalog.Cancelled
 		}
-		r.Error = oneline.Of(withCause(context.Cause(j.ctx), err))
+		r.Error = oneline.Of(withCause(context.Cause(j.Ctx), err))
 	default:
 		if r.Status == catalog.Running {
 			r.Status = catalog.Failed
 		}
 		r.Error = oneline.Of(err.Error())
 	}
-	j.publish()
+	j.Publish()
 	if err := d.cat.UpdateRun(r); err != nil {
 		log.Error("catalog: cannot record the run's end", "err", err)
 	}
@@ -365,8 +366,8 @@ func (d *Daemon) execute(j *job) {
 }
 
 // finishUnstarted records a job that will never run.
-func (d *Daemon) finishUnstarted(j *job, why string) {
-	r := j.run
+func (d *Daemon) finishUnstarted(j *queue.Job, why string) {
+	r := j.Run
 	r.Status, r.Ended, r.Error = catalog.Interrupted, d.now(), why
 	if err := d.cat.UpdateRun(r); err != nil {
 		d.log.Error("catalog", "run", r.ID, "err", err)
@@ -375,7 +376,7 @@ func (d *Daemon) finishUnstarted(j *job, why string) {
 
 // cancel stops a queued or running run.
 func (d *Daemon) cancel(id uint64) error {
-	if d.queue.remove(id) {
+	if d.queue.Remove(id) {
 		r, err := d.cat.Run(id)
 		if err != nil {
 			return err
@@ -383,10 +384,10 @@ func (d *Daemon) cancel(id uint64) error {
 		r.Status, r.Ended, r.Error = catalog.Cancelled, d.now(), "cancelled before it started"
 		return d.cat.UpdateRun(r)
 	}
-	j := d.queue.get(id)
+	j := d.queue.Get(id)
 	if j == nil {
 		return fmt.Errorf("run %d is not queued or running", id)
 	}
-	j.cancel(errCancelled)
+	j.Cancel(errCancelled)
 	return nil
 }

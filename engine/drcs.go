@@ -15,6 +15,7 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/internal/oneline"
 )
 
@@ -160,7 +161,7 @@ func (d *Daemon) Replicate(req ReplicateRequest) ([]RunInfo, error) {
 			if err != nil {
 				return out, err
 			}
-			if j := d.queue.get(id); j != nil {
+			if j := d.queue.Get(id); j != nil {
 				out = append(out, d.runInfo(catalog.Run{ID: id}))
 			} else if run, err := d.cat.Run(id); err == nil {
 				out = append(out, d.runInfo(*run))
@@ -203,7 +204,7 @@ func (d *Daemon) Verify(req VerifyRequest) (catalog.Run, error) {
 		return catalog.Run{}, fmt.Errorf("%w: unknown agency %q", errBadRequest, req.Agency)
 	}
 	r := &catalog.Run{Op: "verify", DRC: site.Name, Agency: req.Agency, Reason: "on-demand"}
-	return d.submit(r, PriorityOnDemand, func(ctx context.Context, j *job) error { return d.verify(ctx, j, site, agencies, req.ReadData) })
+	return d.submit(r, queue.PriorityOnDemand, func(ctx context.Context, j *queue.Job) error { return d.verify(ctx, j, site, agencies, req.ReadData) })
 }
 
 func (d *Daemon) handleVerify(w http.ResponseWriter, r *http.Request) {
@@ -225,8 +226,8 @@ func (d *Daemon) handleVerify(w http.ResponseWriter, r *http.Request) {
 // object there. Differences explained by replication (the primary's newest objects
 // not copied yet, deletions waiting for delete_after) are reported but are not
 // problems; a failed check or a damaged object is.
-func (d *Daemon) verify(ctx context.Context, j *job, site *drc.Site, agencies []string, readData bool) error {
-	r := j.run
+func (d *Daemon) verify(ctx context.Context, j *queue.Job, site *drc.Site, agencies []string, readData bool) error {
+	r := j.Run
 	if err := site.Check(ctx); err != nil {
 		return err
 	}
@@ -239,7 +240,7 @@ func (d *Daemon) verify(ctx context.Context, j *job, site *drc.Site, agencies []
 			continue
 		}
 		av := AgencyVerify{Agency: agency, Check: "ok"}
-		j.setProgress(func(p *Progress) { p.Phase = "restic check " + agency })
+		j.SetProgress(func(p *Progress) { p.Phase = "restic check " + agency })
 		if _, err := repo.ResticCheck(ctx, readData); err != nil {
 			if ctx.Err() != nil {
 				return err
@@ -247,7 +248,7 @@ func (d *Daemon) verify(ctx context.Context, j *job, site *drc.Site, agencies []
 			av.Check = oneline.Of(err.Error())
 			rep.Problems++
 		}
-		j.setProgress(func(p *Progress) { p.Phase = "comparing objects " + agency })
+		j.SetProgress(func(p *Progress) { p.Phase = "comparing objects " + agency })
 		here, err := listObjects(ctx, repo.Store)
 		if err != nil {
 			return fmt.Errorf("drc %q: %w", site.Name, err)
@@ -259,7 +260,7 @@ func (d *Daemon) verify(ctx context.Context, j *job, site *drc.Site, agencies []
 		av.KeyProblem = hashCheck(ctx, repo.Store, "keys/", nil)
 		rep.Problems += len(av.KeyProblem)
 		if readData {
-			j.setProgress(func(p *Progress) { p.Phase = "reading every object " + agency; p.TotalFiles = uint64(av.Objects) })
+			j.SetProgress(func(p *Progress) { p.Phase = "reading every object " + agency; p.TotalFiles = uint64(av.Objects) })
 			av.Corrupt = hashCheck(ctx, repo.Store, "", here)
 			rep.Problems += len(av.Corrupt)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/internal/oneline"
 	"github.com/cadang/cadang/runbooks"
 	"github.com/cadang/cadang/runbooks/msg"
@@ -63,7 +64,7 @@ func (d *Daemon) Drill(req DrillRequest) ([]catalog.Run, error) {
 	}
 	var subs []submission
 	for _, t := range ts {
-		subs = append(subs, d.drillSubmissions(t, req.DRC, reasonOnDemand, PriorityOnDemand)...)
+		subs = append(subs, d.drillSubmissions(t, req.DRC, reasonOnDemand, queue.PriorityOnDemand)...)
 	}
 	return d.submitAll(subs, nil)
 }
@@ -83,7 +84,7 @@ func (d *Daemon) drillSubmissions(t *target, onlyDRC, reason string, prio int) [
 		}
 		r := &catalog.Run{Op: "drill", Target: t.cfg.Name, Agency: t.cfg.Agency, Kind: t.cfg.Kind, DRC: site.Name, Reason: reason}
 		out = append(out, submission{run: r, prio: prio, key: "drill/" + t.cfg.Name + "/" + site.Name,
-			exec: func(ctx context.Context, j *job) error { return d.drill(ctx, j, t, site) }})
+			exec: func(ctx context.Context, j *queue.Job) error { return d.drill(ctx, j, t, site) }})
 	}
 	return out
 }
@@ -99,8 +100,8 @@ type drillStep struct {
 	run     runbooks.Action
 }
 
-func (d *Daemon) drill(ctx context.Context, j *job, t *target, site *drc.Site) error {
-	r := j.run
+func (d *Daemon) drill(ctx context.Context, j *queue.Job, t *target, site *drc.Site) error {
+	r := j.Run
 	set := d.cfg.DrillOf(t.cfg)
 	lang := d.cfg.Report.Language
 	if lang == "" {
@@ -209,7 +210,7 @@ func (d *Daemon) drill(ctx context.Context, j *job, t *target, site *drc.Site) e
 	}
 	ex := &runbooks.Executor{Now: d.now, Logger: env.Log, OnStep: func(sr runbooks.StepResult) {
 		if sr.Status == "" {
-			j.setProgress(func(p *Progress) { p.Phase = fmt.Sprintf("step %d/%d: %s", sr.No, len(proc.Steps), sr.Key) })
+			j.SetProgress(func(p *Progress) { p.Phase = fmt.Sprintf("step %d/%d: %s", sr.No, len(proc.Steps), sr.Key) })
 		}
 	}}
 	out := ex.Run(ctx, proc)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/queue"
 )
 
 // Leases and restic's locks.
@@ -81,25 +82,25 @@ func (d *Daemon) leaseInUse(l *catalog.Lease) bool {
 		return false
 	}
 	if l.Daemon == d.self && l.Boot == d.boot {
-		return d.queue.get(l.Run) != nil
+		return d.queue.Get(l.Run) != nil
 	}
 	return d.procAlive(l.Boot, l.Daemon)
 }
 
 // acquireLease records that j uses its repository, and returns the context its restic
 // commands run with: each restic started is added to the lease.
-func (d *Daemon) acquireLease(j *job) context.Context {
-	drcName, agency, ok := strings.Cut(j.uses.repo, "/")
+func (d *Daemon) acquireLease(j *queue.Job) context.Context {
+	drcName, agency, ok := strings.Cut(j.Uses.Repo, "/")
 	if !ok {
-		return j.ctx
+		return j.Ctx
 	}
-	r := j.run
+	r := j.Run
 	l := &catalog.Lease{DRC: drcName, Agency: agency, Op: r.Op, Run: r.ID, Target: r.Target,
 		Host: d.host, Boot: d.boot, Daemon: d.self, Started: d.now()}
 	if err := d.cat.PutLease(l); err != nil {
-		d.log.Error("catalog: cannot record the lease", "run", r.ID, "repo", j.uses.repo, "err", err)
+		d.log.Error("catalog: cannot record the lease", "run", r.ID, "repo", j.Uses.Repo, "err", err)
 	}
-	return drc.WithStartHook(j.ctx, func(pid int) {
+	return drc.WithStartHook(j.Ctx, func(pid int) {
 		start, _ := procStat(pid)
 		if err := d.cat.AddLeaseProc(drcName, agency, r.ID, catalog.Proc{PID: pid, Start: start}); err != nil {
 			d.log.Error("catalog: cannot record a restic process", "run", r.ID, "pid", pid, "err", err)
@@ -115,12 +116,12 @@ func (d *Daemon) acquireLease(j *job) context.Context {
 // and deleted only once the repository is seen to hold no lock of its processes; when
 // that cannot be seen (the DRC does not answer), it stays for clearStaleLocks, the
 // next daemon's recovery run or `cadang unlock`.
-func (d *Daemon) releaseLease(j *job) {
-	drcName, agency, ok := strings.Cut(j.uses.repo, "/")
+func (d *Daemon) releaseLease(j *queue.Job) {
+	drcName, agency, ok := strings.Cut(j.Uses.Repo, "/")
 	if !ok {
 		return
 	}
-	r := j.run
+	r := j.Run
 	ls, err := d.cat.Leases(drcName, agency)
 	if err != nil {
 		d.log.Error("catalog: cannot read the lease", "run", r.ID, "err", err)
@@ -329,8 +330,8 @@ func (d *Daemon) withLocks(ctx context.Context, repo *drc.Repo, op func() error)
 // which runs of an earlier daemon left leases (it died, or a shutdown interrupted
 // them): it waits a little for their restic processes to end (a restic whose daemon
 // died stops at its next write), then removes the locks they left.
-func (d *Daemon) recoverLocks(ctx context.Context, j *job, site *drc.Site, agency string) error {
-	r := j.run
+func (d *Daemon) recoverLocks(ctx context.Context, j *queue.Job, site *drc.Site, agency string) error {
+	r := j.Run
 	repo := site.Repo(agency)
 	deadline := d.now().Add(recoveryWait)
 	for {
@@ -352,7 +353,7 @@ func (d *Daemon) recoverLocks(ctx context.Context, j *job, site *drc.Site, agenc
 		if alive == 0 || !d.now().Before(deadline) {
 			break
 		}
-		j.setProgress(func(p *Progress) {
+		j.SetProgress(func(p *Progress) {
 			p.Phase = fmt.Sprintf("waiting for %d restic processes of the stopped daemon", alive)
 		})
 		select {
@@ -361,7 +362,7 @@ func (d *Daemon) recoverLocks(ctx context.Context, j *job, site *drc.Site, agenc
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-	j.setProgress(func(p *Progress) { p.Phase = "clearing stale locks" })
+	j.SetProgress(func(p *Progress) { p.Phase = "clearing stale locks" })
 	if err := site.Check(ctx); err != nil {
 		return err
 	}

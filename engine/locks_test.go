@@ -12,6 +12,7 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/internal/testenv"
 )
 
@@ -183,11 +184,11 @@ func TestRunClearsItsOwnStaleLock(t *testing.T) {
 	d, repo := lockWorld(t)
 	// A run whose restic holds a lock (a backup reading a dump that never ends) and is
 	// killed: its lock stays behind.
-	j := &job{run: &catalog.Run{ID: 7, Op: "backup", Target: "app", Agency: "dinkes", DRC: "local"}}
-	j.uses = usesOf(j.run)
+	j := &queue.Job{Run: &catalog.Run{ID: 7, Op: "backup", Target: "app", Agency: "dinkes", DRC: "local"}}
+	j.Uses = queue.UsesOf(j.Run)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	j.ctx, j.cancel = ctx, cancel
+	j.Ctx, j.Cancel = ctx, cancel
 	lctx := d.acquireLease(j) // records each restic the run starts in its lease
 	go func() {
 		_, _, _ = repo.Backup(lctx, drc.BackupOptions{Host: "app", Stdin: &drc.StdinCommand{Filename: "x", Argv: []string{"sleep", "600"}}}, nil)
@@ -204,7 +205,7 @@ func TestRunClearsItsOwnStaleLock(t *testing.T) {
 		return len(locks) == 1
 	})
 	kill(t, pid)
-	j.run.Status = catalog.Interrupted
+	j.Run.Status = catalog.Interrupted
 	d.releaseLease(j) // kept, marked ended: its restic may have left a lock
 	if ls, _ := d.cat.Leases("local", "dinkes"); len(ls) != 1 || ls[0].Ended.IsZero() || len(ls[0].Restic) == 0 {
 		t.Fatalf("lease after an interrupted run: %+v", ls)

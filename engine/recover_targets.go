@@ -10,6 +10,7 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/targets"
 )
 
@@ -48,7 +49,7 @@ func (d *Daemon) recoverTargets() {
 // recoverRepo is the recovery run of a repository that runs of a dead daemon used: it
 // clears the restic locks they left (recoverLocks), then settles the snapshots their
 // restic finished after the daemon had stopped.
-func (d *Daemon) recoverRepo(ctx context.Context, j *job, site *drc.Site, agency string) error {
+func (d *Daemon) recoverRepo(ctx context.Context, j *queue.Job, site *drc.Site, agency string) error {
 	if err := d.recoverLocks(ctx, j, site, agency); err != nil {
 		return err
 	}
@@ -62,7 +63,7 @@ func (d *Daemon) recoverRepo(ctx context.Context, j *job, site *drc.Site, agency
 // in the catalog; the run records the snapshot and why it is bad. So `snapshots` and
 // `runs` say the same, and no backup builds on it (incremental backups build on good
 // snapshots only): the next one is made from the source again.
-func (d *Daemon) settleInterrupted(ctx context.Context, j *job, site *drc.Site, agency string) error {
+func (d *Daemon) settleInterrupted(ctx context.Context, j *queue.Job, site *drc.Site, agency string) error {
 	repo := site.Repo(agency)
 	snaps, err := repo.Snapshots(ctx, "agency="+agency)
 	if err != nil {
@@ -73,7 +74,7 @@ func (d *Daemon) settleInterrupted(ctx context.Context, j *job, site *drc.Site, 
 		if run == nil {
 			continue
 		}
-		j.setProgress(func(p *Progress) { p.Phase = "recording snapshots of interrupted runs" })
+		j.SetProgress(func(p *Progress) { p.Phase = "recording snapshots of interrupted runs" })
 		id := s.ID
 		newID, err := d.tagNotGood(ctx, repo, s.ID, catalog.SnapshotBad)
 		if err == nil {
@@ -101,7 +102,7 @@ func (d *Daemon) settleInterrupted(ctx context.Context, j *job, site *drc.Site, 
 		if err := d.cat.UpdateRun(run); err != nil {
 			return fmt.Errorf("catalog: %w", err)
 		}
-		j.run.Notes = append(j.run.Notes, fmt.Sprintf("run %d: %s", run.ID, why))
+		j.Run.Notes = append(j.Run.Notes, fmt.Sprintf("run %d: %s", run.ID, why))
 		d.log.Warn("snapshot of an interrupted run recorded as bad", "snapshot", id, "run", run.ID, "target", rec.Target)
 	}
 	return nil

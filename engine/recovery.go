@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/queue"
 )
 
 // startup is what the daemon does once, before it serves, after recoverOrphans marked
@@ -80,7 +81,7 @@ func (d *Daemon) startup(orphans []catalog.Run) error {
 			continue
 		}
 		d.log.Info("backup did not end: queuing a catch-up", "target", name, "why", redo[name])
-		subs = append(subs, d.backupSubmission(t, reasonCatchUp, PriorityScheduled))
+		subs = append(subs, d.backupSubmission(t, reasonCatchUp, queue.PriorityScheduled))
 	}
 	if len(subs) > 0 {
 		if _, err := d.submitAll(subs, nil); err != nil {
@@ -126,8 +127,8 @@ func (d *Daemon) queueRecovery() error {
 			continue
 		}
 		r := &catalog.Run{Op: "unlock", Agency: agency, DRC: site.Name, Reason: reasonRecovery}
-		subs = append(subs, submission{run: r, prio: PriorityRecovery,
-			exec: func(ctx context.Context, j *job) error { return d.recoverRepo(ctx, j, site, agency) }})
+		subs = append(subs, submission{run: r, prio: queue.PriorityRecovery,
+			exec: func(ctx context.Context, j *queue.Job) error { return d.recoverRepo(ctx, j, site, agency) }})
 	}
 	if len(subs) == 0 {
 		return nil

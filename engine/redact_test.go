@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/internal/testenv"
 )
 
@@ -21,7 +22,7 @@ agencies: [{id: dinkes}]
 targets: [{name: fine, agency: dinkes, kind: streamcmd, streamcmd: {argv: [echo, hello]}}]
 `)
 	d := newTestDaemon(t, cfg, time.Now)
-	run, err := d.Backup("fine", reasonOnDemand, PriorityOnDemand)
+	run, err := d.Backup("fine", reasonOnDemand, queue.PriorityOnDemand)
 	if err != nil {
 		t.Fatal(err)
 	}

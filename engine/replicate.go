@@ -14,6 +14,7 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/internal/iec"
 	"github.com/cadang/cadang/internal/oneline"
 )
@@ -101,9 +102,9 @@ func (rp *replicator) trigger(drcName, agency, reason string) (uint64, error) {
 	// rp.mu is held until ps.queued is set, so that the run cannot start (and clear
 	// it) before.
 	r := &catalog.Run{Op: "replicate", Agency: agency, DRC: drcName, Reason: reason}
-	queued, err := rp.d.submit(r, PriorityScheduled, func(ctx context.Context, j *job) error {
+	queued, err := rp.d.submit(r, queue.PriorityScheduled, func(ctx context.Context, j *queue.Job) error {
 		rp.mu.Lock()
-		if ps.queued == j.run.ID {
+		if ps.queued == j.Run.ID {
 			ps.queued = 0
 		}
 		rp.mu.Unlock()
@@ -122,8 +123,8 @@ func (rp *replicator) queuedRun(ps *pairState) uint64 {
 	if ps.queued == 0 {
 		return 0
 	}
-	if j := rp.d.queue.get(ps.queued); j != nil {
-		if v, _, _ := j.state(); v.Status == catalog.Queued {
+	if j := rp.d.queue.Get(ps.queued); j != nil {
+		if v, _, _ := j.State(); v.Status == catalog.Queued {
 			return ps.queued
 		}
 	}
@@ -144,10 +145,10 @@ func (rp *replicator) afterBackup(r *catalog.Run) {
 }
 
 // replicate is one replicate run: one pass of the mirror for (secondary, agency).
-func (rp *replicator) replicate(ctx context.Context, j *job, ps *pairState, sec *drc.Site) error {
+func (rp *replicator) replicate(ctx context.Context, j *queue.Job, ps *pairState, sec *drc.Site) error {
 	d := rp.d
-	r := j.run
-	j.setProgress(func(p *Progress) { p.Phase = "waiting for the previous pass" })
+	r := j.Run
+	j.SetProgress(func(p *Progress) { p.Phase = "waiting for the previous pass" })
 	ps.run.Lock()
 	defer ps.run.Unlock()
 	rp.mu.Lock()
@@ -161,7 +162,7 @@ func (rp *replicator) replicate(ctx context.Context, j *job, ps *pairState, sec 
 
 	prim := d.primary()
 	log := d.log.With("run", r.ID, "drc", sec.Name, "agency", r.Agency)
-	j.setProgress(func(p *Progress) { p.Phase = "checking drcs" })
+	j.SetProgress(func(p *Progress) { p.Phase = "checking drcs" })
 	for _, s := range []*drc.Site{prim, sec} {
 		if err := s.Check(ctx); err != nil {
 			rp.setHealth(drc.Health{DRC: s.Name, Error: err.Error(), Checked: d.now()})
@@ -181,7 +182,7 @@ func (rp *replicator) replicate(ctx context.Context, j *job, ps *pairState, sec 
 		return nil
 	}
 	if !exP || !exS {
-		j.setProgress(func(p *Progress) { p.Phase = "seeding" })
+		j.SetProgress(func(p *Progress) { p.Phase = "seeding" })
 		for _, res := range drc.Ensure(ctx, []*drc.Site{prim, sec}, r.Agency) {
 			if res.Error != "" {
 				return errors.New(res.Error)
@@ -198,7 +199,7 @@ func (rp *replicator) replicate(ctx context.Context, j *job, ps *pairState, sec 
 		Workers: settings.Workers, Limiter: rp.limiters[sec.Name], DeleteAfter: settings.DeleteAfter,
 		Ledger: &pairLedger{cat: d.cat, drc: sec.Name, agency: r.Agency, now: d.now}, Now: d.now, Log: log,
 		Progress: func(mp drc.MirrorProgress) {
-			j.setProgress(func(p *Progress) {
+			j.SetProgress(func(p *Progress) {
 				p.Phase = "replicating " + mp.Phase
 				p.FilesDone, p.TotalFiles = uint64(mp.ObjectsDone), uint64(mp.Objects)
 				p.BytesDone, p.TotalBytes = uint64(mp.BytesDone), uint64(mp.Bytes)

@@ -6,14 +6,15 @@ import (
 	"html"
 	"time"
 
-	"github.com/cadang/cadang/engine/catalog"
-	"github.com/cadang/cadang/runbooks"
-	"github.com/cadang/cadang/runbooks/msg"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/runbooks"
+	"github.com/cadang/cadang/runbooks/msg"
 )
 
 // reportConfig is a daemon with one agency and one stub target, for report tests.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/engine/redact"
 	"github.com/cadang/cadang/targets"
 )
@@ -40,16 +41,16 @@ func (d *Daemon) Restore(req RestoreRequest) (catalog.Run, error) {
 	r := &catalog.Run{Op: "restore", Target: req.Target, Agency: t.cfg.Agency, Kind: t.cfg.Kind,
 		DRC: site.Name, Reason: "on-demand", Destination: redact.URL(req.To)}
 	secrets := redact.Secrets(req.To)
-	return d.submit(r, PriorityOnDemand, func(ctx context.Context, j *job) error {
+	return d.submit(r, queue.PriorityOnDemand, func(ctx context.Context, j *queue.Job) error {
 		err := d.restore(ctx, j, t, site, req)
-		scrubRun(j.run, secrets)
+		scrubRun(j.Run, secrets)
 		return redact.Error(err, secrets)
 	})
 }
 
-func (d *Daemon) restore(ctx context.Context, j *job, t *target, site *drc.Site, req RestoreRequest) error {
-	r := j.run
-	j.setProgress(func(p *Progress) { p.Phase = "checking drc" })
+func (d *Daemon) restore(ctx context.Context, j *queue.Job, t *target, site *drc.Site, req RestoreRequest) error {
+	r := j.Run
+	j.SetProgress(func(p *Progress) { p.Phase = "checking drc" })
 	site, err := d.restoreSite(ctx, j, site, req.DRC != "") // route.go
 	if err != nil {
 		return err
@@ -64,7 +65,7 @@ func (d *Daemon) restore(ctx context.Context, j *job, t *target, site *drc.Site,
 		r.Notes = append(r.Notes, fmt.Sprintf("snapshot %s is %s, not good: restored as asked", snap.ShortID, status))
 	}
 	rd := &reader{repo: repo, snap: snap, j: j, log: d.log.With("run", r.ID, "target", r.Target, "drc", site.Name)}
-	j.setProgress(func(p *Progress) { p.Phase = "restore" })
+	j.SetProgress(func(p *Progress) { p.Phase = "restore" })
 	err = t.impl.Restore(ctx, rd, targets.RestoreRequest{To: req.To, Force: req.Force, Options: req.Options, Include: req.Include})
 	r.BytesProcessed, r.FilesProcessed = rd.bytes.Load(), rd.files
 	return err
@@ -119,7 +120,7 @@ func (d *Daemon) resolveSnapshot(ctx context.Context, repo *drc.Repo, target, id
 type reader struct {
 	repo  *drc.Repo
 	snap  drc.Snapshot
-	j     *job // nil when a backup reads an earlier snapshot (targets.History)
+	j     *queue.Job // nil when a backup reads an earlier snapshot (targets.History)
 	log   *slog.Logger
 	bytes atomic.Uint64 // a dump may still count while the target closes its reader
 	files uint64
@@ -136,7 +137,7 @@ func (rd *reader) RestoreTo(ctx context.Context, dir string, include []string) e
 		if rd.j == nil {
 			return // a backup reading an earlier snapshot: the run's progress is the backup's
 		}
-		rd.j.setProgress(func(q *Progress) {
+		rd.j.SetProgress(func(q *Progress) {
 			q.PercentDone, q.BytesDone, q.TotalBytes = p.PercentDone, p.BytesRestored, p.TotalBytes
 			q.FilesDone, q.TotalFiles, q.SecondsRemaining = p.FilesRestored, p.TotalFiles, p.SecondsRemaining
 		})

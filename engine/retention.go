@@ -12,6 +12,7 @@ import (
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
+	"github.com/cadang/cadang/engine/queue"
 )
 
 // Retention.
@@ -38,9 +39,9 @@ import (
 // backupSubmission builds a backup run of t. When it succeeds, t's retention is queued.
 func (d *Daemon) backupSubmission(t *target, reason string, prio int) submission {
 	r := &catalog.Run{Op: "backup", Target: t.cfg.Name, Agency: t.cfg.Agency, Kind: t.cfg.Kind, DRC: d.primary().Name, Reason: reason}
-	return submission{run: r, prio: prio, key: "backup/" + t.cfg.Name, exec: func(ctx context.Context, j *job) error {
+	return submission{run: r, prio: prio, key: "backup/" + t.cfg.Name, exec: func(ctx context.Context, j *queue.Job) error {
 		err := d.backup(ctx, j, t)
-		if err == nil && j.run.Status == catalog.Succeeded {
+		if err == nil && j.Run.Status == catalog.Succeeded {
 			d.afterBackup(j, t)
 		}
 		return err
@@ -48,16 +49,16 @@ func (d *Daemon) backupSubmission(t *target, reason string, prio int) submission
 }
 
 // afterBackup queues the retention of a target whose backup succeeded.
-func (d *Daemon) afterBackup(j *job, t *target) {
+func (d *Daemon) afterBackup(j *queue.Job, t *target) {
 	if t.cfg.Retention == nil {
 		return
 	}
-	sub := d.forgetSubmission(t, false, reasonRetention, PriorityScheduled)
-	if w := d.queue.waiting(sub.key); w != nil {
+	sub := d.forgetSubmission(t, false, reasonRetention, queue.PriorityScheduled)
+	if w := d.queue.Waiting(sub.key); w != nil {
 		return // one waiting forget covers this backup too
 	}
 	if _, err := d.submitAll([]submission{sub}, nil); err != nil {
-		d.log.Warn("cannot queue retention", "target", t.cfg.Name, "after", j.run.ID, "err", err)
+		d.log.Warn("cannot queue retention", "target", t.cfg.Name, "after", j.Run.ID, "err", err)
 	}
 }
 
@@ -70,7 +71,7 @@ func (d *Daemon) Forget(name string, dryRun bool) (catalog.Run, error) {
 	if t.cfg.Retention == nil {
 		return catalog.Run{}, fmt.Errorf("%w: target %q has no retention policy: nothing to forget", errBadRequest, name)
 	}
-	sub := d.forgetSubmission(t, dryRun, reasonOnDemand, PriorityOnDemand)
+	sub := d.forgetSubmission(t, dryRun, reasonOnDemand, queue.PriorityOnDemand)
 	sub.key = ""
 	return d.submit(sub.run, sub.prio, sub.exec)
 }
@@ -80,7 +81,7 @@ func (d *Daemon) forgetSubmission(t *target, dryRun bool, reason string, prio in
 	if dryRun {
 		r.Notes = []string{"dry run: nothing is removed"}
 	}
-	return submission{run: r, prio: prio, key: "forget/" + t.cfg.Name, exec: func(ctx context.Context, j *job) error {
+	return submission{run: r, prio: prio, key: "forget/" + t.cfg.Name, exec: func(ctx context.Context, j *queue.Job) error {
 		err := d.forget(ctx, j, t, dryRun)
 		if err == nil && !dryRun {
 			// The secondaries learn at once that the snapshots left the primary: their
@@ -108,8 +109,8 @@ type RetentionDecision struct {
 	keep    bool
 }
 
-func (d *Daemon) forget(ctx context.Context, j *job, t *target, dryRun bool) error {
-	r := j.run
+func (d *Daemon) forget(ctx context.Context, j *queue.Job, t *target, dryRun bool) error {
+	r := j.Run
 	if r.Reason == reasonRetention {
 		last, err := d.lastEndedBackup(r.Target)
 		if err != nil {
@@ -124,12 +125,12 @@ func (d *Daemon) forget(ctx context.Context, j *job, t *target, dryRun bool) err
 	if err != nil {
 		return err
 	}
-	j.setProgress(func(p *Progress) { p.Phase = "checking drc" })
+	j.SetProgress(func(p *Progress) { p.Phase = "checking drc" })
 	if err := site.Check(ctx); err != nil {
 		return err
 	}
 	repo := site.Repo(r.Agency)
-	j.setProgress(func(p *Progress) { p.Phase = "listing snapshots" })
+	j.SetProgress(func(p *Progress) { p.Phase = "listing snapshots" })
 	snaps, err := repo.Snapshots(ctx, "target="+r.Target)
 	if errors.Is(err, drc.ErrNoRepository) {
 		r.Notes = append(r.Notes, "no repository yet: nothing to forget")
@@ -170,7 +171,7 @@ func (d *Daemon) forget(ctx context.Context, j *job, t *target, dryRun bool) err
 	if dryRun || len(remove) == 0 {
 		return nil
 	}
-	j.setProgress(func(p *Progress) { p.Phase = "forget" })
+	j.SetProgress(func(p *Progress) { p.Phase = "forget" })
 	if err := d.withLocks(ctx, repo, func() error { return repo.Forget(ctx, remove) }); err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
+	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/internal/testenv"
 )
 
@@ -166,13 +167,13 @@ func makeSnapshot(t *testing.T, d *Daemon, m *testenv.MinIO, target, agency stri
 // runQueued executes every run the queue would start now, one after the other.
 func runQueued(d *Daemon) {
 	for {
-		js := d.queue.take()
+		js := d.queue.Take()
 		if len(js) == 0 {
 			return
 		}
 		for _, j := range js {
 			d.execute(j)
-			d.queue.finish(j)
+			d.queue.Finish(j)
 		}
 	}
 }
@@ -200,7 +201,7 @@ func TestRetentionOnRealRepository(t *testing.T) {
 	if err := d.cat.AddRun(failed); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.submitAll([]submission{d.forgetSubmission(d.targets["t0"], false, reasonRetention, PriorityScheduled)}, nil); err != nil {
+	if _, err := d.submitAll([]submission{d.forgetSubmission(d.targets["t0"], false, reasonRetention, queue.PriorityScheduled)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	runQueued(d)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/internal/oneline"
 )
 
@@ -61,16 +62,16 @@ func (d *Daemon) backupSite(ctx context.Context, agency string) (site *drc.Site,
 // restoreSite is the DRC a restore reads from: the one asked for, or the primary, or,
 // when the primary does not answer and none was asked for, the first secondary that
 // answers.
-func (d *Daemon) restoreSite(ctx context.Context, j *job, site *drc.Site, chosen bool) (*drc.Site, error) {
+func (d *Daemon) restoreSite(ctx context.Context, j *queue.Job, site *drc.Site, chosen bool) (*drc.Site, error) {
 	err := site.Check(ctx)
 	if err == nil || chosen || site != d.primary() || !drc.IsUnreachable(err) {
 		return site, err
 	}
 	for _, s := range d.secondaries() {
 		if s.Check(ctx) == nil {
-			j.run.DRC = s.Name
-			j.run.Notes = append(j.run.Notes, fmt.Sprintf("primary unreachable (%s): restored from drc %q", oneline.Of(err.Error()), s.Name))
-			j.publish()
+			j.Run.DRC = s.Name
+			j.Run.Notes = append(j.Run.Notes, fmt.Sprintf("primary unreachable (%s): restored from drc %q", oneline.Of(err.Error()), s.Name))
+			j.Publish()
 			return s, nil
 		}
 	}
@@ -217,7 +218,7 @@ func (d *Daemon) retryDeferredPrune(agency string) bool {
 	if !waiting || d.PruneGate(agency) != nil {
 		return false
 	}
-	sub := d.pruneSubmission(d.primary(), agency, reasonDeferred, PriorityScheduled)
+	sub := d.pruneSubmission(d.primary(), agency, reasonDeferred, queue.PriorityScheduled)
 	if _, err := d.submitAll([]submission{sub}, nil); err != nil {
 		if !errors.Is(err, errShuttingDown) {
 			d.log.Error("cannot queue the deferred prune", "agency", agency, "err", err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/queue"
 )
 
 // A prune at the primary waits while a snapshot written at a secondary (the primary
@@ -55,7 +56,7 @@ targets:
 	if err := os.WriteFile(filepath.Join(repoDir, "config"), []byte("restic"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	j := &job{run: &catalog.Run{ID: 100, Op: "prune", Agency: "a", DRC: "local"}}
+	j := &queue.Job{Run: &catalog.Run{ID: 100, Op: "prune", Agency: "a", DRC: "local"}}
 	err = d.prune(context.Background(), j, d.primary())
 	if err == nil || !strings.Contains(err.Error(), "prune waits for replication; it is queued again once they are") {
 		t.Fatalf("prune with a snapshot only at the secondary: %v", err)

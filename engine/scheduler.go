@@ -13,6 +13,7 @@ import (
 
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
+	"github.com/cadang/cadang/engine/queue"
 )
 
 // Scheduling.
@@ -283,7 +284,7 @@ func (s *scheduler) nextOf(key string) (time.Time, bool) {
 type submission struct {
 	run  *catalog.Run
 	prio int
-	exec func(ctx context.Context, j *job) error
+	exec func(ctx context.Context, j *queue.Job) error
 	key  string
 }
 
@@ -301,8 +302,8 @@ func (d *Daemon) fire(due []dueSlot, extra []catalog.ScheduleState) error {
 			continue
 		}
 		for _, sub := range d.scheduledRuns(e, ds.reason) {
-			if w := d.queue.waiting(sub.key); w != nil {
-				d.log.Info("slot joins the run still waiting", "schedule", e.key, "slot", ds.slot, "run", w.run.ID)
+			if w := d.queue.Waiting(sub.key); w != nil {
+				d.log.Info("slot joins the run still waiting", "schedule", e.key, "slot", ds.slot, "run", w.Run.ID)
 				continue
 			}
 			subs = append(subs, sub)
@@ -327,13 +328,13 @@ func (d *Daemon) scheduledRuns(e *entry, reason string) []submission {
 		if t == nil {
 			return nil
 		}
-		return []submission{d.backupSubmission(t, reason, PriorityScheduled)}
+		return []submission{d.backupSubmission(t, reason, queue.PriorityScheduled)}
 	case "drill":
 		t := d.targets[e.target]
 		if t == nil {
 			return nil
 		}
-		return d.drillSubmissions(t, "", reason, PriorityScheduled)
+		return d.drillSubmissions(t, "", reason, queue.PriorityScheduled)
 	case "prune", "check":
 		site, err := d.site(e.drc)
 		if err != nil {
@@ -342,9 +343,9 @@ func (d *Daemon) scheduledRuns(e *entry, reason string) []submission {
 		var out []submission
 		for _, a := range d.cfg.Agencies {
 			if e.op == "prune" {
-				out = append(out, d.pruneSubmission(site, a.ID, reason, PriorityScheduled))
+				out = append(out, d.pruneSubmission(site, a.ID, reason, queue.PriorityScheduled))
 			} else {
-				out = append(out, d.checkSubmission(site, a.ID, "", reason, PriorityScheduled))
+				out = append(out, d.checkSubmission(site, a.ID, "", reason, queue.PriorityScheduled))
 			}
 		}
 		return out

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/queue"
 )
 
 func TestJitterIsDeterministic(t *testing.T) {
@@ -37,7 +38,7 @@ func TestJitterIsDeterministic(t *testing.T) {
 
 // simRun is one run in the simulation.
 type simRun struct {
-	j                      *job
+	j                      *queue.Job
 	queued, started, ended time.Time
 }
 
@@ -95,7 +96,7 @@ agencies:
 	for now := start; ; now = clk.Add(step) {
 		for id, r := range running {
 			if !now.Before(r.ended) {
-				d.queue.finish(r.j)
+				d.queue.Finish(r.j)
 				delete(running, id)
 			}
 		}
@@ -108,31 +109,31 @@ agencies:
 			// 100 scheduled runs: they must go first.
 			if now.Hour()%6 == 0 && now.Minute() == 0 && now.Second() == 30 {
 				for range 5 {
-					if _, err := d.Backup(daily[rng.IntN(len(daily))], reasonOnDemand, PriorityOnDemand); err != nil {
+					if _, err := d.Backup(daily[rng.IntN(len(daily))], reasonOnDemand, queue.PriorityOnDemand); err != nil {
 						t.Fatal(err)
 					}
 				}
 			}
 		}
-		for _, j := range d.queue.pendingJobs(math.MaxInt) {
-			if all[j.run.ID] == nil {
-				all[j.run.ID] = &simRun{j: j, queued: j.run.Queued}
+		for _, j := range d.queue.Pending(math.MaxInt) {
+			if all[j.Run.ID] == nil {
+				all[j.Run.ID] = &simRun{j: j, queued: j.Run.Queued}
 			}
 		}
-		for _, j := range d.queue.take() {
-			r := all[j.run.ID]
+		for _, j := range d.queue.Take() {
+			r := all[j.Run.ID]
 			if r == nil {
-				t.Fatalf("run %d started without being seen queued", j.run.ID)
+				t.Fatalf("run %d started without being seen queued", j.Run.ID)
 			}
 			dur := time.Duration(10+rng.IntN(51)) * time.Second
 			r.started, r.ended = now, now.Add(dur)
-			running[j.run.ID] = r
-			if j.priority == PriorityScheduled && !now.Before(noonStart) && now.Before(noonEnd) {
-				t.Errorf("scheduled run %d (%s %s) started at %s, in the maintenance window", j.run.ID, j.run.Op, j.run.Target, now.Format("15:04:05"))
+			running[j.Run.ID] = r
+			if j.Priority == queue.PriorityScheduled && !now.Before(noonStart) && now.Before(noonEnd) {
+				t.Errorf("scheduled run %d (%s %s) started at %s, in the maintenance window", j.Run.ID, j.Run.Op, j.Run.Target, now.Format("15:04:05"))
 			}
 		}
 		checkLimits(t, now, running, cfg.Daemon.Concurrency, map[string]int{"local": 5, "offsite": 1})
-		pending, _ := d.queue.counts()
+		pending, _ := d.queue.Counts()
 		if !now.Before(end) && len(running) == 0 && pending == 0 {
 			break
 		}
@@ -146,22 +147,22 @@ agencies:
 	ops := map[string]int{}
 	var maxWait, maxOnDemandWait time.Duration
 	for _, r := range all {
-		ops[r.j.run.Op+"/"+r.j.run.Reason]++
+		ops[r.j.Run.Op+"/"+r.j.Run.Reason]++
 		if r.started.IsZero() {
-			t.Errorf("run %d (%s %s) never started", r.j.run.ID, r.j.run.Op, r.j.run.Target)
+			t.Errorf("run %d (%s %s) never started", r.j.Run.ID, r.j.Run.Op, r.j.Run.Target)
 			continue
 		}
 		wait := r.started.Sub(r.queued)
-		if r.j.priority == PriorityOnDemand {
+		if r.j.Priority == queue.PriorityOnDemand {
 			maxOnDemandWait = max(maxOnDemandWait, wait)
 			continue
 		}
 		maxWait = max(maxWait, wait)
-		if r.j.run.Op == "backup" {
-			if r.j.run.Reason != reasonSchedule {
-				t.Errorf("run %d of %s has reason %q", r.j.run.ID, r.j.run.Target, r.j.run.Reason)
+		if r.j.Run.Op == "backup" {
+			if r.j.Run.Reason != reasonSchedule {
+				t.Errorf("run %d of %s has reason %q", r.j.Run.ID, r.j.Run.Target, r.j.Run.Reason)
 			}
-			byTarget[r.j.run.Target] = append(byTarget[r.j.run.Target], r)
+			byTarget[r.j.Run.Target] = append(byTarget[r.j.Run.Target], r)
 		}
 	}
 	slots := 0
@@ -179,7 +180,7 @@ agencies:
 		}
 		for k := range want {
 			if got[k].queued.Before(want[k]) || !got[k].queued.Before(want[k].Add(step)) {
-				t.Errorf("%s: run %d queued at %s for the slot due at %s", tc.Name, got[k].j.run.ID, got[k].queued, want[k])
+				t.Errorf("%s: run %d queued at %s for the slot due at %s", tc.Name, got[k].j.Run.ID, got[k].queued, want[k])
 			}
 		}
 		slots += len(want)
@@ -202,14 +203,14 @@ func checkLimits(t *testing.T, now time.Time, running map[uint64]*simRun, global
 		t.Fatalf("%s: %d runs at once (limit %d)", now, len(running), global)
 	}
 	drcs, tgts := map[string]int{}, map[string]int{}
-	repos := map[string][]*job{}
+	repos := map[string][]*queue.Job{}
 	for _, r := range running {
 		j := r.j
-		drcs[j.uses.drc]++
-		if j.run.Target != "" {
-			tgts[j.run.Target]++
+		drcs[j.Uses.DRC]++
+		if j.Run.Target != "" {
+			tgts[j.Run.Target]++
 		}
-		repos[j.uses.repo] = append(repos[j.uses.repo], j)
+		repos[j.Uses.Repo] = append(repos[j.Uses.Repo], j)
 	}
 	for name, n := range drcs {
 		if lim := perDRC[name]; lim > 0 && n > lim {
@@ -223,8 +224,8 @@ func checkLimits(t *testing.T, now time.Time, running map[uint64]*simRun, global
 	}
 	for repo, js := range repos {
 		for _, j := range js {
-			if j.uses.exclusive && len(js) > 1 {
-				t.Fatalf("%s: %s (run %d) shares repository %s with %d other runs", now, j.run.Op, j.run.ID, repo, len(js)-1)
+			if j.Uses.Exclusive && len(js) > 1 {
+				t.Fatalf("%s: %s (run %d) shares repository %s with %d other runs", now, j.Run.Op, j.Run.ID, repo, len(js)-1)
 			}
 		}
 	}
@@ -252,7 +253,7 @@ func TestDowntimeGivesOneCatchUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	off := d.sched.byKey["backup/hourly"].offset
-	if pending, _ := d.queue.counts(); pending != 0 {
+	if pending, _ := d.queue.Counts(); pending != 0 {
 		t.Fatalf("a first start queued %d runs", pending)
 	}
 	fire := func(d *Daemon, at time.Time) {
@@ -314,7 +315,7 @@ func TestDowntimeGivesOneCatchUp(t *testing.T) {
 	if err := d3.startup(nil); err != nil {
 		t.Fatal(err)
 	}
-	if pending, _ := d3.queue.counts(); pending != 0 {
+	if pending, _ := d3.queue.Counts(); pending != 0 {
 		t.Errorf("a restart without downtime queued %d runs", pending)
 	}
 }
@@ -383,7 +384,7 @@ func reasons(t *testing.T, d *Daemon, target string) string {
 
 // drain marks every waiting job as run (without running anything).
 func drain(d *Daemon) {
-	for _, j := range d.queue.take() {
-		d.queue.finish(j)
+	for _, j := range d.queue.Take() {
+		d.queue.Finish(j)
 	}
 }

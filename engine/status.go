@@ -23,8 +23,8 @@ func (d *Daemon) fillStatus(st *Status) error {
 		st.Blackout = apiWindow(w)
 	}
 	st.Waiting = []RunInfo{}
-	for _, j := range d.queue.pendingJobs(maxWaitingShown) {
-		st.Waiting = append(st.Waiting, d.runInfo(catalog.Run{ID: j.run.ID}))
+	for _, j := range d.queue.Pending(maxWaitingShown) {
+		st.Waiting = append(st.Waiting, d.runInfo(catalog.Run{ID: j.Run.ID}))
 	}
 	st.Next = d.sched.plan(now, now.Add(8*24*time.Hour), 10)
 	for i := range st.Next {

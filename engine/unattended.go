@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/queue"
 )
 
 // setupUnattended prepares what the unattended daemon needs beside the foundation:
@@ -16,13 +17,13 @@ func (d *Daemon) setupUnattended() {
 	start, _ := procStat(d.pid)
 	d.self = catalog.Proc{PID: d.pid, Start: start}
 	d.sched = newScheduler(d.cfg)
-	d.queue.drcLimits = map[string]int{}
+	d.queue.DRCLimits = map[string]int{}
 	for _, c := range d.cfg.DRCs {
 		if c.Concurrency > 0 {
-			d.queue.drcLimits[c.Name] = c.Concurrency
+			d.queue.DRCLimits[c.Name] = c.Concurrency
 		}
 	}
-	d.queue.hold = d.blackoutHold
+	d.queue.Hold = d.blackoutHold
 }
 
 // blackoutHold says why scheduled runs wait now: a maintenance window is open.
@@ -34,28 +35,12 @@ func (d *Daemon) blackoutHold() string {
 	return fmt.Sprintf("waiting: maintenance window %q until %s", w.Name, w.End.In(d.sched.loc).Format("2006-01-02 15:04 MST"))
 }
 
-// usesOf says what a run needs of the queue besides a slot: its DRC, its repository,
-// and whether it needs the repository alone (restic's exclusive lock).
-func usesOf(r *catalog.Run) uses {
-	u := uses{drc: r.DRC}
-	if r.DRC != "" && r.Agency != "" {
-		u.repo = catalog.RepoKey(r.DRC, r.Agency)
-	}
-	switch r.Op {
-	case "forget", "prune", "check", "unlock":
-		u.exclusive = true
-	case "replicate":
-		u.serial = "replicate/" + u.repo // one pass at a time per (secondary, agency)
-	}
-	return u
-}
-
 // usesOf is usesOf with what only the daemon knows: a replicate run also reads (and,
 // bringing snapshots back, writes) the agency's repository at the primary.
-func (d *Daemon) usesOf(r *catalog.Run) uses {
-	u := usesOf(r)
+func (d *Daemon) usesOf(r *catalog.Run) queue.Uses {
+	u := queue.UsesOf(r)
 	if r.Op == "replicate" && r.Agency != "" && len(d.sites) > 0 && r.DRC != d.primary().Name {
-		u.shared = append(u.shared, catalog.RepoKey(d.primary().Name, r.Agency))
+		u.Shared = append(u.Shared, catalog.RepoKey(d.primary().Name, r.Agency))
 	}
 	return u
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/queue"
 )
 
 // Unlocking on demand (`cadang unlock`): an unlock run per agency's repository at a
@@ -39,19 +40,19 @@ func (d *Daemon) Unlock(req UnlockRequest, requester string) ([]catalog.Run, err
 		if requester != "" {
 			r.Notes = append(r.Notes, "requested by "+requester)
 		}
-		return submission{run: r, prio: PriorityOnDemand, key: "unlock/" + catalog.RepoKey(site.Name, agency),
-			exec: func(ctx context.Context, j *job) error { return d.unlock(ctx, j, site, req.All) }}
+		return submission{run: r, prio: queue.PriorityOnDemand, key: "unlock/" + catalog.RepoKey(site.Name, agency),
+			exec: func(ctx context.Context, j *queue.Job) error { return d.unlock(ctx, j, site, req.All) }}
 	})
 }
 
 // unlock is an unlock run on demand.
-func (d *Daemon) unlock(ctx context.Context, j *job, site *drc.Site, all bool) error {
-	r := j.run
+func (d *Daemon) unlock(ctx context.Context, j *queue.Job, site *drc.Site, all bool) error {
+	r := j.Run
 	repo, ok, err := d.openForMaintenance(ctx, j, site)
 	if err != nil || !ok {
 		return err
 	}
-	j.setProgress(func(p *Progress) { p.Phase = "clearing locks" })
+	j.SetProgress(func(p *Progress) { p.Phase = "clearing locks" })
 	removed, kept, err := d.clearStaleLocks(ctx, repo)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/internal/testenv"
 	"github.com/cadang/cadang/targets"
 )
@@ -59,7 +60,7 @@ targets:
 	repo := d.primary().Repo("dinkes")
 	ctx := context.Background()
 
-	run, err := d.Backup("fine", reasonOnDemand, PriorityOnDemand)
+	run, err := d.Backup("fine", reasonOnDemand, queue.PriorityOnDemand)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ targets:
 		t.Fatalf("a run whose restic ended cleanly left its lease: %+v", ls)
 	}
 
-	run, err = d.Backup("dies", reasonOnDemand, PriorityOnDemand)
+	run, err = d.Backup("dies", reasonOnDemand, queue.PriorityOnDemand)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +211,7 @@ agencies: [{id: dinkes}]
 targets: [{name: slow, agency: dinkes, kind: streamcmd, streamcmd: {argv: [sleep, "600"]}}]
 `)
 	d := newTestDaemon(t, cfg, time.Now)
-	run, err := d.Backup("slow", reasonOnDemand, PriorityOnDemand)
+	run, err := d.Backup("slow", reasonOnDemand, queue.PriorityOnDemand)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package engine
+package queue
 
 import (
 	"context"
@@ -15,14 +15,14 @@ import (
 // The queue's rules with a fake job body: at most `limit` at once, one per target,
 // on-demand before scheduled, and a waiting job says why.
 func TestQueueLimits(t *testing.T) {
-	q := newQueue(2)
+	q := New(2)
 	var mu sync.Mutex
 	running, maxRunning := map[string]int{}, 0
 	var order []uint64
 	release := make(chan struct{})
-	body := func(j *job) {
+	body := func(j *Job) {
 		mu.Lock()
-		running[j.run.Target]++
+		running[j.Run.Target]++
 		total := 0
 		for tg, n := range running {
 			if n > 1 {
@@ -31,17 +31,17 @@ func TestQueueLimits(t *testing.T) {
 			total += n
 		}
 		maxRunning = max(maxRunning, total)
-		order = append(order, j.run.ID)
+		order = append(order, j.Run.ID)
 		mu.Unlock()
 		<-release
 		mu.Lock()
-		running[j.run.Target]--
+		running[j.Run.Target]--
 		mu.Unlock()
 	}
 	t0 := time.Now()
-	add := func(id uint64, target string, prio int) *job {
-		j := &job{run: &catalog.Run{ID: id, Target: target, Op: "backup", Queued: t0.Add(time.Duration(id))}, priority: prio}
-		if err := q.add(j); err != nil {
+	add := func(id uint64, target string, prio int) *Job {
+		j := &Job{Run: &catalog.Run{ID: id, Target: target, Op: "backup", Queued: t0.Add(time.Duration(id))}, Priority: prio}
+		if err := q.Add(j); err != nil {
 			t.Fatal(err)
 		}
 		return j
@@ -64,17 +64,17 @@ func TestQueueLimits(t *testing.T) {
 	}
 	mu.Unlock()
 	_ = urgent
-	if _, _, why := q.get(2).state(); !strings.Contains(why, "concurrency") {
+	if _, _, why := q.Get(2).State(); !strings.Contains(why, "concurrency") {
 		t.Errorf("run 2 waits because %q", why)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go q.loop(ctx, body)
+	go q.Loop(ctx, body)
 	for i := 0; i < 5; i++ {
 		release <- struct{}{}
 	}
-	if !q.wait(5 * time.Second) {
+	if !q.Wait(5 * time.Second) {
 		t.Fatal("jobs did not finish")
 	}
 	mu.Lock()
@@ -85,23 +85,23 @@ func TestQueueLimits(t *testing.T) {
 }
 
 func TestQueueSameTargetWaits(t *testing.T) {
-	q := newQueue(4)
+	q := New(4)
 	block := make(chan struct{})
-	q.add(&job{run: &catalog.Run{ID: 1, Target: "a", Op: "backup"}})
-	q.add(&job{run: &catalog.Run{ID: 2, Target: "a", Op: "restore"}})
-	q.dispatch(func(*job) { <-block })
-	if _, _, why := q.get(2).state(); why != "waiting: target busy with run 1 (backup)" {
+	q.Add(&Job{Run: &catalog.Run{ID: 1, Target: "a", Op: "backup"}})
+	q.Add(&Job{Run: &catalog.Run{ID: 2, Target: "a", Op: "restore"}})
+	q.dispatch(func(*Job) { <-block })
+	if _, _, why := q.Get(2).State(); why != "waiting: target busy with run 1 (backup)" {
 		t.Errorf("run 2 waits because %q", why)
 	}
-	if !q.remove(2) || q.get(2) != nil {
+	if !q.Remove(2) || q.Get(2) != nil {
 		t.Error("a queued run could not be removed")
 	}
 	close(block)
-	q.wait(time.Second)
-	if left := q.close(); len(left) != 0 {
+	q.Wait(time.Second)
+	if left := q.Close(); len(left) != 0 {
 		t.Errorf("left after close: %d", len(left))
 	}
-	if err := q.add(&job{run: &catalog.Run{ID: 3}}); err == nil {
+	if err := q.Add(&Job{Run: &catalog.Run{ID: 3}}); err == nil {
 		t.Error("a closed queue took a job")
 	}
 }

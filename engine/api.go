@@ -61,7 +61,7 @@ func (d *Daemon) api() http.Handler {
 	mux.HandleFunc("POST /v1/drills", d.handleDrills)
 	mux.HandleFunc("GET /v1/reports/drill/{id}", d.handleDrillReport)
 	mux.HandleFunc("GET /v1/reports/period", d.handlePeriodReport)
-	zone := d.sched.loc.String()
+	zone := d.sched.Loc().String()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(api.ZoneHeader, zone) // human output uses the daemon's zone, labelled
 		mux.ServeHTTP(w, r)

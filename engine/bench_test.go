@@ -18,6 +18,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/schedule"
 )
 
 // The orchestrator at scale: a daemon with 10,000 targets of the stub kind (a backup
@@ -165,7 +166,7 @@ func idleDaemon(b *testing.B, window time.Duration) measure {
 	rss0, heap0 := rssMiB(), heapMiB()
 	d, stop := benchDaemon(b, "0 2 * * *", wib("2026-11-23 12:00:00"))
 	time.Sleep(2 * time.Second) // startup: 10,000 schedule states stored
-	if next, ok := d.sched.nextDue(); !ok || next.Before(wib("2026-11-24 02:00:00")) {
+	if next, ok := d.sched.NextDue(); !ok || next.Before(wib("2026-11-24 02:00:00")) {
 		b.Fatalf("next due %s", next)
 	}
 	settle()
@@ -196,7 +197,7 @@ func burstDaemon(b *testing.B) measure {
 			lat := make([]time.Duration, 0, len(runs))
 			slot := wib("2026-11-23 02:00:00")
 			for _, r := range runs {
-				due := slot.Add(d.sched.byKey["backup/"+r.Target].offset)
+				due := slot.Add(d.sched.Lookup("backup/" + r.Target).Offset)
 				lat = append(lat, r.Started.Sub(due))
 			}
 			m := measure{runs: len(runs), cpuPerMin: time.Duration(float64(cpu) * float64(time.Minute) / float64(time.Since(t0)))}
@@ -217,7 +218,7 @@ func idleCron(b *testing.B, window time.Duration) measure {
 	rss0, heap0 := rssMiB(), heapMiB()
 	c := cron.New(cron.WithSeconds(), cron.WithLocation(jakarta))
 	for i := range benchTargets {
-		off := jitterOffset(targetName(i), time.Minute)
+		off := schedule.JitterOffset(targetName(i), time.Minute)
 		if _, err := c.AddFunc(fmt.Sprintf("%d 0 2 * * *", int(off.Seconds())), func() {}); err != nil {
 			b.Fatal(err)
 		}
@@ -241,7 +242,7 @@ func burstCron(b *testing.B) measure {
 	var wg sync.WaitGroup
 	wg.Add(benchTargets)
 	for i := range benchTargets {
-		due := start.Add(jitterOffset(targetName(i), time.Minute)).UTC()
+		due := start.Add(schedule.JitterOffset(targetName(i), time.Minute)).UTC()
 		spec := fmt.Sprintf("%d %d %d %d %d *", due.Second(), due.Minute(), due.Hour(), due.Day(), int(due.Month()))
 		if _, err := c.AddFunc(spec, func() {
 			l := time.Since(due)

@@ -16,6 +16,7 @@ import (
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/engine/queue"
+	"github.com/cadang/cadang/engine/schedule"
 	"github.com/cadang/cadang/internal/oneline"
 	"github.com/cadang/cadang/targets"
 )
@@ -76,7 +77,7 @@ type Daemon struct {
 
 	// The unattended daemon (scheduler.go, locks.go): the schedules, and who this
 	// process is, for the leases it takes on repositories.
-	sched *scheduler
+	sched *schedule.Scheduler
 	host  string
 	boot  string
 	self  catalog.Proc

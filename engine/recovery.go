@@ -13,6 +13,7 @@ import (
 
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/queue"
+	"github.com/cadang/cadang/engine/schedule"
 )
 
 // startup is what the daemon does once, before it serves, after recoverOrphans marked
@@ -40,7 +41,7 @@ func (d *Daemon) startup(orphans []catalog.Run) error {
 	if err != nil {
 		return fmt.Errorf("catalog: %w", err)
 	}
-	due, store := d.sched.load(now, states)
+	due, store := d.sched.Load(now, states)
 
 	redo := map[string]string{} // target -> why its last backup must be redone
 	for _, r := range orphans {
@@ -61,10 +62,10 @@ func (d *Daemon) startup(orphans []catalog.Run) error {
 		}
 	}
 
-	var slots []dueSlot
+	var slots []schedule.DueSlot
 	for _, ds := range due {
-		if ds.e.op == "backup" {
-			delete(redo, ds.e.target) // one catch-up covers both
+		if ds.Entry.Op == "backup" {
+			delete(redo, ds.Entry.Target) // one catch-up covers both
 		}
 		slots = append(slots, ds)
 	}

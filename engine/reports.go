@@ -60,7 +60,7 @@ func (d *Daemon) drillReportOf(id uint64, res *runbooks.TargetResult, lang strin
 	if err != nil {
 		return nil, err
 	}
-	started := res.Started.In(d.sched.loc)
+	started := res.Started.In(d.sched.Loc())
 	n, err := d.cat.DocumentNumber("drill", id, started.Year())
 	if err != nil {
 		return nil, fmt.Errorf("document number: %w", err)
@@ -69,7 +69,7 @@ func (d *Daemon) drillReportOf(id uint64, res *runbooks.TargetResult, lang strin
 	signers.AcknowledgedBy = d.agencyHead(res.Agency)
 	rep := &runbooks.Report{Kind: runbooks.ReportDrill, Language: lang, Number: d.cfg.Report.Number(n.Seq, n.Year, started.Month()),
 		Office: d.cfg.Report.Office, Run: id, Generated: d.now(), Results: []runbooks.TargetResult{*res},
-		Trend: trend, Signers: signers, Basis: d.cfg.Report.Basis, TimeZone: d.sched.loc.String()}
+		Trend: trend, Signers: signers, Basis: d.cfg.Report.Basis, TimeZone: d.sched.Loc().String()}
 	rep.Finish()
 	return rep, nil
 }
@@ -169,7 +169,7 @@ func (d *Daemon) PeriodReport(from, to time.Time, format, lang string) ([]byte, 
 		return nil, err
 	}
 	rep := &runbooks.Report{Kind: runbooks.ReportPeriod, Language: d.reportLang(lang), Office: d.cfg.Report.Office,
-		Generated: d.now(), Signers: d.cfg.Report.Signers, Basis: d.cfg.Report.Basis, TimeZone: d.sched.loc.String(),
+		Generated: d.now(), Signers: d.cfg.Report.Signers, Basis: d.cfg.Report.Basis, TimeZone: d.sched.Loc().String(),
 		Number: fmt.Sprintf("REKAP/UJI-DRC/%s/%s", from.Format("20060102"), to.AddDate(0, 0, -1).Format("20060102"))}
 	for i := len(runs) - 1; i >= 0; i-- { // oldest first
 		res := drillResult(&runs[i])
@@ -238,7 +238,7 @@ func (d *Daemon) handlePeriodReport(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	loc := d.sched.loc
+	loc := d.sched.Loc()
 	from, err1 := time.ParseInLocation("2006-01-02", r.URL.Query().Get("from"), loc)
 	to, err2 := time.ParseInLocation("2006-01-02", r.URL.Query().Get("to"), loc)
 	if err1 != nil || err2 != nil {

@@ -151,7 +151,7 @@ func (d *Daemon) forget(ctx context.Context, j *queue.Job, t *target, dryRun boo
 		items = append(items, RetentionDecision{ID: id, Time: s.Time, Status: status})
 	}
 	pol := *t.cfg.Retention
-	decisions := planRetention(items, pol, d.sched.loc, d.now())
+	decisions := planRetention(items, pol, d.sched.Loc(), d.now())
 	res := RetentionResult{Policy: policyString(pol), DryRun: dryRun, Kept: []RetentionDecision{}, Removed: []RetentionDecision{}}
 	var remove []string
 	for _, dec := range decisions {

@@ -18,7 +18,7 @@ const maxWaitingShown = 200
 // fillStatus adds the unattended daemon's part to a status answer.
 func (d *Daemon) fillStatus(st *Status) error {
 	now := d.now()
-	st.Now, st.TimeZone = now, d.sched.loc.String()
+	st.Now, st.TimeZone = now, d.sched.Loc().String()
 	if w, ok := d.cfg.Scheduler.BlackoutAt(now); ok {
 		st.Blackout = apiWindow(w)
 	}
@@ -26,7 +26,7 @@ func (d *Daemon) fillStatus(st *Status) error {
 	for _, j := range d.queue.Pending(maxWaitingShown) {
 		st.Waiting = append(st.Waiting, d.runInfo(catalog.Run{ID: j.Run.ID}))
 	}
-	st.Next = d.sched.plan(now, now.Add(8*24*time.Hour), 10)
+	st.Next = d.sched.Plan(now, now.Add(8*24*time.Hour), 10)
 	for i := range st.Next {
 		d.markHeld(&st.Next[i])
 	}
@@ -74,7 +74,7 @@ func (d *Daemon) replicationLags() ([]ReplicationLag, error) {
 
 func (d *Daemon) targetStatus(tc *config.Target) (TargetStatus, error) {
 	ts := TargetStatus{Name: tc.Name, Agency: tc.Agency, Kind: tc.Kind, Schedule: tc.Schedule}
-	if next, ok := d.sched.nextOf("backup/" + tc.Name); ok {
+	if next, ok := d.sched.NextOf("backup/" + tc.Name); ok {
 		ts.NextRun = &next
 	}
 	runs, err := d.cat.Runs(catalog.RunFilter{Target: tc.Name, Op: "backup", Limit: 1})
@@ -117,7 +117,7 @@ func (d *Daemon) markHeld(p *PlannedRun) {
 // Schedule lists the runs the schedules will queue in [from, to) and the maintenance
 // windows that open then, by time.
 func (d *Daemon) Schedule(from, to time.Time) []PlannedRun {
-	out := d.sched.plan(from, to, 0)
+	out := d.sched.Plan(from, to, 0)
 	for i := range out {
 		d.markHeld(&out[i])
 	}
@@ -144,7 +144,7 @@ func (d *Daemon) handleSchedule(w http.ResponseWriter, r *http.Request) {
 	}
 	now := d.now()
 	writeJSON(w, http.StatusOK, ScheduleAnswer{From: now, To: now.Add(time.Duration(hours) * time.Hour),
-		TimeZone: d.sched.loc.String(), Runs: d.Schedule(now, now.Add(time.Duration(hours)*time.Hour))})
+		TimeZone: d.sched.Loc().String(), Runs: d.Schedule(now, now.Add(time.Duration(hours)*time.Hour))})
 }
 
 func (d *Daemon) handleForget(w http.ResponseWriter, r *http.Request) {

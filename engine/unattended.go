@@ -6,6 +6,7 @@ import (
 
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/queue"
+	"github.com/cadang/cadang/engine/schedule"
 )
 
 // setupUnattended prepares what the unattended daemon needs beside the foundation:
@@ -16,7 +17,7 @@ func (d *Daemon) setupUnattended() {
 	d.boot = bootID()
 	start, _ := procStat(d.pid)
 	d.self = catalog.Proc{PID: d.pid, Start: start}
-	d.sched = newScheduler(d.cfg)
+	d.sched = schedule.New(d.cfg)
 	d.queue.DRCLimits = map[string]int{}
 	for _, c := range d.cfg.DRCs {
 		if c.Concurrency > 0 {
@@ -32,7 +33,7 @@ func (d *Daemon) blackoutHold() string {
 	if !ok {
 		return ""
 	}
-	return fmt.Sprintf("waiting: maintenance window %q until %s", w.Name, w.End.In(d.sched.loc).Format("2006-01-02 15:04 MST"))
+	return fmt.Sprintf("waiting: maintenance window %q until %s", w.Name, w.End.In(d.sched.Loc()).Format("2006-01-02 15:04 MST"))
 }
 
 // usesOf is usesOf with what only the daemon knows: a replicate run also reads (and,

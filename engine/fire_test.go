@@ -13,29 +13,6 @@ import (
 	"github.com/cadang/cadang/engine/queue"
 )
 
-func TestJitterIsDeterministic(t *testing.T) {
-	seen := map[time.Duration]bool{}
-	for i := range 200 {
-		name := fmt.Sprintf("app-%03d", i)
-		off := jitterOffset(name, time.Hour)
-		if off < 0 || off >= time.Hour || off%time.Second != 0 {
-			t.Fatalf("%s: offset %s out of [0, 1h) or not whole seconds", name, off)
-		}
-		if again := jitterOffset(name, time.Hour); again != off {
-			t.Fatalf("%s: offset %s then %s", name, off, again)
-		}
-		seen[off] = true
-	}
-	// 200 targets at the same cron time must not start in the same second: with an
-	// hour of jitter, nearly every one gets a second of its own.
-	if len(seen) < 190 {
-		t.Errorf("200 targets share only %d distinct start offsets", len(seen))
-	}
-	if jitterOffset("x", 0) != 0 || jitterOffset("x", 500*time.Millisecond) >= 500*time.Millisecond {
-		t.Error("jitter 0 or below a second misbehaves")
-	}
-}
-
 // simRun is one run in the simulation.
 type simRun struct {
 	j                      *queue.Job
@@ -102,7 +79,7 @@ agencies:
 		}
 		if now.Before(end) {
 			lastTick = now
-			if err := d.fire(d.sched.tick(now), nil); err != nil {
+			if err := d.fire(d.sched.Tick(now), nil); err != nil {
 				t.Fatal(err)
 			}
 			// On-demand backups arrive 30 s after the top of the hour, behind a burst of
@@ -167,10 +144,10 @@ agencies:
 	}
 	slots := 0
 	for _, tc := range cfg.Targets {
-		e := d.sched.byKey["backup/"+tc.Name]
+		e := d.sched.Lookup("backup/" + tc.Name)
 		var want []time.Time
-		for s := e.sched.Next(start); !s.Add(e.offset).After(lastTick); s = e.sched.Next(s) {
-			want = append(want, s.Add(e.offset))
+		for s := e.Sched.Next(start); !s.Add(e.Offset).After(lastTick); s = e.Sched.Next(s) {
+			want = append(want, s.Add(e.Offset))
 		}
 		got := byTarget[tc.Name]
 		sort.Slice(got, func(i, j int) bool { return got[i].queued.Before(got[j].queued) })
@@ -252,13 +229,13 @@ func TestDowntimeGivesOneCatchUp(t *testing.T) {
 	if err := d.startup(nil); err != nil {
 		t.Fatal(err)
 	}
-	off := d.sched.byKey["backup/hourly"].offset
+	off := d.sched.Lookup("backup/hourly").Offset
 	if pending, _ := d.queue.Counts(); pending != 0 {
 		t.Fatalf("a first start queued %d runs", pending)
 	}
 	fire := func(d *Daemon, at time.Time) {
 		clk.Set(at)
-		if err := d.fire(d.sched.tick(at), nil); err != nil {
+		if err := d.fire(d.sched.Tick(at), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -330,7 +307,7 @@ func TestLateSlotIsCatchUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := clk.Add(3 * time.Hour) // asleep from 00:30 to 03:30
-	if err := d.fire(d.sched.tick(at), nil); err != nil {
+	if err := d.fire(d.sched.Tick(at), nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := reasons(t, d, "hourly"); got != "catch-up" {
@@ -340,7 +317,7 @@ func TestLateSlotIsCatchUp(t *testing.T) {
 		t.Errorf("nocatch after sleeping: %s", got)
 	}
 	// The next slot comes at its time.
-	if next, _ := d.sched.nextOf("backup/nocatch"); !next.Equal(wib("2026-11-23 04:00:00")) {
+	if next, _ := d.sched.NextOf("backup/nocatch"); !next.Equal(wib("2026-11-23 04:00:00")) {
 		t.Errorf("next slot of nocatch: %s", next)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/engine/queue"
+	"github.com/cadang/cadang/engine/server"
 	"github.com/cadang/cadang/internal/oneline"
 	"github.com/cadang/cadang/targets"
 )
@@ -38,7 +39,10 @@ func (d *Daemon) Backup(name, reason string, priority int) (catalog.Run, error) 
 	return d.submit(sub.run, sub.prio, sub.exec)
 }
 
-var errUnknownTarget = errors.New("unknown target")
+var (
+	errUnknownTarget = errors.New("unknown target")
+	errBadRequest    = server.ErrBadRequest
+)
 
 // unknownTarget is errUnknownTarget for name, with the closest configured name.
 func (d *Daemon) unknownTarget(name string) error {

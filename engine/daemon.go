@@ -17,6 +17,7 @@ import (
 	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/engine/schedule"
+	"github.com/cadang/cadang/engine/server"
 	"github.com/cadang/cadang/internal/oneline"
 	"github.com/cadang/cadang/targets"
 )
@@ -182,7 +183,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	// Set before the API serves: handleStatus reads it.
 	d.started = d.now()
-	srv := &http.Server{Handler: d.api(), ReadHeaderTimeout: 10 * time.Second, ConnContext: peerContext}
+	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: server.PeerContext}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	d.log.Info("cadang daemon started", "version", Version, "pid", d.pid, "socket", d.cfg.Daemon.Socket,

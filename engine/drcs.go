@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -114,24 +113,6 @@ func (d *Daemon) DRCStatuses(ctx context.Context) ([]DRCStatus, error) {
 	return out, nil
 }
 
-func (d *Daemon) handleDRCs(w http.ResponseWriter, r *http.Request) {
-	out, err := d.DRCStatuses(r.Context())
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func (d *Daemon) handleAlarms(w http.ResponseWriter, r *http.Request) {
-	out, err := d.cat.Alarms(r.URL.Query().Get("all") != "")
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, apiAlarms(out))
-}
-
 // Replicate queues replication passes now; it returns the runs that will do them.
 func (d *Daemon) Replicate(req ReplicateRequest) ([]RunInfo, error) {
 	secs := d.secondaries()
@@ -171,20 +152,6 @@ func (d *Daemon) Replicate(req ReplicateRequest) ([]RunInfo, error) {
 	return out, nil
 }
 
-func (d *Daemon) handleReplicate(w http.ResponseWriter, r *http.Request) {
-	var req ReplicateRequest
-	if err := decode(r, &req); err != nil {
-		fail(w, err)
-		return
-	}
-	out, err := d.Replicate(req)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, out)
-}
-
 // Verify queues a verify run.
 func (d *Daemon) Verify(req VerifyRequest) (catalog.Run, error) {
 	if req.DRC == "" {
@@ -205,20 +172,6 @@ func (d *Daemon) Verify(req VerifyRequest) (catalog.Run, error) {
 	}
 	r := &catalog.Run{Op: "verify", DRC: site.Name, Agency: req.Agency, Reason: "on-demand"}
 	return d.submit(r, queue.PriorityOnDemand, func(ctx context.Context, j *queue.Job) error { return d.verify(ctx, j, site, agencies, req.ReadData) })
-}
-
-func (d *Daemon) handleVerify(w http.ResponseWriter, r *http.Request) {
-	var req VerifyRequest
-	if err := decode(r, &req); err != nil {
-		fail(w, err)
-		return
-	}
-	run, err := d.Verify(req)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, d.runInfo(run))
 }
 
 // verify runs `restic check` at the DRC for each agency, compares the DRC's objects

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"path"
 	"strings"
 
@@ -55,14 +54,4 @@ func (d *Daemon) List(ctx context.Context, target, snapshot, drcName, dir string
 		return nil, fmt.Errorf("%w: snapshot %s of target %q holds no %s", errBadRequest, snap.ShortID, target, dir)
 	}
 	return out, nil
-}
-
-func (d *Daemon) handleList(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	out, err := d.List(r.Context(), q.Get("target"), q.Get("snapshot"), q.Get("drc"), q.Get("path"))
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
 }

@@ -3,11 +3,9 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/cadang/cadang/engine/catalog"
@@ -192,84 +190,4 @@ func (d *Daemon) reportLang(lang string) string {
 		return d.cfg.Report.Language
 	}
 	return runbooks.LangID
-}
-
-func (d *Daemon) handleDrills(w http.ResponseWriter, r *http.Request) {
-	var req DrillRequest
-	if err := decode(r, &req); err != nil {
-		fail(w, err)
-		return
-	}
-	runs, err := d.Drill(req)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	out := make([]RunInfo, 0, len(runs))
-	for _, run := range runs {
-		out = append(out, RunInfo{Run: apiRun(run)})
-	}
-	writeJSON(w, http.StatusAccepted, out)
-}
-
-func (d *Daemon) handleDrillReport(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
-	if err != nil {
-		fail(w, fmt.Errorf("%w: run id %q", errBadRequest, r.PathValue("id")))
-		return
-	}
-	format, lang, err := reportParams(r)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	b, err := d.DrillReport(id, format, lang)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeReport(w, format, b)
-}
-
-// handlePeriodReport: dates YYYY-MM-DD in the scheduler's zone, to inclusive.
-func (d *Daemon) handlePeriodReport(w http.ResponseWriter, r *http.Request) {
-	format, lang, err := reportParams(r)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	loc := d.sched.Loc()
-	from, err1 := time.ParseInLocation("2006-01-02", r.URL.Query().Get("from"), loc)
-	to, err2 := time.ParseInLocation("2006-01-02", r.URL.Query().Get("to"), loc)
-	if err1 != nil || err2 != nil {
-		fail(w, fmt.Errorf("%w: from and to are dates (YYYY-MM-DD)", errBadRequest))
-		return
-	}
-	b, err := d.PeriodReport(from, to.AddDate(0, 0, 1), format, lang)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeReport(w, format, b)
-}
-
-func reportParams(r *http.Request) (format, lang string, err error) {
-	q := r.URL.Query()
-	format, lang = q.Get("format"), q.Get("lang")
-	if format == "" {
-		format = "pdf"
-	}
-	switch lang {
-	case "", runbooks.LangID, runbooks.LangEN:
-	default:
-		return "", "", fmt.Errorf("%w: language %q (id or en)", errBadRequest, lang)
-	}
-	return format, lang, nil
-}
-
-func writeReport(w http.ResponseWriter, format string, b []byte) {
-	types := map[string]string{"json": "application/json", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
-	w.Header().Set("Content-Type", types[format])
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
 }

@@ -29,7 +29,7 @@ targets:
 // getReport asks the daemon's report routes for path and returns the body.
 func getReport(t *testing.T, d *Daemon, path string) string {
 	t.Helper()
-	srv := httptest.NewServer(d.api())
+	srv := httptest.NewServer(d.handler())
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + path)
 	if err != nil {

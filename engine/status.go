@@ -1,10 +1,7 @@
 package engine
 
 import (
-	"fmt"
-	"net/http"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/cadang/cadang/engine/api"
@@ -127,58 +124,6 @@ func (d *Daemon) Schedule(from, to time.Time) []PlannedRun {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out
-}
-
-// maxScheduleHours bounds `cadang schedule --hours`.
-const maxScheduleHours = 24 * 366
-
-func (d *Daemon) handleSchedule(w http.ResponseWriter, r *http.Request) {
-	hours := 24
-	if s := r.URL.Query().Get("hours"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxScheduleHours {
-			fail(w, fmt.Errorf("%w: hours %q: give 1 to %d", errBadRequest, s, maxScheduleHours))
-			return
-		}
-		hours = n
-	}
-	now := d.now()
-	writeJSON(w, http.StatusOK, ScheduleAnswer{From: now, To: now.Add(time.Duration(hours) * time.Hour),
-		TimeZone: d.sched.Loc().String(), Runs: d.Schedule(now, now.Add(time.Duration(hours)*time.Hour))})
-}
-
-func (d *Daemon) handleForget(w http.ResponseWriter, r *http.Request) {
-	var req ForgetRequest
-	if err := decode(r, &req); err != nil {
-		fail(w, err)
-		return
-	}
-	run, err := d.Forget(req.Target, req.DryRun)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, d.runInfo(run))
-}
-
-func (d *Daemon) handleMaintenance(queue func(MaintenanceRequest) ([]catalog.Run, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var req MaintenanceRequest
-		if err := decode(r, &req); err != nil {
-			fail(w, err)
-			return
-		}
-		runs, err := queue(req)
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		out := make([]RunInfo, len(runs))
-		for i, run := range runs {
-			out[i] = d.runInfo(run)
-		}
-		writeJSON(w, http.StatusAccepted, out)
-	}
 }
 
 // pendingBytes is what is left to copy to a secondary: what the snapshots pending in the

@@ -74,7 +74,7 @@ targets:
 		t.Fatal(err)
 	}
 
-	h := d.api()
+	h := d.handler()
 	for _, c := range []struct{ name, path string }{
 		{"status", "/v1/status"},
 		{"targets", "/v1/targets"},

@@ -1,4 +1,4 @@
-package engine
+package server
 
 import (
 	"context"
@@ -16,8 +16,8 @@ import (
 
 type peerKey struct{}
 
-// peerContext is the http.Server's ConnContext: it stores the peer's credentials.
-func peerContext(ctx context.Context, c net.Conn) context.Context {
+// PeerContext is the http.Server's ConnContext: it stores the peer's credentials.
+func PeerContext(ctx context.Context, c net.Conn) context.Context {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return ctx

@@ -1,0 +1,352 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/cadang/cadang/engine/api"
+)
+
+// Service is what the API serves: the daemon, seen through the requests it answers, in
+// the wire types. Its errors say which status answers them: ErrBadRequest (wrapped),
+// NotFound and Unavailable; anything else is a 500.
+type Service interface {
+	Status() (api.Status, error)
+	Targets() []api.TargetInfo
+	Backup(req api.BackupRequest) (api.RunInfo, error)
+	Restore(req api.RestoreRequest) (api.RunInfo, error)
+	Runs(target string, limit int) ([]api.RunInfo, error)
+	Run(id uint64) (api.RunInfo, error)
+	Cancel(id uint64) error
+	Snapshots(ctx context.Context, target, drc string) ([]api.SnapshotInfo, error)
+	List(ctx context.Context, target, snapshot, drc, path string) (*api.Listing, error)
+	Schedule(hours int) api.ScheduleAnswer
+	Forget(req api.ForgetRequest) (api.RunInfo, error)
+	Prune(req api.MaintenanceRequest) ([]api.RunInfo, error)
+	Check(req api.MaintenanceRequest) ([]api.RunInfo, error)
+	Unlock(req api.UnlockRequest, requester string) ([]api.RunInfo, error)
+	DRCs(ctx context.Context) ([]api.DRCStatus, error)
+	Replicate(req api.ReplicateRequest) ([]api.RunInfo, error)
+	Verify(req api.VerifyRequest) (api.RunInfo, error)
+	Alarms(all bool) ([]api.Alarm, error)
+	Drill(req api.DrillRequest) ([]api.RunInfo, error)
+	DrillReport(id uint64, format, lang string) ([]byte, error)
+	PeriodReport(from, to time.Time, format, lang string) ([]byte, error)
+	// Zone is the daemon's time zone (scheduler.timezone): dates in requests are read in
+	// it, and every answer names it.
+	Zone() *time.Location
+}
+
+// Errors that choose the answer's status.
+var (
+	// ErrBadRequest (wrapped with %w) answers 400: the request cannot succeed as given.
+	ErrBadRequest = errors.New("bad request")
+)
+
+// coded is an error answered with a given status; its text is the error's own.
+type coded struct {
+	code int
+	err  error
+}
+
+func (e *coded) Error() string { return e.err.Error() }
+func (e *coded) Unwrap() error { return e.err }
+
+// NotFound marks err to be answered 404 (an unknown target, run or object).
+func NotFound(err error) error { return &coded{http.StatusNotFound, err} }
+
+// Unavailable marks err to be answered 503 (the daemon is shutting down).
+func Unavailable(err error) error { return &coded{http.StatusServiceUnavailable, err} }
+
+// MaxScheduleHours bounds `cadang schedule --hours`.
+const MaxScheduleHours = 24 * 366
+
+// New returns the API's handler. Every route is registered here:
+//
+//	GET  /v1/status                 the daemon, its queue, every target's state, problems
+//	GET  /v1/targets                configured targets
+//	POST /v1/backups                BackupRequest -> the queued run
+//	POST /v1/restores               RestoreRequest -> the queued run (400 at once if it cannot succeed)
+//	GET  /v1/runs?target=&limit=    runs, newest first
+//	GET  /v1/runs/{id}              one run, with live progress while it runs
+//	POST /v1/runs/{id}/cancel       cancel a queued or running run
+//	GET  /v1/snapshots?target=&drc= a target's snapshots at every DRC (the ledger), or at one DRC
+//	GET  /v1/ls?target=&snapshot=&drc=&path=  one folder of a snapshot (restic ls)
+//	GET  /v1/schedule?hours=N       planned runs and maintenance windows of the next N hours
+//	POST /v1/forget                 ForgetRequest -> the queued run
+//	POST /v1/prune                  MaintenanceRequest -> the queued runs
+//	POST /v1/check                  MaintenanceRequest -> the queued runs
+//	POST /v1/unlock                 UnlockRequest -> the queued unlock runs
+//	GET  /v1/drcs                   every DRC: health, replication lag, pending work, alarms, problems
+//	POST /v1/replicate              ReplicateRequest -> the runs that will do the passes
+//	POST /v1/verify                 VerifyRequest -> the queued verify run
+//	GET  /v1/alarms?all=1           alarms, newest first
+//	POST /v1/drills                 DrillRequest -> the queued runs
+//	GET  /v1/reports/drill/{id}?format=&lang=
+//	GET  /v1/reports/period?from=&to=&format=&lang=
+func New(s Service) http.Handler {
+	h := &handlers{s: s}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", h.status)
+	mux.HandleFunc("GET /v1/targets", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Targets()) })
+	mux.HandleFunc("POST /v1/backups", accept(s.Backup))
+	mux.HandleFunc("POST /v1/restores", accept(s.Restore))
+	mux.HandleFunc("GET /v1/runs", h.runs)
+	mux.HandleFunc("GET /v1/runs/{id}", h.run)
+	mux.HandleFunc("POST /v1/runs/{id}/cancel", h.cancel)
+	mux.HandleFunc("GET /v1/snapshots", h.snapshots)
+	mux.HandleFunc("GET /v1/ls", h.list)
+	mux.HandleFunc("GET /v1/schedule", h.schedule)
+	mux.HandleFunc("POST /v1/forget", accept(s.Forget))
+	mux.HandleFunc("POST /v1/prune", accept(s.Prune))
+	mux.HandleFunc("POST /v1/check", accept(s.Check))
+	mux.HandleFunc("POST /v1/unlock", h.unlock)
+	mux.HandleFunc("GET /v1/drcs", h.drcs)
+	mux.HandleFunc("POST /v1/replicate", accept(s.Replicate))
+	mux.HandleFunc("POST /v1/verify", accept(s.Verify))
+	mux.HandleFunc("GET /v1/alarms", h.alarms)
+	mux.HandleFunc("POST /v1/drills", accept(s.Drill))
+	mux.HandleFunc("GET /v1/reports/drill/{id}", h.drillReport)
+	mux.HandleFunc("GET /v1/reports/period", h.periodReport)
+	zone := s.Zone().String()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(api.ZoneHeader, zone) // human output uses the daemon's zone, labelled
+		mux.ServeHTTP(w, r)
+	})
+}
+
+type handlers struct{ s Service }
+
+// accept is a POST that queues work: the request decoded, the queued run(s) answered
+// 202.
+func accept[Req, Resp any](queue func(Req) (Resp, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		if err := decode(r, &req); err != nil {
+			fail(w, err)
+			return
+		}
+		out, err := queue(req)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, out)
+	}
+}
+
+// answer writes v, or the error.
+func answer(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (h *handlers) status(w http.ResponseWriter, _ *http.Request) {
+	st, err := h.s.Status()
+	answer(w, st, err)
+}
+
+func (h *handlers) runs(w http.ResponseWriter, r *http.Request) {
+	limit := 50
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			fail(w, fmt.Errorf("%w: limit %q", ErrBadRequest, s))
+			return
+		}
+		limit = n
+	}
+	out, err := h.s.Runs(r.URL.Query().Get("target"), limit)
+	answer(w, out, err)
+}
+
+func runID(r *http.Request) (uint64, error) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: run id %q", ErrBadRequest, r.PathValue("id"))
+	}
+	return id, nil
+}
+
+func (h *handlers) run(w http.ResponseWriter, r *http.Request) {
+	id, err := runID(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out, err := h.s.Run(id)
+	answer(w, out, err)
+}
+
+func (h *handlers) cancel(w http.ResponseWriter, r *http.Request) {
+	id, err := runID(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if err := h.s.Cancel(id); err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, api.CancelAnswer{Cancelled: id})
+}
+
+func (h *handlers) snapshots(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	out, err := h.s.Snapshots(r.Context(), q.Get("target"), q.Get("drc"))
+	answer(w, out, err)
+}
+
+func (h *handlers) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	out, err := h.s.List(r.Context(), q.Get("target"), q.Get("snapshot"), q.Get("drc"), q.Get("path"))
+	answer(w, out, err)
+}
+
+func (h *handlers) schedule(w http.ResponseWriter, r *http.Request) {
+	hours := 24
+	if s := r.URL.Query().Get("hours"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxScheduleHours {
+			fail(w, fmt.Errorf("%w: hours %q: give 1 to %d", ErrBadRequest, s, MaxScheduleHours))
+			return
+		}
+		hours = n
+	}
+	writeJSON(w, http.StatusOK, h.s.Schedule(hours))
+}
+
+// unlock records who asked: `cadang unlock --all` removes what others hold.
+func (h *handlers) unlock(w http.ResponseWriter, r *http.Request) {
+	var req api.UnlockRequest
+	if err := decode(r, &req); err != nil {
+		fail(w, err)
+		return
+	}
+	out, err := h.s.Unlock(req, requester(r))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, out)
+}
+
+func (h *handlers) drcs(w http.ResponseWriter, r *http.Request) {
+	out, err := h.s.DRCs(r.Context())
+	answer(w, out, err)
+}
+
+func (h *handlers) alarms(w http.ResponseWriter, r *http.Request) {
+	out, err := h.s.Alarms(r.URL.Query().Get("all") != "")
+	answer(w, out, err)
+}
+
+func (h *handlers) drillReport(w http.ResponseWriter, r *http.Request) {
+	id, err := runID(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	format, lang, err := reportParams(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	b, err := h.s.DrillReport(id, format, lang)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeReport(w, format, b)
+}
+
+// periodReport: dates YYYY-MM-DD in the daemon's zone, to inclusive.
+func (h *handlers) periodReport(w http.ResponseWriter, r *http.Request) {
+	format, lang, err := reportParams(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	loc := h.s.Zone()
+	from, err1 := time.ParseInLocation("2006-01-02", r.URL.Query().Get("from"), loc)
+	to, err2 := time.ParseInLocation("2006-01-02", r.URL.Query().Get("to"), loc)
+	if err1 != nil || err2 != nil {
+		fail(w, fmt.Errorf("%w: from and to are dates (YYYY-MM-DD)", ErrBadRequest))
+		return
+	}
+	b, err := h.s.PeriodReport(from, to.AddDate(0, 0, 1), format, lang)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeReport(w, format, b)
+}
+
+// Report languages (runbooks.LangID, runbooks.LangEN) as the API names them.
+const (
+	langID = "id"
+	langEN = "en"
+)
+
+func reportParams(r *http.Request) (format, lang string, err error) {
+	q := r.URL.Query()
+	format, lang = q.Get("format"), q.Get("lang")
+	if format == "" {
+		format = "pdf"
+	}
+	switch lang {
+	case "", langID, langEN:
+	default:
+		return "", "", fmt.Errorf("%w: language %q (id or en)", ErrBadRequest, lang)
+	}
+	return format, lang, nil
+}
+
+func writeReport(w http.ResponseWriter, format string, b []byte) {
+	types := map[string]string{"json": "application/json", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
+	w.Header().Set("Content-Type", types[format])
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// fail answers with the HTTP status that fits err.
+func fail(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	var c *coded
+	switch {
+	case errors.As(err, &c):
+		code = c.code
+	case errors.Is(err, ErrBadRequest):
+		code = http.StatusBadRequest
+	}
+	writeJSON(w, code, api.Error{Error: err.Error()})
+}
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	// One JSON object, nothing after it: trailing data is a client that means
+	// something else than what was decoded.
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: data after the JSON object", ErrBadRequest)
+	}
+	return nil
+}

@@ -26,7 +26,7 @@ import (
 // and which are not good.
 const (
 	tagCadang    = "cadang"
-	tagStatusKey = "status" // status=partial or status=bad on snapshots that are not good
+	tagStatusKey = catalog.StatusTag // status=partial or status=bad on snapshots that are not good
 )
 
 // Backup queues a backup of a target.
@@ -64,7 +64,7 @@ func (d *Daemon) unknownTarget(name string) error {
 func (d *Daemon) backup(ctx context.Context, j *queue.Job, t *target) (err error) {
 	r := j.Run
 	j.SetProgress(func(p *Progress) { p.Phase = "checking drc" })
-	site, note, err := d.backupSite(ctx, r.Agency) // route.go: the primary, or a secondary while it is down
+	site, note, err := d.repl.BackupSite(ctx, r.Agency) // route.go: the primary, or a secondary while it is down
 	if err != nil {
 		return err
 	}

@@ -125,7 +125,7 @@ func (d *Daemon) prune(ctx context.Context, j *queue.Job, site *drc.Site) error 
 	}
 	// Snapshots written at a secondary while the primary was down must be back
 	// first: the primary's prune would not know what they need.
-	if err := d.PruneGate(r.Agency); err != nil {
+	if err := d.repl.PruneGate(r.Agency); err != nil {
 		d.deferPrune(r.Agency)
 		return fmt.Errorf("%w; it is queued again once they are", err)
 	}
@@ -148,7 +148,7 @@ func (d *Daemon) prune(ctx context.Context, j *queue.Job, site *drc.Site) error 
 	if err == nil {
 		// The secondaries see what the prune removed at once: their deletion grace
 		// starts now.
-		d.replicateSoon(r.Agency, fmt.Sprintf("after prune run %d", r.ID))
+		d.repl.Soon(r.Agency, fmt.Sprintf("after prune run %d", r.ID))
 	}
 	return err
 }

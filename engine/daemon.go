@@ -16,6 +16,7 @@ import (
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/engine/queue"
+	"github.com/cadang/cadang/engine/replication"
 	"github.com/cadang/cadang/engine/schedule"
 	"github.com/cadang/cadang/engine/server"
 	"github.com/cadang/cadang/internal/oneline"
@@ -71,7 +72,7 @@ type Daemon struct {
 	sites   []*drc.Site // primary first
 	targets map[string]*target
 	queue   *queue.Queue
-	repl    *replicator // replication between the DRCs (replicate.go)
+	repl    *replication.Replicator // replication between the DRCs (replicate.go)
 	now     func() time.Time
 	pid     int
 	started time.Time
@@ -144,7 +145,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	d.cat = cat
 	d.setupUnattended()
-	d.repl = newReplicator(d)
+	d.repl = replication.New(d.sites, d.cat, d.cfg, d.log, d.now, replHost{d})
 	return d, nil
 }
 
@@ -197,7 +198,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	schedDone := make(chan struct{})
 	go func() { d.scheduleLoop(schedCtx); close(schedDone) }()
 	replDone := make(chan struct{})
-	go func() { d.repl.loop(work); close(replDone) }()
+	go func() { d.repl.Loop(work); close(replDone) }()
 
 	select {
 	case <-ctx.Done():

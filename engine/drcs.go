@@ -35,13 +35,13 @@ func (d *Daemon) DRCStatuses(ctx context.Context) ([]DRCStatus, error) {
 		// A cached failure is probed again: the DRC may be back (or, for a path DRC,
 		// created by the first backup since), and an answer must not say it is down
 		// on the strength of an old probe.
-		h, ok := d.repl.healthOf(s.Name)
+		h, ok := d.repl.HealthOf(s.Name)
 		if !ok || !h.Reachable || d.now().Sub(h.Checked) > time.Minute {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				h := s.Health(ctx, d.now)
-				d.repl.setHealth(h)
+				d.repl.SetHealth(h)
 				out[i].Health = apiHealth(h)
 			}()
 		} else {
@@ -60,7 +60,7 @@ func (d *Daemon) DRCStatuses(ctx context.Context) ([]DRCStatus, error) {
 		}
 		if s.Role == drc.RoleSecondary {
 			set := s.Replication.Effective()
-			lag := d.lagOf(s.Name)
+			lag := d.repl.Lag(s.Name)
 			rs := &ReplicationStatus{LagSeconds: lag.Lag.Seconds(), Lag: lag.Lag.Round(time.Second).String(), SnapshotsPending: lag.Snapshots,
 				OldestPending: lag.Oldest, OldestTarget: lag.OldestTarget, DeleteAfter: set.DeleteAfter.String(),
 				Bandwidth: set.Bandwidth.String(), Workers: set.Workers}
@@ -115,7 +115,7 @@ func (d *Daemon) DRCStatuses(ctx context.Context) ([]DRCStatus, error) {
 
 // Replicate queues replication passes now; it returns the runs that will do them.
 func (d *Daemon) Replicate(req ReplicateRequest) ([]RunInfo, error) {
-	secs := d.secondaries()
+	secs := d.repl.Secondaries()
 	if req.DRC != "" {
 		s, err := d.site(req.DRC)
 		if err != nil {
@@ -138,7 +138,7 @@ func (d *Daemon) Replicate(req ReplicateRequest) ([]RunInfo, error) {
 	out := []RunInfo{}
 	for _, s := range secs {
 		for _, a := range agencies {
-			id, err := d.repl.trigger(s.Name, a, "on-demand")
+			id, err := d.repl.Trigger(s.Name, a, "on-demand")
 			if err != nil {
 				return out, err
 			}

@@ -51,7 +51,7 @@ func (d *Daemon) Restore(req RestoreRequest) (catalog.Run, error) {
 func (d *Daemon) restore(ctx context.Context, j *queue.Job, t *target, site *drc.Site, req RestoreRequest) error {
 	r := j.Run
 	j.SetProgress(func(p *Progress) { p.Phase = "checking drc" })
-	site, err := d.restoreSite(ctx, j, site, req.DRC != "") // route.go
+	site, err := d.repl.RestoreSite(ctx, j, site, req.DRC != "") // route.go
 	if err != nil {
 		return err
 	}

@@ -86,7 +86,7 @@ func (d *Daemon) forgetSubmission(t *target, dryRun bool, reason string, prio in
 		if err == nil && !dryRun {
 			// The secondaries learn at once that the snapshots left the primary: their
 			// deletion grace starts now, and the ledger says when they go there.
-			d.replicateSoon(r.Agency, fmt.Sprintf("after forget run %d", r.ID))
+			d.repl.Soon(r.Agency, fmt.Sprintf("after forget run %d", r.ID))
 		}
 		return err
 	}}

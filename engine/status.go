@@ -7,6 +7,7 @@ import (
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
+	"github.com/cadang/cadang/engine/replication"
 )
 
 // maxWaitingShown bounds the waiting runs a status answer lists (all are counted).
@@ -56,8 +57,8 @@ func (d *Daemon) replicationLags() ([]ReplicationLag, error) {
 		return nil, err
 	}
 	out := []ReplicationLag{}
-	for _, s := range d.secondaries() {
-		l := d.lagOf(s.Name)
+	for _, s := range d.repl.Secondaries() {
+		l := d.repl.Lag(s.Name)
 		rl := ReplicationLag{DRC: s.Name, Lag: l.Lag.Round(time.Second).String(), LagSeconds: l.Lag.Seconds(),
 			SnapshotsPending: l.Snapshots, OldestTarget: l.OldestTarget}
 		if m := s.Replication.Effective().MaxLag; m > 0 {
@@ -130,7 +131,7 @@ func (d *Daemon) Schedule(from, to time.Time) []PlannedRun {
 // ledger added at the primary, or what the last pass counted when that is more (objects
 // a pass found missing that no pending snapshot accounts for, such as index files).
 // When no snapshot is pending, the last pass's count is all there is to go by.
-func pendingBytes(l lag, secondary string, states []catalog.ReplState) int64 {
+func pendingBytes(l replication.Lag, secondary string, states []catalog.ReplState) int64 {
 	var last int64
 	for _, ps := range states {
 		if ps.DRC == secondary {

@@ -16,6 +16,11 @@ const (
 	SnapshotGood    = "good"
 	SnapshotPartial = "partial" // some source files could not be read
 	SnapshotBad     = "bad"     // written by a run that failed afterwards
+
+	// StatusTag is the restic tag key (status=partial, status=bad) that marks a snapshot
+	// that is not good in its repository, so that a catalog rebuilt from the
+	// repositories knows it.
+	StatusTag = "status"
 )
 
 // Snapshot is what cadang knows of one restic snapshot. The same snapshot (same id)

@@ -37,11 +37,11 @@ targets:
 		t.Fatal(err)
 	}
 
-	err := d.PruneGate("a")
+	err := d.repl.PruneGate("a")
 	if err == nil || !strings.Contains(err.Error(), `agency "a": 1 snapshot(s) written at a secondary are not back at drc "local" yet ([5afa721c])`) {
 		t.Fatalf("gate with a snapshot only at the secondary: %v", err)
 	}
-	if err := d.PruneGate("b"); err != nil {
+	if err := d.repl.PruneGate("b"); err != nil {
 		t.Errorf("another agency's prune is not held: %v", err)
 	}
 	if d.retryDeferredPrune("a") {
@@ -66,7 +66,7 @@ targets:
 	pass := func(atPrimary []string) {
 		r := &catalog.Run{ID: 101, Op: "replicate", Agency: "a", DRC: "offsite"}
 		res := &drc.MirrorResult{PrimarySnapshots: atPrimary, SecondarySnapshots: []string{id}}
-		d.repl.record(context.Background(), r, d.primary(), d.sites[1], res, nil, clk.Now())
+		d.repl.Record(context.Background(), r, d.primary(), d.sites[1], res, nil, clk.Now())
 	}
 	pass([]string{})
 	if runs, _ := d.cat.Runs(catalog.RunFilter{Op: "prune"}); len(runs) != 0 {
@@ -76,7 +76,7 @@ targets:
 	// A pass brought the snapshot back to the primary: the prune is queued, once.
 	clk.Add(time.Minute)
 	pass([]string{id})
-	if err := d.PruneGate("a"); err != nil {
+	if err := d.repl.PruneGate("a"); err != nil {
 		t.Fatalf("gate once the snapshot is back: %v", err)
 	}
 	pass([]string{id})

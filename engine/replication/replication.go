@@ -1,10 +1,11 @@
-package engine
+package replication
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -13,13 +14,42 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/internal/iec"
 	"github.com/cadang/cadang/internal/oneline"
 )
 
-// replicator keeps every secondary DRC in step with the primary (see drc.Mirror):
+// Host is what the replicator needs of the daemon.
+type Host interface {
+	// Submit records a run and queues it; exec does its work when it starts.
+	Submit(r *catalog.Run, priority int, exec func(context.Context, *queue.Job) error) (catalog.Run, error)
+	// Job returns a queued or running job, or nil.
+	Job(id uint64) *queue.Job
+	// PassDone is called after a pass that listed both DRCs of agency: a prune that
+	// PruneGate held back may go now.
+	PassDone(agency string)
+}
+
+// primary returns the primary DRC.
+func (rp *Replicator) primary() *drc.Site { return rp.sites[0] }
+
+// Secondaries returns the secondary DRCs.
+func (rp *Replicator) Secondaries() []*drc.Site { return rp.sites[1:] }
+
+// site returns the DRC named name.
+func (rp *Replicator) site(name string) (*drc.Site, error) {
+	for _, s := range rp.sites {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown drc %q", name)
+}
+
+// Replicator keeps every secondary DRC in step with the primary (see drc.Mirror):
 //
 //   - after each backup at the primary, a replicate run per secondary copies the new
 //     snapshot there;
@@ -33,8 +63,13 @@ import (
 // Replicate runs are ordinary runs (op "replicate", drc = the secondary, agency set,
 // no target): they show in `cadang runs` and obey the queue's limits. At most one is
 // queued per (secondary, agency) at a time, and they run one at a time per pair.
-type replicator struct {
-	d *Daemon
+type Replicator struct {
+	sites []*drc.Site // primary first
+	cat   *catalog.Catalog
+	cfg   *config.Config
+	log   *slog.Logger
+	now   func() time.Time
+	host  Host
 
 	mu       sync.Mutex
 	pairs    map[string]*pairState
@@ -52,16 +87,17 @@ type pairState struct {
 	running bool
 }
 
-func newReplicator(d *Daemon) *replicator {
-	rp := &replicator{d: d, pairs: map[string]*pairState{}, health: map[string]drc.Health{}, limiters: map[string]*drc.Limiter{},
+// New returns the replicator of a daemon's DRCs (sites, the primary first).
+func New(sites []*drc.Site, cat *catalog.Catalog, cfg *config.Config, log *slog.Logger, now func() time.Time, host Host) *Replicator {
+	rp := &Replicator{sites: sites, cat: cat, cfg: cfg, log: log, now: now, host: host, pairs: map[string]*pairState{}, health: map[string]drc.Health{}, limiters: map[string]*drc.Limiter{},
 		contents: map[string]*drc.Contents{}, lagOver: map[string]bool{}, due: map[string]bool{}, wake: make(chan struct{}, 1)}
-	for _, s := range d.sites {
+	for _, s := range sites {
 		rp.limiters[s.Name] = drc.NewLimiter(s.Replication.Bandwidth)
 	}
 	return rp
 }
 
-func (rp *replicator) pair(drcName, agency string) *pairState {
+func (rp *Replicator) pair(drcName, agency string) *pairState {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	k := drcName + "/" + agency
@@ -71,7 +107,7 @@ func (rp *replicator) pair(drcName, agency string) *pairState {
 	return rp.pairs[k]
 }
 
-func (rp *replicator) contentsFor(agency string) *drc.Contents {
+func (rp *Replicator) ContentsFor(agency string) *drc.Contents {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	if rp.contents[agency] == nil {
@@ -80,13 +116,10 @@ func (rp *replicator) contentsFor(agency string) *drc.Contents {
 	return rp.contents[agency]
 }
 
-// secondaries returns the secondary DRCs.
-func (d *Daemon) secondaries() []*drc.Site { return d.sites[1:] }
-
-// trigger queues a replicate run of (secondary, agency) unless one is queued already;
+// Trigger queues a replicate run of (secondary, agency) unless one is queued already;
 // it returns the id of the run that will do the work.
-func (rp *replicator) trigger(drcName, agency, reason string) (uint64, error) {
-	site, err := rp.d.site(drcName)
+func (rp *Replicator) Trigger(drcName, agency, reason string) (uint64, error) {
+	site, err := rp.site(drcName)
 	if err != nil {
 		return 0, err
 	}
@@ -102,7 +135,7 @@ func (rp *replicator) trigger(drcName, agency, reason string) (uint64, error) {
 	// rp.mu is held until ps.queued is set, so that the run cannot start (and clear
 	// it) before.
 	r := &catalog.Run{Op: "replicate", Agency: agency, DRC: drcName, Reason: reason}
-	queued, err := rp.d.submit(r, queue.PriorityScheduled, func(ctx context.Context, j *queue.Job) error {
+	queued, err := rp.host.Submit(r, queue.PriorityScheduled, func(ctx context.Context, j *queue.Job) error {
 		rp.mu.Lock()
 		if ps.queued == j.Run.ID {
 			ps.queued = 0
@@ -119,11 +152,11 @@ func (rp *replicator) trigger(drcName, agency, reason string) (uint64, error) {
 
 // queuedRun returns the pair's replicate run that waits in the queue, or 0; rp.mu is
 // held.
-func (rp *replicator) queuedRun(ps *pairState) uint64 {
+func (rp *Replicator) queuedRun(ps *pairState) uint64 {
 	if ps.queued == 0 {
 		return 0
 	}
-	if j := rp.d.queue.Get(ps.queued); j != nil {
+	if j := rp.host.Job(ps.queued); j != nil {
 		if v, _, _ := j.State(); v.Status == catalog.Queued {
 			return ps.queued
 		}
@@ -132,23 +165,22 @@ func (rp *replicator) queuedRun(ps *pairState) uint64 {
 	return 0
 }
 
-// afterBackup queues replication of a snapshot just written at the primary.
-func (rp *replicator) afterBackup(r *catalog.Run) {
-	if r.SnapshotID == "" || r.DRC != rp.d.primary().Name {
+// AfterBackup queues replication of a snapshot just written at the primary.
+func (rp *Replicator) AfterBackup(r *catalog.Run) {
+	if r.SnapshotID == "" || r.DRC != rp.primary().Name {
 		return // routed to a secondary: it comes back when the primary does
 	}
-	for _, s := range rp.d.secondaries() {
-		if _, err := rp.trigger(s.Name, r.Agency, fmt.Sprintf("after backup run %d", r.ID)); err != nil && !errors.Is(err, errShuttingDown) {
-			rp.d.log.Error("cannot queue replication", "drc", s.Name, "agency", r.Agency, "err", err)
+	for _, s := range rp.Secondaries() {
+		if _, err := rp.Trigger(s.Name, r.Agency, fmt.Sprintf("after backup run %d", r.ID)); err != nil && !errors.Is(err, queue.ErrClosed) {
+			rp.log.Error("cannot queue replication", "drc", s.Name, "agency", r.Agency, "err", err)
 		}
 	}
 }
 
 // replicate is one replicate run: one pass of the mirror for (secondary, agency).
-func (rp *replicator) replicate(ctx context.Context, j *queue.Job, ps *pairState, sec *drc.Site) error {
-	d := rp.d
+func (rp *Replicator) replicate(ctx context.Context, j *queue.Job, ps *pairState, sec *drc.Site) error {
 	r := j.Run
-	j.SetProgress(func(p *Progress) { p.Phase = "waiting for the previous pass" })
+	j.SetProgress(func(p *api.Progress) { p.Phase = "waiting for the previous pass" })
 	ps.run.Lock()
 	defer ps.run.Unlock()
 	rp.mu.Lock()
@@ -160,12 +192,12 @@ func (rp *replicator) replicate(ctx context.Context, j *queue.Job, ps *pairState
 		rp.mu.Unlock()
 	}()
 
-	prim := d.primary()
-	log := d.log.With("run", r.ID, "drc", sec.Name, "agency", r.Agency)
-	j.SetProgress(func(p *Progress) { p.Phase = "checking drcs" })
+	prim := rp.primary()
+	log := rp.log.With("run", r.ID, "drc", sec.Name, "agency", r.Agency)
+	j.SetProgress(func(p *api.Progress) { p.Phase = "checking drcs" })
 	for _, s := range []*drc.Site{prim, sec} {
 		if err := s.Check(ctx); err != nil {
-			rp.setHealth(drc.Health{DRC: s.Name, Error: err.Error(), Checked: d.now()})
+			rp.SetHealth(drc.Health{DRC: s.Name, Error: err.Error(), Checked: rp.now()})
 			return err
 		}
 	}
@@ -182,7 +214,7 @@ func (rp *replicator) replicate(ctx context.Context, j *queue.Job, ps *pairState
 		return nil
 	}
 	if !exP || !exS {
-		j.SetProgress(func(p *Progress) { p.Phase = "seeding" })
+		j.SetProgress(func(p *api.Progress) { p.Phase = "seeding" })
 		for _, res := range drc.Ensure(ctx, []*drc.Site{prim, sec}, r.Agency) {
 			if res.Error != "" {
 				return errors.New(res.Error)
@@ -195,11 +227,11 @@ func (rp *replicator) replicate(ctx context.Context, j *queue.Job, ps *pairState
 
 	settings := sec.Replication.Effective()
 	m := &drc.Mirror{
-		Primary: prim.Repo(r.Agency), Secondary: sec.Repo(r.Agency), Contents: rp.contentsFor(r.Agency),
+		Primary: prim.Repo(r.Agency), Secondary: sec.Repo(r.Agency), Contents: rp.ContentsFor(r.Agency),
 		Workers: settings.Workers, Limiter: rp.limiters[sec.Name], DeleteAfter: settings.DeleteAfter,
-		Ledger: &pairLedger{cat: d.cat, drc: sec.Name, agency: r.Agency, now: d.now}, Now: d.now, Log: log,
+		Ledger: &pairLedger{cat: rp.cat, drc: sec.Name, agency: r.Agency, now: rp.now}, Now: rp.now, Log: log,
 		Progress: func(mp drc.MirrorProgress) {
-			j.SetProgress(func(p *Progress) {
+			j.SetProgress(func(p *api.Progress) {
 				p.Phase = "replicating " + mp.Phase
 				p.FilesDone, p.TotalFiles = uint64(mp.ObjectsDone), uint64(mp.Objects)
 				p.BytesDone, p.TotalBytes = uint64(mp.BytesDone), uint64(mp.Bytes)
@@ -213,16 +245,15 @@ func (rp *replicator) replicate(ctx context.Context, j *queue.Job, ps *pairState
 		OnSnapshot: func(site, id string) { rp.arrived(ctx, site, r.Agency, id) },
 		OnDeleted:  func(site, id string) { rp.left(site, id) },
 	}
-	listedAt := d.now() // the pass lists both DRCs after this
+	listedAt := rp.now() // the pass lists both DRCs after this
 	res, err := m.Run(ctx)
-	rp.record(ctx, r, prim, sec, res, err, listedAt)
+	rp.Record(ctx, r, prim, sec, res, err, listedAt)
 	return err
 }
 
-// record puts what a pass did into the run, the ledger and the pair's state.
-func (rp *replicator) record(ctx context.Context, r *catalog.Run, prim, sec *drc.Site, res *drc.MirrorResult, err error, listedAt time.Time) {
-	d := rp.d
-	now := d.now()
+// Record puts what a pass did into the run, the ledger and the pair's state.
+func (rp *Replicator) Record(ctx context.Context, r *catalog.Run, prim, sec *drc.Site, res *drc.MirrorResult, err error, listedAt time.Time) {
+	now := rp.now()
 	r.BytesAdded = uint64(res.Copied.Bytes + res.BroughtBack.Bytes)
 	r.BytesProcessed = r.BytesAdded
 	r.FilesProcessed = uint64(res.Copied.Objects + res.BroughtBack.Objects)
@@ -261,35 +292,35 @@ func (rp *replicator) record(ctx context.Context, r *catalog.Run, prim, sec *drc
 		for _, a := range res.Alarms {
 			raised[a.Kind+"\x00"+a.DRC+"\x00"+a.Object] = true
 		}
-		resolved, rerr := d.cat.ResolveAlarms(r.Agency, []string{prim.Name, sec.Name}, func(a catalog.Alarm) bool {
+		resolved, rerr := rp.cat.ResolveAlarms(r.Agency, []string{prim.Name, sec.Name}, func(a catalog.Alarm) bool {
 			return raised[a.Kind+"\x00"+a.DRC+"\x00"+a.Object]
 		}, now)
 		if rerr != nil {
-			d.log.Error("catalog", "err", rerr)
+			rp.log.Error("catalog", "err", rerr)
 		}
 		for _, a := range resolved {
-			d.log.Info("replication alarm resolved", "alarm", a.ID, "kind", a.Kind, "drc", a.DRC, "agency", a.Agency, "object", a.Object)
+			rp.log.Info("replication alarm resolved", "alarm", a.ID, "kind", a.Kind, "drc", a.DRC, "agency", a.Agency, "object", a.Object)
 		}
 	} else {
 		st.LastError = oneline.Of(err.Error())
 		if drc.IsUnreachable(err) {
 			for _, s := range []*drc.Site{prim, sec} {
 				if strings.Contains(err.Error(), fmt.Sprintf("drc %q", s.Name)) {
-					rp.setHealth(drc.Health{DRC: s.Name, Error: oneline.Of(err.Error()), Checked: now})
+					rp.SetHealth(drc.Health{DRC: s.Name, Error: oneline.Of(err.Error()), Checked: now})
 				}
 			}
 		}
 	}
-	if perr := d.cat.PutReplState(&st); perr != nil {
-		d.log.Error("catalog", "err", perr)
+	if perr := rp.cat.PutReplState(&st); perr != nil {
+		rp.log.Error("catalog", "err", perr)
 	}
 	if res.PrimarySnapshots != nil {
-		d.retryDeferredPrune(r.Agency)
+		rp.host.PassDone(r.Agency)
 	}
 }
 
-func (rp *replicator) state(drcName, agency string) *catalog.ReplState {
-	states, err := rp.d.cat.ReplStates()
+func (rp *Replicator) state(drcName, agency string) *catalog.ReplState {
+	states, err := rp.cat.ReplStates()
 	if err != nil {
 		return nil
 	}
@@ -303,21 +334,21 @@ func (rp *replicator) state(drcName, agency string) *catalog.ReplState {
 
 // raise records an alarm; a new one is logged as an error (the mirror logged the
 // occurrence already).
-func (rp *replicator) raise(a drc.Alarm) {
-	isNew, err := rp.d.cat.RaiseAlarm(catalog.Alarm{Kind: a.Kind, DRC: a.DRC, Agency: a.Agency, Object: a.Object, Message: a.Message}, rp.d.now())
+func (rp *Replicator) raise(a drc.Alarm) {
+	isNew, err := rp.cat.RaiseAlarm(catalog.Alarm{Kind: a.Kind, DRC: a.DRC, Agency: a.Agency, Object: a.Object, Message: a.Message}, rp.now())
 	if err != nil {
-		rp.d.log.Error("catalog: cannot record an alarm", "err", err, "alarm", a.Message)
+		rp.log.Error("catalog: cannot record an alarm", "err", err, "alarm", a.Message)
 		return
 	}
 	if isNew {
-		rp.d.log.Error("ALARM", "kind", a.Kind, "drc", a.DRC, "agency", a.Agency, "object", a.Object, "msg", a.Message)
+		rp.log.Error("ALARM", "kind", a.Kind, "drc", a.DRC, "agency", a.Agency, "object", a.Object, "msg", a.Message)
 	}
 }
 
 // arrived records in the ledger that a snapshot is restorable at a DRC from now on.
-func (rp *replicator) arrived(ctx context.Context, site, agency, id string) {
-	now := rp.d.now()
-	err := rp.d.cat.UpdateSnapshot(id, func(s *catalog.Snapshot) error {
+func (rp *Replicator) arrived(ctx context.Context, site, agency, id string) {
+	now := rp.now()
+	err := rp.cat.UpdateSnapshot(id, func(s *catalog.Snapshot) error {
 		if s.Sites == nil {
 			s.Sites = map[string]time.Time{}
 		}
@@ -327,25 +358,25 @@ func (rp *replicator) arrived(ctx context.Context, site, agency, id string) {
 		return nil
 	})
 	if errors.Is(err, catalog.ErrNotFound) {
-		s, serr := rp.d.site(site)
+		s, serr := rp.site(site)
 		if serr == nil {
 			rp.learn(ctx, agency, s, []string{id}, now)
 		}
 		return
 	}
 	if err != nil {
-		rp.d.log.Error("catalog: ledger", "snapshot", id, "drc", site, "err", err)
+		rp.log.Error("catalog: ledger", "snapshot", id, "drc", site, "err", err)
 	}
 }
 
 // left records that a snapshot is no longer at a DRC.
-func (rp *replicator) left(site, id string) {
-	err := rp.d.cat.UpdateSnapshot(id, func(s *catalog.Snapshot) error {
+func (rp *Replicator) left(site, id string) {
+	err := rp.cat.UpdateSnapshot(id, func(s *catalog.Snapshot) error {
 		delete(s.Sites, site)
 		return nil
 	})
 	if err != nil && !errors.Is(err, catalog.ErrNotFound) {
-		rp.d.log.Error("catalog: ledger", "snapshot", id, "drc", site, "err", err)
+		rp.log.Error("catalog: ledger", "snapshot", id, "drc", site, "err", err)
 	}
 }
 
@@ -356,16 +387,15 @@ func (rp *replicator) left(site, id string) {
 // learned from the repository's tags. The listing was taken after listedAt: a snapshot
 // recorded at the DRC since (a backup that ended during the pass) is not in it, and
 // keeps that DRC.
-func (rp *replicator) reconcile(ctx context.Context, agency string, site *drc.Site, ids []string, listedAt time.Time) {
-	d := rp.d
-	now := d.now()
+func (rp *Replicator) reconcile(ctx context.Context, agency string, site *drc.Site, ids []string, listedAt time.Time) {
+	now := rp.now()
 	there := map[string]bool{}
 	for _, id := range ids {
 		there[id] = true
 	}
-	recs, err := d.cat.AgencySnapshots(agency)
+	recs, err := rp.cat.AgencySnapshots(agency)
 	if err != nil {
-		d.log.Error("catalog", "err", err)
+		rp.log.Error("catalog", "err", err)
 		return
 	}
 	known := map[string]bool{}
@@ -375,7 +405,7 @@ func (rp *replicator) reconcile(ctx context.Context, agency string, site *drc.Si
 		if listed == there[rec.ID] || listed && !at.Before(listedAt) {
 			continue
 		}
-		err := d.cat.UpdateSnapshot(rec.ID, func(s *catalog.Snapshot) error {
+		err := rp.cat.UpdateSnapshot(rec.ID, func(s *catalog.Snapshot) error {
 			switch at, ok := s.Sites[site.Name]; {
 			case there[s.ID] && !ok:
 				if s.Sites == nil {
@@ -388,7 +418,7 @@ func (rp *replicator) reconcile(ctx context.Context, agency string, site *drc.Si
 			return nil
 		})
 		if err != nil && !errors.Is(err, catalog.ErrNotFound) {
-			d.log.Error("catalog: ledger", "snapshot", rec.ID, "err", err)
+			rp.log.Error("catalog: ledger", "snapshot", rec.ID, "err", err)
 		}
 	}
 	var unknown []string
@@ -404,17 +434,16 @@ func (rp *replicator) reconcile(ctx context.Context, agency string, site *drc.Si
 
 // learn records snapshots the catalog did not know, from their files at a DRC. Only
 // snapshots cadang made (tagged with a target of this agency) are recorded.
-func (rp *replicator) learn(ctx context.Context, agency string, site *drc.Site, ids []string, now time.Time) {
-	d := rp.d
-	snaps, err := rp.contentsFor(agency).ReadSnapshots(ctx, site.Repo(agency), ids)
+func (rp *Replicator) learn(ctx context.Context, agency string, site *drc.Site, ids []string, now time.Time) {
+	snaps, err := rp.ContentsFor(agency).ReadSnapshots(ctx, site.Repo(agency), ids)
 	if err != nil {
-		d.log.Warn("cannot read snapshot files to learn them", "drc", site.Name, "agency", agency, "err", err)
+		rp.log.Warn("cannot read snapshot files to learn them", "drc", site.Name, "agency", agency, "err", err)
 	}
 	for _, s := range snaps {
 		if s.Tag("agency") != agency || s.Tag("target") == "" {
 			continue
 		}
-		status := s.Tag(tagStatusKey)
+		status := s.Tag(catalog.StatusTag)
 		if status == "" {
 			status = catalog.SnapshotGood
 		}
@@ -426,12 +455,12 @@ func (rp *replicator) learn(ctx context.Context, agency string, site *drc.Site, 
 		}
 		// The backup that wrote it, or another DRC, may have recorded it meanwhile:
 		// merge rather than replace.
-		err := d.cat.MergeSnapshot(rec, false)
+		err := rp.cat.MergeSnapshot(rec, false)
 		if err == nil {
-			d.log.Info("snapshot learned from its repository", "snapshot", s.ShortID, "target", rec.Target, "drc", site.Name)
+			rp.log.Info("snapshot learned from its repository", "snapshot", s.ShortID, "target", rec.Target, "drc", site.Name)
 		}
 		if err != nil {
-			d.log.Error("catalog: ledger", "snapshot", s.ID, "err", err)
+			rp.log.Error("catalog: ledger", "snapshot", s.ID, "err", err)
 		}
 	}
 }
@@ -464,8 +493,8 @@ func (l *pairLedger) SetPendingDeletions(m map[string]time.Time) error {
 	return l.cat.SetPendingDeletions(l.drc, l.agency, m)
 }
 
-// setHealth records a DRC's health; a DRC that comes back is scanned at once.
-func (rp *replicator) setHealth(h drc.Health) {
+// SetHealth records a DRC's health; a DRC that comes back is scanned at once.
+func (rp *Replicator) SetHealth(h drc.Health) {
 	rp.mu.Lock()
 	old, had := rp.health[h.DRC]
 	rp.health[h.DRC] = h
@@ -476,22 +505,22 @@ func (rp *replicator) setHealth(h drc.Health) {
 	rp.mu.Unlock()
 	switch {
 	case back:
-		rp.d.log.Info("drc is reachable again", "drc", h.DRC, "down_since", old.Checked)
+		rp.log.Info("drc is reachable again", "drc", h.DRC, "down_since", old.Checked)
 		rp.poke()
 	case (!had || old.Reachable) && !h.Reachable:
-		rp.d.log.Warn("drc is unreachable", "drc", h.DRC, "err", h.Error)
+		rp.log.Warn("drc is unreachable", "drc", h.DRC, "err", h.Error)
 	}
 }
 
-func (rp *replicator) poke() {
+func (rp *Replicator) poke() {
 	select {
 	case rp.wake <- struct{}{}:
 	default:
 	}
 }
 
-// healthOf returns the last known health of a DRC (zero if never probed).
-func (rp *replicator) healthOf(name string) (drc.Health, bool) {
+// HealthOf returns the last known health of a DRC (zero if never probed).
+func (rp *Replicator) HealthOf(name string) (drc.Health, bool) {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	h, ok := rp.health[name]
@@ -499,9 +528,9 @@ func (rp *replicator) healthOf(name string) (drc.Health, bool) {
 }
 
 // probeEvery is how often a DRC's health is probed.
-func (rp *replicator) probeEvery(s *drc.Site) time.Duration {
+func (rp *Replicator) probeEvery(s *drc.Site) time.Duration {
 	every := 30 * time.Second
-	for _, sec := range rp.d.secondaries() {
+	for _, sec := range rp.Secondaries() {
 		if sec == s || s.Role == drc.RolePrimary {
 			every = min(every, sec.Replication.Effective().Interval)
 		}
@@ -509,8 +538,8 @@ func (rp *replicator) probeEvery(s *drc.Site) time.Duration {
 	return every
 }
 
-// loop probes the DRCs and scans for work until ctx ends.
-func (rp *replicator) loop(ctx context.Context) {
+// Loop probes the DRCs and scans for work until ctx ends.
+func (rp *Replicator) Loop(ctx context.Context) {
 	// restic's `unlock` probes the owner of a lock on this host with SIGHUP; the locks
 	// replication takes name this process, which must not die of it.
 	signal.Ignore(syscall.SIGHUP)
@@ -520,16 +549,16 @@ func (rp *replicator) loop(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		now := time.Now()
-		for _, s := range rp.d.sites {
+		for _, s := range rp.sites {
 			if now.Sub(lastProbe[s.Name]) >= rp.probeEvery(s) {
 				lastProbe[s.Name] = now
 				pctx, cancel := context.WithTimeout(ctx, drc.CheckTimeout+5*time.Second)
-				rp.setHealth(s.Health(pctx, rp.d.now))
+				rp.SetHealth(s.Health(pctx, rp.now))
 				cancel()
 			}
 		}
-		primaryBack := rp.takeDue(rp.d.primary().Name)
-		for _, s := range rp.d.secondaries() {
+		primaryBack := rp.takeDue(rp.primary().Name)
+		for _, s := range rp.Secondaries() {
 			if rp.takeDue(s.Name) || primaryBack || now.Sub(lastScan[s.Name]) >= s.Replication.Effective().Interval {
 				lastScan[s.Name] = now
 				rp.scanAll(ctx, s)
@@ -545,7 +574,7 @@ func (rp *replicator) loop(ctx context.Context) {
 	}
 }
 
-func (rp *replicator) takeDue(name string) bool {
+func (rp *Replicator) takeDue(name string) bool {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	due := rp.due[name]
@@ -553,19 +582,19 @@ func (rp *replicator) takeDue(name string) bool {
 	return due
 }
 
-func (rp *replicator) reachable(name string) bool {
-	h, ok := rp.healthOf(name)
+func (rp *Replicator) reachable(name string) bool {
+	h, ok := rp.HealthOf(name)
 	return !ok || h.Reachable
 }
 
 // scanAll scans every agency's pair with a secondary and queues runs where there is
 // work; it records what waits, for `cadang drc status`.
-func (rp *replicator) scanAll(ctx context.Context, sec *drc.Site) {
-	prim := rp.d.primary()
+func (rp *Replicator) scanAll(ctx context.Context, sec *drc.Site) {
+	prim := rp.primary()
 	if !rp.reachable(prim.Name) || !rp.reachable(sec.Name) {
 		return // the health loop scans again when both answer
 	}
-	for _, a := range rp.d.cfg.Agencies {
+	for _, a := range rp.cfg.Agencies {
 		if ctx.Err() != nil {
 			return
 		}
@@ -582,12 +611,12 @@ func (rp *replicator) scanAll(ctx context.Context, sec *drc.Site) {
 		reason := "background"
 		if prim.HasKey(a.ID) && sec.HasKey(a.ID) {
 			m := &drc.Mirror{Primary: prim.Repo(a.ID), Secondary: sec.Repo(a.ID), DeleteAfter: sec.Replication.Effective().DeleteAfter,
-				Ledger: &pairLedger{cat: rp.d.cat, drc: sec.Name, agency: a.ID, now: rp.d.now}, Now: rp.d.now}
+				Ledger: &pairLedger{cat: rp.cat, drc: sec.Name, agency: a.ID, now: rp.now}, Now: rp.now}
 			sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			scan, err := m.Scan(sctx)
 			cancel()
 			if err != nil {
-				rp.d.log.Debug("replication scan failed", "drc", sec.Name, "agency", a.ID, "err", err)
+				rp.log.Debug("replication scan failed", "drc", sec.Name, "agency", a.ID, "err", err)
 				if drc.IsUnreachable(err) {
 					return
 				}
@@ -595,7 +624,7 @@ func (rp *replicator) scanAll(ctx context.Context, sec *drc.Site) {
 			}
 			if st := rp.state(sec.Name, a.ID); st != nil {
 				st.PendingObjects, st.PendingBytes = scan.ToCopy.Objects, scan.ToCopy.Bytes
-				_ = rp.d.cat.PutReplState(st)
+				_ = rp.cat.PutReplState(st)
 			}
 			if !scan.Work() {
 				continue
@@ -609,20 +638,20 @@ func (rp *replicator) scanAll(ctx context.Context, sec *drc.Site) {
 				reason = "background: deletions"
 			}
 		}
-		if _, err := rp.trigger(sec.Name, a.ID, reason); err != nil && !errors.Is(err, errShuttingDown) {
-			rp.d.log.Error("cannot queue replication", "drc", sec.Name, "agency", a.ID, "err", err)
+		if _, err := rp.Trigger(sec.Name, a.ID, reason); err != nil && !errors.Is(err, queue.ErrClosed) {
+			rp.log.Error("cannot queue replication", "drc", sec.Name, "agency", a.ID, "err", err)
 		}
 	}
 }
 
 // checkLag logs when a secondary's lag objective starts and stops being exceeded.
-func (rp *replicator) checkLag() {
-	for _, s := range rp.d.secondaries() {
+func (rp *Replicator) checkLag() {
+	for _, s := range rp.Secondaries() {
 		maxLag := s.Replication.MaxLag
 		if maxLag <= 0 {
 			continue
 		}
-		lag := rp.d.lagOf(s.Name)
+		lag := rp.Lag(s.Name)
 		over := lag.Lag > maxLag
 		rp.mu.Lock()
 		was := rp.lagOver[s.Name]
@@ -630,16 +659,16 @@ func (rp *replicator) checkLag() {
 		rp.mu.Unlock()
 		switch {
 		case over && !was:
-			rp.d.log.Warn("replication lag objective exceeded", "drc", s.Name, "lag", lag.Lag.Round(time.Second), "max_lag", maxLag,
+			rp.log.Warn("replication lag objective exceeded", "drc", s.Name, "lag", lag.Lag.Round(time.Second), "max_lag", maxLag,
 				"oldest_snapshot", lag.Oldest, "target", lag.OldestTarget, "snapshots_pending", lag.Snapshots)
 		case !over && was:
-			rp.d.log.Info("replication lag back within its objective", "drc", s.Name, "max_lag", maxLag)
+			rp.log.Info("replication lag back within its objective", "drc", s.Name, "max_lag", maxLag)
 		}
 	}
 }
 
-// lag is how far a secondary is behind the primary, from the ledger.
-type lag struct {
+// Lag is how far a secondary is behind the primary, from the ledger.
+type Lag struct {
 	Lag          time.Duration
 	Oldest       string // the oldest snapshot at the primary not yet at the secondary
 	OldestTarget string
@@ -652,11 +681,126 @@ type lag struct {
 	Bytes int64
 }
 
-func (d *Daemon) lagOf(secName string) lag {
-	var out lag
-	prim := d.primary().Name
-	for _, a := range d.cfg.Agencies {
-		recs, err := d.cat.AgencySnapshots(a.ID)
+// Where work goes when a DRC is down.
+//
+// A backup goes to the primary. When the primary does not answer (an outage: the
+// network, the server, a mount; not a wrong secret or a missing bucket, which are
+// mistakes to fix), it goes to the first secondary that answers, and the run and the
+// snapshot record say so. When the primary is back, replication brings the snapshot
+// back to it (drc.Mirror). A secondary that never held the agency's repository is not
+// used if the primary did: a new, different repository there would never converge.
+//
+// A restore without --drc reads from the primary, or from the first secondary that
+// answers if the primary does not.
+
+// BackupSite chooses the DRC a backup writes to; note says why it is not the primary.
+func (rp *Replicator) BackupSite(ctx context.Context, agency string) (site *drc.Site, note string, err error) {
+	prim := rp.primary()
+	perr := prim.Check(ctx)
+	if perr == nil || !drc.IsUnreachable(perr) || len(rp.sites) == 1 {
+		return prim, "", nil // prepareRepo reports any problem of the primary
+	}
+	rp.SetHealth(drc.Health{DRC: prim.Name, Error: perr.Error(), Checked: rp.now()})
+	var tried []string
+	for _, s := range rp.Secondaries() {
+		err := s.Check(ctx)
+		var missing *drc.MissingDirError
+		if err != nil && !errors.As(err, &missing) {
+			tried = append(tried, err.Error())
+			continue
+		}
+		exists, err := s.Repo(agency).Exists(ctx)
+		if err != nil {
+			tried = append(tried, err.Error())
+			continue
+		}
+		if !exists && prim.HasKey(agency) {
+			tried = append(tried, fmt.Sprintf("drc %q has no repository for agency %q yet", s.Name, agency))
+			continue
+		}
+		return s, fmt.Sprintf("primary unreachable (%s): backed up to drc %q instead; the snapshot goes to drc %q when it is back",
+			oneline.Of(perr.Error()), s.Name, prim.Name), nil
+	}
+	if len(tried) > 0 {
+		return nil, "", fmt.Errorf("%v; no secondary can take the backup: %s", perr, oneline.Of(fmt.Sprint(tried)))
+	}
+	return nil, "", perr
+}
+
+// RestoreSite is the DRC a restore reads from: the one asked for, or the primary, or,
+// when the primary does not answer and none was asked for, the first secondary that
+// answers.
+func (rp *Replicator) RestoreSite(ctx context.Context, j *queue.Job, site *drc.Site, chosen bool) (*drc.Site, error) {
+	err := site.Check(ctx)
+	if err == nil || chosen || site != rp.primary() || !drc.IsUnreachable(err) {
+		return site, err
+	}
+	for _, s := range rp.Secondaries() {
+		if s.Check(ctx) == nil {
+			j.Run.DRC = s.Name
+			j.Run.Notes = append(j.Run.Notes, fmt.Sprintf("primary unreachable (%s): restored from drc %q", oneline.Of(err.Error()), s.Name))
+			j.Publish()
+			return s, nil
+		}
+	}
+	return nil, err
+}
+
+// PruneGate says whether a prune of agency's repository at the primary may run now:
+// not while a secondary holds snapshots the primary has never had (written there
+// while the primary was down, not brought back yet). Until they are back, restic's
+// prune at the primary would not know that they need some packs, and could delete
+// packs that those snapshots, once brought back, would need there. The prune path
+// (retention) calls this before `restic forget --prune`; with it, prune never deletes
+// an object that a snapshot at any DRC needs:
+//   - at the primary, restic's prune keeps what the primary's snapshots need, and every
+//     snapshot at any DRC is at the primary (this gate);
+//   - at a secondary, nothing is ever pruned by restic: the mirror deletes only what
+//     the primary no longer has, after delete_after, and never what a snapshot still at
+//     the secondary needs (drc.Mirror).
+//
+// After a prune, the caller should ask for a replication pass (Trigger) so that
+// the deletion grace starts at once.
+func (rp *Replicator) PruneGate(agency string) error {
+	recs, err := rp.cat.AgencySnapshots(agency)
+	if err != nil {
+		return err
+	}
+	prim := rp.primary().Name
+	seen, err := rp.cat.SeenSnapshots(prim, agency)
+	if err != nil {
+		return err
+	}
+	var waiting []string
+	for _, s := range recs {
+		if _, atP := s.Sites[prim]; !atP && len(s.Sites) > 0 && seen[s.ID].IsZero() {
+			waiting = append(waiting, s.ID[:8])
+		}
+	}
+	if len(waiting) > 0 {
+		return fmt.Errorf("agency %q: %d snapshot(s) written at a secondary are not back at drc %q yet (%v): prune waits for replication",
+			agency, len(waiting), prim, waiting)
+	}
+	return nil
+}
+
+// NeededAnywhere returns the pack files (data/xx/<id>) that the snapshots of agency
+// at any reachable DRC need, for a prune path that wants to check its plan against
+// every DRC. A DRC that cannot be read is an error: "needed" must not be guessed.
+func (rp *Replicator) NeededAnywhere(ctx context.Context, agency string) (map[string]bool, error) {
+	var repos []*drc.Repo
+	for _, s := range rp.sites {
+		repos = append(repos, s.Repo(agency))
+	}
+	return rp.ContentsFor(agency).NeededPacks(ctx, repos...)
+}
+
+// Lag is how far a secondary is behind the primary, from the ledger.
+func (rp *Replicator) Lag(secName string) Lag {
+	var out Lag
+	prim := rp.primary().Name
+	for _, a := range rp.cfg.Agencies {
+		recs, err := rp.cat.AgencySnapshots(a.ID)
 		if err != nil {
 			continue
 		}
@@ -667,7 +811,7 @@ func (d *Daemon) lagOf(secName string) lag {
 			}
 			out.Snapshots++
 			if s.RunID != 0 {
-				if r, err := d.cat.Run(s.RunID); err == nil {
+				if r, err := rp.cat.Run(s.RunID); err == nil {
 					out.Bytes += int64(r.BytesStored)
 				}
 			}
@@ -677,17 +821,17 @@ func (d *Daemon) lagOf(secName string) lag {
 		}
 	}
 	if !out.Since.IsZero() {
-		out.Lag = max(0, d.now().Sub(out.Since))
+		out.Lag = max(0, rp.now().Sub(out.Since))
 	}
 	return out
 }
 
-// replicateSoon queues a replicate run of agency to every secondary (one already
+// Soon queues a replicate run of agency to every secondary (one already
 // waiting covers it).
-func (d *Daemon) replicateSoon(agency, why string) {
-	for _, s := range d.secondaries() {
-		if _, err := d.repl.trigger(s.Name, agency, why); err != nil && !errors.Is(err, errShuttingDown) {
-			d.log.Warn("cannot queue replication", "drc", s.Name, "agency", agency, "why", why, "err", err)
+func (rp *Replicator) Soon(agency, why string) {
+	for _, s := range rp.Secondaries() {
+		if _, err := rp.Trigger(s.Name, agency, why); err != nil && !errors.Is(err, queue.ErrClosed) {
+			rp.log.Warn("cannot queue replication", "drc", s.Name, "agency", agency, "why", why, "err", err)
 		}
 	}
 }

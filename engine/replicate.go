@@ -13,12 +13,13 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/drc/mirror"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/internal/iec"
 	"github.com/cadang/cadang/internal/oneline"
 )
 
-// replicator keeps every secondary DRC in step with the primary (see drc.Mirror):
+// replicator keeps every secondary DRC in step with the primary (see mirror.Mirror):
 //
 //   - after each backup at the primary, a replicate run per secondary copies the new
 //     snapshot there;
@@ -38,10 +39,10 @@ type replicator struct {
 	mu       sync.Mutex
 	pairs    map[string]*pairState
 	health   map[string]drc.Health
-	limiters map[string]*drc.Limiter
-	contents map[string]*drc.Contents // by agency
-	lagOver  map[string]bool          // secondaries whose lag objective is exceeded
-	due      map[string]bool          // DRCs to scan at once (they came back)
+	limiters map[string]*mirror.Limiter
+	contents map[string]*mirror.Contents // by agency
+	lagOver  map[string]bool             // secondaries whose lag objective is exceeded
+	due      map[string]bool             // DRCs to scan at once (they came back)
 	wake     chan struct{}
 }
 
@@ -52,10 +53,10 @@ type pairState struct {
 }
 
 func newReplicator(d *Daemon) *replicator {
-	rp := &replicator{d: d, pairs: map[string]*pairState{}, health: map[string]drc.Health{}, limiters: map[string]*drc.Limiter{},
-		contents: map[string]*drc.Contents{}, lagOver: map[string]bool{}, due: map[string]bool{}, wake: make(chan struct{}, 1)}
+	rp := &replicator{d: d, pairs: map[string]*pairState{}, health: map[string]drc.Health{}, limiters: map[string]*mirror.Limiter{},
+		contents: map[string]*mirror.Contents{}, lagOver: map[string]bool{}, due: map[string]bool{}, wake: make(chan struct{}, 1)}
 	for _, s := range d.sites {
-		rp.limiters[s.Name] = drc.NewLimiter(s.Replication.Bandwidth)
+		rp.limiters[s.Name] = mirror.NewLimiter(s.Replication.Bandwidth)
 	}
 	return rp
 }
@@ -70,11 +71,11 @@ func (rp *replicator) pair(drcName, agency string) *pairState {
 	return rp.pairs[k]
 }
 
-func (rp *replicator) contentsFor(agency string) *drc.Contents {
+func (rp *replicator) contentsFor(agency string) *mirror.Contents {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	if rp.contents[agency] == nil {
-		rp.contents[agency] = drc.NewContents(agency)
+		rp.contents[agency] = mirror.NewContents(agency)
 	}
 	return rp.contents[agency]
 }
@@ -193,11 +194,11 @@ func (rp *replicator) replicate(ctx context.Context, j *job, ps *pairState, sec 
 	}
 
 	settings := sec.Replication.Effective()
-	m := &drc.Mirror{
+	m := &mirror.Mirror{
 		Primary: prim.Repo(r.Agency), Secondary: sec.Repo(r.Agency), Contents: rp.contentsFor(r.Agency),
 		Workers: settings.Workers, Limiter: rp.limiters[sec.Name], DeleteAfter: settings.DeleteAfter,
 		Ledger: &pairLedger{cat: d.cat, drc: sec.Name, agency: r.Agency, now: d.now}, Now: d.now, Log: log,
-		Progress: func(mp drc.MirrorProgress) {
+		Progress: func(mp mirror.MirrorProgress) {
 			j.setProgress(func(p *Progress) {
 				p.Phase = "replicating " + mp.Phase
 				p.FilesDone, p.TotalFiles = uint64(mp.ObjectsDone), uint64(mp.Objects)
@@ -208,7 +209,7 @@ func (rp *replicator) replicate(ctx context.Context, j *job, ps *pairState, sec 
 				}
 			})
 		},
-		OnAlarm:    func(a drc.Alarm) { rp.raise(a) },
+		OnAlarm:    func(a mirror.Alarm) { rp.raise(a) },
 		OnSnapshot: func(site, id string) { rp.arrived(ctx, site, r.Agency, id) },
 		OnDeleted:  func(site, id string) { rp.left(site, id) },
 	}
@@ -219,7 +220,7 @@ func (rp *replicator) replicate(ctx context.Context, j *job, ps *pairState, sec 
 }
 
 // record puts what a pass did into the run, the ledger and the pair's state.
-func (rp *replicator) record(ctx context.Context, r *catalog.Run, prim, sec *drc.Site, res *drc.MirrorResult, err error, listedAt time.Time) {
+func (rp *replicator) record(ctx context.Context, r *catalog.Run, prim, sec *drc.Site, res *mirror.MirrorResult, err error, listedAt time.Time) {
 	d := rp.d
 	now := d.now()
 	r.BytesAdded = uint64(res.Copied.Bytes + res.BroughtBack.Bytes)
@@ -302,7 +303,7 @@ func (rp *replicator) state(drcName, agency string) *catalog.ReplState {
 
 // raise records an alarm; a new one is logged as an error (the mirror logged the
 // occurrence already).
-func (rp *replicator) raise(a drc.Alarm) {
+func (rp *replicator) raise(a mirror.Alarm) {
 	isNew, err := rp.d.cat.RaiseAlarm(catalog.Alarm{Kind: a.Kind, DRC: a.DRC, Agency: a.Agency, Object: a.Object, Message: a.Message}, rp.d.now())
 	if err != nil {
 		rp.d.log.Error("catalog: cannot record an alarm", "err", err, "alarm", a.Message)
@@ -435,7 +436,7 @@ func (rp *replicator) learn(ctx context.Context, agency string, site *drc.Site, 
 	}
 }
 
-// pairLedger is a drc.MirrorLedger in the catalog.
+// pairLedger is a mirror.MirrorLedger in the catalog.
 type pairLedger struct {
 	cat         *catalog.Catalog
 	drc, agency string
@@ -580,7 +581,7 @@ func (rp *replicator) scanAll(ctx context.Context, sec *drc.Site) {
 		}
 		reason := "background"
 		if prim.HasKey(a.ID) && sec.HasKey(a.ID) {
-			m := &drc.Mirror{Primary: prim.Repo(a.ID), Secondary: sec.Repo(a.ID), DeleteAfter: sec.Replication.Effective().DeleteAfter,
+			m := &mirror.Mirror{Primary: prim.Repo(a.ID), Secondary: sec.Repo(a.ID), DeleteAfter: sec.Replication.Effective().DeleteAfter,
 				Ledger: &pairLedger{cat: rp.d.cat, drc: sec.Name, agency: a.ID, now: rp.d.now}, Now: rp.d.now}
 			sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			scan, err := m.Scan(sctx)

@@ -223,7 +223,7 @@ func (m *Mirror) Run(ctx context.Context) (*MirrorResult, error) {
 		m.bringBack(ctx, getKey, lp, ls, born, res)
 	}
 	if ctx.Err() == nil {
-		m.push(ctx, getKey, p, s, lp, ls, nil, res)
+		m.push(ctx, getKey, m.newJob(p, s, lp, ls, res), nil)
 	}
 	if ctx.Err() == nil && !res.Rebuild {
 		m.deletions(ctx, getKey, lp, ls, born, res)
@@ -315,14 +315,28 @@ func (m *Mirror) bringBack(ctx context.Context, getKey func() (*resticfmt.Key, e
 	if res.Rebuild {
 		only = nil
 	}
-	m.push(ctx, getKey, s, p, ls, lp, only, res)
+	m.push(ctx, getKey, m.newJob(s, p, ls, lp, res), only)
 }
 
-// push copies objects of from that to lacks: all of them (only == nil), or what the
-// snapshots in only need. Data first, then index files whose packs are all at to, then
-// snapshot files whose every blob is at to.
-func (m *Mirror) push(ctx context.Context, getKey func() (*resticfmt.Key, error), from, to *drc.Repo, lf, lt *listing, only []string, res *MirrorResult) {
-	back := to == m.Primary
+// copyJob is one direction of a pass: the repository objects are copied from and the
+// one they are copied to, with their listings, and the result that records what the
+// pass did.
+type copyJob struct {
+	from, to *drc.Repo
+	lf, lt   *listing // of from and of to; lt is kept up to date as objects arrive
+	back     bool     // to is the primary: bringing back
+	res      *MirrorResult
+}
+
+func (m *Mirror) newJob(from, to *drc.Repo, lf, lt *listing, res *MirrorResult) *copyJob {
+	return &copyJob{from: from, to: to, lf: lf, lt: lt, back: to == m.Primary, res: res}
+}
+
+// push copies objects of j.from that j.to lacks: all of them (only == nil), or what the
+// snapshots in only need. Data first, then index files whose packs are all at j.to, then
+// snapshot files whose every blob is at j.to.
+func (m *Mirror) push(ctx context.Context, getKey func() (*resticfmt.Key, error), j *copyJob, only []string) {
+	from, to, lf, lt, res := j.from, j.to, j.lf, j.lt, j.res
 	var snaps []string
 	if only == nil {
 		for id := range lf.snapshots {
@@ -354,14 +368,14 @@ func (m *Mirror) push(ctx context.Context, getKey func() (*resticfmt.Key, error)
 			res.fail(err.Error())
 			return
 		}
-		packs, err = m.packsFor(ctx, key, from, lf, lt, snaps)
+		packs, err = m.packsFor(ctx, key, j, snaps)
 		if err != nil {
 			res.fail(fmt.Sprintf("drc %q: %v", from.DRC, err))
 			return
 		}
 	}
 	sort.Strings(packs)
-	if !m.copyAll(ctx, from, to, "data", packs, lf, lt, back, res) {
+	if !m.copyAll(ctx, j, "data", packs) {
 		return
 	}
 	key, err := getKey()
@@ -406,7 +420,7 @@ func (m *Mirror) push(ctx context.Context, getKey func() (*resticfmt.Key, error)
 			idxCopy = append(idxCopy, id)
 		}
 	}
-	if !m.copyAll(ctx, from, to, "index", idxCopy, lf, lt, back, res) {
+	if !m.copyAll(ctx, j, "index", idxCopy) {
 		return
 	}
 
@@ -415,18 +429,19 @@ func (m *Mirror) push(ctx context.Context, getKey func() (*resticfmt.Key, error)
 		return
 	}
 	m.progress(MirrorProgress{Phase: "checking snapshots", Objects: len(snaps)})
-	ready, err := m.gate(ctx, key, from, to, lf, lt, snaps, res)
+	ready, err := m.gate(ctx, key, j, snaps)
 	if err != nil {
 		res.fail(err.Error())
 		return
 	}
-	m.copyAll(ctx, from, to, "snapshots", ready, lf, lt, back, res)
+	m.copyAll(ctx, j, "snapshots", ready)
 }
 
 // packsFor returns the packs of from that the snapshots need and to does not have,
 // with every other pack of from that an index file listing them names (so that no
 // index file at to lists a pack that is not there).
-func (m *Mirror) packsFor(ctx context.Context, key *resticfmt.Key, from *drc.Repo, lf, lt *listing, snaps []string) ([]string, error) {
+func (m *Mirror) packsFor(ctx context.Context, key *resticfmt.Key, j *copyJob, snaps []string) ([]string, error) {
+	from, lf, lt := j.from, j.lf, j.lt
 	names := sortedKeys(lf.index)
 	if err := m.Contents.loadIndexes(ctx, key, names, func(string) drc.Store { return from.Store }); err != nil {
 		return nil, err
@@ -493,7 +508,8 @@ func (m *Mirror) packsFor(ctx context.Context, key *resticfmt.Key, from *drc.Rep
 
 // gate returns the snapshots of from whose every blob is in a pack at to that an index
 // file at to lists; it notes why the others wait.
-func (m *Mirror) gate(ctx context.Context, key *resticfmt.Key, from, to *drc.Repo, lf, lt *listing, snaps []string, res *MirrorResult) ([]string, error) {
+func (m *Mirror) gate(ctx context.Context, key *resticfmt.Key, j *copyJob, snaps []string) ([]string, error) {
+	from, to, lf, lt, res := j.from, j.to, j.lf, j.lt, j.res
 	fromIdx := sortedKeys(lf.index)
 	if err := m.Contents.loadIndexes(ctx, key, fromIdx, func(string) drc.Store { return from.Store }); err != nil {
 		return nil, fmt.Errorf("drc %q: %v", from.DRC, err)
@@ -564,7 +580,8 @@ func (m *Mirror) gate(ctx context.Context, key *resticfmt.Key, from, to *drc.Rep
 
 // copyAll copies objects of a kind in parallel; it reports whether the pass may go on
 // (false when a DRC stopped answering or the work was cancelled).
-func (m *Mirror) copyAll(ctx context.Context, from, to *drc.Repo, kind string, ids []string, lf, lt *listing, back bool, res *MirrorResult) bool {
+func (m *Mirror) copyAll(ctx context.Context, j *copyJob, kind string, ids []string) bool {
+	from, to, lf, lt, res := j.from, j.to, j.lf, j.lt, j.res
 	if len(ids) == 0 {
 		return true
 	}
@@ -574,14 +591,14 @@ func (m *Mirror) copyAll(ctx context.Context, from, to *drc.Repo, kind string, i
 	}
 	var mu sync.Mutex
 	prog := MirrorProgress{Phase: kind, Objects: len(ids), Bytes: total}
-	if back {
+	if j.back {
 		prog.Phase = "bringing back " + kind
 	}
 	m.progress(prog)
 	err := forEach(ctx, m.Workers, ids, func(ctx context.Context, id string) error {
 		size := lf.kind(kind)[id]
 		obj := objectName(kind, id)
-		n, err := m.copyOne(ctx, from, to, obj, size, res)
+		n, err := m.copyOne(ctx, j, obj, size)
 		if err != nil {
 			if drc.IsUnreachable(err) {
 				return err // the pass stops; the next one resumes
@@ -596,7 +613,7 @@ func (m *Mirror) copyAll(ctx context.Context, from, to *drc.Repo, kind string, i
 		}
 		mu.Lock()
 		lt.kind(kind)[id] = n
-		if back {
+		if j.back {
 			res.BroughtBack.add(n)
 			if kind == "snapshots" {
 				res.BroughtBackSnapshots = append(res.BroughtBackSnapshots, id)
@@ -632,7 +649,8 @@ func (m *Mirror) copyAll(ctx context.Context, from, to *drc.Repo, kind string, i
 
 // copyOne copies one object, verified; it returns its size, or -1 if it was not copied
 // for a reason already recorded (an alarm) or none (it is gone from the source).
-func (m *Mirror) copyOne(ctx context.Context, from, to *drc.Repo, obj string, size int64, res *MirrorResult) (int64, error) {
+func (m *Mirror) copyOne(ctx context.Context, j *copyJob, obj string, size int64) (int64, error) {
+	from, to, res := j.from, j.to, j.res
 	_, idHex := splitObject(obj)
 	want, err := hex.DecodeString(idHex)
 	if err != nil || len(want) != sha256.Size {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 )
 
 // InitResult says what Ensure did for one agency at one DRC.
@@ -75,7 +74,7 @@ func Ensure(ctx context.Context, sites []*Site, agency string) []InitResult {
 		return results
 	}
 	srcRepo := sites[src].Repo(agency)
-	srcConfig, err := readObject(ctx, srcRepo.Store, "config")
+	srcConfig, err := ReadObject(ctx, srcRepo.Store, "config")
 	if err != nil {
 		results[src].fail(fmt.Errorf("drc %q: %w", sites[src].Name, err))
 		return results
@@ -119,7 +118,7 @@ func create(ctx context.Context, s *Site, agency string) error {
 // source's and that this site's password opens it.
 func checkExisting(ctx context.Context, s *Site, agency string, srcConfig []byte, srcName string) error {
 	repo := s.Repo(agency)
-	cfg, err := readObject(ctx, repo.Store, "config")
+	cfg, err := ReadObject(ctx, repo.Store, "config")
 	if err != nil {
 		return fmt.Errorf("drc %q: %w", s.Name, err)
 	}
@@ -162,15 +161,6 @@ func seed(ctx context.Context, src *Repo, dst *Site, agency string) error {
 			"drc", src.DRC, "agency", agency, "key", keyID, "err", err)
 	}
 	return nil
-}
-
-func readObject(ctx context.Context, st Store, name string) ([]byte, error) {
-	rc, err := st.Get(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	return io.ReadAll(rc)
 }
 
 // copyObject copies one object between stores.

@@ -36,3 +36,13 @@ type Store interface {
 	// Location names the root for messages, without credentials.
 	Location() string
 }
+
+// ReadObject reads a whole object.
+func ReadObject(ctx context.Context, st Store, name string) ([]byte, error) {
+	rc, err := st.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}

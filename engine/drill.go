@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/drc/mirror"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/internal/oneline"
@@ -156,7 +157,7 @@ func (d *Daemon) drill(ctx context.Context, j *queue.Job, t *target, site *drc.S
 			run: func(ctx context.Context) (msg.Message, error) {
 				// A Contents of its own, not replication's cache: every index and tree
 				// is read (and checked) from this DRC.
-				packs, err := drc.NewContents(r.Agency).SnapshotPacks(ctx, repo, r.SnapshotID)
+				packs, err := mirror.NewContents(r.Agency).SnapshotPacks(ctx, repo, r.SnapshotID)
 				if err != nil {
 					return msg.Message{}, err
 				}
@@ -166,7 +167,7 @@ func (d *Daemon) drill(ctx context.Context, j *queue.Job, t *target, site *drc.S
 				}
 				sort.Strings(names)
 				var read atomic.Int64
-				err = drc.VerifyObjects(ctx, repo.Store, names, 4, &read)
+				err = mirror.VerifyObjects(ctx, repo.Store, names, 4, &read)
 				what := msg.New("drill.packs.check", "drc", site.Name)
 				if err != nil {
 					env.Check(targets.DrillCheck{What: what, Passed: false, Found: msg.Plain(err.Error())})

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/drc/mirror"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/queue"
 )
@@ -65,7 +65,7 @@ targets:
 	clk.Add(time.Minute)
 	pass := func(atPrimary []string) {
 		r := &catalog.Run{ID: 101, Op: "replicate", Agency: "a", DRC: "offsite"}
-		res := &drc.MirrorResult{PrimarySnapshots: atPrimary, SecondarySnapshots: []string{id}}
+		res := &mirror.MirrorResult{PrimarySnapshots: atPrimary, SecondarySnapshots: []string{id}}
 		d.repl.Record(context.Background(), r, d.primary(), d.sites[1], res, nil, clk.Now())
 	}
 	pass([]string{})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/drc/mirror"
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
@@ -49,7 +50,7 @@ func (rp *Replicator) site(name string) (*drc.Site, error) {
 	return nil, fmt.Errorf("unknown drc %q", name)
 }
 
-// Replicator keeps every secondary DRC in step with the primary (see drc.Mirror):
+// Replicator keeps every secondary DRC in step with the primary (see mirror.Mirror):
 //
 //   - after each backup at the primary, a replicate run per secondary copies the new
 //     snapshot there;
@@ -74,10 +75,10 @@ type Replicator struct {
 	mu       sync.Mutex
 	pairs    map[string]*pairState
 	health   map[string]drc.Health
-	limiters map[string]*drc.Limiter
-	contents map[string]*drc.Contents // by agency
-	lagOver  map[string]bool          // secondaries whose lag objective is exceeded
-	due      map[string]bool          // DRCs to scan at once (they came back)
+	limiters map[string]*mirror.Limiter
+	contents map[string]*mirror.Contents // by agency
+	lagOver  map[string]bool             // secondaries whose lag objective is exceeded
+	due      map[string]bool             // DRCs to scan at once (they came back)
 	wake     chan struct{}
 }
 
@@ -89,10 +90,10 @@ type pairState struct {
 
 // New returns the replicator of a daemon's DRCs (sites, the primary first).
 func New(sites []*drc.Site, cat *catalog.Catalog, cfg *config.Config, log *slog.Logger, now func() time.Time, host Host) *Replicator {
-	rp := &Replicator{sites: sites, cat: cat, cfg: cfg, log: log, now: now, host: host, pairs: map[string]*pairState{}, health: map[string]drc.Health{}, limiters: map[string]*drc.Limiter{},
-		contents: map[string]*drc.Contents{}, lagOver: map[string]bool{}, due: map[string]bool{}, wake: make(chan struct{}, 1)}
+	rp := &Replicator{sites: sites, cat: cat, cfg: cfg, log: log, now: now, host: host, pairs: map[string]*pairState{}, health: map[string]drc.Health{}, limiters: map[string]*mirror.Limiter{},
+		contents: map[string]*mirror.Contents{}, lagOver: map[string]bool{}, due: map[string]bool{}, wake: make(chan struct{}, 1)}
 	for _, s := range sites {
-		rp.limiters[s.Name] = drc.NewLimiter(s.Replication.Bandwidth)
+		rp.limiters[s.Name] = mirror.NewLimiter(s.Replication.Bandwidth)
 	}
 	return rp
 }
@@ -107,11 +108,11 @@ func (rp *Replicator) pair(drcName, agency string) *pairState {
 	return rp.pairs[k]
 }
 
-func (rp *Replicator) ContentsFor(agency string) *drc.Contents {
+func (rp *Replicator) ContentsFor(agency string) *mirror.Contents {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	if rp.contents[agency] == nil {
-		rp.contents[agency] = drc.NewContents(agency)
+		rp.contents[agency] = mirror.NewContents(agency)
 	}
 	return rp.contents[agency]
 }
@@ -226,11 +227,11 @@ func (rp *Replicator) replicate(ctx context.Context, j *queue.Job, ps *pairState
 	}
 
 	settings := sec.Replication.Effective()
-	m := &drc.Mirror{
+	m := &mirror.Mirror{
 		Primary: prim.Repo(r.Agency), Secondary: sec.Repo(r.Agency), Contents: rp.ContentsFor(r.Agency),
 		Workers: settings.Workers, Limiter: rp.limiters[sec.Name], DeleteAfter: settings.DeleteAfter,
 		Ledger: &pairLedger{cat: rp.cat, drc: sec.Name, agency: r.Agency, now: rp.now}, Now: rp.now, Log: log,
-		Progress: func(mp drc.MirrorProgress) {
+		Progress: func(mp mirror.MirrorProgress) {
 			j.SetProgress(func(p *api.Progress) {
 				p.Phase = "replicating " + mp.Phase
 				p.FilesDone, p.TotalFiles = uint64(mp.ObjectsDone), uint64(mp.Objects)
@@ -241,7 +242,7 @@ func (rp *Replicator) replicate(ctx context.Context, j *queue.Job, ps *pairState
 				}
 			})
 		},
-		OnAlarm:    func(a drc.Alarm) { rp.raise(a) },
+		OnAlarm:    func(a mirror.Alarm) { rp.raise(a) },
 		OnSnapshot: func(site, id string) { rp.arrived(ctx, site, r.Agency, id) },
 		OnDeleted:  func(site, id string) { rp.left(site, id) },
 	}
@@ -252,7 +253,7 @@ func (rp *Replicator) replicate(ctx context.Context, j *queue.Job, ps *pairState
 }
 
 // Record puts what a pass did into the run, the ledger and the pair's state.
-func (rp *Replicator) Record(ctx context.Context, r *catalog.Run, prim, sec *drc.Site, res *drc.MirrorResult, err error, listedAt time.Time) {
+func (rp *Replicator) Record(ctx context.Context, r *catalog.Run, prim, sec *drc.Site, res *mirror.MirrorResult, err error, listedAt time.Time) {
 	now := rp.now()
 	r.BytesAdded = uint64(res.Copied.Bytes + res.BroughtBack.Bytes)
 	r.BytesProcessed = r.BytesAdded
@@ -334,7 +335,7 @@ func (rp *Replicator) state(drcName, agency string) *catalog.ReplState {
 
 // raise records an alarm; a new one is logged as an error (the mirror logged the
 // occurrence already).
-func (rp *Replicator) raise(a drc.Alarm) {
+func (rp *Replicator) raise(a mirror.Alarm) {
 	isNew, err := rp.cat.RaiseAlarm(catalog.Alarm{Kind: a.Kind, DRC: a.DRC, Agency: a.Agency, Object: a.Object, Message: a.Message}, rp.now())
 	if err != nil {
 		rp.log.Error("catalog: cannot record an alarm", "err", err, "alarm", a.Message)
@@ -465,7 +466,7 @@ func (rp *Replicator) learn(ctx context.Context, agency string, site *drc.Site, 
 	}
 }
 
-// pairLedger is a drc.MirrorLedger in the catalog.
+// pairLedger is a mirror.MirrorLedger in the catalog.
 type pairLedger struct {
 	cat         *catalog.Catalog
 	drc, agency string
@@ -610,7 +611,7 @@ func (rp *Replicator) scanAll(ctx context.Context, sec *drc.Site) {
 		}
 		reason := "background"
 		if prim.HasKey(a.ID) && sec.HasKey(a.ID) {
-			m := &drc.Mirror{Primary: prim.Repo(a.ID), Secondary: sec.Repo(a.ID), DeleteAfter: sec.Replication.Effective().DeleteAfter,
+			m := &mirror.Mirror{Primary: prim.Repo(a.ID), Secondary: sec.Repo(a.ID), DeleteAfter: sec.Replication.Effective().DeleteAfter,
 				Ledger: &pairLedger{cat: rp.cat, drc: sec.Name, agency: a.ID, now: rp.now}, Now: rp.now}
 			sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			scan, err := m.Scan(sctx)
@@ -687,7 +688,7 @@ type Lag struct {
 // network, the server, a mount; not a wrong secret or a missing bucket, which are
 // mistakes to fix), it goes to the first secondary that answers, and the run and the
 // snapshot record say so. When the primary is back, replication brings the snapshot
-// back to it (drc.Mirror). A secondary that never held the agency's repository is not
+// back to it (mirror.Mirror). A secondary that never held the agency's repository is not
 // used if the primary did: a new, different repository there would never converge.
 //
 // A restore without --drc reads from the primary, or from the first secondary that
@@ -757,7 +758,7 @@ func (rp *Replicator) RestoreSite(ctx context.Context, j *queue.Job, site *drc.S
 //     snapshot at any DRC is at the primary (this gate);
 //   - at a secondary, nothing is ever pruned by restic: the mirror deletes only what
 //     the primary no longer has, after delete_after, and never what a snapshot still at
-//     the secondary needs (drc.Mirror).
+//     the secondary needs (mirror.Mirror).
 //
 // After a prune, the caller should ask for a replication pass (Trigger) so that
 // the deletion grace starts at once.

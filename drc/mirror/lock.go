@@ -1,4 +1,4 @@
-package drc
+package mirror
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/drc/resticfmt"
 )
 
@@ -24,7 +25,7 @@ import (
 // The lock names the daemon's pid. restic's `unlock` probes a lock of its own host by
 // sending SIGHUP to that pid, so the daemon ignores SIGHUP.
 type repoLock struct {
-	store Store
+	store drc.Store
 	key   *resticfmt.Key
 	log   *slog.Logger
 	what  string // for messages: drc "x", agency "y"
@@ -59,10 +60,10 @@ func (e *LockedError) Error() string {
 }
 
 // Is makes a LockedError match ErrLocked, as restic's exit code 11 does.
-func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+func (e *LockedError) Is(target error) bool { return target == drc.ErrLocked }
 
 // lockRepo takes a lock on repo: exclusive or shared.
-func lockRepo(ctx context.Context, repo *Repo, key *resticfmt.Key, exclusive bool, log *slog.Logger) (*repoLock, error) {
+func lockRepo(ctx context.Context, repo *drc.Repo, key *resticfmt.Key, exclusive bool, log *slog.Logger) (*repoLock, error) {
 	l := &repoLock{store: repo.Store, key: key, log: log, what: fmt.Sprintf("drc %q, agency %q", repo.DRC, repo.Agency)}
 	if err := l.check(ctx, exclusive); err != nil {
 		return nil, err
@@ -93,7 +94,7 @@ func (l *repoLock) check(ctx context.Context, exclusive bool) error {
 	own := l.name
 	l.mu.Unlock()
 	var names []string
-	err := l.store.List(ctx, "locks/", func(o ObjectInfo) error {
+	err := l.store.List(ctx, "locks/", func(o drc.ObjectInfo) error {
 		if o.Name != own {
 			names = append(names, o.Name)
 		}
@@ -103,7 +104,7 @@ func (l *repoLock) check(ctx context.Context, exclusive bool) error {
 		return fmt.Errorf("%s: listing locks: %w", l.what, err)
 	}
 	for _, name := range names {
-		data, err := readObject(ctx, l.store, name)
+		data, err := drc.ReadObject(ctx, l.store, name)
 		if err != nil {
 			if isNotExist(err) {
 				continue // removed meanwhile
@@ -188,4 +189,4 @@ func (l *repoLock) release() {
 	}
 }
 
-func isNotExist(err error) bool { return errors.Is(err, ErrNotExist) }
+func isNotExist(err error) bool { return errors.Is(err, drc.ErrNotExist) }

@@ -1,4 +1,4 @@
-package drc
+package mirror
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/drc/resticfmt"
 	"github.com/cadang/cadang/internal/oneline"
 )
@@ -40,7 +41,7 @@ import (
 // DRC (a mismatch read twice is an alarm). Objects already at the destination are not
 // copied again, so a pass that was interrupted resumes where it stopped.
 type Mirror struct {
-	Primary, Secondary *Repo // the same agency's repository at both DRCs
+	Primary, Secondary *drc.Repo // the same agency's repository at both DRCs
 	Contents           *Contents
 	Workers            int           // parallel transfers (default DefaultWorkers)
 	Limiter            *Limiter      // the secondary's bandwidth cap, or nil
@@ -164,10 +165,10 @@ func (r *MirrorResult) Err() error {
 // error is one line naming the DRC (and the object).
 func (m *Mirror) Run(ctx context.Context) (*MirrorResult, error) {
 	if m.Workers <= 0 {
-		m.Workers = DefaultWorkers
+		m.Workers = drc.DefaultWorkers
 	}
 	if m.DeleteAfter <= 0 {
-		m.DeleteAfter = DefaultDeleteAfter
+		m.DeleteAfter = drc.DefaultDeleteAfter
 	}
 	if m.Now == nil {
 		m.Now = time.Now
@@ -222,7 +223,7 @@ func (m *Mirror) Run(ctx context.Context) (*MirrorResult, error) {
 		m.bringBack(ctx, getKey, lp, ls, born, res)
 	}
 	if ctx.Err() == nil {
-		m.push(ctx, getKey, p, s, lp, ls, nil, res)
+		m.push(ctx, getKey, m.newJob(p, s, lp, ls, res), nil)
 	}
 	if ctx.Err() == nil && !res.Rebuild {
 		m.deletions(ctx, getKey, lp, ls, born, res)
@@ -271,12 +272,12 @@ func (m *Mirror) alarm(res *MirrorResult, a Alarm) {
 // compareConfig checks that both DRCs hold the same repository.
 func (m *Mirror) compareConfig(ctx context.Context) error {
 	p, s := m.Primary, m.Secondary
-	cp, err := readObject(ctx, p.Store, "config")
+	cp, err := drc.ReadObject(ctx, p.Store, "config")
 	if err != nil {
 		return fmt.Errorf("drc %q: the repository of agency %q: %w", p.DRC, p.Agency, err)
 	}
-	cs, err := readObject(ctx, s.Store, "config")
-	if errors.Is(err, ErrNotExist) {
+	cs, err := drc.ReadObject(ctx, s.Store, "config")
+	if errors.Is(err, drc.ErrNotExist) {
 		return fmt.Errorf("drc %q has no repository for agency %q yet (run `cadang init`)", s.DRC, s.Agency)
 	}
 	if err != nil {
@@ -314,14 +315,28 @@ func (m *Mirror) bringBack(ctx context.Context, getKey func() (*resticfmt.Key, e
 	if res.Rebuild {
 		only = nil
 	}
-	m.push(ctx, getKey, s, p, ls, lp, only, res)
+	m.push(ctx, getKey, m.newJob(s, p, ls, lp, res), only)
 }
 
-// push copies objects of from that to lacks: all of them (only == nil), or what the
-// snapshots in only need. Data first, then index files whose packs are all at to, then
-// snapshot files whose every blob is at to.
-func (m *Mirror) push(ctx context.Context, getKey func() (*resticfmt.Key, error), from, to *Repo, lf, lt *listing, only []string, res *MirrorResult) {
-	back := to == m.Primary
+// copyJob is one direction of a pass: the repository objects are copied from and the
+// one they are copied to, with their listings, and the result that records what the
+// pass did.
+type copyJob struct {
+	from, to *drc.Repo
+	lf, lt   *listing // of from and of to; lt is kept up to date as objects arrive
+	back     bool     // to is the primary: bringing back
+	res      *MirrorResult
+}
+
+func (m *Mirror) newJob(from, to *drc.Repo, lf, lt *listing, res *MirrorResult) *copyJob {
+	return &copyJob{from: from, to: to, lf: lf, lt: lt, back: to == m.Primary, res: res}
+}
+
+// push copies objects of j.from that j.to lacks: all of them (only == nil), or what the
+// snapshots in only need. Data first, then index files whose packs are all at j.to, then
+// snapshot files whose every blob is at j.to.
+func (m *Mirror) push(ctx context.Context, getKey func() (*resticfmt.Key, error), j *copyJob, only []string) {
+	from, to, lf, lt, res := j.from, j.to, j.lf, j.lt, j.res
 	var snaps []string
 	if only == nil {
 		for id := range lf.snapshots {
@@ -353,14 +368,14 @@ func (m *Mirror) push(ctx context.Context, getKey func() (*resticfmt.Key, error)
 			res.fail(err.Error())
 			return
 		}
-		packs, err = m.packsFor(ctx, key, from, lf, lt, snaps)
+		packs, err = m.packsFor(ctx, key, j, snaps)
 		if err != nil {
 			res.fail(fmt.Sprintf("drc %q: %v", from.DRC, err))
 			return
 		}
 	}
 	sort.Strings(packs)
-	if !m.copyAll(ctx, from, to, "data", packs, lf, lt, back, res) {
+	if !m.copyAll(ctx, j, "data", packs) {
 		return
 	}
 	key, err := getKey()
@@ -378,7 +393,7 @@ func (m *Mirror) push(ctx context.Context, getKey func() (*resticfmt.Key, error)
 		}
 	}
 	sort.Strings(idxNew)
-	if err := m.Contents.loadIndexes(ctx, key, idxNew, func(string) Store { return from.Store }); err != nil {
+	if err := m.Contents.loadIndexes(ctx, key, idxNew, func(string) drc.Store { return from.Store }); err != nil {
 		res.fail(fmt.Sprintf("drc %q: %v", from.DRC, err))
 		return
 	}
@@ -405,7 +420,7 @@ func (m *Mirror) push(ctx context.Context, getKey func() (*resticfmt.Key, error)
 			idxCopy = append(idxCopy, id)
 		}
 	}
-	if !m.copyAll(ctx, from, to, "index", idxCopy, lf, lt, back, res) {
+	if !m.copyAll(ctx, j, "index", idxCopy) {
 		return
 	}
 
@@ -414,20 +429,21 @@ func (m *Mirror) push(ctx context.Context, getKey func() (*resticfmt.Key, error)
 		return
 	}
 	m.progress(MirrorProgress{Phase: "checking snapshots", Objects: len(snaps)})
-	ready, err := m.gate(ctx, key, from, to, lf, lt, snaps, res)
+	ready, err := m.gate(ctx, key, j, snaps)
 	if err != nil {
 		res.fail(err.Error())
 		return
 	}
-	m.copyAll(ctx, from, to, "snapshots", ready, lf, lt, back, res)
+	m.copyAll(ctx, j, "snapshots", ready)
 }
 
 // packsFor returns the packs of from that the snapshots need and to does not have,
 // with every other pack of from that an index file listing them names (so that no
 // index file at to lists a pack that is not there).
-func (m *Mirror) packsFor(ctx context.Context, key *resticfmt.Key, from *Repo, lf, lt *listing, snaps []string) ([]string, error) {
+func (m *Mirror) packsFor(ctx context.Context, key *resticfmt.Key, j *copyJob, snaps []string) ([]string, error) {
+	from, lf, lt := j.from, j.lf, j.lt
 	names := sortedKeys(lf.index)
-	if err := m.Contents.loadIndexes(ctx, key, names, func(string) Store { return from.Store }); err != nil {
+	if err := m.Contents.loadIndexes(ctx, key, names, func(string) drc.Store { return from.Store }); err != nil {
 		return nil, err
 	}
 	view := m.Contents.view(names)
@@ -492,13 +508,14 @@ func (m *Mirror) packsFor(ctx context.Context, key *resticfmt.Key, from *Repo, l
 
 // gate returns the snapshots of from whose every blob is in a pack at to that an index
 // file at to lists; it notes why the others wait.
-func (m *Mirror) gate(ctx context.Context, key *resticfmt.Key, from, to *Repo, lf, lt *listing, snaps []string, res *MirrorResult) ([]string, error) {
+func (m *Mirror) gate(ctx context.Context, key *resticfmt.Key, j *copyJob, snaps []string) ([]string, error) {
+	from, to, lf, lt, res := j.from, j.to, j.lf, j.lt, j.res
 	fromIdx := sortedKeys(lf.index)
-	if err := m.Contents.loadIndexes(ctx, key, fromIdx, func(string) Store { return from.Store }); err != nil {
+	if err := m.Contents.loadIndexes(ctx, key, fromIdx, func(string) drc.Store { return from.Store }); err != nil {
 		return nil, fmt.Errorf("drc %q: %v", from.DRC, err)
 	}
 	toIdx := sortedKeys(lt.index)
-	if err := m.Contents.loadIndexes(ctx, key, toIdx, func(name string) Store {
+	if err := m.Contents.loadIndexes(ctx, key, toIdx, func(name string) drc.Store {
 		if _, ok := lf.index[name]; ok {
 			return from.Store
 		}
@@ -520,7 +537,7 @@ func (m *Mirror) gate(ctx context.Context, key *resticfmt.Key, from, to *Repo, l
 	var ready []string
 	for _, id := range snaps {
 		snap, err := readSnapshot(ctx, from.Store, key, id)
-		if errors.Is(err, ErrNotExist) {
+		if errors.Is(err, drc.ErrNotExist) {
 			continue // forgotten at the source meanwhile
 		}
 		var mm *HashMismatchError
@@ -534,7 +551,7 @@ func (m *Mirror) gate(ctx context.Context, key *resticfmt.Key, from, to *Repo, l
 		}
 		need := map[resticfmt.ID]struct{}{}
 		if err := tr.walk(ctx, []resticfmt.ID{*snap.Tree}, need); err != nil {
-			if ctx.Err() != nil || IsUnreachable(err) {
+			if ctx.Err() != nil || drc.IsUnreachable(err) {
 				return ready, fmt.Errorf("drc %q: snapshot %s: %v", from.DRC, id[:8], err)
 			}
 			// A missing or damaged tree: the snapshot waits (the damage itself is an
@@ -563,7 +580,8 @@ func (m *Mirror) gate(ctx context.Context, key *resticfmt.Key, from, to *Repo, l
 
 // copyAll copies objects of a kind in parallel; it reports whether the pass may go on
 // (false when a DRC stopped answering or the work was cancelled).
-func (m *Mirror) copyAll(ctx context.Context, from, to *Repo, kind string, ids []string, lf, lt *listing, back bool, res *MirrorResult) bool {
+func (m *Mirror) copyAll(ctx context.Context, j *copyJob, kind string, ids []string) bool {
+	from, to, lf, lt, res := j.from, j.to, j.lf, j.lt, j.res
 	if len(ids) == 0 {
 		return true
 	}
@@ -573,16 +591,16 @@ func (m *Mirror) copyAll(ctx context.Context, from, to *Repo, kind string, ids [
 	}
 	var mu sync.Mutex
 	prog := MirrorProgress{Phase: kind, Objects: len(ids), Bytes: total}
-	if back {
+	if j.back {
 		prog.Phase = "bringing back " + kind
 	}
 	m.progress(prog)
 	err := forEach(ctx, m.Workers, ids, func(ctx context.Context, id string) error {
 		size := lf.kind(kind)[id]
 		obj := objectName(kind, id)
-		n, err := m.copyOne(ctx, from, to, obj, size, res)
+		n, err := m.copyOne(ctx, j, obj, size)
 		if err != nil {
-			if IsUnreachable(err) {
+			if drc.IsUnreachable(err) {
 				return err // the pass stops; the next one resumes
 			}
 			if ctx.Err() == nil { // else: stopped because another copy failed
@@ -595,7 +613,7 @@ func (m *Mirror) copyAll(ctx context.Context, from, to *Repo, kind string, ids [
 		}
 		mu.Lock()
 		lt.kind(kind)[id] = n
-		if back {
+		if j.back {
 			res.BroughtBack.add(n)
 			if kind == "snapshots" {
 				res.BroughtBackSnapshots = append(res.BroughtBackSnapshots, id)
@@ -631,7 +649,8 @@ func (m *Mirror) copyAll(ctx context.Context, from, to *Repo, kind string, ids [
 
 // copyOne copies one object, verified; it returns its size, or -1 if it was not copied
 // for a reason already recorded (an alarm) or none (it is gone from the source).
-func (m *Mirror) copyOne(ctx context.Context, from, to *Repo, obj string, size int64, res *MirrorResult) (int64, error) {
+func (m *Mirror) copyOne(ctx context.Context, j *copyJob, obj string, size int64) (int64, error) {
+	from, to, res := j.from, j.to, j.res
 	_, idHex := splitObject(obj)
 	want, err := hex.DecodeString(idHex)
 	if err != nil || len(want) != sha256.Size {
@@ -648,12 +667,12 @@ func (m *Mirror) copyOne(ctx context.Context, from, to *Repo, obj string, size i
 			}
 		}
 		rc, err := from.Store.Get(ctx, obj)
-		if errors.Is(err, ErrNotExist) {
+		if errors.Is(err, drc.ErrNotExist) {
 			return -1, nil
 		}
 		if err != nil {
 			lastErr = fmt.Errorf("drc %q: reading %s: %w", from.DRC, obj, err)
-			if IsUnreachable(err) {
+			if drc.IsUnreachable(err) {
 				return -1, lastErr
 			}
 			continue
@@ -679,20 +698,20 @@ func (m *Mirror) copyOne(ctx context.Context, from, to *Repo, obj string, size i
 		case errors.As(vr.err, &sizeErr):
 			// The listing may be stale: ask for the size again.
 			info, serr := from.Store.Stat(ctx, obj)
-			if errors.Is(serr, ErrNotExist) {
+			if errors.Is(serr, drc.ErrNotExist) {
 				return -1, nil
 			}
 			if serr == nil {
 				size = info.Size
 			}
 			lastErr = fmt.Errorf("drc %q: %s: %v", from.DRC, obj, vr.err)
-		case vr.err != nil && (IsUnreachable(vr.err) || ctx.Err() != nil):
+		case vr.err != nil && (drc.IsUnreachable(vr.err) || ctx.Err() != nil):
 			return -1, fmt.Errorf("drc %q: reading %s: %w", from.DRC, obj, vr.err)
 		case vr.err != nil:
 			lastErr = fmt.Errorf("drc %q: reading %s: %w", from.DRC, obj, vr.err)
 		default:
 			lastErr = fmt.Errorf("drc %q: writing %s: %w", to.DRC, obj, err)
-			if IsUnreachable(err) || ctx.Err() != nil {
+			if drc.IsUnreachable(err) || ctx.Err() != nil {
 				return -1, lastErr
 			}
 		}
@@ -869,7 +888,7 @@ func (m *Mirror) deletions(ctx context.Context, getKey func() (*resticfmt.Key, e
 		var mu sync.Mutex
 		ferr := forEach(ctx, m.Workers, objs, func(ctx context.Context, obj string) error {
 			if err := s.Store.Delete(ctx, obj); err != nil {
-				if IsUnreachable(err) {
+				if drc.IsUnreachable(err) {
 					return err
 				}
 				res.fail(fmt.Sprintf("drc %q: deleting %s: %v", s.DRC, obj, err))
@@ -909,7 +928,7 @@ func (m *Mirror) deletions(ctx context.Context, getKey func() (*resticfmt.Key, e
 func (m *Mirror) keepNeeded(ctx context.Context, key *resticfmt.Key, ls *listing, due map[string]bool, res *MirrorResult) error {
 	s := m.Secondary
 	idx := sortedKeys(ls.index)
-	if err := m.Contents.loadIndexes(ctx, key, idx, func(string) Store { return s.Store }); err != nil {
+	if err := m.Contents.loadIndexes(ctx, key, idx, func(string) drc.Store { return s.Store }); err != nil {
 		return err
 	}
 	view := m.Contents.view(idx)
@@ -1051,7 +1070,7 @@ func (m *Mirror) Scan(ctx context.Context) (*ScanResult, error) {
 		m.Now = time.Now
 	}
 	if m.DeleteAfter <= 0 {
-		m.DeleteAfter = DefaultDeleteAfter
+		m.DeleteAfter = drc.DefaultDeleteAfter
 	}
 	p, s := m.Primary, m.Secondary
 	lp, err := listRepo(ctx, p.Store)

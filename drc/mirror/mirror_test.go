@@ -1,4 +1,4 @@
-package drc_test
+package mirror_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/drc/mirror"
 	"github.com/cadang/cadang/drc/resticfmt"
 	"github.com/cadang/cadang/drc/storetest"
 	"github.com/cadang/cadang/internal/testenv"
@@ -86,9 +87,9 @@ type pair struct {
 	p, s     *drc.Site
 	pf, sf   *storetest.Faulty
 	ledger   *memLedger
-	contents *drc.Contents
+	contents *mirror.Contents
 	now      time.Time
-	alarms   []drc.Alarm
+	alarms   []mirror.Alarm
 	arrived  map[string][]string // drc -> snapshots that arrived there
 	workers  int
 }
@@ -98,7 +99,7 @@ const agency = "dinkes"
 func newPair(t *testing.T) *pair {
 	t.Helper()
 	x := &pair{t: t, ctx: context.Background(), restic: newRestic(t), state: t.TempDir(), ledger: newMemLedger(),
-		contents: drc.NewContents(agency), now: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC), arrived: map[string][]string{}, workers: 4}
+		contents: mirror.NewContents(agency), now: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC), arrived: map[string][]string{}, workers: 4}
 	x.p = openSite(t, x.restic, x.state, drc.Config{Name: "local", Role: drc.RolePrimary, Path: filepath.Join(t.TempDir(), "local")})
 	x.s = openSite(t, x.restic, x.state, drc.Config{Name: "offsite", Role: drc.RoleSecondary, Path: filepath.Join(t.TempDir(), "offsite")})
 	for _, r := range drc.Ensure(x.ctx, []*drc.Site{x.p, x.s}, agency) {
@@ -111,17 +112,17 @@ func newPair(t *testing.T) *pair {
 	return x
 }
 
-func (x *pair) mirror() *drc.Mirror {
-	return &drc.Mirror{
+func (x *pair) mirror() *mirror.Mirror {
+	return &mirror.Mirror{
 		Primary: x.p.Repo(agency), Secondary: x.s.Repo(agency), Contents: x.contents, Workers: x.workers,
 		DeleteAfter: 24 * time.Hour, Ledger: x.ledger, Now: func() time.Time { return x.now },
 		Log:        slog.New(slog.NewTextHandler(testWriter{x.t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		OnAlarm:    func(a drc.Alarm) { x.alarms = append(x.alarms, a) },
+		OnAlarm:    func(a mirror.Alarm) { x.alarms = append(x.alarms, a) },
 		OnSnapshot: func(d, id string) { x.arrived[d] = append(x.arrived[d], id) },
 	}
 }
 
-func (x *pair) run() (*drc.MirrorResult, error) {
+func (x *pair) run() (*mirror.MirrorResult, error) {
 	x.t.Helper()
 	res, err := x.mirror().Run(x.ctx)
 	if res == nil {
@@ -132,7 +133,7 @@ func (x *pair) run() (*drc.MirrorResult, error) {
 	return res, err
 }
 
-func (x *pair) mustRun() *drc.MirrorResult {
+func (x *pair) mustRun() *mirror.MirrorResult {
 	x.t.Helper()
 	res, err := x.run()
 	if err != nil {
@@ -405,7 +406,7 @@ func TestMirrorRefusesDamagedObjects(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "alarm") || !strings.Contains(err.Error(), victim) {
 		t.Fatalf("want an alarm naming %s, got %v", victim, err)
 	}
-	if len(x.alarms) != 1 || x.alarms[0].Kind != drc.AlarmHashMismatch || x.alarms[0].DRC != "local" || x.alarms[0].Object != victim {
+	if len(x.alarms) != 1 || x.alarms[0].Kind != mirror.AlarmHashMismatch || x.alarms[0].DRC != "local" || x.alarms[0].Object != victim {
 		t.Fatalf("alarms: %+v", x.alarms)
 	}
 	if _, ok := x.objects(x.s)[victim]; ok {
@@ -596,48 +597,10 @@ func TestMirrorRefusesADifferentRepository(t *testing.T) {
 	m := x.mirror()
 	m.Secondary = other.Repo(agency)
 	_, err := m.Run(x.ctx)
-	if err == nil || !strings.Contains(err.Error(), "holds a different repository") || len(x.alarms) != 1 || x.alarms[0].Kind != drc.AlarmDifferentRepo {
+	if err == nil || !strings.Contains(err.Error(), "holds a different repository") || len(x.alarms) != 1 || x.alarms[0].Kind != mirror.AlarmDifferentRepo {
 		t.Fatalf("err %v, alarms %+v", err, x.alarms)
 	}
 	if n := len(objectNames(t, other.Repo(agency).Store, "data/")); n != 0 {
 		t.Errorf("%d packs copied into another repository", n)
-	}
-}
-
-func TestRate(t *testing.T) {
-	for in, want := range map[string]drc.Rate{
-		"1000": 1000, "500KB/s": 500e3, "20MiB/s": 20 << 20, "100Mbit/s": 100e6 / 8, "8mbps": 1e6, "1 GiB/s": 1 << 30, "2.5MB": 2.5e6,
-	} {
-		var r drc.Rate
-		if err := r.UnmarshalText([]byte(in)); err != nil || r != want {
-			t.Errorf("%q: %v %v, want %v", in, r, err, want)
-		}
-	}
-	for _, in := range []string{"", "fast", "-1MB/s", "10 parsecs"} {
-		var r drc.Rate
-		if err := r.UnmarshalText([]byte(in)); err == nil {
-			t.Errorf("%q parsed as %v", in, r)
-		}
-	}
-	if s := drc.Rate(20 << 20).String(); s != "20.0MiB/s" {
-		t.Errorf("String: %s", s)
-	}
-}
-
-func TestReplicationConfig(t *testing.T) {
-	var got []string
-	c := drc.Config{Name: "local", Role: drc.RolePrimary, Path: "/srv/x", Replication: drc.Replication{Workers: 100, DeleteAfter: -1}}
-	c.Validate(func(f, m string) { got = append(got, f+": "+m) })
-	want := []string{
-		"replication: applies to a secondary DRC only (the primary is what is replicated)",
-		"replication.workers: 100: give 1 to 64 parallel transfers",
-		"replication.delete_after: must not be negative (deletions never reach a secondary at once)",
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-	eff := drc.Replication{}.Effective()
-	if eff.Workers != 8 || eff.DeleteAfter != 7*24*time.Hour || eff.Interval != 5*time.Minute {
-		t.Errorf("defaults: %+v", eff)
 	}
 }

@@ -1,4 +1,4 @@
-package drc
+package mirror
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 	"sync/atomic"
+
+	"github.com/cadang/cadang/drc"
 )
 
 // SnapshotPacks returns the pack files (data/xx/<id>, with their sizes) that hold the
@@ -15,7 +17,7 @@ import (
 // cannot be limited to one snapshot's packs; this is what a drill reads back to prove
 // that snapshot's data is whole at one DRC. A blob the index does not place in a pack
 // that r has is an error naming it.
-func (c *Contents) SnapshotPacks(ctx context.Context, r *Repo, snapshotID string) (map[string]int64, error) {
+func (c *Contents) SnapshotPacks(ctx context.Context, r *drc.Repo, snapshotID string) (map[string]int64, error) {
 	l, err := listRepo(ctx, r.Store)
 	if err != nil {
 		return nil, fmt.Errorf("drc %q: %w", r.DRC, err)
@@ -53,7 +55,7 @@ func (c *Contents) SnapshotPacks(ctx context.Context, r *Repo, snapshotID string
 // its content hashes (SHA-256) to its name, as restic names every object but config.
 // It returns the bytes read, and the first damaged or unreadable object as an error
 // (a *HashMismatchError for a damaged one).
-func VerifyObjects(ctx context.Context, st Store, names []string, workers int, read *atomic.Int64) error {
+func VerifyObjects(ctx context.Context, st drc.Store, names []string, workers int, read *atomic.Int64) error {
 	return forEach(ctx, workers, names, func(ctx context.Context, name string) error {
 		rc, err := st.Get(ctx, name)
 		if err != nil {

@@ -1,4 +1,4 @@
-package drc
+package mirror
 
 import (
 	"context"
@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/drc/resticfmt"
 )
 
@@ -40,7 +40,7 @@ func NewContents(agency string) *Contents {
 
 // MasterKey returns the repository's master key, opened with the password of the first
 // of repos whose password opens one of its key files there. The key stays in memory.
-func (c *Contents) MasterKey(ctx context.Context, repos ...*Repo) (*resticfmt.Key, error) {
+func (c *Contents) MasterKey(ctx context.Context, repos ...*drc.Repo) (*resticfmt.Key, error) {
 	c.mu.Lock()
 	k := c.key
 	c.mu.Unlock()
@@ -49,7 +49,7 @@ func (c *Contents) MasterKey(ctx context.Context, repos ...*Repo) (*resticfmt.Ke
 	}
 	var errs []string
 	for _, r := range repos {
-		k, err := openMasterKey(ctx, r)
+		k, err := r.OpenMasterKey(ctx)
 		if err == nil {
 			c.mu.Lock()
 			c.key = k
@@ -59,37 +59,6 @@ func (c *Contents) MasterKey(ctx context.Context, repos ...*Repo) (*resticfmt.Ke
 		errs = append(errs, err.Error())
 	}
 	return nil, fmt.Errorf("cannot open the repository of agency %q: %s", c.Agency, strings.Join(errs, "; "))
-}
-
-func openMasterKey(ctx context.Context, r *Repo) (*resticfmt.Key, error) {
-	b, err := os.ReadFile(r.passwordFile)
-	if err != nil {
-		return nil, fmt.Errorf("drc %q: no password file for agency %q", r.DRC, r.Agency)
-	}
-	password := strings.TrimSpace(string(b))
-	var names []string
-	err = r.Store.List(ctx, "keys/", func(o ObjectInfo) error {
-		names = append(names, o.Name)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("drc %q: listing keys: %w", r.DRC, err)
-	}
-	for _, name := range names {
-		data, err := readObject(ctx, r.Store, name)
-		if err != nil {
-			return nil, fmt.Errorf("drc %q: %s: %w", r.DRC, name, err)
-		}
-		k, err := resticfmt.OpenKeyFile(data, password)
-		if errors.Is(err, resticfmt.ErrWrongPassword) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("drc %q: %s: %w", r.DRC, name, err)
-		}
-		return k, nil
-	}
-	return nil, fmt.Errorf("drc %q: the password of agency %q opens none of the %d keys there", r.DRC, r.Agency, len(names))
 }
 
 // blobLoc is where a blob lives: a pack and the encrypted bytes' place in it.
@@ -113,7 +82,7 @@ type indexedBlob struct {
 
 // readRetry reads a whole object, trying again (three times in all) after a failure
 // that may pass: a connection reset, a short read.
-func readRetry(ctx context.Context, st Store, name string) ([]byte, error) {
+func readRetry(ctx context.Context, st drc.Store, name string) ([]byte, error) {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		if attempt > 0 {
@@ -124,8 +93,8 @@ func readRetry(ctx context.Context, st Store, name string) ([]byte, error) {
 			}
 		}
 		var data []byte
-		data, err = readObject(ctx, st, name)
-		if err == nil || errors.Is(err, ErrNotExist) || ctx.Err() != nil {
+		data, err = drc.ReadObject(ctx, st, name)
+		if err == nil || errors.Is(err, drc.ErrNotExist) || ctx.Err() != nil {
 			return data, err
 		}
 	}
@@ -134,7 +103,7 @@ func readRetry(ctx context.Context, st Store, name string) ([]byte, error) {
 
 // readVerified reads an object and checks that its name is the SHA-256 of its content
 // (a mismatch is read again before it is believed).
-func readVerified(ctx context.Context, st Store, name string) ([]byte, error) {
+func readVerified(ctx context.Context, st drc.Store, name string) ([]byte, error) {
 	data, err := readRetry(ctx, st, name)
 	if err != nil {
 		return nil, err
@@ -164,7 +133,7 @@ func (e *HashMismatchError) Error() string {
 
 // loadIndexes parses the index files not parsed yet, reading each from the store that
 // from returns for it.
-func (c *Contents) loadIndexes(ctx context.Context, key *resticfmt.Key, names []string, from func(name string) Store) error {
+func (c *Contents) loadIndexes(ctx context.Context, key *resticfmt.Key, names []string, from func(name string) drc.Store) error {
 	c.mu.Lock()
 	var todo []string
 	for _, n := range names {
@@ -276,7 +245,7 @@ func packObject(id string) string { return "data/" + id[:2] + "/" + id }
 type treeReader struct {
 	key   *resticfmt.Key
 	view  *indexView
-	store Store
+	store drc.Store
 	has   func(pack string) bool // the pack file is in store
 	sizes map[string]int64       // pack sizes as listed, to decide between whole and ranged reads
 
@@ -316,7 +285,7 @@ func (tr *treeReader) blob(ctx context.Context, id resticfmt.ID) ([]byte, error)
 		tr.keep(loc.pack, data)
 		raw = data[loc.offset : loc.offset+loc.length]
 	} else {
-		rc, err := GetRange(ctx, tr.store, packObject(pack), int64(loc.offset), int64(loc.length))
+		rc, err := drc.GetRange(ctx, tr.store, packObject(pack), int64(loc.offset), int64(loc.length))
 		if err != nil {
 			return nil, err
 		}
@@ -393,7 +362,7 @@ func (tr *treeReader) walk(ctx context.Context, roots []resticfmt.ID, need map[r
 }
 
 // readSnapshot reads and decodes a snapshot file.
-func readSnapshot(ctx context.Context, st Store, key *resticfmt.Key, id string) (*resticfmt.Snapshot, error) {
+func readSnapshot(ctx context.Context, st drc.Store, key *resticfmt.Key, id string) (*resticfmt.Snapshot, error) {
 	data, err := readVerified(ctx, st, "snapshots/"+id)
 	if err != nil {
 		return nil, err
@@ -417,13 +386,13 @@ type listing struct {
 // listRepo lists snapshots/, then index/, then data/: in the reverse of the order
 // restic writes them, so that everything a listed snapshot file needs was written
 // before it was listed.
-func listRepo(ctx context.Context, st Store) (*listing, error) {
+func listRepo(ctx context.Context, st drc.Store) (*listing, error) {
 	l := &listing{snapshots: map[string]int64{}, index: map[string]int64{}, data: map[string]int64{}}
 	for _, part := range []struct {
 		prefix string
 		into   map[string]int64
 	}{{"snapshots/", l.snapshots}, {"index/", l.index}, {"data/", l.data}} {
-		err := st.List(ctx, part.prefix, func(o ObjectInfo) error {
+		err := st.List(ctx, part.prefix, func(o drc.ObjectInfo) error {
 			base := o.Name[strings.LastIndexByte(o.Name, '/')+1:]
 			if _, err := resticfmt.ParseID(base); err != nil {
 				return nil // not restic's (a stray file): never copied, never deleted
@@ -513,8 +482,8 @@ feed:
 
 // snapshotInfo turns a decoded snapshot file into the Snapshot that `restic snapshots`
 // would list.
-func snapshotInfo(id string, s *resticfmt.Snapshot) Snapshot {
-	out := Snapshot{ID: id, ShortID: id[:8], Time: s.Time, Paths: s.Paths, Hostname: s.Hostname, Tags: s.Tags}
+func snapshotInfo(id string, s *resticfmt.Snapshot) drc.Snapshot {
+	out := drc.Snapshot{ID: id, ShortID: id[:8], Time: s.Time, Paths: s.Paths, Hostname: s.Hostname, Tags: s.Tags}
 	if len(s.Summary) > 0 {
 		var sum struct {
 			TotalBytesProcessed uint64 `json:"total_bytes_processed"`
@@ -534,12 +503,12 @@ func snapshotInfo(id string, s *resticfmt.Snapshot) Snapshot {
 
 // ReadSnapshots reads snapshot files of a repository directly (not through restic):
 // what replication uses to learn which target a snapshot it found at a DRC belongs to.
-func (c *Contents) ReadSnapshots(ctx context.Context, r *Repo, ids []string) ([]Snapshot, error) {
+func (c *Contents) ReadSnapshots(ctx context.Context, r *drc.Repo, ids []string) ([]drc.Snapshot, error) {
 	key, err := c.MasterKey(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Snapshot, 0, len(ids))
+	out := make([]drc.Snapshot, 0, len(ids))
 	for _, id := range ids {
 		s, err := readSnapshot(ctx, r.Store, key, id)
 		if err != nil {
@@ -553,9 +522,9 @@ func (c *Contents) ReadSnapshots(ctx context.Context, r *Repo, ids []string) ([]
 // blobsNeeded loads r's index (the files l lists) and walks the trees of the snapshots
 // ids at r: it returns the blobs they need, and the index view that places each blob in
 // its packs.
-func (c *Contents) blobsNeeded(ctx context.Context, r *Repo, l *listing, key *resticfmt.Key, ids []string) (map[resticfmt.ID]struct{}, *indexView, error) {
+func (c *Contents) blobsNeeded(ctx context.Context, r *drc.Repo, l *listing, key *resticfmt.Key, ids []string) (map[resticfmt.ID]struct{}, *indexView, error) {
 	idx := sortedKeys(l.index)
-	if err := c.loadIndexes(ctx, key, idx, func(string) Store { return r.Store }); err != nil {
+	if err := c.loadIndexes(ctx, key, idx, func(string) drc.Store { return r.Store }); err != nil {
 		return nil, nil, fmt.Errorf("drc %q: %w", r.DRC, err)
 	}
 	view := c.view(idx)
@@ -579,7 +548,7 @@ func (c *Contents) blobsNeeded(ctx context.Context, r *Repo, l *listing, key *re
 // any of repos need: every pack holding such a blob, at each DRC. An error (a DRC that
 // cannot be listed, a tree that cannot be read) returns no answer: what a snapshot
 // needs must never be guessed.
-func (c *Contents) NeededPacks(ctx context.Context, repos ...*Repo) (map[string]bool, error) {
+func (c *Contents) NeededPacks(ctx context.Context, repos ...*drc.Repo) (map[string]bool, error) {
 	out := map[string]bool{}
 	for _, r := range repos {
 		l, err := listRepo(ctx, r.Store)

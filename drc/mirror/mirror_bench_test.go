@@ -1,4 +1,4 @@
-package drc_test
+package mirror_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/drc/mirror"
 	"github.com/cadang/cadang/internal/testenv"
 )
 
@@ -17,7 +18,7 @@ import (
 // bring about 300 MiB of new repository data from one MinIO server to another on
 // loopback, against `restic copy` of the same snapshot between the same servers (the
 // hand-made baseline). Run with: make bench (or go test -run '^$' -bench Mirror
-// -benchtime 1x ./drc). Reported: mirror-s, restic-copy-s and their ratio.
+// -benchtime 1x ./drc/mirror). Reported: mirror-s, restic-copy-s and their ratio.
 func BenchmarkMirrorVsResticCopy(b *testing.B) {
 	ctx := context.Background()
 	r := &drc.Restic{Binary: testenv.Restic(b), Logger: slog.New(slog.DiscardHandler)}
@@ -72,8 +73,8 @@ func BenchmarkMirrorVsResticCopy(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
-		mirror := &drc.Mirror{Primary: p.Repo("bench"), Secondary: s.Repo("bench"), Ledger: newMemLedger()}
-		res, err := mirror.Run(ctx)
+		mr := &mirror.Mirror{Primary: p.Repo("bench"), Secondary: s.Repo("bench"), Ledger: newMemLedger()}
+		res, err := mr.Run(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -444,3 +444,10 @@ func (r *Repo) List(ctx context.Context, snapshot string, dirs ...string) ([]Nod
 	}
 	return nodes, err
 }
+
+// Hand runs restic with args, as an operator would by hand, with the repository's
+// environment (its password through a file, never argv): restic's text output and
+// its error output go to out. The caller decides which commands are allowed.
+func (r *Repo) Hand(ctx context.Context, args []string, out io.Writer) error {
+	return r.run(ctx, call{op: "restic " + strings.Join(args, " "), args: args, stdout: out, human: true})
+}

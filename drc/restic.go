@@ -110,6 +110,9 @@ type call struct {
 	env    []string // the whole environment restic gets
 	stdout io.Writer
 	onLine func(line []byte) // each stdout line, when stdout is nil
+	// human: restic's own text output (no --json), its stderr copied to stdout as
+	// well, for a person to read (Repo.Hand).
+	human bool
 }
 
 // maxStderr bounds what is kept of restic's stderr; the end is kept, since the reason
@@ -119,6 +122,9 @@ const maxStderr = 64 << 10
 // run executes restic and turns a failure into an *Error.
 func (r *Restic) run(ctx context.Context, c call) error {
 	args := append([]string{"--json"}, c.args...)
+	if c.human {
+		args = c.args
+	}
 
 	cmd := exec.CommandContext(ctx, r.Binary, args...)
 	cmd.Env = c.env
@@ -138,6 +144,9 @@ func (r *Restic) run(ctx context.Context, c call) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stderr := &tail{max: maxStderr}
 	cmd.Stderr = stderr
+	if c.human && c.stdout != nil {
+		cmd.Stderr = io.MultiWriter(stderr, c.stdout)
+	}
 
 	var pr *io.PipeReader
 	var done chan struct{}

@@ -165,6 +165,10 @@ func (s service) Unlock(req UnlockRequest, requester string) ([]RunInfo, error) 
 	return s.runInfos(s.d.Unlock(req, requester))
 }
 
+func (s service) Restic(req api.ResticRequest, requester string) (RunInfo, error) {
+	return s.one(s.d.Restic(req, requester))
+}
+
 func (s service) DRCs(ctx context.Context) ([]DRCStatus, error) {
 	out, err := s.d.DRCStatuses(ctx)
 	return out, wireErr(err)

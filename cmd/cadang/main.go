@@ -167,6 +167,7 @@ func newRootCommand(g *globals) *cobra.Command {
 		newForgetCommand(g),
 		newPruneCommand(g),
 		newUnlockCommand(g),
+		newResticCommand(g),
 		newCheckCommand(g),
 		newDRCCommand(g),
 		newVerifyCommand(g),

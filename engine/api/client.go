@@ -178,6 +178,12 @@ func (c *Client) Unlock(ctx context.Context, req UnlockRequest) ([]RunInfo, erro
 	return out, c.do(ctx, http.MethodPost, "/v1/unlock", req, &out)
 }
 
+// Restic queues a restic hand run (operator only: the daemon's unix socket).
+func (c *Client) Restic(ctx context.Context, req ResticRequest) (RunInfo, error) {
+	var out RunInfo
+	return out, c.do(ctx, http.MethodPost, "/v1/restic", req, &out)
+}
+
 // List lists a folder of a target's snapshot (snapshot "" or "latest": the newest
 // good one; path "": the top).
 func (c *Client) List(ctx context.Context, target, snapshot, drcName, path string) (*Listing, error) {

@@ -41,6 +41,26 @@ type UnlockRequest struct {
 	All bool `json:"all,omitempty"`
 }
 
+// ResticRequest asks for a hand operation: restic run with Args on one agency's
+// repository at a DRC, with its environment, as a recorded run: POST /v1/restic.
+// Only commands that neither read the agency's data nor a key are accepted (see
+// docs/operations.md).
+type ResticRequest struct {
+	Agency string   `json:"agency"`
+	DRC    string   `json:"drc,omitempty"` // "" for the primary
+	Args   []string `json:"args"`
+}
+
+// ResticOutput is the manifest of a restic hand run: what restic printed (its
+// standard output and error, the end kept when longer than the limit) and its exit
+// code.
+type ResticOutput struct {
+	Args      []string `json:"args"`
+	Output    string   `json:"output"`
+	Truncated bool     `json:"truncated,omitempty"`
+	ExitCode  int      `json:"exit_code"`
+}
+
 // DrillRequest asks for restore drills: POST /v1/drills.
 type DrillRequest struct {
 	Target string `json:"target,omitempty"`

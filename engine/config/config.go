@@ -454,3 +454,13 @@ func (c *Config) DRC(name string) (*drc.Config, bool) {
 	}
 	return nil, false
 }
+
+// HasAgency reports whether an agency with id is configured.
+func (c *Config) HasAgency(id string) bool {
+	for _, a := range c.Agencies {
+		if a.ID == id {
+			return true
+		}
+	}
+	return false
+}

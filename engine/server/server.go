@@ -31,6 +31,7 @@ type Service interface {
 	Prune(req api.MaintenanceRequest) ([]api.RunInfo, error)
 	Check(req api.MaintenanceRequest) ([]api.RunInfo, error)
 	Unlock(req api.UnlockRequest, requester string) ([]api.RunInfo, error)
+	Restic(req api.ResticRequest, requester string) (api.RunInfo, error)
 	DRCs(ctx context.Context) ([]api.DRCStatus, error)
 	Replicate(req api.ReplicateRequest) ([]api.RunInfo, error)
 	Verify(req api.VerifyRequest) (api.RunInfo, error)
@@ -83,6 +84,7 @@ const MaxScheduleHours = 24 * 366
 //	POST /v1/prune                  MaintenanceRequest -> the queued runs
 //	POST /v1/check                  MaintenanceRequest -> the queued runs
 //	POST /v1/unlock                 UnlockRequest -> the queued unlock runs
+//	POST /v1/restic                 ResticRequest -> the queued restic hand run (operator only)
 //	GET  /v1/drcs                   every DRC: health, replication lag, pending work, alarms, problems
 //	POST /v1/replicate              ReplicateRequest -> the runs that will do the passes
 //	POST /v1/verify                 VerifyRequest -> the queued verify run
@@ -107,6 +109,7 @@ func New(s Service) http.Handler {
 	mux.HandleFunc("POST /v1/prune", accept(s.Prune))
 	mux.HandleFunc("POST /v1/check", accept(s.Check))
 	mux.HandleFunc("POST /v1/unlock", h.unlock)
+	mux.HandleFunc("POST /v1/restic", h.restic)
 	mux.HandleFunc("GET /v1/drcs", h.drcs)
 	mux.HandleFunc("POST /v1/replicate", accept(s.Replicate))
 	mux.HandleFunc("POST /v1/verify", accept(s.Verify))
@@ -233,6 +236,21 @@ func (h *handlers) unlock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out, err := h.s.Unlock(req, requester(r))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, out)
+}
+
+// restic records who asked: a hand operation is audited.
+func (h *handlers) restic(w http.ResponseWriter, r *http.Request) {
+	var req api.ResticRequest
+	if err := decode(r, &req); err != nil {
+		fail(w, err)
+		return
+	}
+	out, err := h.s.Restic(req, requester(r))
 	if err != nil {
 		fail(w, err)
 		return

@@ -99,9 +99,7 @@ func TestDrillTextsInIndonesian(t *testing.T) {
 		{Schema: "klinik", Name: "pasien", Rows: 49, Checksum: "aa"}, {Schema: "klinik", Name: "log", Rows: 1, Checksum: "cc"}, {Name: "extra"}},
 		Objects: map[string]int{}}}}
 	texts = append(texts, drillTexts(t, fakeKind{got: &differ}, targets.DrillEnv{Server: "postgres://drill:5432/", Manifest: raw})...)
-	for _, d := range dbdump.CompareObjects(objects, map[string]int{}) {
-		texts = append(texts, d)
-	}
+	texts = append(texts, dbdump.CompareObjects(objects, map[string]int{})...)
 	texts = append(texts, dbdump.Compare(tables, differ.Databases[0].Tables)...)
 	texts = append(texts, dbdump.Compare(tables, tables[:1])...)
 	// Notes of the other manifests.

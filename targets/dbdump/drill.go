@@ -3,13 +3,11 @@ package dbdump
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net/url"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync/atomic"
 
@@ -57,8 +55,8 @@ func CheckNotProduction(ctx context.Context, k DrillKind, env *targets.DrillEnv)
 	if u, err := url.Parse(server); err == nil {
 		shown = u.Redacted()
 	}
-	refuse := func(why string) error {
-		return fmt.Errorf("drill.server %s is the target's own server (%s): a drill never restores on production unless drill.allow_production is true", shown, why)
+	refuse := func(why msg.Message) error {
+		return msg.Fail("db.drill.production", "server", shown, "why", why)
 	}
 	de, err := k.Endpoint(server)
 	if err != nil {
@@ -83,7 +81,7 @@ func CheckNotProduction(ctx context.Context, k DrillKind, env *targets.DrillEnv)
 		return fmt.Errorf("drill.server %s: %s", shown, oneLine(err.Error()))
 	}
 	if ownID == drillID {
-		return refuse(fmt.Sprintf("%s and %s answer as one server: %s", de, oe, ownID))
+		return refuse(msg.New("db.same.identity", "a", de.String(), "b", oe.String(), "server", ownID))
 	}
 	return nil
 }
@@ -93,7 +91,7 @@ func CheckNotProduction(ctx context.Context, k DrillKind, env *targets.DrillEnv)
 func DrillURL(scheme string, env *targets.DrillEnv, name string) (string, error) {
 	if env.Server == "" {
 		if !env.AllowProduction {
-			return "", errors.New("no drill.server is set and drill.allow_production is false: a drill never restores on the production server unless allowed")
+			return "", msg.Fail("db.drill.no_server")
 		}
 		return scheme + ":///" + name, nil
 	}
@@ -102,7 +100,7 @@ func DrillURL(scheme string, env *targets.DrillEnv, name string) (string, error)
 		return "", fmt.Errorf("drill.server: %v", err)
 	}
 	if u.Scheme != scheme && !(scheme == "postgres" && u.Scheme == "postgresql") && !(scheme == "mysql" && u.Scheme == "mariadb") {
-		return "", fmt.Errorf("drill.server %s is not a %s:// server", u.Redacted(), scheme)
+		return "", msg.Fail("db.drill.not_scheme", "server", u.Redacted(), "scheme", scheme)
 	}
 	u.Path = "/" + name
 	return u.String(), nil
@@ -162,7 +160,7 @@ func DrillSteps(k DrillKind, r targets.Reader, env *targets.DrillEnv) []targets.
 				}
 				found := msg.New("db.manifest.ok", "tables", len(want.Tables), "rows", rows)
 				if len(want.Objects) > 0 {
-					found = msg.New("db.manifest.objects", "base", found, "objects", countsText(want.Objects))
+					found = msg.New("db.manifest.objects", "base", found, "objects", CountsText(want.Objects))
 				}
 				if !want.Exact {
 					found = msg.New("db.manifest.inexact", "base", found, "note", want.Note)
@@ -182,7 +180,7 @@ func DrillSteps(k DrillKind, r targets.Reader, env *targets.DrillEnv) []targets.
 					return msg.New("db.checks.none"), nil
 				}
 				failed := 0
-				var first string
+				var first msg.Message
 				for _, q := range env.Checks {
 					lines, err := k.Query(ctx, to, strings.TrimRight(q, "; \t\n")+";")
 					ok := err == nil && len(lines) > 0 && isTrue(lines[len(lines)-1])
@@ -196,8 +194,8 @@ func DrillSteps(k DrillKind, r targets.Reader, env *targets.DrillEnv) []targets.
 					env.Check(targets.DrillCheck{What: msg.New("db.checks.check", "sql", q), Passed: ok, Found: found})
 					if !ok {
 						failed++
-						if first == "" {
-							first = q + ": " + found.String()
+						if first.IsZero() {
+							first = msg.New("db.checks.first", "sql", q, "found", found)
 						}
 					}
 				}
@@ -218,22 +216,6 @@ func DrillSteps(k DrillKind, r targets.Reader, env *targets.DrillEnv) []targets.
 				return msg.New("db.cleanup.done", "db", name), nil
 			}},
 	}
-}
-
-// countsText is "2 views, 1 routines, ..." of the kinds but tables (the kinds sorted).
-func countsText(counts map[string]int) string {
-	var kinds []string
-	for k := range counts {
-		if k != "tables" {
-			kinds = append(kinds, k)
-		}
-	}
-	sort.Strings(kinds)
-	var parts []string
-	for _, k := range kinds {
-		parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
-	}
-	return strings.Join(parts, ", ")
 }
 
 func isTrue(s string) bool {

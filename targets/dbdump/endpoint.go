@@ -2,11 +2,12 @@ package dbdump
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/cadang/cadang/runbooks/msg"
 )
 
 // Endpoint is where a client reaches a server: a unix socket file, or a host and a port.
@@ -26,24 +27,25 @@ func (e Endpoint) String() string {
 // SameEndpoint reports whether a and b reach the same server: the same socket file, or
 // the same port on an address their host names share once resolved (any address of
 // this machine counts as one: a server listening on all of them answers on each). It
-// says why. Names that do not resolve are compared as written.
-func SameEndpoint(ctx context.Context, a, b Endpoint) (bool, string) {
+// says why (a message: a drill's report shows it). Names that do not resolve are
+// compared as written.
+func SameEndpoint(ctx context.Context, a, b Endpoint) (bool, msg.Message) {
 	if a.Socket != "" || b.Socket != "" {
 		if a.Socket == "" || b.Socket == "" {
-			return false, ""
+			return false, msg.Message{}
 		}
 		if a.Socket == b.Socket {
-			return true, "the same socket " + a.Socket
+			return true, msg.New("db.same.socket", "socket", a.Socket)
 		}
 		sa, erra := os.Stat(a.Socket)
 		sb, errb := os.Stat(b.Socket)
 		if erra == nil && errb == nil && os.SameFile(sa, sb) {
-			return true, fmt.Sprintf("%s and %s are the same socket", a.Socket, b.Socket)
+			return true, msg.New("db.same.socket_file", "a", a.Socket, "b", b.Socket)
 		}
-		return false, ""
+		return false, msg.Message{}
 	}
 	if a.Port != b.Port {
-		return false, ""
+		return false, msg.Message{}
 	}
 	ips := func(host string) []net.IP {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -62,13 +64,13 @@ func SameEndpoint(ctx context.Context, a, b Endpoint) (bool, string) {
 		return out
 	}
 	if a.Host == b.Host {
-		return true, fmt.Sprintf("the same host and port %s", a)
+		return true, msg.New("db.same.host", "endpoint", a.String())
 	}
 	ipa, ipb := ips(a.Host), ips(b.Host)
 	for _, x := range ipa {
 		for _, y := range ipb {
 			if x.Equal(y) {
-				return true, fmt.Sprintf("%s and %s both resolve to %s, port %d", a.Host, b.Host, x, a.Port)
+				return true, msg.New("db.same.resolve", "a", a.Host, "b", b.Host, "ip", x.String(), "port", a.Port)
 			}
 		}
 	}
@@ -76,11 +78,11 @@ func SameEndpoint(ctx context.Context, a, b Endpoint) (bool, string) {
 	for _, x := range ipa {
 		for _, y := range ipb {
 			if local(x) && local(y) {
-				return true, fmt.Sprintf("%s (%s) and %s (%s) are both this machine, port %d", a.Host, x, b.Host, y, a.Port)
+				return true, msg.New("db.same.local", "a", a.Host, "ipa", x.String(), "b", b.Host, "ipb", y.String(), "port", a.Port)
 			}
 		}
 	}
-	return false, ""
+	return false, msg.Message{}
 }
 
 // localAddrs returns a test for the addresses of this machine.

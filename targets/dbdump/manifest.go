@@ -1,8 +1,9 @@
 package dbdump
 
 import (
-	"fmt"
 	"sort"
+
+	"github.com/cadang/cadang/runbooks/msg"
 )
 
 // Manifest is what a database backup records about the data it holds, so that a
@@ -30,10 +31,11 @@ type Database struct {
 	DumpBytes int64 `json:"dump_bytes,omitempty"`
 	// Exact says the figures below come from the very snapshot of the data that the dump
 	// holds; when false they were taken in a separate snapshot just before the dump and
-	// a table written meanwhile may differ (Note says why).
-	Exact  bool    `json:"exact"`
-	Note   string  `json:"note,omitempty"`
-	Tables []Table `json:"tables"`
+	// a table written meanwhile may differ (Note says why: a message, shown in a drill's
+	// report in its language; a manifest of an older cadang holds a plain string).
+	Exact  bool        `json:"exact"`
+	Note   msg.Message `json:"note,omitzero"`
+	Tables []Table     `json:"tables"`
 	// Objects counts the database's schema objects by kind (MariaDB: tables, views,
 	// routines, triggers, events; PostgreSQL: tables, views, sequences, functions,
 	// extensions, triggers), as the server's catalog listed them in the dump's snapshot
@@ -64,13 +66,14 @@ func (t Table) QualifiedName() string {
 }
 
 // Compare lists how a database's tables (got, e.g. inspected after a restore) differ
-// from what a manifest recorded (want). Checksums are compared only when both have one.
-func Compare(want, got []Table) []string {
+// from what a manifest recorded (want), as messages (a drill's report shows them in its
+// language; String gives the English). Checksums are compared only when both have one.
+func Compare(want, got []Table) []msg.Message {
 	index := map[string]Table{}
 	for _, t := range got {
 		index[t.QualifiedName()] = t
 	}
-	var diffs []string
+	var diffs []msg.Message
 	seen := map[string]bool{}
 	for _, w := range want {
 		name := w.QualifiedName()
@@ -78,18 +81,18 @@ func Compare(want, got []Table) []string {
 		g, ok := index[name]
 		switch {
 		case !ok:
-			diffs = append(diffs, fmt.Sprintf("table %s is missing", name))
+			diffs = append(diffs, msg.New("db.table.missing", "table", name))
 		case g.Rows != w.Rows:
-			diffs = append(diffs, fmt.Sprintf("table %s has %d rows, want %d", name, g.Rows, w.Rows))
+			diffs = append(diffs, msg.New("db.table.rows", "table", name, "got", g.Rows, "want", w.Rows))
 		case w.Checksum != "" && g.Checksum != "" && g.Checksum != w.Checksum:
-			diffs = append(diffs, fmt.Sprintf("table %s has checksum %s, want %s", name, g.Checksum, w.Checksum))
+			diffs = append(diffs, msg.New("db.table.checksum", "table", name, "got", g.Checksum, "want", w.Checksum))
 		}
 	}
 	for _, g := range got {
 		if !seen[g.QualifiedName()] {
-			diffs = append(diffs, fmt.Sprintf("table %s is not in the manifest", g.QualifiedName()))
+			diffs = append(diffs, msg.New("db.table.extra", "table", g.QualifiedName()))
 		}
 	}
-	sort.Strings(diffs)
+	sort.SliceStable(diffs, func(i, j int) bool { return diffs[i].String() < diffs[j].String() })
 	return diffs
 }

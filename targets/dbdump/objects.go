@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/cadang/cadang/runbooks/msg"
 )
 
 // Objects lists a database's schema objects by kind ("tables", "views", "routines",
@@ -101,18 +103,57 @@ func listSome(names []string) string {
 }
 
 // CompareObjects lists how the object counts of a restored database (got) differ from
-// those a manifest recorded (want). Kinds the manifest did not count are not compared.
-func CompareObjects(want, got map[string]int) []string {
+// those a manifest recorded (want), as messages. Kinds the manifest did not count are
+// not compared.
+func CompareObjects(want, got map[string]int) []msg.Message {
 	var kinds []string
 	for k := range want {
 		kinds = append(kinds, k)
 	}
 	sort.Strings(kinds)
-	var diffs []string
+	var diffs []msg.Message
 	for _, k := range kinds {
 		if got[k] != want[k] {
-			diffs = append(diffs, fmt.Sprintf("%s: %d restored, %d in the manifest", k, got[k], want[k]))
+			diffs = append(diffs, msg.New("db.objects.differ", "kind", KindName(k), "got", got[k], "want", want[k]))
 		}
 	}
 	return diffs
+}
+
+// KindName names a kind of schema objects ("views") in a report's language.
+func KindName(kind string) msg.Message {
+	if msg.Known("db.kind." + kind) {
+		return msg.New("db.kind." + kind)
+	}
+	return msg.Plain(kind)
+}
+
+// CountText says n objects of a kind ("2 views", "1 view") in a report's language.
+func CountText(kind string, n int) msg.Message {
+	if msg.Known("db.count." + kind) {
+		return msg.New("db.count."+kind, "n", n)
+	}
+	return msg.Plain(fmt.Sprintf("%d %s", n, kind))
+}
+
+// CountsText is "1 extension, 3 functions, 2 views, ..." of the kinds but tables (in
+// the order of their English names), in a report's language.
+func CountsText(counts map[string]int) msg.Message {
+	var kinds []string
+	for k := range counts {
+		if k != "tables" {
+			kinds = append(kinds, k)
+		}
+	}
+	sort.Strings(kinds)
+	var out msg.Message
+	for i := len(kinds) - 1; i >= 0; i-- {
+		c := CountText(kinds[i], counts[kinds[i]])
+		if out.IsZero() {
+			out = c
+		} else {
+			out = msg.New("db.objects.more", "first", c, "rest", out)
+		}
+	}
+	return out
 }

@@ -46,19 +46,11 @@ func IsURL(to string) bool { return strings.Contains(to, "://") }
 // is a folder. An existing non-empty file is refused unless force. The file appears
 // only when complete.
 func RestoreFile(ctx context.Context, r targets.Reader, src, dest string, force bool) error {
-	if !filepath.IsAbs(dest) {
-		return fmt.Errorf("restore destination %q must be an absolute path or a URL", dest)
+	if err := CheckFile(dest, filepath.Base(src), force); err != nil {
+		return err
 	}
 	if st, err := os.Stat(dest); err == nil && st.IsDir() {
 		dest = filepath.Join(dest, filepath.Base(src))
-	}
-	if st, err := os.Stat(dest); err == nil {
-		if !st.Mode().IsRegular() {
-			return fmt.Errorf("restore destination %s is not a regular file", dest)
-		}
-		if st.Size() > 0 && !force {
-			return fmt.Errorf("restore destination %s: %w (choose another file or use --force)", dest, targets.ErrDestinationNotEmpty)
-		}
 	}
 	if err := os.MkdirAll(filepath.Dir(dest), 0o700); err != nil {
 		return fmt.Errorf("restore destination: %w", err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cadang/cadang/runbooks/msg"
 	"github.com/cadang/cadang/targets"
 	"github.com/cadang/cadang/targets/dbdump"
 )
@@ -145,7 +146,7 @@ func (j *job) dump(ctx context.Context, m *dbdump.Manifest, file string, out io.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var notes []string
-	exact, note := true, ""
+	exact, note := true, msg.Message{}
 
 	// Hold commits back while both snapshots start.
 	lock, err := j.Conn.session(ctx, "")
@@ -156,7 +157,7 @@ func (j *job) dump(ctx context.Context, m *dbdump.Manifest, file string, out io.
 	locked := true
 	if _, err := lock.Query(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d;\nBACKUP STAGE START;\nBACKUP STAGE BLOCK_COMMIT;", int(lockWait.Seconds()))); err != nil {
 		locked, exact = false, false
-		note = "figures taken in a snapshot of their own just before the dump (BACKUP STAGE BLOCK_COMMIT: " + err.Error() + ")"
+		note = msg.New("db.note.own_snapshot", "err", targets.FirstLine(err.Error()))
 	}
 	facts, err := j.Conn.session(ctx, "")
 	if err != nil {
@@ -200,7 +201,7 @@ func (j *job) dump(ctx context.Context, m *dbdump.Manifest, file string, out io.
 	case <-run.Started:
 	case <-time.After(snapshotWait):
 		if locked {
-			exact, note = false, fmt.Sprintf("figures taken in a snapshot of their own: the dump did not start its transaction within %s", snapshotWait)
+			exact, note = false, msg.New("db.note.late", "wait", snapshotWait)
 		}
 	}
 	if locked {
@@ -209,8 +210,8 @@ func (j *job) dump(ctx context.Context, m *dbdump.Manifest, file string, out io.
 		}
 		lock.Close()
 	}
-	if note != "" {
-		notes = append(notes, note)
+	if !note.IsZero() {
+		notes = append(notes, note.String())
 	}
 
 	type result struct {
@@ -254,8 +255,8 @@ func (j *job) dump(ctx context.Context, m *dbdump.Manifest, file string, out io.
 	}
 	if res.err != nil {
 		// The dump is whole and good; only the facts to check it against are missing.
-		note := "no table facts: " + targets.FirstLine(res.err.Error())
-		notes = append(notes, note)
+		note := msg.New("db.note.no_facts", "err", targets.FirstLine(res.err.Error()))
+		notes = append(notes, note.String())
 		res.dbs = nil
 		for _, d := range j.Server.Databases {
 			res.dbs = append(res.dbs, dbdump.Database{Name: d.Name, File: file, Note: note, Encoding: d.Charset, Collation: d.Collation})

@@ -3,6 +3,7 @@ package mysql_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/cadang/cadang/internal/targettest"
 	"github.com/cadang/cadang/internal/testenv"
+	"github.com/cadang/cadang/runbooks/msg"
 	"github.com/cadang/cadang/targets"
 	"github.com/cadang/cadang/targets/mysql"
 )
@@ -68,13 +70,13 @@ CREATE DEFINER = '%[1]s'@'%%' SQL SECURITY DEFINER VIEW v_arsip AS SELECT id, ju
 
 	// A drill on another server restores them all and compares the counts.
 	other := testenv.NewMariaDBServer(t)
-	drill := func(manifest json.RawMessage) (string, error) {
+	drill := func(manifest json.RawMessage) (msg.Message, error) {
 		env := &targets.DrillEnv{Scratch: t.TempDir(), Name: testenv.Name("cadang_drill"), Manifest: manifest,
 			Server: other.AdminURL(""), Log: slog.New(slog.DiscardHandler), Restored: func(int64) {}}
-		var detail string
+		var detail msg.Message
 		env.Check = func(c targets.DrillCheck) {
 			if strings.HasPrefix(c.Checked().String(), "tables against the manifest") {
-				detail = c.Result().String()
+				detail = c.Result()
 			}
 		}
 		return detail, targettest.RunDrill(ctx, tg.DrillSteps(repo.Reader(t, snap), env))
@@ -83,16 +85,24 @@ CREATE DEFINER = '%[1]s'@'%%' SQL SECURITY DEFINER VIEW v_arsip AS SELECT id, ju
 	if err != nil {
 		t.Fatalf("drill: %v", err)
 	}
-	if !strings.Contains(detail, "2 routines, 1 triggers, 1 views") {
+	if !strings.Contains(detail.String(), "2 routines, 1 trigger, 1 view") {
 		t.Errorf("the drill's check does not show the object counts: %q", detail)
+	}
+	// In an Indonesian report, in Bahasa Indonesia (issue 13, point 23).
+	if got := detail.In(msg.ID); !strings.Contains(got, "2 rutin tersimpan (prosedur dan fungsi), 1 pemicu (trigger), 1 tampilan (view)") {
+		t.Errorf("the drill's check in Indonesian: %q", got)
 	}
 	t.Logf("drill: %s", detail)
 
 	// A manifest that counted a routine more fails the drill, naming the kind.
 	m.Databases[0].Objects["routines"]++
 	tampered, _ := json.Marshal(m)
-	if _, err := drill(tampered); err == nil || !strings.Contains(err.Error(), "routines: 2 restored, 3 in the manifest") {
+	_, err = drill(tampered)
+	var failed *msg.Error
+	if err == nil || !strings.Contains(err.Error(), "routines: 2 restored, 3 in the manifest") {
 		t.Errorf("drill with a routine fewer than the manifest: %v", err)
+	} else if !errors.As(err, &failed) || !strings.Contains(failed.Msg.In(msg.ID), "rutin tersimpan (prosedur dan fungsi): 2 dipulihkan, 3 dalam manifes") {
+		t.Errorf("the drill's failure in Indonesian: %v", err)
 	}
 }
 

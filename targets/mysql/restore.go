@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cadang/cadang/targets"
 	"github.com/cadang/cadang/targets/dbdump"
@@ -26,24 +27,15 @@ import (
 //     password_file default to the target's.
 //   - a file path (the raw SQL dump) or, for `all: true`, a folder.
 func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.RestoreRequest) error {
-	opts, err := dbdump.ParseOptions("mysql", req.Options, "definer")
-	if err != nil {
-		return err
-	}
-	// definer=drop: views, routines, triggers and events are defined by the restoring
-	// user (who then needs neither SUPER nor SET USER), not by their definers at backup.
-	dropDefiner := false
-	if d, ok := req.Options["definer"]; ok {
-		if d != "drop" {
-			return fmt.Errorf("restore option definer: %q: the only value is drop", opts.String("definer"))
-		}
-		dropDefiner = true
-	}
 	src, err := dbdump.SnapshotFile(r)
 	if err != nil {
 		return err
 	}
 	all := strings.HasSuffix(src, ".tar")
+	dropDefiner, err := t.checkRequest(req, all, filepath.Base(src))
+	if err != nil {
+		return err
+	}
 	if !dbdump.IsURL(req.To) {
 		if all {
 			return dbdump.RestoreArchiveDir(ctx, r, src, req.To, req.Force)
@@ -55,17 +47,114 @@ func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.Rest
 		return err
 	}
 	defer p.Close()
-	switch {
-	case all && db != "":
-		return fmt.Errorf("snapshot %.8s holds every database of a server: restore it to mysql://host:port/ (no database name) or to a folder", r.Snapshot().ID)
-	case !all && db == "":
-		return fmt.Errorf("restore destination %s names no database: use mysql://host:port/NAME", req.To)
-	}
 	rs := &restorer{c: c, r: r, force: req.Force, dropDefiner: dropDefiner}
 	if all {
 		return rs.all(ctx, src)
 	}
 	return rs.one(ctx, src, db)
+}
+
+// CheckRestore implements targets.RestoreChecker: it refuses, without contacting a
+// server, a request that Restore would refuse (an unknown or bad option, a destination
+// of the wrong form, a database name MariaDB refuses, a password file that cannot be
+// read, a file that holds data without force). The snapshot is taken to be of the kind
+// the configuration makes (one database, or all: true). That a destination database
+// holds data is for Restore to find: it asks the server (a production database that was
+// lost may be restored under its own name).
+func (t *Target) CheckRestore(req targets.RestoreRequest) error {
+	if _, err := t.checkRequest(req, t.cfg.All, dumpFile(t.cfg.Database)); err != nil {
+		return err
+	}
+	if dbdump.IsURL(req.To) {
+		_, passwordFile, _, _ := t.parseURL(req.To)
+		return dbdump.CheckPasswordFile(passwordFile)
+	}
+	return nil
+}
+
+var _ targets.RestoreChecker = (*Target)(nil) // interface guard
+
+// checkRequest checks what a restore request asks of a snapshot of every database
+// (all) or of one, whose dump is named file, and says whether the DEFINER clauses are
+// dropped.
+func (t *Target) checkRequest(req targets.RestoreRequest, all bool, file string) (dropDefiner bool, err error) {
+	if err := dbdump.CheckWhole("mysql", req.Include); err != nil {
+		return false, err
+	}
+	if dropDefiner, err = parseRestoreOptions(req.Options); err != nil {
+		return false, err
+	}
+	if !dbdump.IsURL(req.To) {
+		return dropDefiner, dbdump.CheckPath(req.To, file, all, req.Force)
+	}
+	_, _, db, err := t.parseURL(req.To)
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case all && db != "":
+		return false, fmt.Errorf("restore destination %s: the snapshot holds every database of a server (all: true): restore it to mysql://host:port/ (no database name) or to a folder", redacted(req.To))
+	case !all && db == "":
+		return false, fmt.Errorf("restore destination %s names no database: use mysql://host:port/NAME", redacted(req.To))
+	case !all:
+		if err := checkName(db); err != nil {
+			return false, fmt.Errorf("restore destination: %w", err)
+		}
+	}
+	return dropDefiner, nil
+}
+
+// parseRestoreOptions reads the options of a restore into a server. definer=drop:
+// views, routines, triggers and events are defined by the restoring user (who then
+// needs neither SUPER nor SET USER), not by their definers at backup.
+func parseRestoreOptions(m map[string]string) (dropDefiner bool, err error) {
+	opts, err := dbdump.ParseOptions("mysql", m, "definer")
+	if err != nil {
+		return false, err
+	}
+	if d, ok := m["definer"]; ok {
+		if d != "drop" {
+			return false, fmt.Errorf("restore option definer: %q: the only value is drop", opts.String("definer"))
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// maxName is the longest database name MariaDB and MySQL accept, in characters.
+const maxName = 64
+
+// checkName refuses a database name the server refuses (too long, ending with a space,
+// a NUL or a character beyond the Basic Multilingual Plane, such as an emoji), or that
+// is a mistake in a URL (a slash: mysql://host/db/).
+func checkName(db string) error {
+	switch n := utf8.RuneCountInString(db); {
+	case !utf8.ValidString(db):
+		return fmt.Errorf("database name %q is not valid UTF-8", db)
+	case n > maxName:
+		return fmt.Errorf("database name %q is %d characters long: the server takes at most %d", db, n, maxName)
+	case strings.HasSuffix(db, " "):
+		return fmt.Errorf("database name %q ends with a space, which the server refuses", db)
+	case strings.Contains(db, "/"):
+		return fmt.Errorf("database name %q holds a slash: give mysql://host:port/NAME, without a trailing slash", db)
+	}
+	for _, r := range db {
+		switch {
+		case r == 0:
+			return fmt.Errorf("database name %q holds a NUL character", db)
+		case r > 0xFFFF:
+			return fmt.Errorf("database name %q holds %q: the server's names take no character beyond U+FFFF", db, r)
+		}
+	}
+	return nil
+}
+
+// redacted is a destination URL without its password, for messages.
+func redacted(to string) string {
+	if u, err := url.Parse(to); err == nil {
+		return u.Redacted()
+	}
+	return "the destination"
 }
 
 // openURL reads a destination URL (parseURL) and writes the client's option file (user,
@@ -101,8 +190,8 @@ func (t *Target) parseURL(to string) (conn, string, string, error) {
 	if u.Host != "" {
 		c.Host, c.Port = u.Hostname(), DefaultPort
 		if p := u.Port(); p != "" {
-			if c.Port, err = strconv.Atoi(p); err != nil {
-				return conn{}, "", "", fmt.Errorf("restore destination %q: bad port", to)
+			if c.Port, err = strconv.Atoi(p); err != nil || c.Port < 1 || c.Port > 65535 {
+				return conn{}, "", "", fmt.Errorf("restore destination %s: %q is not a port", u.Redacted(), p)
 			}
 		}
 	}
@@ -112,7 +201,14 @@ func (t *Target) parseURL(to string) (conn, string, string, error) {
 		}
 		c.User = u.User.Username()
 	}
-	for k, v := range u.Query() {
+	query, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return conn{}, "", "", fmt.Errorf("restore destination: %v", err)
+	}
+	for k, v := range query {
+		if len(v) > 1 {
+			return conn{}, "", "", fmt.Errorf("restore destination: parameter %s is given %d times", k, len(v))
+		}
 		switch k {
 		case "user":
 			c.User = v[0]
@@ -122,6 +218,9 @@ func (t *Target) parseURL(to string) (conn, string, string, error) {
 			}
 			passwordFile = v[0]
 		case "socket":
+			if !filepath.IsAbs(v[0]) {
+				return conn{}, "", "", fmt.Errorf("restore destination: socket %q must be an absolute path", v[0])
+			}
 			c.Host = v[0]
 		default:
 			return conn{}, "", "", fmt.Errorf("restore destination: unknown parameter %q (use user, password_file, socket)", k)

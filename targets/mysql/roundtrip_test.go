@@ -254,7 +254,7 @@ func compareManifest(t *testing.T, want, got *dbdump.Manifest) {
 			}
 		}
 		if diffs := dbdump.Compare(w.Tables, g.Tables); len(diffs) > 0 {
-			t.Errorf("database %s differs from its manifest:\n%s", w.Name, strings.Join(diffs, "\n"))
+			t.Errorf("database %s differs from its manifest: %v", w.Name, diffs)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/cadang/cadang/runbooks/msg"
 	"github.com/cadang/cadang/targets"
 	"github.com/cadang/cadang/targets/dbdump"
 )
@@ -119,8 +120,8 @@ func stream(ctx context.Context, jobFile string, out io.Writer) error {
 	}
 	var notes []string
 	for _, d := range m.Databases {
-		if d.Note != "" {
-			notes = append(notes, "database "+d.Name+": "+d.Note)
+		if !d.Note.IsZero() {
+			notes = append(notes, "database "+d.Name+": "+d.Note.String())
 		}
 	}
 	return dbdump.Finish(j.ResultFile, m, notes, err)
@@ -208,7 +209,7 @@ func (j *job) dumpDatabase(ctx context.Context, d database, file string, out io.
 	}
 	if f.err != nil {
 		// The dump is whole and good; only the facts to check it against are missing.
-		res.Exact, res.Note = false, "no table facts: "+targets.FirstLine(f.err.Error())
+		res.Exact, res.Note = false, msg.New("db.note.no_facts", "err", targets.FirstLine(f.err.Error()))
 		return res, "", nil
 	}
 	_, _ = s.Query(ctx, "COMMIT;") // a read-only transaction: nothing to lose
@@ -219,7 +220,7 @@ func (j *job) dumpDatabase(ctx context.Context, d database, file string, out io.
 	}
 	res.Objects = dumped.Counts(objectKinds)
 	if selective(j.DumpOptions) {
-		res.Note = "dump_options choose what is dumped: tables they leave out are still listed here, and the dump's schema objects are not compared with the catalog"
+		res.Note = msg.New("db.note.dump_options")
 		return res, f.method, nil
 	}
 	// The dump must hold every object the catalog lists in the dump's own snapshot.

@@ -3,12 +3,14 @@ package postgres_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/cadang/cadang/internal/targettest"
 	"github.com/cadang/cadang/internal/testenv"
+	"github.com/cadang/cadang/runbooks/msg"
 	"github.com/cadang/cadang/targets"
 )
 
@@ -63,13 +65,13 @@ CREATE TRIGGER catat_kunjungan AFTER INSERT ON klinik.kunjungan FOR EACH ROW EXE
 
 	other := testenv.NewPostgresCluster(t)
 	other.Exec(t, "postgres", "CREATE ROLE "+src.role)
-	drill := func(manifest json.RawMessage) (string, error) {
+	drill := func(manifest json.RawMessage) (msg.Message, error) {
 		env := &targets.DrillEnv{Scratch: t.TempDir(), Name: testenv.Name("cadang_drill"), Manifest: manifest,
 			Server: other.AdminURL(""), Log: testLogger(t), Restored: func(int64) {}}
-		var detail string
+		var detail msg.Message
 		env.Check = func(c targets.DrillCheck) {
 			if strings.HasPrefix(c.Checked().String(), "tables against the manifest") {
-				detail = c.Result().String()
+				detail = c.Result()
 			}
 		}
 		return detail, targettest.RunDrill(ctx, tg.DrillSteps(repo.Reader(t, snap), env))
@@ -78,14 +80,22 @@ CREATE TRIGGER catat_kunjungan AFTER INSERT ON klinik.kunjungan FOR EACH ROW EXE
 	if err != nil {
 		t.Fatalf("drill: %v", err)
 	}
-	if !strings.Contains(detail, "2 extensions, 3 functions, 3 sequences, 2 triggers, 2 views") {
+	if !strings.Contains(detail.String(), "2 extensions, 3 functions, 3 sequences, 2 triggers, 2 views") {
 		t.Errorf("the drill's check does not show the object counts: %q", detail)
+	}
+	// In an Indonesian report, in Bahasa Indonesia (issue 13, point 23).
+	if got := detail.In(msg.ID); !strings.Contains(got, "objek skema sesuai catatan: 2 ekstensi, 3 fungsi, 3 sekuens (sequence), 2 pemicu (trigger), 2 tampilan (view)") {
+		t.Errorf("the drill's check in Indonesian: %q", got)
 	}
 	t.Logf("drill: %s", detail)
 
 	m.Databases[0].Objects["functions"]++
 	tampered, _ := json.Marshal(m)
-	if _, err := drill(tampered); err == nil || !strings.Contains(err.Error(), "functions: 3 restored, 4 in the manifest") {
+	_, err = drill(tampered)
+	var failed *msg.Error
+	if err == nil || !strings.Contains(err.Error(), "functions: 3 restored, 4 in the manifest") {
 		t.Errorf("drill with a function fewer than the manifest: %v", err)
+	} else if !errors.As(err, &failed) || !strings.Contains(failed.Msg.In(msg.ID), "fungsi: 3 dipulihkan, 4 dalam manifes") {
+		t.Errorf("the drill's failure in Indonesian: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -27,15 +28,15 @@ import (
 //   - a file path (the raw custom-format dump, for pg_restore by hand) or, for
 //     `all: true`, a folder (the globals, one dump per database, the manifest).
 func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.RestoreRequest) error {
-	opts, err := parseRestoreOptions(req.Options)
-	if err != nil {
-		return err
-	}
 	src, err := dbdump.SnapshotFile(r)
 	if err != nil {
 		return err
 	}
 	all := strings.HasSuffix(src, ".tar")
+	opts, err := t.checkRequest(req, all, filepath.Base(src))
+	if err != nil {
+		return err
+	}
 	if !dbdump.IsURL(req.To) {
 		if all {
 			return dbdump.RestoreArchiveDir(ctx, r, src, req.To, req.Force)
@@ -47,17 +48,87 @@ func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.Rest
 		return err
 	}
 	defer p.Close()
-	switch {
-	case all && db != "":
-		return fmt.Errorf("snapshot %.8s holds every database of a server: restore it to postgres://host:port/ (no database name) or to a folder", r.Snapshot().ID)
-	case !all && db == "":
-		return fmt.Errorf("restore destination %s names no database: use postgres://host:port/NAME", req.To)
-	}
 	rs := &restorer{t: t, c: c, r: r, force: req.Force, jobs: t.cfg.RestoreJobs, opts: opts}
 	if all {
 		return rs.all(ctx, src)
 	}
 	return rs.one(ctx, src, db)
+}
+
+// CheckRestore implements targets.RestoreChecker: it refuses, without contacting a
+// server, a request that Restore would refuse (an unknown or bad option, a destination
+// of the wrong form, a database name PostgreSQL would not keep as given, a password
+// file that cannot be read, a file that holds data without force). The snapshot is
+// taken to be of the kind the configuration makes (one database, or all: true). That
+// a destination database holds data is for Restore to find: it asks the server (a
+// production database that was lost may be restored under its own name).
+func (t *Target) CheckRestore(req targets.RestoreRequest) error {
+	if _, err := t.checkRequest(req, t.cfg.All, dumpFile(t.cfg.Database)); err != nil {
+		return err
+	}
+	if dbdump.IsURL(req.To) {
+		c, _, _ := t.parseURL(req.To)
+		return dbdump.CheckPasswordFile(c.PasswordFile)
+	}
+	return nil
+}
+
+var _ targets.RestoreChecker = (*Target)(nil) // interface guard
+
+// checkRequest checks what a restore request asks of a snapshot of every database
+// (all) or of one, whose dump is named file, and returns pg_restore's options.
+func (t *Target) checkRequest(req targets.RestoreRequest, all bool, file string) ([]string, error) {
+	if err := dbdump.CheckWhole("postgres", req.Include); err != nil {
+		return nil, err
+	}
+	opts, err := parseRestoreOptions(req.Options)
+	if err != nil {
+		return nil, err
+	}
+	if !dbdump.IsURL(req.To) {
+		return opts, dbdump.CheckPath(req.To, file, all, req.Force)
+	}
+	_, db, err := t.parseURL(req.To)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case all && db != "":
+		return nil, fmt.Errorf("restore destination %s: the snapshot holds every database of a server (all: true): restore it to postgres://host:port/ (no database name) or to a folder", redacted(req.To))
+	case !all && db == "":
+		return nil, fmt.Errorf("restore destination %s names no database: use postgres://host:port/NAME", redacted(req.To))
+	case !all:
+		if err := checkName("database", db); err != nil {
+			return nil, fmt.Errorf("restore destination: %w", err)
+		}
+	}
+	return opts, nil
+}
+
+// maxName is the longest name PostgreSQL keeps, in bytes (NAMEDATALEN - 1): it cuts a
+// longer one short, and the restore would go to another database than the one asked.
+const maxName = 63
+
+// checkName refuses a name (of a database or role) that PostgreSQL would not keep as
+// given, or that is a mistake in a URL (a slash: postgres://host/db/).
+func checkName(what, name string) error {
+	switch {
+	case strings.ContainsRune(name, 0):
+		return fmt.Errorf("%s name %q holds a NUL character", what, name)
+	case len(name) > maxName:
+		return fmt.Errorf("%s name %q is %d bytes long: PostgreSQL keeps at most %d (it would cut it short)", what, name, len(name), maxName)
+	case strings.Contains(name, "/"):
+		return fmt.Errorf("%s name %q holds a slash: give postgres://host:port/NAME, without a trailing slash", what, name)
+	}
+	return nil
+}
+
+// redacted is a destination URL without its password, for messages.
+func redacted(to string) string {
+	if u, err := url.Parse(to); err == nil {
+		return u.Redacted()
+	}
+	return "the destination"
 }
 
 // openURL reads a destination URL (parseURL) and writes its password, if any, as a
@@ -91,8 +162,8 @@ func (t *Target) parseURL(to string) (conn, string, error) {
 	if u.Host != "" {
 		c.Host, c.Port = u.Hostname(), DefaultPort
 		if p := u.Port(); p != "" {
-			if c.Port, err = strconv.Atoi(p); err != nil {
-				return conn{}, "", fmt.Errorf("restore destination %q: bad port", to)
+			if c.Port, err = strconv.Atoi(p); err != nil || c.Port < 1 || c.Port > 65535 {
+				return conn{}, "", fmt.Errorf("restore destination %s: %q is not a port", u.Redacted(), p)
 			}
 		}
 	}
@@ -102,7 +173,14 @@ func (t *Target) parseURL(to string) (conn, string, error) {
 		}
 		c.User = u.User.Username()
 	}
-	for k, v := range u.Query() {
+	query, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return conn{}, "", fmt.Errorf("restore destination: %v", err)
+	}
+	for k, v := range query {
+		if len(v) > 1 {
+			return conn{}, "", fmt.Errorf("restore destination: parameter %s is given %d times", k, len(v))
+		}
 		switch k {
 		case "user":
 			c.User = v[0]
@@ -112,6 +190,9 @@ func (t *Target) parseURL(to string) (conn, string, error) {
 			}
 			c.PasswordFile = v[0]
 		case "sslmode":
+			if !slices.Contains(sslModes, v[0]) {
+				return conn{}, "", fmt.Errorf("restore destination: sslmode %q is not one of %s", v[0], strings.Join(sslModes, ", "))
+			}
 			c.SSLMode = v[0]
 		case "host":
 			c.Host = v[0]
@@ -158,6 +239,9 @@ func parseRestoreOptions(m map[string]string) ([]string, error) {
 		role := o.String("role")
 		if role == "" || strings.HasPrefix(role, "-") {
 			return nil, fmt.Errorf("restore option role: %q is not a role name", role)
+		}
+		if err := checkName("role", role); err != nil {
+			return nil, fmt.Errorf("restore option role: %w", err)
 		}
 		args = append(args, "--role="+role)
 	}

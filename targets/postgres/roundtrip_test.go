@@ -276,7 +276,7 @@ func compareManifest(t *testing.T, want, got *dbdump.Manifest) {
 			t.Errorf("manifest of %s lists no tables", w.Name)
 		}
 		if diffs := dbdump.Compare(w.Tables, g.Tables); len(diffs) > 0 {
-			t.Errorf("database %s differs from its manifest:\n%s", w.Name, strings.Join(diffs, "\n"))
+			t.Errorf("database %s differs from its manifest: %v", w.Name, diffs)
 		}
 		if len(g.Tables) > 0 {
 			changed := append([]dbdump.Table(nil), g.Tables...)

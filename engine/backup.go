@@ -257,7 +257,7 @@ func (w *writer) backup(ctx context.Context, o drc.BackupOptions) error {
 	o.Tags = append(append([]string{}, w.tags...), o.Tags...)
 	// restic locks the repository before it reads anything: a backup that fails on a
 	// lock stored nothing and may run again once cadang's own stale locks are gone.
-	return w.d.withLocks(ctx, w.repo, func() error {
+	return w.d.leases.WithLocks(ctx, w.repo, func() error {
 		sum, _, err := w.repo.Backup(ctx, o, w.progress)
 		w.summary = sum
 		return err

@@ -131,7 +131,7 @@ func (d *Daemon) prune(ctx context.Context, j *queue.Job, site *drc.Site) error 
 	}
 	j.SetProgress(func(p *Progress) { p.Phase = "prune" })
 	var summary string
-	err = d.withLocks(ctx, repo, func() (err error) {
+	err = d.leases.WithLocks(ctx, repo, func() (err error) {
 		summary, err = repo.Prune(ctx)
 		return err
 	})
@@ -183,7 +183,7 @@ func (d *Daemon) check(ctx context.Context, j *queue.Job, site *drc.Site, overri
 	}
 	j.SetProgress(func(p *Progress) { p.Phase = "check" })
 	var sum *drc.CheckSummary
-	err = d.withLocks(ctx, repo, func() (err error) {
+	err = d.leases.WithLocks(ctx, repo, func() (err error) {
 		sum, err = repo.Check(ctx, part, parts)
 		return err
 	})

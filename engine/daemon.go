@@ -15,6 +15,7 @@ import (
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
+	"github.com/cadang/cadang/engine/lease"
 	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/engine/replication"
 	"github.com/cadang/cadang/engine/schedule"
@@ -77,12 +78,10 @@ type Daemon struct {
 	pid     int
 	started time.Time
 
-	// The unattended daemon (scheduler.go, locks.go): the schedules, and who this
-	// process is, for the leases it takes on repositories.
-	sched *schedule.Scheduler
-	host  string
-	boot  string
-	self  catalog.Proc
+	// The unattended daemon (fire.go): the schedules, and the leases it takes on
+	// repositories (with who this process is).
+	sched  *schedule.Scheduler
+	leases *lease.Manager
 
 	mu       sync.Mutex
 	stopping bool
@@ -341,7 +340,7 @@ func (d *Daemon) execute(j *queue.Job) {
 	}
 	log := d.log.With("run", r.ID, "op", r.Op, "target", r.Target)
 	log.Info("run started")
-	err := j.Exec(d.acquireLease(j), j)
+	err := j.Exec(d.leases.Acquire(j), j)
 	r.Ended = d.now()
 	switch {
 	case err == nil:
@@ -364,7 +363,7 @@ func (d *Daemon) execute(j *queue.Job) {
 	if err := d.cat.UpdateRun(r); err != nil {
 		log.Error("catalog: cannot record the run's end", "err", err)
 	}
-	d.releaseLease(j)
+	d.leases.Release(j)
 	log.Info("run ended", "status", r.Status, "took", r.Ended.Sub(r.Started).Round(time.Millisecond), "err", r.Error)
 }
 

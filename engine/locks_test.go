@@ -12,26 +12,10 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/lease"
 	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/internal/testenv"
 )
-
-func TestProcStat(t *testing.T) {
-	start, alive := procStat(os.Getpid())
-	if !alive || start == 0 {
-		t.Fatalf("this process: start %d alive %v", start, alive)
-	}
-	cmd := exec.Command("true")
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	if _, alive := procStat(cmd.Process.Pid); alive {
-		t.Error("a process that ended is alive")
-	}
-	if bootID() == "" {
-		t.Error("no boot id")
-	}
-}
 
 // lockWorld is a daemon with a directory DRC whose repository of agency dinkes exists.
 func lockWorld(t *testing.T) (*Daemon, *drc.Repo) {
@@ -89,7 +73,7 @@ func kill(t *testing.T, pid int) {
 		t.Fatal(err)
 	}
 	for range 100 {
-		if _, alive := procStat(pid); !alive {
+		if _, alive := lease.ProcStat(pid); !alive {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -106,16 +90,16 @@ func TestStaleLocks(t *testing.T) {
 	ctx := context.Background()
 
 	ours := holdLock(t, d, repo, "")
-	start, _ := procStat(ours)
+	start, _ := lease.ProcStat(ours)
 	dead := exec.Command("true")
 	if err := dead.Run(); err != nil {
 		t.Fatal(err)
 	}
 	// The lease a daemon (now dead) left when it was killed in the middle of a backup.
-	lease := &catalog.Lease{DRC: "local", Agency: "dinkes", Op: "backup", Run: 41, Target: "app", Host: d.host, Boot: d.boot,
+	left := &catalog.Lease{DRC: "local", Agency: "dinkes", Op: "backup", Run: 41, Target: "app", Host: d.leases.Host, Boot: d.leases.Boot,
 		Daemon: catalog.Proc{PID: dead.Process.Pid, Start: 1}, Started: time.Now().Add(-time.Minute),
 		Restic: []catalog.Proc{{PID: ours, Start: start}}}
-	if err := d.cat.PutLease(lease); err != nil {
+	if err := d.cat.PutLease(left); err != nil {
 		t.Fatal(err)
 	}
 	kill(t, ours)
@@ -126,7 +110,7 @@ func TestStaleLocks(t *testing.T) {
 	foreign := holdLock(t, d, repo, "drc-b-backup")
 	kill(t, foreign)
 
-	removed, kept, err := d.clearStaleLocks(ctx, repo)
+	removed, kept, err := d.leases.ClearStale(ctx, repo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,11 +119,11 @@ func TestStaleLocks(t *testing.T) {
 	}
 	whys := map[int]string{}
 	for _, v := range kept {
-		whys[v.lock.PID] = v.lock.Hostname + ": " + v.why
+		whys[v.Lock.PID] = v.Lock.Hostname + ": " + v.Why
 	}
 	want := map[int]string{
-		stranger:     d.host + ": held by a live process on this host that cadang did not start",
-		strangerDead: d.host + ": not a restic process cadang started",
+		stranger:     d.leases.Host + ": held by a live process on this host that cadang did not start",
+		strangerDead: d.leases.Host + ": not a restic process cadang started",
 		foreign:      "drc-b-backup: another host's lock: cadang never removes it",
 	}
 	for pid, w := range want {
@@ -189,7 +173,7 @@ func TestRunClearsItsOwnStaleLock(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	j.Ctx, j.Cancel = ctx, cancel
-	lctx := d.acquireLease(j) // records each restic the run starts in its lease
+	lctx := d.leases.Acquire(j) // records each restic the run starts in its lease
 	go func() {
 		_, _, _ = repo.Backup(lctx, drc.BackupOptions{Host: "app", Stdin: &drc.StdinCommand{Filename: "x", Argv: []string{"sleep", "600"}}}, nil)
 	}()
@@ -206,7 +190,7 @@ func TestRunClearsItsOwnStaleLock(t *testing.T) {
 	})
 	kill(t, pid)
 	j.Run.Status = catalog.Interrupted
-	d.releaseLease(j) // kept, marked ended: its restic may have left a lock
+	d.leases.Release(j) // kept, marked ended: its restic may have left a lock
 	if ls, _ := d.cat.Leases("local", "dinkes"); len(ls) != 1 || ls[0].Ended.IsZero() || len(ls[0].Restic) == 0 {
 		t.Fatalf("lease after an interrupted run: %+v", ls)
 	}

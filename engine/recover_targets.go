@@ -47,10 +47,10 @@ func (d *Daemon) recoverTargets() {
 }
 
 // recoverRepo is the recovery run of a repository that runs of a dead daemon used: it
-// clears the restic locks they left (recoverLocks), then settles the snapshots their
+// clears the restic locks they left (engine/lease), then settles the snapshots their
 // restic finished after the daemon had stopped.
 func (d *Daemon) recoverRepo(ctx context.Context, j *queue.Job, site *drc.Site, agency string) error {
-	if err := d.recoverLocks(ctx, j, site, agency); err != nil {
+	if err := d.leases.Recover(ctx, j, site, agency); err != nil {
 		return err
 	}
 	return d.settleInterrupted(ctx, j, site, agency)

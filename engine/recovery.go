@@ -104,7 +104,7 @@ func (d *Daemon) queueRecovery() error {
 	var order []string
 	for i := range leases {
 		l := &leases[i]
-		if d.leaseInUse(l) {
+		if d.leases.InUse(l) {
 			continue
 		}
 		if len(l.Restic) == 0 {

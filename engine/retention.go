@@ -172,7 +172,7 @@ func (d *Daemon) forget(ctx context.Context, j *queue.Job, t *target, dryRun boo
 		return nil
 	}
 	j.SetProgress(func(p *Progress) { p.Phase = "forget" })
-	if err := d.withLocks(ctx, repo, func() error { return repo.Forget(ctx, remove) }); err != nil {
+	if err := d.leases.WithLocks(ctx, repo, func() error { return repo.Forget(ctx, remove) }); err != nil {
 		return err
 	}
 	for _, id := range remove {
@@ -350,7 +350,7 @@ func planRetention(snaps []RetentionDecision, p config.Retention, loc *time.Loca
 func (d *Daemon) tagNotGood(ctx context.Context, repo *drc.Repo, id, status string) (string, error) {
 	ctx = context.WithoutCancel(ctx)
 	var newID string
-	err := d.withLocks(ctx, repo, func() (err error) {
+	err := d.leases.WithLocks(ctx, repo, func() (err error) {
 		newID, err = repo.Tag(ctx, id, tagStatusKey+"="+status)
 		return err
 	})

@@ -2,9 +2,9 @@ package engine
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/lease"
 	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/engine/schedule"
 )
@@ -13,10 +13,8 @@ import (
 // who this process is (for leases), the schedules, the per-DRC limits and the
 // maintenance windows of the queue.
 func (d *Daemon) setupUnattended() {
-	d.host, _ = os.Hostname()
-	d.boot = bootID()
-	start, _ := procStat(d.pid)
-	d.self = catalog.Proc{PID: d.pid, Start: start}
+	d.leases = lease.New(lease.Config{Catalog: d.cat, Logger: d.log, Now: d.now, PID: d.pid, Site: d.site,
+		Running: func(run uint64) bool { return d.queue.Get(run) != nil }})
 	d.sched = schedule.New(d.cfg)
 	d.queue.DRCLimits = map[string]int{}
 	for _, c := range d.cfg.DRCs {

@@ -18,6 +18,7 @@ import (
 	"github.com/cadang/cadang/engine/lease"
 	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/engine/replication"
+	"github.com/cadang/cadang/engine/reports"
 	"github.com/cadang/cadang/engine/schedule"
 	"github.com/cadang/cadang/engine/server"
 	"github.com/cadang/cadang/internal/oneline"
@@ -83,6 +84,8 @@ type Daemon struct {
 	sched  *schedule.Scheduler
 	leases *lease.Manager
 
+	reports *reports.Builder // the drills' reports, in the scheduler's zone
+
 	mu       sync.Mutex
 	stopping bool
 	// deferredPrunes are the agencies whose prune at the primary PruneGate refused:
@@ -144,6 +147,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	d.cat = cat
 	d.setupUnattended()
+	d.reports = reports.New(d.cat, d.cfg, d.sched.Loc(), d.now)
 	d.repl = replication.New(d.sites, d.cat, d.cfg, d.log, d.now, replHost{d})
 	return d, nil
 }

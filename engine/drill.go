@@ -250,7 +250,7 @@ func (d *Daemon) drill(ctx context.Context, j *queue.Job, t *target, site *drc.S
 	if raw, err := json.Marshal(res); err == nil {
 		r.Manifest = raw
 	}
-	if paths, err := d.writeDrillReport(r, res, lang); err != nil {
+	if paths, err := d.reports.WriteDrill(r, res, lang); err != nil {
 		d.log.Error("cannot write the drill report", "run", r.ID, "err", err)
 		r.Notes = append(r.Notes, "report not written: "+oneline.Of(err.Error()))
 	} else {

@@ -1,193 +1,37 @@
 package engine
 
 import (
-	"encoding/json"
-	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
+	"errors"
 	"time"
 
-	"github.com/cadang/cadang/engine/catalog"
-	"github.com/cadang/cadang/runbooks"
+	"github.com/cadang/cadang/engine/reports"
 )
 
-// Report formats.
-var reportFormats = []string{"json", "html", "pdf"}
-
-// trendLength is how many past drills of a target a report's trend chart shows.
-const trendLength = 20
-
-// writeDrillReport writes the report of a drill run that is ending, in every format,
-// into report.dir, and returns the files' paths.
-func (d *Daemon) writeDrillReport(r *catalog.Run, res *runbooks.TargetResult, lang string) ([]string, error) {
-	rep, err := d.drillReportOf(r.ID, res, lang)
-	if err != nil {
-		return nil, err
-	}
-	dir := d.cfg.ReportDir()
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, err
-	}
-	var paths []string
-	for _, f := range reportFormats {
-		b, err := renderReport(rep, f)
-		if err != nil {
-			return paths, err
-		}
-		p := filepath.Join(dir, fmt.Sprintf("drill-%d-%s-%s.%s", r.ID, res.Target, res.DRC, f))
-		if err := writeFileAtomic(p, b); err != nil {
-			return paths, err
-		}
-		paths = append(paths, p)
-	}
-	return paths, nil
-}
-
-func writeFileAtomic(p string, b []byte) error {
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o640); err != nil {
-		return err
-	}
-	return os.Rename(tmp, p)
-}
-
-// drillReportOf builds the report of drill run id with its result res.
-func (d *Daemon) drillReportOf(id uint64, res *runbooks.TargetResult, lang string) (*runbooks.Report, error) {
-	trend, err := d.drillTrend(res.Target, id, res)
-	if err != nil {
-		return nil, err
-	}
-	started := res.Started.In(d.sched.Loc())
-	n, err := d.cat.DocumentNumber("drill", id, started.Year())
-	if err != nil {
-		return nil, fmt.Errorf("document number: %w", err)
-	}
-	signers := d.cfg.Report.Signers
-	signers.AcknowledgedBy = d.agencyHead(res.Agency)
-	rep := &runbooks.Report{Kind: runbooks.ReportDrill, Language: lang, Number: d.cfg.Report.Number(n.Seq, n.Year, started.Month()),
-		Office: d.cfg.Report.Office, Run: id, Generated: d.now(), Results: []runbooks.TargetResult{*res},
-		Trend: trend, Signers: signers, Basis: d.cfg.Report.Basis, TimeZone: d.sched.Loc().String()}
-	rep.Finish()
-	return rep, nil
-}
-
-// agencyHead is the head of agency id, who acknowledges its drill reports.
-func (d *Daemon) agencyHead(id string) runbooks.Person {
-	for _, a := range d.cfg.Agencies {
-		if a.ID == id {
-			return a.Head
-		}
-	}
-	return runbooks.Person{}
-}
-
-// drillTrend returns the past drills of target (up to and including run upTo, whose
-// result may not be in the catalog yet), oldest first.
-func (d *Daemon) drillTrend(target string, upTo uint64, current *runbooks.TargetResult) ([]runbooks.TrendPoint, error) {
-	runs, err := d.cat.Runs(catalog.RunFilter{Target: target, Op: "drill"})
-	if err != nil {
-		return nil, err
-	}
-	var out []runbooks.TrendPoint
-	if current != nil {
-		out = append(out, trendPoint(current))
-	}
-	for _, r := range runs { // newest first
-		if len(out) >= trendLength {
-			break
-		}
-		if r.ID >= upTo {
-			continue
-		}
-		if res := drillResult(&r); res != nil {
-			out = append(out, trendPoint(res))
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
-	return out, nil
-}
-
-func trendPoint(res *runbooks.TargetResult) runbooks.TrendPoint {
-	return runbooks.TrendPoint{Run: res.Run, Time: res.Started, Target: res.Target, DRC: res.DRC, RTO: res.RTOMeasured,
-		RPO: res.RPOAchieved, Passed: res.Passed}
-}
-
-// drillResult decodes a finished drill run's result, or returns nil.
-func drillResult(r *catalog.Run) *runbooks.TargetResult {
-	if r.Op != "drill" || len(r.Manifest) == 0 {
-		return nil
-	}
-	var res runbooks.TargetResult
-	if json.Unmarshal(r.Manifest, &res) != nil || res.Target == "" {
-		return nil
-	}
-	return &res
-}
-
-func renderReport(rep *runbooks.Report, format string) ([]byte, error) {
-	switch format {
-	case "json":
-		return rep.JSON()
-	case "html":
-		return rep.HTML()
-	case "pdf":
-		return rep.PDF()
-	}
-	return nil, fmt.Errorf("%w: format %q (json, html or pdf)", errBadRequest, format)
-}
+// The drills' reports are engine/reports'; the daemon holds its Builder (d.reports).
 
 // DrillReport renders the report of a finished drill run.
 func (d *Daemon) DrillReport(id uint64, format, lang string) ([]byte, error) {
-	r, err := d.cat.Run(id)
-	if err != nil {
-		return nil, err
-	}
-	if r.Op != "drill" {
-		return nil, fmt.Errorf("%w: run %d is a %s run, not a drill", errBadRequest, id, r.Op)
-	}
-	res := drillResult(r)
-	if res == nil {
-		return nil, fmt.Errorf("%w: drill run %d has no result (status %s)", errBadRequest, id, r.Status)
-	}
-	rep, err := d.drillReportOf(id, res, d.reportLang(lang))
-	if err != nil {
-		return nil, err
-	}
-	return renderReport(rep, format)
+	b, err := d.reports.Drill(id, format, lang)
+	return b, reportErr(err)
 }
 
 // PeriodReport renders the summary of every drill that started in [from, to).
 func (d *Daemon) PeriodReport(from, to time.Time, format, lang string) ([]byte, error) {
-	if !to.After(from) {
-		return nil, fmt.Errorf("%w: the period ends (%s) before it starts (%s)", errBadRequest, to.Format("2006-01-02"), from.Format("2006-01-02"))
-	}
-	runs, err := d.cat.Runs(catalog.RunFilter{Op: "drill"})
-	if err != nil {
-		return nil, err
-	}
-	rep := &runbooks.Report{Kind: runbooks.ReportPeriod, Language: d.reportLang(lang), Office: d.cfg.Report.Office,
-		Generated: d.now(), Signers: d.cfg.Report.Signers, Basis: d.cfg.Report.Basis, TimeZone: d.sched.Loc().String(),
-		Number: fmt.Sprintf("REKAP/UJI-DRC/%s/%s", from.Format("20060102"), to.AddDate(0, 0, -1).Format("20060102"))}
-	for i := len(runs) - 1; i >= 0; i-- { // oldest first
-		res := drillResult(&runs[i])
-		if res == nil || res.Started.Before(from) || !res.Started.Before(to) {
-			continue
-		}
-		rep.Results = append(rep.Results, *res)
-		rep.Trend = append(rep.Trend, trendPoint(res))
-	}
-	rep.Finish()
-	rep.Period = runbooks.Period{From: from, To: to}
-	return renderReport(rep, format)
+	b, err := d.reports.Period(from, to, format, lang)
+	return b, reportErr(err)
 }
 
-func (d *Daemon) reportLang(lang string) string {
-	switch {
-	case lang != "":
-		return lang
-	case d.cfg.Report.Language != "":
-		return d.cfg.Report.Language
+// reportErr lets a report's refusal (reports.ErrBadRequest) answer as the daemon's own
+// bad requests do.
+func reportErr(err error) error {
+	if errors.Is(err, reports.ErrBadRequest) {
+		return badRequest{err}
 	}
-	return runbooks.LangID
+	return err
 }
+
+type badRequest struct{ error }
+
+func (e badRequest) Is(target error) bool { return target == errBadRequest }
+
+func (e badRequest) Unwrap() error { return e.error }

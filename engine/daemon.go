@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cadang/cadang/drc"
@@ -19,6 +20,7 @@ import (
 	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/engine/replication"
 	"github.com/cadang/cadang/engine/reports"
+	"github.com/cadang/cadang/engine/runs"
 	"github.com/cadang/cadang/engine/schedule"
 	"github.com/cadang/cadang/engine/server"
 	"github.com/cadang/cadang/internal/oneline"
@@ -33,7 +35,7 @@ var (
 	ErrAlreadyRunning = errors.New("another cadang daemon is already running on this state dir")
 	errShuttingDown   = queue.ErrClosed
 	errShutdown       = errors.New("the daemon stopped")
-	errCancelled      = errors.New("cancelled by request")
+	errCancelled      = runs.ErrCancelled
 )
 
 // Sites opens the DRCs of a config, the primary first. It reads their key files but
@@ -74,7 +76,8 @@ type Daemon struct {
 	sites   []*drc.Site // primary first
 	targets map[string]*target
 	queue   *queue.Queue
-	repl    *replication.Replicator // replication between the DRCs (replicate.go)
+	repl    *replication.Replicator // replication between the DRCs
+	runs    *runs.Runner            // the bodies of runs
 	now     func() time.Time
 	pid     int
 	started time.Time
@@ -94,10 +97,7 @@ type Daemon struct {
 }
 
 // target is a configured target with its implementation.
-type target struct {
-	cfg  *config.Target
-	impl targets.Target
-}
+type target = runs.Target
 
 // Options configure a Daemon.
 type Options struct {
@@ -133,7 +133,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		if err != nil {
 			return nil, fmt.Errorf("target %q: %w", tc.Name, err)
 		}
-		d.targets[tc.Name] = &target{cfg: tc, impl: impl}
+		d.targets[tc.Name] = &target{Cfg: tc, Impl: impl}
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, err
@@ -149,6 +149,8 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	d.setupUnattended()
 	d.reports = reports.New(d.cat, d.cfg, d.sched.Loc(), d.now)
 	d.repl = replication.New(d.sites, d.cat, d.cfg, d.log, d.now, replHost{d})
+	d.runs = runs.New(runs.Deps{Config: d.cfg, Log: d.log, Catalog: d.cat, Sites: d.sites, Repl: d.repl, Leases: d.leases,
+		Reports: d.reports, Location: d.sched.Loc(), Now: d.now, Hooks: runHooks{d}})
 	return d, nil
 }
 
@@ -250,9 +252,9 @@ func listenSocket(path string) (net.Listener, error) {
 		}
 		_ = os.Remove(path)
 	}
-	old := syscallUmask(0o177)
+	old := syscall.Umask(0o177)
 	ln, err := net.Listen("unix", path)
-	syscallUmask(old)
+	syscall.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("api socket: %w", err)
 	}
@@ -356,7 +358,7 @@ func (d *Daemon) execute(j *queue.Job) {
 		if errors.Is(context.Cause(j.Ctx), errCancelled) {
 			r.Status = catalog.Cancelled
 		}
-		r.Error = oneline.Of(withCause(context.Cause(j.Ctx), err))
+		r.Error = oneline.Of(runs.WithCause(context.Cause(j.Ctx), err))
 	default:
 		if r.Status == catalog.Running {
 			r.Status = catalog.Failed

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/queue"
+	"github.com/cadang/cadang/engine/runs"
 	"github.com/cadang/cadang/engine/schedule"
 )
 
@@ -15,7 +16,7 @@ const (
 	reasonSchedule  = schedule.ReasonSchedule
 	reasonCatchUp   = schedule.ReasonCatchUp
 	reasonOnDemand  = "on-demand"
-	reasonRetention = "retention"
+	reasonRetention = runs.ReasonRetention
 	reasonRecovery  = "recovery"
 	reasonDeferred  = "deferred" // a prune PruneGate held back, queued again
 )

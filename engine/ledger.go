@@ -10,12 +10,13 @@ import (
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/engine/replication"
+	"github.com/cadang/cadang/engine/runs"
 )
 
 // ledgerSnapshots lists a target's snapshots at every DRC: the ledger (when each
 // became restorable where), checked against the primary's repository when it answers.
 func (d *Daemon) ledgerSnapshots(ctx context.Context, t *target) ([]SnapshotInfo, error) {
-	recs, err := d.cat.Snapshots(t.cfg.Name)
+	recs, err := d.cat.Snapshots(t.Cfg.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -34,15 +35,15 @@ func (d *Daemon) ledgerSnapshots(ctx context.Context, t *target) ([]SnapshotInfo
 	cctx, cancel := context.WithTimeout(ctx, drc.CheckTimeout)
 	defer cancel()
 	if prim.Check(cctx) == nil {
-		snaps, err := prim.Repo(t.cfg.Agency).Snapshots(ctx, "target="+t.cfg.Name)
+		snaps, err := prim.Repo(t.Cfg.Agency).Snapshots(ctx, "target="+t.Cfg.Name)
 		if err == nil || errors.Is(err, drc.ErrNoRepository) {
 			listed := map[string]bool{}
 			for _, s := range snaps {
 				listed[s.ID] = true
 				info := byID[s.ID]
 				if info == nil {
-					status, _ := d.snapshotStatus(s)
-					info = &SnapshotInfo{ID: s.ID, ShortID: s.ShortID, Target: t.cfg.Name, Agency: t.cfg.Agency, DRC: prim.Name,
+					status, _ := d.runs.SnapshotStatus(s)
+					info = &SnapshotInfo{ID: s.ID, ShortID: s.ShortID, Target: t.Cfg.Name, Agency: t.Cfg.Agency, DRC: prim.Name,
 						Time: s.Time, Status: status, Sites: map[string]time.Time{}}
 					if s.Summary != nil {
 						info.Bytes = s.Summary.TotalBytesProcessed
@@ -64,7 +65,7 @@ func (d *Daemon) ledgerSnapshots(ctx context.Context, t *target) ([]SnapshotInfo
 	}
 	// When a snapshot goes from a secondary after a deletion at the primary.
 	for _, s := range d.repl.Secondaries() {
-		pending, err := d.cat.PendingDeletions(s.Name, t.cfg.Agency)
+		pending, err := d.cat.PendingDeletions(s.Name, t.Cfg.Agency)
 		if err != nil {
 			continue
 		}
@@ -128,14 +129,6 @@ func (d *Daemon) retryDeferredPrune(agency string) bool {
 	return true
 }
 
-// snapshotRecorded is called by a backup run once its snapshot is recorded.
-func (d *Daemon) snapshotRecorded(r *catalog.Run) {
-	if err := d.cat.MarkSeen(r.DRC, r.Agency, []string{r.SnapshotID}, d.now()); err != nil {
-		d.log.Error("catalog", "err", err)
-	}
-	d.repl.AfterBackup(r)
-}
-
 // replHost is the daemon as the replicator sees it (replication.Host).
 type replHost struct{ d *Daemon }
 
@@ -148,3 +141,11 @@ func (h replHost) Submit(r *catalog.Run, prio int, exec func(context.Context, *q
 func (h replHost) Job(id uint64) *queue.Job { return h.d.queue.Get(id) }
 
 func (h replHost) PassDone(agency string) { h.d.retryDeferredPrune(agency) }
+
+// runHooks is the daemon as a run sees it (runs.Hooks).
+type runHooks struct{ d *Daemon }
+
+var _ runs.Hooks = runHooks{}
+
+func (h runHooks) AfterBackup(j *queue.Job, t *runs.Target) { h.d.afterBackup(j, t) }
+func (h runHooks) DeferPrune(agency string)                 { h.d.deferPrune(agency) }

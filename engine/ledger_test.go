@@ -57,7 +57,7 @@ targets:
 		t.Fatal(err)
 	}
 	j := &queue.Job{Run: &catalog.Run{ID: 100, Op: "prune", Agency: "a", DRC: "local"}}
-	err = d.prune(context.Background(), j, d.primary())
+	err = d.runs.Prune(context.Background(), j, d.primary())
 	if err == nil || !strings.Contains(err.Error(), "prune waits for replication; it is queued again once they are") {
 		t.Fatalf("prune with a snapshot only at the secondary: %v", err)
 	}

@@ -30,8 +30,8 @@ func (d *Daemon) List(ctx context.Context, target, snapshot, drcName, dir string
 	if err := site.Check(ctx); err != nil {
 		return nil, err
 	}
-	repo := site.Repo(t.cfg.Agency)
-	snap, _, err := d.resolveSnapshot(ctx, repo, target, snapshot)
+	repo := site.Repo(t.Cfg.Agency)
+	snap, _, err := d.runs.ResolveSnapshot(ctx, repo, target, snapshot)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadRequest, err)
 	}

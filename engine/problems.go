@@ -39,7 +39,7 @@ func (d *Daemon) statusProblems(st *Status) []string {
 	for _, ts := range st.TargetStatus {
 		var rpo time.Duration
 		if tc := d.targets[ts.Name]; tc != nil {
-			rpo = tc.cfg.RPO
+			rpo = tc.Cfg.RPO
 		}
 		out = append(out, targetProblems(ts, rpo, st.Now)...)
 	}

@@ -31,7 +31,7 @@ import (
 //
 // The schedules' new states are stored together with the runs they queue.
 func (d *Daemon) startup(orphans []catalog.Run) error {
-	d.recoverTargets() // recover_targets.go: what backups of a dead daemon left outside the repository
+	d.runs.RecoverTargets(d.targets) // recover_targets.go: what backups of a dead daemon left outside the repository
 	if err := d.queueRecovery(); err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (d *Daemon) startup(orphans []catalog.Run) error {
 	sort.Strings(names)
 	for _, name := range names {
 		t := d.targets[name]
-		if !t.cfg.CatchUp() {
+		if !t.Cfg.CatchUp() {
 			d.log.Warn("backup did not end; not redone (catchup: false)", "target", name, "why", redo[name])
 			continue
 		}
@@ -129,7 +129,7 @@ func (d *Daemon) queueRecovery() error {
 		}
 		r := &catalog.Run{Op: "unlock", Agency: agency, DRC: site.Name, Reason: reasonRecovery}
 		subs = append(subs, submission{run: r, prio: queue.PriorityRecovery,
-			exec: func(ctx context.Context, j *queue.Job) error { return d.recoverRepo(ctx, j, site, agency) }})
+			exec: func(ctx context.Context, j *queue.Job) error { return d.runs.RecoverRepo(ctx, j, site, agency) }})
 	}
 	if len(subs) == 0 {
 		return nil

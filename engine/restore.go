@@ -4,11 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"sort"
-	"strings"
-	"sync/atomic"
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
@@ -30,145 +26,22 @@ func (d *Daemon) Restore(req RestoreRequest) (catalog.Run, error) {
 	if err != nil {
 		return catalog.Run{}, err
 	}
-	if _, ok := t.impl.(targets.PartRestorer); len(req.Include) > 0 && !ok {
-		return catalog.Run{}, fmt.Errorf("target %q: a %s target restores whole snapshots: --include is for files targets", req.Target, t.cfg.Kind)
+	if _, ok := t.Impl.(targets.PartRestorer); len(req.Include) > 0 && !ok {
+		return catalog.Run{}, fmt.Errorf("target %q: a %s target restores whole snapshots: --include is for files targets", req.Target, t.Cfg.Kind)
 	}
-	if c, ok := t.impl.(targets.RestoreChecker); ok {
+	if c, ok := t.Impl.(targets.RestoreChecker); ok {
 		if err := c.CheckRestore(targets.RestoreRequest{To: req.To, Force: req.Force, Options: req.Options, Include: req.Include}); err != nil {
 			return catalog.Run{}, fmt.Errorf("target %q: %w", req.Target, redact.Error(err, redact.Secrets(req.To)))
 		}
 	}
-	r := &catalog.Run{Op: "restore", Target: req.Target, Agency: t.cfg.Agency, Kind: t.cfg.Kind,
+	r := &catalog.Run{Op: "restore", Target: req.Target, Agency: t.Cfg.Agency, Kind: t.Cfg.Kind,
 		DRC: site.Name, Reason: "on-demand", Destination: redact.URL(req.To)}
 	secrets := redact.Secrets(req.To)
 	return d.submit(r, queue.PriorityOnDemand, func(ctx context.Context, j *queue.Job) error {
-		err := d.restore(ctx, j, t, site, req)
+		err := d.runs.Restore(ctx, j, t, site, req)
 		scrubRun(j.Run, secrets)
 		return redact.Error(err, secrets)
 	})
-}
-
-func (d *Daemon) restore(ctx context.Context, j *queue.Job, t *target, site *drc.Site, req RestoreRequest) error {
-	r := j.Run
-	j.SetProgress(func(p *Progress) { p.Phase = "checking drc" })
-	site, err := d.repl.RestoreSite(ctx, j, site, req.DRC != "") // route.go
-	if err != nil {
-		return err
-	}
-	repo := site.Repo(r.Agency)
-	snap, status, err := d.resolveSnapshot(ctx, repo, r.Target, req.Snapshot)
-	if err != nil {
-		return err
-	}
-	r.SnapshotID = snap.ID
-	if status != catalog.SnapshotGood {
-		r.Notes = append(r.Notes, fmt.Sprintf("snapshot %s is %s, not good: restored as asked", snap.ShortID, status))
-	}
-	rd := &reader{repo: repo, snap: snap, j: j, log: d.log.With("run", r.ID, "target", r.Target, "drc", site.Name)}
-	j.SetProgress(func(p *Progress) { p.Phase = "restore" })
-	err = t.impl.Restore(ctx, rd, targets.RestoreRequest{To: req.To, Force: req.Force, Options: req.Options, Include: req.Include})
-	r.BytesProcessed, r.FilesProcessed = rd.bytes.Load(), rd.files
-	return err
-}
-
-// snapshotStatus says whether a snapshot is good: from the catalog when it knows the
-// snapshot, else from the repository's tags (a state dir may be lost with a site).
-func (d *Daemon) snapshotStatus(s drc.Snapshot) (status string, rec *catalog.Snapshot) {
-	if rec, err := d.cat.Snapshot(s.ID); err == nil {
-		return rec.Status, rec
-	}
-	if v := s.Tag(tagStatusKey); v != "" {
-		return v, nil
-	}
-	return catalog.SnapshotGood, nil
-}
-
-// resolveSnapshot finds a snapshot of the target in repo: "latest" (or "") is the
-// newest GOOD one; otherwise id is a full id or a prefix of one, and must belong to
-// this target.
-func (d *Daemon) resolveSnapshot(ctx context.Context, repo *drc.Repo, target, id string) (drc.Snapshot, string, error) {
-	snaps, err := repo.Snapshots(ctx, "target="+target)
-	if err != nil {
-		return drc.Snapshot{}, "", err
-	}
-	sort.Slice(snaps, func(i, j int) bool { return snaps[i].Time.After(snaps[j].Time) })
-	if id == "" || id == "latest" {
-		for _, s := range snaps {
-			if st, _ := d.snapshotStatus(s); st == catalog.SnapshotGood {
-				return s, st, nil
-			}
-		}
-		return drc.Snapshot{}, "", fmt.Errorf("target %q has no good snapshot at drc %q", target, repo.DRC)
-	}
-	var found []drc.Snapshot
-	for _, s := range snaps {
-		if strings.HasPrefix(s.ID, id) {
-			found = append(found, s)
-		}
-	}
-	switch {
-	case len(found) == 0:
-		return drc.Snapshot{}, "", fmt.Errorf("target %q has no snapshot %s at drc %q", target, id, repo.DRC)
-	case len(found) > 1:
-		return drc.Snapshot{}, "", fmt.Errorf("snapshot id %s is ambiguous: give more characters", id)
-	}
-	st, _ := d.snapshotStatus(found[0])
-	return found[0], st, nil
-}
-
-// reader is the targets.Reader of a restore run.
-type reader struct {
-	repo  *drc.Repo
-	snap  drc.Snapshot
-	j     *queue.Job // nil when a backup reads an earlier snapshot (targets.History)
-	log   *slog.Logger
-	bytes atomic.Uint64 // a dump may still count while the target closes its reader
-	files uint64
-}
-
-var _ targets.Reader = (*reader)(nil) // interface guard
-
-func (rd *reader) Snapshot() targets.Snapshot {
-	return targets.Snapshot{ID: rd.snap.ID, Time: rd.snap.Time, Paths: rd.snap.Paths, Tags: rd.snap.Tags}
-}
-
-func (rd *reader) RestoreTo(ctx context.Context, dir string, include []string) error {
-	sum, err := rd.repo.Restore(ctx, rd.snap.ID, dir, include, func(p drc.Progress) {
-		if rd.j == nil {
-			return // a backup reading an earlier snapshot: the run's progress is the backup's
-		}
-		rd.j.SetProgress(func(q *Progress) {
-			q.PercentDone, q.BytesDone, q.TotalBytes = p.PercentDone, p.BytesRestored, p.TotalBytes
-			q.FilesDone, q.TotalFiles, q.SecondsRemaining = p.FilesRestored, p.TotalFiles, p.SecondsRemaining
-		})
-	})
-	if sum != nil {
-		rd.bytes.Add(sum.BytesRestored)
-		rd.files += sum.FilesRestored
-	}
-	return err
-}
-
-func (rd *reader) Open(ctx context.Context, path string) (io.ReadCloser, error) {
-	pr, pw := io.Pipe()
-	go func() {
-		err := rd.repo.Dump(ctx, rd.snap.ID, path, &countingWriter{w: pw, n: &rd.bytes})
-		pw.CloseWithError(err)
-	}()
-	return pr, nil
-}
-
-func (rd *reader) Logger() *slog.Logger { return rd.log }
-
-type countingWriter struct {
-	w io.Writer
-	n *atomic.Uint64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n.Add(uint64(n))
-	return n, err
 }
 
 // Snapshots lists a target's snapshots, oldest first: at every DRC from the ledger
@@ -189,7 +62,7 @@ func (d *Daemon) Snapshots(ctx context.Context, target, drcName string) ([]Snaps
 	if err := site.Check(ctx); err != nil {
 		return nil, err
 	}
-	snaps, err := site.Repo(t.cfg.Agency).Snapshots(ctx, "target="+target)
+	snaps, err := site.Repo(t.Cfg.Agency).Snapshots(ctx, "target="+target)
 	if errors.Is(err, drc.ErrNoRepository) {
 		return []SnapshotInfo{}, nil
 	}
@@ -198,8 +71,8 @@ func (d *Daemon) Snapshots(ctx context.Context, target, drcName string) ([]Snaps
 	}
 	out := make([]SnapshotInfo, 0, len(snaps))
 	for _, s := range snaps {
-		status, rec := d.snapshotStatus(s)
-		info := SnapshotInfo{ID: s.ID, ShortID: s.ShortID, Target: target, Agency: t.cfg.Agency, DRC: site.Name,
+		status, rec := d.runs.SnapshotStatus(s)
+		info := SnapshotInfo{ID: s.ID, ShortID: s.ShortID, Target: target, Agency: t.Cfg.Agency, DRC: site.Name,
 			Time: s.Time, Status: status, Paths: s.Paths}
 		if s.Summary != nil {
 			info.Bytes = s.Summary.TotalBytesProcessed
@@ -211,14 +84,4 @@ func (d *Daemon) Snapshots(ctx context.Context, target, drcName string) ([]Snaps
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out, nil
-}
-
-// List lists the snapshot's files (targets.Lister).
-func (rd *reader) List(ctx context.Context) ([]targets.Entry, error) {
-	nodes, err := rd.repo.List(ctx, rd.snap.ID)
-	out := make([]targets.Entry, 0, len(nodes))
-	for _, n := range nodes {
-		out = append(out, targets.Entry(n))
-	}
-	return out, err
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/engine/queue"
+	"github.com/cadang/cadang/engine/runs"
 	"github.com/cadang/cadang/internal/testenv"
 )
 
@@ -83,15 +84,15 @@ func TestPlanRetention(t *testing.T) {
 	now := wib("2026-11-25 00:00:00")
 	for _, tc := range retentionCases {
 		t.Run(tc.name, func(t *testing.T) {
-			var in []RetentionDecision
+			var in []runs.RetentionDecision
 			names := map[string]string{}
 			for _, s := range tc.snaps {
-				in = append(in, RetentionDecision{ID: s.name + "-id", Time: s.time(), Status: statusOf(s.status)})
+				in = append(in, runs.RetentionDecision{ID: s.name + "-id", Time: s.time(), Status: statusOf(s.status)})
 				names[s.name+"-id"] = s.name
 			}
 			var kept []string
-			for _, d := range planRetention(in, tc.policy, jakarta, now) {
-				if d.keep {
+			for _, d := range runs.PlanRetention(in, tc.policy, jakarta, now) {
+				if d.Keep {
 					kept = append(kept, names[d.ID])
 				}
 				if len(d.Reasons) == 0 {

@@ -8,10 +8,6 @@ import (
 	"github.com/cadang/cadang/engine/queue"
 )
 
-// Unlocking on demand (`cadang unlock`): an unlock run per agency's repository at a
-// DRC, through the queue like a prune (it needs the repository alone, so no run of
-// this daemon uses it meanwhile); which locks go is engine/lease's judgement.
-
 // Unlock queues unlock runs on demand; requester says who asked (for the notes).
 func (d *Daemon) Unlock(req UnlockRequest, requester string) ([]catalog.Run, error) {
 	drcName := req.DRC
@@ -27,15 +23,6 @@ func (d *Daemon) Unlock(req UnlockRequest, requester string) ([]catalog.Run, err
 			r.Notes = append(r.Notes, "requested by "+requester)
 		}
 		return submission{run: r, prio: queue.PriorityOnDemand, key: "unlock/" + catalog.RepoKey(site.Name, agency),
-			exec: func(ctx context.Context, j *queue.Job) error { return d.unlock(ctx, j, site, req.All) }}
+			exec: func(ctx context.Context, j *queue.Job) error { return d.runs.Unlock(ctx, j, site, req.All) }}
 	})
-}
-
-// unlock is an unlock run on demand.
-func (d *Daemon) unlock(ctx context.Context, j *queue.Job, site *drc.Site, all bool) error {
-	repo, ok, err := d.openForMaintenance(ctx, j, site)
-	if err != nil || !ok {
-		return err
-	}
-	return d.leases.Unlock(ctx, j, repo, all)
 }

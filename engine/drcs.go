@@ -12,30 +12,30 @@ import (
 	"github.com/cadang/cadang/engine/queue"
 )
 
-// DRCStatuses returns every DRC's status; health is probed now when the last probe is
+// drcStatuses returns every DRC's status; health is probed now when the last probe is
 // older than a minute or found the DRC unreachable.
-func (d *Daemon) DRCStatuses(ctx context.Context) ([]DRCStatus, error) {
-	alarms, err := d.cat.Alarms(false)
+func (v service) drcStatuses(ctx context.Context) ([]DRCStatus, error) {
+	alarms, err := v.d.cat.Alarms(false)
 	if err != nil {
 		return nil, err
 	}
-	states, err := d.cat.ReplStates()
+	states, err := v.d.cat.ReplStates()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]DRCStatus, len(d.sites))
+	out := make([]DRCStatus, len(v.d.sites))
 	var wg sync.WaitGroup
-	for i, s := range d.sites {
+	for i, s := range v.d.sites {
 		// A cached failure is probed again: the DRC may be back (or, for a path DRC,
 		// created by the first backup since), and an answer must not say it is down
 		// on the strength of an old probe.
-		h, ok := d.repl.HealthOf(s.Name)
-		if !ok || !h.Reachable || d.now().Sub(h.Checked) > time.Minute {
+		h, ok := v.d.repl.HealthOf(s.Name)
+		if !ok || !h.Reachable || v.d.now().Sub(h.Checked) > time.Minute {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				h := s.Health(ctx, d.now)
-				d.repl.SetHealth(h)
+				h := s.Health(ctx, v.d.now)
+				v.d.repl.SetHealth(h)
 				out[i].Health = apiHealth(h)
 			}()
 		} else {
@@ -43,8 +43,8 @@ func (d *Daemon) DRCStatuses(ctx context.Context) ([]DRCStatus, error) {
 		}
 	}
 	wg.Wait()
-	prim := d.primary().Name
-	for i, s := range d.sites {
+	prim := v.d.primary().Name
+	for i, s := range v.d.sites {
 		st := &out[i]
 		st.DRC, st.Role, st.Kind, st.Location, st.Time = s.Name, s.Role, s.Kind(), s.Location(), st.Health.Checked
 		for _, a := range alarms {
@@ -54,7 +54,7 @@ func (d *Daemon) DRCStatuses(ctx context.Context) ([]DRCStatus, error) {
 		}
 		if s.Role == drc.RoleSecondary {
 			set := s.Replication.Effective()
-			lag := d.repl.Lag(s.Name)
+			lag := v.d.repl.Lag(s.Name)
 			rs := &ReplicationStatus{LagSeconds: lag.Lag.Seconds(), Lag: lag.Lag.Round(time.Second).String(), SnapshotsPending: lag.Snapshots,
 				OldestPending: lag.Oldest, OldestTarget: lag.OldestTarget, DeleteAfter: set.DeleteAfter.String(),
 				Bandwidth: set.Bandwidth.String(), Workers: set.Workers}
@@ -77,8 +77,8 @@ func (d *Daemon) DRCStatuses(ctx context.Context) ([]DRCStatus, error) {
 					rs.LastSuccess = ps.LastSuccess
 				}
 			}
-			for _, a := range d.cfg.Agencies {
-				recs, _ := d.cat.AgencySnapshots(a.ID)
+			for _, a := range v.d.cfg.Agencies {
+				recs, _ := v.d.cat.AgencySnapshots(a.ID)
 				for _, r := range recs {
 					if _, atS := r.Sites[s.Name]; atS {
 						if _, atP := r.Sites[prim]; !atP && r.DRC == s.Name {
@@ -108,7 +108,7 @@ func (d *Daemon) DRCStatuses(ctx context.Context) ([]DRCStatus, error) {
 }
 
 // Replicate queues replication passes now; it returns the runs that will do them.
-func (d *Daemon) Replicate(req ReplicateRequest) ([]RunInfo, error) {
+func (d *Daemon) Replicate(req ReplicateRequest) ([]catalog.Run, error) {
 	secs := d.repl.Secondaries()
 	if req.DRC != "" {
 		s, err := d.site(req.DRC)
@@ -129,7 +129,7 @@ func (d *Daemon) Replicate(req ReplicateRequest) ([]RunInfo, error) {
 	if req.Agency != "" && len(agencies) == 0 {
 		return nil, fmt.Errorf("%w: unknown agency %q", errBadRequest, req.Agency)
 	}
-	out := []RunInfo{}
+	out := []catalog.Run{}
 	for _, s := range secs {
 		for _, a := range agencies {
 			id, err := d.repl.Trigger(s.Name, a, "on-demand")
@@ -137,9 +137,9 @@ func (d *Daemon) Replicate(req ReplicateRequest) ([]RunInfo, error) {
 				return out, err
 			}
 			if j := d.queue.Get(id); j != nil {
-				out = append(out, d.runInfo(catalog.Run{ID: id}))
+				out = append(out, catalog.Run{ID: id}) // its live state is the job's
 			} else if run, err := d.cat.Run(id); err == nil {
-				out = append(out, d.runInfo(*run))
+				out = append(out, *run)
 			}
 		}
 	}

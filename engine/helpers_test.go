@@ -112,3 +112,6 @@ func testLogger(t testing.TB) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// svc is the daemon as the API serves it.
+func svc(d *Daemon) service { return service{d} }

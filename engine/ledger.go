@@ -15,8 +15,8 @@ import (
 
 // ledgerSnapshots lists a target's snapshots at every DRC: the ledger (when each
 // became restorable where), checked against the primary's repository when it answers.
-func (d *Daemon) ledgerSnapshots(ctx context.Context, t *target) ([]SnapshotInfo, error) {
-	recs, err := d.cat.Snapshots(t.Cfg.Name)
+func (v service) ledgerSnapshots(ctx context.Context, t *target) ([]SnapshotInfo, error) {
+	recs, err := v.d.cat.Snapshots(t.Cfg.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -31,7 +31,7 @@ func (d *Daemon) ledgerSnapshots(ctx context.Context, t *target) ([]SnapshotInfo
 		byID[rec.ID] = info
 		out = append(out, info)
 	}
-	prim := d.primary()
+	prim := v.d.primary()
 	cctx, cancel := context.WithTimeout(ctx, drc.CheckTimeout)
 	defer cancel()
 	if prim.Check(cctx) == nil {
@@ -42,7 +42,7 @@ func (d *Daemon) ledgerSnapshots(ctx context.Context, t *target) ([]SnapshotInfo
 				listed[s.ID] = true
 				info := byID[s.ID]
 				if info == nil {
-					status, _ := d.runs.SnapshotStatus(s)
+					status, _ := v.d.runs.SnapshotStatus(s)
 					info = &SnapshotInfo{ID: s.ID, ShortID: s.ShortID, Target: t.Cfg.Name, Agency: t.Cfg.Agency, DRC: prim.Name,
 						Time: s.Time, Status: status, Sites: map[string]time.Time{}}
 					if s.Summary != nil {
@@ -64,8 +64,8 @@ func (d *Daemon) ledgerSnapshots(ctx context.Context, t *target) ([]SnapshotInfo
 		}
 	}
 	// When a snapshot goes from a secondary after a deletion at the primary.
-	for _, s := range d.repl.Secondaries() {
-		pending, err := d.cat.PendingDeletions(s.Name, t.Cfg.Agency)
+	for _, s := range v.d.repl.Secondaries() {
+		pending, err := v.d.cat.PendingDeletions(s.Name, t.Cfg.Agency)
 		if err != nil {
 			continue
 		}
@@ -81,7 +81,7 @@ func (d *Daemon) ledgerSnapshots(ctx context.Context, t *target) ([]SnapshotInfo
 	}
 	res := make([]SnapshotInfo, 0, len(out))
 	for _, info := range out {
-		for _, s := range d.sites {
+		for _, s := range v.d.sites {
 			if _, ok := info.Sites[s.Name]; !ok {
 				info.Missing = append(info.Missing, s.Name)
 			}

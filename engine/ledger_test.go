@@ -112,7 +112,7 @@ targets: [{name: t1, agency: a, kind: stub, stub: {}}]
 		t.Fatal(err)
 	}
 	clk.Add(time.Hour)
-	drcs, err := d.DRCStatuses(context.Background())
+	drcs, err := svc(d).drcStatuses(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ targets: [{name: t1, agency: a, kind: stub, stub: {}}]
 		t.Fatalf("offsite: %+v", r)
 	}
 	st := &Status{}
-	if err := d.fillStatus(st); err != nil {
+	if err := svc(d).fillStatus(st); err != nil {
 		t.Fatal(err)
 	}
 	if len(st.Replication) != 1 || st.Replication[0].BytesPending != 300<<20 {

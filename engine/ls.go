@@ -13,14 +13,14 @@ import (
 // target's snapshot at a DRC, as restic ls lists it, without a lock. It is how an
 // operator (and later an agency) finds what to give `restore --include`.
 
-// List lists the folder dir ("" for the top) of a target's snapshot (an id, a prefix,
+// list lists the folder dir ("" for the top) of a target's snapshot (an id, a prefix,
 // or ""/"latest" for the newest good one) at a DRC ("" for the primary).
-func (d *Daemon) List(ctx context.Context, target, snapshot, drcName, dir string) (*api.Listing, error) {
-	t, ok := d.targets[target]
+func (v service) list(ctx context.Context, target, snapshot, drcName, dir string) (*api.Listing, error) {
+	t, ok := v.d.targets[target]
 	if !ok {
-		return nil, d.unknownTarget(target)
+		return nil, v.d.unknownTarget(target)
 	}
-	site, err := d.site(drcName)
+	site, err := v.d.site(drcName)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadRequest, err)
 	}
@@ -31,7 +31,7 @@ func (d *Daemon) List(ctx context.Context, target, snapshot, drcName, dir string
 		return nil, err
 	}
 	repo := site.Repo(t.Cfg.Agency)
-	snap, _, err := d.runs.ResolveSnapshot(ctx, repo, target, snapshot)
+	snap, _, err := v.d.runs.ResolveSnapshot(ctx, repo, target, snapshot)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadRequest, err)
 	}

@@ -34,11 +34,11 @@ func targetProblems(ts TargetStatus, rpo time.Duration, now time.Time) []string 
 }
 
 // statusProblems are the problems a status answer shows.
-func (d *Daemon) statusProblems(st *Status) []string {
+func (v service) statusProblems(st *Status) []string {
 	out := []string{}
 	for _, ts := range st.TargetStatus {
 		var rpo time.Duration
-		if tc := d.targets[ts.Name]; tc != nil {
+		if tc := v.d.targets[ts.Name]; tc != nil {
 			rpo = tc.Cfg.RPO
 		}
 		out = append(out, targetProblems(ts, rpo, st.Now)...)

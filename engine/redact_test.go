@@ -42,7 +42,7 @@ targets: [{name: fine, agency: dinkes, kind: streamcmd, streamcmd: {argv: [echo,
 	if r.Status != catalog.Failed || !strings.Contains(r.Error, "cannot restore to postgres://backup:") {
 		t.Fatalf("restore through a kind that fails: %s %q", r.Status, r.Error)
 	}
-	b, _ := json.Marshal(d.runInfo(*r))
+	b, _ := json.Marshal(svc(d).runInfo(*r))
 	for _, secret := range []string{"Rahasia-1", "Rahasia/2", "Rahasia%2F2"} {
 		if strings.Contains(string(b), secret) {
 			t.Errorf("the run shows %q: %s", secret, b)

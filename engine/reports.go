@@ -9,15 +9,15 @@ import (
 
 // The drills' reports are engine/reports'; the daemon holds its Builder (d.reports).
 
-// DrillReport renders the report of a finished drill run.
-func (d *Daemon) DrillReport(id uint64, format, lang string) ([]byte, error) {
-	b, err := d.reports.Drill(id, format, lang)
+// drillReport renders the report of a finished drill run.
+func (v service) drillReport(id uint64, format, lang string) ([]byte, error) {
+	b, err := v.d.reports.Drill(id, format, lang)
 	return b, reportErr(err)
 }
 
-// PeriodReport renders the summary of every drill that started in [from, to).
-func (d *Daemon) PeriodReport(from, to time.Time, format, lang string) ([]byte, error) {
-	b, err := d.reports.Period(from, to, format, lang)
+// periodReport renders the summary of every drill that started in [from, to).
+func (v service) periodReport(from, to time.Time, format, lang string) ([]byte, error) {
+	b, err := v.d.reports.Period(from, to, format, lang)
 	return b, reportErr(err)
 }
 

@@ -44,18 +44,18 @@ func (d *Daemon) Restore(req RestoreRequest) (catalog.Run, error) {
 	})
 }
 
-// Snapshots lists a target's snapshots, oldest first: at every DRC from the ledger
+// snapshots lists a target's snapshots, oldest first: at every DRC from the ledger
 // (drcName ""), or as the repository at one DRC holds them, with what the catalog
 // knows of each.
-func (d *Daemon) Snapshots(ctx context.Context, target, drcName string) ([]SnapshotInfo, error) {
-	t, ok := d.targets[target]
+func (v service) snapshots(ctx context.Context, target, drcName string) ([]SnapshotInfo, error) {
+	t, ok := v.d.targets[target]
 	if !ok {
-		return nil, d.unknownTarget(target)
+		return nil, v.d.unknownTarget(target)
 	}
 	if drcName == "" {
-		return d.ledgerSnapshots(ctx, t) // route.go
+		return v.ledgerSnapshots(ctx, t) // route.go
 	}
-	site, err := d.site(drcName)
+	site, err := v.d.site(drcName)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +71,7 @@ func (d *Daemon) Snapshots(ctx context.Context, target, drcName string) ([]Snaps
 	}
 	out := make([]SnapshotInfo, 0, len(snaps))
 	for _, s := range snaps {
-		status, rec := d.runs.SnapshotStatus(s)
+		status, rec := v.d.runs.SnapshotStatus(s)
 		info := SnapshotInfo{ID: s.ID, ShortID: s.ShortID, Target: target, Agency: t.Cfg.Agency, DRC: site.Name,
 			Time: s.Time, Status: status, Paths: s.Paths}
 		if s.Summary != nil {

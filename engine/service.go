@@ -37,8 +37,8 @@ func wireErr(err error) error {
 
 // runInfo returns a run with its live state: from its job while it is queued or
 // running (the catalog then holds an older state), else r as the catalog has it.
-func (d *Daemon) runInfo(r catalog.Run) RunInfo {
-	j := d.queue.Get(r.ID)
+func (v service) runInfo(r catalog.Run) RunInfo {
+	j := v.d.queue.Get(r.ID)
 	if j == nil {
 		return RunInfo{Run: apiRun(r)}
 	}
@@ -56,7 +56,7 @@ func (s service) runInfos(runs []catalog.Run, err error) ([]RunInfo, error) {
 	}
 	out := make([]RunInfo, len(runs))
 	for i, run := range runs {
-		out[i] = s.d.runInfo(run)
+		out[i] = s.runInfo(run)
 	}
 	return out, nil
 }
@@ -65,7 +65,7 @@ func (s service) one(run catalog.Run, err error) (RunInfo, error) {
 	if err != nil {
 		return RunInfo{}, wireErr(err)
 	}
-	return s.d.runInfo(run), nil
+	return s.runInfo(run), nil
 }
 
 func (s service) Zone() *time.Location { return s.d.sched.Loc() }
@@ -76,12 +76,12 @@ func (s service) Status() (Status, error) {
 		Restic: d.restic.Binary, Targets: len(d.targets), Running: []RunInfo{}}
 	st.Queued, _ = d.queue.Counts()
 	for _, j := range d.queue.Running() {
-		st.Running = append(st.Running, d.runInfo(catalog.Run{ID: j.Run.ID}))
+		st.Running = append(st.Running, s.runInfo(catalog.Run{ID: j.Run.ID}))
 	}
 	for _, site := range d.sites {
 		st.DRCs = append(st.DRCs, DRCInfo{Name: site.Name, Role: site.Role, Kind: site.Kind(), Location: site.Location()})
 	}
-	if err := d.fillStatus(&st); err != nil {
+	if err := s.fillStatus(&st); err != nil {
 		return Status{}, wireErr(err)
 	}
 	return st, nil
@@ -122,13 +122,13 @@ func (s service) Runs(target string, limit int) ([]RunInfo, error) {
 
 func (s service) Run(id uint64) (RunInfo, error) {
 	if s.d.queue.Get(id) != nil {
-		return s.d.runInfo(catalog.Run{ID: id}), nil
+		return s.runInfo(catalog.Run{ID: id}), nil
 	}
 	run, err := s.d.cat.Run(id)
 	if err != nil {
 		return RunInfo{}, wireErr(err)
 	}
-	return s.d.runInfo(*run), nil
+	return s.runInfo(*run), nil
 }
 
 func (s service) Cancel(id uint64) error {
@@ -139,19 +139,19 @@ func (s service) Cancel(id uint64) error {
 }
 
 func (s service) Snapshots(ctx context.Context, target, drcName string) ([]SnapshotInfo, error) {
-	out, err := s.d.Snapshots(ctx, target, drcName)
+	out, err := s.snapshots(ctx, target, drcName)
 	return out, wireErr(err)
 }
 
 func (s service) List(ctx context.Context, target, snapshot, drcName, dir string) (*api.Listing, error) {
-	out, err := s.d.List(ctx, target, snapshot, drcName, dir)
+	out, err := s.list(ctx, target, snapshot, drcName, dir)
 	return out, wireErr(err)
 }
 
 func (s service) Schedule(hours int) ScheduleAnswer {
 	now := s.d.now()
 	to := now.Add(time.Duration(hours) * time.Hour)
-	return ScheduleAnswer{From: now, To: to, TimeZone: s.d.sched.Loc().String(), Runs: s.d.Schedule(now, to)}
+	return ScheduleAnswer{From: now, To: to, TimeZone: s.d.sched.Loc().String(), Runs: s.schedule(now, to)}
 }
 
 func (s service) Forget(req ForgetRequest) (RunInfo, error) {
@@ -170,13 +170,12 @@ func (s service) Restic(req api.ResticRequest, requester string) (RunInfo, error
 }
 
 func (s service) DRCs(ctx context.Context) ([]DRCStatus, error) {
-	out, err := s.d.DRCStatuses(ctx)
+	out, err := s.drcStatuses(ctx)
 	return out, wireErr(err)
 }
 
 func (s service) Replicate(req ReplicateRequest) ([]RunInfo, error) {
-	out, err := s.d.Replicate(req)
-	return out, wireErr(err)
+	return s.runInfos(s.d.Replicate(req))
 }
 
 func (s service) Verify(req VerifyRequest) (RunInfo, error) { return s.one(s.d.Verify(req)) }
@@ -204,11 +203,11 @@ func (s service) Drill(req DrillRequest) ([]RunInfo, error) {
 }
 
 func (s service) DrillReport(id uint64, format, lang string) ([]byte, error) {
-	b, err := s.d.DrillReport(id, format, lang)
+	b, err := s.drillReport(id, format, lang)
 	return b, wireErr(err)
 }
 
 func (s service) PeriodReport(from, to time.Time, format, lang string) ([]byte, error) {
-	b, err := s.d.PeriodReport(from, to, format, lang)
+	b, err := s.periodReport(from, to, format, lang)
 	return b, wireErr(err)
 }

@@ -14,29 +14,29 @@ import (
 const maxWaitingShown = 200
 
 // fillStatus adds the unattended daemon's part to a status answer.
-func (d *Daemon) fillStatus(st *Status) error {
-	now := d.now()
-	st.Now, st.TimeZone = now, d.sched.Loc().String()
-	if w, ok := d.cfg.Scheduler.BlackoutAt(now); ok {
+func (v service) fillStatus(st *Status) error {
+	now := v.d.now()
+	st.Now, st.TimeZone = now, v.d.sched.Loc().String()
+	if w, ok := v.d.cfg.Scheduler.BlackoutAt(now); ok {
 		st.Blackout = apiWindow(w)
 	}
 	st.Waiting = []RunInfo{}
-	for _, j := range d.queue.Pending(maxWaitingShown) {
-		st.Waiting = append(st.Waiting, d.runInfo(catalog.Run{ID: j.Run.ID}))
+	for _, j := range v.d.queue.Pending(maxWaitingShown) {
+		st.Waiting = append(st.Waiting, v.runInfo(catalog.Run{ID: j.Run.ID}))
 	}
-	st.Next = d.sched.Plan(now, now.Add(8*24*time.Hour), 10)
+	st.Next = v.d.sched.Plan(now, now.Add(8*24*time.Hour), 10)
 	for i := range st.Next {
-		d.markHeld(&st.Next[i])
+		v.markHeld(&st.Next[i])
 	}
 	st.TargetStatus = []TargetStatus{}
-	for i := range d.cfg.Targets {
-		ts, err := d.targetStatus(&d.cfg.Targets[i])
+	for i := range v.d.cfg.Targets {
+		ts, err := v.targetStatus(&v.d.cfg.Targets[i])
 		if err != nil {
 			return err
 		}
 		st.TargetStatus = append(st.TargetStatus, ts)
 	}
-	repos, err := d.cat.RepoStates()
+	repos, err := v.d.cat.RepoStates()
 	if err != nil {
 		return err
 	}
@@ -44,21 +44,21 @@ func (d *Daemon) fillStatus(st *Status) error {
 	for i, r := range repos {
 		st.Repositories[i] = apiRepoState(r)
 	}
-	if st.Replication, err = d.replicationLags(); err != nil {
+	if st.Replication, err = v.replicationLags(); err != nil {
 		return err
 	}
-	st.Problems = d.statusProblems(st)
+	st.Problems = v.statusProblems(st)
 	return nil
 }
 
-func (d *Daemon) replicationLags() ([]ReplicationLag, error) {
-	states, err := d.cat.ReplStates()
+func (v service) replicationLags() ([]ReplicationLag, error) {
+	states, err := v.d.cat.ReplStates()
 	if err != nil {
 		return nil, err
 	}
 	out := []ReplicationLag{}
-	for _, s := range d.repl.Secondaries() {
-		l := d.repl.Lag(s.Name)
+	for _, s := range v.d.repl.Secondaries() {
+		l := v.d.repl.Lag(s.Name)
 		rl := ReplicationLag{DRC: s.Name, Lag: l.Lag.Round(time.Second).String(), LagSeconds: l.Lag.Seconds(),
 			SnapshotsPending: l.Snapshots, OldestTarget: l.OldestTarget}
 		if m := s.Replication.Effective().MaxLag; m > 0 {
@@ -70,20 +70,20 @@ func (d *Daemon) replicationLags() ([]ReplicationLag, error) {
 	return out, nil
 }
 
-func (d *Daemon) targetStatus(tc *config.Target) (TargetStatus, error) {
+func (v service) targetStatus(tc *config.Target) (TargetStatus, error) {
 	ts := TargetStatus{Name: tc.Name, Agency: tc.Agency, Kind: tc.Kind, Schedule: tc.Schedule}
-	if next, ok := d.sched.NextOf("backup/" + tc.Name); ok {
+	if next, ok := v.d.sched.NextOf("backup/" + tc.Name); ok {
 		ts.NextRun = &next
 	}
-	runs, err := d.cat.Runs(catalog.RunFilter{Target: tc.Name, Op: "backup", Limit: 1})
+	runs, err := v.d.cat.Runs(catalog.RunFilter{Target: tc.Name, Op: "backup", Limit: 1})
 	if err != nil {
 		return ts, err
 	}
 	if len(runs) == 1 {
-		r := d.runInfo(runs[0]).Run
+		r := v.runInfo(runs[0]).Run
 		ts.LastBackup = &RunBrief{ID: r.ID, Status: r.Status, Reason: r.Reason, Time: r.Time, Error: r.Error}
 	}
-	snaps, err := d.cat.Snapshots(tc.Name)
+	snaps, err := v.d.cat.Snapshots(tc.Name)
 	if err != nil {
 		return ts, err
 	}
@@ -102,24 +102,24 @@ func (d *Daemon) targetStatus(tc *config.Target) (TargetStatus, error) {
 }
 
 // markHeld marks a planned run that comes due in a maintenance window.
-func (d *Daemon) markHeld(p *PlannedRun) {
+func (v service) markHeld(p *PlannedRun) {
 	if p.Op == "blackout" {
 		return
 	}
-	if w, ok := d.cfg.Scheduler.BlackoutAt(p.Time); ok {
+	if w, ok := v.d.cfg.Scheduler.BlackoutAt(p.Time); ok {
 		end := w.End
 		p.Status, p.Until, p.Reason = "held", &end, w.Name
 	}
 }
 
-// Schedule lists the runs the schedules will queue in [from, to) and the maintenance
+// schedule lists the runs the schedules will queue in [from, to) and the maintenance
 // windows that open then, by time.
-func (d *Daemon) Schedule(from, to time.Time) []PlannedRun {
-	out := d.sched.Plan(from, to, 0)
+func (v service) schedule(from, to time.Time) []PlannedRun {
+	out := v.d.sched.Plan(from, to, 0)
 	for i := range out {
-		d.markHeld(&out[i])
+		v.markHeld(&out[i])
 	}
-	for _, w := range d.cfg.Scheduler.Windows(from, to) {
+	for _, w := range v.d.cfg.Scheduler.Windows(from, to) {
 		end := w.End
 		out = append(out, PlannedRun{Time: w.Start, Op: "blackout", Status: "blackout", Until: &end, Reason: w.Name})
 	}

@@ -53,7 +53,7 @@ func (v service) snapshots(ctx context.Context, target, drcName string) ([]Snaps
 		return nil, v.d.unknownTarget(target)
 	}
 	if drcName == "" {
-		return v.ledgerSnapshots(ctx, t) // route.go
+		return v.ledgerSnapshots(ctx, t) // ledger.go
 	}
 	site, err := v.d.site(drcName)
 	if err != nil {

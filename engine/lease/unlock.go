@@ -16,7 +16,7 @@ import (
 // so no run of this daemon uses it meanwhile), and the run body calls Unlock.
 //
 // Without all, a lock is removed only when it is proven stale: by cadang's leases
-// (locks.go: a restic cadang started, now dead), or by restic's own rule, the one
+// (lease.go: a restic cadang started, now dead), or by restic's own rule, the one
 // `restic unlock` applies: a lock not refreshed for 30 minutes (a live restic
 // refreshes its locks every 5 minutes), or a lock of this host whose process no
 // longer exists. With all, every lock goes, whoever holds it (`restic unlock

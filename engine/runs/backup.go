@@ -38,7 +38,7 @@ const (
 func (x *Runner) Backup(ctx context.Context, j *queue.Job, t *Target) (err error) {
 	r := j.Run
 	j.SetProgress(func(p *api.Progress) { p.Phase = "checking drc" })
-	site, note, err := x.repl.BackupSite(ctx, r.Agency) // route.go: the primary, or a secondary while it is down
+	site, note, err := x.repl.BackupSite(ctx, r.Agency) // engine/replication: the primary, or a secondary while it is down
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func (x *Runner) Backup(ctx context.Context, j *queue.Job, t *Target) (err error
 				r.Status, r.Error = catalog.Failed, oneline.Of("recording the snapshot: "+err.Error())
 			}
 		} else {
-			x.snapshotRecorded(r) // replication to the other DRCs (route.go)
+			x.snapshotRecorded(r) // replication to the other DRCs (engine/replication)
 		}
 	}
 

@@ -19,7 +19,7 @@ import (
 func (x *Runner) Restore(ctx context.Context, j *queue.Job, t *Target, site *drc.Site, req api.RestoreRequest) error {
 	r := j.Run
 	j.SetProgress(func(p *api.Progress) { p.Phase = "checking drc" })
-	site, err := x.repl.RestoreSite(ctx, j, site, req.DRC != "") // route.go
+	site, err := x.repl.RestoreSite(ctx, j, site, req.DRC != "") // engine/replication
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,8 @@ import (
 
 // Backup queues a backup of a target.
 func (d *Daemon) Backup(name, reason string, priority int) (catalog.Run, error) {
-	t, ok := d.targets[name]
+	cf := d.conf()
+	t, ok := cf.targets[name]
 	if !ok {
 		return catalog.Run{}, d.unknownTarget(name)
 	}
@@ -21,8 +22,9 @@ func (d *Daemon) Backup(name, reason string, priority int) (catalog.Run, error) 
 
 // unknownTarget is errUnknownTarget for name, with the closest configured name.
 func (d *Daemon) unknownTarget(name string) error {
-	names := make([]string, 0, len(d.targets))
-	for n := range d.targets {
+	cf := d.conf()
+	names := make([]string, 0, len(cf.targets))
+	for n := range cf.targets {
 		names = append(names, n)
 	}
 	return fmt.Errorf("%w %q%s", errUnknownTarget, name, config.Suggest(name, names))

@@ -166,7 +166,7 @@ func idleDaemon(b *testing.B, window time.Duration) measure {
 	rss0, heap0 := rssMiB(), heapMiB()
 	d, stop := benchDaemon(b, "0 2 * * *", wib("2026-11-23 12:00:00"))
 	time.Sleep(2 * time.Second) // startup: 10,000 schedule states stored
-	if next, ok := d.sched.NextDue(); !ok || next.Before(wib("2026-11-24 02:00:00")) {
+	if next, ok := d.conf().sched.NextDue(); !ok || next.Before(wib("2026-11-24 02:00:00")) {
 		b.Fatalf("next due %s", next)
 	}
 	settle()
@@ -197,7 +197,7 @@ func burstDaemon(b *testing.B) measure {
 			lat := make([]time.Duration, 0, len(runs))
 			slot := wib("2026-11-23 02:00:00")
 			for _, r := range runs {
-				due := slot.Add(d.sched.Lookup("backup/" + r.Target).Offset)
+				due := slot.Add(d.conf().sched.Lookup("backup/" + r.Target).Offset)
 				lat = append(lat, r.Started.Sub(due))
 			}
 			m := measure{runs: len(runs), cpuPerMin: time.Duration(float64(cpu) * float64(time.Minute) / float64(time.Since(t0)))}

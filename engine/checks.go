@@ -12,11 +12,11 @@ import (
 // Prune queues prune runs on demand.
 func (d *Daemon) Prune(req MaintenanceRequest) ([]catalog.Run, error) {
 	switch req.DRC {
-	case "", d.primary().Name:
+	case "", d.sites.primary().Name:
 	case "all":
 		req.DRC = "" // the secondaries follow the primary's prune through replication
 	default:
-		if s, err := d.site(req.DRC); err == nil && s.Role == drc.RoleSecondary {
+		if s, err := d.sites.site(req.DRC); err == nil && s.Role == drc.RoleSecondary {
 			return nil, fmt.Errorf("%w: drc %q is a secondary: restic never prunes it; replication removes there what the primary's prune removed, after replication.delete_after", errBadRequest, s.Name)
 		}
 	}
@@ -38,20 +38,21 @@ func (d *Daemon) Check(req MaintenanceRequest) ([]catalog.Run, error) {
 }
 
 func (d *Daemon) maintenance(req MaintenanceRequest, build func(*drc.Site, string) submission) ([]catalog.Run, error) {
-	sites := []*drc.Site{d.primary()}
+	cf := d.conf()
+	sites := []*drc.Site{d.sites.primary()}
 	switch req.DRC {
 	case "":
 	case "all":
 		sites = d.sites
 	default:
-		s, err := d.site(req.DRC)
+		s, err := d.sites.site(req.DRC)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", errBadRequest, err)
 		}
 		sites = []*drc.Site{s}
 	}
 	var agencies []string
-	for _, a := range d.cfg.Agencies {
+	for _, a := range cf.cfg.Agencies {
 		if req.Agency == "" || req.Agency == a.ID {
 			agencies = append(agencies, a.ID)
 		}
@@ -71,13 +72,15 @@ func (d *Daemon) maintenance(req MaintenanceRequest, build func(*drc.Site, strin
 }
 
 func (d *Daemon) pruneSubmission(site *drc.Site, agency, reason string, prio int) submission {
+	cf := d.conf()
 	r := &catalog.Run{Op: "prune", Agency: agency, DRC: site.Name, Reason: reason}
 	return submission{run: r, prio: prio, key: "prune/" + catalog.RepoKey(site.Name, agency),
-		exec: func(ctx context.Context, j *queue.Job) error { return d.runs.Prune(ctx, j, site) }}
+		exec: func(ctx context.Context, j *queue.Job) error { return cf.runs.Prune(ctx, j, site) }}
 }
 
 func (d *Daemon) checkSubmission(site *drc.Site, agency, subset, reason string, prio int) submission {
+	cf := d.conf()
 	r := &catalog.Run{Op: "check", Agency: agency, DRC: site.Name, Reason: reason}
 	return submission{run: r, prio: prio, key: "check/" + catalog.RepoKey(site.Name, agency),
-		exec: func(ctx context.Context, j *queue.Job) error { return d.runs.Check(ctx, j, site, subset) }}
+		exec: func(ctx context.Context, j *queue.Job) error { return cf.runs.Check(ctx, j, site, subset) }}
 }

@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -19,12 +21,9 @@ import (
 	"github.com/cadang/cadang/engine/lease"
 	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/engine/replication"
-	"github.com/cadang/cadang/engine/reports"
 	"github.com/cadang/cadang/engine/runs"
-	"github.com/cadang/cadang/engine/schedule"
 	"github.com/cadang/cadang/engine/server"
 	"github.com/cadang/cadang/internal/oneline"
-	"github.com/cadang/cadang/targets"
 )
 
 // Version is cadang's version, set at build time with -ldflags.
@@ -69,25 +68,24 @@ func Sites(cfg *config.Config, log *slog.Logger) (*drc.Restic, []*drc.Site, erro
 
 // Daemon is `cadang daemon`: it owns the catalog, runs the queue and serves the API.
 type Daemon struct {
-	cfg     *config.Config
 	log     *slog.Logger
 	cat     *catalog.Catalog
 	restic  *drc.Restic
-	sites   []*drc.Site // primary first
-	targets map[string]*target
+	sites   siteList // primary first
 	queue   *queue.Queue
 	repl    *replication.Replicator // replication between the DRCs
-	runs    *runs.Runner            // the bodies of runs
+	leases  *lease.Manager          // the leases it takes on repositories
 	now     func() time.Time
 	pid     int
 	started time.Time
 
-	// The unattended daemon (fire.go): the schedules, and the leases it takes on
-	// repositories (with who this process is).
-	sched  *schedule.Scheduler
-	leases *lease.Manager
-
-	reports *reports.Builder // the drills' reports, in the scheduler's zone
+	// live is the configuration and what is built from it (reload.go): a reload
+	// replaces it whole. Read it once per request with conf().
+	live atomic.Pointer[setup]
+	// schedMu keeps a reload from replacing the schedules while a due slot is fired;
+	// schedWake wakes the schedule loop after a reload.
+	schedMu   sync.Mutex
+	schedWake chan struct{}
 
 	mu       sync.Mutex
 	stopping bool
@@ -121,20 +119,8 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	restic.StopGrace = 30 * time.Second
-	d := &Daemon{
-		cfg: cfg, log: log, restic: restic, sites: sites, now: now, pid: os.Getpid(),
-		targets: map[string]*target{},
-		queue:   queue.New(cfg.Daemon.Concurrency),
-	}
-	for i := range cfg.Targets {
-		tc := &cfg.Targets[i]
-		kind, _ := targets.Lookup(tc.Kind) // the config loader checked it
-		impl, err := kind.New(targets.Spec{Name: tc.Name, Agency: tc.Agency, Config: tc.Spec, Logger: log.With("target", tc.Name)})
-		if err != nil {
-			return nil, fmt.Errorf("target %q: %w", tc.Name, err)
-		}
-		d.targets[tc.Name] = &target{Cfg: tc, Impl: impl}
-	}
+	d := &Daemon{log: log, restic: restic, sites: sites, now: now, pid: os.Getpid(), queue: queue.New(cfg.Daemon.Concurrency),
+		schedWake: make(chan struct{}, 1)}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -146,23 +132,35 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.cat = cat
-	d.setupUnattended()
-	d.reports = reports.New(d.cat, d.cfg, d.sched.Loc(), d.now)
-	d.repl = replication.New(d.sites, d.cat, d.cfg, d.log, d.now, replHost{d})
-	d.runs = runs.New(runs.Deps{Config: d.cfg, Log: d.log, Catalog: d.cat, Sites: d.sites, Repl: d.repl, Leases: d.leases,
-		Reports: d.reports, Location: d.sched.Loc(), Now: d.now, Hooks: runHooks{d}})
+	// restic's `unlock` probes the owner of a lock on this host with SIGHUP; the locks
+	// replication takes name this process, which must not die of it. Serve turns
+	// SIGHUP into a reload.
+	signal.Ignore(syscall.SIGHUP)
+	d.leases = lease.New(lease.Config{Catalog: d.cat, Logger: d.log, Now: d.now, PID: d.pid, Site: d.sites.site,
+		Running: func(run uint64) bool { return d.queue.Get(run) != nil }})
+	d.repl = replication.New(d.sites, d.cat, func() *config.Config { return d.conf().cfg }, d.log, d.now, replHost{d})
+	st, err := d.build(cfg)
+	if err != nil {
+		cat.Close()
+		return nil, err
+	}
+	d.live.Store(st)
+	d.setupQueue(cfg)
 	return d, nil
 }
 
+// siteList is the DRCs, the primary first.
+type siteList []*drc.Site
+
 // primary returns the primary DRC.
-func (d *Daemon) primary() *drc.Site { return d.sites[0] }
+func (l siteList) primary() *drc.Site { return l[0] }
 
 // site returns the DRC named name ("" for the primary).
-func (d *Daemon) site(name string) (*drc.Site, error) {
+func (l siteList) site(name string) (*drc.Site, error) {
 	if name == "" {
-		return d.primary(), nil
+		return l.primary(), nil
 	}
-	for _, s := range d.sites {
+	for _, s := range l {
 		if s.Name == name {
 			return s, nil
 		}
@@ -174,6 +172,7 @@ func (d *Daemon) site(name string) (*drc.Site, error) {
 // taking work, lets running runs end for daemon.shutdown_grace, then cancels them (restic
 // gets SIGINT and removes its locks) and records every run's final state.
 func (d *Daemon) Serve(ctx context.Context) error {
+	cf := d.conf()
 	defer d.cat.Close()
 	orphans, err := d.recoverOrphans()
 	if err != nil {
@@ -183,7 +182,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		return err
 	}
 
-	ln, err := listenSocket(d.cfg.Daemon.Socket)
+	ln, err := listenSocket(cf.cfg.Daemon.Socket)
 	if err != nil {
 		return err
 	}
@@ -192,8 +191,8 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: server.PeerContext}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	d.log.Info("cadang daemon started", "version", Version, "pid", d.pid, "socket", d.cfg.Daemon.Socket,
-		"state_dir", d.cfg.StateDir, "targets", len(d.targets), "drcs", len(d.sites), "restic", d.restic.Binary)
+	d.log.Info("cadang daemon started", "version", Version, "pid", d.pid, "socket", cf.cfg.Daemon.Socket,
+		"state_dir", cf.cfg.StateDir, "targets", len(cf.targets), "drcs", len(d.sites), "restic", d.restic.Binary)
 
 	work, stopWork := context.WithCancelCause(context.Background())
 	defer stopWork(nil)
@@ -204,6 +203,20 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	go func() { d.scheduleLoop(schedCtx); close(schedDone) }()
 	replDone := make(chan struct{})
 	go func() { d.repl.Loop(work); close(replDone) }()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer func() {
+		signal.Stop(hup)
+		signal.Ignore(syscall.SIGHUP) // not the default (exit): restic's probes go on
+		close(hup)
+	}()
+	go func() {
+		for range hup {
+			if _, err := d.Reload(); err != nil {
+				d.log.Error("SIGHUP: configuration not reloaded", "err", err)
+			}
+		}
+	}()
 
 	select {
 	case <-ctx.Done():
@@ -216,11 +229,11 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	d.mu.Lock()
 	d.stopping = true
 	d.mu.Unlock()
-	d.log.Info("shutting down: no new work is taken", "grace", d.cfg.Daemon.ShutdownGrace)
+	d.log.Info("shutting down: no new work is taken", "grace", cf.cfg.Daemon.ShutdownGrace)
 	for _, j := range d.queue.Close() {
 		d.finishUnstarted(j, "the daemon stopped before the run started")
 	}
-	if !d.queue.Wait(d.cfg.Daemon.ShutdownGrace) {
+	if !d.queue.Wait(cf.cfg.Daemon.ShutdownGrace) {
 		running := d.queue.Running()
 		d.log.Warn("grace period over: cancelling running runs", "runs", len(running))
 		for _, j := range running {
@@ -235,7 +248,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
-	_ = os.Remove(d.cfg.Daemon.Socket)
+	_ = os.Remove(cf.cfg.Daemon.Socket)
 	d.log.Info("cadang daemon stopped")
 	return nil
 }
@@ -320,7 +333,7 @@ func (d *Daemon) submitAll(subs []submission, states []catalog.ScheduleState) ([
 	for _, sub := range subs {
 		r := sub.run
 		ctx, cancel := context.WithCancelCause(context.Background())
-		j := &queue.Job{Run: r, Priority: sub.prio, Exec: sub.exec, Uses: d.usesOf(r), Key: sub.key, Ctx: ctx, Cancel: cancel}
+		j := &queue.Job{Run: r, Priority: sub.prio, Exec: sub.exec, Uses: d.sites.usesOf(r), Key: sub.key, Ctx: ctx, Cancel: cancel}
 		queued := *r
 		if err := d.queue.Add(j); err != nil {
 			d.finishUnstarted(j, "the daemon is shutting down")

@@ -15,6 +15,7 @@ import (
 // drcStatuses returns every DRC's status; health is probed now when the last probe is
 // older than a minute or found the DRC unreachable.
 func (v service) drcStatuses(ctx context.Context) ([]DRCStatus, error) {
+	cf := v.d.conf()
 	alarms, err := v.d.cat.Alarms(false)
 	if err != nil {
 		return nil, err
@@ -43,7 +44,7 @@ func (v service) drcStatuses(ctx context.Context) ([]DRCStatus, error) {
 		}
 	}
 	wg.Wait()
-	prim := v.d.primary().Name
+	prim := v.d.sites.primary().Name
 	for i, s := range v.d.sites {
 		st := &out[i]
 		st.DRC, st.Role, st.Kind, st.Location, st.Time = s.Name, s.Role, s.Kind(), s.Location(), st.Health.Checked
@@ -77,7 +78,7 @@ func (v service) drcStatuses(ctx context.Context) ([]DRCStatus, error) {
 					rs.LastSuccess = ps.LastSuccess
 				}
 			}
-			for _, a := range v.d.cfg.Agencies {
+			for _, a := range cf.cfg.Agencies {
 				recs, _ := v.d.cat.AgencySnapshots(a.ID)
 				for _, r := range recs {
 					if _, atS := r.Sites[s.Name]; atS {
@@ -109,9 +110,10 @@ func (v service) drcStatuses(ctx context.Context) ([]DRCStatus, error) {
 
 // Replicate queues replication passes now; it returns the runs that will do them.
 func (d *Daemon) Replicate(req ReplicateRequest) ([]catalog.Run, error) {
+	cf := d.conf()
 	secs := d.repl.Secondaries()
 	if req.DRC != "" {
-		s, err := d.site(req.DRC)
+		s, err := d.sites.site(req.DRC)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", errBadRequest, err)
 		}
@@ -121,7 +123,7 @@ func (d *Daemon) Replicate(req ReplicateRequest) ([]catalog.Run, error) {
 		secs = []*drc.Site{s}
 	}
 	var agencies []string
-	for _, a := range d.cfg.Agencies {
+	for _, a := range cf.cfg.Agencies {
 		if req.Agency == "" || a.ID == req.Agency {
 			agencies = append(agencies, a.ID)
 		}
@@ -148,15 +150,16 @@ func (d *Daemon) Replicate(req ReplicateRequest) ([]catalog.Run, error) {
 
 // Verify queues a verify run.
 func (d *Daemon) Verify(req VerifyRequest) (catalog.Run, error) {
+	cf := d.conf()
 	if req.DRC == "" {
 		return catalog.Run{}, fmt.Errorf("%w: verify needs a DRC (--drc NAME)", errBadRequest)
 	}
-	site, err := d.site(req.DRC)
+	site, err := d.sites.site(req.DRC)
 	if err != nil {
 		return catalog.Run{}, fmt.Errorf("%w: %v", errBadRequest, err)
 	}
 	var agencies []string
-	for _, a := range d.cfg.Agencies {
+	for _, a := range cf.cfg.Agencies {
 		if req.Agency == "" || a.ID == req.Agency {
 			agencies = append(agencies, a.ID)
 		}

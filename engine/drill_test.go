@@ -27,17 +27,17 @@ targets:
 	if err := d.startup(nil); err != nil {
 		t.Fatal(err)
 	}
-	plan := d.sched.Plan(clk.Now(), wib("2026-11-28 23:00:00"), 0)
+	plan := d.conf().sched.Plan(clk.Now(), wib("2026-11-28 23:00:00"), 0)
 	var planned []string
 	for _, p := range plan {
-		planned = append(planned, p.Op+" "+p.Target+" "+p.Time.In(d.sched.Loc()).Format("15:04"))
+		planned = append(planned, p.Op+" "+p.Target+" "+p.Time.In(d.conf().sched.Loc()).Format("15:04"))
 	}
 	if len(planned) != 2 || planned[0] != "drill t1 03:00" || planned[1] != "drill t2 04:00" {
 		t.Errorf("planned: %v", planned)
 	}
 	at := wib("2026-11-28 03:00:00")
 	clk.Set(at)
-	if err := d.fire(d.sched.Tick(at), nil); err != nil {
+	if err := d.fire(d.conf().sched.Tick(at), nil); err != nil {
 		t.Fatal(err)
 	}
 	runs, err := d.cat.Runs(catalog.RunFilter{Op: "drill"})

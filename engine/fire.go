@@ -63,26 +63,27 @@ func (d *Daemon) fire(due []schedule.DueSlot, extra []catalog.ScheduleState) err
 // scheduledRuns builds the runs a schedule's slot queues: one backup, or one prune or
 // check per agency at the DRC.
 func (d *Daemon) scheduledRuns(e *schedule.Entry, reason string) []submission {
+	cf := d.conf()
 	switch e.Op {
 	case "backup":
-		t := d.targets[e.Target]
+		t := cf.targets[e.Target]
 		if t == nil {
 			return nil
 		}
 		return []submission{d.backupSubmission(t, reason, queue.PriorityScheduled)}
 	case "drill":
-		t := d.targets[e.Target]
+		t := cf.targets[e.Target]
 		if t == nil {
 			return nil
 		}
 		return d.drillSubmissions(t, "", reason, queue.PriorityScheduled)
 	case "prune", "check":
-		site, err := d.site(e.DRC)
+		site, err := d.sites.site(e.DRC)
 		if err != nil {
 			return nil
 		}
 		var out []submission
-		for _, a := range d.cfg.Agencies {
+		for _, a := range cf.cfg.Agencies {
 			if e.Op == "prune" {
 				out = append(out, d.pruneSubmission(site, a.ID, reason, queue.PriorityScheduled))
 			} else {
@@ -98,11 +99,14 @@ func (d *Daemon) scheduledRuns(e *schedule.Entry, reason string) []submission {
 // due time, and at least every minute (the clock may jump).
 func (d *Daemon) scheduleLoop(ctx context.Context) {
 	for {
-		if err := d.fire(d.sched.Tick(d.now()), nil); err != nil {
+		d.schedMu.Lock()
+		sched := d.conf().sched // a reload may replace it between two passes
+		if err := d.fire(sched.Tick(d.now()), nil); err != nil {
 			d.log.Error("cannot queue scheduled runs", "err", err)
 		}
+		d.schedMu.Unlock()
 		wait := time.Minute
-		if next, ok := d.sched.NextDue(); ok {
+		if next, ok := sched.NextDue(); ok {
 			wait = min(wait, max(next.Sub(d.now()), time.Millisecond))
 		}
 		t := time.NewTimer(wait)
@@ -111,6 +115,8 @@ func (d *Daemon) scheduleLoop(ctx context.Context) {
 			t.Stop()
 			return
 		case <-t.C:
+		case <-d.schedWake:
+			t.Stop()
 		}
 	}
 }

@@ -79,7 +79,7 @@ agencies:
 		}
 		if now.Before(end) {
 			lastTick = now
-			if err := d.fire(d.sched.Tick(now), nil); err != nil {
+			if err := d.fire(d.conf().sched.Tick(now), nil); err != nil {
 				t.Fatal(err)
 			}
 			// On-demand backups arrive 30 s after the top of the hour, behind a burst of
@@ -144,7 +144,7 @@ agencies:
 	}
 	slots := 0
 	for _, tc := range cfg.Targets {
-		e := d.sched.Lookup("backup/" + tc.Name)
+		e := d.conf().sched.Lookup("backup/" + tc.Name)
 		var want []time.Time
 		for s := e.Sched.Next(start); !s.Add(e.Offset).After(lastTick); s = e.Sched.Next(s) {
 			want = append(want, s.Add(e.Offset))
@@ -229,13 +229,13 @@ func TestDowntimeGivesOneCatchUp(t *testing.T) {
 	if err := d.startup(nil); err != nil {
 		t.Fatal(err)
 	}
-	off := d.sched.Lookup("backup/hourly").Offset
+	off := d.conf().sched.Lookup("backup/hourly").Offset
 	if pending, _ := d.queue.Counts(); pending != 0 {
 		t.Fatalf("a first start queued %d runs", pending)
 	}
 	fire := func(d *Daemon, at time.Time) {
 		clk.Set(at)
-		if err := d.fire(d.sched.Tick(at), nil); err != nil {
+		if err := d.fire(d.conf().sched.Tick(at), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -307,7 +307,7 @@ func TestLateSlotIsCatchUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := clk.Add(3 * time.Hour) // asleep from 00:30 to 03:30
-	if err := d.fire(d.sched.Tick(at), nil); err != nil {
+	if err := d.fire(d.conf().sched.Tick(at), nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := reasons(t, d, "hourly"); got != "catch-up" {
@@ -317,7 +317,7 @@ func TestLateSlotIsCatchUp(t *testing.T) {
 		t.Errorf("nocatch after sleeping: %s", got)
 	}
 	// The next slot comes at its time.
-	if next, _ := d.sched.NextOf("backup/nocatch"); !next.Equal(wib("2026-11-23 04:00:00")) {
+	if next, _ := d.conf().sched.NextOf("backup/nocatch"); !next.Equal(wib("2026-11-23 04:00:00")) {
 		t.Errorf("next slot of nocatch: %s", next)
 	}
 }

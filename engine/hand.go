@@ -45,10 +45,11 @@ func handList() string {
 // Restic queues a hand run of restic on an agency's repository at a DRC (the primary
 // if none is named); requester says who asked.
 func (d *Daemon) Restic(req api.ResticRequest, requester string) (catalog.Run, error) {
-	if !d.cfg.HasAgency(req.Agency) {
+	cf := d.conf()
+	if !cf.cfg.HasAgency(req.Agency) {
 		return catalog.Run{}, fmt.Errorf("%w: unknown agency %q", errBadRequest, req.Agency)
 	}
-	site, err := d.site(req.DRC)
+	site, err := d.sites.site(req.DRC)
 	if err != nil {
 		return catalog.Run{}, fmt.Errorf("%w: %v", errBadRequest, err)
 	}
@@ -62,7 +63,7 @@ func (d *Daemon) Restic(req api.ResticRequest, requester string) (catalog.Run, e
 	}
 	args := append([]string(nil), req.Args...)
 	return d.submit(r, queue.PriorityOnDemand, func(ctx context.Context, j *queue.Job) error {
-		return d.runs.Hand(ctx, j, site, args)
+		return cf.runs.Hand(ctx, j, site, args)
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 // ledgerSnapshots lists a target's snapshots at every DRC: the ledger (when each
 // became restorable where), checked against the primary's repository when it answers.
 func (v service) ledgerSnapshots(ctx context.Context, t *target) ([]SnapshotInfo, error) {
+	cf := v.d.conf()
 	recs, err := v.d.cat.Snapshots(t.Cfg.Name)
 	if err != nil {
 		return nil, err
@@ -31,7 +32,7 @@ func (v service) ledgerSnapshots(ctx context.Context, t *target) ([]SnapshotInfo
 		byID[rec.ID] = info
 		out = append(out, info)
 	}
-	prim := v.d.primary()
+	prim := v.d.sites.primary()
 	cctx, cancel := context.WithTimeout(ctx, drc.CheckTimeout)
 	defer cancel()
 	if prim.Check(cctx) == nil {
@@ -42,7 +43,7 @@ func (v service) ledgerSnapshots(ctx context.Context, t *target) ([]SnapshotInfo
 				listed[s.ID] = true
 				info := byID[s.ID]
 				if info == nil {
-					status, _ := v.d.runs.SnapshotStatus(s)
+					status, _ := cf.runs.SnapshotStatus(s)
 					info = &SnapshotInfo{ID: s.ID, ShortID: s.ShortID, Target: t.Cfg.Name, Agency: t.Cfg.Agency, DRC: prim.Name,
 						Time: s.Time, Status: status, Sites: map[string]time.Time{}}
 					if s.Summary != nil {
@@ -115,7 +116,7 @@ func (d *Daemon) retryDeferredPrune(agency string) bool {
 	if !waiting || d.repl.PruneGate(agency) != nil {
 		return false
 	}
-	sub := d.pruneSubmission(d.primary(), agency, reasonDeferred, queue.PriorityScheduled)
+	sub := d.pruneSubmission(d.sites.primary(), agency, reasonDeferred, queue.PriorityScheduled)
 	if _, err := d.submitAll([]submission{sub}, nil); err != nil {
 		if !errors.Is(err, errShuttingDown) {
 			d.log.Error("cannot queue the deferred prune", "agency", agency, "err", err)

@@ -57,7 +57,7 @@ targets:
 		t.Fatal(err)
 	}
 	j := &queue.Job{Run: &catalog.Run{ID: 100, Op: "prune", Agency: "a", DRC: "local"}}
-	err = d.runs.Prune(context.Background(), j, d.primary())
+	err = d.conf().runs.Prune(context.Background(), j, d.sites.primary())
 	if err == nil || !strings.Contains(err.Error(), "prune waits for replication; it is queued again once they are") {
 		t.Fatalf("prune with a snapshot only at the secondary: %v", err)
 	}
@@ -66,7 +66,7 @@ targets:
 	pass := func(atPrimary []string) {
 		r := &catalog.Run{ID: 101, Op: "replicate", Agency: "a", DRC: "offsite"}
 		res := &mirror.MirrorResult{PrimarySnapshots: atPrimary, SecondarySnapshots: []string{id}}
-		d.repl.Record(context.Background(), r, d.primary(), d.sites[1], res, nil, clk.Now())
+		d.repl.Record(context.Background(), r, d.sites.primary(), d.sites[1], res, nil, clk.Now())
 	}
 	pass([]string{})
 	if runs, _ := d.cat.Runs(catalog.RunFilter{Op: "prune"}); len(runs) != 0 {

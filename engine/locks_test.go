@@ -29,7 +29,7 @@ targets: [{name: app, agency: dinkes, kind: stub, stub: {}}]
 	if res := drc.Ensure(context.Background(), d.sites, "dinkes"); res[0].Error != "" {
 		t.Fatal(res[0].Error)
 	}
-	return d, d.primary().Repo("dinkes")
+	return d, d.sites.primary().Repo("dinkes")
 }
 
 // holdLock starts a restic that holds a (shared) lock on repo until it is killed; with
@@ -47,7 +47,7 @@ func holdLock(t *testing.T, d *Daemon, repo *drc.Repo, host string) int {
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "RESTIC_REPOSITORY=" + repo.URL,
-		"RESTIC_PASSWORD_FILE=" + filepath.Join(d.cfg.StateDir, "keys", "local", "dinkes.key"), "RESTIC_CACHE_DIR=" + t.TempDir()}
+		"RESTIC_PASSWORD_FILE=" + filepath.Join(d.conf().cfg.StateDir, "keys", "local", "dinkes.key"), "RESTIC_CACHE_DIR=" + t.TempDir()}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

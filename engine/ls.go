@@ -16,11 +16,12 @@ import (
 // list lists the folder dir ("" for the top) of a target's snapshot (an id, a prefix,
 // or ""/"latest" for the newest good one) at a DRC ("" for the primary).
 func (v service) list(ctx context.Context, target, snapshot, drcName, dir string) (*api.Listing, error) {
-	t, ok := v.d.targets[target]
+	cf := v.d.conf()
+	t, ok := cf.targets[target]
 	if !ok {
 		return nil, v.d.unknownTarget(target)
 	}
-	site, err := v.d.site(drcName)
+	site, err := v.d.sites.site(drcName)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadRequest, err)
 	}
@@ -31,7 +32,7 @@ func (v service) list(ctx context.Context, target, snapshot, drcName, dir string
 		return nil, err
 	}
 	repo := site.Repo(t.Cfg.Agency)
-	snap, _, err := v.d.runs.ResolveSnapshot(ctx, repo, target, snapshot)
+	snap, _, err := cf.runs.ResolveSnapshot(ctx, repo, target, snapshot)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadRequest, err)
 	}

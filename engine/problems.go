@@ -35,10 +35,11 @@ func targetProblems(ts TargetStatus, rpo time.Duration, now time.Time) []string 
 
 // statusProblems are the problems a status answer shows.
 func (v service) statusProblems(st *Status) []string {
+	cf := v.d.conf()
 	out := []string{}
 	for _, ts := range st.TargetStatus {
 		var rpo time.Duration
-		if tc := v.d.targets[ts.Name]; tc != nil {
+		if tc := cf.targets[ts.Name]; tc != nil {
 			rpo = tc.Cfg.RPO
 		}
 		out = append(out, targetProblems(ts, rpo, st.Now)...)

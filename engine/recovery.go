@@ -31,7 +31,8 @@ import (
 //
 // The schedules' new states are stored together with the runs they queue.
 func (d *Daemon) startup(orphans []catalog.Run) error {
-	d.runs.RecoverTargets(d.targets) // recover_targets.go: what backups of a dead daemon left outside the repository
+	cf := d.conf()
+	cf.runs.RecoverTargets(cf.targets) // recover_targets.go: what backups of a dead daemon left outside the repository
 	if err := d.queueRecovery(); err != nil {
 		return err
 	}
@@ -41,15 +42,15 @@ func (d *Daemon) startup(orphans []catalog.Run) error {
 	if err != nil {
 		return fmt.Errorf("catalog: %w", err)
 	}
-	due, store := d.sched.Load(now, states)
+	due, store := cf.sched.Load(now, states)
 
 	redo := map[string]string{} // target -> why its last backup must be redone
 	for _, r := range orphans {
-		if r.Op == "backup" && d.targets[r.Target] != nil {
+		if r.Op == "backup" && cf.targets[r.Target] != nil {
 			redo[r.Target] = fmt.Sprintf("run %d did not end: the daemon stopped", r.ID)
 		}
 	}
-	for name := range d.targets {
+	for name := range cf.targets {
 		if _, ok := redo[name]; ok {
 			continue
 		}
@@ -76,7 +77,7 @@ func (d *Daemon) startup(orphans []catalog.Run) error {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		t := d.targets[name]
+		t := cf.targets[name]
 		if !t.Cfg.CatchUp() {
 			d.log.Warn("backup did not end; not redone (catchup: false)", "target", name, "why", redo[name])
 			continue
@@ -96,6 +97,7 @@ func (d *Daemon) startup(orphans []catalog.Run) error {
 // cadang process holds and whose runs started restic; leases without restic processes
 // can hold no lock and are dropped.
 func (d *Daemon) queueRecovery() error {
+	cf := d.conf()
 	leases, err := d.cat.Leases("", "")
 	if err != nil {
 		return fmt.Errorf("catalog: %w", err)
@@ -122,14 +124,14 @@ func (d *Daemon) queueRecovery() error {
 	var subs []submission
 	for _, key := range order {
 		drcName, agency, _ := strings.Cut(key, "/")
-		site, err := d.site(drcName)
+		site, err := d.sites.site(drcName)
 		if err != nil {
 			d.log.Warn("leases on a DRC that is no longer configured", "drc", drcName, "agency", agency)
 			continue
 		}
 		r := &catalog.Run{Op: "unlock", Agency: agency, DRC: site.Name, Reason: reasonRecovery}
 		subs = append(subs, submission{run: r, prio: queue.PriorityRecovery,
-			exec: func(ctx context.Context, j *queue.Job) error { return d.runs.RecoverRepo(ctx, j, site, agency) }})
+			exec: func(ctx context.Context, j *queue.Job) error { return cf.runs.RecoverRepo(ctx, j, site, agency) }})
 	}
 	if len(subs) == 0 {
 		return nil
@@ -144,7 +146,8 @@ func (d *Daemon) queueRecovery() error {
 // other daemon uses this state dir, so every such folder is stale. Other entries are
 // not cadang's: they are left, with a warning.
 func (d *Daemon) removeStaleScratch() {
-	dir := filepath.Join(d.cfg.StateDir, "scratch")
+	cf := d.conf()
+	dir := filepath.Join(cf.cfg.StateDir, "scratch")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {

@@ -11,13 +11,15 @@ import (
 
 // drillReport renders the report of a finished drill run.
 func (v service) drillReport(id uint64, format, lang string) ([]byte, error) {
-	b, err := v.d.reports.Drill(id, format, lang)
+	cf := v.d.conf()
+	b, err := cf.reports.Drill(id, format, lang)
 	return b, reportErr(err)
 }
 
 // periodReport renders the summary of every drill that started in [from, to).
 func (v service) periodReport(from, to time.Time, format, lang string) ([]byte, error) {
-	b, err := v.d.reports.Period(from, to, format, lang)
+	cf := v.d.conf()
+	b, err := cf.reports.Period(from, to, format, lang)
 	return b, reportErr(err)
 }
 

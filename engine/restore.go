@@ -15,14 +15,15 @@ import (
 
 // Restore queues a restore.
 func (d *Daemon) Restore(req RestoreRequest) (catalog.Run, error) {
-	t, ok := d.targets[req.Target]
+	cf := d.conf()
+	t, ok := cf.targets[req.Target]
 	if !ok {
 		return catalog.Run{}, d.unknownTarget(req.Target)
 	}
 	if req.To == "" {
 		return catalog.Run{}, errors.New("restore needs a destination (--to)")
 	}
-	site, err := d.site(req.DRC)
+	site, err := d.sites.site(req.DRC)
 	if err != nil {
 		return catalog.Run{}, err
 	}
@@ -38,7 +39,7 @@ func (d *Daemon) Restore(req RestoreRequest) (catalog.Run, error) {
 		DRC: site.Name, Reason: "on-demand", Destination: redact.URL(req.To)}
 	secrets := redact.Secrets(req.To)
 	return d.submit(r, queue.PriorityOnDemand, func(ctx context.Context, j *queue.Job) error {
-		err := d.runs.Restore(ctx, j, t, site, req)
+		err := cf.runs.Restore(ctx, j, t, site, req)
 		scrubRun(j.Run, secrets)
 		return redact.Error(err, secrets)
 	})
@@ -48,14 +49,15 @@ func (d *Daemon) Restore(req RestoreRequest) (catalog.Run, error) {
 // (drcName ""), or as the repository at one DRC holds them, with what the catalog
 // knows of each.
 func (v service) snapshots(ctx context.Context, target, drcName string) ([]SnapshotInfo, error) {
-	t, ok := v.d.targets[target]
+	cf := v.d.conf()
+	t, ok := cf.targets[target]
 	if !ok {
 		return nil, v.d.unknownTarget(target)
 	}
 	if drcName == "" {
 		return v.ledgerSnapshots(ctx, t) // ledger.go
 	}
-	site, err := v.d.site(drcName)
+	site, err := v.d.sites.site(drcName)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +73,7 @@ func (v service) snapshots(ctx context.Context, target, drcName string) ([]Snaps
 	}
 	out := make([]SnapshotInfo, 0, len(snaps))
 	for _, s := range snaps {
-		status, rec := v.d.runs.SnapshotStatus(s)
+		status, rec := cf.runs.SnapshotStatus(s)
 		info := SnapshotInfo{ID: s.ID, ShortID: s.ShortID, Target: target, Agency: t.Cfg.Agency, DRC: site.Name,
 			Time: s.Time, Status: status, Paths: s.Paths}
 		if s.Summary != nil {

@@ -11,9 +11,10 @@ import (
 
 // backupSubmission builds a backup run of t. When it succeeds, t's retention is queued.
 func (d *Daemon) backupSubmission(t *target, reason string, prio int) submission {
-	r := &catalog.Run{Op: "backup", Target: t.Cfg.Name, Agency: t.Cfg.Agency, Kind: t.Cfg.Kind, DRC: d.primary().Name, Reason: reason}
+	cf := d.conf()
+	r := &catalog.Run{Op: "backup", Target: t.Cfg.Name, Agency: t.Cfg.Agency, Kind: t.Cfg.Kind, DRC: d.sites.primary().Name, Reason: reason}
 	return submission{run: r, prio: prio, key: "backup/" + t.Cfg.Name, exec: func(ctx context.Context, j *queue.Job) error {
-		err := d.runs.Backup(ctx, j, t)
+		err := cf.runs.Backup(ctx, j, t)
 		if err == nil && j.Run.Status == catalog.Succeeded {
 			d.afterBackup(j, t)
 		}
@@ -37,7 +38,8 @@ func (d *Daemon) afterBackup(j *queue.Job, t *target) {
 
 // Forget queues a forget run of a target (`cadang forget`).
 func (d *Daemon) Forget(name string, dryRun bool) (catalog.Run, error) {
-	t, ok := d.targets[name]
+	cf := d.conf()
+	t, ok := cf.targets[name]
 	if !ok {
 		return catalog.Run{}, d.unknownTarget(name)
 	}
@@ -50,12 +52,13 @@ func (d *Daemon) Forget(name string, dryRun bool) (catalog.Run, error) {
 }
 
 func (d *Daemon) forgetSubmission(t *target, dryRun bool, reason string, prio int) submission {
-	r := &catalog.Run{Op: "forget", Target: t.Cfg.Name, Agency: t.Cfg.Agency, Kind: t.Cfg.Kind, DRC: d.primary().Name, Reason: reason}
+	cf := d.conf()
+	r := &catalog.Run{Op: "forget", Target: t.Cfg.Name, Agency: t.Cfg.Agency, Kind: t.Cfg.Kind, DRC: d.sites.primary().Name, Reason: reason}
 	if dryRun {
 		r.Notes = []string{"dry run: nothing is removed"}
 	}
 	return submission{run: r, prio: prio, key: "forget/" + t.Cfg.Name, exec: func(ctx context.Context, j *queue.Job) error {
-		err := d.runs.Forget(ctx, j, t, dryRun)
+		err := cf.runs.Forget(ctx, j, t, dryRun)
 		if err == nil && !dryRun {
 			// The secondaries learn at once that the snapshots left the primary: their
 			// deletion grace starts now, and the ledger says when they go there.

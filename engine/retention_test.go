@@ -132,7 +132,7 @@ func retentionWorld(t *testing.T) (*Daemon, *testenv.MinIO, *clock) {
 // could not tag it.
 func makeSnapshot(t *testing.T, d *Daemon, m *testenv.MinIO, target, agency string, s snap, run uint64) string {
 	t.Helper()
-	repo := d.primary().Repo(agency)
+	repo := d.sites.primary().Repo(agency)
 	tags := fmt.Sprintf("cadang,target=%s,agency=%s,kind=stub,run=%d", target, agency, run)
 	if s.status == "p" {
 		tags += ",status=partial"
@@ -140,8 +140,8 @@ func makeSnapshot(t *testing.T, d *Daemon, m *testenv.MinIO, target, agency stri
 	cmd := exec.Command(testenv.Restic(t), "backup", "--json", "--stdin", "--stdin-filename", s.name+".txt",
 		"--host", target, "--tag", tags, "--time", s.time().Format("2006-01-02 15:04:05"))
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "TZ=" + s.time().Location().String(),
-		"RESTIC_REPOSITORY=" + repo.URL, "RESTIC_PASSWORD_FILE=" + filepath.Join(d.cfg.StateDir, "keys", "local", agency+".key"),
-		"RESTIC_CACHE_DIR=" + filepath.Join(d.cfg.StateDir, "cache", "local"),
+		"RESTIC_REPOSITORY=" + repo.URL, "RESTIC_PASSWORD_FILE=" + filepath.Join(d.conf().cfg.StateDir, "keys", "local", agency+".key"),
+		"RESTIC_CACHE_DIR=" + filepath.Join(d.conf().cfg.StateDir, "cache", "local"),
 		"AWS_ACCESS_KEY_ID=" + m.AccessKey, "AWS_SECRET_ACCESS_KEY=" + m.SecretKey}
 	cmd.Stdin = strings.NewReader("content of " + s.name)
 	out, err := cmd.Output()
@@ -202,7 +202,7 @@ func TestRetentionOnRealRepository(t *testing.T) {
 	if err := d.cat.AddRun(failed); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.submitAll([]submission{d.forgetSubmission(d.targets["t0"], false, reasonRetention, queue.PriorityScheduled)}, nil); err != nil {
+	if _, err := d.submitAll([]submission{d.forgetSubmission(d.conf().targets["t0"], false, reasonRetention, queue.PriorityScheduled)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	runQueued(d)
@@ -210,7 +210,7 @@ func TestRetentionOnRealRepository(t *testing.T) {
 	if len(runs) != 1 || runs[0].Status != catalog.Succeeded || !strings.Contains(strings.Join(runs[0].Notes, ";"), "skipped: the latest backup") {
 		t.Fatalf("retention after a failed backup: %+v", runs)
 	}
-	if snaps, _ := d.primary().Repo("dinkes").Snapshots(ctx, "target=t0"); len(snaps) != len(retentionCases[0].snaps) {
+	if snaps, _ := d.sites.primary().Repo("dinkes").Snapshots(ctx, "target=t0"); len(snaps) != len(retentionCases[0].snaps) {
 		t.Fatalf("retention after a failed backup removed snapshots: %d left", len(snaps))
 	}
 
@@ -227,7 +227,7 @@ func TestRetentionOnRealRepository(t *testing.T) {
 			if len(runs) != 1 || runs[0].Status != catalog.Succeeded {
 				t.Fatalf("forget run: %+v", runs)
 			}
-			snaps, err := d.primary().Repo("dinkes").Snapshots(ctx, "target="+target)
+			snaps, err := d.sites.primary().Repo("dinkes").Snapshots(ctx, "target="+target)
 			if err != nil {
 				t.Fatal(err)
 			}

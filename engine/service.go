@@ -68,12 +68,23 @@ func (s service) one(run catalog.Run, err error) (RunInfo, error) {
 	return s.runInfo(run), nil
 }
 
-func (s service) Zone() *time.Location { return s.d.sched.Loc() }
+func (s service) Config() (file, digest string) {
+	cfg := s.d.conf().cfg
+	return cfg.File, cfg.Digest
+}
+
+func (s service) Reload() (api.ReloadAnswer, error) {
+	out, err := s.d.Reload()
+	return out, wireErr(err)
+}
+
+func (s service) Zone() *time.Location { return s.d.conf().sched.Loc() }
 
 func (s service) Status() (Status, error) {
 	d := s.d
-	st := Status{Version: Version, PID: d.pid, Started: d.started, StateDir: d.cfg.StateDir, Config: d.cfg.File,
-		Restic: d.restic.Binary, Targets: len(d.targets), Running: []RunInfo{}}
+	cf := d.conf()
+	st := Status{Version: Version, PID: d.pid, Started: d.started, StateDir: cf.cfg.StateDir, Config: cf.cfg.File,
+		Restic: d.restic.Binary, Targets: len(cf.targets), Running: []RunInfo{}}
 	st.Queued, _ = d.queue.Counts()
 	for _, j := range d.queue.Running() {
 		st.Running = append(st.Running, s.runInfo(catalog.Run{ID: j.Run.ID}))
@@ -88,8 +99,9 @@ func (s service) Status() (Status, error) {
 }
 
 func (s service) Targets() []TargetInfo {
+	cf := s.d.conf()
 	out := []TargetInfo{}
-	for _, t := range s.d.cfg.Targets {
+	for _, t := range cf.cfg.Targets {
 		out = append(out, TargetInfo{Name: t.Name, Agency: t.Agency, Kind: t.Kind, Schedule: t.Schedule})
 	}
 	return out
@@ -112,8 +124,9 @@ func (s service) Restore(req RestoreRequest) (RunInfo, error) {
 
 func (s service) Runs(target string, limit int) ([]RunInfo, error) {
 	d := s.d
+	cf := d.conf()
 	if target != "" {
-		if _, ok := d.targets[target]; !ok {
+		if _, ok := cf.targets[target]; !ok {
 			return nil, wireErr(d.unknownTarget(target))
 		}
 	}
@@ -149,9 +162,10 @@ func (s service) List(ctx context.Context, target, snapshot, drcName, dir string
 }
 
 func (s service) Schedule(hours int) ScheduleAnswer {
+	cf := s.d.conf()
 	now := s.d.now()
 	to := now.Add(time.Duration(hours) * time.Hour)
-	return ScheduleAnswer{From: now, To: to, TimeZone: s.d.sched.Loc().String(), Runs: s.schedule(now, to)}
+	return ScheduleAnswer{From: now, To: to, TimeZone: cf.sched.Loc().String(), Runs: s.schedule(now, to)}
 }
 
 func (s service) Forget(req ForgetRequest) (RunInfo, error) {

@@ -15,22 +15,23 @@ const maxWaitingShown = 200
 
 // fillStatus adds the unattended daemon's part to a status answer.
 func (v service) fillStatus(st *Status) error {
+	cf := v.d.conf()
 	now := v.d.now()
-	st.Now, st.TimeZone = now, v.d.sched.Loc().String()
-	if w, ok := v.d.cfg.Scheduler.BlackoutAt(now); ok {
+	st.Now, st.TimeZone = now, cf.sched.Loc().String()
+	if w, ok := cf.cfg.Scheduler.BlackoutAt(now); ok {
 		st.Blackout = apiWindow(w)
 	}
 	st.Waiting = []RunInfo{}
 	for _, j := range v.d.queue.Pending(maxWaitingShown) {
 		st.Waiting = append(st.Waiting, v.runInfo(catalog.Run{ID: j.Run.ID}))
 	}
-	st.Next = v.d.sched.Plan(now, now.Add(8*24*time.Hour), 10)
+	st.Next = cf.sched.Plan(now, now.Add(8*24*time.Hour), 10)
 	for i := range st.Next {
 		v.markHeld(&st.Next[i])
 	}
 	st.TargetStatus = []TargetStatus{}
-	for i := range v.d.cfg.Targets {
-		ts, err := v.targetStatus(&v.d.cfg.Targets[i])
+	for i := range cf.cfg.Targets {
+		ts, err := v.targetStatus(&cf.cfg.Targets[i])
 		if err != nil {
 			return err
 		}
@@ -71,8 +72,9 @@ func (v service) replicationLags() ([]ReplicationLag, error) {
 }
 
 func (v service) targetStatus(tc *config.Target) (TargetStatus, error) {
+	cf := v.d.conf()
 	ts := TargetStatus{Name: tc.Name, Agency: tc.Agency, Kind: tc.Kind, Schedule: tc.Schedule}
-	if next, ok := v.d.sched.NextOf("backup/" + tc.Name); ok {
+	if next, ok := cf.sched.NextOf("backup/" + tc.Name); ok {
 		ts.NextRun = &next
 	}
 	runs, err := v.d.cat.Runs(catalog.RunFilter{Target: tc.Name, Op: "backup", Limit: 1})
@@ -103,10 +105,11 @@ func (v service) targetStatus(tc *config.Target) (TargetStatus, error) {
 
 // markHeld marks a planned run that comes due in a maintenance window.
 func (v service) markHeld(p *PlannedRun) {
+	cf := v.d.conf()
 	if p.Op == "blackout" {
 		return
 	}
-	if w, ok := v.d.cfg.Scheduler.BlackoutAt(p.Time); ok {
+	if w, ok := cf.cfg.Scheduler.BlackoutAt(p.Time); ok {
 		end := w.End
 		p.Status, p.Until, p.Reason = "held", &end, w.Name
 	}
@@ -115,11 +118,12 @@ func (v service) markHeld(p *PlannedRun) {
 // schedule lists the runs the schedules will queue in [from, to) and the maintenance
 // windows that open then, by time.
 func (v service) schedule(from, to time.Time) []PlannedRun {
-	out := v.d.sched.Plan(from, to, 0)
+	cf := v.d.conf()
+	out := cf.sched.Plan(from, to, 0)
 	for i := range out {
 		v.markHeld(&out[i])
 	}
-	for _, w := range v.d.cfg.Scheduler.Windows(from, to) {
+	for _, w := range cf.cfg.Scheduler.Windows(from, to) {
 		end := w.End
 		out = append(out, PlannedRun{Time: w.Start, Op: "blackout", Status: "blackout", Until: &end, Reason: w.Name})
 	}

@@ -10,6 +10,7 @@ import (
 
 // Unlock queues unlock runs on demand; requester says who asked (for the notes).
 func (d *Daemon) Unlock(req UnlockRequest, requester string) ([]catalog.Run, error) {
+	cf := d.conf()
 	drcName := req.DRC
 	if drcName == "" {
 		drcName = "all"
@@ -23,6 +24,6 @@ func (d *Daemon) Unlock(req UnlockRequest, requester string) ([]catalog.Run, err
 			r.Notes = append(r.Notes, "requested by "+requester)
 		}
 		return submission{run: r, prio: queue.PriorityOnDemand, key: "unlock/" + catalog.RepoKey(site.Name, agency),
-			exec: func(ctx context.Context, j *queue.Job) error { return d.runs.Unlock(ctx, j, site, req.All) }}
+			exec: func(ctx context.Context, j *queue.Job) error { return cf.runs.Unlock(ctx, j, site, req.All) }}
 	})
 }

@@ -57,7 +57,7 @@ targets:
   - {name: fine, agency: dinkes, kind: streamcmd, streamcmd: {argv: [echo, hello]}}
 `)
 	d := newTestDaemon(t, cfg, time.Now)
-	repo := d.primary().Repo("dinkes")
+	repo := d.sites.primary().Repo("dinkes")
 	ctx := context.Background()
 
 	run, err := d.Backup("fine", reasonOnDemand, queue.PriorityOnDemand)
@@ -121,7 +121,7 @@ targets: [{name: app, agency: dinkes, kind: stub, stub: {}}]
 	if res := drc.Ensure(context.Background(), d.sites, "dinkes"); res[0].Error != "" {
 		t.Fatal(res[0].Error)
 	}
-	repo := d.primary().Repo("dinkes")
+	repo := d.sites.primary().Repo("dinkes")
 	ctx := context.Background()
 
 	live := holdLock(t, d, repo, "")

@@ -16,7 +16,7 @@ func TestReplicateSharesThePrimary(t *testing.T) {
 	d := &Daemon{sites: testSites("local", "offsite")}
 	add := func(id uint64, op, drc string) *queue.Job {
 		r := &catalog.Run{ID: id, Op: op, DRC: drc, Agency: "dinkes", Queued: time.Unix(int64(id), 0)}
-		j := &queue.Job{Run: r, Priority: queue.PriorityScheduled, Uses: d.usesOf(r)}
+		j := &queue.Job{Run: r, Priority: queue.PriorityScheduled, Uses: d.sites.usesOf(r)}
 		if err := q.Add(j); err != nil {
 			t.Fatal(err)
 		}

@@ -12,13 +12,17 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -57,6 +61,8 @@ type globals struct {
 	// ran is set once the command line parsed and a command starts: an error before
 	// that is cobra's (unknown command or flag, wrong arguments), a usage error.
 	ran bool
+	// driftChecked: the daemon's configuration was compared with its file (once).
+	driftChecked bool
 }
 
 // AddFlags adds the global flags; they are persistent, so they work before or after
@@ -168,6 +174,7 @@ func newRootCommand(g *globals) *cobra.Command {
 		newPruneCommand(g),
 		newUnlockCommand(g),
 		newResticCommand(g),
+		newReloadCommand(g),
 		newCheckCommand(g),
 		newDRCCommand(g),
 		newVerifyCommand(g),
@@ -316,21 +323,54 @@ func (g *globals) loadConfig() (*config.Config, error) {
 // client returns a client of the daemon (see above for where it is found).
 func (g *globals) client() (*api.Client, error) {
 	if s := os.Getenv("CADANG_SOCKET"); s != "" && g.configFile == "" {
-		return newClient(s), nil
+		return g.newClient(s), nil
 	}
 	if _, found := g.configPath(); !found {
-		return newClient(defaultSocket), nil
+		return g.newClient(defaultSocket), nil
 	}
 	cfg, err := g.loadConfig()
 	if err != nil {
-		return nil, err
+		// A file with a mistake must not lock the operator out: the daemon runs the
+		// version it loaded. Say so, and reach it if the socket can still be found.
+		file, _ := g.configPath()
+		socket, serr := config.SocketOf(file)
+		if serr != nil {
+			return nil, err
+		}
+		conn, derr := net.DialTimeout("unix", socket, time.Second)
+		if derr != nil {
+			return nil, err // no daemon to go on with: the file's problems are the answer
+		}
+		conn.Close()
+		fmt.Fprintf(g.stderr, "cadang: warning: %s has problems; the daemon goes on with the version it loaded:\n%v\n", file, err)
+		g.driftChecked = true
+		return g.newClient(socket), nil
 	}
-	return newClient(cfg.Daemon.Socket), nil
+	return g.newClient(cfg.Daemon.Socket), nil
 }
 
-// newClient is a client of the daemon at socket that prints times in the daemon's zone.
-func newClient(socket string) *api.Client {
+// newClient is a client of the daemon at socket that prints times in the daemon's zone
+// and warns when the daemon runs an older version of its configuration file.
+func (g *globals) newClient(socket string) *api.Client {
 	c := api.NewClient(socket)
 	c.OnZone = setDisplayZone
+	c.OnConfig = g.checkDrift
 	return c
+}
+
+// checkDrift warns (once) when the configuration file the daemon runs has changed since
+// the daemon loaded it: a target added to the file is unknown to the daemon until
+// `cadang reload`. A file this user cannot read is not compared.
+func (g *globals) checkDrift(file, digest string) {
+	if g.driftChecked || file == "" {
+		return
+	}
+	g.driftChecked = true
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != digest {
+		fmt.Fprintf(g.stderr, "cadang: warning: %s has changed since the daemon loaded it; apply it with `cadang reload`\n", file)
+	}
 }

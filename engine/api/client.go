@@ -20,6 +20,13 @@ var ErrNoDaemon = errors.New("no cadang daemon is running")
 // ZoneHeader carries the daemon's time zone (an IANA name) on every answer.
 const ZoneHeader = "Cadang-Timezone"
 
+// ConfigFileHeader and ConfigDigestHeader carry, on every answer, the configuration file
+// the daemon runs and the SHA-256 (hex) of its bytes as the daemon loaded them.
+const (
+	ConfigFileHeader   = "Cadang-Config-File"
+	ConfigDigestHeader = "Cadang-Config-Digest"
+)
+
 // Client talks to a daemon over its unix socket.
 type Client struct {
 	socket string
@@ -27,6 +34,9 @@ type Client struct {
 	// OnZone, if set, is told the daemon's time zone (scheduler.timezone) with every
 	// answer, so that a client prints times as the daemon's operators read them.
 	OnZone func(name string)
+	// OnConfig, if set, is told the configuration file the daemon runs and its digest
+	// with every answer, so that a client can warn when the file changed since.
+	OnConfig func(file, digest string)
 }
 
 // NewClient returns a client of the daemon listening on socket.
@@ -74,6 +84,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	defer resp.Body.Close()
 	if z := resp.Header.Get(ZoneHeader); z != "" && c.OnZone != nil {
 		c.OnZone(z)
+	}
+	if dg := resp.Header.Get(ConfigDigestHeader); dg != "" && c.OnConfig != nil {
+		c.OnConfig(resp.Header.Get(ConfigFileHeader), dg)
 	}
 	if resp.StatusCode >= 300 {
 		var e Error
@@ -182,6 +195,12 @@ func (c *Client) Unlock(ctx context.Context, req UnlockRequest) ([]RunInfo, erro
 func (c *Client) Restic(ctx context.Context, req ResticRequest) (RunInfo, error) {
 	var out RunInfo
 	return out, c.do(ctx, http.MethodPost, "/v1/restic", req, &out)
+}
+
+// Reload asks the daemon to re-read its configuration file.
+func (c *Client) Reload(ctx context.Context) (ReloadAnswer, error) {
+	var out ReloadAnswer
+	return out, c.do(ctx, http.MethodPost, "/v1/reload", nil, &out)
 }
 
 // List lists a folder of a target's snapshot (snapshot "" or "latest": the newest

@@ -362,3 +362,13 @@ type SiteCompare struct {
 	DiffersExamples  []string `json:"size_differs_examples,omitempty"`
 	NotYetReplicated bool     `json:"not_yet_replicated,omitempty"` // missing here are the primary's newest objects
 }
+
+// ReloadAnswer says what a reload of the daemon's configuration did: POST /v1/reload.
+type ReloadAnswer struct {
+	Config    string   `json:"config"`    // the file
+	Digest    string   `json:"digest"`    // SHA-256 of the file as now loaded
+	Unchanged bool     `json:"unchanged"` // the file had not changed: nothing to do
+	Added     []string `json:"added"`     // targets
+	Removed   []string `json:"removed"`
+	Changed   []string `json:"changed"`
+}

@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +42,9 @@ type Config struct {
 	Report Report `yaml:"report"`
 
 	File string `yaml:"-"` // the file the config was loaded from
+	// Digest is the SHA-256 of the file's bytes as loaded (hex): a client compares it
+	// with the file now to tell that the daemon runs an older version of it.
+	Digest string `yaml:"-"`
 }
 
 // Restic says which restic binary to run.
@@ -127,7 +132,8 @@ func Load(file string) (*Config, error) {
 
 // Parse decodes and validates data read from file.
 func Parse(file string, data []byte) (*Config, error) {
-	cfg := &Config{File: file}
+	sum := sha256.Sum256(data)
+	cfg := &Config{File: file, Digest: hex.EncodeToString(sum[:])}
 	ps := &Problems{file: file}
 	d := &decoder{problems: ps, pos: map[string]yaml.Node{}, unknown: map[string]bool{}}
 
@@ -463,4 +469,53 @@ func (c *Config) HasAgency(id string) bool {
 		}
 	}
 	return false
+}
+
+// NeedRestart lists what differs between the configuration a daemon runs (old) and a
+// new one that a reload cannot apply: the state dir, the daemon's own settings, restic,
+// and the DRCs (the replication loop, the leases and the queue's limits are built on
+// them). Targets, agencies, schedules, the time zone, maintenance windows, drills and
+// reports reload.
+func NeedRestart(old, cfg *Config) []string {
+	var out []string
+	if old.StateDir != cfg.StateDir {
+		out = append(out, "state_dir")
+	}
+	if old.Daemon != cfg.Daemon {
+		out = append(out, "daemon")
+	}
+	if old.Restic != cfg.Restic {
+		out = append(out, "restic")
+	}
+	if !reflect.DeepEqual(old.DRCs, cfg.DRCs) {
+		out = append(out, "drcs")
+	}
+	return out
+}
+
+// SocketOf finds the daemon's socket in a configuration file that may not pass Load:
+// a client must reach the daemon while the file holds a mistake (to reload once it is
+// fixed, or to go on working with what the daemon runs). It reads only state_dir and
+// daemon.socket.
+func SocketOf(file string) (string, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("config: %w", err)
+	}
+	var c struct {
+		StateDir string `yaml:"state_dir"`
+		Daemon   struct {
+			Socket string `yaml:"socket"`
+		} `yaml:"daemon"`
+	}
+	if err := yaml.Unmarshal(data, &c); err != nil {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	cfg := &Config{File: file, StateDir: c.StateDir, Daemon: Daemon{Socket: c.Daemon.Socket}}
+	cfg.resolvePaths()
+	cfg.applyDefaults()
+	if cfg.Daemon.Socket == "" {
+		return "", fmt.Errorf("%s: no state_dir: the daemon's socket is unknown", file)
+	}
+	return cfg.Daemon.Socket, nil
 }

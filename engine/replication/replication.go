@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/cadang/cadang/drc"
@@ -67,7 +65,7 @@ func (rp *Replicator) site(name string) (*drc.Site, error) {
 type Replicator struct {
 	sites []*drc.Site // primary first
 	cat   *catalog.Catalog
-	cfg   *config.Config
+	cfg   func() *config.Config // the configuration the daemon runs now (agencies reload)
 	log   *slog.Logger
 	now   func() time.Time
 	host  Host
@@ -89,7 +87,7 @@ type pairState struct {
 }
 
 // New returns the replicator of a daemon's DRCs (sites, the primary first).
-func New(sites []*drc.Site, cat *catalog.Catalog, cfg *config.Config, log *slog.Logger, now func() time.Time, host Host) *Replicator {
+func New(sites []*drc.Site, cat *catalog.Catalog, cfg func() *config.Config, log *slog.Logger, now func() time.Time, host Host) *Replicator {
 	rp := &Replicator{sites: sites, cat: cat, cfg: cfg, log: log, now: now, host: host, pairs: map[string]*pairState{}, health: map[string]drc.Health{}, limiters: map[string]*mirror.Limiter{},
 		contents: map[string]*mirror.Contents{}, lagOver: map[string]bool{}, due: map[string]bool{}, wake: make(chan struct{}, 1)}
 	for _, s := range sites {
@@ -541,9 +539,6 @@ func (rp *Replicator) probeEvery(s *drc.Site) time.Duration {
 
 // Loop probes the DRCs and scans for work until ctx ends.
 func (rp *Replicator) Loop(ctx context.Context) {
-	// restic's `unlock` probes the owner of a lock on this host with SIGHUP; the locks
-	// replication takes name this process, which must not die of it.
-	signal.Ignore(syscall.SIGHUP)
 	lastProbe := map[string]time.Time{}
 	lastScan := map[string]time.Time{}
 	tick := time.NewTicker(time.Second)
@@ -595,7 +590,7 @@ func (rp *Replicator) scanAll(ctx context.Context, sec *drc.Site) {
 	if !rp.reachable(prim.Name) || !rp.reachable(sec.Name) {
 		return // the health loop scans again when both answer
 	}
-	for _, a := range rp.cfg.Agencies {
+	for _, a := range rp.cfg().Agencies {
 		if ctx.Err() != nil {
 			return
 		}
@@ -800,7 +795,7 @@ func (rp *Replicator) NeededAnywhere(ctx context.Context, agency string) (map[st
 func (rp *Replicator) Lag(secName string) Lag {
 	var out Lag
 	prim := rp.primary().Name
-	for _, a := range rp.cfg.Agencies {
+	for _, a := range rp.cfg().Agencies {
 		recs, err := rp.cat.AgencySnapshots(a.ID)
 		if err != nil {
 			continue

@@ -39,6 +39,11 @@ type Service interface {
 	Drill(req api.DrillRequest) ([]api.RunInfo, error)
 	DrillReport(id uint64, format, lang string) ([]byte, error)
 	PeriodReport(from, to time.Time, format, lang string) ([]byte, error)
+	// Reload re-reads the daemon's configuration file and applies it, or says why not.
+	Reload() (api.ReloadAnswer, error)
+	// Config names the configuration file the daemon runs and the SHA-256 of its bytes
+	// as loaded.
+	Config() (file, digest string)
 	// Zone is the daemon's time zone (scheduler.timezone): dates in requests are read in
 	// it, and every answer names it.
 	Zone() *time.Location
@@ -85,6 +90,7 @@ const MaxScheduleHours = 24 * 366
 //	POST /v1/check                  MaintenanceRequest -> the queued runs
 //	POST /v1/unlock                 UnlockRequest -> the queued unlock runs
 //	POST /v1/restic                 ResticRequest -> the queued restic hand run (operator only)
+//	POST /v1/reload                 re-read the configuration file -> ReloadAnswer (400: not applied, why)
 //	GET  /v1/drcs                   every DRC: health, replication lag, pending work, alarms, problems
 //	POST /v1/replicate              ReplicateRequest -> the runs that will do the passes
 //	POST /v1/verify                 VerifyRequest -> the queued verify run
@@ -110,6 +116,10 @@ func New(s Service) http.Handler {
 	mux.HandleFunc("POST /v1/check", accept(s.Check))
 	mux.HandleFunc("POST /v1/unlock", h.unlock)
 	mux.HandleFunc("POST /v1/restic", h.restic)
+	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, _ *http.Request) {
+		out, err := s.Reload()
+		answer(w, out, err)
+	})
 	mux.HandleFunc("GET /v1/drcs", h.drcs)
 	mux.HandleFunc("POST /v1/replicate", accept(s.Replicate))
 	mux.HandleFunc("POST /v1/verify", accept(s.Verify))
@@ -117,9 +127,14 @@ func New(s Service) http.Handler {
 	mux.HandleFunc("POST /v1/drills", accept(s.Drill))
 	mux.HandleFunc("GET /v1/reports/drill/{id}", h.drillReport)
 	mux.HandleFunc("GET /v1/reports/period", h.periodReport)
-	zone := s.Zone().String()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set(api.ZoneHeader, zone) // human output uses the daemon's zone, labelled
+		w.Header().Set(api.ZoneHeader, s.Zone().String()) // human output uses the daemon's zone, labelled
+		if file, digest := s.Config(); digest != "" {
+			// A client compares it with the file now: a daemon running an older
+			// version of its configuration is worth a warning (cadang reload).
+			w.Header().Set(api.ConfigFileHeader, file)
+			w.Header().Set(api.ConfigDigestHeader, digest)
+		}
 		mux.ServeHTTP(w, r)
 	})
 }

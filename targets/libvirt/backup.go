@@ -20,6 +20,7 @@ import (
 
 	"github.com/cadang/cadang/internal/iec"
 	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/libvirt/domxml"
 )
 
 // run is one backup of a domain.
@@ -29,9 +30,9 @@ type run struct {
 	c    *conn
 	dom  golibvirt.Domain
 	log  *slog.Logger
-	live *domainXML
+	live *domxml.Domain
 	// disks to back up, and the target names of all the domain's disks
-	disks []diskXML
+	disks []domxml.Disk
 	all   []string
 
 	scratch string // the run's folder in the scratch dir, removed at the end
@@ -100,13 +101,13 @@ func (r *run) backup(ctx context.Context) (*targets.BackupResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("domain %q: XML: %s", cfg.Domain, reason(err))
 	}
-	if r.live, err = parseDomain(liveXML); err != nil {
+	if r.live, err = domxml.Parse(liveXML); err != nil {
 		return nil, fmt.Errorf("domain %q: %w", cfg.Domain, err)
 	}
-	if r.disks, err = r.live.selectDisks(cfg.Disks); err != nil {
+	if r.disks, err = r.live.SelectDisks(cfg.Disks); err != nil {
 		return nil, err
 	}
-	r.all = r.live.diskNames()
+	r.all = r.live.DiskNames()
 	if err := r.makeScratch(); err != nil {
 		return nil, err
 	}
@@ -165,7 +166,7 @@ func (r *run) makeScratch() error {
 	if err := writeOwner(dir, r.owner); err != nil {
 		return err
 	}
-	if uid, gid, ok := r.live.qemuOwner(); ok {
+	if uid, gid, ok := r.live.QEMUOwner(); ok {
 		if err := os.Chown(dir, uid, gid); err != nil {
 			return fmt.Errorf("scratch dir: %w", err)
 		}
@@ -435,7 +436,7 @@ func (r *run) begin(ctx context.Context, images map[string]string, parent *paren
 	name := ""
 	if withCheckpoint {
 		name = r.checkpointPrefix() + strconv.FormatInt(time.Now().UnixNano(), 10)
-		cpXML = golibvirt.OptString{checkpointXML(name, "cadang target "+r.t.name, r.all, images)}
+		cpXML = golibvirt.OptString{domxml.Checkpoint(name, "cadang target "+r.t.name, r.all, images)}
 	}
 	if err := r.waitNoJob(ctx); err != nil {
 		return err
@@ -454,7 +455,7 @@ func (r *run) begin(ctx context.Context, images map[string]string, parent *paren
 	consistency, why, thaw := r.freeze(ctx)
 	frozenAt := time.Now()
 	started := make(chan error, 1)
-	go func() { started <- r.c.DomainBackupBegin(r.dom, backupXML(r.all, images, incremental), cpXML, 0) }()
+	go func() { started <- r.c.DomainBackupBegin(r.dom, domxml.Backup(r.all, images, incremental), cpXML, 0) }()
 	var err error
 	select {
 	case err = <-started:
@@ -585,7 +586,7 @@ func brokenCheckpoint(err error) bool {
 // consistency the backup gets, why, and the function that thaws them.
 func (r *run) freeze(ctx context.Context) (string, string, func()) {
 	noop := func() {}
-	if !r.live.agentConnected() {
+	if !r.live.AgentConnected() {
 		return CrashConsistent, "crash-consistent: the domain has no connected QEMU guest agent to freeze its file systems", noop
 	}
 	n, err := r.c.DomainFsfreeze(r.dom, nil, 0)
@@ -731,7 +732,7 @@ func (r *run) offlineBackup(ctx context.Context) (map[string]string, error) {
 }
 
 // diskPath is the local path of a disk's data.
-func (r *run) diskPath(d diskXML) (string, error) { return diskPath(r.c, r.t.cfg.Domain, d) }
+func (r *run) diskPath(d domxml.Disk) (string, error) { return diskPath(r.c, r.t.cfg.Domain, d) }
 
 // buildTree turns the images into the snapshot's disk folders and returns what the
 // writer stores.
@@ -764,7 +765,7 @@ func (r *run) buildTree(ctx context.Context, images map[string]string, parent *p
 		name := d.Target.Dev
 		ch := chs[name]
 		allocated := allocatedBytes(images[name])
-		dm := DiskManifest{Name: name, Source: d.source(), Format: d.Driver.Type, Size: ch.size,
+		dm := DiskManifest{Name: name, Source: d.Location(), Format: d.Driver.Type, Size: ch.size,
 			Blocks: blockCount(ch.size, BlockSize), ReadBytes: ch.bytes}
 		var pmap *blockMap
 		pdir := filepath.Join(parentDir, "disks", name)

@@ -36,5 +36,7 @@
 //
 // The package talks to libvirtd with github.com/digitalocean/go-libvirt (pure Go, any
 // libvirt URI: qemu:///system, qemu+ssh://host/system, ...) and runs qemu-img for image
-// work. It must not import engine or drc.
+// work. It must not import engine or drc. What it reads from and writes into libvirt's
+// XML (the domain's disks and agent, the backup and checkpoint requests, the definition
+// of a restored domain) is package domxml, which imports nothing of cadang.
 package libvirt

@@ -12,6 +12,7 @@ import (
 	golibvirt "github.com/digitalocean/go-libvirt"
 
 	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/libvirt/domxml"
 )
 
 var _ targets.Driller = (*Target)(nil)
@@ -136,12 +137,12 @@ func (t *Target) drillBoot(ctx context.Context, name string, env *targets.DrillE
 	if err != nil {
 		return "", fmt.Errorf("domain %s: %s", name, reason(err))
 	}
-	d, err := parseDomain(x)
+	d, err := domxml.Parse(x)
 	if err != nil {
 		return "", err
 	}
 	switch {
-	case !d.hasAgentChannel():
+	case !d.HasAgentChannel():
 		return summary + "; no guest agent channel: not pinged", nil
 	case !expectAgent:
 		return summary + "; the guest agent was not connected when the backup was made: not pinged", nil

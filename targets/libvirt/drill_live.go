@@ -12,6 +12,7 @@ import (
 
 	"github.com/cadang/cadang/internal/iec"
 	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/libvirt/domxml"
 )
 
 // drillLiveSample compares a sample of the snapshot's blocks (the last ones that hold
@@ -41,7 +42,7 @@ func (t *Target) drillLiveSample(ctx context.Context, r targets.Reader, env *tar
 	if err != nil {
 		return "", fmt.Errorf("domain %q: XML: %s", m.Domain, reason(err))
 	}
-	live, err := parseDomain(x)
+	live, err := domxml.Parse(x)
 	if err != nil {
 		return "", err
 	}
@@ -53,7 +54,7 @@ func (t *Target) drillLiveSample(ctx context.Context, r targets.Reader, env *tar
 	var failed []string
 	for i := range m.Disks {
 		dm := &m.Disks[i]
-		d, ok := live.disk(dm.Name)
+		d, ok := live.Disk(dm.Name)
 		if !ok {
 			parts = append(parts, dm.Name+": no longer a disk of the domain")
 			continue

@@ -18,6 +18,7 @@ import (
 	"github.com/cadang/cadang/internal/targettest"
 	"github.com/cadang/cadang/internal/testenv"
 	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/libvirt/domxml"
 )
 
 // A disk shrunk and grown back to its size keeps a bitmap that says the grown part did
@@ -367,8 +368,8 @@ func TestRecoverAfterKill(t *testing.T) {
 	liveDir := mkRun("vm-2", live)
 
 	for attempt := 1; ; attempt++ {
-		cpXML := golibvirt.OptString{checkpointXML(o.Checkpoint, "test", []string{"vda"}, map[string]string{"vda": ""})}
-		bx := backupXML([]string{"vda"}, map[string]string{"vda": filepath.Join(staleDir, "vda.qcow2")}, "")
+		cpXML := golibvirt.OptString{domxml.Checkpoint(o.Checkpoint, "test", []string{"vda"}, map[string]string{"vda": ""})}
+		bx := domxml.Backup([]string{"vda"}, map[string]string{"vda": filepath.Join(staleDir, "vda.qcow2")}, "")
 		if err := d.L.DomainBackupBegin(d.Dom, bx, cpXML, 0); err != nil {
 			t.Fatalf("backup job: %v", err)
 		}

@@ -18,6 +18,7 @@ import (
 	golibvirt "github.com/digitalocean/go-libvirt"
 
 	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/libvirt/domxml"
 )
 
 // domainNameRE is what cadang accepts as the name of a domain it defines.
@@ -26,7 +27,7 @@ var domainNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
 // Restore writes each disk of the snapshot as a standalone qcow2 file, <dev>.qcow2, and
 // the domain's XML, domain.xml, into the folder req.To. With the option "define"
 // (`cadang restore --define NAME`) it also defines, without starting it, a new domain
-// of that name on the restored disks (see defineXML).
+// of that name on the restored disks (see domxml.Define).
 func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.RestoreRequest) error {
 	define := ""
 	for k, v := range req.Options {
@@ -95,7 +96,7 @@ func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.Rest
 	}
 	note := fmt.Sprintf("Restored by cadang from snapshot %.8s of domain %s (%s backup of %s, %s).",
 		r.Snapshot().ID, m.Domain, m.Level, m.Time.Format("2006-01-02 15:04:05 MST"), m.Consistency)
-	x, remarks, err := defineXML(string(domXML), define, note, files)
+	x, remarks, err := domxml.Define(string(domXML), define, note, files)
 	if err != nil {
 		return err
 	}

@@ -13,9 +13,12 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
+	"syscall"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
+	"golang.org/x/sys/unix"
 
 	"github.com/cadang/cadang/targets"
 	"github.com/cadang/cadang/targets/libvirt/domxml"
@@ -29,18 +32,9 @@ var domainNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
 // (`cadang restore --define NAME`) it also defines, without starting it, a new domain
 // of that name on the restored disks (see domxml.Define).
 func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.RestoreRequest) error {
-	define := ""
-	for k, v := range req.Options {
-		if k != "define" {
-			return fmt.Errorf("libvirt restore has no option %q (it has: define)", k)
-		}
-		define = v
-	}
-	if _, ok := req.Options["define"]; ok && define == "" {
-		return errors.New("--define needs the name of the new domain")
-	}
-	if define != "" && !domainNameRE.MatchString(define) {
-		return fmt.Errorf("--define %q: a domain name is letters, digits, '.', '_', '+' and '-', at most 64", define)
+	define, err := restoreOptions(req.Options)
+	if err != nil {
+		return err
 	}
 	m, err := readManifest(ctx, r)
 	if err != nil {
@@ -108,6 +102,76 @@ func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.Rest
 	}
 	log.Info("domain defined (not started)", "name", define, "changes", remarks)
 	return nil
+}
+
+// restoreOptions reads a restore's options: the only one is "define", the name of the
+// domain to define on the restored disks.
+func restoreOptions(opts map[string]string) (define string, err error) {
+	keys := make([]string, 0, len(opts))
+	for k := range opts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k != "define" {
+			return "", fmt.Errorf("libvirt restore has no option %q (it has: define)", k)
+		}
+		define = opts[k]
+	}
+	if _, ok := opts["define"]; ok && define == "" {
+		return "", errors.New("--define needs the name of the new domain")
+	}
+	if define != "" && !domainNameRE.MatchString(define) {
+		return "", fmt.Errorf("--define %q: a domain name is letters, digits, '.', '_', '+' and '-', at most 64", define)
+	}
+	return define, nil
+}
+
+// CheckRestore implements targets.RestoreChecker: it refuses, without changing
+// anything, what Restore would refuse before reading the snapshot: an unknown option,
+// a --define name that is empty or not a domain name, and a destination that is not
+// an absolute path, holds data (without force), is not a folder, or cannot be
+// written (a folder above it that is a file or closed to writing). Whether a domain
+// of the --define name exists is asked of libvirtd by Restore itself, before it
+// writes anything.
+func (t *Target) CheckRestore(req targets.RestoreRequest) error {
+	if _, err := restoreOptions(req.Options); err != nil {
+		return err
+	}
+	if err := targets.CheckDir(req.To, req.Force); err != nil {
+		return err
+	}
+	return checkWritable(req.To)
+}
+
+var _ targets.RestoreChecker = (*Target)(nil) // interface guard
+
+// checkWritable says whether a restore can write into dir: into dir itself if it
+// exists, else into the nearest folder above it that does, where it is created.
+func checkWritable(dir string) error {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		switch {
+		case errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+			if d == filepath.Dir(d) {
+				return nil
+			}
+			continue
+		case err != nil:
+			return fmt.Errorf("restore destination %s: %w", dir, err)
+		case !st.IsDir() && d == filepath.Clean(dir):
+			return fmt.Errorf("restore destination %s is not a directory", dir)
+		case !st.IsDir():
+			return fmt.Errorf("restore destination %s cannot be created: %s is not a directory", dir, d)
+		}
+		if err := unix.Access(d, unix.W_OK|unix.X_OK); err != nil {
+			if d == filepath.Clean(dir) {
+				return fmt.Errorf("restore destination %s is not writable: %v", dir, err)
+			}
+			return fmt.Errorf("restore destination %s cannot be created: folder %s is not writable: %v", dir, d, err)
+		}
+		return nil
+	}
 }
 
 // readFile reads a small file of the snapshot.

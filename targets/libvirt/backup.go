@@ -17,6 +17,7 @@ import (
 
 	"github.com/cadang/cadang/internal/iec"
 	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/libvirt/blockmap"
 	"github.com/cadang/cadang/targets/libvirt/domxml"
 )
 
@@ -296,8 +297,8 @@ func (r *run) buildTree(ctx context.Context, images map[string]string, parent *p
 		ch := chs[name]
 		allocated := allocatedBytes(images[name])
 		dm := DiskManifest{Name: name, Source: d.Location(), Format: d.Driver.Type, Size: ch.size,
-			Blocks: blockCount(ch.size, BlockSize), ReadBytes: ch.bytes}
-		var pmap *blockMap
+			Blocks: blockmap.Count(ch.size, BlockSize), ReadBytes: ch.bytes}
+		var pmap *blockmap.Map
 		pdir := filepath.Join(parentDir, "disks", name)
 		if parent != nil {
 			var err error
@@ -305,7 +306,7 @@ func (r *run) buildTree(ctx context.Context, images map[string]string, parent *p
 				return spec, fmt.Errorf("disk %s: %w", name, err)
 			}
 			for _, i := range ch.partial {
-				dm.ParentBytes += pmap.blockLen(i)
+				dm.ParentBytes += pmap.BlockLen(i)
 			}
 		}
 		dir := filepath.Join(r.tree, "disks", name)
@@ -322,7 +323,7 @@ func (r *run) buildTree(ctx context.Context, images map[string]string, parent *p
 		dm.ScratchBytes = max(allocated+dm.ParentBytes, allocatedBytes(images[name])+allocatedTree(dir))
 		_ = os.Remove(images[name])
 		_ = os.RemoveAll(pdir)
-		sum := sha256.Sum256(m.marshal())
+		sum := sha256.Sum256(m.Marshal())
 		dm.MapSHA256 = hex.EncodeToString(sum[:])
 		dm.BlocksWritten, dm.WrittenBytes = st.Written, st.WrittenBytes
 		spec.Unmodified += st.Placeholders
@@ -337,7 +338,7 @@ func (r *run) buildTree(ctx context.Context, images map[string]string, parent *p
 }
 
 // readParentMap reads and checks the parent snapshot's block map of a disk.
-func readParentMap(dir string, pd *DiskManifest) (*blockMap, error) {
+func readParentMap(dir string, pd *DiskManifest) (*blockmap.Map, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "map"))
 	if err != nil {
 		return nil, fmt.Errorf("the previous snapshot's block map: %w", err)
@@ -345,7 +346,7 @@ func readParentMap(dir string, pd *DiskManifest) (*blockMap, error) {
 	if sum := sha256.Sum256(b); pd == nil || hex.EncodeToString(sum[:]) != pd.MapSHA256 {
 		return nil, errors.New("the previous snapshot's block map does not match its manifest")
 	}
-	return parseBlockMap(b)
+	return blockmap.Parse(b)
 }
 
 // scratchFree is the least free space in the scratch folder's file system that

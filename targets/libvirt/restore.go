@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/libvirt/blockmap"
 	"github.com/cadang/cadang/targets/libvirt/domxml"
 )
 
@@ -199,7 +200,7 @@ func restoreDisk(ctx context.Context, r targets.Reader, d DiskManifest, file str
 	if sum := sha256.Sum256(mb); hex.EncodeToString(sum[:]) != d.MapSHA256 {
 		return errors.New("the block map does not match the manifest: the snapshot is damaged")
 	}
-	bm, err := parseBlockMap(mb)
+	bm, err := blockmap.Parse(mb)
 	if err != nil {
 		return err
 	}
@@ -230,15 +231,15 @@ func restoreDisk(ctx context.Context, r targets.Reader, d DiskManifest, file str
 
 // readBlocks writes the disk's blocks, streamed from the snapshot as a tar archive, at
 // their places in f.
-func readBlocks(ctx context.Context, r targets.Reader, disk string, bm *blockMap, f *os.File) error {
+func readBlocks(ctx context.Context, r targets.Reader, disk string, bm *blockmap.Map, f *os.File) error {
 	rc, err := r.Open(ctx, "/disks/"+disk+"/blocks")
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
 	tr := tar.NewReader(rc)
-	seen := make([]bool, bm.blocks())
-	missing := bm.blocks()
+	seen := make([]bool, bm.Blocks())
+	missing := bm.Blocks()
 	buf := make([]byte, bm.BlockSize)
 	for {
 		h, err := tr.Next()
@@ -252,7 +253,7 @@ func readBlocks(ctx context.Context, r targets.Reader, disk string, bm *blockMap
 			continue
 		}
 		i, err := strconv.Atoi(path.Base(h.Name))
-		if err != nil || i < 0 || i >= len(seen) || seen[i] || h.Typeflag != tar.TypeReg || h.Size != bm.blockLen(i) {
+		if err != nil || i < 0 || i >= len(seen) || seen[i] || h.Typeflag != tar.TypeReg || h.Size != bm.BlockLen(i) {
 			return fmt.Errorf("unexpected file %s in the snapshot's blocks", h.Name)
 		}
 		b := buf[:h.Size]

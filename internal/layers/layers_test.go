@@ -42,6 +42,8 @@ var rules = []rule{
 	{From: "internal/iec", To: []string{""}, Why: "a leaf any part may use"},
 	{From: "internal/oneline", To: []string{""}, Why: "a leaf any part may use"},
 	{From: "engine/api", To: []string{""}, Why: "the contract imports nothing of cadang"},
+	{From: "targets/libvirt/domxml", To: []string{""}, Why: "libvirt's XML, text in and text out: the libvirt kind uses it, never the other way round"},
+	{From: "targets/libvirt/blockmap", To: []string{""}, Why: "the format of a disk in a snapshot: the libvirt kind uses it, never the other way round"},
 	// Test helpers live in internal/; no product package's tests reach into e2e.
 	{From: "", To: []string{"e2e"}, Tests: true, Why: "test helpers product tests need live in internal/"},
 	// e2e drives the built binary through the API contract, never the daemon's insides.

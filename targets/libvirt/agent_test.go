@@ -79,10 +79,10 @@ func TestGuestAgent(t *testing.T) {
 	var checks []targets.DrillCheck
 	env := &targets.DrillEnv{Scratch: t.TempDir(), Name: "cadang_drill_agent", BootSeconds: 2,
 		Check: func(c targets.DrillCheck) { checks = append(checks, c) }, Restored: func(int64) {}}
-	if err := targettest.RunDrill(context.Background(), tg.DrillSteps(repo.Reader(t, w.Snapshot), env)); err != nil {
+	if err := runDrill(t, tg.DrillSteps(repo.Reader(t, w.Snapshot), env), env); err != nil {
 		t.Errorf("drill: %v", err)
 	}
-	if len(checks) == 0 || checks[len(checks)-1].Name != "guest agent answers (guest-ping)" || !checks[len(checks)-1].Passed {
+	if len(checks) == 0 || checks[len(checks)-1].Checked().String() != "guest agent answers (guest-ping)" || !checks[len(checks)-1].Passed {
 		t.Errorf("drill checks: %+v", checks)
 	}
 	for _, n := range testenv.DomainNames(t, d.L) {

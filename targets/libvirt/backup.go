@@ -10,9 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -20,6 +17,8 @@ import (
 
 	"github.com/cadang/cadang/internal/iec"
 	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/libvirt/blockmap"
+	"github.com/cadang/cadang/targets/libvirt/domxml"
 )
 
 // run is one backup of a domain.
@@ -29,9 +28,9 @@ type run struct {
 	c    *conn
 	dom  golibvirt.Domain
 	log  *slog.Logger
-	live *domainXML
+	live *domxml.Domain
 	// disks to back up, and the target names of all the domain's disks
-	disks []diskXML
+	disks []domxml.Disk
 	all   []string
 
 	scratch string // the run's folder in the scratch dir, removed at the end
@@ -100,13 +99,13 @@ func (r *run) backup(ctx context.Context) (*targets.BackupResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("domain %q: XML: %s", cfg.Domain, reason(err))
 	}
-	if r.live, err = parseDomain(liveXML); err != nil {
+	if r.live, err = domxml.Parse(liveXML); err != nil {
 		return nil, fmt.Errorf("domain %q: %w", cfg.Domain, err)
 	}
-	if r.disks, err = r.live.selectDisks(cfg.Disks); err != nil {
+	if r.disks, err = r.live.SelectDisks(cfg.Disks); err != nil {
 		return nil, err
 	}
-	r.all = r.live.diskNames()
+	r.all = r.live.DiskNames()
 	if err := r.makeScratch(); err != nil {
 		return nil, err
 	}
@@ -165,105 +164,12 @@ func (r *run) makeScratch() error {
 	if err := writeOwner(dir, r.owner); err != nil {
 		return err
 	}
-	if uid, gid, ok := r.live.qemuOwner(); ok {
+	if uid, gid, ok := r.live.QEMUOwner(); ok {
 		if err := os.Chown(dir, uid, gid); err != nil {
 			return fmt.Errorf("scratch dir: %w", err)
 		}
 	}
 	return os.Mkdir(r.tree, 0o700)
-}
-
-// parentSnapshot is the snapshot an incremental backup builds on.
-type parentSnapshot struct {
-	reader     targets.Reader
-	manifest   *Manifest
-	checkpoint string
-	probes     map[string]*probes // by disk, see sound.go
-}
-
-// checkpointPrefix starts the names of the checkpoints this target creates.
-func (r *run) checkpointPrefix() string { return "cadang-" + r.t.name + "-" }
-
-// ourCheckpoints lists the domain's checkpoints this target created, oldest first.
-func (r *run) ourCheckpoints(ctx context.Context) ([]string, error) {
-	cps, _, err := r.c.DomainListAllCheckpoints(r.dom, 1, 0)
-	if err != nil {
-		return nil, fmt.Errorf("domain %q: listing checkpoints: %s", r.t.cfg.Domain, reason(contextErr(ctx, err)))
-	}
-	type cp struct {
-		name string
-		at   int64
-	}
-	var ours []cp
-	for _, c := range cps {
-		rest, ok := strings.CutPrefix(c.Name, r.checkpointPrefix())
-		if !ok {
-			continue
-		}
-		if at, err := strconv.ParseInt(rest, 10, 64); err == nil {
-			ours = append(ours, cp{c.Name, at})
-		}
-	}
-	sort.Slice(ours, func(i, j int) bool { return ours[i].at < ours[j].at })
-	names := make([]string, len(ours))
-	for i, c := range ours {
-		names[i] = c.name
-	}
-	return names, nil
-}
-
-// olderCheckpoints are this target's checkpoints but the one just created: no longer
-// needed once the new snapshot is stored.
-func (r *run) olderCheckpoints(ctx context.Context) []string {
-	cps, err := r.ourCheckpoints(ctx)
-	if err != nil {
-		r.log.Warn("old checkpoints not removed", "err", err)
-		return nil
-	}
-	var old []string
-	for _, c := range cps {
-		if c != r.newCheckpoint {
-			old = append(old, c)
-		}
-	}
-	return old
-}
-
-// deleteCheckpoints removes checkpoints with their bitmaps (see deleteCheckpoint). It
-// works after the run's context ended, on a new connection if need be: a cancelled run
-// must not leave its checkpoint behind.
-func (r *run) deleteCheckpoints(ctx context.Context, names []string) {
-	if len(names) == 0 {
-		return
-	}
-	c, done, err := r.control(ctx)
-	if err != nil {
-		r.log.Error("checkpoints not removed", "checkpoints", names, "err", err)
-		return
-	}
-	defer done()
-	for _, n := range names {
-		if err := deleteCheckpoint(ctx, c, r.dom, n); err != nil {
-			r.log.Error("checkpoint not removed", "checkpoint", n, "err", err)
-			continue
-		}
-		r.log.Debug("checkpoint removed", "checkpoint", n)
-	}
-}
-
-// control returns a connection for clean-up: the run's own while its context lives,
-// else a new one that ends with done.
-func (r *run) control(ctx context.Context) (*conn, func(), error) {
-	if ctx.Err() == nil && r.c.IsConnected() {
-		return r.c, func() {}, nil
-	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	c, err := dial(cctx, r.t.cfg.URI)
-	if err != nil {
-		cancel()
-		return nil, nil, err
-	}
-	return c, func() { c.close(); cancel() }, nil
 }
 
 // liveBackup backs up a running domain with a push-mode backup job. It returns the images
@@ -329,380 +235,6 @@ func (r *run) liveBackup(ctx context.Context) (map[string]string, *parentSnapsho
 	return images, parent, nil
 }
 
-// plan decides between an incremental backup, from this target's newest checkpoint and
-// the good snapshot made with it, and a full one; it notes why a backup is full.
-func (r *run) plan(ctx context.Context) (*parentSnapshot, error) {
-	cps, err := r.ourCheckpoints(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if len(cps) == 0 {
-		r.note("no checkpoint of an earlier backup: full backup")
-		return nil, nil
-	}
-	cp := cps[len(cps)-1]
-	h, ok := r.w.(targets.History)
-	if !ok {
-		r.note("earlier snapshots cannot be read here: full backup")
-		return nil, nil
-	}
-	rd, err := h.Last(ctx, "checkpoint="+cp)
-	if err != nil {
-		return nil, err
-	}
-	if rd == nil {
-		r.note(fmt.Sprintf("checkpoint %s has no good snapshot in the repository: full backup", cp))
-		return nil, nil
-	}
-	pm, err := readManifest(ctx, rd)
-	if err != nil {
-		r.note(fmt.Sprintf("%v: full backup", err))
-		return nil, nil
-	}
-	if why := r.incompatible(pm, cp); why != "" {
-		r.note(fmt.Sprintf("snapshot %.8s of checkpoint %s %s: full backup", rd.Snapshot().ID, cp, why))
-		return nil, nil
-	}
-	pr, why := r.readProbes(ctx, rd, pm)
-	if why != "" {
-		r.note(fmt.Sprintf("checkpoint %s cannot be checked against the disk (%s): full backup", cp, why))
-		return nil, nil
-	}
-	return &parentSnapshot{reader: rd, manifest: pm, checkpoint: cp, probes: pr}, nil
-}
-
-// checkSound checks an incremental job's images against the blocks read before it
-// (sound.go); it returns why the backup cannot be trusted, or "".
-func (r *run) checkSound(ctx context.Context, images map[string]string, parent *parentSnapshot) string {
-	for _, d := range r.disks {
-		name := d.Target.Dev
-		p := parent.probes[name]
-		if p == nil {
-			return "disk " + name + " was not checked"
-		}
-		ch, err := readChanges(ctx, images[name], false)
-		if err != nil {
-			return fmt.Sprintf("disk %s: %v", name, err)
-		}
-		if len(ch.dirty) != len(p.parent.Sum) {
-			return fmt.Sprintf("disk %s has %d blocks, the previous snapshot %d", name, len(ch.dirty), len(p.parent.Sum))
-		}
-		if why := unsound(ch, p); why != "" {
-			return "disk " + name + ": " + why
-		}
-	}
-	return ""
-}
-
-// incompatible says why a parent snapshot cannot be built on, or "".
-func (r *run) incompatible(pm *Manifest, cp string) string {
-	switch {
-	case pm.Checkpoint != cp:
-		return "records checkpoint " + pm.Checkpoint
-	case pm.UUID != r.live.UUID:
-		return "is of another domain (UUID " + pm.UUID + ")"
-	case pm.BlockSize != BlockSize:
-		return fmt.Sprintf("has blocks of %d bytes", pm.BlockSize)
-	case len(pm.Disks) != len(r.disks):
-		return fmt.Sprintf("has %d disks, %d now", len(pm.Disks), len(r.disks))
-	}
-	for _, d := range r.disks {
-		pd := pm.disk(d.Target.Dev)
-		if pd == nil {
-			return "has no disk " + d.Target.Dev
-		}
-		_, capacity, _, err := r.c.DomainGetBlockInfo(r.dom, d.Target.Dev, 0)
-		if err != nil {
-			return "cannot be compared: " + reason(err)
-		}
-		if int64(capacity) != pd.Size {
-			return fmt.Sprintf("has disk %s of %d bytes, %d now", d.Target.Dev, pd.Size, capacity)
-		}
-	}
-	return ""
-}
-
-// begin starts the backup job, with the guest's file systems frozen if its agent can.
-func (r *run) begin(ctx context.Context, images map[string]string, parent *parentSnapshot, withCheckpoint bool) error {
-	for _, f := range images {
-		_ = os.Remove(f) // left by a first attempt
-	}
-	incremental := ""
-	if parent != nil {
-		incremental = parent.checkpoint
-	}
-	var cpXML golibvirt.OptString
-	name := ""
-	if withCheckpoint {
-		name = r.checkpointPrefix() + strconv.FormatInt(time.Now().UnixNano(), 10)
-		cpXML = golibvirt.OptString{checkpointXML(name, "cadang target "+r.t.name, r.all, images)}
-	}
-	if err := r.waitNoJob(ctx); err != nil {
-		return err
-	}
-	if name != "" {
-		// Recorded before the job can create it: a daemon that starts after this one
-		// died deletes it.
-		r.owner.Checkpoint = name
-		if err := writeOwner(r.scratch, r.owner); err != nil {
-			return err
-		}
-	}
-	if r.t.beforeFreeze != nil {
-		r.t.beforeFreeze(r.t.cfg.Domain)
-	}
-	consistency, why, thaw := r.freeze(ctx)
-	frozenAt := time.Now()
-	started := make(chan error, 1)
-	go func() { started <- r.c.DomainBackupBegin(r.dom, backupXML(r.all, images, incremental), cpXML, 0) }()
-	var err error
-	select {
-	case err = <-started:
-		thaw()
-	case <-time.After(time.Until(frozenAt.Add(thawAfter))):
-		// libvirt waits for something (its job lock, a busy QEMU): the guest is not
-		// kept frozen meanwhile, and the copy is of an instant after the thaw.
-		thaw()
-		if consistency == AppConsistent {
-			consistency = CrashConsistent
-			why = fmt.Sprintf("crash-consistent: the backup job had not started %s after the guest's file systems were frozen, so they were thawed first (a guest stays frozen %s at most)", thawAfter, MaxFrozen)
-		}
-		err = <-started
-	}
-	if err != nil {
-		return err
-	}
-	r.newCheckpoint, r.m.Checkpoint, r.m.Consistency = name, name, consistency
-	r.note(why)
-	return nil
-}
-
-// MaxFrozen is the longest a guest's file systems stay frozen for a backup: they are
-// thawed thawAfter after the freeze was asked for, whether the backup job has started
-// or not, and the thaw itself takes a moment.
-const (
-	MaxFrozen = 10 * time.Second
-	thawAfter = 8 * time.Second
-)
-
-// defaultJobWait is how long a backup waits for another job of the domain (a
-// migration, a dump, someone else's backup job) to end before it fails.
-const defaultJobWait = 2 * time.Minute
-
-// waitNoJob waits until the domain has no active job, so that the guest is frozen only
-// when libvirt can start the backup job at once: libvirt would otherwise wait for its
-// job lock with the guest frozen. A backup job that a stopped cadang left was aborted
-// before (Recover, clearStale); any other job is someone else's, waited for until
-// jobWait, then the run fails saying whose.
-func (r *run) waitNoJob(ctx context.Context) error {
-	wait := r.t.jobWait
-	if wait == 0 {
-		wait = defaultJobWait
-	}
-	deadline := time.Now().Add(wait)
-	waiting := ""
-	for {
-		typ, params, err := jobStats(r.c, r.dom)
-		if err != nil {
-			return fmt.Errorf("checking for an active job: %s", reason(contextErr(ctx, err)))
-		}
-		if golibvirt.DomainJobType(typ) == golibvirt.DomainJobNone {
-			if waiting != "" {
-				r.note(fmt.Sprintf("waited for another %s job of the domain to end before the backup started", waiting))
-			}
-			return nil
-		}
-		if waiting == "" {
-			waiting = jobName(params)
-			r.log.Warn("the domain has an active job: waiting for it to end before the backup starts (the guest is not frozen)",
-				"job", waiting, "wait", wait)
-			if r.t.onJobWait != nil {
-				r.t.onJobWait(r.t.cfg.Domain)
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the domain has an active %s job that this backup did not start; waited %s for it to end, the guest was not frozen (see `virsh domjobinfo %s`)",
-				jobName(params), wait, r.t.cfg.Domain)
-		}
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-time.After(pollInterval):
-		}
-	}
-}
-
-// jobStats is DomainGetJobStats of the active job, but a backup job that libvirt is
-// setting up or ending ("internal error: backup job data missing") is reported as an
-// active backup job rather than an error.
-func jobStats(c *conn, dom golibvirt.Domain) (int32, []golibvirt.TypedParam, error) {
-	typ, params, err := c.DomainGetJobStats(dom, 0)
-	if err != nil && isCode(err, golibvirt.ErrInternalError) && strings.Contains(err.Error(), "backup job data missing") {
-		op := golibvirt.TypedParam{Field: golibvirt.DomainJobOperationStr,
-			Value: *golibvirt.NewTypedParamValueInt(int32(golibvirt.DomainJobOperationStrBackup))}
-		return int32(golibvirt.DomainJobUnbounded), []golibvirt.TypedParam{op}, nil
-	}
-	return typ, params, err
-}
-
-// jobName names an active job's operation as libvirt's job statistics say it.
-func jobName(params []golibvirt.TypedParam) string {
-	op, _ := paramUint(params, golibvirt.DomainJobOperationStr)
-	switch golibvirt.DomainJobOperation(op) {
-	case golibvirt.DomainJobOperationStrStart:
-		return "start"
-	case golibvirt.DomainJobOperationStrSave:
-		return "save"
-	case golibvirt.DomainJobOperationStrRestore:
-		return "restore"
-	case golibvirt.DomainJobOperationStrMigrationIn:
-		return "incoming migration"
-	case golibvirt.DomainJobOperationStrMigrationOut:
-		return "migration"
-	case golibvirt.DomainJobOperationStrSnapshot:
-		return "snapshot"
-	case golibvirt.DomainJobOperationStrSnapshotRevert:
-		return "snapshot revert"
-	case golibvirt.DomainJobOperationStrDump:
-		return "dump"
-	case golibvirt.DomainJobOperationStrBackup:
-		return "backup"
-	case golibvirt.DomainJobOperationStrSnapshotDelete:
-		return "snapshot delete"
-	}
-	return "unknown"
-}
-
-// brokenCheckpoint reports whether libvirt refused a backup job because of the
-// checkpoint it starts from, not for any other reason (which a full backup would meet
-// too, and which must not cost the chain its checkpoint).
-func brokenCheckpoint(err error) bool {
-	return isCode(err, golibvirt.ErrCheckpointInconsistent) || isCode(err, golibvirt.ErrNoDomainCheckpoint) ||
-		isCode(err, golibvirt.ErrInvalidDomainCheckpoint)
-}
-
-// freeze asks the guest agent to freeze the guest's file systems; it returns the
-// consistency the backup gets, why, and the function that thaws them.
-func (r *run) freeze(ctx context.Context) (string, string, func()) {
-	noop := func() {}
-	if !r.live.agentConnected() {
-		return CrashConsistent, "crash-consistent: the domain has no connected QEMU guest agent to freeze its file systems", noop
-	}
-	n, err := r.c.DomainFsfreeze(r.dom, nil, 0)
-	if err != nil {
-		return CrashConsistent, "crash-consistent: the guest agent could not freeze the file systems: " + reason(contextErr(ctx, err)), noop
-	}
-	thaw := func() {
-		c, done, err := r.control(ctx)
-		if err == nil {
-			defer done()
-			_, err = c.DomainFsthaw(r.dom, nil, 0)
-		}
-		if err != nil {
-			r.log.Error("the guest's file systems may still be frozen: thaw failed", "err", reason(err))
-			r.note("WARNING: thawing the guest's file systems failed (" + reason(err) + "): run `virsh domfsthaw " + r.t.cfg.Domain + "`")
-		}
-	}
-	if n == 0 {
-		thaw()
-		return CrashConsistent, "crash-consistent: the guest agent froze no file system", noop
-	}
-	return AppConsistent, fmt.Sprintf("app-consistent: the guest agent froze %d file system(s) while the backup started", n), thaw
-}
-
-// pollInterval is how often a running backup job is looked at.
-const pollInterval = 200 * time.Millisecond
-
-// wait waits for the backup job to end; a cancelled context aborts it.
-func (r *run) wait(ctx context.Context) error {
-	t := time.NewTicker(pollInterval)
-	defer t.Stop()
-	for {
-		typ, params, err := jobStats(r.c, r.dom)
-		if err != nil {
-			if ctx.Err() != nil {
-				return r.abort(ctx)
-			}
-			return fmt.Errorf("watching the backup job: %s", reason(err))
-		}
-		if golibvirt.DomainJobType(typ) == golibvirt.DomainJobNone {
-			break
-		}
-		r.log.Debug("backup job", "processed", param(params, "disk_processed"), "total", param(params, "disk_total"))
-		select {
-		case <-ctx.Done():
-			return r.abort(ctx)
-		case <-t.C:
-		}
-	}
-	typ, params, err := r.c.DomainGetJobStats(r.dom, golibvirt.DomainJobStatsCompleted)
-	if err != nil {
-		return fmt.Errorf("backup job result: %s", reason(contextErr(ctx, err)))
-	}
-	msg, _ := param(params, "errmsg").(string)
-	r.log.Debug("backup job ended", "type", typ, "operation", param(params, "operation"), "errmsg", msg,
-		"processed", param(params, "disk_processed"), "total", param(params, "disk_total"))
-	switch golibvirt.DomainJobType(typ) {
-	case golibvirt.DomainJobCompleted:
-		done, _ := paramUint(params, golibvirt.DomainJobDiskProcessed)
-		total, ok := paramUint(params, golibvirt.DomainJobDiskTotal)
-		if ok && done != total {
-			return fmt.Errorf("backup job ended having copied %d of %d bytes", done, total)
-		}
-		return nil
-	case golibvirt.DomainJobFailed:
-		return fmt.Errorf("backup job failed: %s", orUnknown(oneLine(msg)))
-	case golibvirt.DomainJobCancelled:
-		return fmt.Errorf("backup job was aborted: %s", orUnknown(oneLine(msg)))
-	}
-	return errors.New("backup job ended without a result (did the domain stop?)")
-}
-
-// abort aborts the backup job of a cancelled run and waits until libvirt ended it, so
-// that nothing writes to scratch once it is removed.
-func (r *run) abort(ctx context.Context) error {
-	cause := context.Cause(ctx)
-	c, done, err := r.control(ctx)
-	if err != nil {
-		return fmt.Errorf("%w (the backup job may still run: %v)", cause, err)
-	}
-	defer done()
-	if err := c.DomainAbortJob(r.dom); err != nil && !isCode(err, golibvirt.ErrOperationInvalid) {
-		r.log.Error("cannot abort the backup job", "err", reason(err))
-	}
-	for range 150 {
-		typ, _, err := c.DomainGetJobStats(r.dom, 0)
-		if err != nil || golibvirt.DomainJobType(typ) == golibvirt.DomainJobNone {
-			break
-		}
-		time.Sleep(pollInterval)
-	}
-	return cause
-}
-
-func param(ps []golibvirt.TypedParam, field string) any {
-	for _, p := range ps {
-		if p.Field == field {
-			return p.Value.I
-		}
-	}
-	return nil
-}
-
-func paramUint(ps []golibvirt.TypedParam, field string) (uint64, bool) {
-	switch v := param(ps, field).(type) {
-	case uint64:
-		return v, true
-	case int64:
-		return uint64(v), true
-	case uint32:
-		return uint64(v), true
-	case int32:
-		return uint64(v), true
-	}
-	return 0, false
-}
-
 // offlineBackup backs up a shut-off domain from its disk files: nothing writes to them, and
 // qemu-img's lock keeps QEMU from starting on them meanwhile.
 func (r *run) offlineBackup(ctx context.Context) (map[string]string, error) {
@@ -731,7 +263,7 @@ func (r *run) offlineBackup(ctx context.Context) (map[string]string, error) {
 }
 
 // diskPath is the local path of a disk's data.
-func (r *run) diskPath(d diskXML) (string, error) { return diskPath(r.c, r.t.cfg.Domain, d) }
+func (r *run) diskPath(d domxml.Disk) (string, error) { return diskPath(r.c, r.t.cfg.Domain, d) }
 
 // buildTree turns the images into the snapshot's disk folders and returns what the
 // writer stores.
@@ -764,9 +296,9 @@ func (r *run) buildTree(ctx context.Context, images map[string]string, parent *p
 		name := d.Target.Dev
 		ch := chs[name]
 		allocated := allocatedBytes(images[name])
-		dm := DiskManifest{Name: name, Source: d.source(), Format: d.Driver.Type, Size: ch.size,
-			Blocks: blockCount(ch.size, BlockSize), ReadBytes: ch.bytes}
-		var pmap *blockMap
+		dm := DiskManifest{Name: name, Source: d.Location(), Format: d.Driver.Type, Size: ch.size,
+			Blocks: blockmap.Count(ch.size, BlockSize), ReadBytes: ch.bytes}
+		var pmap *blockmap.Map
 		pdir := filepath.Join(parentDir, "disks", name)
 		if parent != nil {
 			var err error
@@ -774,7 +306,7 @@ func (r *run) buildTree(ctx context.Context, images map[string]string, parent *p
 				return spec, fmt.Errorf("disk %s: %w", name, err)
 			}
 			for _, i := range ch.partial {
-				dm.ParentBytes += pmap.blockLen(i)
+				dm.ParentBytes += pmap.BlockLen(i)
 			}
 		}
 		dir := filepath.Join(r.tree, "disks", name)
@@ -791,7 +323,7 @@ func (r *run) buildTree(ctx context.Context, images map[string]string, parent *p
 		dm.ScratchBytes = max(allocated+dm.ParentBytes, allocatedBytes(images[name])+allocatedTree(dir))
 		_ = os.Remove(images[name])
 		_ = os.RemoveAll(pdir)
-		sum := sha256.Sum256(m.marshal())
+		sum := sha256.Sum256(m.Marshal())
 		dm.MapSHA256 = hex.EncodeToString(sum[:])
 		dm.BlocksWritten, dm.WrittenBytes = st.Written, st.WrittenBytes
 		spec.Unmodified += st.Placeholders
@@ -806,7 +338,7 @@ func (r *run) buildTree(ctx context.Context, images map[string]string, parent *p
 }
 
 // readParentMap reads and checks the parent snapshot's block map of a disk.
-func readParentMap(dir string, pd *DiskManifest) (*blockMap, error) {
+func readParentMap(dir string, pd *DiskManifest) (*blockmap.Map, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "map"))
 	if err != nil {
 		return nil, fmt.Errorf("the previous snapshot's block map: %w", err)
@@ -814,7 +346,7 @@ func readParentMap(dir string, pd *DiskManifest) (*blockMap, error) {
 	if sum := sha256.Sum256(b); pd == nil || hex.EncodeToString(sum[:]) != pd.MapSHA256 {
 		return nil, errors.New("the previous snapshot's block map does not match its manifest")
 	}
-	return parseBlockMap(b)
+	return blockmap.Parse(b)
 }
 
 // scratchFree is the least free space in the scratch folder's file system that

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cadang/cadang/targets/libvirt/domxml"
 	golibvirt "github.com/digitalocean/go-libvirt"
 )
 
@@ -63,7 +64,7 @@ func removeBitmaps(ctx context.Context, c *conn, dom golibvirt.Domain, cp golibv
 	if err != nil {
 		return fmt.Errorf("domain XML: %s", reason(err))
 	}
-	def, err := parseDomain(dx)
+	def, err := domxml.Parse(dx)
 	if err != nil {
 		return err
 	}
@@ -75,7 +76,7 @@ func removeBitmaps(ctx context.Context, c *conn, dom golibvirt.Domain, cp golibv
 		if bitmap == "" {
 			bitmap = cp.Name
 		}
-		disk, ok := def.disk(d.Name)
+		disk, ok := def.Disk(d.Name)
 		if !ok {
 			continue // the disk was removed from the domain: its image is not ours to edit
 		}
@@ -92,7 +93,7 @@ func removeBitmaps(ctx context.Context, c *conn, dom golibvirt.Domain, cp golibv
 }
 
 // diskPath is the local path of a disk's data.
-func diskPath(c *conn, domain string, d diskXML) (string, error) {
+func diskPath(c *conn, domain string, d domxml.Disk) (string, error) {
 	switch {
 	case d.Source.File != "":
 		return d.Source.File, nil
@@ -112,5 +113,5 @@ func diskPath(c *conn, domain string, d diskXML) (string, error) {
 		return "", fmt.Errorf("disk %s of domain %q: volume %s/%s: %s", d.Target.Dev, domain, d.Source.Pool, d.Source.Volume, reason(err))
 	}
 	return "", fmt.Errorf("disk %s of domain %q is a %s disk (%s): cadang reads local disk files only here",
-		d.Target.Dev, domain, orUnknown(d.Type), d.source())
+		d.Target.Dev, domain, orUnknown(d.Type), d.Location())
 }

@@ -12,7 +12,7 @@
 //
 //	/manifest.json                      what was backed up, how (full, incremental), consistency
 //	/domain.xml                         the domain's persistent definition (no secrets)
-//	/disks/<dev>/map                    per block: generation and SHA-256 (see blockmap.go)
+//	/disks/<dev>/map                    per block: generation and SHA-256 (package blockmap)
 //	/disks/<dev>/blocks/<NNNN>/<NNNNNNNN>  the disk's content in blocks of 1 MiB
 //
 // A full backup copies the whole disk into scratch (libvirt writes a qcow2 file) and
@@ -36,5 +36,8 @@
 //
 // The package talks to libvirtd with github.com/digitalocean/go-libvirt (pure Go, any
 // libvirt URI: qemu:///system, qemu+ssh://host/system, ...) and runs qemu-img for image
-// work. It must not import engine or drc.
+// work. It must not import engine or drc. What it reads from and writes into libvirt's
+// XML (the domain's disks and agent, the backup and checkpoint requests, the definition
+// of a restored domain) is package domxml, and the layout of a disk in a snapshot (block
+// size, block files, the block map) is package blockmap: both import nothing of cadang.
 package libvirt

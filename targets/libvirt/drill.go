@@ -11,7 +11,9 @@ import (
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 
+	"github.com/cadang/cadang/runbooks/msg"
 	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/libvirt/domxml"
 )
 
 var _ targets.Driller = (*Target)(nil)
@@ -30,14 +32,14 @@ func (t *Target) DrillSteps(r targets.Reader, env *targets.DrillEnv) []targets.D
 	dir := filepath.Join(t.cfg.scratchDir(), name)
 	var defined bool
 	return []targets.DrillStep{
-		{Key: "restore", Title: "Restore the disks and define an isolated domain (no network)", TitleID: "Memulihkan disk dan mendefinisikan domain terisolasi (tanpa jaringan)",
-			Run: func(ctx context.Context) (string, error) {
+		{Key: "restore", Activity: msg.New("libvirt.restore.title"),
+			Do: func(ctx context.Context) (msg.Message, error) {
 				if err := os.MkdirAll(t.cfg.scratchDir(), 0o711); err != nil {
-					return "", fmt.Errorf("scratch dir: %w", err)
+					return msg.Message{}, fmt.Errorf("scratch dir: %w", err)
 				}
 				defined = true // from here on, clean-up looks for the domain
 				if err := t.Restore(ctx, r, targets.RestoreRequest{To: dir, Options: map[string]string{"define": name}}); err != nil {
-					return "", err
+					return msg.Message{}, err
 				}
 				var total int64
 				files, _ := filepath.Glob(filepath.Join(dir, "*.qcow2"))
@@ -47,40 +49,40 @@ func (t *Target) DrillSteps(r targets.Reader, env *targets.DrillEnv) []targets.D
 					}
 				}
 				env.Restored(total)
-				return fmt.Sprintf("%d disk(s) restored to %s, domain %s defined", len(files), dir, name), nil
+				return msg.New("libvirt.restore.done", "disks", len(files), "dir", dir, "domain", name), nil
 			}},
-		{Key: "verify-disks", Title: "Check every restored disk image (qemu-img check)", TitleID: "Memeriksa setiap image disk hasil pemulihan (qemu-img check)", Verify: true,
-			Run: func(ctx context.Context) (string, error) {
+		{Key: "verify-disks", Activity: msg.New("libvirt.disks.title"), Verify: true,
+			Do: func(ctx context.Context) (msg.Message, error) {
 				files, _ := filepath.Glob(filepath.Join(dir, "*.qcow2"))
 				if len(files) == 0 {
-					return "", errors.New("no disk image was restored")
+					return msg.Message{}, msg.Fail("libvirt.disks.none")
 				}
 				for _, f := range files {
 					_, err := qemuImg(ctx, "check", "-f", "qcow2", f)
-					detail := "no errors"
+					found := msg.New("libvirt.disks.no_errors")
 					if err != nil {
-						detail = err.Error()
+						found = msg.Plain(err.Error()) // qemu-img's own words
 					}
-					env.Check(targets.DrillCheck{Name: "qemu-img check " + filepath.Base(f), Passed: err == nil, Detail: detail})
+					env.Check(targets.DrillCheck{What: msg.New("libvirt.disks.check", "file", filepath.Base(f)), Passed: err == nil, Found: found})
 					if err != nil {
-						return "", fmt.Errorf("%s: %w", filepath.Base(f), err)
+						return msg.Message{}, fmt.Errorf("%s: %w", filepath.Base(f), err)
 					}
 				}
-				return fmt.Sprintf("%d image(s) without errors", len(files)), nil
+				return msg.New("libvirt.disks.ok", "n", len(files)), nil
 			}},
-		{Key: "live-sample", Title: "Compare a sample of blocks with the live disk", TitleID: "Membandingkan sampel blok dengan disk yang berjalan",
-			Run: func(ctx context.Context) (string, error) { return t.drillLiveSample(ctx, r, env) }},
-		{Key: "boot", Title: "Start the isolated domain; it must stay running", TitleID: "Menyalakan domain terisolasi; harus tetap berjalan", Verify: true,
-			Run: func(ctx context.Context) (string, error) {
+		{Key: "live-sample", Activity: msg.New("libvirt.live.title"),
+			Do: func(ctx context.Context) (msg.Message, error) { return t.drillLiveSample(ctx, r, env) }},
+		{Key: "boot", Activity: msg.New("libvirt.boot.title"), Verify: true,
+			Do: func(ctx context.Context) (msg.Message, error) {
 				// The agent must answer if it answered when the backup was made.
 				m, err := readManifest(ctx, r)
 				if err != nil {
-					return "", err
+					return msg.Message{}, err
 				}
 				return t.drillBoot(ctx, name, env, m.Consistency == AppConsistent)
 			}},
-		{Key: "cleanup", Title: "Destroy and undefine the domain, remove the disks", TitleID: "Mematikan dan menghapus domain, menghapus disk", Always: true,
-			Run: func(ctx context.Context) (string, error) {
+		{Key: "cleanup", Activity: msg.New("libvirt.cleanup.title"), Always: true,
+			Do: func(ctx context.Context) (msg.Message, error) {
 				var errs []error
 				if defined {
 					errs = append(errs, t.removeDomain(ctx, name))
@@ -89,80 +91,103 @@ func (t *Target) DrillSteps(r targets.Reader, env *targets.DrillEnv) []targets.D
 					errs = append(errs, err)
 				}
 				if err := errors.Join(errs...); err != nil {
-					return "", err
+					return msg.Message{}, err
 				}
-				return "domain " + name + " and " + dir + " removed", nil
+				return msg.New("libvirt.cleanup.done", "domain", name, "dir", dir), nil
 			}},
 	}
 }
 
 // drillBoot starts the domain and watches it for env.BootSeconds; with expectAgent, the
 // guest agent must then answer a ping.
-func (t *Target) drillBoot(ctx context.Context, name string, env *targets.DrillEnv, expectAgent bool) (string, error) {
+func (t *Target) drillBoot(ctx context.Context, name string, env *targets.DrillEnv, expectAgent bool) (msg.Message, error) {
 	c, err := dial(ctx, t.cfg.URI)
 	if err != nil {
-		return "", err
+		return msg.Message{}, err
 	}
 	defer c.close()
 	dom, err := c.DomainLookupByName(name)
 	if err != nil {
-		return "", fmt.Errorf("domain %s: %s", name, reason(contextErr(ctx, err)))
+		return msg.Message{}, fmt.Errorf("domain %s: %s", name, reason(contextErr(ctx, err)))
 	}
 	if err := c.DomainCreate(dom); err != nil {
-		env.Check(targets.DrillCheck{Name: "domain starts", Passed: false, Detail: reason(err)})
-		return "", fmt.Errorf("starting domain %s: %s", name, reason(contextErr(ctx, err)))
+		env.Check(targets.DrillCheck{What: msg.New("libvirt.boot.starts"), Passed: false, Found: msg.Plain(reason(err))})
+		return msg.Message{}, msg.Fail("libvirt.boot.start_failed", "domain", name, "err", reason(contextErr(ctx, err)))
 	}
+	stays := msg.New("libvirt.boot.stays", "seconds", env.BootSeconds)
 	start := time.Now()
 	for time.Since(start) < time.Duration(env.BootSeconds)*time.Second {
 		st, _, err := c.DomainGetState(dom, 0)
 		if err != nil {
-			return "", fmt.Errorf("domain %s: %s", name, reason(contextErr(ctx, err)))
+			return msg.Message{}, fmt.Errorf("domain %s: %s", name, reason(contextErr(ctx, err)))
 		}
 		if golibvirt.DomainState(st) != golibvirt.DomainRunning {
-			detail := fmt.Sprintf("%s after %s", stateName(st), time.Since(start).Round(time.Second))
-			env.Check(targets.DrillCheck{Name: fmt.Sprintf("domain stays running for %d s", env.BootSeconds), Passed: false, Detail: detail})
-			return "", fmt.Errorf("domain %s: %s", name, detail)
+			found := msg.New("libvirt.boot.stopped", "state", stateMessage(st), "after", time.Since(start).Round(time.Second))
+			env.Check(targets.DrillCheck{What: stays, Passed: false, Found: found})
+			return msg.Message{}, msg.Fail("libvirt.boot.domain", "domain", name, "err", found)
 		}
 		select {
 		case <-ctx.Done():
-			return "", context.Cause(ctx)
+			return msg.Message{}, context.Cause(ctx)
 		case <-time.After(time.Second):
 		}
 	}
-	env.Check(targets.DrillCheck{Name: fmt.Sprintf("domain stays running for %d s", env.BootSeconds), Passed: true, Detail: "running"})
-	summary := fmt.Sprintf("running for %d s", env.BootSeconds)
+	env.Check(targets.DrillCheck{What: stays, Passed: true, Found: msg.New("libvirt.boot.running")})
+	summary := msg.New("libvirt.boot.ran", "seconds", env.BootSeconds)
 
 	x, err := c.DomainGetXMLDesc(dom, 0)
 	if err != nil {
-		return "", fmt.Errorf("domain %s: %s", name, reason(err))
+		return msg.Message{}, fmt.Errorf("domain %s: %s", name, reason(err))
 	}
-	d, err := parseDomain(x)
+	d, err := domxml.Parse(x)
 	if err != nil {
-		return "", err
+		return msg.Message{}, err
 	}
 	switch {
-	case !d.hasAgentChannel():
-		return summary + "; no guest agent channel: not pinged", nil
+	case !d.HasAgentChannel():
+		return msg.New("libvirt.boot.no_channel", "base", summary), nil
 	case !expectAgent:
-		return summary + "; the guest agent was not connected when the backup was made: not pinged", nil
+		return msg.New("libvirt.boot.agent_absent", "base", summary), nil
 	}
+	agent := msg.New("libvirt.boot.agent")
 	deadline := time.Now().Add(agentWait)
 	for {
 		_, err := c.QEMUDomainAgentCommand(dom, `{"execute":"guest-ping"}`, 10, 0)
 		if err == nil {
-			env.Check(targets.DrillCheck{Name: "guest agent answers (guest-ping)", Passed: true, Detail: "answered"})
-			return summary + "; the guest agent answered", nil
+			env.Check(targets.DrillCheck{What: agent, Passed: true, Found: msg.New("libvirt.boot.answered")})
+			return msg.New("libvirt.boot.agent_ok", "base", summary), nil
 		}
 		if time.Now().After(deadline) {
-			env.Check(targets.DrillCheck{Name: "guest agent answers (guest-ping)", Passed: false, Detail: reason(err)})
-			return "", fmt.Errorf("domain %s: the guest agent did not answer within %s: %s", name, agentWait, reason(err))
+			env.Check(targets.DrillCheck{What: agent, Passed: false, Found: msg.Plain(reason(err))})
+			return msg.Message{}, msg.Fail("libvirt.boot.agent_silent", "domain", name, "wait", agentWait, "err", reason(err))
 		}
 		select {
 		case <-ctx.Done():
-			return "", context.Cause(ctx)
+			return msg.Message{}, context.Cause(ctx)
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+// stateMessage names a domain state, as stateName does, in the report's language.
+func stateMessage(s int32) msg.Message {
+	switch golibvirt.DomainState(s) {
+	case golibvirt.DomainRunning:
+		return msg.New("libvirt.state.running")
+	case golibvirt.DomainBlocked:
+		return msg.New("libvirt.state.blocked")
+	case golibvirt.DomainPaused:
+		return msg.New("libvirt.state.paused")
+	case golibvirt.DomainShutdown:
+		return msg.New("libvirt.state.shutting")
+	case golibvirt.DomainShutoff:
+		return msg.New("libvirt.state.shutoff")
+	case golibvirt.DomainCrashed:
+		return msg.New("libvirt.state.crashed")
+	case golibvirt.DomainPmsuspended:
+		return msg.New("libvirt.state.suspended")
+	}
+	return msg.New("libvirt.state.other", "n", int(s))
 }
 
 // removeDomain destroys (if running) and undefines a domain a drill defined.

@@ -10,8 +10,9 @@ import (
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 
-	"github.com/cadang/cadang/internal/iec"
+	"github.com/cadang/cadang/runbooks/msg"
 	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/libvirt/domxml"
 )
 
 // drillLiveSample compares a sample of the snapshot's blocks (the last ones that hold
@@ -20,42 +21,42 @@ import (
 // block that differs proves the backup wrong only if nothing was written to the disk
 // since: that is known when the snapshot's checkpoint is still the domain's and
 // libvirt reports no change since it. Otherwise differences are reported, not failed.
-func (t *Target) drillLiveSample(ctx context.Context, r targets.Reader, env *targets.DrillEnv) (string, error) {
+func (t *Target) drillLiveSample(ctx context.Context, r targets.Reader, env *targets.DrillEnv) (msg.Message, error) {
 	m, err := readManifest(ctx, r)
 	if err != nil {
-		return "", err
+		return msg.Message{}, err
 	}
 	c, err := dial(ctx, t.cfg.URI)
 	if err != nil {
-		return "", err
+		return msg.Message{}, err
 	}
 	defer c.close()
 	dom, err := c.DomainLookupByName(m.Domain)
 	if isCode(err, golibvirt.ErrNoDomain) {
-		return fmt.Sprintf("domain %s no longer exists: nothing to compare with", m.Domain), nil
+		return msg.New("libvirt.live.gone", "domain", m.Domain), nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("domain %q: %s", m.Domain, reason(contextErr(ctx, err)))
+		return msg.Message{}, fmt.Errorf("domain %q: %s", m.Domain, reason(contextErr(ctx, err)))
 	}
 	x, err := c.DomainGetXMLDesc(dom, 0)
 	if err != nil {
-		return "", fmt.Errorf("domain %q: XML: %s", m.Domain, reason(err))
+		return msg.Message{}, fmt.Errorf("domain %q: XML: %s", m.Domain, reason(err))
 	}
-	live, err := parseDomain(x)
+	live, err := domxml.Parse(x)
 	if err != nil {
-		return "", err
+		return msg.Message{}, err
 	}
 	if live.UUID != m.UUID {
-		return fmt.Sprintf("domain %s is another domain now (UUID %s): nothing to compare with", m.Domain, live.UUID), nil
+		return msg.New("libvirt.live.other", "domain", m.Domain, "uuid", live.UUID), nil
 	}
 	written := writtenSince(c, dom, m.Checkpoint)
-	var parts []string
+	var parts []msg.Message
 	var failed []string
 	for i := range m.Disks {
 		dm := &m.Disks[i]
-		d, ok := live.disk(dm.Name)
+		d, ok := live.Disk(dm.Name)
 		if !ok {
-			parts = append(parts, dm.Name+": no longer a disk of the domain")
+			parts = append(parts, msg.New("libvirt.live.no_disk", "disk", dm.Name))
 			continue
 		}
 		path, err := diskPath(c, m.Domain, d)
@@ -63,19 +64,19 @@ func (t *Target) drillLiveSample(ctx context.Context, r targets.Reader, env *tar
 			_, err = os.Stat(path)
 		}
 		if err != nil {
-			parts = append(parts, fmt.Sprintf("%s: not readable here (%v)", dm.Name, err))
+			parts = append(parts, msg.New("libvirt.live.unreadable", "disk", dm.Name, "err", fmt.Sprint(err)))
 			continue
 		}
 		pmap, err := readMapFrom(ctx, r, dm)
 		if err != nil {
-			return "", fmt.Errorf("disk %s: %w", dm.Name, err)
+			return msg.Message{}, fmt.Errorf("disk %s: %w", dm.Name, err)
 		}
 		vsize, err := virtualSize(ctx, path)
 		if err != nil {
-			return "", fmt.Errorf("disk %s: %w", dm.Name, err)
+			return msg.Message{}, fmt.Errorf("disk %s: %w", dm.Name, err)
 		}
 		if vsize != pmap.Size {
-			parts = append(parts, fmt.Sprintf("%s: %d bytes now, %d in the snapshot: not compared", dm.Name, vsize, pmap.Size))
+			parts = append(parts, msg.New("libvirt.live.resized", "disk", dm.Name, "now", vsize, "then", pmap.Size))
 			continue
 		}
 		sample := probeBlocks(pmap)
@@ -83,31 +84,53 @@ func (t *Target) drillLiveSample(ctx context.Context, r targets.Reader, env *tar
 		for _, b := range sample {
 			sum, err := liveBlock(ctx, env.Scratch, path, d.Driver.Type, pmap, b)
 			if err != nil {
-				return "", fmt.Errorf("disk %s: block %d: %w", dm.Name, b, err)
+				return msg.Message{}, fmt.Errorf("disk %s: block %d: %w", dm.Name, b, err)
 			}
 			if sum != pmap.Sum[b] {
 				differ = append(differ, strconv.Itoa(b))
 			}
 		}
-		detail := fmt.Sprintf("%d of %d sampled blocks as in the snapshot", len(sample)-len(differ), len(sample))
-		passed := len(differ) == 0 || written(dm.Name) != 0
-		switch {
-		case len(differ) == 0:
-		case written(dm.Name) == 0:
-			detail += fmt.Sprintf("; blocks %s differ although nothing was written to the disk since the backup: the backup is wrong", strings.Join(differ, ", "))
+		detail, passed := liveSampleFound(len(sample), differ, written(dm.Name))
+		if !passed {
 			failed = append(failed, dm.Name)
-		case written(dm.Name) > 0:
-			detail += fmt.Sprintf("; blocks %s differ, and %s were written to the disk since the backup", strings.Join(differ, ", "), iec.Bytes(written(dm.Name)))
-		default:
-			detail += fmt.Sprintf("; blocks %s differ (written since the backup? its checkpoint is gone, so libvirt cannot say)", strings.Join(differ, ", "))
 		}
-		env.Check(targets.DrillCheck{Name: "live disk sample " + dm.Name, Passed: passed, Detail: detail})
-		parts = append(parts, dm.Name+": "+detail)
+		env.Check(targets.DrillCheck{What: msg.New("libvirt.live.check", "disk", dm.Name), Passed: passed, Found: detail})
+		parts = append(parts, msg.New("libvirt.live.disk", "disk", dm.Name, "detail", detail))
 	}
 	if len(failed) > 0 {
-		return "", fmt.Errorf("disks %s differ from the live disk where nothing changed since the backup", strings.Join(failed, ", "))
+		return msg.Message{}, msg.Fail("libvirt.live.failed", "n", len(failed), "disks", strings.Join(failed, ", "))
 	}
-	return strings.Join(parts, "; "), nil
+	return joinParts(parts), nil
+}
+
+// liveSampleFound says what comparing a disk's sampled blocks with the live disk found:
+// sampled blocks, those that differ, and the bytes libvirt reports written since the
+// backup (-1: it cannot say). Blocks that differ fail the check only when nothing was
+// written since.
+func liveSampleFound(sampled int, differ []string, written int64) (msg.Message, bool) {
+	found := msg.New("libvirt.live.same", "same", sampled-len(differ), "n", sampled)
+	blocks := strings.Join(differ, ", ")
+	switch {
+	case len(differ) == 0:
+		return found, true
+	case written == 0:
+		return msg.New("libvirt.live.wrong", "base", found, "blocks", blocks), false
+	case written > 0:
+		return msg.New("libvirt.live.written", "base", found, "blocks", blocks, "written", written), true
+	}
+	return msg.New("libvirt.live.unknown", "base", found, "blocks", blocks), true
+}
+
+// joinParts says parts one after the other, separated by "; ".
+func joinParts(parts []msg.Message) msg.Message {
+	if len(parts) == 0 {
+		return msg.Message{}
+	}
+	out := parts[len(parts)-1]
+	for i := len(parts) - 2; i >= 0; i-- {
+		out = msg.New("libvirt.live.and", "first", parts[i], "rest", out)
+	}
+	return out
 }
 
 // writtenSince returns a function that gives, by disk, the bytes libvirt reports

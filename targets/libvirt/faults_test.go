@@ -18,6 +18,7 @@ import (
 	"github.com/cadang/cadang/internal/targettest"
 	"github.com/cadang/cadang/internal/testenv"
 	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/libvirt/domxml"
 )
 
 // A disk shrunk and grown back to its size keeps a bitmap that says the grown part did
@@ -367,8 +368,8 @@ func TestRecoverAfterKill(t *testing.T) {
 	liveDir := mkRun("vm-2", live)
 
 	for attempt := 1; ; attempt++ {
-		cpXML := golibvirt.OptString{checkpointXML(o.Checkpoint, "test", []string{"vda"}, map[string]string{"vda": ""})}
-		bx := backupXML([]string{"vda"}, map[string]string{"vda": filepath.Join(staleDir, "vda.qcow2")}, "")
+		cpXML := golibvirt.OptString{domxml.Checkpoint(o.Checkpoint, "test", []string{"vda"}, map[string]string{"vda": ""})}
+		bx := domxml.Backup([]string{"vda"}, map[string]string{"vda": filepath.Join(staleDir, "vda.qcow2")}, "")
 		if err := d.L.DomainBackupBegin(d.Dom, bx, cpXML, 0); err != nil {
 			t.Fatalf("backup job: %v", err)
 		}
@@ -422,11 +423,11 @@ func TestDrillComparesTheLiveDisk(t *testing.T) {
 		var got []targets.DrillCheck
 		env := &targets.DrillEnv{Scratch: t.TempDir(), Name: "cadang_drill_live", BootSeconds: 1,
 			Check: func(c targets.DrillCheck) { got = append(got, c) }, Restored: func(int64) {}}
-		if err := targettest.RunDrill(context.Background(), tg.DrillSteps(repo.Reader(t, w.Snapshot), env)); err != nil {
+		if err := runDrill(t, tg.DrillSteps(repo.Reader(t, w.Snapshot), env), env); err != nil {
 			t.Fatalf("drill: %v", err)
 		}
 		for _, c := range got {
-			if c.Name == "live disk sample vda" {
+			if c.Checked().String() == "live disk sample vda" {
 				return c
 			}
 		}
@@ -434,12 +435,12 @@ func TestDrillComparesTheLiveDisk(t *testing.T) {
 		return targets.DrillCheck{}
 	}
 	// 48 MiB of data: the last 8 blocks and 8 others.
-	if c := drill(); !c.Passed || c.Detail != "16 of 16 sampled blocks as in the snapshot" {
+	if c := drill(); !c.Passed || c.Result().String() != "16 of 16 sampled blocks as in the snapshot" {
 		t.Errorf("right after the backup: %+v", c)
 	}
 	d.Write(0x77, 47<<20, 1<<20) // the last block that holds data: always sampled
 	d.HMP(`qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "flush"`)
-	if c := drill(); !c.Passed || !strings.Contains(c.Detail, "15 of 16 sampled blocks as in the snapshot; blocks 47 differ, and 1.0 MiB were written to the disk since the backup") {
+	if c := drill(); !c.Passed || !strings.Contains(c.Result().String(), "15 of 16 sampled blocks as in the snapshot; blocks 47 differ, and 1.0 MiB were written to the disk since the backup") {
 		t.Errorf("after a write: %+v", c)
 	}
 }

@@ -13,11 +13,16 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
+	"syscall"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
+	"golang.org/x/sys/unix"
 
 	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/libvirt/blockmap"
+	"github.com/cadang/cadang/targets/libvirt/domxml"
 )
 
 // domainNameRE is what cadang accepts as the name of a domain it defines.
@@ -26,20 +31,11 @@ var domainNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
 // Restore writes each disk of the snapshot as a standalone qcow2 file, <dev>.qcow2, and
 // the domain's XML, domain.xml, into the folder req.To. With the option "define"
 // (`cadang restore --define NAME`) it also defines, without starting it, a new domain
-// of that name on the restored disks (see defineXML).
+// of that name on the restored disks (see domxml.Define).
 func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.RestoreRequest) error {
-	define := ""
-	for k, v := range req.Options {
-		if k != "define" {
-			return fmt.Errorf("libvirt restore has no option %q (it has: define)", k)
-		}
-		define = v
-	}
-	if _, ok := req.Options["define"]; ok && define == "" {
-		return errors.New("--define needs the name of the new domain")
-	}
-	if define != "" && !domainNameRE.MatchString(define) {
-		return fmt.Errorf("--define %q: a domain name is letters, digits, '.', '_', '+' and '-', at most 64", define)
+	define, err := restoreOptions(req.Options)
+	if err != nil {
+		return err
 	}
 	m, err := readManifest(ctx, r)
 	if err != nil {
@@ -95,7 +91,7 @@ func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.Rest
 	}
 	note := fmt.Sprintf("Restored by cadang from snapshot %.8s of domain %s (%s backup of %s, %s).",
 		r.Snapshot().ID, m.Domain, m.Level, m.Time.Format("2006-01-02 15:04:05 MST"), m.Consistency)
-	x, remarks, err := defineXML(string(domXML), define, note, files)
+	x, remarks, err := domxml.Define(string(domXML), define, note, files)
 	if err != nil {
 		return err
 	}
@@ -107,6 +103,76 @@ func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.Rest
 	}
 	log.Info("domain defined (not started)", "name", define, "changes", remarks)
 	return nil
+}
+
+// restoreOptions reads a restore's options: the only one is "define", the name of the
+// domain to define on the restored disks.
+func restoreOptions(opts map[string]string) (define string, err error) {
+	keys := make([]string, 0, len(opts))
+	for k := range opts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k != "define" {
+			return "", fmt.Errorf("libvirt restore has no option %q (it has: define)", k)
+		}
+		define = opts[k]
+	}
+	if _, ok := opts["define"]; ok && define == "" {
+		return "", errors.New("--define needs the name of the new domain")
+	}
+	if define != "" && !domainNameRE.MatchString(define) {
+		return "", fmt.Errorf("--define %q: a domain name is letters, digits, '.', '_', '+' and '-', at most 64", define)
+	}
+	return define, nil
+}
+
+// CheckRestore implements targets.RestoreChecker: it refuses, without changing
+// anything, what Restore would refuse before reading the snapshot: an unknown option,
+// a --define name that is empty or not a domain name, and a destination that is not
+// an absolute path, holds data (without force), is not a folder, or cannot be
+// written (a folder above it that is a file or closed to writing). Whether a domain
+// of the --define name exists is asked of libvirtd by Restore itself, before it
+// writes anything.
+func (t *Target) CheckRestore(req targets.RestoreRequest) error {
+	if _, err := restoreOptions(req.Options); err != nil {
+		return err
+	}
+	if err := targets.CheckDir(req.To, req.Force); err != nil {
+		return err
+	}
+	return checkWritable(req.To)
+}
+
+var _ targets.RestoreChecker = (*Target)(nil) // interface guard
+
+// checkWritable says whether a restore can write into dir: into dir itself if it
+// exists, else into the nearest folder above it that does, where it is created.
+func checkWritable(dir string) error {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		switch {
+		case errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+			if d == filepath.Dir(d) {
+				return nil
+			}
+			continue
+		case err != nil:
+			return fmt.Errorf("restore destination %s: %w", dir, err)
+		case !st.IsDir() && d == filepath.Clean(dir):
+			return fmt.Errorf("restore destination %s is not a directory", dir)
+		case !st.IsDir():
+			return fmt.Errorf("restore destination %s cannot be created: %s is not a directory", dir, d)
+		}
+		if err := unix.Access(d, unix.W_OK|unix.X_OK); err != nil {
+			if d == filepath.Clean(dir) {
+				return fmt.Errorf("restore destination %s is not writable: %v", dir, err)
+			}
+			return fmt.Errorf("restore destination %s cannot be created: folder %s is not writable: %v", dir, d, err)
+		}
+		return nil
+	}
 }
 
 // readFile reads a small file of the snapshot.
@@ -134,7 +200,7 @@ func restoreDisk(ctx context.Context, r targets.Reader, d DiskManifest, file str
 	if sum := sha256.Sum256(mb); hex.EncodeToString(sum[:]) != d.MapSHA256 {
 		return errors.New("the block map does not match the manifest: the snapshot is damaged")
 	}
-	bm, err := parseBlockMap(mb)
+	bm, err := blockmap.Parse(mb)
 	if err != nil {
 		return err
 	}
@@ -165,15 +231,15 @@ func restoreDisk(ctx context.Context, r targets.Reader, d DiskManifest, file str
 
 // readBlocks writes the disk's blocks, streamed from the snapshot as a tar archive, at
 // their places in f.
-func readBlocks(ctx context.Context, r targets.Reader, disk string, bm *blockMap, f *os.File) error {
+func readBlocks(ctx context.Context, r targets.Reader, disk string, bm *blockmap.Map, f *os.File) error {
 	rc, err := r.Open(ctx, "/disks/"+disk+"/blocks")
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
 	tr := tar.NewReader(rc)
-	seen := make([]bool, bm.blocks())
-	missing := bm.blocks()
+	seen := make([]bool, bm.Blocks())
+	missing := bm.Blocks()
 	buf := make([]byte, bm.BlockSize)
 	for {
 		h, err := tr.Next()
@@ -187,7 +253,7 @@ func readBlocks(ctx context.Context, r targets.Reader, disk string, bm *blockMap
 			continue
 		}
 		i, err := strconv.Atoi(path.Base(h.Name))
-		if err != nil || i < 0 || i >= len(seen) || seen[i] || h.Typeflag != tar.TypeReg || h.Size != bm.blockLen(i) {
+		if err != nil || i < 0 || i >= len(seen) || seen[i] || h.Typeflag != tar.TypeReg || h.Size != bm.BlockLen(i) {
 			return fmt.Errorf("unexpected file %s in the snapshot's blocks", h.Name)
 		}
 		b := buf[:h.Size]

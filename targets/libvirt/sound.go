@@ -13,6 +13,7 @@ import (
 	"strconv"
 
 	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/libvirt/blockmap"
 )
 
 // When is an incremental backup sound? The checkpoint's dirty bitmap must hold every
@@ -49,7 +50,7 @@ const (
 
 // probes are blocks of one disk read from the live disk before an incremental job.
 type probes struct {
-	parent *blockMap
+	parent *blockmap.Map
 	sums   map[int][sha256.Size]byte
 }
 
@@ -85,10 +86,10 @@ func (r *run) readProbes(ctx context.Context, rd targets.Reader, pm *Manifest) (
 
 // probeBlocks picks the blocks to read: the last probeTop blocks that hold data, and
 // probeRandom others that hold data.
-func probeBlocks(m *blockMap) []int {
+func probeBlocks(m *blockmap.Map) []int {
 	var data []int
 	for i := range m.Sum {
-		if !m.zero(i) {
+		if !m.Zero(i) {
 			data = append(data, i)
 		}
 	}
@@ -116,7 +117,7 @@ func unsound(ch *changes, p *probes) string {
 	m := p.parent
 	high := -1
 	for i := len(m.Sum) - 1; i >= 0; i-- {
-		if !m.zero(i) && !ch.dirty[i] {
+		if !m.Zero(i) && !ch.dirty[i] {
 			high = i
 			break
 		}
@@ -140,22 +141,8 @@ func unsound(ch *changes, p *probes) string {
 	return ""
 }
 
-// zero reports whether block i holds only zeros.
-func (m *blockMap) zero(i int) bool { return m.Sum[i] == zeroSum(m.blockLen(i)) }
-
-var zeroSums = map[int64][sha256.Size]byte{}
-
-func zeroSum(n int64) [sha256.Size]byte {
-	if s, ok := zeroSums[n]; ok {
-		return s
-	}
-	return sha256.Sum256(make([]byte, n))
-}
-
-func init() { zeroSums[BlockSize] = sha256.Sum256(make([]byte, BlockSize)) }
-
 // readMapFrom reads and checks a disk's block map in the snapshot rd reads.
-func readMapFrom(ctx context.Context, rd targets.Reader, pd *DiskManifest) (*blockMap, error) {
+func readMapFrom(ctx context.Context, rd targets.Reader, pd *DiskManifest) (*blockmap.Map, error) {
 	if pd == nil {
 		return nil, fmt.Errorf("the previous snapshot has no such disk")
 	}
@@ -171,13 +158,13 @@ func readMapFrom(ctx context.Context, rd targets.Reader, pd *DiskManifest) (*blo
 	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != pd.MapSHA256 {
 		return nil, fmt.Errorf("the previous snapshot's block map does not match its manifest")
 	}
-	return parseBlockMap(b)
+	return blockmap.Parse(b)
 }
 
 // liveBlock returns the SHA-256 of block i of a disk as the guest sees it, read from
 // its image file while QEMU may run it (qemu-img -U). qemu-img dd counts the skipped
 // blocks in count.
-func liveBlock(ctx context.Context, tmpDir, path, format string, m *blockMap, i int) ([sha256.Size]byte, error) {
+func liveBlock(ctx context.Context, tmpDir, path, format string, m *blockmap.Map, i int) ([sha256.Size]byte, error) {
 	var sum [sha256.Size]byte
 	out := filepath.Join(tmpDir, "probe.raw")
 	defer os.Remove(out)
@@ -193,8 +180,8 @@ func liveBlock(ctx context.Context, tmpDir, path, format string, m *blockMap, i 
 	if err != nil {
 		return sum, err
 	}
-	if int64(len(b)) > m.blockLen(i) {
-		b = b[:m.blockLen(i)]
+	if int64(len(b)) > m.BlockLen(i) {
+		b = b[:m.BlockLen(i)]
 	}
 	return sha256.Sum256(b), nil
 }

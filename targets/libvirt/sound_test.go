@@ -4,18 +4,20 @@ import (
 	"crypto/sha256"
 	"strings"
 	"testing"
+
+	"github.com/cadang/cadang/targets/libvirt/blockmap"
 )
 
 // The probe reads the last blocks that hold data and some others; a checkpoint is
 // trusted only when the highest clean block holding data was read and every clean
 // block read is unchanged.
 func TestProbeSoundness(t *testing.T) {
-	m := newBlockMap(64 * BlockSize)
+	m := blockmap.New(64 * BlockSize)
 	for i := range 48 {
 		m.Sum[i] = sha256.Sum256([]byte{byte(i)})
 	}
 	for i := 48; i < 64; i++ {
-		m.Sum[i] = zeroSum(BlockSize)
+		m.Sum[i] = blockmap.ZeroSum(BlockSize)
 	}
 	pick := probeBlocks(m)
 	if len(pick) != probeTop+probeRandom {

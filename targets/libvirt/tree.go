@@ -10,7 +10,12 @@ import (
 	"sort"
 	"syscall"
 	"time"
+
+	"github.com/cadang/cadang/targets/libvirt/blockmap"
 )
+
+// BlockSize is the size of the block files a disk is cut into (see blockmap).
+const BlockSize = blockmap.BlockSize
 
 // changes is what a backup image of one disk holds: which blocks it touches and
 // whether each is covered completely.
@@ -30,7 +35,7 @@ func readChanges(ctx context.Context, image string, full bool) (*changes, error)
 	if err != nil {
 		return nil, err
 	}
-	n := blockCount(size, BlockSize)
+	n := blockmap.Count(size, BlockSize)
 	c := &changes{size: size, exts: exts, full: full, dirty: make([]bool, n)}
 	covered := make([]int64, n)
 	for _, e := range exts {
@@ -46,9 +51,9 @@ func readChanges(ctx context.Context, image string, full bool) (*changes, error)
 			s = end
 		}
 	}
-	m := &blockMap{BlockSize: BlockSize, Size: size}
+	m := &blockmap.Map{BlockSize: BlockSize, Size: size}
 	for i := range c.dirty {
-		if c.dirty[i] && covered[i] < m.blockLen(i) {
+		if c.dirty[i] && covered[i] < m.BlockLen(i) {
 			c.partial = append(c.partial, i)
 		}
 	}
@@ -71,7 +76,7 @@ type buildStats struct {
 // files of the partial blocks restored below parentDir. gen is this backup's
 // generation. Data already copied is cut out of the image as it goes (the image is not
 // used afterwards), so scratch holds about one copy of the data at any time.
-func buildDisk(ctx context.Context, dir, image string, c *changes, parent *blockMap, parentDir string, gen uint32) (*blockMap, buildStats, error) {
+func buildDisk(ctx context.Context, dir, image string, c *changes, parent *blockmap.Map, parentDir string, gen uint32) (*blockmap.Map, buildStats, error) {
 	if parent != nil && (parent.Size != c.size || parent.BlockSize != BlockSize) {
 		return nil, buildStats{}, fmt.Errorf("the previous backup's disk is %d bytes in blocks of %d, now %d in blocks of %d",
 			parent.Size, parent.BlockSize, c.size, BlockSize)
@@ -81,17 +86,17 @@ func buildDisk(ctx context.Context, dir, image string, c *changes, parent *block
 		return nil, buildStats{}, err
 	}
 	defer img.Close()
-	m := newBlockMap(c.size)
-	st := buildStats{Blocks: m.blocks()}
+	m := blockmap.New(c.size)
+	st := buildStats{Blocks: m.Blocks()}
 	buf := make([]byte, BlockSize)
 	next := 0 // first extent that may overlap the current block
 	partial := 0
-	for i := 0; i < m.blocks(); i++ {
+	for i := 0; i < m.Blocks(); i++ {
 		if err := ctx.Err(); err != nil {
 			return nil, st, context.Cause(ctx)
 		}
-		n := m.blockLen(i)
-		file := filepath.Join(dir, filepath.FromSlash(blockPath(i)))
+		n := m.BlockLen(i)
+		file := filepath.Join(dir, filepath.FromSlash(blockmap.Path(i)))
 		if i&1023 == 0 {
 			if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 				return nil, st, err
@@ -100,7 +105,7 @@ func buildDisk(ctx context.Context, dir, image string, c *changes, parent *block
 		if !c.full && !c.dirty[i] {
 			// Unchanged: a placeholder with the parent's size and time.
 			m.Gen[i], m.Sum[i] = parent.Gen[i], parent.Sum[i]
-			if err := placeholder(file, n, blockTime(m.Gen[i])); err != nil {
+			if err := placeholder(file, n, blockmap.Time(m.Gen[i])); err != nil {
 				return nil, st, err
 			}
 			st.Placeholders++
@@ -136,13 +141,13 @@ func buildDisk(ctx context.Context, dir, image string, c *changes, parent *block
 			punchHole(img, off, end-s)
 		}
 		m.Gen[i], m.Sum[i] = gen, sha256.Sum256(b)
-		if err := writeBlock(file, b, blockTime(gen)); err != nil {
+		if err := writeBlock(file, b, blockmap.Time(gen)); err != nil {
 			return nil, st, err
 		}
 		st.Written++
 		st.WrittenBytes += n
 	}
-	if err := os.WriteFile(filepath.Join(dir, "map"), m.marshal(), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "map"), m.Marshal(), 0o600); err != nil {
 		return nil, st, err
 	}
 	return m, st, nil
@@ -151,7 +156,7 @@ func buildDisk(ctx context.Context, dir, image string, c *changes, parent *block
 // readParentBlock reads block i of the parent snapshot, restored below parentDir, and
 // checks it against the parent's digest.
 func readParentBlock(parentDir string, i int, b []byte, sum [sha256.Size]byte) error {
-	f, err := os.Open(filepath.Join(parentDir, filepath.FromSlash(blockPath(i))))
+	f, err := os.Open(filepath.Join(parentDir, filepath.FromSlash(blockmap.Path(i))))
 	if err != nil {
 		return fmt.Errorf("block %d of the previous snapshot: %w", i, err)
 	}
@@ -220,13 +225,13 @@ func partialIncludes(disk string, partial []int) []string {
 	inc := []string{prefix + "map"}
 	if len(partial) <= 256 {
 		for _, i := range partial {
-			inc = append(inc, prefix+blockPath(i))
+			inc = append(inc, prefix+blockmap.Path(i))
 		}
 		return inc
 	}
 	seen := map[string]bool{}
 	for _, i := range partial {
-		d := prefix + filepath.Dir(blockPath(i))
+		d := prefix + filepath.Dir(blockmap.Path(i))
 		if !seen[d] {
 			seen[d] = true
 			inc = append(inc, d)

@@ -1,4 +1,4 @@
-package libvirt
+package domxml
 
 import (
 	"bytes"
@@ -148,7 +148,7 @@ func (n *node) filter(keep func(*node) bool) {
 	n.children = out
 }
 
-// defineXML turns the backed-up domain XML into the definition of a new domain on the
+// Define turns the backed-up domain XML into the definition of a new domain on the
 // restored disks (disks maps a target device to its restored qcow2 file). The new
 // domain must be able to run beside the original without touching anything of it:
 //   - a new name, and no UUID (libvirt makes one);
@@ -160,7 +160,7 @@ func (n *node) filter(keep func(*node) bool) {
 //     libvirt chooses for the new name.
 //
 // It returns the XML and a remark per change a user must know about.
-func defineXML(original, name, note string, disks map[string]string) (string, []string, error) {
+func Define(original, name, note string, disks map[string]string) (string, []string, error) {
 	root, err := parseNode(original)
 	if err != nil {
 		return "", nil, fmt.Errorf("cannot read the backed-up domain XML: %w", err)

@@ -1,4 +1,4 @@
-package libvirt
+package domxml
 
 import (
 	"encoding/xml"
@@ -8,12 +8,12 @@ import (
 	"strings"
 )
 
-// domainXML is what cadang reads from a domain's XML.
-type domainXML struct {
+// Domain is what cadang reads from a domain's XML.
+type Domain struct {
 	Name    string `xml:"name"`
 	UUID    string `xml:"uuid"`
 	Devices struct {
-		Disks    []diskXML `xml:"disk"`
+		Disks    []Disk `xml:"disk"`
 		Channels []struct {
 			Type   string `xml:"type,attr"`
 			Target struct {
@@ -29,8 +29,8 @@ type domainXML struct {
 	} `xml:"seclabel"`
 }
 
-// diskXML is a <disk> of a domain.
-type diskXML struct {
+// Disk is a <disk> of a domain.
+type Disk struct {
 	Type   string `xml:"type,attr"`   // file, block, volume, network, ...
 	Device string `xml:"device,attr"` // disk, cdrom, floppy, lun
 	Driver struct {
@@ -50,16 +50,17 @@ type diskXML struct {
 	ReadOnly *struct{} `xml:"readonly"`
 }
 
-func parseDomain(s string) (*domainXML, error) {
-	var d domainXML
+// Parse reads a domain's XML.
+func Parse(s string) (*Domain, error) {
+	var d Domain
 	if err := xml.Unmarshal([]byte(s), &d); err != nil {
 		return nil, fmt.Errorf("cannot read the domain XML: %w", err)
 	}
 	return &d, nil
 }
 
-// source says where a disk's data is, for messages and the manifest.
-func (d diskXML) source() string {
+// Location says where a disk's data is, for messages and the manifest.
+func (d Disk) Location() string {
 	s := d.Source
 	switch {
 	case s.File != "":
@@ -74,14 +75,15 @@ func (d diskXML) source() string {
 	return ""
 }
 
-func (d diskXML) writable() bool { return d.Device == "disk" && d.ReadOnly == nil }
+// Writable reports whether the disk is a disk (not a cdrom, ...) the guest can write.
+func (d Disk) Writable() bool { return d.Device == "disk" && d.ReadOnly == nil }
 
-// selectDisks returns the disks to back up: the named ones, or every writable disk.
-func (d *domainXML) selectDisks(names []string) ([]diskXML, error) {
+// SelectDisks returns the disks to back up: the named ones, or every writable disk.
+func (d *Domain) SelectDisks(names []string) ([]Disk, error) {
 	if len(names) == 0 {
-		var out []diskXML
+		var out []Disk
 		for _, k := range d.Devices.Disks {
-			if k.writable() {
+			if k.Writable() {
 				out = append(out, k)
 			}
 		}
@@ -90,12 +92,12 @@ func (d *domainXML) selectDisks(names []string) ([]diskXML, error) {
 		}
 		return out, nil
 	}
-	var out []diskXML
+	var out []Disk
 	for _, n := range names {
-		k, ok := d.disk(n)
+		k, ok := d.Disk(n)
 		switch {
 		case !ok:
-			return nil, fmt.Errorf("domain %q has no disk %q (its disks: %s)", d.Name, n, strings.Join(d.diskNames(), ", "))
+			return nil, fmt.Errorf("domain %q has no disk %q (its disks: %s)", d.Name, n, strings.Join(d.DiskNames(), ", "))
 		case k.Device != "disk":
 			return nil, fmt.Errorf("disk %q of domain %q is a %s, not a disk", n, d.Name, k.Device)
 		case k.ReadOnly != nil:
@@ -106,16 +108,18 @@ func (d *domainXML) selectDisks(names []string) ([]diskXML, error) {
 	return out, nil
 }
 
-func (d *domainXML) disk(name string) (diskXML, bool) {
+// Disk returns the disk whose target device is name.
+func (d *Domain) Disk(name string) (Disk, bool) {
 	for _, k := range d.Devices.Disks {
 		if k.Target.Dev == name {
 			return k, true
 		}
 	}
-	return diskXML{}, false
+	return Disk{}, false
 }
 
-func (d *domainXML) diskNames() []string {
+// DiskNames returns the target device names of every disk, in the XML's order.
+func (d *Domain) DiskNames() []string {
 	var n []string
 	for _, k := range d.Devices.Disks {
 		n = append(n, k.Target.Dev)
@@ -123,8 +127,8 @@ func (d *domainXML) diskNames() []string {
 	return n
 }
 
-// agentConnected reports whether the QEMU guest agent of the domain is connected.
-func (d *domainXML) agentConnected() bool {
+// AgentConnected reports whether the QEMU guest agent of the domain is connected.
+func (d *Domain) AgentConnected() bool {
 	for _, c := range d.Devices.Channels {
 		if c.Target.Name == "org.qemu.guest_agent.0" && c.Target.State == "connected" {
 			return true
@@ -133,9 +137,9 @@ func (d *domainXML) agentConnected() bool {
 	return false
 }
 
-// qemuOwner returns the user and group QEMU runs as, from the live XML's DAC label
+// QEMUOwner returns the user and group QEMU runs as, from the live XML's DAC label
 // ("+64055:+108" or "libvirt-qemu:kvm"); ok is false when there is none.
-func (d *domainXML) qemuOwner() (uid, gid int, ok bool) {
+func (d *Domain) QEMUOwner() (uid, gid int, ok bool) {
 	for _, s := range d.SecLabels {
 		if s.Model != "dac" || s.Label == "" {
 			continue
@@ -179,9 +183,9 @@ func lookupID(s string, byName func(string) (string, error)) (int, error) {
 	return strconv.Atoi(id)
 }
 
-// backupXML is the <domainbackup> of a push-mode backup that writes each selected disk
+// Backup is the <domainbackup> of a push-mode backup that writes each selected disk
 // to targets[name] as qcow2; incremental names the checkpoint to start from, if any.
-func backupXML(all []string, targets map[string]string, incremental string) string {
+func Backup(all []string, targets map[string]string, incremental string) string {
 	var b strings.Builder
 	b.WriteString("<domainbackup mode='push'>")
 	if incremental != "" {
@@ -199,9 +203,9 @@ func backupXML(all []string, targets map[string]string, incremental string) stri
 	return b.String()
 }
 
-// checkpointXML is the <domaincheckpoint> that records changes of the selected disks
+// Checkpoint is the <domaincheckpoint> that records changes of the selected disks
 // from the backup's start on.
-func checkpointXML(name, description string, all []string, selected map[string]string) string {
+func Checkpoint(name, description string, all []string, selected map[string]string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "<domaincheckpoint><name>%s</name><description>%s</description><disks>", escape(name), escape(description))
 	for _, d := range all {
@@ -221,8 +225,8 @@ func escape(s string) string {
 	return b.String()
 }
 
-// hasAgentChannel reports whether the domain has a QEMU guest agent channel.
-func (d *domainXML) hasAgentChannel() bool {
+// HasAgentChannel reports whether the domain has a QEMU guest agent channel.
+func (d *Domain) HasAgentChannel() bool {
 	for _, c := range d.Devices.Channels {
 		if c.Target.Name == "org.qemu.guest_agent.0" {
 			return true

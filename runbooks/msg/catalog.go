@@ -29,7 +29,7 @@ var catalog = map[string]entry{
 	"drill.scratch.title":  {en: "Remove the drill's scratch folder", id: "Menghapus folder sementara uji"},
 	"drill.scratch.done":   {en: "scratch folder removed", id: "folder sementara telah dihapus"},
 
-	// The files kind.
+	// The database kinds (targets/dbdump).
 	"db.restore.title":        {en: "Restore the dump into a scratch database", id: "Memulihkan dump ke basis data sementara"},
 	"db.restore.done":         {en: "database {db} restored ({bytes:bytes} of dump)", id: "basis data {db} telah dipulihkan ({bytes:bytes} dump)"},
 	"db.restore.whole_server": {en: "the snapshot holds a whole server (all: true): drills restore one database at a time; drill a target of one database", id: "snapshot berisi seluruh server (all: true): uji memulihkan satu basis data setiap kali; ujilah target dengan satu basis data"},

@@ -59,6 +59,7 @@ var migrations = []migration{
 	{2, migrateDaemonState},        // schedules, leases, repository state (daemon.go)
 	{3, migrateReplication},        // replication between the DRCs (replication.go)
 	{4, migrateRedactDestinations}, // passwords in restore destinations' queries (redact.go)
+	{5, migrateDamage},             // damaged objects at the DRCs (damage.go)
 }
 
 // SchemaVersion is the version this cadang writes.

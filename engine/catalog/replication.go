@@ -197,35 +197,41 @@ func (a Alarm) MarshalJSON() ([]byte, error) {
 // counted again rather than repeated. It reports whether the alarm is new.
 func (c *Catalog) RaiseAlarm(a Alarm, at time.Time) (bool, error) {
 	isNew := false
-	err := c.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketAlarms)
-		var found *Alarm
-		err := b.ForEach(func(_, v []byte) error {
-			var x Alarm
-			if err := json.Unmarshal(v, &x); err != nil {
-				return err
-			}
-			if x.Resolved.IsZero() && x.Kind == a.Kind && x.DRC == a.DRC && x.Agency == a.Agency && x.Object == a.Object {
-				found = &x
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if found == nil {
-			id, err := b.NextSequence()
-			if err != nil {
-				return err
-			}
-			a.ID, a.First, a.Count = id, at, 0
-			found, isNew = &a, true
-		}
-		found.Message, found.Last = a.Message, at
-		found.Count++
-		return put(b, u64(found.ID), found)
+	err := c.db.Update(func(tx *bolt.Tx) (err error) {
+		isNew, err = raiseAlarm(tx, a, at)
+		return err
 	})
 	return isNew, err
+}
+
+func raiseAlarm(tx *bolt.Tx, a Alarm, at time.Time) (bool, error) {
+	b := tx.Bucket(bucketAlarms)
+	var found *Alarm
+	err := b.ForEach(func(_, v []byte) error {
+		var x Alarm
+		if err := json.Unmarshal(v, &x); err != nil {
+			return err
+		}
+		if x.Resolved.IsZero() && x.Kind == a.Kind && x.DRC == a.DRC && x.Agency == a.Agency && x.Object == a.Object {
+			found = &x
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	isNew := false
+	if found == nil {
+		id, err := b.NextSequence()
+		if err != nil {
+			return false, err
+		}
+		a.ID, a.First, a.Count = id, at, 0
+		found, isNew = &a, true
+	}
+	found.Message, found.Last = a.Message, at
+	found.Count++
+	return isNew, put(b, u64(found.ID), found)
 }
 
 // ResolveAlarms marks resolved the active alarms of agency at the given DRCs for which

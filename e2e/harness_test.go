@@ -279,15 +279,31 @@ func writeConfig(t *testing.T, w *world, s string) {
 // post sends body as it is to the daemon's API, as a client other than the CLI would.
 func (w *world) post(path, body string) (int, string) {
 	w.t.Helper()
-	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", filepath.Join(w.stateDir, "cadang.sock"))
-	}}}
-	resp, err := c.Post("http://cadang"+path, "application/json", strings.NewReader(body))
+	resp, err := w.httpClient().Post("http://cadang"+path, "application/json", strings.NewReader(body))
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// get reads a path of the daemon's API.
+func (w *world) get(path string) (int, string) {
+	w.t.Helper()
+	resp, err := w.httpClient().Get("http://cadang" + path)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// httpClient speaks to the daemon's unix socket.
+func (w *world) httpClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", filepath.Join(w.stateDir, "cadang.sock"))
+	}}}
 }

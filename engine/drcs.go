@@ -169,6 +169,6 @@ func (d *Daemon) Verify(req VerifyRequest) (catalog.Run, error) {
 	}
 	r := &catalog.Run{Op: "verify", DRC: site.Name, Agency: req.Agency, Reason: "on-demand"}
 	return d.submit(r, queue.PriorityOnDemand, func(ctx context.Context, j *queue.Job) error {
-		return (&integrity.Verifier{Sites: d.sites, Catalog: d.cat}).Run(ctx, j, site, agencies, req.ReadData)
+		return (&integrity.Verifier{Sites: d.sites, Catalog: d.cat, Now: d.now, OnDamage: d.damageFound}).Run(ctx, j, site, agencies, req.ReadData)
 	})
 }

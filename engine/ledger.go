@@ -29,6 +29,12 @@ func (v service) ledgerSnapshots(ctx context.Context, t *target) ([]SnapshotInfo
 		for k, v := range rec.Sites {
 			info.Sites[k] = v
 		}
+		for k, v := range rec.Damaged {
+			if info.Damaged == nil {
+				info.Damaged = map[string]string{}
+			}
+			info.Damaged[k] = v
+		}
 		byID[rec.ID] = info
 		out = append(out, info)
 	}
@@ -143,6 +149,8 @@ func (h replHost) Job(id uint64) *queue.Job { return h.d.queue.Get(id) }
 
 func (h replHost) PassDone(agency string) { h.d.retryDeferredPrune(agency) }
 
+func (h replHost) DamageFound(drcName, agency string) { h.d.damageFound(drcName, agency) }
+
 // runHooks is the daemon as a run sees it (runs.Hooks).
 type runHooks struct{ d *Daemon }
 
@@ -150,3 +158,4 @@ var _ runs.Hooks = runHooks{}
 
 func (h runHooks) AfterBackup(j *queue.Job, t *runs.Target) { h.d.afterBackup(j, t) }
 func (h runHooks) DeferPrune(agency string)                 { h.d.deferPrune(agency) }
+func (h runHooks) DamageFound(drcName, agency string)       { h.d.damageFound(drcName, agency) }

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +24,9 @@ func targetProblems(ts TargetStatus, rpo time.Duration, now time.Time) []string 
 			msg += ": " + b.Error
 		}
 		out = append(out, msg)
+	}
+	for _, d := range slices.Sorted(maps.Keys(ts.Damaged)) {
+		out = append(out, fmt.Sprintf("target %q: %d snapshot(s) damaged at drc %q: they need data no DRC holds whole (cadang drc damage)", ts.Name, ts.Damaged[d], d))
 	}
 	switch {
 	case ts.NewestGood == nil:

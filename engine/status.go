@@ -89,9 +89,19 @@ func (v service) targetStatus(tc *config.Target) (TargetStatus, error) {
 	if err != nil {
 		return ts, err
 	}
+	prim := v.d.sites.primary().Name
 	for _, s := range snaps { // oldest first
 		if s.Status != catalog.SnapshotGood {
 			continue
+		}
+		for drcName := range s.Damaged {
+			if ts.Damaged == nil {
+				ts.Damaged = map[string]int{}
+			}
+			ts.Damaged[drcName]++
+		}
+		if s.Damaged[prim] != "" {
+			continue // it cannot be restored whole where backups go: not fresh data
 		}
 		t := s.Time
 		if ts.OldestGood == nil {

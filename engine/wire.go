@@ -40,6 +40,7 @@ type (
 	DrillRequest       = api.DrillRequest
 	ReplicateRequest   = api.ReplicateRequest
 	VerifyRequest      = api.VerifyRequest
+	RepairRequest      = api.RepairRequest
 )
 
 // apiRun maps a catalog run to the wire.

@@ -14,10 +14,11 @@ import (
 func newDRCCommand(g *globals) *cobra.Command {
 	return newGroupCommand("drc COMMAND", "the DRCs: their health and replication",
 		`Commands about the DRCs (data recovery centers) of the configuration: how each one is
-and what is not there yet ("drc status"), and replication to the secondaries now
-("drc sync").`,
-		"  cadang drc status\n  cadang drc sync --wait",
-		newDRCStatusCommand(g), newDRCSyncCommand(g))
+and what is not there yet ("drc status"), replication to the secondaries now
+("drc sync"), the damaged objects found there ("drc damage") and their repair from
+another DRC ("drc repair").`,
+		"  cadang drc status\n  cadang drc sync --wait\n  cadang drc repair --dry-run",
+		newDRCStatusCommand(g), newDRCSyncCommand(g), newDRCDamageCommand(g), newDRCRepairCommand(g))
 }
 
 // DRCStatusOptions are the flags of `cadang drc status`.

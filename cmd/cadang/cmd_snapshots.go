@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -80,7 +82,11 @@ func runSnapshots(ctx context.Context, g *globals, opts SnapshotsOptions, target
 		if s.Run != 0 {
 			run = fmt.Sprint(s.Run)
 		}
-		row := []string{s.ShortID, shortTime(s.Time), s.Status, iec.UBytes(s.Bytes), run}
+		status := s.Status
+		for _, d := range slices.Sorted(maps.Keys(s.Damaged)) {
+			status += ", damaged at " + d
+		}
+		row := []string{s.ShortID, shortTime(s.Time), status, iec.UBytes(s.Bytes), run}
 		if opts.DRC != "" {
 			var sites []string
 			for name := range s.Sites {
@@ -93,6 +99,9 @@ func runSnapshots(ctx context.Context, g *globals, opts SnapshotsOptions, target
 			cell := "-"
 			if at, ok := s.Sites[d]; ok {
 				cell = shortTime(at)
+			}
+			if _, ok := s.Damaged[d]; ok {
+				cell += " (damaged)"
 			}
 			if until, ok := s.DeleteAt[d]; ok {
 				cell += " (deleted " + shortTime(until) + ")"

@@ -76,7 +76,7 @@ type MirrorLedger interface {
 
 // Alarm is damage found by replication: something an operator must look at.
 type Alarm struct {
-	Kind    string `json:"kind"` // hash-mismatch, different-repository, missing-blob
+	Kind    string `json:"kind"` // hash-mismatch, unreadable, different-repository, missing-blob
 	DRC     string `json:"drc"`  // where the damaged object is
 	Agency  string `json:"agency"`
 	Object  string `json:"object,omitempty"`
@@ -88,6 +88,7 @@ const (
 	AlarmHashMismatch  = "hash-mismatch"
 	AlarmDifferentRepo = "different-repository"
 	AlarmMissingBlob   = "missing-blob"
+	AlarmUnreadable    = "unreadable" // the DRC answers but never gives the object whole
 )
 
 // MirrorProgress is reported while a pass runs.
@@ -658,7 +659,9 @@ func (m *Mirror) copyOne(ctx context.Context, j *copyJob, obj string, size int64
 	}
 	mismatches := 0
 	var lastErr error
+	readFailed := false // the last attempt failed reading the source
 	for attempt := 0; attempt < 4; attempt++ {
+		readFailed = false
 		if attempt > 0 {
 			select {
 			case <-ctx.Done():
@@ -705,10 +708,12 @@ func (m *Mirror) copyOne(ctx context.Context, j *copyJob, obj string, size int64
 				size = info.Size
 			}
 			lastErr = fmt.Errorf("drc %q: %s: %v", from.DRC, obj, vr.err)
+			readFailed = true
 		case vr.err != nil && (drc.IsUnreachable(vr.err) || ctx.Err() != nil):
 			return -1, fmt.Errorf("drc %q: reading %s: %w", from.DRC, obj, vr.err)
 		case vr.err != nil:
 			lastErr = fmt.Errorf("drc %q: reading %s: %w", from.DRC, obj, vr.err)
+			readFailed = true
 		default:
 			lastErr = fmt.Errorf("drc %q: writing %s: %w", to.DRC, obj, err)
 			if drc.IsUnreachable(err) || ctx.Err() != nil {
@@ -716,6 +721,14 @@ func (m *Mirror) copyOne(ctx context.Context, j *copyJob, obj string, size int64
 			}
 		}
 		m.Log.Debug("copy failed, retrying", "object", obj, "attempt", attempt+1, "err", lastErr)
+	}
+	if readFailed && ctx.Err() == nil {
+		// The DRC answers but cannot give this object whole, every time (bitrot
+		// in an S3 server's part file reads as a short or broken stream): it is
+		// damaged as surely as one that hashes wrong.
+		m.alarm(res, Alarm{Kind: AlarmUnreadable, DRC: from.DRC, Agency: from.Agency, Object: obj,
+			Message: fmt.Sprintf("%v (4 attempts): not copied to drc %q", lastErr, to.DRC)})
+		return -1, nil
 	}
 	return -1, lastErr
 }

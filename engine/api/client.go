@@ -281,3 +281,30 @@ func (c *Client) Alarms(ctx context.Context, all bool) ([]Alarm, error) {
 	var out []Alarm
 	return out, c.do(ctx, http.MethodGet, path, nil, &out)
 }
+
+// Damage returns the damaged objects recorded at the DRCs (open ones, or all), newest
+// first; drc and agency narrow the list when not empty.
+func (c *Client) Damage(ctx context.Context, all bool, drc, agency string) ([]Damage, error) {
+	q := url.Values{}
+	if all {
+		q.Set("all", "1")
+	}
+	if drc != "" {
+		q.Set("drc", drc)
+	}
+	if agency != "" {
+		q.Set("agency", agency)
+	}
+	path := "/v1/damage"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out []Damage
+	return out, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// Repair queues repair runs of the damaged objects; it returns them.
+func (c *Client) Repair(ctx context.Context, req RepairRequest) ([]RunInfo, error) {
+	var out []RunInfo
+	return out, c.do(ctx, http.MethodPost, "/v1/repair", req, &out)
+}

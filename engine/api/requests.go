@@ -75,6 +75,14 @@ type ReplicateRequest struct {
 	Agency string `json:"agency,omitempty"`
 }
 
+// RepairRequest asks to repair the damaged objects recorded at the DRCs (one DRC, or
+// all) from a good copy at another: POST /v1/repair. DryRun says what would be done.
+type RepairRequest struct {
+	DRC    string `json:"drc,omitempty"`
+	Agency string `json:"agency,omitempty"`
+	DryRun bool   `json:"dry_run,omitempty"`
+}
+
 // VerifyRequest asks to verify the repositories at a DRC: POST /v1/verify.
 type VerifyRequest struct {
 	DRC      string `json:"drc"`

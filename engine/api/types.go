@@ -148,6 +148,10 @@ type TargetStatus struct {
 	NewestGood    *time.Time `json:"newest_good,omitempty"`
 	OldestGood    *time.Time `json:"oldest_good,omitempty"`
 	GoodSnapshots int        `json:"good_snapshots"`
+	// Damaged counts, per DRC, the good snapshots that cannot be restored whole there
+	// (they need an object no DRC holds a good copy of). Those damaged at the primary
+	// do not count as the newest good one.
+	Damaged map[string]int `json:"damaged,omitempty"`
 }
 
 // RunBrief is a run in a few fields.
@@ -240,6 +244,9 @@ type SnapshotInfo struct {
 	// for delete_after since it was deleted at the primary, and when it goes there.
 	Missing  []string             `json:"missing,omitempty"`
 	DeleteAt map[string]time.Time `json:"delete_at,omitempty"`
+	// Damaged names the DRCs where it cannot be restored whole (it needs an object
+	// that no DRC holds a good copy of), and why.
+	Damaged map[string]string `json:"damaged,omitempty"`
 }
 
 // Listing is the answer of GET /v1/ls: a folder of a snapshot.
@@ -371,4 +378,54 @@ type ReloadAnswer struct {
 	Added     []string `json:"added"`     // targets
 	Removed   []string `json:"removed"`
 	Changed   []string `json:"changed"`
+}
+
+// Damage is an object of a repository at a DRC whose bytes are wrong or unreadable:
+// GET /v1/damage. It stays open until it is repaired from another DRC, or moved aside
+// at the primary when no DRC holds it whole.
+type Damage struct {
+	ID           uint64    `json:"id"`
+	DRC          string    `json:"drc"`
+	Agency       string    `json:"agency"`
+	Object       string    `json:"object"`
+	How          string    `json:"how"` // what found it: replication, verify, check, restore, drill, repair
+	Run          uint64    `json:"run,omitempty"`
+	Message      string    `json:"message"`
+	First        time.Time `json:"first"`
+	Time         time.Time `json:"time"` // when it was last found
+	Count        int       `json:"count"`
+	Status       string    `json:"status"` // open, repaired, quarantined, gone
+	RepairedFrom string    `json:"repaired_from,omitempty"`
+	RepairRun    uint64    `json:"repair_run,omitempty"`
+	Closed       time.Time `json:"closed,omitzero"`
+	Lost         bool      `json:"lost,omitempty"` // no DRC held a good copy
+	Snapshots    []string  `json:"snapshots,omitempty"`
+	Note         string    `json:"note,omitempty"`
+}
+
+// RepairReport is what a repair run did (or, dry, would do), kept as its manifest.
+type RepairReport struct {
+	DRC     string           `json:"drc"`
+	Agency  string           `json:"agency"`
+	DryRun  bool             `json:"dry_run,omitempty"`
+	Objects []RepairedObject `json:"objects"`
+	// Lost is what the snapshots at the DRC lose when no DRC holds an object whole:
+	// the files (and directories, ending in /) restic's `repair snapshots` would cut.
+	Lost        []Loss `json:"lost,omitempty"`
+	IndexRepair string `json:"index_repair,omitempty"` // restic repair index's summary, after a quarantine
+}
+
+// RepairedObject is one damaged object and what the repair did with it.
+type RepairedObject struct {
+	Object  string `json:"object"`
+	Outcome string `json:"outcome"` // repaired, would-repair, quarantined, lost, gone, failed
+	From    string `json:"from,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// Loss is what one snapshot loses.
+type Loss struct {
+	Snapshot string   `json:"snapshot"`
+	Paths    []string `json:"paths"`
+	More     int      `json:"more,omitempty"`
 }

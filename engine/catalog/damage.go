@@ -48,8 +48,12 @@ const (
 	DamageGone        = "gone"        // the object is no longer in the repository (pruned)
 )
 
-// AlarmDamaged is the kind of the alarm an open damage record keeps raised.
-const AlarmDamaged = "damaged-object"
+// Alarm kinds of damage: an open damage record keeps AlarmDamaged raised; AlarmDataLost
+// says snapshots lose data that no DRC holds whole.
+const (
+	AlarmDamaged  = "damaged-object"
+	AlarmDataLost = "data-lost"
+)
 
 var bucketDamage = []byte("damage") // id -> Damage
 

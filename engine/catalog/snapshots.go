@@ -37,6 +37,10 @@ type Snapshot struct {
 	DRC    string               `json:"drc"` // where the backup wrote it
 	Sites  map[string]time.Time `json:"sites"`
 	Bytes  uint64               `json:"bytes"` // size of the source
+	// Damaged names the DRCs where the snapshot cannot be restored whole: it needs an
+	// object no DRC holds a good copy of (damage.go). Restores of "latest" pass over it
+	// there, and it does not count for the freshness of its target there.
+	Damaged map[string]string `json:"damaged,omitempty"`
 }
 
 // PutSnapshot stores or replaces a snapshot record.

@@ -23,6 +23,10 @@ import (
 type Verifier struct {
 	Sites   []*drc.Site // every DRC, the primary first
 	Catalog *catalog.Catalog
+	Now     func() time.Time
+	// OnDamage is called once per agency whose repository at the DRC has objects
+	// recorded as damaged by this run (their repair is queued).
+	OnDamage func(drc, agency string)
 }
 
 // Run is a verify run: it runs `restic check` at the DRC for each agency, compares the DRC's objects
@@ -67,6 +71,7 @@ func (v *Verifier) Run(ctx context.Context, j *queue.Job, site *drc.Site, agenci
 			j.SetProgress(func(p *api.Progress) { p.Phase = "reading every object " + agency; p.TotalFiles = uint64(av.Objects) })
 			av.Corrupt = hashCheck(ctx, repo.Store, "", here)
 			rep.Problems += len(av.Corrupt)
+			v.recordDamage(site.Name, agency, r.ID, av.Corrupt)
 		}
 		for _, other := range v.Sites {
 			if other == site {
@@ -87,6 +92,26 @@ func (v *Verifier) Run(ctx context.Context, j *queue.Job, site *drc.Site, agenci
 		return fmt.Errorf("drc %q: %d problem(s) found (see the run's report)", site.Name, rep.Problems)
 	}
 	return ctx.Err()
+}
+
+// recordDamage records the damaged objects hashCheck found ("name: why").
+func (v *Verifier) recordDamage(drcName, agency string, run uint64, bad []string) {
+	if len(bad) == 0 {
+		return
+	}
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	for _, b := range bad {
+		obj, why, _ := strings.Cut(b, ": ")
+		if _, _, err := v.Catalog.RecordDamage(catalog.Damage{DRC: drcName, Agency: agency, Object: obj, How: "verify", Run: run, Message: why}, now()); err != nil {
+			return
+		}
+	}
+	if v.OnDamage != nil {
+		v.OnDamage(drcName, agency)
+	}
 }
 
 // listObjects lists the replicated objects of a repository (data, index, snapshots).

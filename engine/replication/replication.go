@@ -30,6 +30,9 @@ type Host interface {
 	// PassDone is called after a pass that listed both DRCs of agency: a prune that
 	// PruneGate held back may go now.
 	PassDone(agency string)
+	// DamageFound is called when a pass recorded a damaged object at a DRC: its
+	// repair is queued.
+	DamageFound(drc, agency string)
 }
 
 // primary returns the primary DRC.
@@ -292,6 +295,9 @@ func (rp *Replicator) Record(ctx context.Context, r *catalog.Run, prim, sec *drc
 			raised[a.Kind+"\x00"+a.DRC+"\x00"+a.Object] = true
 		}
 		resolved, rerr := rp.cat.ResolveAlarms(r.Agency, []string{prim.Name, sec.Name}, func(a catalog.Alarm) bool {
+			if a.Kind == catalog.AlarmDamaged || a.Kind == catalog.AlarmDataLost {
+				return true // damage stays raised until it is repaired, not when a pass no longer trips on it
+			}
 			return raised[a.Kind+"\x00"+a.DRC+"\x00"+a.Object]
 		}, now)
 		if rerr != nil {
@@ -341,6 +347,13 @@ func (rp *Replicator) raise(a mirror.Alarm) {
 	}
 	if isNew {
 		rp.log.Error("ALARM", "kind", a.Kind, "drc", a.DRC, "agency", a.Agency, "object", a.Object, "msg", a.Message)
+	}
+	if a.Kind == mirror.AlarmHashMismatch || a.Kind == mirror.AlarmUnreadable {
+		if _, _, err := rp.cat.RecordDamage(catalog.Damage{DRC: a.DRC, Agency: a.Agency, Object: a.Object, How: "replication", Message: a.Message}, rp.now()); err != nil {
+			rp.log.Error("catalog: cannot record damage", "err", err, "object", a.Object)
+			return
+		}
+		rp.host.DamageFound(a.DRC, a.Agency)
 	}
 }
 

@@ -78,6 +78,18 @@ func (x *Runner) Backup(ctx context.Context, j *queue.Job, t *Target) (err error
 		}
 	}
 	x.classify(ctx, r, w, res, err)
+	if r.Status == catalog.Succeeded && w.summary != nil {
+		// Never a good snapshot on top of known damage (restic deduplicated
+		// against a pack found damaged since it was written).
+		why, derr := x.buildsOnDamage(ctx, repo, w.summary.SnapshotID)
+		if derr != nil {
+			why = "cannot tell whether it needs a pack recorded damaged: " + derr.Error()
+		}
+		if why != "" {
+			r.Status, r.Error = catalog.Failed, oneline.Of(why)
+			x.hooks.DamageFound(repo.DRC, r.Agency)
+		}
+	}
 	// The snapshot is recorded (and tagged if it is not good) before the after-hooks,
 	// so that a daemon dying in a hook leaves no unrecorded snapshot behind.
 	if w.summary != nil {

@@ -121,6 +121,9 @@ func (x *Runner) Drill(ctx context.Context, j *queue.Job, t *Target, site *drc.S
 				err = mirror.VerifyObjects(ctx, repo.Store, names, 4, &read)
 				what := msg.New("drill.packs.check", "drc", site.Name)
 				if err != nil {
+					if obj, ok := damagedObject(err); ok {
+						x.recordDamage(site.Name, r.Agency, obj, "drill", r.ID, err.Error())
+					}
 					env.Check(targets.DrillCheck{What: what, Passed: false, Found: msg.Plain(err.Error())})
 					return msg.Message{}, fmt.Errorf("drc %q: %w", site.Name, err)
 				}

@@ -24,7 +24,8 @@ func (x *Runner) Restore(ctx context.Context, j *queue.Job, t *Target, site *drc
 		return err
 	}
 	repo := site.Repo(r.Agency)
-	snap, status, err := x.ResolveSnapshot(ctx, repo, r.Target, req.Snapshot)
+	snap, status, notes, err := x.ResolveSnapshotNoting(ctx, repo, r.Target, req.Snapshot)
+	r.Notes = append(r.Notes, notes...)
 	if err != nil {
 		return err
 	}
@@ -52,21 +53,35 @@ func (x *Runner) SnapshotStatus(s drc.Snapshot) (status string, rec *catalog.Sna
 }
 
 // ResolveSnapshot finds a snapshot of the target in repo: "latest" (or "") is the
-// newest GOOD one; otherwise id is a full id or a prefix of one, and must belong to
-// this target.
+// newest GOOD one that is not damaged at repo's DRC (notes say which newer ones were
+// passed over, and why); otherwise id is a full id or a prefix of one, and must belong
+// to this target.
 func (x *Runner) ResolveSnapshot(ctx context.Context, repo *drc.Repo, target, id string) (drc.Snapshot, string, error) {
+	snap, st, _, err := x.ResolveSnapshotNoting(ctx, repo, target, id)
+	return snap, st, err
+}
+
+// ResolveSnapshotNoting is ResolveSnapshot, with the notes of what "latest" passed over.
+func (x *Runner) ResolveSnapshotNoting(ctx context.Context, repo *drc.Repo, target, id string) (drc.Snapshot, string, []string, error) {
 	snaps, err := repo.Snapshots(ctx, "target="+target)
 	if err != nil {
-		return drc.Snapshot{}, "", err
+		return drc.Snapshot{}, "", nil, err
 	}
 	sort.Slice(snaps, func(i, j int) bool { return snaps[i].Time.After(snaps[j].Time) })
 	if id == "" || id == "latest" {
+		var notes []string
 		for _, s := range snaps {
-			if st, _ := x.SnapshotStatus(s); st == catalog.SnapshotGood {
-				return s, st, nil
+			st, rec := x.SnapshotStatus(s)
+			if st != catalog.SnapshotGood {
+				continue
 			}
+			if rec != nil && rec.Damaged[repo.DRC] != "" {
+				notes = append(notes, fmt.Sprintf("snapshot %s passed over: damaged at drc %q (%s)", s.ShortID, repo.DRC, rec.Damaged[repo.DRC]))
+				continue
+			}
+			return s, st, notes, nil
 		}
-		return drc.Snapshot{}, "", fmt.Errorf("target %q has no good snapshot at drc %q", target, repo.DRC)
+		return drc.Snapshot{}, "", notes, fmt.Errorf("target %q has no good snapshot at drc %q", target, repo.DRC)
 	}
 	var found []drc.Snapshot
 	for _, s := range snaps {
@@ -76,12 +91,16 @@ func (x *Runner) ResolveSnapshot(ctx context.Context, repo *drc.Repo, target, id
 	}
 	switch {
 	case len(found) == 0:
-		return drc.Snapshot{}, "", fmt.Errorf("target %q has no snapshot %s at drc %q", target, id, repo.DRC)
+		return drc.Snapshot{}, "", nil, fmt.Errorf("target %q has no snapshot %s at drc %q", target, id, repo.DRC)
 	case len(found) > 1:
-		return drc.Snapshot{}, "", fmt.Errorf("snapshot id %s is ambiguous: give more characters", id)
+		return drc.Snapshot{}, "", nil, fmt.Errorf("snapshot id %s is ambiguous: give more characters", id)
 	}
-	st, _ := x.SnapshotStatus(found[0])
-	return found[0], st, nil
+	st, rec := x.SnapshotStatus(found[0])
+	var notes []string
+	if rec != nil && rec.Damaged[repo.DRC] != "" {
+		notes = append(notes, fmt.Sprintf("warning: snapshot %s is damaged at drc %q (%s): parts of it cannot be restored", found[0].ShortID, repo.DRC, rec.Damaged[repo.DRC]))
+	}
+	return found[0], st, notes, nil
 }
 
 // reader is the targets.Reader of a restore run.

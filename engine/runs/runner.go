@@ -37,6 +37,9 @@ type Hooks interface {
 	// DeferPrune is called when PruneGate holds a prune at the primary back: the daemon
 	// queues it again once replication lets it go.
 	DeferPrune(agency string)
+	// DamageFound is called when a run recorded a damaged object at a DRC: its
+	// repair is queued.
+	DamageFound(drc, agency string)
 }
 
 // Deps are a Runner's parts, all owned by the daemon.

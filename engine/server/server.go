@@ -36,6 +36,8 @@ type Service interface {
 	Replicate(req api.ReplicateRequest) ([]api.RunInfo, error)
 	Verify(req api.VerifyRequest) (api.RunInfo, error)
 	Alarms(all bool) ([]api.Alarm, error)
+	Damage(all bool, drc, agency string) ([]api.Damage, error)
+	Repair(req api.RepairRequest) ([]api.RunInfo, error)
 	Drill(req api.DrillRequest) ([]api.RunInfo, error)
 	DrillReport(id uint64, format, lang string) ([]byte, error)
 	PeriodReport(from, to time.Time, format, lang string) ([]byte, error)
@@ -95,6 +97,8 @@ const MaxScheduleHours = 24 * 366
 //	POST /v1/replicate              ReplicateRequest -> the runs that will do the passes
 //	POST /v1/verify                 VerifyRequest -> the queued verify run
 //	GET  /v1/alarms?all=1           alarms, newest first
+//	GET  /v1/damage?all=1&drc=&agency=  damaged objects at the DRCs, newest first
+//	POST /v1/repair                 RepairRequest -> the queued repair runs
 //	POST /v1/drills                 DrillRequest -> the queued runs
 //	GET  /v1/reports/drill/{id}?format=&lang=
 //	GET  /v1/reports/period?from=&to=&format=&lang=
@@ -124,6 +128,12 @@ func New(s Service) http.Handler {
 	mux.HandleFunc("POST /v1/replicate", accept(s.Replicate))
 	mux.HandleFunc("POST /v1/verify", accept(s.Verify))
 	mux.HandleFunc("GET /v1/alarms", h.alarms)
+	mux.HandleFunc("GET /v1/damage", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		out, err := s.Damage(q.Get("all") != "", q.Get("drc"), q.Get("agency"))
+		answer(w, out, err)
+	})
+	mux.HandleFunc("POST /v1/repair", accept(s.Repair))
 	mux.HandleFunc("POST /v1/drills", accept(s.Drill))
 	mux.HandleFunc("GET /v1/reports/drill/{id}", h.drillReport)
 	mux.HandleFunc("GET /v1/reports/period", h.periodReport)

@@ -1,0 +1,66 @@
+package mirror_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"testing"
+
+	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/drc/mirror"
+)
+
+// Healing never writes a wrong object: a "good" copy that does not match its name is
+// refused and the damaged object stays as it was (to be reported, not replaced by
+// other wrong bytes); a copy that matches replaces it and reads back whole.
+func TestCopyVerifiedRefusesABadSource(t *testing.T) {
+	ctx := context.Background()
+	content := bytes.Repeat([]byte("cadang heals from the other site. "), 4096)
+	sum := sha256.Sum256(content)
+	id := hex.EncodeToString(sum[:])
+	obj := "data/" + id[:2] + "/" + id
+	from := &drc.Repo{DRC: "local", Agency: "dinkes", Store: drc.NewDirStore(t.TempDir())}
+	to := &drc.Repo{DRC: "offsite", Agency: "dinkes", Store: drc.NewDirStore(t.TempDir())}
+	put := func(r *drc.Repo, b []byte) {
+		t.Helper()
+		if err := r.Store.Put(ctx, obj, bytes.NewReader(b), int64(len(b))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(r *drc.Repo) []byte {
+		t.Helper()
+		b, err := drc.ReadObject(ctx, r.Store, obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	damaged := bytes.Clone(content)
+	damaged[len(damaged)/2] ^= 0x01
+	alsoDamaged := bytes.Clone(content)
+	alsoDamaged[len(alsoDamaged)-1] ^= 0x80 // the very last byte: held back until the hash is known
+
+	put(to, damaged)
+	put(from, alsoDamaged)
+	_, err := mirror.CopyVerified(ctx, from, to, obj)
+	if !errors.Is(err, mirror.ErrBadSource) {
+		t.Fatalf("copy from a damaged source: %v, want ErrBadSource", err)
+	}
+	if !bytes.Equal(read(to), damaged) {
+		t.Fatal("a refused copy changed the destination")
+	}
+
+	put(from, content)
+	n, err := mirror.CopyVerified(ctx, from, to, obj)
+	if err != nil || n != int64(len(content)) {
+		t.Fatalf("copy from a good source: %d, %v", n, err)
+	}
+	if !bytes.Equal(read(to), content) {
+		t.Fatal("the repaired object is not the good copy")
+	}
+	if _, err := mirror.CopyVerified(ctx, from, to, "data/zz/not-a-hash"); err == nil {
+		t.Fatal("a name that is not a SHA-256 was copied")
+	}
+}

@@ -1,0 +1,201 @@
+package e2e
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cadang/cadang/engine/api"
+	"github.com/cadang/cadang/internal/testenv"
+)
+
+// Integrity end to end (docs/integrity.md): damage found at a DRC is recorded, raised
+// as an alarm, and healed from the other DRC; damage no DRC can heal is named, and no
+// backup builds on it.
+
+// flipByte damages a file on disk in place, keeping its size (as bitrot does).
+func flipByte(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x40
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// damageRecords returns the damage records (all of them).
+func (w *world) damageRecords() []api.Damage {
+	w.t.Helper()
+	var out []api.Damage
+	mustJSON(w.t, w.must("drc", "damage", "--all", "--json").stdout, &out)
+	return out
+}
+
+// waitDamage waits until the damage record of object at drcName has the status.
+func (w *world) waitDamage(drcName, object, status string) api.Damage {
+	w.t.Helper()
+	var found api.Damage
+	waitFor(w.t, fmt.Sprintf("damage of %s at drc %q to be %s", object, drcName, status), 3*time.Minute, func() (bool, string) {
+		recs := w.damageRecords()
+		for _, d := range recs {
+			if d.DRC == drcName && d.Object == object && d.Status == status {
+				found = d
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%+v", recs)
+	})
+	return found
+}
+
+// biggestPack is the largest data pack of the agency in a path DRC's repository, as
+// an object name and a file.
+func biggestPack(t *testing.T, drcDir string) (string, string) {
+	t.Helper()
+	var file string
+	var size int64
+	for name, n := range dirObjects(t, drcDir) {
+		if strings.HasPrefix(name, "data/") && n > size {
+			file, size = name, n
+		}
+	}
+	if file == "" {
+		t.Fatal("no data pack")
+	}
+	return file, filepath.Join(drcDir, agencyID, filepath.FromSlash(file))
+}
+
+func fileSum(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// twoSites starts a daemon with a directory primary and the given secondary, backs up
+// a files target once and replicates it; it returns the source folder.
+func twoSites(t *testing.T, w *world, secondary string) string {
+	t.Helper()
+	src := filepath.Join(w.dir, "src")
+	if err := os.MkdirAll(filepath.Join(src, "docs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testenv.RandomFile(t, filepath.Join(src, "a.bin"), 3<<20, 11)
+	testenv.RandomFile(t, filepath.Join(src, "docs", "b.bin"), 1<<20, 12)
+	w.config(fmt.Sprintf("drcs:\n  - {name: local, role: primary, path: %q}\n", filepath.Join(w.dir, "local")) +
+		secondary + fmt.Sprintf(oneTarget, src))
+	w.must("init")
+	w.startDaemon()
+	if _, r := w.backupJSON("portal-files"); r.code != 0 {
+		t.Fatalf("backup: %s", r)
+	}
+	w.must("drc", "sync", "--wait")
+	return src
+}
+
+// Damage at the secondary, a directory there: verify --read-data finds it, records it
+// and raises the alarm; the object is healed from the primary by itself; both DRCs
+// then read clean and the secondary restores the data byte for byte.
+func TestDamageAtTheSecondaryIsHealed(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	offsite := filepath.Join(w.dir, "offsite")
+	src := twoSites(t, w, fmt.Sprintf("  - {name: offsite, role: secondary, path: %q}\n", offsite))
+	obj, file := biggestPack(t, offsite)
+	good := fileSum(t, file)
+	flipByte(t, file)
+	w.healedAtSecondary(obj, src, "content does not match its name")
+	if got := fileSum(t, file); got != good {
+		t.Errorf("the healed file is not the good copy: %s", got)
+	}
+}
+
+// The same with the secondary on S3, the damage being bitrot in MinIO's part file: a
+// read there fails (it is not other bytes), and that too is damage to heal.
+func TestDamageAtAnS3SecondaryIsHealed(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	m := testenv.StartMinIO(t, "offsite")
+	src := twoSites(t, w, s3DRC("offsite", "secondary", m, "", "offsite"))
+	var obj string
+	var size int64
+	for name, n := range bucketObjects(t, m, "offsite") {
+		if strings.HasPrefix(name, "data/") && n > size {
+			obj, size = name, n
+		}
+	}
+	m.Bitrot(t, "offsite", agencyID+"/"+obj)
+	w.healedAtSecondary(obj, src, "")
+	intactBucket(t, m, "offsite")
+}
+
+// healedAtSecondary: verify --read-data at the secondary finds obj damaged; the
+// damage is recorded with its alarm, repaired from the primary, and both DRCs verify
+// clean; the secondary restores the source.
+func (w *world) healedAtSecondary(obj, src, why string) {
+	t := w.t
+	t.Helper()
+	r := w.cadang("verify", "--drc", "offsite", "--read-data")
+	if r.code != 1 || !strings.Contains(r.stdout, obj) || !strings.Contains(r.stdout, why) {
+		t.Fatalf("verify --read-data of the damaged secondary: %s", r)
+	}
+	d := w.waitDamage("offsite", obj, "repaired")
+	if d.How != "verify" || d.RepairedFrom != "local" || d.RepairRun == 0 || d.Lost {
+		t.Errorf("damage record: %+v", d)
+	}
+	alarms := w.alarms(true)
+	raised := false
+	for _, a := range alarms {
+		if a.Kind == "damaged-object" && a.DRC == "offsite" && a.Object == obj {
+			raised = a.Status == "resolved"
+		}
+	}
+	if !raised {
+		t.Errorf("no damaged-object alarm raised and resolved for %s: %+v", obj, alarms)
+	}
+	for _, a := range w.alarms(false) {
+		t.Errorf("an alarm stays active after the repair: %+v", a)
+	}
+	for _, s := range w.drcStatus() {
+		if s.Status != "ok" {
+			t.Errorf("drc %s is %s after the repair: %v", s.DRC, s.Status, s.Problems)
+		}
+	}
+	for _, site := range []string{"offsite", "local"} {
+		if r := w.cadang("verify", "--drc", site, "--read-data"); r.code != 0 {
+			t.Errorf("verify --read-data at %s after the repair: %s", site, r)
+		}
+	}
+	snaps := w.snapshotsJSON("portal-files")
+	w.restoreCompare("portal-files", snaps[len(snaps)-1].ID, "offsite", src)
+}
+
+// alarms returns the alarms (active ones, or all).
+func (w *world) alarms(all bool) []api.Alarm {
+	w.t.Helper()
+	path := "/v1/alarms"
+	if all {
+		path += "?all=1"
+	}
+	code, body := w.get(path)
+	if code != 200 {
+		w.t.Fatalf("GET %s: %d %s", path, code, body)
+	}
+	var out []api.Alarm
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		w.t.Fatalf("GET %s: %v", path, err)
+	}
+	return out
+}

@@ -105,6 +105,8 @@ type BackupOptions struct {
 	// ignored (--ignore-inode), so that a file with Parent's path, size and time is taken
 	// from Parent without being read.
 	Parent string
+	// Force has restic read every file, trusting no parent snapshot (--force).
+	Force bool
 	// MinUnmodified fails a backup in which restic took fewer files unchanged from Parent.
 	MinUnmodified int
 }
@@ -205,6 +207,9 @@ func (r *Repo) Backup(ctx context.Context, o BackupOptions, progress func(Progre
 	}
 	if o.Parent != "" {
 		args = append(args, "--parent", o.Parent, "--ignore-inode")
+	}
+	if o.Force {
+		args = append(args, "--force")
 	}
 	switch {
 	case o.Stdin != nil:

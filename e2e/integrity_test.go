@@ -199,3 +199,87 @@ func (w *world) alarms(all bool) []api.Alarm {
 	}
 	return out
 }
+
+// Damage at both DRCs in the same object: no site can heal the other. cadang names the
+// snapshot and the files that are lost, marks the snapshot, moves the object aside at
+// the primary (so no backup builds on it again), and every other snapshot restores.
+func TestDamageAtBothSitesNamesTheLoss(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	local, offsite := filepath.Join(w.dir, "local"), filepath.Join(w.dir, "offsite")
+	src := twoSites(t, w, fmt.Sprintf("  - {name: offsite, role: secondary, path: %q}\n", offsite))
+	first := w.snapshotsJSON("portal-files")[0]
+	before := dirObjects(t, local)
+	keep := testenv.Tree(t, src)
+	testenv.RandomFile(t, filepath.Join(src, "docs", "c.bin"), 3<<20, 13)
+	second, r := w.backupJSON("portal-files")
+	if r.code != 0 {
+		t.Fatalf("second backup: %s", r)
+	}
+	w.must("drc", "sync", "--wait")
+	var victim string
+	var size int64
+	for name, n := range dirObjects(t, local) {
+		if _, old := before[name]; !old && strings.HasPrefix(name, "data/") && n > size {
+			victim, size = name, n
+		}
+	}
+	if victim == "" {
+		t.Fatal("the second backup wrote no data pack")
+	}
+	for _, site := range []string{local, offsite} {
+		flipByte(t, filepath.Join(site, agencyID, filepath.FromSlash(victim)))
+	}
+
+	if r := w.cadang("verify", "--drc", "offsite", "--read-data"); r.code != 1 || !strings.Contains(r.stdout, victim) {
+		t.Fatalf("verify --read-data at the secondary: %s", r)
+	}
+	d := w.waitDamage("local", victim, "quarantined")
+	if !d.Lost || len(d.Snapshots) != 1 || d.Snapshots[0] != second.SnapshotID {
+		t.Errorf("damage at the primary: %+v (want snapshot %s lost)", d, second.SnapshotID)
+	}
+	var rep api.RepairReport
+	for _, run := range w.runs("") {
+		if run.ID == d.RepairRun {
+			mustJSON(t, string(run.Manifest), &rep)
+		}
+	}
+	if len(rep.Lost) != 1 || rep.Lost[0].Snapshot != second.SnapshotID || !strings.Contains(strings.Join(rep.Lost[0].Paths, " "), "c.bin") {
+		t.Errorf("the repair's report must name snapshot %s and docs/c.bin: %+v", second.SnapshotID, rep)
+	}
+	for _, p := range rep.Lost[0:min(1, len(rep.Lost))] {
+		if strings.Contains(strings.Join(p.Paths, " "), "a.bin") {
+			t.Errorf("a.bin is whole and must not be named lost: %+v", p)
+		}
+	}
+	for _, recs := range w.damageRecords() {
+		if recs.DRC == "offsite" && recs.Object == victim && (!recs.Lost || recs.Status != "open") {
+			t.Errorf("damage at the secondary: %+v (want open, lost)", recs)
+		}
+	}
+	snaps := w.snapshotsJSON("portal-files")
+	if len(snaps) != 2 || snaps[1].Damaged["local"] == "" || snaps[0].Damaged["local"] != "" {
+		t.Fatalf("only the second snapshot is damaged: %+v", snaps)
+	}
+	if out := w.must("snapshots", "portal-files").stdout; !strings.Contains(out, "damaged at local") {
+		t.Errorf("snapshots does not show the damage:\n%s", out)
+	}
+	// `latest` skips the damaged snapshot, with a note, and gets the first.
+	dest := filepath.Join(w.dir, "latest")
+	rr := w.must("restore", "portal-files", "--snapshot", "latest", "--drc", "local", "--to", dest)
+	if !strings.Contains(rr.stdout+rr.stderr, second.SnapshotID[:8]) {
+		t.Errorf("restore of latest does not say it skipped %s: %s", second.SnapshotID[:8], rr)
+	}
+	if d := testenv.DiffTrees(keep, testenv.Tree(t, filepath.Join(dest, src))); len(d) > 0 {
+		t.Errorf("latest restored is not the first snapshot: %v", d)
+	}
+	for _, site := range []string{"local", "offsite"} {
+		w.restoreMatches("portal-files", first.ID, site, src, keep)
+	}
+	// The next backup stores c.bin again and restores whole.
+	third, r := w.backupJSON("portal-files")
+	if r.code != 0 {
+		t.Fatalf("backup after the loss: %s", r)
+	}
+	w.restoreCompare("portal-files", third.SnapshotID, "local", src)
+}

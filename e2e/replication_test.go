@@ -149,13 +149,19 @@ func (w *world) snapshotsJSON(target string, args ...string) []api.SnapshotInfo 
 // restoreCompare restores a snapshot from a DRC and compares it with the source.
 func (w *world) restoreCompare(target, snap, drcName, src string) {
 	w.t.Helper()
+	w.restoreMatches(target, snap, drcName, src, testenv.Tree(w.t, src))
+}
+
+// restoreMatches restores src from snap and compares it with the tree want.
+func (w *world) restoreMatches(target, snap, drcName, src string, want map[string]testenv.Entry) {
+	w.t.Helper()
 	dest := filepath.Join(w.dir, fmt.Sprintf("restore-%s-%s-%d", drcName, snap[:8], time.Now().UnixNano()))
 	args := []string{"restore", target, "--snapshot", snap, "--to", dest}
 	if drcName != "" {
 		args = append(args, "--drc", drcName)
 	}
 	w.must(args...)
-	if d := testenv.DiffTrees(testenv.Tree(w.t, src), testenv.Tree(w.t, filepath.Join(dest, src))); len(d) > 0 {
+	if d := testenv.DiffTrees(want, testenv.Tree(w.t, filepath.Join(dest, src))); len(d) > 0 {
 		w.t.Fatalf("restore of %s from drc %q differs from the source: %v", snap[:8], drcName, d)
 	}
 	if err := os.RemoveAll(dest); err != nil {
@@ -432,9 +438,14 @@ func TestReplicationAlarmOnDamagedObject(t *testing.T) {
 		return false, "no alarm yet"
 	})
 	st := w.drcStatus()
-	a := st[0].Alarms[0]
-	if st[0].Status != "alarm" || a.Kind != "hash-mismatch" || a.Object != victim || !strings.Contains(a.Message, "content does not match its name") {
-		t.Fatalf("alarm: %+v (status %s)", a, st[0].Status)
+	var a api.Alarm
+	for _, x := range st[0].Alarms {
+		if x.Kind == "hash-mismatch" {
+			a = x
+		}
+	}
+	if st[0].Status != "alarm" || a.Object != victim || !strings.Contains(a.Message, "content does not match its name") {
+		t.Fatalf("no hash-mismatch alarm for %s: %+v (status %s)", victim, st[0].Alarms, st[0].Status)
 	}
 	if _, there := bucketObjects(t, offsite, "cadang-offsite")[victim]; there {
 		t.Fatal("the damaged object was copied off-site")
@@ -447,18 +458,43 @@ func TestReplicationAlarmOnDamagedObject(t *testing.T) {
 	if !strings.Contains(w.log(), "ALARM") {
 		t.Error("the daemon's log does not show the alarm")
 	}
-	r := w.cadang("drc", "sync", "--wait")
-	if r.code != 1 || !strings.Contains(r.stdout, victim) {
-		t.Errorf("drc sync with a damaged object at the primary: %s", r)
+	// No DRC holds a good copy: cadang moves the object aside at the primary, repairs
+	// the index there (so no backup deduplicates against it again) and names the loss.
+	d := w.waitDamage("local", victim, "quarantined")
+	if !d.Lost || d.RepairRun == 0 {
+		t.Errorf("damage record: %+v", d)
 	}
-	// The newest snapshot waits; the off-site repository stays consistent.
 	s := w.snapshotsJSON("portal-files")
-	if len(s) != 2 || len(s[1].Missing) != 1 || s[1].Missing[0] != "offsite" {
-		t.Errorf("snapshots: %+v", s)
+	if len(s) != 2 || s[1].Damaged["local"] == "" || s[0].Damaged["local"] != "" {
+		t.Fatalf("the snapshot built on the damaged pack must be marked, the other not: %+v", s)
 	}
+	lost := false
+	for _, a := range w.alarms(false) {
+		lost = lost || (a.Kind == "data-lost" && a.DRC == "local" && strings.Contains(a.Message, s[1].ID[:8]))
+	}
+	if !lost {
+		t.Errorf("no data-lost alarm naming snapshot %s: %+v", s[1].ID, w.alarms(false))
+	}
+	// The next backup uploads the data again; its snapshot restores at both DRCs and
+	// nothing damaged reached the secondary.
+	third, r := w.backupJSON("portal-files")
+	if r.code != 0 {
+		t.Fatalf("the backup after the repair: %s", r)
+	}
+	if sync := w.cadang("drc", "sync", "--wait"); sync.code != 0 {
+		t.Logf("drc sync after the repair: %s", sync)
+	}
+	waitFor(t, "the new snapshot at the secondary", 3*time.Minute, func() (bool, string) {
+		s := w.snapshotsJSON("portal-files")
+		_, ok := s[len(s)-1].Sites["offsite"]
+		return ok, fmt.Sprintf("%+v", s[len(s)-1])
+	})
+	intactBucket(t, offsite, "cadang-offsite")
 	if v := w.must("verify", "--drc", "offsite"); !strings.Contains(v.stdout, "succeeded") {
 		t.Errorf("the secondary must stay a consistent repository: %s", v)
 	}
+	w.restoreCompare("portal-files", third.SnapshotID, "local", src)
+	w.restoreCompare("portal-files", third.SnapshotID, "offsite", src)
 }
 
 // The primary is stopped: a backup lands at the secondary (recorded as such); when the

@@ -38,7 +38,8 @@ func (d *Daemon) repairSubmission(site *drc.Site, agency string, dryRun bool, re
 		key = "" // a dry run never joins a real one
 	}
 	return submission{run: r, prio: prio, key: key, exec: func(ctx context.Context, j *queue.Job) error {
-		h := &integrity.Healer{Sites: d.sites, Catalog: d.cat, Leases: d.leases, Now: d.now, Log: d.log.With("run", j.Run.ID)}
+		h := &integrity.Healer{Sites: d.sites, Catalog: d.cat, Leases: d.leases, Now: d.now, Log: d.log.With("run", j.Run.ID),
+			OnDamage: d.damageFound}
 		return h.Run(ctx, j, site, agency, dryRun)
 	}}
 }

@@ -36,6 +36,9 @@ type Healer struct {
 	Leases  *lease.Manager
 	Now     func() time.Time
 	Log     *slog.Logger
+	// OnDamage is told of damage the repair finds at another DRC (its would-be
+	// source), once per new record, so that DRC gets its own repair run.
+	OnDamage func(drc, agency string)
 }
 
 // Run repairs what is open at site for agency; it fails when something stays damaged.
@@ -148,9 +151,12 @@ func (h *Healer) repairOne(ctx context.Context, repo *drc.Repo, d catalog.Damage
 		n, err := mirror.CopyVerified(ctx, orepo, repo, obj)
 		if errors.Is(err, mirror.ErrBadSource) {
 			// Damage found at the other DRC as well: recorded there.
-			if _, _, rerr := h.Catalog.RecordDamage(catalog.Damage{DRC: other.Name, Agency: repo.Agency, Object: obj, How: "repair", Run: run,
-				Message: oneline.Of(err.Error())}, h.Now()); rerr != nil {
+			_, isNew, rerr := h.Catalog.RecordDamage(catalog.Damage{DRC: other.Name, Agency: repo.Agency, Object: obj, How: "repair", Run: run,
+				Message: oneline.Of(err.Error())}, h.Now())
+			if rerr != nil {
 				h.Log.Error("catalog: cannot record damage", "err", rerr)
+			} else if isNew && h.OnDamage != nil {
+				h.OnDamage(other.Name, repo.Agency)
 			}
 		}
 		if err != nil {

@@ -241,6 +241,13 @@ func (w *writer) backup(ctx context.Context, o drc.BackupOptions) error {
 	w.used = true
 	o.Host = w.j.Run.Target
 	o.Tags = append(append([]string{}, w.tags...), o.Tags...)
+	if o.Stdin == nil && o.Parent == "" {
+		var note string
+		o.Parent, o.Force, note = w.x.parentPastDamage(w.j.Run.Target, w.repo.DRC)
+		if note != "" {
+			w.j.Run.Notes = append(w.j.Run.Notes, note)
+		}
+	}
 	// restic locks the repository before it reads anything: a backup that fails on a
 	// lock stored nothing and may run again once cadang's own stale locks are gone.
 	return w.x.leases.WithLocks(ctx, w.repo, func() error {

@@ -124,6 +124,13 @@ func (x *Runner) Check(ctx context.Context, j *queue.Job, site *drc.Site, overri
 	}
 	if sum != nil {
 		res.Errors, res.BrokenPacks = sum.NumErrors, sum.BrokenPacks
+		// The packs restic read and found damaged are damage like any other: recorded,
+		// alarmed and repaired from the other DRC (docs/integrity.md).
+		for _, id := range sum.BrokenPacks {
+			if len(id) == 64 {
+				x.recordDamage(site.Name, r.Agency, "data/"+id[:2]+"/"+id, "check", r.ID, "restic check --read-data: the pack is damaged")
+			}
+		}
 	}
 	if err != nil {
 		res.Status, res.Message = catalog.Failed, oneline.Of(err.Error())

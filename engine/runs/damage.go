@@ -69,3 +69,40 @@ func (x *Runner) buildsOnDamage(ctx context.Context, repo *drc.Repo, snapshot st
 	return fmt.Sprintf("snapshot %.8s needs %s, recorded damaged at drc %q (%d damaged pack(s) in all): it is not good; the repair is queued and the next backup stores that data again",
 		snapshot, hit[0], repo.DRC, len(hit)), nil
 }
+
+// parentPastDamage chooses the parent of a files backup at a DRC where snapshots of
+// the target are damaged. restic would take the newest snapshot of the same paths as
+// its parent and, finding that an unchanged file's data is no longer in the index
+// (the damaged pack moved aside), store the file again but end with exit code 3, as
+// if a source file could not be read. So the parent is the newest snapshot of the
+// target at that DRC that is whole there; with none, restic reads every file
+// (--force). With no damaged snapshot, restic chooses as usual.
+func (x *Runner) parentPastDamage(target, drcName string) (parent string, force bool, note string) {
+	snaps, err := x.cat.Snapshots(target)
+	if err != nil {
+		x.log.Warn("catalog: cannot list snapshots to choose a backup's parent", "target", target, "err", err)
+		return "", false, ""
+	}
+	var damaged int
+	var whole *catalog.Snapshot
+	for i := range snaps {
+		s := &snaps[i]
+		if _, there := s.Sites[drcName]; !there && s.DRC != drcName {
+			continue
+		}
+		if s.Damaged[drcName] != "" {
+			damaged++
+			continue
+		}
+		if s.Status == catalog.SnapshotGood && (whole == nil || s.Time.After(whole.Time)) {
+			whole = s
+		}
+	}
+	if damaged == 0 {
+		return "", false, ""
+	}
+	if whole == nil {
+		return "", true, fmt.Sprintf("%d snapshot(s) of the target are damaged at drc %q and none is whole there: every file is read again", damaged, drcName)
+	}
+	return whole.ID, false, fmt.Sprintf("%d snapshot(s) of the target are damaged at drc %q: files are compared with snapshot %.8s, the newest one whole there", damaged, drcName, whole.ID)
+}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cadang/cadang/internal/oneline"
 )
@@ -26,6 +27,35 @@ type Maintenance struct {
 	// part, so every pack is read once every ceil(100/x) checks. Empty or "0%": checks
 	// read only the structure (index, snapshots, trees), not the data.
 	ReadDataSubset string `yaml:"read_data_subset"`
+	// ReadAllWithin is the period within which the scheduled checks read every pack at
+	// this DRC when read_data_subset is not given (default 30 days): the data is split
+	// into as many parts as checks surely run in that period, from the check schedule.
+	ReadAllWithin time.Duration `yaml:"read_all_within"`
+	// CheckEvery is the longest time between two scheduled checks, which engine/config
+	// works out from Check (it owns the cron parser); 0 without a schedule.
+	CheckEvery time.Duration `yaml:"-"`
+}
+
+// DefaultReadAllWithin is how soon the scheduled checks read every pack at a DRC whose
+// read_data_subset is not given: bitrot is found within a month at every site.
+const DefaultReadAllWithin = 30 * 24 * time.Hour
+
+// Parts is the number of parts the data is split into for the checks' rotation:
+// read_data_subset's when given, else as many as there are checks within
+// read_all_within (at least 1: with checks rarer than that, each reads all the data);
+// 0 when nothing is read (no schedule, or read_data_subset 0%).
+func (m Maintenance) Parts() (int, error) {
+	if strings.TrimSpace(m.ReadDataSubset) != "" {
+		return ParseSubset(m.ReadDataSubset)
+	}
+	if m.CheckEvery <= 0 {
+		return 0, nil
+	}
+	within := m.ReadAllWithin
+	if within == 0 {
+		within = DefaultReadAllWithin
+	}
+	return min(max(1, int(within/m.CheckEvery)), MaxSubsetParts), nil
 }
 
 // MaxSubsetParts bounds the parts a check rotation has (restic accepts n/t with t at
@@ -69,6 +99,14 @@ func (c *Config) validateMaintenance(report func(field, msg string)) {
 	}
 	if _, err := ParseSubset(c.Maintenance.ReadDataSubset); err != nil {
 		report("maintenance.read_data_subset", err.Error())
+	}
+	switch m := c.Maintenance; {
+	case m.ReadAllWithin < 0:
+		report("maintenance.read_all_within", "must not be negative")
+	case m.ReadAllWithin > 0 && strings.TrimSpace(m.ReadDataSubset) != "":
+		report("maintenance.read_all_within", "give read_data_subset or read_all_within, not both")
+	case m.ReadAllWithin > 0 && m.Check == "":
+		report("maintenance.read_all_within", "has no effect without maintenance.check (the checks read the data)")
 	}
 }
 

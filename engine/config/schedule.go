@@ -245,9 +245,34 @@ func (c *Config) validateSchedules(report func(path, msg string)) {
 			if spec == "" {
 				continue
 			}
-			if _, err := CronParser.Parse(spec); err != nil {
+			sched, err := CronParser.Parse(spec)
+			if err != nil {
 				report(path+"."+field, fmt.Sprintf("invalid cron schedule %q: %v", spec, err))
+				continue
+			}
+			if field == "check" {
+				m.CheckEvery = longestGap(sched)
 			}
 		}
 	}
+}
+
+// longestGap is the longest time between two runs of a schedule over a year from a
+// fixed date: in any period that long or longer, the schedule runs at least once. (It
+// is worked out here, while the configuration is read, because the cron parser lives
+// in this package; drc.Maintenance.Parts uses it.)
+func longestGap(s cron.Schedule) time.Duration {
+	t := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	end := t.AddDate(1, 0, 0)
+	prev := s.Next(t)
+	var gap time.Duration
+	for i := 0; i < 2000 && !prev.IsZero() && prev.Before(end); i++ {
+		next := s.Next(prev)
+		if next.IsZero() {
+			break
+		}
+		gap = max(gap, next.Sub(prev))
+		prev = next
+	}
+	return gap
 }

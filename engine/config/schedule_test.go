@@ -162,3 +162,44 @@ targets:
 		t.Errorf("problems:\n got: %s\nwant: %s", strings.ReplaceAll(got, "\n", "\n      "), strings.Join(want, "\n      "))
 	}
 }
+
+// Without read_data_subset the checks read all the data within read_all_within (30
+// days by default), in as many parts as checks surely run in that period.
+func TestCheckRotationFromTheSchedule(t *testing.T) {
+	src := `state_dir: /s
+drcs:
+  - {name: local, role: primary, path: /l, maintenance: {check: "30 4 * * *"}}
+  - {name: off, role: secondary, path: /o, maintenance: {check: "0 5 * * 1,4", read_all_within: 14d}}
+  - {name: far, role: secondary, path: /f, maintenance: {check: "@monthly"}}
+  - {name: none, role: secondary, path: /n}
+  - {name: fixed, role: secondary, path: /x, maintenance: {check: "@daily", read_data_subset: 5%}}
+agencies: [{id: x}]
+`
+	cfg, err := Parse("cadang.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// daily: 30 parts; Monday and Thursday (longest gap 4 days) within 14 days: 3;
+	// monthly (longest gap 31 days) within 30 days: every check reads everything.
+	for i, want := range []int{30, 3, 1, 0, 20} {
+		d := cfg.DRCs[i]
+		if got, err := d.Maintenance.Parts(); err != nil || got != want {
+			t.Errorf("drc %s: %d parts (%v), want %d (check every %s)", d.Name, got, err, want, d.Maintenance.CheckEvery)
+		}
+	}
+	bad := `state_dir: /s
+drcs:
+  - {name: local, role: primary, path: /l, maintenance: {read_all_within: 7d}}
+  - {name: off, role: secondary, path: /o, maintenance: {check: "@daily", read_all_within: 7d, read_data_subset: 5%}}
+agencies: [{id: x}]
+`
+	_, err = Parse("cadang.yaml", []byte(bad))
+	for _, want := range []string{
+		`cadang.yaml:3:75: drc "local": maintenance.read_all_within: has no effect without maintenance.check`,
+		`cadang.yaml:4:92: drc "off": maintenance.read_all_within: give read_data_subset or read_all_within, not both`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %s in:\n%v", want, err)
+		}
+	}
+}

@@ -87,11 +87,10 @@ func (x *Runner) Check(ctx context.Context, j *queue.Job, site *drc.Site, overri
 	if err != nil || !ok {
 		return err
 	}
-	subset := override
-	if subset == "" {
-		subset = site.Maintenance.ReadDataSubset
+	parts, err := site.Maintenance.Parts()
+	if override != "" {
+		parts, err = drc.ParseSubset(override)
 	}
-	parts, err := drc.ParseSubset(subset)
 	if err != nil {
 		return err
 	}
@@ -107,7 +106,7 @@ func (x *Runner) Check(ctx context.Context, j *queue.Job, site *drc.Site, overri
 		}
 		r.Notes = append(r.Notes, fmt.Sprintf("read data part %d/%d", part, parts))
 	} else {
-		r.Notes = append(r.Notes, "structure only: no data read (read_data_subset is not set)")
+		r.Notes = append(r.Notes, "structure only: no data read (no check schedule to spread a rotation over, or read_data_subset 0%)")
 	}
 	j.SetProgress(func(p *api.Progress) { p.Phase = "check" })
 	var sum *drc.CheckSummary

@@ -102,6 +102,9 @@ func runVerify(ctx context.Context, g *globals, opts VerifyOptions) error {
 		for _, x := range a.KeyProblem {
 			fmt.Fprintf(g.stdout, "  %s: key: %s\n", a.Agency, x)
 		}
+		if a.Note != "" {
+			fmt.Fprintf(g.stdout, "  %s: %s\n", a.Agency, a.Note)
+		}
 		for _, sc := range a.Compared {
 			if !sc.SameConfig && sc.Error == "" {
 				fmt.Fprintf(g.stdout, "  %s: the config object differs from drc %s: not the same repository\n", a.Agency, sc.With)

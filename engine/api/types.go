@@ -353,6 +353,7 @@ type AgencyVerify struct {
 	Corrupt    []string      `json:"corrupt,omitempty"`      // content does not hash to its name (with read_data)
 	KeyProblem []string      `json:"key_problems,omitempty"` // keys/ objects that do not hash to their name
 	Compared   []SiteCompare `json:"compared,omitempty"`
+	Note       string        `json:"note,omitempty"`
 }
 
 // SiteCompare is the difference between this DRC's objects and another's.

@@ -48,14 +48,6 @@ func (v *Verifier) Run(ctx context.Context, j *queue.Job, site *drc.Site, agenci
 			continue
 		}
 		av := api.AgencyVerify{Agency: agency, Check: "ok"}
-		j.SetProgress(func(p *api.Progress) { p.Phase = "restic check " + agency })
-		if _, err := repo.ResticCheck(ctx, readData); err != nil {
-			if ctx.Err() != nil {
-				return err
-			}
-			av.Check = oneline.Of(err.Error())
-			rep.Problems++
-		}
 		j.SetProgress(func(p *api.Progress) { p.Phase = "comparing objects " + agency })
 		here, err := listObjects(ctx, repo.Store)
 		if err != nil {
@@ -72,6 +64,22 @@ func (v *Verifier) Run(ctx context.Context, j *queue.Job, site *drc.Site, agenci
 			av.Corrupt = hashCheck(ctx, repo.Store, "", here)
 			rep.Problems += len(av.Corrupt)
 			v.recordDamage(site.Name, agency, r.ID, av.Corrupt)
+		}
+		// cadang's own read comes first: it finds damaged objects in bounded time.
+		// restic check --read-data would read them again, and on an object the store
+		// cannot read it retries for many minutes: with damage found, restic checks
+		// the structure only, and the repair (queued) comes first.
+		resticReadData := readData && len(av.Corrupt) == 0
+		if readData && !resticReadData {
+			av.Note = fmt.Sprintf("restic check without --read-data: %d damaged object(s) found first; their repair is queued", len(av.Corrupt))
+		}
+		j.SetProgress(func(p *api.Progress) { p.Phase = "restic check " + agency })
+		if _, err := repo.ResticCheck(ctx, resticReadData); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			av.Check = oneline.Of(err.Error())
+			rep.Problems++
 		}
 		for _, other := range v.Sites {
 			if other == site {

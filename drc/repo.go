@@ -333,8 +333,29 @@ func (r *Repo) Restore(ctx context.Context, snapshot, dir string, include []stri
 	var sum RestoreSummary
 	var ferrs []FileError
 	err := r.run(ctx, call{op: "restore", args: args, onLine: jsonLines(progress, &sum, &ferrs)})
-	if err == nil && len(ferrs) > 0 {
-		err = &Error{Op: "restore", DRC: r.DRC, Code: 1, Message: fmt.Sprintf("%s: %s", ferrs[0].Item, oneline.Of(ferrs[0].Message))}
+	var re *Error
+	if errors.As(err, &re) {
+		// With --json restic prints its per-file errors to stderr.
+		for line := range strings.SplitSeq(re.stderr, "\n") {
+			jsonLines(nil, nil, &ferrs)([]byte(line))
+		}
+	}
+	if len(ferrs) > 0 {
+		fe := &Error{Op: "restore", DRC: r.DRC, Code: 1, Message: fmt.Sprintf("%s: %s", ferrs[0].Item, oneline.Of(ferrs[0].Message))}
+		switch {
+		case err == nil:
+			err = fe
+		case re != nil && strings.HasPrefix(re.Message, "There were"):
+			// "There were 1 errors" says less than the first of them.
+			re.Message = fe.Message + fmt.Sprintf(" (%d file error(s) in all)", len(ferrs))
+		}
+		msgs := make([]string, len(ferrs))
+		for i, f := range ferrs {
+			msgs[i] = f.Message
+		}
+		if objs := r.damagedPacks(ctx, msgs); len(objs) > 0 {
+			err = &DamagedPacksError{DRC: r.DRC, Objects: objs, Err: err}
+		}
 	}
 	if err != nil {
 		return nil, err

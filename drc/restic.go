@@ -37,6 +37,8 @@ type Error struct {
 	DRC     string
 	Code    int    // restic's exit code; -1 if it could not start or was killed
 	Message string // restic's own reason, one line
+
+	stderr string // the end of restic's stderr: its per-item errors (--json)
 }
 
 func (e *Error) Error() string {
@@ -206,7 +208,7 @@ func (r *Restic) run(ctx context.Context, c call) error {
 		msg = "interrupted: " + context.Cause(ctx).Error()
 	}
 	log.Debug("restic failed", "code", code, "took", time.Since(start).Round(time.Millisecond), "stderr", stderr.String())
-	return &Error{Op: c.op, DRC: c.drc, Code: code, Message: msg}
+	return &Error{Op: c.op, DRC: c.drc, Code: code, Message: msg, stderr: stderr.String()}
 }
 
 // startLocked starts cmd and runs wait, on one OS thread: a child with a Pdeathsig gets it

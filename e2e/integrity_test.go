@@ -283,3 +283,26 @@ func TestDamageAtBothSitesNamesTheLoss(t *testing.T) {
 	}
 	w.restoreCompare("portal-files", third.SnapshotID, "local", src)
 }
+
+// A restore that meets a damaged pack at the secondary fails, naming the file; the pack
+// is recorded damaged (found by the restore) and healed from the primary, and the same
+// restore then succeeds.
+func TestRestoreFindsDamageAndItIsHealed(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	offsite := filepath.Join(w.dir, "offsite")
+	src := twoSites(t, w, fmt.Sprintf("  - {name: offsite, role: secondary, path: %q}\n", offsite))
+	obj, file := biggestPack(t, offsite)
+	flipByte(t, file)
+	snap := w.snapshotsJSON("portal-files")[0].ID
+	dest := filepath.Join(w.dir, "first-try")
+	r := w.cadang("restore", "portal-files", "--snapshot", snap, "--drc", "offsite", "--to", dest)
+	if r.code != 1 || !strings.Contains(r.stdout+r.stderr, ".bin") {
+		t.Fatalf("restore from the damaged secondary: %s", r)
+	}
+	d := w.waitDamage("offsite", obj, "repaired")
+	if d.How != "restore" || d.RepairedFrom != "local" {
+		t.Errorf("damage record: %+v", d)
+	}
+	w.restoreCompare("portal-files", snap, "offsite", src)
+}

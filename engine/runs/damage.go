@@ -36,6 +36,16 @@ func damagedObject(err error) (string, bool) {
 	return "", false
 }
 
+// readFailed records the damage a restic read (a restore) names in its error.
+func (x *Runner) readFailed(err error, agency, how string, run uint64) {
+	var dp *drc.DamagedPacksError
+	if errors.As(err, &dp) {
+		for _, obj := range dp.Objects {
+			x.recordDamage(dp.DRC, agency, obj, how, run, err.Error())
+		}
+	}
+}
+
 // buildsOnDamage says why a new snapshot may not count as good: it needs a pack that
 // is recorded damaged (and not yet repaired) at its DRC. The check reads the
 // snapshot's trees only when such damage is open, so it costs nothing otherwise.

@@ -98,7 +98,7 @@ func (x *Runner) Drill(ctx context.Context, j *queue.Job, t *Target, site *drc.S
 						env.Manifest = br.Manifest
 					}
 				}
-				rd = &reader{repo: repo, snap: snap, j: j, log: env.Log}
+				rd = &reader{repo: repo, snap: snap, j: j, log: env.Log, x: x, how: "drill"}
 				if err := os.MkdirAll(scratch, 0o700); err != nil {
 					return msg.Message{}, err
 				}

@@ -33,7 +33,7 @@ func (x *Runner) Restore(ctx context.Context, j *queue.Job, t *Target, site *drc
 	if status != catalog.SnapshotGood {
 		r.Notes = append(r.Notes, fmt.Sprintf("snapshot %s is %s, not good: restored as asked", snap.ShortID, status))
 	}
-	rd := &reader{repo: repo, snap: snap, j: j, log: x.log.With("run", r.ID, "target", r.Target, "drc", site.Name)}
+	rd := &reader{repo: repo, snap: snap, j: j, log: x.log.With("run", r.ID, "target", r.Target, "drc", site.Name), x: x, how: "restore"}
 	j.SetProgress(func(p *api.Progress) { p.Phase = "restore" })
 	err = t.Impl.Restore(ctx, rd, targets.RestoreRequest{To: req.To, Force: req.Force, Options: req.Options, Include: req.Include})
 	r.BytesProcessed, r.FilesProcessed = rd.bytes.Load(), rd.files
@@ -108,6 +108,8 @@ type reader struct {
 	repo  *drc.Repo
 	snap  drc.Snapshot
 	j     *queue.Job // nil when a backup reads an earlier snapshot (targets.History)
+	x     *Runner    // with how, records the damage a restore finds (nil: not recorded)
+	how   string
 	log   *slog.Logger
 	bytes atomic.Uint64 // a dump may still count while the target closes its reader
 	files uint64
@@ -132,6 +134,9 @@ func (rd *reader) RestoreTo(ctx context.Context, dir string, include []string) e
 	if sum != nil {
 		rd.bytes.Add(sum.BytesRestored)
 		rd.files += sum.FilesRestored
+	}
+	if rd.x != nil && rd.j != nil {
+		rd.x.readFailed(err, rd.j.Run.Agency, rd.how, rd.j.Run.ID)
 	}
 	return err
 }

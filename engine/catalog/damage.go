@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -183,4 +184,33 @@ func (c *Catalog) Damages(all bool, drcName, agency string) ([]Damage, error) {
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
 	return out, err
+}
+
+// LossRemains reports whether a loss recorded at the DRC for the agency still touches
+// a snapshot the catalog keeps: a data-lost alarm stays raised until the snapshots
+// that lost data are forgotten (by retention or `cadang forget`), or their damage is
+// no longer marked at that DRC.
+func (c *Catalog) LossRemains(drcName, agency string) (bool, error) {
+	recs, err := c.Damages(true, drcName, agency)
+	if err != nil {
+		return true, err
+	}
+	for _, d := range recs {
+		if !d.Lost {
+			continue
+		}
+		for _, id := range d.Snapshots {
+			s, err := c.Snapshot(id)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return true, err
+			}
+			if s.Damaged[drcName] != "" {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }

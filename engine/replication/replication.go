@@ -295,8 +295,13 @@ func (rp *Replicator) Record(ctx context.Context, r *catalog.Run, prim, sec *drc
 			raised[a.Kind+"\x00"+a.DRC+"\x00"+a.Object] = true
 		}
 		resolved, rerr := rp.cat.ResolveAlarms(r.Agency, []string{prim.Name, sec.Name}, func(a catalog.Alarm) bool {
-			if a.Kind == catalog.AlarmDamaged || a.Kind == catalog.AlarmDataLost {
+			switch a.Kind {
+			case catalog.AlarmDamaged:
 				return true // damage stays raised until it is repaired, not when a pass no longer trips on it
+			case catalog.AlarmDataLost:
+				// A loss stays raised while a snapshot that lost data is kept.
+				stands, err := rp.cat.LossRemains(a.DRC, a.Agency)
+				return stands || err != nil
 			}
 			return raised[a.Kind+"\x00"+a.DRC+"\x00"+a.Object]
 		}, now)

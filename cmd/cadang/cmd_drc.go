@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/internal/iec"
@@ -80,6 +81,11 @@ func runDRCStatus(ctx context.Context, g *globals, opts DRCStatusOptions) error 
 		if !h.Reachable {
 			reach = "NO"
 			notes = append(notes, h.Error)
+		}
+		// Health is probed at most a minute before (a failure is probed again at
+		// once): an older answer says how old it is.
+		if age := time.Since(h.Checked); !h.Checked.IsZero() && age >= 10*time.Second {
+			reach += fmt.Sprintf(" (probed %s ago)", age.Round(time.Second))
 		}
 		free := "-"
 		switch {

@@ -27,6 +27,20 @@ func (x *Runner) recordDamage(drcName, agency, obj, how string, run uint64, why 
 	x.hooks.DamageFound(drcName, agency)
 }
 
+// recordStall records the object a restic of a run could not get past: the object store
+// failed its reads until restic was cancelled (*drc.StallError). An error that names no
+// object records nothing.
+func (x *Runner) recordStall(err error, agency string, run uint64) {
+	var se *drc.StallError
+	if !errors.As(err, &se) || se.Object == "" {
+		return
+	}
+	if se.Agency != "" {
+		agency = se.Agency
+	}
+	x.recordDamage(se.DRC, agency, se.Object, "stall", run, err.Error())
+}
+
 // damagedObject is the object an error names as damaged, if it does.
 func damagedObject(err error) (string, bool) {
 	var mm *mirror.HashMismatchError

@@ -209,7 +209,8 @@ func (r *Restic) run(ctx context.Context, c call) error {
 		log.Debug("restic done", "took", time.Since(start).Round(time.Millisecond))
 		return nil
 	}
-	if se := (*StallError)(nil); ctx.Err() == nil && errors.As(context.Cause(runCtx), &se) {
+	var se *StallError
+	if ctx.Err() == nil && errors.As(context.Cause(runCtx), &se) {
 		e := *se
 		e.Op, e.DRC = c.op, c.drc
 		log.Debug("restic stalled", "took", time.Since(start).Round(time.Millisecond), "stderr", stderr.String())

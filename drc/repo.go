@@ -58,7 +58,13 @@ func (r *Repo) run(ctx context.Context, c call) error {
 		}
 		c.env = r.env(r.passwordFile)
 	}
-	return r.site.restic.run(ctx, c)
+	err := r.site.restic.run(ctx, c)
+	var se *StallError
+	if errors.As(err, &se) {
+		se.Agency = r.Agency
+		se.resolve(ctx, r.Store)
+	}
+	return err
 }
 
 // Exists reports whether the repository exists (its config object is there).

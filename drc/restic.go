@@ -69,6 +69,10 @@ type Restic struct {
 	// StopGrace is how long a cancelled restic may take to end after SIGINT (it then
 	// removes its lock) before it is killed. Default 30s.
 	StopGrace time.Duration
+	// StallTimeout is how long restic may retry a backend operation without making
+	// progress before it is cancelled (see stall.go). 0 means DefaultStallTimeout; it
+	// cannot be turned off.
+	StallTimeout time.Duration
 }
 
 // FindRestic resolves the restic binary: the configured name or path if given, else
@@ -128,7 +132,13 @@ func (r *Restic) run(ctx context.Context, c call) error {
 		args = c.args
 	}
 
-	cmd := exec.CommandContext(ctx, r.Binary, args...)
+	// The watchdog cancels restic through runCtx when it stalls; ctx is the caller's.
+	wd := newWatchdog(r.stallTimeout(), time.Now)
+	runCtx, cancelRun := context.WithCancelCause(ctx)
+	defer cancelRun(nil)
+	log := r.Logger.With("op", c.op, "drc", c.drc)
+
+	cmd := exec.CommandContext(runCtx, r.Binary, args...)
 	cmd.Env = c.env
 	cmd.Dir = c.dir
 	// restic removes its lock when interrupted; a kill would leave it behind.
@@ -145,16 +155,22 @@ func (r *Restic) run(ctx context.Context, c call) error {
 	// its thread until restic has ended (see startLocked).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stderr := &tail{max: maxStderr}
-	cmd.Stderr = stderr
+	retries := &lineWriter{max: 4 << 10, fn: func(line string) {
+		if b, started := wd.stderrLine(line); started {
+			log.Warn("restic retries a backend operation; it is cancelled if it makes no progress meanwhile",
+				"action", b.action, "object", b.handle, "err", b.reason, "stall_timeout", wd.timeout)
+		}
+	}}
+	cmd.Stderr = io.MultiWriter(stderr, retries)
 	if c.human && c.stdout != nil {
-		cmd.Stderr = io.MultiWriter(stderr, c.stdout)
+		cmd.Stderr = io.MultiWriter(stderr, retries, c.stdout)
 	}
 
 	var pr *io.PipeReader
 	var done chan struct{}
 	switch {
 	case c.stdout != nil:
-		cmd.Stdout = c.stdout
+		cmd.Stdout = progressWriter{w: c.stdout, wd: wd}
 	case c.onLine != nil:
 		var pw *io.PipeWriter
 		pr, pw = io.Pipe()
@@ -165,6 +181,7 @@ func (r *Restic) run(ctx context.Context, c call) error {
 			sc := bufio.NewScanner(pr)
 			sc.Buffer(make([]byte, 64<<10), 16<<20)
 			for sc.Scan() {
+				wd.stdoutLine(sc.Bytes())
 				c.onLine(sc.Bytes())
 			}
 			_, _ = io.Copy(io.Discard, pr)
@@ -173,12 +190,17 @@ func (r *Restic) run(ctx context.Context, c call) error {
 	}
 
 	start := time.Now()
-	log := r.Logger.With("op", c.op, "drc", c.drc)
 	log.Debug("restic start", "args", c.args) // never holds a secret
 	err := startLocked(cmd, func() error {
 		if h := startHook(ctx); h != nil {
 			h(cmd.Process.Pid)
 		}
+		stopWatch := wd.watch(runCtx, func(se *StallError) {
+			log.Error("restic makes no progress: cancelled", "object", se.Handle, "action", se.Action,
+				"err", se.Reason, "after", se.After)
+			cancelRun(se)
+		})
+		defer stopWatch()
 		return cmd.Wait()
 	})
 	if pr != nil {
@@ -188,6 +210,13 @@ func (r *Restic) run(ctx context.Context, c call) error {
 	if err == nil {
 		log.Debug("restic done", "took", time.Since(start).Round(time.Millisecond))
 		return nil
+	}
+	var se *StallError
+	if ctx.Err() == nil && errors.As(context.Cause(runCtx), &se) {
+		e := *se
+		e.Op, e.DRC = c.op, c.drc
+		log.Debug("restic stalled", "took", time.Since(start).Round(time.Millisecond), "stderr", stderr.String())
+		return &e
 	}
 	code := -1
 	var exitErr *exec.ExitError

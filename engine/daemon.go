@@ -50,7 +50,7 @@ func Sites(cfg *config.Config, log *slog.Logger) (*drc.Restic, []*drc.Site, erro
 			bin = "restic"
 		}
 	}
-	r := &drc.Restic{Binary: bin, Logger: log}
+	r := &drc.Restic{Binary: bin, Logger: log, StallTimeout: cfg.Restic.StallTimeout}
 	var sites []*drc.Site
 	for _, c := range cfg.DRCs {
 		s, err := drc.Open(c, r, cfg.StateDir)
@@ -119,6 +119,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	restic.StopGrace = 30 * time.Second
+	restic.StallTimeout = cfg.Restic.StallTimeout
 	d := &Daemon{log: log, restic: restic, sites: sites, now: now, pid: os.Getpid(), queue: queue.New(cfg.Daemon.Concurrency),
 		schedWake: make(chan struct{}, 1)}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {

@@ -389,7 +389,7 @@ type Damage struct {
 	DRC          string    `json:"drc"`
 	Agency       string    `json:"agency"`
 	Object       string    `json:"object"`
-	How          string    `json:"how"` // what found it: replication, verify, check, restore, drill, repair
+	How          string    `json:"how"` // what found it: replication, verify, check, restore, drill, repair, stall
 	Run          uint64    `json:"run,omitempty"`
 	Message      string    `json:"message"`
 	First        time.Time `json:"first"`

@@ -22,7 +22,7 @@ type Damage struct {
 	DRC     string    `json:"drc"`
 	Agency  string    `json:"agency"`
 	Object  string    `json:"object"` // data/<id>, index/<id>, snapshots/<id>
-	How     string    `json:"how"`    // what found it: replication, verify, check, restore, drill
+	How     string    `json:"how"`    // what found it: replication, verify, check, restore, drill, stall (restic cancelled, docs/operations.md)
 	Run     uint64    `json:"run,omitempty"`
 	Message string    `json:"message"`
 	First   time.Time `json:"first"`

@@ -52,6 +52,11 @@ type Restic struct {
 	// Binary is a path or a name looked up in PATH. Empty: restic beside the cadang
 	// binary, then restic in PATH.
 	Binary string `yaml:"binary"`
+	// StallTimeout is how long restic may retry a failing backend operation (an object
+	// the store cannot read, bitrot) without making progress before cadang cancels it
+	// and names the object; restic alone would retry for about 15 minutes. Default 2m;
+	// at least 10s; it cannot be turned off.
+	StallTimeout time.Duration `yaml:"stall_timeout"`
 }
 
 // Daemon holds settings of `cadang daemon`.
@@ -118,6 +123,8 @@ type Retention struct {
 const (
 	DefaultConcurrency   = 2
 	DefaultShutdownGrace = time.Minute
+	DefaultStallTimeout  = drc.DefaultStallTimeout
+	MinStallTimeout      = 10 * time.Second
 )
 
 // Load reads, decodes and validates a configuration file. On problems it returns an
@@ -272,6 +279,9 @@ func (c *Config) applyDefaults() {
 	if c.Daemon.ShutdownGrace == 0 {
 		c.Daemon.ShutdownGrace = DefaultShutdownGrace
 	}
+	if c.Restic.StallTimeout == 0 {
+		c.Restic.StallTimeout = DefaultStallTimeout
+	}
 	if c.Daemon.Socket == "" && c.StateDir != "" {
 		c.Daemon.Socket = filepath.Join(c.StateDir, "cadang.sock")
 	}
@@ -311,6 +321,10 @@ func (c *Config) validate(report func(path, msg string)) {
 	}
 	if c.Daemon.ShutdownGrace < 0 {
 		report("daemon.shutdown_grace", "must not be negative")
+	}
+	if c.Restic.StallTimeout < MinStallTimeout {
+		report("restic.stall_timeout", fmt.Sprintf("%s is too short: at least %s (default %s; it cannot be turned off)",
+			c.Restic.StallTimeout, MinStallTimeout, DefaultStallTimeout))
 	}
 	c.Scheduler.validate(report)
 

@@ -67,6 +67,27 @@ func TestParseGood(t *testing.T) {
 	if cfg.Daemon.Socket != "/var/lib/cadang/cadang.sock" || cfg.Daemon.Concurrency != DefaultConcurrency {
 		t.Errorf("daemon defaults: %+v", cfg.Daemon)
 	}
+	if cfg.Restic.StallTimeout != DefaultStallTimeout || DefaultStallTimeout != 2*time.Minute {
+		t.Errorf("restic.stall_timeout default: %s", cfg.Restic.StallTimeout)
+	}
+}
+
+func TestStallTimeout(t *testing.T) {
+	const base = "state_dir: /s\ndrcs: [{name: a, role: primary, path: /a}]\n"
+	cfg, err := Parse("cadang.yaml", []byte(base+"restic: {stall_timeout: 45s}\n"))
+	if err != nil || cfg.Restic.StallTimeout != 45*time.Second {
+		t.Fatalf("stall_timeout 45s: %v, %v", cfg, err)
+	}
+	for _, tc := range []struct{ value, want string }{
+		{"5s", `cadang.yaml:3:25: restic.stall_timeout: 5s is too short: at least 10s (default 2m0s; it cannot be turned off)`},
+		{"-1m", `cadang.yaml:3:25: restic.stall_timeout: invalid duration "-1m" (use 30s, 5m, 2h, 7d)`},
+		{"soon", `cadang.yaml:3:25: restic.stall_timeout: invalid duration "soon" (use 30s, 5m, 2h, 7d)`},
+	} {
+		_, err := Parse("cadang.yaml", []byte(base+"restic: {stall_timeout: "+tc.value+"}\n"))
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("stall_timeout %s:\n got %v\nwant %s", tc.value, err, tc.want)
+		}
+	}
 }
 
 func TestRelativePathsFollowTheFile(t *testing.T) {

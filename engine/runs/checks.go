@@ -114,6 +114,7 @@ func (x *Runner) Check(ctx context.Context, j *queue.Job, site *drc.Site, overri
 		sum, err = repo.Check(ctx, part, parts)
 		return err
 	})
+	x.recordStall(err, r.Agency, r.ID)
 	if sum != nil {
 		r.Manifest, _ = json.Marshal(sum)
 	}

@@ -27,6 +27,20 @@ func (x *Runner) recordDamage(drcName, agency, obj, how string, run uint64, why 
 	x.hooks.DamageFound(drcName, agency)
 }
 
+// recordStall records the object a restic of a run could not get past: the object store
+// failed its reads until restic was cancelled (*drc.StallError). An error that names no
+// object records nothing.
+func (x *Runner) recordStall(err error, agency string, run uint64) {
+	var se *drc.StallError
+	if !errors.As(err, &se) || se.Object == "" {
+		return
+	}
+	if se.Agency != "" {
+		agency = se.Agency
+	}
+	x.recordDamage(se.DRC, agency, se.Object, "stall", run, err.Error())
+}
+
 // damagedObject is the object an error names as damaged, if it does.
 func damagedObject(err error) (string, bool) {
 	var mm *mirror.HashMismatchError
@@ -36,8 +50,10 @@ func damagedObject(err error) (string, bool) {
 	return "", false
 }
 
-// readFailed records the damage a restic read (a restore) names in its error.
+// readFailed records the damage a restic read (a restore, a drill) names in its
+// error: the object it could not get past, or the packs whose data is damaged.
 func (x *Runner) readFailed(err error, agency, how string, run uint64) {
+	x.recordStall(err, agency, run)
 	var dp *drc.DamagedPacksError
 	if errors.As(err, &dp) {
 		for _, obj := range dp.Objects {

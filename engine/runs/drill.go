@@ -98,7 +98,8 @@ func (x *Runner) Drill(ctx context.Context, j *queue.Job, t *Target, site *drc.S
 						env.Manifest = br.Manifest
 					}
 				}
-				rd = &reader{repo: repo, snap: snap, j: j, log: env.Log, x: x, how: "drill"}
+				rd = &reader{repo: repo, snap: snap, j: j, log: env.Log,
+					stalled: func(err error) { x.readFailed(err, r.Agency, "drill", r.ID) }}
 				if err := os.MkdirAll(scratch, 0o700); err != nil {
 					return msg.Message{}, err
 				}

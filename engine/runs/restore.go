@@ -33,7 +33,8 @@ func (x *Runner) Restore(ctx context.Context, j *queue.Job, t *Target, site *drc
 	if status != catalog.SnapshotGood {
 		r.Notes = append(r.Notes, fmt.Sprintf("snapshot %s is %s, not good: restored as asked", snap.ShortID, status))
 	}
-	rd := &reader{repo: repo, snap: snap, j: j, log: x.log.With("run", r.ID, "target", r.Target, "drc", site.Name), x: x, how: "restore"}
+	rd := &reader{repo: repo, snap: snap, j: j, log: x.log.With("run", r.ID, "target", r.Target, "drc", site.Name),
+		stalled: func(err error) { x.readFailed(err, r.Agency, "restore", r.ID) }}
 	j.SetProgress(func(p *api.Progress) { p.Phase = "restore" })
 	err = t.Impl.Restore(ctx, rd, targets.RestoreRequest{To: req.To, Force: req.Force, Options: req.Options, Include: req.Include})
 	r.BytesProcessed, r.FilesProcessed = rd.bytes.Load(), rd.files
@@ -108,11 +109,20 @@ type reader struct {
 	repo  *drc.Repo
 	snap  drc.Snapshot
 	j     *queue.Job // nil when a backup reads an earlier snapshot (targets.History)
-	x     *Runner    // with how, records the damage a restore finds (nil: not recorded)
-	how   string
 	log   *slog.Logger
 	bytes atomic.Uint64 // a dump may still count while the target closes its reader
 	files uint64
+	// stalled is told restic's errors, to record the objects they name as damaged
+	// (a *drc.StallError, a *drc.DamagedPacksError) for restore and drill runs;
+	// nil when nothing is recorded.
+	stalled func(error)
+}
+
+// noteStall passes err to rd.stalled.
+func (rd *reader) noteStall(err error) {
+	if err != nil && rd.stalled != nil {
+		rd.stalled(err)
+	}
 }
 
 var _ targets.Reader = (*reader)(nil) // interface guard
@@ -135,9 +145,7 @@ func (rd *reader) RestoreTo(ctx context.Context, dir string, include []string) e
 		rd.bytes.Add(sum.BytesRestored)
 		rd.files += sum.FilesRestored
 	}
-	if rd.x != nil && rd.j != nil {
-		rd.x.readFailed(err, rd.j.Run.Agency, rd.how, rd.j.Run.ID)
-	}
+	rd.noteStall(err)
 	return err
 }
 
@@ -145,6 +153,7 @@ func (rd *reader) Open(ctx context.Context, path string) (io.ReadCloser, error) 
 	pr, pw := io.Pipe()
 	go func() {
 		err := rd.repo.Dump(ctx, rd.snap.ID, path, &countingWriter{w: pw, n: &rd.bytes})
+		rd.noteStall(err)
 		pw.CloseWithError(err)
 	}()
 	return pr, nil
@@ -166,6 +175,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // List lists the snapshot's files (targets.Lister).
 func (rd *reader) List(ctx context.Context) ([]targets.Entry, error) {
 	nodes, err := rd.repo.List(ctx, rd.snap.ID)
+	rd.noteStall(err)
 	out := make([]targets.Entry, 0, len(nodes))
 	for _, n := range nodes {
 		out = append(out, targets.Entry(n))

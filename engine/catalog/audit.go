@@ -104,7 +104,7 @@ func (c *Catalog) AppendAudit(e AuditEntry, at time.Time) (AuditEntry, error) {
 			}
 			x.Seq, x.Prev = last.Seq+1, last.Hash
 		}
-		x.Time = at.UTC().Round(0)
+		x.Time = at.Round(0) // the hash reads it in UTC
 		x.Hash = AuditHash(x)
 		if err := put(b, u64(x.Seq), x); err != nil {
 			return err

@@ -311,17 +311,18 @@ func (c *Client) Repair(ctx context.Context, req RepairRequest) ([]RunInfo, erro
 }
 
 // Audit returns the audit log, newest first: only agency's entries when agency is not
-// empty, only those at or after since when it is not zero, at most limit (0: the
-// daemon's default).
-func (c *Client) Audit(ctx context.Context, agency string, since time.Time, limit int) ([]AuditEntry, error) {
+// empty, only those at or after since when it is not empty (a time, RFC 3339, or a
+// date, YYYY-MM-DD, in the daemon's zone), at most limit (0: all; negative: the
+// daemon's default, 100).
+func (c *Client) Audit(ctx context.Context, agency, since string, limit int) ([]AuditEntry, error) {
 	q := url.Values{}
 	if agency != "" {
 		q.Set("agency", agency)
 	}
-	if !since.IsZero() {
-		q.Set("since", since.Format(time.RFC3339Nano))
+	if since != "" {
+		q.Set("since", since)
 	}
-	if limit > 0 {
+	if limit >= 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
 	path := "/v1/audit"

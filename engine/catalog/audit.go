@@ -95,15 +95,25 @@ func (c *Catalog) AppendAudit(e AuditEntry, at time.Time) (AuditEntry, error) {
 	err := c.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketAudit)
 		meta := tx.Bucket(bucketMeta)
-		x := e
-		x.Seq, x.Prev = 1, ""
-		if k, v := b.Cursor().Last(); k != nil {
+		// The chain goes on from the recorded head, not from whatever the last entry
+		// holds: an entry damaged since cannot stop the log, and VerifyAudit names it.
+		var head auditHead
+		if v := meta.Get(keyAuditHead); v != nil {
+			if err := json.Unmarshal(v, &head); err != nil {
+				return fmt.Errorf("audit log head: %w", err)
+			}
+		} else if k, v := b.Cursor().Last(); k != nil {
 			var last AuditEntry
 			if err := json.Unmarshal(v, &last); err != nil {
 				return fmt.Errorf("audit entry %d: %w", binary.BigEndian.Uint64(k), err)
 			}
-			x.Seq, x.Prev = last.Seq+1, last.Hash
+			head = auditHead{Seq: last.Seq, Hash: last.Hash}
 		}
+		if k, _ := b.Cursor().Last(); len(k) == 8 && binary.BigEndian.Uint64(k) > head.Seq {
+			head.Seq = binary.BigEndian.Uint64(k) // never overwrite an entry
+		}
+		x := e
+		x.Seq, x.Prev = head.Seq+1, head.Hash
 		x.Time = at.Round(0) // the hash reads it in UTC
 		x.Hash = AuditHash(x)
 		if err := put(b, u64(x.Seq), x); err != nil {

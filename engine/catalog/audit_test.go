@@ -188,3 +188,21 @@ func TestAuditEmptyAndReadOnly(t *testing.T) {
 		t.Fatalf("open while held: %v", err)
 	}
 }
+
+// An entry damaged since it was written does not stop the log: new entries chain on
+// from the recorded head, and verify still names the damaged one.
+func TestAuditAppendAfterDamage(t *testing.T) {
+	path, t0 := auditCatalog(t, 5)
+	tamper(t, path, func(b *bolt.Bucket) error { return b.Put(u64(5), []byte("garbage")) })
+	c, err := Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	e, err := c.AppendAudit(AuditEntry{Principal: "uid:0", Action: "POST /v1/reload", Status: 200, Result: "ok"}, t0)
+	if err != nil || e.Seq != 6 {
+		t.Fatalf("append after damage: %+v, %v", e, err)
+	}
+	_, err = c.VerifyAudit()
+	wantBreak(t, err, 5)
+}

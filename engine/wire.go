@@ -95,3 +95,17 @@ func apiHealth(h drc.Health) api.Health {
 func apiWindow(w config.Window) *api.Window {
 	return &api.Window{Name: w.Name, Start: w.Start, End: w.End}
 }
+
+// apiAudit maps an audit entry to the wire.
+func apiAudit(e catalog.AuditEntry) api.AuditEntry {
+	return api.AuditEntry{Seq: e.Seq, Time: e.Time, Principal: e.Principal, Role: e.Role, Agency: e.Agency,
+		Action: e.Action, Object: e.Object, Ticket: e.Ticket, Status: e.Status, Result: e.Result, Source: e.Source,
+		Prev: e.Prev, Hash: e.Hash}
+}
+
+// catalogAudit maps a recorded call from the wire to the catalog (without its seq,
+// time and chain, which the catalog assigns).
+func catalogAudit(e api.AuditEntry) catalog.AuditEntry {
+	return catalog.AuditEntry{Principal: e.Principal, Role: e.Role, Agency: e.Agency, Action: e.Action,
+		Object: e.Object, Ticket: e.Ticket, Status: e.Status, Result: e.Result, Source: e.Source}
+}

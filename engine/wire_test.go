@@ -74,6 +74,17 @@ targets:
 		t.Fatal(err)
 	}
 
+	for i, e := range []catalog.AuditEntry{
+		{Principal: "uid:0", Role: "operator", Agency: "dinkes", Action: "POST /v1/backups", Object: "portal",
+			Ticket: "EL-2026-0042", Status: 202, Result: "ok", Source: "unix"},
+		{Principal: "uid:1000", Role: "operator", Action: "POST /v1/backups", Object: "nope", Status: 404,
+			Result: `unknown target "nope"`, Source: "unix"},
+	} {
+		if _, err := d.cat.AppendAudit(e, start.Add(time.Duration(i)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	h := d.handler()
 	for _, c := range []struct{ name, path string }{
 		{"status", "/v1/status"},
@@ -84,6 +95,8 @@ targets:
 		{"schedule", "/v1/schedule?hours=24"},
 		{"drcs", "/v1/drcs"},
 		{"alarms", "/v1/alarms"},
+		{"audit", "/v1/audit"},
+		{"audit-verify", "/v1/audit/verify"},
 		{"error", "/v1/runs/999"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -184,6 +184,8 @@ func TestExitCodes(t *testing.T) {
 		{"not a run number", []string{"cancel", "--config", good, "last"}, 2, `run "last": give the run's number`},
 		{"report drill without a run", []string{"report", "drill"}, 2, "usage: cadang report drill RUN_ID"},
 		{"report period without dates", []string{"report", "period", "--from", "2026-01-01"}, 2, "usage: cadang report period --from DATE --to DATE"},
+		{"audit since what", []string{"audit", "--since", "yesterday"}, 2, `--since "yesterday": give a time`},
+		{"audit verify of no catalog", []string{"audit", "verify", "--catalog", filepath.Join(dir, "none.db")}, 1, "none.db: no such file"},
 		// A configuration's problems are one a line, each starting with file:line:col.
 		{"bad config", []string{"config", "check", "--config", bad}, 2, "bad.yaml:2:1: bogus: unknown key"},
 		{"bad config at a client", []string{"--config", bad, "runs"}, 2, "bogus: unknown key"},

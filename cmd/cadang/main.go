@@ -180,6 +180,7 @@ func newRootCommand(g *globals) *cobra.Command {
 		newVerifyCommand(g),
 		newDrillCommand(g),
 		newReportCommand(g),
+		newAuditCommand(g),
 		newVersionCommand(g),
 		newInternalStreamCommand(g),
 		newGenManCommand(g, root),

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -307,4 +308,33 @@ func (c *Client) Damage(ctx context.Context, all bool, drc, agency string) ([]Da
 func (c *Client) Repair(ctx context.Context, req RepairRequest) ([]RunInfo, error) {
 	var out []RunInfo
 	return out, c.do(ctx, http.MethodPost, "/v1/repair", req, &out)
+}
+
+// Audit returns the audit log, newest first: only agency's entries when agency is not
+// empty, only those at or after since when it is not empty (a time, RFC 3339, or a
+// date, YYYY-MM-DD, in the daemon's zone), at most limit (0: all; negative: the
+// daemon's default, 100).
+func (c *Client) Audit(ctx context.Context, agency, since string, limit int) ([]AuditEntry, error) {
+	q := url.Values{}
+	if agency != "" {
+		q.Set("agency", agency)
+	}
+	if since != "" {
+		q.Set("since", since)
+	}
+	if limit >= 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	path := "/v1/audit"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out []AuditEntry
+	return out, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// AuditVerify checks the audit log's chain in the daemon.
+func (c *Client) AuditVerify(ctx context.Context) (AuditVerification, error) {
+	var out AuditVerification
+	return out, c.do(ctx, http.MethodGet, "/v1/audit/verify", nil, &out)
 }

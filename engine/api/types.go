@@ -430,3 +430,39 @@ type Loss struct {
 	Paths    []string `json:"paths"`
 	More     int      `json:"more,omitempty"`
 }
+
+// AuditEntry is one call recorded in the audit log: GET /v1/audit. Entries are
+// append-only and chained: Hash is the SHA-256 of every other field (Prev included),
+// Prev the Hash of the entry before.
+type AuditEntry struct {
+	Seq       uint64    `json:"seq"`
+	Time      time.Time `json:"time"`
+	Principal string    `json:"principal"`        // "uid:0" for the unix socket's peer
+	Role      string    `json:"role"`             // operator, ...
+	Agency    string    `json:"agency,omitempty"` // whose object it was, when known
+	Action    string    `json:"action"`           // the route: "POST /v1/backups"
+	Object    string    `json:"object,omitempty"` // a target, "run 12", ...
+	Ticket    string    `json:"ticket,omitempty"` // the E-Layanan ticket (X-Cadang-Ticket)
+	Status    int       `json:"status"`           // the HTTP status answered
+	Result    string    `json:"result"`           // "ok", or the error's first line
+	Source    string    `json:"source"`           // "unix", or the remote address
+	Prev      string    `json:"prev"`
+	Hash      string    `json:"hash"`
+}
+
+// AuditVerification is the check of the audit log's chain: GET /v1/audit/verify.
+// When it is not intact, BrokenSeq is the first entry that is wrong, and Why says how.
+type AuditVerification struct {
+	Intact    bool   `json:"intact"`
+	Checked   int    `json:"checked"`
+	BrokenSeq uint64 `json:"broken_seq,omitempty"`
+	Why       string `json:"why,omitempty"`
+	// HeadSeq and Head are the last entry's seq and hash: kept elsewhere, they let a
+	// later check prove that the log was not cut and rewritten since.
+	HeadSeq uint64 `json:"head_seq,omitempty"`
+	Head    string `json:"head,omitempty"`
+}
+
+// TicketHeader carries the E-Layanan ticket number of a request; it is recorded in the
+// audit log.
+const TicketHeader = "X-Cadang-Ticket"

@@ -60,6 +60,7 @@ var migrations = []migration{
 	{3, migrateReplication},        // replication between the DRCs (replication.go)
 	{4, migrateRedactDestinations}, // passwords in restore destinations' queries (redact.go)
 	{5, migrateDamage},             // damaged objects at the DRCs (damage.go)
+	{6, migrateAudit},              // the audit log (audit.go)
 }
 
 // SchemaVersion is the version this cadang writes.

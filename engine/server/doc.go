@@ -1,7 +1,8 @@
 // Package server is the daemon's HTTP API: every route in one place (server.go), the
 // JSON decoding and encoding rules (one object per request, unknown fields refused,
-// errors as {"error": "..."} with the status that fits), and who asked (the unix
-// socket's peer credentials, peer.go).
+// errors as {"error": "..."} with the status that fits), who asked (the unix
+// socket's peer credentials, peer.go), and the audit log's middleware, which records
+// every call that changes something and every read of data (audit.go).
 //
 // It speaks only the wire types of engine/api, through the Service interface the daemon
 // implements; it owns no state. It must not import engine, engine/catalog, drc or

@@ -46,6 +46,15 @@ type Service interface {
 	// Config names the configuration file the daemon runs and the SHA-256 of its bytes
 	// as loaded.
 	Config() (file, digest string)
+	// Audit returns the audit log, newest first: agency's entries only when not empty,
+	// those at or after since when not zero, at most limit (0: all).
+	Audit(agency string, since time.Time, limit int) ([]api.AuditEntry, error)
+	// AuditVerify checks the audit log's chain.
+	AuditVerify() (api.AuditVerification, error)
+	// RecordAudit appends e to the audit log: the service sets its time and chain, and
+	// its agency, when e has none, from the target or run the request named (""/0:
+	// none). It reports its own failures: the answer has gone already.
+	RecordAudit(e api.AuditEntry, target string, run uint64)
 	// Zone is the daemon's time zone (scheduler.timezone): dates in requests are read in
 	// it, and every answer names it.
 	Zone() *time.Location
@@ -102,6 +111,12 @@ const MaxScheduleHours = 24 * 366
 //	POST /v1/drills                 DrillRequest -> the queued runs
 //	GET  /v1/reports/drill/{id}?format=&lang=
 //	GET  /v1/reports/period?from=&to=&format=&lang=
+//	GET  /v1/audit?agency=&since=&limit=  the audit log, newest first (since: RFC 3339 or a date; limit 100, 0: all)
+//	GET  /v1/audit/verify           check the audit log's hash chain -> AuditVerification
+//
+// Every request that changes something (any method but GET), refused or not, and every
+// read of data (GET /v1/ls) is recorded in the audit log by one middleware (audit.go),
+// after its handler answered.
 func New(s Service) http.Handler {
 	h := &handlers{s: s}
 	mux := http.NewServeMux()
@@ -137,6 +152,9 @@ func New(s Service) http.Handler {
 	mux.HandleFunc("POST /v1/drills", accept(s.Drill))
 	mux.HandleFunc("GET /v1/reports/drill/{id}", h.drillReport)
 	mux.HandleFunc("GET /v1/reports/period", h.periodReport)
+	mux.HandleFunc("GET /v1/audit", h.audit)
+	mux.HandleFunc("GET /v1/audit/verify", h.auditVerify)
+	logged := audited(s, mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(api.ZoneHeader, s.Zone().String()) // human output uses the daemon's zone, labelled
 		if file, digest := s.Config(); digest != "" {
@@ -145,7 +163,7 @@ func New(s Service) http.Handler {
 			w.Header().Set(api.ConfigFileHeader, file)
 			w.Header().Set(api.ConfigDigestHeader, digest)
 		}
-		mux.ServeHTTP(w, r)
+		logged.ServeHTTP(w, r)
 	})
 }
 

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"time"
+
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
@@ -108,4 +110,10 @@ func apiAudit(e catalog.AuditEntry) api.AuditEntry {
 func catalogAudit(e api.AuditEntry) catalog.AuditEntry {
 	return catalog.AuditEntry{Principal: e.Principal, Role: e.Role, Agency: e.Agency, Action: e.Action,
 		Object: e.Object, Ticket: e.Ticket, Status: e.Status, Result: e.Result, Source: e.Source}
+}
+
+// apiToken maps an API token to the wire, without its hash, with its status at now.
+func apiToken(t catalog.Token, now time.Time) api.TokenInfo {
+	return api.TokenInfo{Name: t.Name, Role: t.Role, Agency: t.Agency, Created: t.Created, Expires: t.Expires,
+		Revoked: t.Revoked, LastUsed: t.LastUsed, Status: t.Status(now)}
 }

@@ -85,6 +85,16 @@ targets:
 		}
 	}
 
+	if _, _, err := d.cat.CreateToken("dinkes-portal", catalog.RoleAgencyRequester, "dinkes", start.Add(90*24*time.Hour), start); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.cat.CreateToken("old-auditor", catalog.RoleAuditor, "", start.Add(24*time.Hour), start.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cat.RevokeToken("old-auditor", start.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+
 	h := d.handler()
 	for _, c := range []struct{ name, path string }{
 		{"status", "/v1/status"},
@@ -97,6 +107,7 @@ targets:
 		{"alarms", "/v1/alarms"},
 		{"audit", "/v1/audit"},
 		{"audit-verify", "/v1/audit/verify"},
+		{"tokens", "/v1/tokens"},
 		{"error", "/v1/runs/999"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -185,6 +185,9 @@ func TestExitCodes(t *testing.T) {
 		{"report drill without a run", []string{"report", "drill"}, 2, "usage: cadang report drill RUN_ID"},
 		{"report period without dates", []string{"report", "period", "--from", "2026-01-01"}, 2, "usage: cadang report period --from DATE --to DATE"},
 		{"audit since what", []string{"audit", "--since", "yesterday"}, 2, `--since "yesterday": give a time`},
+		{"token without a command", []string{"token"}, 2, "give a command: create, list, revoke"},
+		{"token create without a role", []string{"token", "create", "--name", "x"}, 2, "give the token's --name and --role"},
+		{"token revoke what", []string{"token", "revoke"}, 2, "usage: cadang token revoke NAME"},
 		{"audit verify of no catalog", []string{"audit", "verify", "--catalog", filepath.Join(dir, "none.db")}, 1, "none.db: no such file"},
 		// A configuration's problems are one a line, each starting with file:line:col.
 		{"bad config", []string{"config", "check", "--config", bad}, 2, "bad.yaml:2:1: bogus: unknown key"},

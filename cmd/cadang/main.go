@@ -181,6 +181,7 @@ func newRootCommand(g *globals) *cobra.Command {
 		newDrillCommand(g),
 		newReportCommand(g),
 		newAuditCommand(g),
+		newTokenCommand(g),
 		newVersionCommand(g),
 		newInternalStreamCommand(g),
 		newGenManCommand(g, root),

@@ -338,3 +338,22 @@ func (c *Client) AuditVerify(ctx context.Context) (AuditVerification, error) {
 	var out AuditVerification
 	return out, c.do(ctx, http.MethodGet, "/v1/audit/verify", nil, &out)
 }
+
+// CreateToken creates an API token; the answer holds its secret, which cannot be had
+// again.
+func (c *Client) CreateToken(ctx context.Context, req TokenRequest) (TokenCreated, error) {
+	var out TokenCreated
+	return out, c.do(ctx, http.MethodPost, "/v1/tokens", req, &out)
+}
+
+// Tokens lists the API tokens, revoked and expired ones too, by name.
+func (c *Client) Tokens(ctx context.Context) ([]TokenInfo, error) {
+	var out []TokenInfo
+	return out, c.do(ctx, http.MethodGet, "/v1/tokens", nil, &out)
+}
+
+// RevokeToken revokes the API token named name.
+func (c *Client) RevokeToken(ctx context.Context, name string) (TokenInfo, error) {
+	var out TokenInfo
+	return out, c.do(ctx, http.MethodPost, "/v1/tokens/"+url.PathEscape(name)+"/revoke", nil, &out)
+}

@@ -89,3 +89,13 @@ type VerifyRequest struct {
 	Agency   string `json:"agency,omitempty"` // default: every agency
 	ReadData bool   `json:"read_data,omitempty"`
 }
+
+// TokenRequest asks for an API token: POST /v1/tokens. Agency is required for the
+// agency-* roles and refused for the others. Expires is a duration from now ("90d",
+// the default; "12h"), at most two years (730d): no token is valid for ever.
+type TokenRequest struct {
+	Name    string `json:"name"`
+	Role    string `json:"role"`
+	Agency  string `json:"agency,omitempty"`
+	Expires string `json:"expires,omitempty"`
+}

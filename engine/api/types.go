@@ -466,3 +466,37 @@ type AuditVerification struct {
 // TicketHeader carries the E-Layanan ticket number of a request; it is recorded in the
 // audit log.
 const TicketHeader = "X-Cadang-Ticket"
+
+// Token roles: who a token's bearer is (docs/operations.md says what each may do).
+const (
+	RoleOperator        = "operator"
+	RoleAuditor         = "auditor"
+	RoleAgencyAdmin     = "agency-admin"
+	RoleAgencyRequester = "agency-requester"
+	RoleAgencyViewer    = "agency-viewer"
+	RolePortal          = "portal"
+)
+
+// TokenCreated is a new API token with its secret: POST /v1/tokens answers it (201)
+// once. Only the secret's hash is kept: it cannot be shown again.
+type TokenCreated struct {
+	Token   string    `json:"token"` // the secret, for "Authorization: Bearer ..."
+	Name    string    `json:"name"`
+	Role    string    `json:"role"`
+	Agency  string    `json:"agency,omitempty"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+}
+
+// TokenInfo is an API token without its secret: GET /v1/tokens, POST
+// /v1/tokens/{name}/revoke. Status is "active", "revoked" or "expired".
+type TokenInfo struct {
+	Name     string    `json:"name"`
+	Role     string    `json:"role"`
+	Agency   string    `json:"agency,omitempty"`
+	Created  time.Time `json:"created"`
+	Expires  time.Time `json:"expires"`
+	Revoked  time.Time `json:"revoked,omitzero"`
+	LastUsed time.Time `json:"last_used,omitzero"` // recorded at most once a minute
+	Status   string    `json:"status"`
+}

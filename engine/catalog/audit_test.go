@@ -85,7 +85,7 @@ func TestAuditChainIntact(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if v, _ := c.Schema(); v != 6 {
+	if v, _ := c.Schema(); v != SchemaVersion() {
 		t.Fatalf("schema %d", v)
 	}
 	all, err := c.AuditEntries("", time.Time{}, 0)

@@ -61,6 +61,7 @@ var migrations = []migration{
 	{4, migrateRedactDestinations}, // passwords in restore destinations' queries (redact.go)
 	{5, migrateDamage},             // damaged objects at the DRCs (damage.go)
 	{6, migrateAudit},              // the audit log (audit.go)
+	{7, migrateTokens},             // API tokens (tokens.go)
 }
 
 // SchemaVersion is the version this cadang writes.

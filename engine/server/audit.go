@@ -102,6 +102,11 @@ func audited(s Service, next http.Handler) http.Handler {
 		if object == "" && body.DRC != "" {
 			object = "drc " + body.DRC
 		}
+		if name := r.PathValue("name"); name != "" && object == "" {
+			object = "token " + name // POST /v1/tokens/{name}/revoke
+		} else if r.Pattern == "POST /v1/tokens" && body.Name != "" && object == "" {
+			object = "token " + body.Name
+		}
 		p := principalOf(r)
 		agency := body.Agency
 		if agency == "" {
@@ -127,6 +132,7 @@ type requestObject struct {
 	Target string `json:"target"`
 	Agency string `json:"agency"`
 	DRC    string `json:"drc"`
+	Name   string `json:"name"` // a token's (POST /v1/tokens); never its secret, which no request holds
 }
 
 // statusRecorder notes the status a handler answered, and the start of an error's body.

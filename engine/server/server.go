@@ -51,6 +51,13 @@ type Service interface {
 	Audit(agency string, since time.Time, limit int) ([]api.AuditEntry, error)
 	// AuditVerify checks the audit log's chain.
 	AuditVerify() (api.AuditVerification, error)
+	// CreateToken creates an API token and returns it with its secret, which is not
+	// kept (only its hash is).
+	CreateToken(req api.TokenRequest) (api.TokenCreated, error)
+	// Tokens lists the API tokens by name, without their secrets.
+	Tokens() ([]api.TokenInfo, error)
+	// RevokeToken revokes the token named name (NotFound when there is none).
+	RevokeToken(name string) (api.TokenInfo, error)
 	// RecordAudit appends e to the audit log: the service sets its time and chain, and
 	// its agency, when e has none, from the target or run the request named (""/0:
 	// none). It reports its own failures: the answer has gone already.
@@ -77,6 +84,9 @@ func (e *coded) Unwrap() error { return e.err }
 
 // NotFound marks err to be answered 404 (an unknown target, run or object).
 func NotFound(err error) error { return &coded{http.StatusNotFound, err} }
+
+// Conflict marks err to be answered 409 (a name taken already).
+func Conflict(err error) error { return &coded{http.StatusConflict, err} }
 
 // Unavailable marks err to be answered 503 (the daemon is shutting down).
 func Unavailable(err error) error { return &coded{http.StatusServiceUnavailable, err} }
@@ -113,6 +123,9 @@ const MaxScheduleHours = 24 * 366
 //	GET  /v1/reports/period?from=&to=&format=&lang=
 //	GET  /v1/audit?agency=&since=&limit=  the audit log, newest first (since: RFC 3339 or a date; limit 100, 0: all)
 //	GET  /v1/audit/verify           check the audit log's hash chain -> AuditVerification
+//	POST /v1/tokens                 TokenRequest -> TokenCreated (201), its secret shown this once (409: name taken)
+//	GET  /v1/tokens                 API tokens by name, without secrets -> []TokenInfo
+//	POST /v1/tokens/{name}/revoke   revoke a token -> TokenInfo
 //
 // Every request that changes something (any method but GET), refused or not, and every
 // read of data (GET /v1/ls) is recorded in the audit log by one middleware (audit.go),
@@ -154,6 +167,15 @@ func New(s Service) http.Handler {
 	mux.HandleFunc("GET /v1/reports/period", h.periodReport)
 	mux.HandleFunc("GET /v1/audit", h.audit)
 	mux.HandleFunc("GET /v1/audit/verify", h.auditVerify)
+	mux.HandleFunc("POST /v1/tokens", h.createToken)
+	mux.HandleFunc("GET /v1/tokens", func(w http.ResponseWriter, _ *http.Request) {
+		out, err := s.Tokens()
+		answer(w, out, err)
+	})
+	mux.HandleFunc("POST /v1/tokens/{name}/revoke", func(w http.ResponseWriter, r *http.Request) {
+		out, err := s.RevokeToken(r.PathValue("name"))
+		answer(w, out, err)
+	})
 	logged := audited(s, mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(api.ZoneHeader, s.Zone().String()) // human output uses the daemon's zone, labelled
@@ -168,6 +190,23 @@ func New(s Service) http.Handler {
 }
 
 type handlers struct{ s Service }
+
+// createToken answers the new token's secret once, and asks that it be kept nowhere on
+// the way.
+func (h *handlers) createToken(w http.ResponseWriter, r *http.Request) {
+	var req api.TokenRequest
+	if err := decode(r, &req); err != nil {
+		fail(w, err)
+		return
+	}
+	out, err := h.s.CreateToken(req)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, out)
+}
 
 // accept is a POST that queues work: the request decoded, the queued run(s) answered
 // 202.

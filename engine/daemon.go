@@ -190,8 +190,20 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	// Set before the API serves: handleStatus reads it.
 	d.started = d.now()
 	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second, ConnContext: server.PeerContext}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
+	netLn, err := listenNetwork(cf.cfg.API)
+	if err != nil {
+		_ = srv.Close()
+		_ = os.Remove(cf.cfg.Daemon.Socket)
+		return err
+	}
+	var netSrv *http.Server
+	if netLn != nil {
+		netSrv = d.networkServer()
+		go func() { serveErr <- netSrv.Serve(netLn) }()
+		d.log.Info("network API listening", "address", netLn.Addr().String(), "tls", cf.cfg.API.TLS.CertFile != "", "client_certificates", cf.cfg.API.ClientCAFile != "")
+	}
 	d.log.Info("cadang daemon started", "version", Version, "pid", d.pid, "socket", cf.cfg.Daemon.Socket,
 		"state_dir", cf.cfg.StateDir, "targets", len(cf.targets), "drcs", len(d.sites), "restic", d.restic.Binary)
 
@@ -249,6 +261,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
+	if netSrv != nil {
+		_ = netSrv.Shutdown(shutCtx)
+	}
 	_ = os.Remove(cf.cfg.Daemon.Socket)
 	d.log.Info("cadang daemon stopped")
 	return nil

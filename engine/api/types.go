@@ -8,6 +8,9 @@ import (
 // Error is every error answer: {"error": "one line"}.
 type Error struct {
 	Error string `json:"error"`
+	// Code is a stable word for the kind of refusal, for programs (the network API's
+	// unauthenticated, invalid_token, forbidden, rate_limited, too_many_failures).
+	Code string `json:"code,omitempty"`
 }
 
 // RunStatus is the status of a run.

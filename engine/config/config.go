@@ -41,6 +41,10 @@ type Config struct {
 	Drill  Drill  `yaml:"drill"`
 	Report Report `yaml:"report"`
 
+	// API is the network listener for token holders (api.go); the unix socket is
+	// always there.
+	API API `yaml:"api"`
+
 	File string `yaml:"-"` // the file the config was loaded from
 	// Digest is the SHA-256 of the file's bytes as loaded (hex): a client compares it
 	// with the file now to tell that the daemon runs an older version of it.
@@ -261,6 +265,7 @@ func (c *Config) resolvePaths() {
 	c.StateDir = abs(c.StateDir)
 	c.Report.Dir = abs(c.Report.Dir)
 	c.Daemon.Socket = abs(c.Daemon.Socket)
+	c.API.TLS.CertFile, c.API.TLS.KeyFile, c.API.ClientCAFile = abs(c.API.TLS.CertFile), abs(c.API.TLS.KeyFile), abs(c.API.ClientCAFile)
 	for i := range c.DRCs {
 		c.DRCs[i].Path = abs(c.DRCs[i].Path)
 		if s3 := c.DRCs[i].S3; s3 != nil {
@@ -327,6 +332,7 @@ func (c *Config) validate(report func(path, msg string)) {
 			c.Restic.StallTimeout, MinStallTimeout, DefaultStallTimeout))
 	}
 	c.Scheduler.validate(report)
+	c.API.validate(report)
 
 	if len(c.DRCs) == 0 {
 		report("drcs", "required: at least one DRC")
@@ -503,6 +509,9 @@ func NeedRestart(old, cfg *Config) []string {
 	}
 	if !reflect.DeepEqual(old.DRCs, cfg.DRCs) {
 		out = append(out, "drcs")
+	}
+	if old.API != cfg.API {
+		out = append(out, "api") // the listener and its certificate are set up at start
 	}
 	return out
 }

@@ -279,3 +279,26 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+// The network API: plain HTTP only on loopback; TLS needs both files; mutual TLS needs
+// TLS.
+func TestAPISection(t *testing.T) {
+	base := "state_dir: /s\ndrcs: [{name: local, role: primary, path: /l}]\nagencies: [{id: x}]\n"
+	for _, tc := range []struct{ api, want string }{
+		{"api: {listen: 127.0.0.1:8080}", ""},
+		{"api: {listen: 0.0.0.0:8443, tls: {cert_file: /c, key_file: /k}, client_ca_file: /ca}", ""},
+		{"api: {listen: 0.0.0.0:8443}", "api.tls: required: plain HTTP is refused on 0.0.0.0:8443"},
+		{"api: {listen: 0.0.0.0:8443, tls: {cert_file: /c}}", "api.tls: give both cert_file and key_file"},
+		{"api: {listen: 127.0.0.1:8080, client_ca_file: /ca}", "api.client_ca_file: needs api.tls"},
+		{"api: {listen: 8443}", "api.listen: give host:port"},
+		{"api: {tls: {cert_file: /c, key_file: /k}}", "api.listen: required with api.tls"},
+	} {
+		_, err := Parse("cadang.yaml", []byte(base+tc.api+"\n"))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.api, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want %q", tc.api, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,78 @@
+package engine
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/cadang/cadang/engine/config"
+	"github.com/cadang/cadang/engine/server"
+)
+
+// The network listener (api.listen): the API for token holders, beside the unix
+// socket. See server.NewNetwork for what it checks before a handler runs.
+
+// listenNetwork opens the network listener, with TLS unless the address is loopback
+// (config refuses plain HTTP elsewhere). It returns nil without api.listen.
+func listenNetwork(a config.API) (net.Listener, error) {
+	if a.Listen == "" {
+		return nil, nil
+	}
+	var tc *tls.Config
+	if a.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(a.TLS.CertFile, a.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("api.tls: %s, %s: %w", a.TLS.CertFile, a.TLS.KeyFile, err)
+		}
+		tc = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		if a.ClientCAFile != "" {
+			pem, err := os.ReadFile(a.ClientCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("api.client_ca_file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("api.client_ca_file: %s holds no PEM certificate", a.ClientCAFile)
+			}
+			tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		}
+	} else if !a.Loopback() {
+		return nil, fmt.Errorf("api.listen %s: plain HTTP is refused on an address that is not loopback", a.Listen)
+	}
+	ln, err := net.Listen("tcp", a.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("api.listen: %w", err)
+	}
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
+	}
+	return ln, nil
+}
+
+// networkServer is the http.Server of the network listener: bounded headers and
+// slow clients cut off; bodies are bounded by the handlers (1 MiB).
+func (d *Daemon) networkServer() *http.Server {
+	return &http.Server{
+		Handler:           server.NewNetwork(service{d}, tokenAuth{d}, d.log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          nil,
+	}
+}
+
+// tokenAuth authenticates the network API's bearer tokens against the catalog.
+type tokenAuth struct{ d *Daemon }
+
+func (a tokenAuth) Authenticate(secret string) (server.Principal, error) {
+	t, err := a.d.cat.TokenBySecret(secret, a.d.now())
+	if err != nil {
+		return server.Principal{}, err
+	}
+	return server.Principal{Name: "token:" + t.Name, Role: t.Role, Agency: t.Agency}, nil
+}

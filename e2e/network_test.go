@@ -33,11 +33,11 @@ func TestNetworkAPIWithTokens(t *testing.T) {
 	w.must("init")
 	w.startDaemon()
 
-	token := func(name, role string) string {
+	token := func(name, role string, extra ...string) string {
 		var out struct {
 			Token string `json:"token"`
 		}
-		mustJSON(t, w.must("token", "create", "--name", name, "--role", role, "--json").stdout, &out)
+		mustJSON(t, w.must(append([]string{"token", "create", "--name", name, "--role", role, "--json"}, extra...)...).stdout, &out)
 		if !strings.HasPrefix(out.Token, "cdg_") {
 			t.Fatalf("token create --json: %+v", out)
 		}
@@ -94,6 +94,20 @@ func TestNetworkAPIWithTokens(t *testing.T) {
 	}
 	if code, body := call("POST", "/v1/tokens", ops, `{"name":"x","role":"operator"}`); code != 403 {
 		t.Errorf("a token minted over the network: %d %s", code, body)
+	}
+	// An agency's viewer sees its own targets and runs, and nothing of the data center's.
+	viewer := token("dinkes-view", "agency-viewer", "--agency", "dinkes")
+	if code, body := call("GET", "/v1/targets", viewer, ""); code != 200 || !strings.Contains(body, "portal-files") {
+		t.Errorf("agency viewer lists its targets: %d %s", code, body)
+	}
+	if code, body := call("GET", fmt.Sprintf("/v1/runs/%d", run.ID), viewer, ""); code != 200 {
+		t.Errorf("agency viewer reads its run: %d %s", code, body)
+	}
+	if code, body := call("GET", "/v1/drcs", viewer, ""); code != 403 || errCode(body) != "forbidden" {
+		t.Errorf("agency viewer reads the DRCs: %d %s", code, body)
+	}
+	if code, body := call("POST", "/v1/backups", viewer, `{"target":"portal-files"}`); code != 403 {
+		t.Errorf("agency viewer starts a backup: %d %s", code, body)
 	}
 	w.must("token", "revoke", "ops")
 	if code, body := call("GET", "/v1/status", ops, ""); code != 401 || errCode(body) != "invalid_token" {

@@ -77,7 +77,8 @@ func TestNetworkAuthAndRoles(t *testing.T) {
 		{"GET", "/v1/audit", "aud", "", 200, ""},
 		{"GET", "/v1/ls?target=t1&snapshot=latest", "aud", "", 403, "forbidden"},
 		{"POST", "/v1/backups", "aud", `{"target":"t1"}`, 403, "forbidden"},
-		{"GET", "/v1/runs", "agent", "", 403, "forbidden"},
+		{"GET", "/v1/runs", "agent", "", 200, ""},
+		{"GET", "/v1/drcs", "agent", "", 403, "forbidden"},
 	} {
 		rec := call(a, tc.method, tc.path, tc.secret, tc.body)
 		if rec.Code != tc.status || code(rec) != tc.code {
@@ -125,7 +126,7 @@ func TestNetworkAuthAndRoles(t *testing.T) {
 		"403 token:ops GET /v1/tokens":        1,
 		"403 token:bpk GET /v1/ls":            1,
 		"403 token:bpk POST /v1/backups":      1,
-		"403 token:dinkes-admin GET /v1/runs": 1,
+		"403 token:dinkes-admin GET /v1/drcs": 1,
 		"429 anonymous GET /v1/status":        1,
 		"429 token:flood GET /v1/targets":     1,
 	} {

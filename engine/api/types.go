@@ -470,6 +470,9 @@ type AuditVerification struct {
 // audit log.
 const TicketHeader = "X-Cadang-Ticket"
 
+// OnBehalfOfHeader names the agency a portal token acts for in a request.
+const OnBehalfOfHeader = "X-Cadang-On-Behalf-Of"
+
 // Token roles: who a token's bearer is (docs/operations.md says what each may do).
 const (
 	RoleOperator        = "operator"

@@ -40,16 +40,20 @@ const (
 // NewNetwork returns the handler of the network listener: authentication, limits and
 // roles in front of the API of New(s).
 func NewNetwork(s Service, auth Authenticator, log *slog.Logger) http.Handler {
-	n := &network{s: s, auth: auth, log: log, inner: New(s), failures: map[string]*failWindow{}, buckets: map[string]*bucket{}, now: time.Now}
+	am := agencyMux(s)
+	n := &network{s: s, auth: auth, log: log, inner: New(s), agency: audited(s, am), agencyRoutes: am, failures: map[string]*failWindow{}, buckets: map[string]*bucket{}, now: time.Now}
 	return n
 }
 
 type network struct {
-	s     Service
-	auth  Authenticator
-	log   *slog.Logger
-	inner http.Handler
-	now   func() time.Time
+	s      Service
+	auth   Authenticator
+	log    *slog.Logger
+	inner  http.Handler // the whole API, for the data center's own principals
+	agency http.Handler // the agencies' scoped API (agency.go), audited
+	// agencyRoutes is the agencies' mux, to find a request's route before serving it.
+	agencyRoutes *http.ServeMux
+	now          func() time.Time
 
 	mu       sync.Mutex
 	failures map[string]*failWindow // by source IP
@@ -92,11 +96,31 @@ func (n *network) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n.refuse(w, r, p, http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("more than %d requests a second from token %q: slow down", requestRate, p.Name))
 		return
 	}
+	if p.Role == "portal" {
+		// The portal acts for the agency each request names, with a requester's rights.
+		p.Agency = r.Header.Get(api.OnBehalfOfHeader)
+		if p.Agency == "" {
+			n.refuse(w, r, p, http.StatusBadRequest, "on_behalf_of_required", "a portal token acts for an agency: give it in "+api.OnBehalfOfHeader)
+			return
+		}
+	}
 	if why := permitted(p, r); why != "" {
 		n.refuse(w, r, p, http.StatusForbidden, "forbidden", why)
 		return
 	}
-	n.inner.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+	r = r.WithContext(WithPrincipal(r.Context(), p))
+	if !agencyRole(p.Role) {
+		n.inner.ServeHTTP(w, r)
+		return
+	}
+	if _, pattern := n.agencyRoutes.Handler(r); pattern == "" {
+		n.refuse(w, r, p, http.StatusForbidden, "forbidden", fmt.Sprintf("role %q may not use %s %s: the agencies' API serves %s", p.Role, r.Method, r.URL.Path, strings.Join(AgencyRoutes, ", ")))
+		return
+	} else if agencyWrites[pattern] && p.Role == "agency-viewer" {
+		n.refuse(w, r, p, http.StatusForbidden, "forbidden", "an agency viewer reads; it changes nothing")
+		return
+	}
+	n.agency.ServeHTTP(w, r)
 }
 
 // permitted says why p may not make request r, or "" when it may. Roles, in one place:
@@ -104,8 +128,9 @@ func (n *network) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 //     host, on the unix socket, so that a stolen token cannot mint others);
 //   - auditor: reads every record (runs, snapshots, reports, alarms, the audit log),
 //     never data (GET /v1/ls), and changes nothing;
-//   - the agencies' roles and the portal: not served yet on the network (the scoped
-//     API comes next); they are refused on every route.
+//   - the agencies' roles and the portal (acting for the agency its request names):
+//     only the routes of the agencies' scoped API (agency.go), on their own agency's
+//     objects; the viewer reads only.
 func permitted(p Principal, r *http.Request) string {
 	path := r.URL.Path
 	switch p.Role {
@@ -123,7 +148,10 @@ func permitted(p Principal, r *http.Request) string {
 		}
 		return ""
 	}
-	return fmt.Sprintf("role %q is not served on the network yet (only operator and auditor tokens are)", p.Role)
+	if agencyRole(p.Role) && p.Agency != "" {
+		return "" // the agencies' mux decides, route by route (agency.go)
+	}
+	return fmt.Sprintf("role %q is not served on the network", p.Role)
 }
 
 // refuse answers an error with a stable code and records the refusal.

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/cadang/cadang/engine/api"
@@ -133,49 +135,55 @@ const MaxScheduleHours = 24 * 366
 func New(s Service) http.Handler {
 	h := &handlers{s: s}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", h.status)
-	mux.HandleFunc("GET /v1/targets", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Targets()) })
-	mux.HandleFunc("POST /v1/backups", accept(s.Backup))
-	mux.HandleFunc("POST /v1/restores", accept(s.Restore))
-	mux.HandleFunc("GET /v1/runs", h.runs)
-	mux.HandleFunc("GET /v1/runs/{id}", h.run)
-	mux.HandleFunc("POST /v1/runs/{id}/cancel", h.cancel)
-	mux.HandleFunc("GET /v1/snapshots", h.snapshots)
-	mux.HandleFunc("GET /v1/ls", h.list)
-	mux.HandleFunc("GET /v1/schedule", h.schedule)
-	mux.HandleFunc("POST /v1/forget", accept(s.Forget))
-	mux.HandleFunc("POST /v1/prune", accept(s.Prune))
-	mux.HandleFunc("POST /v1/check", accept(s.Check))
-	mux.HandleFunc("POST /v1/unlock", h.unlock)
-	mux.HandleFunc("POST /v1/restic", h.restic)
-	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, _ *http.Request) {
+	var patterns []string
+	handle := func(pattern string, h http.HandlerFunc) {
+		mux.HandleFunc(pattern, h)
+		patterns = append(patterns, pattern)
+	}
+	handle("GET /v1/status", h.status)
+	handle("GET /v1/targets", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Targets()) })
+	handle("POST /v1/backups", accept(s.Backup))
+	handle("POST /v1/restores", accept(s.Restore))
+	handle("GET /v1/runs", h.runs)
+	handle("GET /v1/runs/{id}", h.run)
+	handle("POST /v1/runs/{id}/cancel", h.cancel)
+	handle("GET /v1/snapshots", h.snapshots)
+	handle("GET /v1/ls", h.list)
+	handle("GET /v1/schedule", h.schedule)
+	handle("POST /v1/forget", accept(s.Forget))
+	handle("POST /v1/prune", accept(s.Prune))
+	handle("POST /v1/check", accept(s.Check))
+	handle("POST /v1/unlock", h.unlock)
+	handle("POST /v1/restic", h.restic)
+	handle("POST /v1/reload", func(w http.ResponseWriter, _ *http.Request) {
 		out, err := s.Reload()
 		answer(w, out, err)
 	})
-	mux.HandleFunc("GET /v1/drcs", h.drcs)
-	mux.HandleFunc("POST /v1/replicate", accept(s.Replicate))
-	mux.HandleFunc("POST /v1/verify", accept(s.Verify))
-	mux.HandleFunc("GET /v1/alarms", h.alarms)
-	mux.HandleFunc("GET /v1/damage", func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/drcs", h.drcs)
+	handle("POST /v1/replicate", accept(s.Replicate))
+	handle("POST /v1/verify", accept(s.Verify))
+	handle("GET /v1/alarms", h.alarms)
+	handle("GET /v1/damage", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		out, err := s.Damage(q.Get("all") != "", q.Get("drc"), q.Get("agency"))
 		answer(w, out, err)
 	})
-	mux.HandleFunc("POST /v1/repair", accept(s.Repair))
-	mux.HandleFunc("POST /v1/drills", accept(s.Drill))
-	mux.HandleFunc("GET /v1/reports/drill/{id}", h.drillReport)
-	mux.HandleFunc("GET /v1/reports/period", h.periodReport)
-	mux.HandleFunc("GET /v1/audit", h.audit)
-	mux.HandleFunc("GET /v1/audit/verify", h.auditVerify)
-	mux.HandleFunc("POST /v1/tokens", h.createToken)
-	mux.HandleFunc("GET /v1/tokens", func(w http.ResponseWriter, _ *http.Request) {
+	handle("POST /v1/repair", accept(s.Repair))
+	handle("POST /v1/drills", accept(s.Drill))
+	handle("GET /v1/reports/drill/{id}", h.drillReport)
+	handle("GET /v1/reports/period", h.periodReport)
+	handle("GET /v1/audit", h.audit)
+	handle("GET /v1/audit/verify", h.auditVerify)
+	handle("POST /v1/tokens", h.createToken)
+	handle("GET /v1/tokens", func(w http.ResponseWriter, _ *http.Request) {
 		out, err := s.Tokens()
 		answer(w, out, err)
 	})
-	mux.HandleFunc("POST /v1/tokens/{name}/revoke", func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/tokens/{name}/revoke", func(w http.ResponseWriter, r *http.Request) {
 		out, err := s.RevokeToken(r.PathValue("name"))
 		answer(w, out, err)
 	})
+	routesOnce.Do(func() { routes = patterns })
 	logged := audited(s, mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(api.ZoneHeader, s.Zone().String()) // human output uses the daemon's zone, labelled
@@ -188,6 +196,15 @@ func New(s Service) http.Handler {
 		logged.ServeHTTP(w, r)
 	})
 }
+
+// Routes are the API's route patterns, as New registers them (after a first New): the
+// tests walk every one of them.
+func Routes() []string { return slices.Clone(routes) }
+
+var (
+	routesOnce sync.Once
+	routes     []string
+)
 
 type handlers struct{ s Service }
 

@@ -1,0 +1,136 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/cadang/cadang/engine/api"
+)
+
+// The agencies' scoped API: what an agency principal (agency-admin, agency-requester,
+// agency-viewer, or the portal acting for an agency) may do on the network. It is a
+// mux of its own, so that a route is served to an agency only once it is written here
+// with its scope: every other route of the API answers 403 to an agency principal
+// (deny by default). Each handler asks the Service for the agency's own objects
+// only; another agency's object is answered exactly like one that does not exist,
+// with the same status and the same text (and no "did you mean" that could name
+// another agency's target).
+
+// AgencyRoutes are the routes served to agency principals; the isolation test walks
+// them with another agency's objects.
+var AgencyRoutes = []string{
+	"GET /v1/targets",
+	"GET /v1/runs",
+	"GET /v1/runs/{id}",
+	"GET /v1/snapshots",
+	"POST /v1/backups",
+	"GET /v1/audit",
+}
+
+// agencyWrites are the agency routes that change something: the viewer may not.
+var agencyWrites = map[string]bool{"POST /v1/backups": true}
+
+func agencyMux(s Service) *http.ServeMux {
+	mux := http.NewServeMux()
+	own := func(r *http.Request, target string) bool {
+		a := principalOf(r).Agency
+		return slices.ContainsFunc(s.Targets(), func(t api.TargetInfo) bool { return t.Name == target && t.Agency == a })
+	}
+	noTarget := func(target string) error { return NotFound(fmt.Errorf("unknown target %q", target)) }
+	mux.HandleFunc("GET /v1/targets", func(w http.ResponseWriter, r *http.Request) {
+		a := principalOf(r).Agency
+		out := []api.TargetInfo{}
+		for _, t := range s.Targets() {
+			if t.Agency == a {
+				out = append(out, t)
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("GET /v1/runs", func(w http.ResponseWriter, r *http.Request) {
+		a := principalOf(r).Agency
+		limit := 50
+		if v := r.URL.Query().Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				fail(w, fmt.Errorf("%w: limit %q", ErrBadRequest, v))
+				return
+			}
+			limit = n
+		}
+		target := r.URL.Query().Get("target")
+		if target != "" && !own(r, target) {
+			fail(w, noTarget(target))
+			return
+		}
+		all, err := s.Runs(target, 0)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		out := []api.RunInfo{}
+		for _, run := range all {
+			if run.Agency == a && (limit == 0 || len(out) < limit) {
+				out = append(out, run)
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("GET /v1/runs/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, err := runID(r)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		run, err := s.Run(id)
+		if err != nil || run.Agency != principalOf(r).Agency {
+			fail(w, NotFound(fmt.Errorf("run %d: not found", id)))
+			return
+		}
+		writeJSON(w, http.StatusOK, run)
+	})
+	mux.HandleFunc("GET /v1/snapshots", func(w http.ResponseWriter, r *http.Request) {
+		target := r.URL.Query().Get("target")
+		if !own(r, target) {
+			fail(w, noTarget(target))
+			return
+		}
+		out, err := s.Snapshots(r.Context(), target, r.URL.Query().Get("drc"))
+		answer(w, out, err)
+	})
+	mux.HandleFunc("POST /v1/backups", func(w http.ResponseWriter, r *http.Request) {
+		var req api.BackupRequest
+		if err := decode(r, &req); err != nil {
+			fail(w, err)
+			return
+		}
+		if !own(r, req.Target) {
+			fail(w, noTarget(req.Target))
+			return
+		}
+		out, err := s.Backup(req)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, out)
+	})
+	mux.HandleFunc("GET /v1/audit", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		q.Set("agency", principalOf(r).Agency) // its own entries only, whatever it asked
+		r.URL.RawQuery = q.Encode()
+		(&handlers{s: s}).audit(w, r)
+	})
+	return mux
+}
+
+// agencyRole reports whether role is one of an agency's (the portal included).
+func agencyRole(role string) bool {
+	switch role {
+	case "agency-admin", "agency-requester", "agency-viewer", "portal":
+		return true
+	}
+	return false
+}

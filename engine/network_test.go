@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cadang/cadang/engine/api"
+	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/server"
 )
 
@@ -133,5 +134,48 @@ func TestNetworkAuthAndRoles(t *testing.T) {
 		if count[k] != want {
 			t.Errorf("audit: %d × %q, want %d (all: %v)", count[k], k, want, count)
 		}
+	}
+}
+
+// A portal retry with the same Idempotency-Key gets the first answer again, not a
+// second run; the same key with another body is refused.
+func TestIdempotencyKey(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "local"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: wib("2026-12-01 10:17:00")}
+	d := newTestDaemon(t, testConfig(t, dir, twoAgencies), clk.Now)
+	if err := d.startup(nil); err != nil {
+		t.Fatal(err)
+	}
+	h := server.NewNetwork(service{d}, secrets{"portal": {Name: "token:portal", Role: "portal"}}, d.log)
+	post := func(key, body string) (int, api.RunInfo, string) {
+		req := httptest.NewRequest("POST", "/v1/backups", strings.NewReader(body))
+		req.RemoteAddr = "198.51.100.7:4000"
+		req.Header.Set("Authorization", "Bearer portal")
+		req.Header.Set(api.OnBehalfOfHeader, "dinkes")
+		req.Header.Set(server.IdempotencyHeader, key)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var ri api.RunInfo
+		_ = json.Unmarshal(rec.Body.Bytes(), &ri)
+		return rec.Code, ri, rec.Header().Get("Idempotent-Replayed")
+	}
+	c1, r1, _ := post("EL-42", `{"target":"sehat"}`)
+	c2, r2, replayed := post("EL-42", `{"target":"sehat"}`)
+	if c1 != 202 || c2 != 202 || r1.ID == 0 || r2.ID != r1.ID || replayed != "true" {
+		t.Fatalf("retry: %d run %d, then %d run %d (replayed %q)", c1, r1.ID, c2, r2.ID, replayed)
+	}
+	if c, _, _ := post("EL-42", `{"target":"tidak-ada"}`); c != 422 {
+		t.Errorf("the key with another body: %d, want 422", c)
+	}
+	c3, r3, _ := post("EL-43", `{"target":"sehat"}`)
+	if c3 != 202 || r3.ID == r1.ID {
+		t.Errorf("another key: %d run %d (first %d)", c3, r3.ID, r1.ID)
+	}
+	runs, err := d.cat.Runs(catalog.RunFilter{Target: "sehat"})
+	if err != nil || len(runs) != 2 {
+		t.Errorf("runs of the target: %d %v, want 2", len(runs), err)
 	}
 }

@@ -41,7 +41,8 @@ const (
 // roles in front of the API of New(s).
 func NewNetwork(s Service, auth Authenticator, log *slog.Logger) http.Handler {
 	am := agencyMux(s)
-	n := &network{s: s, auth: auth, log: log, inner: New(s), agency: audited(s, am), agencyRoutes: am, failures: map[string]*failWindow{}, buckets: map[string]*bucket{}, now: time.Now}
+	n := &network{s: s, auth: auth, log: log, inner: New(s), agency: audited(s, am), agencyRoutes: am,
+		idem: &idempotency{answers: map[string]*idemAnswer{}, now: time.Now}, failures: map[string]*failWindow{}, buckets: map[string]*bucket{}, now: time.Now}
 	return n
 }
 
@@ -54,6 +55,8 @@ type network struct {
 	// agencyRoutes is the agencies' mux, to find a request's route before serving it.
 	agencyRoutes *http.ServeMux
 	now          func() time.Time
+
+	idem *idempotency
 
 	mu       sync.Mutex
 	failures map[string]*failWindow // by source IP
@@ -110,7 +113,7 @@ func (n *network) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r = r.WithContext(WithPrincipal(r.Context(), p))
 	if !agencyRole(p.Role) {
-		n.inner.ServeHTTP(w, r)
+		n.idem.serve(w, r, p, n.inner)
 		return
 	}
 	if _, pattern := n.agencyRoutes.Handler(r); pattern == "" {
@@ -120,7 +123,7 @@ func (n *network) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n.refuse(w, r, p, http.StatusForbidden, "forbidden", "an agency viewer reads; it changes nothing")
 		return
 	}
-	n.agency.ServeHTTP(w, r)
+	n.idem.serve(w, r, p, n.agency)
 }
 
 // permitted says why p may not make request r, or "" when it may. Roles, in one place:

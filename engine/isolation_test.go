@@ -98,6 +98,7 @@ func TestIsolationEveryRoute(t *testing.T) {
 		"GET /v1/audit/verify":          {"GET", "/v1/audit/verify", "", "", ""},
 		"POST /v1/tokens":               {"POST", "/v1/tokens", "", `{"name":"x","role":"operator"}`, ""},
 		"GET /v1/tokens":                {"GET", "/v1/tokens", "", "", ""},
+		"GET /v1/openapi.json":          {"GET", "/v1/openapi.json", "", "", ""},
 		"POST /v1/tokens/{name}/revoke": {"POST", "/v1/tokens/ops/revoke", "", "", ""},
 	}
 	for _, route := range server.Routes() {

@@ -27,6 +27,7 @@ var AgencyRoutes = []string{
 	"GET /v1/snapshots",
 	"POST /v1/backups",
 	"GET /v1/audit",
+	"GET /v1/openapi.json",
 }
 
 // agencyWrites are the agency routes that change something: the viewer may not.
@@ -123,6 +124,7 @@ func agencyMux(s Service) *http.ServeMux {
 		r.URL.RawQuery = q.Encode()
 		(&handlers{s: s}).audit(w, r)
 	})
+	mux.HandleFunc("GET /v1/openapi.json", serveOpenAPI)
 	return mux
 }
 

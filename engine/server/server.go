@@ -125,6 +125,7 @@ const MaxScheduleHours = 24 * 366
 //	GET  /v1/reports/period?from=&to=&format=&lang=
 //	GET  /v1/audit?agency=&since=&limit=  the audit log, newest first (since: RFC 3339 or a date; limit 100, 0: all)
 //	GET  /v1/audit/verify           check the audit log's hash chain -> AuditVerification
+//	GET  /v1/openapi.json           the OpenAPI 3.1 document of these routes (openapi.go)
 //	POST /v1/tokens                 TokenRequest -> TokenCreated (201), its secret shown this once (409: name taken)
 //	GET  /v1/tokens                 API tokens by name, without secrets -> []TokenInfo
 //	POST /v1/tokens/{name}/revoke   revoke a token -> TokenInfo
@@ -183,6 +184,7 @@ func New(s Service) http.Handler {
 		out, err := s.RevokeToken(r.PathValue("name"))
 		answer(w, out, err)
 	})
+	handle("GET /v1/openapi.json", serveOpenAPI)
 	routesOnce.Do(func() { routes = patterns })
 	logged := audited(s, mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -195,6 +197,14 @@ func New(s Service) http.Handler {
 		}
 		logged.ServeHTTP(w, r)
 	})
+}
+
+// openAPIDoc is the OpenAPI document, made once.
+var openAPIDoc = sync.OnceValue(OpenAPI)
+
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openAPIDoc())
 }
 
 // Routes are the API's route patterns, as New registers them (after a first New): the

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/cadang/cadang/engine/api"
+	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/server"
 )
 
@@ -63,6 +64,15 @@ func TestIsolationEveryRoute(t *testing.T) {
 		t.Fatalf("operator backup of B's target: %d %s", code, body)
 	}
 
+	// A drill of each agency (records only: the report route checks its agency first).
+	aDrill := &catalog.Run{Op: "drill", Target: "sehat", Agency: "dinkes", Kind: "stub", DRC: "local", Status: catalog.Succeeded}
+	bDrill := &catalog.Run{Op: "drill", Target: "sekolah", Agency: "disdik", Kind: "stub", DRC: "local", Status: catalog.Succeeded}
+	for _, r := range []*catalog.Run{aDrill, bDrill} {
+		if err := d.cat.AddRun(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// Each route of the whole API: a request against B's object, and the same against
 	// an object that does not exist ("" when the route has no object). Agency routes
 	// (server.AgencyRoutes) must answer both alike; the others 403.
@@ -92,7 +102,7 @@ func TestIsolationEveryRoute(t *testing.T) {
 		"GET /v1/damage":                {"GET", "/v1/damage?agency=disdik", "", "", ""},
 		"POST /v1/repair":               {"POST", "/v1/repair", "", `{"agency":"disdik"}`, ""},
 		"POST /v1/drills":               {"POST", "/v1/drills", "", `{"target":"sekolah"}`, ""},
-		"GET /v1/reports/drill/{id}":    {"GET", runB[:len("/v1/")] + "reports/drill/" + itoa(bRun.ID), "", "", ""},
+		"GET /v1/reports/drill/{id}":    {"GET", "/v1/reports/drill/" + itoa(bDrill.ID), "/v1/reports/drill/999999", "", ""},
 		"GET /v1/reports/period":        {"GET", "/v1/reports/period?from=2026-11-01&to=2026-11-30", "", "", ""},
 		"GET /v1/audit":                 {"GET", "/v1/audit?agency=disdik", "", "", ""},
 		"GET /v1/audit/verify":          {"GET", "/v1/audit/verify", "", "", ""},
@@ -134,10 +144,14 @@ func TestIsolationEveryRoute(t *testing.T) {
 				}
 				// B's object is answered like a missing one.
 				mcode, mbody := call(p.method, strings.ReplaceAll(p.missing, "sekolah", "tidak-ada"), tok, strings.ReplaceAll(p.missingBody, "sekolah", "tidak-ada"))
-				if code != 404 || mcode != 404 || strings.ReplaceAll(mbody, "tidak-ada", "sekolah") != body && !strings.HasPrefix(route, "GET /v1/runs/") {
+				if code != 404 || mcode != 404 || strings.ReplaceAll(mbody, "tidak-ada", "sekolah") != body && !strings.Contains(p.missing, "999999") {
 					t.Errorf("%s with %s: foreign %d %s, missing %d %s: want the same 404", route, tok, code, body, mcode, mbody)
 				}
-				if strings.HasPrefix(route, "GET /v1/runs/") && strings.ReplaceAll(mbody, "999999", itoa(bRun.ID)) != body {
+				foreignID := itoa(bRun.ID)
+				if strings.Contains(route, "drill") {
+					foreignID = itoa(bDrill.ID)
+				}
+				if strings.Contains(p.missing, "999999") && strings.ReplaceAll(mbody, "999999", foreignID) != body {
 					t.Errorf("%s with %s: foreign %s, missing %s: want the same answer", route, tok, body, mbody)
 				}
 			default:
@@ -148,6 +162,9 @@ func TestIsolationEveryRoute(t *testing.T) {
 		}
 	}
 	// A's own objects are served.
+	if code, body := call("GET", "/v1/reports/drill/"+itoa(aDrill.ID), "a-view", ""); code == 404 || code == 403 {
+		t.Errorf("A's viewer asks for A's drill report: %d %s", code, body)
+	}
 	if code, body := call("POST", "/v1/backups", "a-request", `{"target":"sehat"}`); code != 202 {
 		t.Errorf("A's requester backs up A's target: %d %s", code, body)
 	}

@@ -27,6 +27,7 @@ var AgencyRoutes = []string{
 	"GET /v1/snapshots",
 	"POST /v1/backups",
 	"GET /v1/audit",
+	"GET /v1/reports/drill/{id}",
 	"GET /v1/openapi.json",
 }
 
@@ -123,6 +124,19 @@ func agencyMux(s Service) *http.ServeMux {
 		q.Set("agency", principalOf(r).Agency) // its own entries only, whatever it asked
 		r.URL.RawQuery = q.Encode()
 		(&handlers{s: s}).audit(w, r)
+	})
+	mux.HandleFunc("GET /v1/reports/drill/{id}", func(w http.ResponseWriter, r *http.Request) {
+		// The Berita Acara of the agency's own drills.
+		id, err := runID(r)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		if run, err := s.Run(id); err != nil || run.Agency != principalOf(r).Agency || run.Op != "drill" {
+			fail(w, NotFound(fmt.Errorf("run %d: not found", id)))
+			return
+		}
+		(&handlers{s: s}).drillReport(w, r)
 	})
 	mux.HandleFunc("GET /v1/openapi.json", serveOpenAPI)
 	return mux

@@ -343,22 +343,8 @@ func (rp *Replicator) state(drcName, agency string) *catalog.ReplState {
 }
 
 // raise records an alarm; a new one is logged as an error (the mirror logged the
-// occurrence already). An object whose bytes are wrong or cannot be read is damage,
-// one notion (docs/integrity.md): its damage record raises the damaged-object alarm,
-// and its repair is queued.
+// occurrence already).
 func (rp *Replicator) raise(a mirror.Alarm) {
-	if a.Kind == mirror.AlarmHashMismatch || a.Kind == mirror.AlarmUnreadable {
-		_, isNew, err := rp.cat.RecordDamage(catalog.Damage{DRC: a.DRC, Agency: a.Agency, Object: a.Object, How: "replication", Message: a.Message}, rp.now())
-		if err != nil {
-			rp.log.Error("catalog: cannot record damage", "err", err, "object", a.Object)
-			return
-		}
-		if isNew {
-			rp.log.Error("ALARM", "kind", catalog.AlarmDamaged, "found", a.Kind, "drc", a.DRC, "agency", a.Agency, "object", a.Object, "msg", a.Message)
-		}
-		rp.host.DamageFound(a.DRC, a.Agency)
-		return
-	}
 	isNew, err := rp.cat.RaiseAlarm(catalog.Alarm{Kind: a.Kind, DRC: a.DRC, Agency: a.Agency, Object: a.Object, Message: a.Message}, rp.now())
 	if err != nil {
 		rp.log.Error("catalog: cannot record an alarm", "err", err, "alarm", a.Message)
@@ -366,6 +352,13 @@ func (rp *Replicator) raise(a mirror.Alarm) {
 	}
 	if isNew {
 		rp.log.Error("ALARM", "kind", a.Kind, "drc", a.DRC, "agency", a.Agency, "object", a.Object, "msg", a.Message)
+	}
+	if a.Kind == mirror.AlarmHashMismatch || a.Kind == mirror.AlarmUnreadable {
+		if _, _, err := rp.cat.RecordDamage(catalog.Damage{DRC: a.DRC, Agency: a.Agency, Object: a.Object, How: "replication", Message: a.Message}, rp.now()); err != nil {
+			rp.log.Error("catalog: cannot record damage", "err", err, "object", a.Object)
+			return
+		}
+		rp.host.DamageFound(a.DRC, a.Agency)
 	}
 }
 

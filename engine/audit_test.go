@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,17 +13,7 @@ import (
 // Every call that changes something is recorded once by the API's middleware, refused
 // or not, with what the daemon knows of its agency; reads of records are not.
 func TestAuditRecordsCalls(t *testing.T) {
-	dir := t.TempDir()
-	for _, p := range []string{"local", "offsite"} {
-		if err := os.MkdirAll(filepath.Join(dir, p), 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	clk := &clock{t: wib("2026-12-01 10:17:00")}
-	d := newTestDaemon(t, testConfig(t, dir, reportConfig), clk.Now)
-	if err := d.startup(nil); err != nil {
-		t.Fatal(err)
-	}
+	d, clk := startedDaemon(t, reportConfig)
 	h := d.handler()
 	call := func(method, path, body string, hdr ...string) *httptest.ResponseRecorder {
 		t.Helper()

@@ -115,3 +115,21 @@ func testLogger(t testing.TB) *slog.Logger {
 
 // svc is the daemon as the API serves it.
 func svc(d *Daemon) service { return service{d} }
+
+// startedDaemon opens a daemon on the config body (with $DIR/local and $DIR/offsite
+// made) at 2026-12-01 10:17 WIB and runs its startup, for the API's tests.
+func startedDaemon(t testing.TB, body string) (*Daemon, *clock) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, p := range []string{"local", "offsite"} {
+		if err := os.MkdirAll(filepath.Join(dir, p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk := &clock{t: wib("2026-12-01 10:17:00")}
+	d := newTestDaemon(t, testConfig(t, dir, body), clk.Now)
+	if err := d.startup(nil); err != nil {
+		t.Fatal(err)
+	}
+	return d, clk
+}

@@ -3,8 +3,6 @@ package engine
 import (
 	"encoding/json"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,15 +27,7 @@ targets:
 // like an object that does not exist (same status, same body), and lists hold none of
 // B's objects. A new route of the API fails this test until it is in the table.
 func TestIsolationEveryRoute(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "local"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	clk := &clock{t: wib("2026-12-01 10:17:00")}
-	d := newTestDaemon(t, testConfig(t, dir, twoAgencies), clk.Now)
-	if err := d.startup(nil); err != nil {
-		t.Fatal(err)
-	}
+	d, _ := startedDaemon(t, twoAgencies)
 	h := server.NewNetwork(service{d}, secrets{
 		"op":        {Name: "token:ops", Role: "operator"},
 		"a-admin":   {Name: "token:a-admin", Role: "agency-admin", Agency: "dinkes"},

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -30,17 +28,7 @@ func (s secrets) Authenticate(secret string) (server.Principal, error) {
 // before a handler runs, slows guessing and floods down, answers with stable error
 // codes, and records every refusal in the audit log (a flood once).
 func TestNetworkAuthAndRoles(t *testing.T) {
-	dir := t.TempDir()
-	for _, p := range []string{"local", "offsite"} {
-		if err := os.MkdirAll(filepath.Join(dir, p), 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	clk := &clock{t: wib("2026-12-01 10:17:00")}
-	d := newTestDaemon(t, testConfig(t, dir, reportConfig), clk.Now)
-	if err := d.startup(nil); err != nil {
-		t.Fatal(err)
-	}
+	d, clk := startedDaemon(t, reportConfig)
 	h := server.NewNetwork(service{d}, secrets{
 		"op":    {Name: "token:ops", Role: "operator"},
 		"aud":   {Name: "token:bpk", Role: "auditor"},
@@ -140,15 +128,7 @@ func TestNetworkAuthAndRoles(t *testing.T) {
 // A portal retry with the same Idempotency-Key gets the first answer again, not a
 // second run; the same key with another body is refused.
 func TestIdempotencyKey(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "local"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	clk := &clock{t: wib("2026-12-01 10:17:00")}
-	d := newTestDaemon(t, testConfig(t, dir, twoAgencies), clk.Now)
-	if err := d.startup(nil); err != nil {
-		t.Fatal(err)
-	}
+	d, _ := startedDaemon(t, twoAgencies)
 	h := server.NewNetwork(service{d}, secrets{"portal": {Name: "token:portal", Role: "portal"}}, d.log)
 	post := func(key, body string) (int, api.RunInfo, string) {
 		req := httptest.NewRequest("POST", "/v1/backups", strings.NewReader(body))

@@ -5,8 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -21,15 +19,7 @@ import (
 // The OpenAPI document: valid OpenAPI 3.1 (kin-openapi), one operation for every route
 // of the API and no other, and real answers of the daemon validate against it.
 func TestOpenAPIDocument(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "local"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	clk := &clock{t: wib("2026-12-01 10:17:00")}
-	d := newTestDaemon(t, testConfig(t, dir, twoAgencies), clk.Now)
-	if err := d.startup(nil); err != nil {
-		t.Fatal(err)
-	}
+	d, _ := startedDaemon(t, twoAgencies)
 	h := d.handler()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/openapi.json", nil))

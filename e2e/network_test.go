@@ -3,8 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,36 +31,10 @@ func TestNetworkAPIWithTokens(t *testing.T) {
 	w.must("init")
 	w.startDaemon()
 
-	token := func(name, role string, extra ...string) string {
-		var out struct {
-			Token string `json:"token"`
-		}
-		mustJSON(t, w.must(append([]string{"token", "create", "--name", name, "--role", role, "--json"}, extra...)...).stdout, &out)
-		if !strings.HasPrefix(out.Token, "cdg_") {
-			t.Fatalf("token create --json: %+v", out)
-		}
-		return out.Token
-	}
+	token := w.token
 	ops, bpk := token("ops", "operator"), token("bpk", "auditor")
+	call := newNetAPI(t, addr, pki).call
 
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: pki.ClientConfig(t, false)}}
-	call := func(method, path, secret, body string) (int, string) {
-		t.Helper()
-		req, err := http.NewRequest(method, "https://"+addr+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if secret != "" {
-			req.Header.Set("Authorization", "Bearer "+secret)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
 	errCode := func(body string) string {
 		var e api.Error
 		_ = json.Unmarshal([]byte(body), &e)

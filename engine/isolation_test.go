@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
@@ -63,43 +64,55 @@ func TestIsolationEveryRoute(t *testing.T) {
 		}
 	}
 
+	// A restore request of B's (made on the catalog: a stub target takes none).
+	bReq := &catalog.Request{Kind: catalog.RequestRestore, Agency: "disdik", Target: "sekolah", Requester: "token:b",
+		Status: catalog.RequestPending, Approvers: []string{"agency-admin", "operator"}, Created: d.now(), Expires: d.now().Add(time.Hour)}
+	if err := d.cat.AddRequest(bReq); err != nil {
+		t.Fatal(err)
+	}
+	reqB := "/v1/requests/" + itoa(bReq.ID)
+
 	// Each route of the whole API: a request against B's object, and the same against
 	// an object that does not exist ("" when the route has no object). Agency routes
 	// (server.AgencyRoutes) must answer both alike; the others 403.
 	type probe struct{ method, foreign, missing, body, missingBody string }
 	runB := "/v1/runs/" + itoa(bRun.ID)
 	table := map[string]probe{
-		"GET /v1/status":                {"GET", "/v1/status", "", "", ""},
-		"GET /v1/targets":               {"GET", "/v1/targets", "", "", ""},
-		"POST /v1/backups":              {"POST", "/v1/backups", "/v1/backups", `{"target":"sekolah"}`, `{"target":"sekolah"}`},
-		"POST /v1/restores":             {"POST", "/v1/restores", "", `{"target":"sekolah","snapshot":"latest","to":"/tmp/x"}`, ""},
-		"GET /v1/runs":                  {"GET", "/v1/runs?target=sekolah", "/v1/runs?target=sekolah", "", ""},
-		"GET /v1/runs/{id}":             {"GET", runB, "/v1/runs/999999", "", ""},
-		"POST /v1/runs/{id}/cancel":     {"POST", runB + "/cancel", "", "", ""},
-		"GET /v1/snapshots":             {"GET", "/v1/snapshots?target=sekolah", "/v1/snapshots?target=sekolah", "", ""},
-		"GET /v1/ls":                    {"GET", "/v1/ls?target=sekolah&snapshot=latest", "", "", ""},
-		"GET /v1/schedule":              {"GET", "/v1/schedule", "", "", ""},
-		"POST /v1/forget":               {"POST", "/v1/forget", "", `{"target":"sekolah"}`, ""},
-		"POST /v1/prune":                {"POST", "/v1/prune", "", `{"agency":"disdik"}`, ""},
-		"POST /v1/check":                {"POST", "/v1/check", "", `{"agency":"disdik"}`, ""},
-		"POST /v1/unlock":               {"POST", "/v1/unlock", "", `{"agency":"disdik"}`, ""},
-		"POST /v1/restic":               {"POST", "/v1/restic", "", `{"agency":"disdik","args":["snapshots"]}`, ""},
-		"POST /v1/reload":               {"POST", "/v1/reload", "", "", ""},
-		"GET /v1/drcs":                  {"GET", "/v1/drcs", "", "", ""},
-		"POST /v1/replicate":            {"POST", "/v1/replicate", "", `{"agency":"disdik"}`, ""},
-		"POST /v1/verify":               {"POST", "/v1/verify", "", `{"drc":"local"}`, ""},
-		"GET /v1/alarms":                {"GET", "/v1/alarms", "", "", ""},
-		"GET /v1/damage":                {"GET", "/v1/damage?agency=disdik", "", "", ""},
-		"POST /v1/repair":               {"POST", "/v1/repair", "", `{"agency":"disdik"}`, ""},
-		"POST /v1/drills":               {"POST", "/v1/drills", "", `{"target":"sekolah"}`, ""},
-		"GET /v1/reports/drill/{id}":    {"GET", "/v1/reports/drill/" + itoa(bDrill.ID), "/v1/reports/drill/999999", "", ""},
-		"GET /v1/reports/period":        {"GET", "/v1/reports/period?from=2026-11-01&to=2026-11-30", "", "", ""},
-		"GET /v1/audit":                 {"GET", "/v1/audit?agency=disdik", "", "", ""},
-		"GET /v1/audit/verify":          {"GET", "/v1/audit/verify", "", "", ""},
-		"POST /v1/tokens":               {"POST", "/v1/tokens", "", `{"name":"x","role":"operator"}`, ""},
-		"GET /v1/tokens":                {"GET", "/v1/tokens", "", "", ""},
-		"GET /v1/openapi.json":          {"GET", "/v1/openapi.json", "", "", ""},
-		"POST /v1/tokens/{name}/revoke": {"POST", "/v1/tokens/ops/revoke", "", "", ""},
+		"GET /v1/status":                 {"GET", "/v1/status", "", "", ""},
+		"GET /v1/targets":                {"GET", "/v1/targets", "", "", ""},
+		"POST /v1/backups":               {"POST", "/v1/backups", "/v1/backups", `{"target":"sekolah"}`, `{"target":"sekolah"}`},
+		"POST /v1/restores":              {"POST", "/v1/restores", "/v1/restores", `{"target":"sekolah","snapshot":"latest","to":"/tmp/x"}`, `{"target":"sekolah","snapshot":"latest","to":"/tmp/x"}`},
+		"GET /v1/requests":               {"GET", "/v1/requests?agency=disdik", "", "", ""},
+		"GET /v1/requests/{id}":          {"GET", reqB, "/v1/requests/999999", "", ""},
+		"POST /v1/requests/{id}/approve": {"POST", reqB + "/approve", "/v1/requests/999999/approve", `{"comment":"ok"}`, `{"comment":"ok"}`},
+		"POST /v1/requests/{id}/reject":  {"POST", reqB + "/reject", "/v1/requests/999999/reject", `{"comment":"no"}`, `{"comment":"no"}`},
+		"GET /v1/runs":                   {"GET", "/v1/runs?target=sekolah", "/v1/runs?target=sekolah", "", ""},
+		"GET /v1/runs/{id}":              {"GET", runB, "/v1/runs/999999", "", ""},
+		"POST /v1/runs/{id}/cancel":      {"POST", runB + "/cancel", "", "", ""},
+		"GET /v1/snapshots":              {"GET", "/v1/snapshots?target=sekolah", "/v1/snapshots?target=sekolah", "", ""},
+		"GET /v1/ls":                     {"GET", "/v1/ls?target=sekolah&snapshot=latest", "", "", ""},
+		"GET /v1/schedule":               {"GET", "/v1/schedule", "", "", ""},
+		"POST /v1/forget":                {"POST", "/v1/forget", "", `{"target":"sekolah"}`, ""},
+		"POST /v1/prune":                 {"POST", "/v1/prune", "", `{"agency":"disdik"}`, ""},
+		"POST /v1/check":                 {"POST", "/v1/check", "", `{"agency":"disdik"}`, ""},
+		"POST /v1/unlock":                {"POST", "/v1/unlock", "", `{"agency":"disdik"}`, ""},
+		"POST /v1/restic":                {"POST", "/v1/restic", "", `{"agency":"disdik","args":["snapshots"]}`, ""},
+		"POST /v1/reload":                {"POST", "/v1/reload", "", "", ""},
+		"GET /v1/drcs":                   {"GET", "/v1/drcs", "", "", ""},
+		"POST /v1/replicate":             {"POST", "/v1/replicate", "", `{"agency":"disdik"}`, ""},
+		"POST /v1/verify":                {"POST", "/v1/verify", "", `{"drc":"local"}`, ""},
+		"GET /v1/alarms":                 {"GET", "/v1/alarms", "", "", ""},
+		"GET /v1/damage":                 {"GET", "/v1/damage?agency=disdik", "", "", ""},
+		"POST /v1/repair":                {"POST", "/v1/repair", "", `{"agency":"disdik"}`, ""},
+		"POST /v1/drills":                {"POST", "/v1/drills", "", `{"target":"sekolah"}`, ""},
+		"GET /v1/reports/drill/{id}":     {"GET", "/v1/reports/drill/" + itoa(bDrill.ID), "/v1/reports/drill/999999", "", ""},
+		"GET /v1/reports/period":         {"GET", "/v1/reports/period?from=2026-11-01&to=2026-11-30", "", "", ""},
+		"GET /v1/audit":                  {"GET", "/v1/audit?agency=disdik", "", "", ""},
+		"GET /v1/audit/verify":           {"GET", "/v1/audit/verify", "", "", ""},
+		"POST /v1/tokens":                {"POST", "/v1/tokens", "", `{"name":"x","role":"operator"}`, ""},
+		"GET /v1/tokens":                 {"GET", "/v1/tokens", "", "", ""},
+		"GET /v1/openapi.json":           {"GET", "/v1/openapi.json", "", "", ""},
+		"POST /v1/tokens/{name}/revoke":  {"POST", "/v1/tokens/ops/revoke", "", "", ""},
 	}
 	for _, route := range server.Routes() {
 		if _, ok := table[route]; !ok {
@@ -141,6 +154,9 @@ func TestIsolationEveryRoute(t *testing.T) {
 				if strings.Contains(route, "drill") {
 					foreignID = itoa(bDrill.ID)
 				}
+				if strings.Contains(route, "requests") {
+					foreignID = itoa(bReq.ID)
+				}
 				if strings.Contains(p.missing, "999999") && strings.ReplaceAll(mbody, "999999", foreignID) != body {
 					t.Errorf("%s with %s: foreign %s, missing %s: want the same answer", route, tok, body, mbody)
 				}
@@ -160,6 +176,10 @@ func TestIsolationEveryRoute(t *testing.T) {
 	}
 	if code, body := call("GET", "/v1/targets", "portal", ""); code != 200 || !strings.Contains(body, "sehat") {
 		t.Errorf("the portal lists A's targets: %d %s", code, body)
+	}
+	// B's request is untouched by all of the above.
+	if r, err := d.cat.Request(bReq.ID); err != nil || r.Status != catalog.RequestPending || len(r.Decisions) != 0 {
+		t.Errorf("B's request after A's probes: %+v %v", r, err)
 	}
 }
 

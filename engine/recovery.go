@@ -37,6 +37,9 @@ func (d *Daemon) startup(orphans []catalog.Run) error {
 		return err
 	}
 	d.removeStaleScratch()
+	if err := d.failUnqueued(); err != nil { // requests.go
+		return fmt.Errorf("catalog: requests: %w", err)
+	}
 	now := d.now()
 	states, err := d.cat.ScheduleStates()
 	if err != nil {

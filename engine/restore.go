@@ -15,28 +15,44 @@ import (
 
 // Restore queues a restore.
 func (d *Daemon) Restore(req RestoreRequest) (catalog.Run, error) {
+	return d.restore(req, "on-demand")
+}
+
+// checkRestore refuses, before anything is queued, a restore that cannot succeed as
+// asked, and returns its target and DRC.
+func (d *Daemon) checkRestore(req RestoreRequest) (*target, *drc.Site, error) {
 	cf := d.conf()
 	t, ok := cf.targets[req.Target]
 	if !ok {
-		return catalog.Run{}, d.unknownTarget(req.Target)
+		return nil, nil, d.unknownTarget(req.Target)
 	}
 	if req.To == "" {
-		return catalog.Run{}, errors.New("restore needs a destination (--to)")
+		return nil, nil, errors.New("restore needs a destination (--to)")
 	}
 	site, err := d.sites.site(req.DRC)
 	if err != nil {
-		return catalog.Run{}, err
+		return nil, nil, err
 	}
 	if _, ok := t.Impl.(targets.PartRestorer); len(req.Include) > 0 && !ok {
-		return catalog.Run{}, fmt.Errorf("target %q: a %s target restores whole snapshots: --include is for files targets", req.Target, t.Cfg.Kind)
+		return nil, nil, fmt.Errorf("target %q: a %s target restores whole snapshots: --include is for files targets", req.Target, t.Cfg.Kind)
 	}
 	if c, ok := t.Impl.(targets.RestoreChecker); ok {
 		if err := c.CheckRestore(targets.RestoreRequest{To: req.To, Force: req.Force, Options: req.Options, Include: req.Include}); err != nil {
-			return catalog.Run{}, fmt.Errorf("target %q: %w", req.Target, redact.Error(err, redact.Secrets(req.To)))
+			return nil, nil, fmt.Errorf("target %q: %w", req.Target, redact.Error(err, redact.Secrets(req.To)))
 		}
 	}
+	return t, site, nil
+}
+
+// restore queues a restore, for the reason given.
+func (d *Daemon) restore(req RestoreRequest, reason string) (catalog.Run, error) {
+	cf := d.conf()
+	t, site, err := d.checkRestore(req)
+	if err != nil {
+		return catalog.Run{}, err
+	}
 	r := &catalog.Run{Op: "restore", Target: req.Target, Agency: t.Cfg.Agency, Kind: t.Cfg.Kind,
-		DRC: site.Name, Reason: "on-demand", Destination: redact.URL(req.To)}
+		DRC: site.Name, Reason: reason, Destination: redact.URL(req.To)}
 	secrets := redact.Secrets(req.To)
 	return d.submit(r, queue.PriorityOnDemand, func(ctx context.Context, j *queue.Job) error {
 		err := cf.runs.Restore(ctx, j, t, site, req)

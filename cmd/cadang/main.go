@@ -182,6 +182,7 @@ func newRootCommand(g *globals) *cobra.Command {
 		newReportCommand(g),
 		newAuditCommand(g),
 		newTokenCommand(g),
+		newRequestCommand(g),
 		newVersionCommand(g),
 		newInternalStreamCommand(g),
 		newGenManCommand(g, root),

@@ -357,3 +357,37 @@ func (c *Client) RevokeToken(ctx context.Context, name string) (TokenInfo, error
 	var out TokenInfo
 	return out, c.do(ctx, http.MethodPost, "/v1/tokens/"+url.PathEscape(name)+"/revoke", nil, &out)
 }
+
+// Requests lists the agencies' restore and export requests, newest first; agency and
+// status "" mean all.
+func (c *Client) Requests(ctx context.Context, agency, status string) ([]Request, error) {
+	q := url.Values{}
+	if agency != "" {
+		q.Set("agency", agency)
+	}
+	if status != "" {
+		q.Set("status", status)
+	}
+	path := "/v1/requests"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out []Request
+	return out, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// Request returns one request.
+func (c *Client) Request(ctx context.Context, id uint64) (Request, error) {
+	var out Request
+	return out, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/requests/%d", id), nil, &out)
+}
+
+// Decide approves (approve) or rejects request id, with a comment (needed to reject).
+func (c *Client) Decide(ctx context.Context, id uint64, approve bool, comment string) (Request, error) {
+	verb := "reject"
+	if approve {
+		verb = "approve"
+	}
+	var out Request
+	return out, c.do(ctx, http.MethodPost, fmt.Sprintf("/v1/requests/%d/%s", id, verb), DecisionRequest{Comment: comment}, &out)
+}

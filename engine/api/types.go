@@ -506,3 +506,62 @@ type TokenInfo struct {
 	LastUsed time.Time `json:"last_used,omitzero"` // recorded at most once a minute
 	Status   string    `json:"status"`
 }
+
+// Request is an agency's restore or export request: POST /v1/restores by an agency
+// answers it (202, status "pending"); GET /v1/requests, GET /v1/requests/{id} and
+// POST /v1/requests/{id}/approve|reject show it. Status is pending, approved (every
+// approver approved: Run carries it out, RunState says how far it is), rejected,
+// expired (nobody decided before Expires) or failed (approved, but its run could not
+// be queued: Error says why).
+type Request struct {
+	ID            uint64            `json:"id"`
+	Kind          string            `json:"kind"` // restore, export
+	Agency        string            `json:"agency"`
+	Target        string            `json:"target"`
+	Requester     string            `json:"requester"`
+	RequesterRole string            `json:"requester_role"`
+	Ticket        string            `json:"ticket,omitempty"`
+	Snapshot      string            `json:"snapshot"` // the full id, pinned when the request was made
+	DRC           string            `json:"drc"`
+	To            string            `json:"to,omitempty"`
+	Force         bool              `json:"force,omitempty"`
+	Include       []string          `json:"include,omitempty"`
+	Options       map[string]string `json:"options,omitempty"`
+	Created       time.Time         `json:"created"`
+	Expires       time.Time         `json:"expires"`
+	// Approvers are the roles that must each approve: agency-admin, operator.
+	Approvers []string   `json:"approvers"`
+	Decisions []Decision `json:"decisions"`
+	// Waiting are the approvers still to approve a pending request.
+	Waiting  []string  `json:"waiting"`
+	Status   string    `json:"status"`
+	Decided  time.Time `json:"decided,omitzero"`
+	Run      uint64    `json:"run,omitempty"`
+	RunState string    `json:"run_state,omitempty"` // queued, running, good, failed, ... of Run
+	Error    string    `json:"error,omitempty"`
+}
+
+// Decision is one approval or rejection of a request.
+type Decision struct {
+	By      string    `json:"by"`
+	Role    string    `json:"role"`
+	Approve bool      `json:"approve"`
+	Comment string    `json:"comment,omitempty"`
+	Time    time.Time `json:"time"`
+}
+
+// DecisionRequest is the body of POST /v1/requests/{id}/approve and .../reject; a
+// rejection needs a comment (why).
+type DecisionRequest struct {
+	Comment string `json:"comment,omitempty"`
+}
+
+// Actor is who makes a request, as the API authenticated it: the service checks its
+// rights on the request's object (an agency's own, an approver's role).
+type Actor struct {
+	Name   string // the token's name, or uid:N for the unix socket's peer
+	Role   string // operator, auditor, agency-admin, agency-requester, agency-viewer, portal
+	Agency string // the agency it acts for, "" for the data center's own
+	Ticket string // the E-Layanan ticket (X-Cadang-Ticket)
+	Source string // where the request came from
+}

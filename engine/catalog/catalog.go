@@ -62,6 +62,7 @@ var migrations = []migration{
 	{5, migrateDamage},             // damaged objects at the DRCs (damage.go)
 	{6, migrateAudit},              // the audit log (audit.go)
 	{7, migrateTokens},             // API tokens (tokens.go)
+	{8, migrateRequests},           // agencies' restore and export requests (requests.go)
 }
 
 // SchemaVersion is the version this cadang writes.

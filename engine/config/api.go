@@ -1,8 +1,12 @@
 package config
 
 import (
+	"fmt"
 	"net"
+	"path"
+	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // API is the `api:` section: the network listener beside the unix socket, for the
@@ -62,5 +66,65 @@ func (a *API) validate(report func(path, msg string)) {
 	}
 	if a.ClientCAFile != "" && a.TLS.CertFile == "" {
 		report("api.client_ca_file", "needs api.tls: client certificates are checked in the TLS handshake")
+	}
+}
+
+// TargetAPI is a target's `api:` section: what its agency may ask of it through the
+// network API.
+type TargetAPI struct {
+	// RestoreDestinations are where the agency's restore requests may write; without
+	// any, the agency may not ask for a restore of the target (the operator still may,
+	// on the unix socket). By the target's kind:
+	//   - files: absolute path prefixes ("/srv/restore/dinkes"): the destination must
+	//     be one of them or below one, after symbolic links are resolved;
+	//   - postgres, mysql: database-name patterns ("simpus_restore_*", with * and ?)
+	//     on the target's own server: the destination is postgres:///NAME
+	//     (mysql:///NAME), with no host, user or query of the agency's choosing;
+	//   - libvirt: domain-name prefixes ("web01-restored-"), the name the restored
+	//     domain must be defined under (option define), and at least one absolute
+	//     path prefix for the folder its disks are written to.
+	RestoreDestinations []string `yaml:"restore_destinations"`
+}
+
+// DestinationKinds are the kinds whose targets take restore_destinations.
+var destinationKinds = map[string]bool{"files": true, "postgres": true, "mysql": true, "libvirt": true}
+
+func (a *TargetAPI) validate(kind string, report func(field, msg string)) {
+	if len(a.RestoreDestinations) == 0 {
+		return
+	}
+	if !destinationKinds[kind] {
+		report("restore_destinations", fmt.Sprintf("a %s target takes no restore destinations", kind))
+		return
+	}
+	paths, names := 0, 0
+	for i, d := range a.RestoreDestinations {
+		at := fmt.Sprintf("restore_destinations[%d]", i)
+		switch {
+		case d == "":
+			report(at, "empty")
+		case strings.HasPrefix(d, "/"):
+			paths++
+			if kind == "postgres" || kind == "mysql" {
+				report(at, fmt.Sprintf("a %s target's destinations are database-name patterns (simpus_restore_*), not paths", kind))
+			} else if filepath.Clean(d) == "/" {
+				report(at, "/ would let the agency write anywhere: give the folder its restores go to")
+			} else if filepath.Clean(d) != d {
+				report(at, fmt.Sprintf("give the path as %s", filepath.Clean(d)))
+			}
+		default:
+			names++
+			switch kind {
+			case "files":
+				report(at, "a files target's destinations are absolute path prefixes (/srv/restore/...)")
+			case "postgres", "mysql":
+				if _, err := path.Match(d, ""); err != nil || strings.ContainsAny(d, "/\\[]") {
+					report(at, fmt.Sprintf("%q is not a database-name pattern (a name with * and ?)", d))
+				}
+			}
+		}
+	}
+	if kind == "libvirt" && (paths == 0 || names == 0) {
+		report("restore_destinations", "a libvirt target needs both a path prefix (/var/lib/libvirt/images/restore) for the disks and a domain-name prefix (web01-restored-) for the new domain")
 	}
 }

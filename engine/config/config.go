@@ -80,6 +80,24 @@ type Agency struct {
 	// Head is the agency's head (Kepala Dinas, ...): as the owner of the data, they
 	// sign the "Mengetahui" (acknowledged) block of its drill reports.
 	Head runbooks.Person `yaml:"head"`
+	// Approval is who must approve the agency's restore and export requests, made
+	// through the network API: "agency-admin" (one of the agency's admins), "operator"
+	// (one of the data center's operators), or both (the default). The requester never
+	// approves its own request, whatever its role.
+	Approval []string `yaml:"approval"`
+}
+
+// DefaultApproval is the approval an agency's requests need when it names none: its
+// admin's and an operator's.
+var DefaultApproval = []string{"agency-admin", "operator"}
+
+// Approvers returns who must approve the agency's requests (DefaultApproval when the
+// agency names none).
+func (a Agency) Approvers() []string {
+	if len(a.Approval) == 0 {
+		return DefaultApproval
+	}
+	return a.Approval
 }
 
 // Target is one entry of `targets:`; the section named after its kind (files:,
@@ -107,6 +125,8 @@ type Target struct {
 	RTO time.Duration `yaml:"rto"`
 	// Drill overrides the top-level drill settings for this target.
 	Drill *Drill `yaml:"drill"`
+	// API is what the agency may ask of this target through the network API.
+	API TargetAPI `yaml:"api"`
 
 	Spec     any                   `yaml:"-"`
 	Sections map[string]*yaml.Node `yaml:",rest"`
@@ -372,6 +392,17 @@ func (c *Config) validate(report func(path, msg string)) {
 			report(path+".id", fmt.Sprintf("agency %q is defined twice", a.ID))
 		}
 		agencies[a.ID] = true
+		seenRole := map[string]bool{}
+		for j, role := range a.Approval {
+			at := fmt.Sprintf("%s.approval[%d]", path, j)
+			switch {
+			case role != "agency-admin" && role != "operator":
+				report(at, fmt.Sprintf("unknown approver %q (agency-admin or operator)", role))
+			case seenRole[role]:
+				report(at, fmt.Sprintf("%q is named twice", role))
+			}
+			seenRole[role] = true
+		}
 	}
 
 	seen := map[string]bool{}
@@ -422,6 +453,7 @@ func (c *Config) validate(report func(path, msg string)) {
 		if t.Drill != nil {
 			t.Drill.validate(c, at(path+".drill"))
 		}
+		t.API.validate(t.Kind, at(path+".api"))
 	}
 	c.Drill.validate(c, at("drill"))
 	c.Report.validate(at("report"))

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -299,6 +300,40 @@ func TestAPISection(t *testing.T) {
 			t.Errorf("%s: %v", tc.api, err)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: %v, want %q", tc.api, err, tc.want)
+		}
+	}
+}
+
+// Agencies' requests: approval policies and restore destinations, by kind.
+func TestRequestPolicies(t *testing.T) {
+	base := "state_dir: /s\ndrcs: [{name: local, role: primary, path: /l}]\n"
+	target := func(kind, section, dests string) string {
+		return fmt.Sprintf("agencies: [{id: x}]\ntargets: [{name: t, agency: x, kind: %s, %s, api: {restore_destinations: %s}}]\n", kind, section, dests)
+	}
+	files := "files: {paths: [/srv]}"
+	pg := "postgres: {host: /run/postgresql, database: simpus, user: backup}"
+	vm := "libvirt: {domain: web01}"
+	for _, tc := range []struct{ conf, want string }{
+		{"agencies: [{id: x, approval: [agency-admin]}]\n", ""},
+		{"agencies: [{id: x, approval: [operator, agency-admin]}]\n", ""},
+		{"agencies: [{id: x, approval: [kepala]}]\n", `agency "x": approval[0]: unknown approver "kepala"`},
+		{"agencies: [{id: x, approval: [operator, operator]}]\n", `agency "x": approval[1]: "operator" is named twice`},
+		{target("files", files, "[/srv/restore]"), ""},
+		{target("files", files, "[/]"), `target "t": api.restore_destinations[0]: / would let the agency write anywhere`},
+		{target("files", files, "[/srv/restore/../etc]"), "give the path as /srv/etc"},
+		{target("files", files, "[restore]"), "a files target's destinations are absolute path prefixes"},
+		{target("postgres", pg, "[simpus_restore_*]"), ""},
+		{target("postgres", pg, "[/tmp]"), "database-name patterns"},
+		{target("postgres", pg, "[\"a/b\"]"), "is not a database-name pattern"},
+		{target("libvirt", vm, "[/var/lib/libvirt/images/restore, web01-restored-]"), ""},
+		{target("libvirt", vm, "[web01-restored-]"), "needs both a path prefix"},
+	} {
+		_, err := Parse("cadang.yaml", []byte(base+tc.conf))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.conf, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want %q", tc.conf, err, tc.want)
 		}
 	}
 }

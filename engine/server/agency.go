@@ -26,13 +26,23 @@ var AgencyRoutes = []string{
 	"GET /v1/runs/{id}",
 	"GET /v1/snapshots",
 	"POST /v1/backups",
+	"POST /v1/restores",
+	"GET /v1/requests",
+	"GET /v1/requests/{id}",
+	"POST /v1/requests/{id}/approve",
+	"POST /v1/requests/{id}/reject",
 	"GET /v1/audit",
 	"GET /v1/reports/drill/{id}",
 	"GET /v1/openapi.json",
 }
 
 // agencyWrites are the agency routes that change something: the viewer may not.
-var agencyWrites = map[string]bool{"POST /v1/backups": true}
+var agencyWrites = map[string]bool{
+	"POST /v1/backups":               true,
+	"POST /v1/restores":              true,
+	"POST /v1/requests/{id}/approve": true,
+	"POST /v1/requests/{id}/reject":  true,
+}
 
 func agencyMux(s Service) *http.ServeMux {
 	mux := http.NewServeMux()
@@ -119,11 +129,20 @@ func agencyMux(s Service) *http.ServeMux {
 		}
 		writeJSON(w, http.StatusAccepted, out)
 	})
+	// An agency's restore is a request, pending its approvers (requests.go); the
+	// service checks the target is the agency's, and the destination one its
+	// target allows agencies.
+	h := &handlers{s: s}
+	mux.HandleFunc("POST /v1/restores", h.requestRestore)
+	mux.HandleFunc("GET /v1/requests", h.requests)
+	mux.HandleFunc("GET /v1/requests/{id}", h.request)
+	mux.HandleFunc("POST /v1/requests/{id}/approve", h.decide(true))
+	mux.HandleFunc("POST /v1/requests/{id}/reject", h.decide(false))
 	mux.HandleFunc("GET /v1/audit", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		q.Set("agency", principalOf(r).Agency) // its own entries only, whatever it asked
 		r.URL.RawQuery = q.Encode()
-		(&handlers{s: s}).audit(w, r)
+		h.audit(w, r)
 	})
 	mux.HandleFunc("GET /v1/reports/drill/{id}", func(w http.ResponseWriter, r *http.Request) {
 		// The Berita Acara of the agency's own drills.
@@ -136,7 +155,7 @@ func agencyMux(s Service) *http.ServeMux {
 			fail(w, NotFound(fmt.Errorf("run %d: not found", id)))
 			return
 		}
-		(&handlers{s: s}).drillReport(w, r)
+		h.drillReport(w, r)
 	})
 	mux.HandleFunc("GET /v1/openapi.json", serveOpenAPI)
 	return mux

@@ -96,7 +96,14 @@ func audited(s Service, next http.Handler) http.Handler {
 		}
 		var run uint64
 		object := body.Target
-		if id, err := strconv.ParseUint(r.PathValue("id"), 10, 64); err == nil && object == "" {
+		id, idErr := strconv.ParseUint(r.PathValue("id"), 10, 64)
+		switch {
+		case idErr == nil && strings.HasPrefix(r.Pattern, r.Method+" /v1/requests/"):
+			object = "request " + r.PathValue("id")
+			if req, err := s.Request(id, ""); err == nil {
+				body.Target = req.Target // its agency's entry
+			}
+		case idErr == nil && object == "":
 			run, object = id, "run "+r.PathValue("id")
 		}
 		if object == "" && body.DRC != "" {

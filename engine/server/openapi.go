@@ -21,42 +21,47 @@ type routeDoc struct {
 	query    []string // query parameters (strings)
 	request  any      // the JSON body's type (a zero value), or nil
 	response any      // the JSON answer's type (a zero value), or nil for a non-JSON answer
+	alt      any      // another type the answer may have (oneOf), or nil
 	status   int      // the success status
 	produces string   // content type of a non-JSON answer
 }
 
 var routeDocs = map[string]routeDoc{
-	"GET /v1/status":                {summary: "The daemon, its queue, every target's state, problems", response: api.Status{}, status: 200},
-	"GET /v1/targets":               {summary: "Configured targets (an agency's own, for an agency principal)", response: []api.TargetInfo{}, status: 200},
-	"POST /v1/backups":              {summary: "Back up a target now: the queued run", request: api.BackupRequest{}, response: api.RunInfo{}, status: 202},
-	"POST /v1/restores":             {summary: "Restore a snapshot: the queued run", request: api.RestoreRequest{}, response: api.RunInfo{}, status: 202},
-	"GET /v1/runs":                  {summary: "Runs, newest first", query: []string{"target", "limit"}, response: []api.RunInfo{}, status: 200},
-	"GET /v1/runs/{id}":             {summary: "One run, with live progress while it runs", response: api.RunInfo{}, status: 200},
-	"POST /v1/runs/{id}/cancel":     {summary: "Cancel a queued or running run", response: api.CancelAnswer{}, status: 202},
-	"GET /v1/snapshots":             {summary: "A target's snapshots at every DRC (the ledger), or at one DRC", query: []string{"target", "drc"}, response: []api.SnapshotInfo{}, status: 200},
-	"GET /v1/ls":                    {summary: "One folder of a snapshot (a read of data)", query: []string{"target", "snapshot", "drc", "path"}, response: api.Listing{}, status: 200},
-	"GET /v1/schedule":              {summary: "Planned runs and maintenance windows of the next hours", query: []string{"hours"}, response: api.ScheduleAnswer{}, status: 200},
-	"POST /v1/forget":               {summary: "Apply a target's retention now", request: api.ForgetRequest{}, response: api.RunInfo{}, status: 202},
-	"POST /v1/prune":                {summary: "restic prune, per agency repository", request: api.MaintenanceRequest{}, response: []api.RunInfo{}, status: 202},
-	"POST /v1/check":                {summary: "restic check, per agency repository", request: api.MaintenanceRequest{}, response: []api.RunInfo{}, status: 202},
-	"POST /v1/unlock":               {summary: "Remove stale restic locks", request: api.UnlockRequest{}, response: []api.RunInfo{}, status: 202},
-	"POST /v1/restic":               {summary: "A restic hand run (operator)", request: api.ResticRequest{}, response: api.RunInfo{}, status: 202},
-	"POST /v1/reload":               {summary: "Re-read the configuration file", response: api.ReloadAnswer{}, status: 200},
-	"GET /v1/drcs":                  {summary: "Every DRC: health, replication lag, pending work, alarms", response: []api.DRCStatus{}, status: 200},
-	"POST /v1/replicate":            {summary: "Replication passes now", request: api.ReplicateRequest{}, response: []api.RunInfo{}, status: 202},
-	"POST /v1/verify":               {summary: "Verify a DRC's copies", request: api.VerifyRequest{}, response: api.RunInfo{}, status: 202},
-	"GET /v1/alarms":                {summary: "Alarms, newest first", query: []string{"all"}, response: []api.Alarm{}, status: 200},
-	"GET /v1/damage":                {summary: "Damaged objects at the DRCs, newest first", query: []string{"all", "drc", "agency"}, response: []api.Damage{}, status: 200},
-	"POST /v1/repair":               {summary: "Repair damaged objects from the other DRC", request: api.RepairRequest{}, response: []api.RunInfo{}, status: 202},
-	"POST /v1/drills":               {summary: "Restore drills now", request: api.DrillRequest{}, response: []api.RunInfo{}, status: 202},
-	"GET /v1/reports/drill/{id}":    {summary: "A drill's report (Berita Acara)", query: []string{"format", "lang"}, status: 200, produces: "application/pdf"},
-	"GET /v1/reports/period":        {summary: "The drills of a period", query: []string{"from", "to", "format", "lang"}, status: 200, produces: "application/pdf"},
-	"GET /v1/audit":                 {summary: "The audit log, newest first (an agency's own entries, for an agency principal)", query: []string{"agency", "since", "limit"}, response: []api.AuditEntry{}, status: 200},
-	"GET /v1/audit/verify":          {summary: "Check the audit log's hash chain", response: api.AuditVerification{}, status: 200},
-	"POST /v1/tokens":               {summary: "Create an API token (unix socket only): its secret, once", request: api.TokenRequest{}, response: api.TokenCreated{}, status: 201},
-	"GET /v1/tokens":                {summary: "API tokens, without secrets", response: []api.TokenInfo{}, status: 200},
-	"POST /v1/tokens/{name}/revoke": {summary: "Revoke an API token", response: api.TokenInfo{}, status: 200},
-	"GET /v1/openapi.json":          {summary: "This document", status: 200, produces: "application/json"},
+	"GET /v1/status":                 {summary: "The daemon, its queue, every target's state, problems", response: api.Status{}, status: 200},
+	"GET /v1/targets":                {summary: "Configured targets (an agency's own, for an agency principal)", response: []api.TargetInfo{}, status: 200},
+	"POST /v1/backups":               {summary: "Back up a target now: the queued run", request: api.BackupRequest{}, response: api.RunInfo{}, status: 202},
+	"POST /v1/restores":              {summary: "Restore a snapshot: the queued run (operator), or a pending request (an agency: it runs once approved)", request: api.RestoreRequest{}, response: api.RunInfo{}, alt: api.Request{}, status: 202},
+	"GET /v1/requests":               {summary: "Restore and export requests, newest first (an agency's own, for an agency principal)", query: []string{"agency", "status"}, response: []api.Request{}, status: 200},
+	"GET /v1/requests/{id}":          {summary: "One request, with its decisions and its run", response: api.Request{}, status: 200},
+	"POST /v1/requests/{id}/approve": {summary: "Approve a request (an approver it waits for; never its requester)", request: api.DecisionRequest{}, response: api.Request{}, status: 200},
+	"POST /v1/requests/{id}/reject":  {summary: "Reject a request, or withdraw one's own (a comment says why)", request: api.DecisionRequest{}, response: api.Request{}, status: 200},
+	"GET /v1/runs":                   {summary: "Runs, newest first", query: []string{"target", "limit"}, response: []api.RunInfo{}, status: 200},
+	"GET /v1/runs/{id}":              {summary: "One run, with live progress while it runs", response: api.RunInfo{}, status: 200},
+	"POST /v1/runs/{id}/cancel":      {summary: "Cancel a queued or running run", response: api.CancelAnswer{}, status: 202},
+	"GET /v1/snapshots":              {summary: "A target's snapshots at every DRC (the ledger), or at one DRC", query: []string{"target", "drc"}, response: []api.SnapshotInfo{}, status: 200},
+	"GET /v1/ls":                     {summary: "One folder of a snapshot (a read of data)", query: []string{"target", "snapshot", "drc", "path"}, response: api.Listing{}, status: 200},
+	"GET /v1/schedule":               {summary: "Planned runs and maintenance windows of the next hours", query: []string{"hours"}, response: api.ScheduleAnswer{}, status: 200},
+	"POST /v1/forget":                {summary: "Apply a target's retention now", request: api.ForgetRequest{}, response: api.RunInfo{}, status: 202},
+	"POST /v1/prune":                 {summary: "restic prune, per agency repository", request: api.MaintenanceRequest{}, response: []api.RunInfo{}, status: 202},
+	"POST /v1/check":                 {summary: "restic check, per agency repository", request: api.MaintenanceRequest{}, response: []api.RunInfo{}, status: 202},
+	"POST /v1/unlock":                {summary: "Remove stale restic locks", request: api.UnlockRequest{}, response: []api.RunInfo{}, status: 202},
+	"POST /v1/restic":                {summary: "A restic hand run (operator)", request: api.ResticRequest{}, response: api.RunInfo{}, status: 202},
+	"POST /v1/reload":                {summary: "Re-read the configuration file", response: api.ReloadAnswer{}, status: 200},
+	"GET /v1/drcs":                   {summary: "Every DRC: health, replication lag, pending work, alarms", response: []api.DRCStatus{}, status: 200},
+	"POST /v1/replicate":             {summary: "Replication passes now", request: api.ReplicateRequest{}, response: []api.RunInfo{}, status: 202},
+	"POST /v1/verify":                {summary: "Verify a DRC's copies", request: api.VerifyRequest{}, response: api.RunInfo{}, status: 202},
+	"GET /v1/alarms":                 {summary: "Alarms, newest first", query: []string{"all"}, response: []api.Alarm{}, status: 200},
+	"GET /v1/damage":                 {summary: "Damaged objects at the DRCs, newest first", query: []string{"all", "drc", "agency"}, response: []api.Damage{}, status: 200},
+	"POST /v1/repair":                {summary: "Repair damaged objects from the other DRC", request: api.RepairRequest{}, response: []api.RunInfo{}, status: 202},
+	"POST /v1/drills":                {summary: "Restore drills now", request: api.DrillRequest{}, response: []api.RunInfo{}, status: 202},
+	"GET /v1/reports/drill/{id}":     {summary: "A drill's report (Berita Acara)", query: []string{"format", "lang"}, status: 200, produces: "application/pdf"},
+	"GET /v1/reports/period":         {summary: "The drills of a period", query: []string{"from", "to", "format", "lang"}, status: 200, produces: "application/pdf"},
+	"GET /v1/audit":                  {summary: "The audit log, newest first (an agency's own entries, for an agency principal)", query: []string{"agency", "since", "limit"}, response: []api.AuditEntry{}, status: 200},
+	"GET /v1/audit/verify":           {summary: "Check the audit log's hash chain", response: api.AuditVerification{}, status: 200},
+	"POST /v1/tokens":                {summary: "Create an API token (unix socket only): its secret, once", request: api.TokenRequest{}, response: api.TokenCreated{}, status: 201},
+	"GET /v1/tokens":                 {summary: "API tokens, without secrets", response: []api.TokenInfo{}, status: 200},
+	"POST /v1/tokens/{name}/revoke":  {summary: "Revoke an API token", response: api.TokenInfo{}, status: 200},
+	"GET /v1/openapi.json":           {summary: "This document", status: 200, produces: "application/json"},
 }
 
 // OpenAPI returns the API's OpenAPI 3.1 document.
@@ -102,6 +107,9 @@ func OpenAPI() []byte {
 		}
 		ok := map[string]any{"description": http.StatusText(d.status)}
 		switch {
+		case d.response != nil && d.alt != nil:
+			ok["content"] = map[string]any{"application/json": map[string]any{"schema": map[string]any{
+				"oneOf": []any{g.schema(reflect.TypeOf(d.response)), g.schema(reflect.TypeOf(d.alt))}}}}
 		case d.response != nil:
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(d.response))}}
 		case d.produces != "":
@@ -116,6 +124,7 @@ func OpenAPI() []byte {
 			"401":          errResp("No token, or one not accepted (code unauthenticated, invalid_token)"),
 			"403":          errResp("The principal's role may not (code forbidden)"),
 			"404":          errResp("No such object (another agency's is answered the same)"),
+			"409":          errResp("The object's state forbids it (code conflict): a request decided already, a name taken"),
 			"429":          errResp("Too many requests (code rate_limited, too_many_failures)"),
 			"500":          errResp("The daemon failed"),
 		}

@@ -64,6 +64,18 @@ type Service interface {
 	// its agency, when e has none, from the target or run the request named (""/0:
 	// none). It reports its own failures: the answer has gone already.
 	RecordAudit(e api.AuditEntry, target string, run uint64)
+	// RequestRestore records an agency's restore request, pending approval (by is an
+	// agency principal).
+	RequestRestore(req api.RestoreRequest, by api.Actor) (api.Request, error)
+	// Requests lists restore and export requests, newest first: agency's only when
+	// not empty, of status only when not empty.
+	Requests(agency, status string) ([]api.Request, error)
+	// Request returns one request: NotFound when agency is not empty and the request
+	// is not that agency's.
+	Request(id uint64, agency string) (api.Request, error)
+	// Decide approves or rejects a pending request for by, who must be one of the
+	// approvers it waits for (or, to reject it, its requester).
+	Decide(id uint64, approve bool, d api.DecisionRequest, by api.Actor) (api.Request, error)
 	// Zone is the daemon's time zone (scheduler.timezone): dates in requests are read in
 	// it, and every answer names it.
 	Zone() *time.Location
@@ -90,6 +102,10 @@ func NotFound(err error) error { return &coded{http.StatusNotFound, err} }
 // Conflict marks err to be answered 409 (a name taken already).
 func Conflict(err error) error { return &coded{http.StatusConflict, err} }
 
+// Forbidden marks err to be answered 403 (the principal may not do this to an object
+// it may see).
+func Forbidden(err error) error { return &coded{http.StatusForbidden, err} }
+
 // Unavailable marks err to be answered 503 (the daemon is shutting down).
 func Unavailable(err error) error { return &coded{http.StatusServiceUnavailable, err} }
 
@@ -101,7 +117,11 @@ const MaxScheduleHours = 24 * 366
 //	GET  /v1/status                 the daemon, its queue, every target's state, problems
 //	GET  /v1/targets                configured targets
 //	POST /v1/backups                BackupRequest -> the queued run
-//	POST /v1/restores               RestoreRequest -> the queued run (400 at once if it cannot succeed)
+//	POST /v1/restores               RestoreRequest -> the queued run (400 at once if it cannot succeed); an agency's: a pending Request
+//	GET  /v1/requests?agency=&status=  restore and export requests, newest first
+//	GET  /v1/requests/{id}          one request
+//	POST /v1/requests/{id}/approve  DecisionRequest -> the Request (its run queued once every approver approved)
+//	POST /v1/requests/{id}/reject   DecisionRequest -> the Request
 //	GET  /v1/runs?target=&limit=    runs, newest first
 //	GET  /v1/runs/{id}              one run, with live progress while it runs
 //	POST /v1/runs/{id}/cancel       cancel a queued or running run
@@ -145,6 +165,10 @@ func New(s Service) http.Handler {
 	handle("GET /v1/targets", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Targets()) })
 	handle("POST /v1/backups", accept(s.Backup))
 	handle("POST /v1/restores", accept(s.Restore))
+	handle("GET /v1/requests", h.requests)
+	handle("GET /v1/requests/{id}", h.request)
+	handle("POST /v1/requests/{id}/approve", h.decide(true))
+	handle("POST /v1/requests/{id}/reject", h.decide(false))
 	handle("GET /v1/runs", h.runs)
 	handle("GET /v1/runs/{id}", h.run)
 	handle("POST /v1/runs/{id}/cancel", h.cancel)
@@ -453,15 +477,32 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 // fail answers with the HTTP status that fits err.
 func fail(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
+	code := StatusOf(err)
+	writeJSON(w, code, api.Error{Error: err.Error(), Code: errorCodes[code]})
+}
+
+// StatusOf is the HTTP status that answers err: the one NotFound, Conflict, ... gave
+// it, 400 for ErrBadRequest, else 500.
+func StatusOf(err error) int {
 	var c *coded
 	switch {
 	case errors.As(err, &c):
-		code = c.code
+		return c.code
 	case errors.Is(err, ErrBadRequest):
-		code = http.StatusBadRequest
+		return http.StatusBadRequest
 	}
-	writeJSON(w, code, api.Error{Error: err.Error()})
+	return http.StatusInternalServerError
+}
+
+// errorCodes are the stable codes of the errors a handler answers (the network layer
+// adds its own: unauthenticated, invalid_token, rate_limited, ...).
+var errorCodes = map[int]string{
+	http.StatusBadRequest:          "bad_request",
+	http.StatusForbidden:           "forbidden",
+	http.StatusNotFound:            "not_found",
+	http.StatusConflict:            "conflict",
+	http.StatusInternalServerError: "internal",
+	http.StatusServiceUnavailable:  "unavailable",
 }
 
 func decode(r *http.Request, v any) error {

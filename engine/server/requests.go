@@ -1,0 +1,70 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/cadang/cadang/engine/api"
+)
+
+// The routes of the agencies' requests (restores and exports that need approval). The
+// service checks who may see and decide what: an agency principal only its own
+// agency's requests (another's is answered like one that does not exist), an approver
+// only as the role it holds, a requester never its own approval.
+
+// actor is who sent r, as the service's checks want it.
+func actor(r *http.Request) api.Actor {
+	p := principalOf(r)
+	return api.Actor{Name: p.Name, Role: p.Role, Agency: p.Agency,
+		Ticket: oneLine(r.Header.Get(api.TicketHeader), 100), Source: source(r)}
+}
+
+func (h *handlers) requests(w http.ResponseWriter, r *http.Request) {
+	agency := r.URL.Query().Get("agency")
+	if a := principalOf(r).Agency; a != "" {
+		agency = a // an agency's own, whatever it asked
+	}
+	out, err := h.s.Requests(agency, r.URL.Query().Get("status"))
+	answer(w, out, err)
+}
+
+func (h *handlers) request(w http.ResponseWriter, r *http.Request) {
+	id, err := runID(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out, err := h.s.Request(id, principalOf(r).Agency)
+	answer(w, out, err)
+}
+
+func (h *handlers) decide(approve bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := runID(r)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		var req api.DecisionRequest
+		if err := decode(r, &req); err != nil {
+			fail(w, err)
+			return
+		}
+		out, err := h.s.Decide(id, approve, req, actor(r))
+		answer(w, out, err)
+	}
+}
+
+// requestRestore is an agency's POST /v1/restores: a request, answered 202 pending.
+func (h *handlers) requestRestore(w http.ResponseWriter, r *http.Request) {
+	var req api.RestoreRequest
+	if err := decode(r, &req); err != nil {
+		fail(w, err)
+		return
+	}
+	out, err := h.s.RequestRestore(req, actor(r))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, out)
+}

@@ -157,30 +157,66 @@ func Open(r io.Reader, ids ...age.Identity) (io.Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export: open: %w", err)
 	}
+	src := &stickyReader{r: dec}
 	// One goroutine-free decoder: nothing to close when the reader is dropped.
-	zr, err := zstd.NewReader(dec, zstd.WithDecoderConcurrency(1))
+	zr, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1))
 	if err != nil {
 		return nil, fmt.Errorf("export: open: %w", err)
 	}
-	return &openReader{zr: zr}, nil
+	return &openReader{zr: zr, src: src}, nil
 }
 
-// openReader releases the decoder at the end of the stream.
+// openReader releases the decoder at the end of the stream, and ends only where the
+// age stream ends, authenticated: the zstd decoder takes an error of its source at a
+// frame boundary (age's "truncated") for the end of its input.
 type openReader struct {
-	zr *zstd.Decoder
+	zr  *zstd.Decoder
+	src *stickyReader
+	err error
 }
 
 func (o *openReader) Read(p []byte) (int, error) {
-	if o.zr == nil {
-		return 0, io.EOF
+	if o.err != nil {
+		return 0, o.err
 	}
 	n, err := o.zr.Read(p)
-	if err != nil {
-		o.zr.Close()
-		o.zr = nil
-		if !errors.Is(err, io.EOF) {
-			err = fmt.Errorf("export: open: %w", err)
+	if err == nil {
+		return n, nil
+	}
+	o.zr.Close()
+	switch {
+	case !errors.Is(err, io.EOF):
+	case o.src.err != nil && !errors.Is(o.src.err, io.EOF):
+		err = o.src.err
+	default:
+		// The decoder is done: the age stream must be too, at its marked end.
+		var one [1]byte
+		if m, rerr := io.ReadFull(o.src, one[:]); m > 0 {
+			err = errors.New("data after the end of the compressed stream")
+		} else if !errors.Is(rerr, io.EOF) {
+			err = rerr
 		}
+	}
+	if !errors.Is(err, io.EOF) {
+		err = fmt.Errorf("export: open: %w", err)
+	}
+	o.err = err
+	return n, err
+}
+
+// stickyReader keeps the first error of r.
+type stickyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *stickyReader) Read(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.r.Read(p)
+	if err != nil {
+		s.err = err
 	}
 	return n, err
 }

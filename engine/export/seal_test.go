@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"strings"
@@ -137,7 +138,23 @@ func TestOpenDamagedBundle(t *testing.T) {
 	}
 	flipped := bytes.Clone(bundle)
 	flipped[len(flipped)/2] ^= 1
-	for name, b := range map[string][]byte{"truncated": bundle[:len(bundle)-100], "flipped": flipped} {
+	damaged := map[string][]byte{
+		"truncated":       bundle[:len(bundle)-100],
+		"one byte short":  bundle[:len(bundle)-1],
+		"flipped":         flipped,
+		"trailing data":   append(bytes.Clone(bundle), 0),
+		"twice":           append(bytes.Clone(bundle), bundle...),
+		"only the header": nil,
+	}
+	// Cut at the end of the header, and at every 64 KiB chunk's end (age's chunks
+	// are 64 KiB of plaintext and a 16-byte tag, after a 16-byte nonce).
+	i := bytes.Index(bundle, []byte("\n---"))
+	start := i + 1 + bytes.IndexByte(bundle[i+1:], '\n') + 1 + 16
+	damaged["only the header"] = bundle[:start]
+	for k := 1; start+k*(64<<10+16) < len(bundle); k++ {
+		damaged[fmt.Sprintf("cut after chunk %d", k)] = bundle[:start+k*(64<<10+16)]
+	}
+	for name, b := range damaged {
 		r, err := Open(bytes.NewReader(b), id)
 		if err == nil {
 			_, err = io.ReadAll(r)
@@ -164,8 +181,16 @@ func TestSealRejectsBadTar(t *testing.T) {
 		"empty":                  0,
 	}
 	for name, n := range cuts {
-		if _, _, err := seal(t, plain[:n], id.Recipient()); err == nil {
+		partial, _, err := seal(t, plain[:n], id.Recipient())
+		if err == nil {
 			t.Errorf("tar cut %s (%d of %d bytes): sealed without error", name, n, len(plain))
+			continue
+		}
+		// What was written is no bundle: it does not open to a (shorter) tar.
+		if r, err := Open(bytes.NewReader(partial), id); err == nil {
+			if _, err := io.ReadAll(r); err == nil {
+				t.Errorf("tar cut %s: the partial output opens without error", name)
+			}
 		}
 	}
 	garbage := []byte(strings.Repeat("this is not a tar stream\n", 100))

@@ -147,7 +147,8 @@ func TestRenderHTML(t *testing.T) {
 		"Kepala Bidang Aplikasi Informatika",
 		"30 November 2026 pukul 09.10 WIB",
 		"PIHAK PERTAMA,", "PIHAK KEDUA,",
-		"Selanjutnya PIHAK PERTAMA dan PIHAK KEDUA menyatakan hal-hal sebagai berikut:",
+		"PIHAK PERTAMA dan PIHAK KEDUA menyatakan hal-hal sebagai berikut:",
+		"Serah terima ini dilaksanakan atas permintaan dr. Siti Rahmawati. Permintaan tersebut telah disetujui sebagaimana tercantum dalam Tabel 2.",
 		"10.20.30.40",
 	} {
 		if !strings.Contains(id, w) {

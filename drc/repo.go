@@ -374,6 +374,12 @@ func (r *Repo) Dump(ctx context.Context, snapshot, path string, w io.Writer) err
 	return r.run(ctx, call{op: "dump", args: []string{"dump", snapshot, path}, stdout: w})
 }
 
+// DumpTar writes a folder of a snapshot ("/" for all of it) to w as a tar archive
+// (restic dump --archive tar).
+func (r *Repo) DumpTar(ctx context.Context, snapshot, path string, w io.Writer) error {
+	return r.run(ctx, call{op: "dump", args: []string{"dump", "--archive", "tar", snapshot, path}, stdout: w})
+}
+
 // Tag adds tags to a snapshot and returns its new id (restic rewrites the snapshot).
 func (r *Repo) Tag(ctx context.Context, snapshot string, add ...string) (string, error) {
 	args := []string{"tag", snapshot}

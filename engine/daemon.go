@@ -216,6 +216,8 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	go func() { d.scheduleLoop(schedCtx); close(schedDone) }()
 	replDone := make(chan struct{})
 	go func() { d.repl.Loop(work); close(replDone) }()
+	sweepDone := make(chan struct{})
+	go func() { d.exportSweepLoop(schedCtx); close(sweepDone) }() // exports.go
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer func() {
@@ -239,6 +241,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 
 	stopSched()
 	<-schedDone
+	<-sweepDone
 	d.mu.Lock()
 	d.stopping = true
 	d.mu.Unlock()

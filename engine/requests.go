@@ -223,8 +223,14 @@ func (d *Daemon) carryOut(r catalog.Request) catalog.Request {
 	if r.Ticket != "" {
 		reason += " (ticket " + r.Ticket + ")"
 	}
-	run, err := d.restore(RestoreRequest{Target: r.Target, Snapshot: r.Snapshot, DRC: r.DRC, To: r.To,
-		Force: r.Force, Include: r.Include, Options: r.Options}, reason)
+	var run catalog.Run
+	var err error
+	if r.Kind == catalog.RequestExport {
+		run, err = d.export(r, reason) // exports.go
+	} else {
+		run, err = d.restore(RestoreRequest{Target: r.Target, Snapshot: r.Snapshot, DRC: r.DRC, To: r.To,
+			Force: r.Force, Include: r.Include, Options: r.Options}, reason)
+	}
 	out, uerr := d.cat.UpdateRequest(r.ID, func(x *catalog.Request) error {
 		if err != nil {
 			x.Status, x.Error = catalog.RequestFailed, err.Error()
@@ -250,6 +256,9 @@ func (d *Daemon) carryOut(r catalog.Request) catalog.Request {
 // between the last approval and the queueing of the run. They are asked again, not
 // run by surprise later.
 func (d *Daemon) failUnqueued() error {
+	if err := d.resetServing(); err != nil { // exports.go
+		return err
+	}
 	rs, err := d.cat.Requests(func(r catalog.Request) bool { return r.Status == catalog.RequestApproved && r.Run == 0 })
 	if err != nil {
 		return err
@@ -284,7 +293,19 @@ func (s service) requestInfo(r catalog.Request) api.Request {
 		Requester: r.Requester, RequesterRole: r.RequesterRole, Ticket: r.Ticket,
 		Snapshot: r.Snapshot, DRC: r.DRC, To: r.To, Force: r.Force, Include: r.Include, Options: r.Options,
 		Created: r.Created, Expires: r.Expires, Approvers: r.Approvers, Decisions: []api.Decision{},
-		Waiting: []string{}, Status: r.Status, Decided: r.Decided, Run: r.Run, Error: r.Error}
+		Waiting: []string{}, Status: r.Status, Decided: r.Decided, Run: r.Run, Error: r.Error,
+		Paths: r.Paths, Recipients: r.Recipients, SingleUse: r.SingleUse}
+	if b := r.Bundle; b != nil {
+		out.Bundle = &api.Bundle{Link: fmt.Sprintf("/v1/exports/%d/download", r.ID), Bytes: b.Bytes, PlainBytes: b.PlainBytes,
+			Files: b.Files, SHA256: b.SHA256, Ready: b.Ready, Expires: b.Expires, Downloads: []api.Download{},
+			Deleted: b.Deleted, DeletedWhy: b.DeletedWhy}
+		for _, x := range b.Downloads {
+			out.Bundle.Downloads = append(out.Bundle.Downloads, api.Download{Time: x.Time, By: x.By, Role: x.Role})
+		}
+		if len(b.Downloads) > 0 {
+			out.Bundle.Handover = fmt.Sprintf("/v1/exports/%d/handover", r.ID)
+		}
+	}
 	for _, x := range r.Decisions {
 		out.Decisions = append(out.Decisions, api.Decision{By: x.By, Role: x.Role, Approve: x.Approve, Comment: x.Comment, Time: x.Time})
 	}

@@ -210,3 +210,46 @@ func TestCheckDestination(t *testing.T) {
 		}
 	}
 }
+
+// Expired bundles are deleted from their DRC by the sweep, and recorded so; a bundle
+// still valid stays.
+func TestExportSweep(t *testing.T) {
+	d, clk := startedDaemon(t, twoAgencies)
+	site, err := d.sites.site("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := d.now()
+	var ids []uint64
+	for _, life := range []time.Duration{time.Hour, 48 * time.Hour} {
+		r := &catalog.Request{Kind: catalog.RequestExport, Agency: "dinkes", Target: "sehat", Status: catalog.RequestApproved,
+			Created: now, Expires: now.Add(requestLifetime)}
+		if err := d.cat.AddRequest(r); err != nil {
+			t.Fatal(err)
+		}
+		obj := exportObject("dinkes", r.ID)
+		if err := site.Store.Put(t.Context(), obj, strings.NewReader("ciphertext"), 10); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.cat.UpdateRequest(r.ID, func(x *catalog.Request) error {
+			x.Bundle = &catalog.Bundle{DRC: site.Name, Object: obj, Bytes: 10, Ready: now, Expires: now.Add(life)}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	clk.Add(2 * time.Hour)
+	d.sweepExports(t.Context())
+	for i, id := range ids {
+		r, err := d.cat.Request(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, serr := site.Store.Stat(t.Context(), r.Bundle.Object)
+		gone := serr != nil
+		if wantGone := i == 0; gone != wantGone || (r.Bundle.Deleted.IsZero() == wantGone) {
+			t.Errorf("bundle %d: deleted at the DRC %v (%v), recorded %v %q; want deleted %v", id, gone, serr, r.Bundle.Deleted, r.Bundle.DeletedWhy, wantGone)
+		}
+	}
+}

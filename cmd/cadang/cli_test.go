@@ -172,7 +172,7 @@ func TestExitCodes(t *testing.T) {
 		{"help", []string{"help"}, 0, ""},
 		{"unknown command", []string{"bakup"}, 2, `cadang: unknown command "bakup"; did you mean "backup"?`},
 		{"unknown subcommand", []string{"drc", "stauts"}, 2, `cadang drc: unknown command "stauts"; did you mean "status"?`},
-		{"group without a subcommand", []string{"report"}, 2, "cadang report: give a command: drill, period"},
+		{"group without a subcommand", []string{"report"}, 2, "cadang report: give a command: drill, handover, period"},
 		{"unknown flag", []string{"backup", "portal-files", "--wiat"}, 2, "cadang backup: unknown flag: --wiat"},
 		{"unknown global flag", []string{"--verbose", "status"}, 2, "unknown flag: --verbose"},
 		{"flag without its value", []string{"runs", "--limit"}, 2, "flag needs an argument: --limit"},

@@ -11,12 +11,47 @@ import (
 )
 
 func newReportCommand(g *globals) *cobra.Command {
-	return newGroupCommand("report COMMAND", "write a drill report (Berita Acara Uji Pemulihan DRC) or a period summary",
+	return newGroupCommand("report COMMAND", "write a drill report (Berita Acara Uji Pemulihan DRC), a period summary, or an export's hand-over report",
 		`Write a report from the daemon: the report of one drill run (Berita Acara Uji Pemulihan
-DRC), or the summary of every drill of a period (a quarter, a year), as PDF, HTML or JSON,
-in Bahasa Indonesia or English.`,
+DRC), the summary of every drill of a period (a quarter, a year), or the hand-over report
+of an export (Berita Acara Serah Terima Data), as PDF, HTML or JSON, in Bahasa Indonesia
+or English.`,
 		"  cadang report drill 42\n  cadang report period --from 2026-01-01 --to 2026-03-31 --format html",
-		newReportDrillCommand(g), newReportPeriodCommand(g))
+		newReportDrillCommand(g), newReportPeriodCommand(g), newReportHandoverCommand(g))
+}
+
+func newReportHandoverCommand(g *globals) *cobra.Command {
+	var opts ReportOptions
+	cmd := &cobra.Command{
+		Use:   "handover REQUEST_ID [--format pdf|html|json] [--lang id|en] [-o FILE]",
+		Short: "write the hand-over report of a downloaded export (Berita Acara Serah Terima Data)",
+		Long: `Write the hand-over report (Berita Acara Serah Terima Data) of the export request
+REQUEST_ID (see "cadang request list"), once its agency has downloaded the bundle: what
+was exported, who asked and approved, to whose key it is encrypted, and when and by
+whom it was downloaded; from then on the data is outside the data center's
+responsibility (policy 5.2.b). By default it is written to handover-ID.FORMAT in the
+current folder; -o - writes it to standard output.`,
+		Example: `  cadang report handover 12
+  cadang report handover 12 --format html --lang en -o handover.html`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := requestID(args[0])
+			if err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			b, err := c.HandoverReport(cmd.Context(), id, opts.Format, opts.Lang)
+			if err != nil {
+				return err
+			}
+			return writeReport(g, opts, b, fmt.Sprintf("handover-%d.%s", id, opts.Format))
+		},
+	}
+	opts.AddFlags(cmd.Flags())
+	return cmd
 }
 
 // ReportOptions are the flags both reports take.

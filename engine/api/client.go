@@ -247,6 +247,13 @@ func (c *Client) DrillReport(ctx context.Context, id uint64, format, lang string
 	return b, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/reports/drill/%d?%s", id, q.Encode()), nil, &b)
 }
 
+// HandoverReport returns the hand-over report of a downloaded export.
+func (c *Client) HandoverReport(ctx context.Context, id uint64, format, lang string) ([]byte, error) {
+	var b []byte
+	q := url.Values{"format": {format}, "lang": {lang}}
+	return b, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/exports/%d/handover?%s", id, q.Encode()), nil, &b)
+}
+
 // PeriodReport returns the summary report of the drills between two dates (YYYY-MM-DD,
 // both included).
 func (c *Client) PeriodReport(ctx context.Context, from, to, format, lang string) ([]byte, error) {

@@ -527,8 +527,15 @@ type Request struct {
 	Force         bool              `json:"force,omitempty"`
 	Include       []string          `json:"include,omitempty"`
 	Options       map[string]string `json:"options,omitempty"`
-	Created       time.Time         `json:"created"`
-	Expires       time.Time         `json:"expires"`
+	// Exports: the paths asked (none: the whole snapshot), the age public keys the
+	// bundle is encrypted to, whether its link serves one download, and the bundle
+	// once its run made it.
+	Paths      []string  `json:"paths,omitempty"`
+	Recipients []string  `json:"recipients,omitempty"`
+	SingleUse  bool      `json:"single_use,omitempty"`
+	Bundle     *Bundle   `json:"bundle,omitempty"`
+	Created    time.Time `json:"created"`
+	Expires    time.Time `json:"expires"`
 	// Approvers are the roles that must each approve: agency-admin, operator.
 	Approvers []string   `json:"approvers"`
 	Decisions []Decision `json:"decisions"`
@@ -539,6 +546,50 @@ type Request struct {
 	Run      uint64    `json:"run,omitempty"`
 	RunState string    `json:"run_state,omitempty"` // queued, running, good, failed, ... of Run
 	Error    string    `json:"error,omitempty"`
+}
+
+// ExportRequest asks for an export of a snapshot out of the data center: POST
+// /v1/exports, by an agency. It is a request (answered 202, pending) that needs the
+// same approval as a restore; once approved, its run streams the snapshot (the paths
+// asked, or all of it: a database target's dump) into a tar.zst bundle encrypted to
+// the recipients' age public keys, which the agency downloads from Bundle.Link until
+// it expires.
+type ExportRequest struct {
+	Target     string   `json:"target"`
+	Snapshot   string   `json:"snapshot,omitempty"` // an id, a unique prefix, or "latest" (the default)
+	DRC        string   `json:"drc,omitempty"`      // default: the primary
+	Paths      []string `json:"paths,omitempty"`    // files targets: absolute paths of the snapshot (default: all)
+	Recipients []string `json:"recipients"`         // age public keys (age1...) or SSH public keys
+	SingleUse  bool     `json:"single_use,omitempty"`
+	// Expires is how long the download link serves once the bundle is ready: a
+	// duration (24h by default, 7d at most).
+	Expires string `json:"expires,omitempty"`
+}
+
+// Bundle is an export's encrypted bundle: GET Link (with the agency's token) downloads
+// it while it has not expired (nor, single use, been downloaded). SHA256 is of the
+// encrypted bytes, for the agency to check what it received.
+type Bundle struct {
+	Link       string     `json:"link"`
+	Bytes      int64      `json:"bytes"`
+	PlainBytes int64      `json:"plain_bytes"`
+	Files      int        `json:"files"`
+	SHA256     string     `json:"sha256"`
+	Ready      time.Time  `json:"ready"`
+	Expires    time.Time  `json:"expires"`
+	Downloads  []Download `json:"downloads"`
+	Deleted    time.Time  `json:"deleted,omitzero"`
+	DeletedWhy string     `json:"deleted_why,omitempty"`
+	// Handover is the hand-over report (Berita Acara Serah Terima Data) once
+	// downloaded: add ?format=pdf|html|json&lang=id|en.
+	Handover string `json:"handover,omitempty"`
+}
+
+// Download is one whole download of a bundle: the hand-over of the data.
+type Download struct {
+	Time time.Time `json:"time"`
+	By   string    `json:"by"`
+	Role string    `json:"role"`
 }
 
 // Decision is one approval or rejection of a request.

@@ -60,10 +60,14 @@ type Request struct {
 	Force    bool              `json:"force,omitempty"`
 	Include  []string          `json:"include,omitempty"`
 	Options  map[string]string `json:"options,omitempty"`
-	// Exports: the age public keys the bundle is encrypted to, and whether its link
-	// serves one download only.
-	Recipients []string `json:"recipients,omitempty"`
-	SingleUse  bool     `json:"single_use,omitempty"`
+	// Exports: the paths of the snapshot (none: all of it), the age public keys the
+	// bundle is encrypted to, whether its link serves one download only, how long it
+	// serves once the bundle is ready, and the bundle.
+	Paths      []string      `json:"paths,omitempty"`
+	Recipients []string      `json:"recipients,omitempty"`
+	SingleUse  bool          `json:"single_use,omitempty"`
+	Lifetime   time.Duration `json:"lifetime,omitempty"`
+	Bundle     *Bundle       `json:"bundle,omitempty"`
 
 	Created time.Time `json:"created"`
 	// Expires is when a request still pending lapses.
@@ -77,6 +81,37 @@ type Request struct {
 	Run     uint64    `json:"run,omitempty"`    // the run that carries it out
 	Error   string    `json:"error,omitempty"`  // why it failed
 }
+
+// Bundle is an export's encrypted bundle, in the exports area of a DRC.
+type Bundle struct {
+	DRC        string     `json:"drc"`
+	Object     string     `json:"object"` // its name in the DRC's store: _exports/<agency>/<request>.tar.zst.age
+	Bytes      int64      `json:"bytes"`
+	PlainBytes int64      `json:"plain_bytes"`
+	Files      int        `json:"files"`
+	SHA256     string     `json:"sha256"` // of the encrypted bytes
+	Ready      time.Time  `json:"ready"`
+	Expires    time.Time  `json:"expires"`
+	Downloads  []Download `json:"downloads,omitempty"`
+	// Deleted is when the bundle was removed from the DRC, and why (expired,
+	// downloaded once: single use).
+	Deleted    time.Time `json:"deleted,omitzero"`
+	DeletedWhy string    `json:"deleted_why,omitempty"`
+	// Serving counts downloads under way (a single-use bundle serves one at a time).
+	Serving int `json:"serving,omitempty"`
+}
+
+// Download is one whole download of a bundle: the hand-over of the data.
+type Download struct {
+	Time   time.Time `json:"time"`
+	By     string    `json:"by"`
+	Role   string    `json:"role"`
+	Source string    `json:"source,omitempty"`
+}
+
+// ExportsPrefix is the folder of a DRC's store that holds export bundles: no agency's
+// repository can have its name (an agency id starts with a letter or a digit).
+const ExportsPrefix = "_exports/"
 
 // Decision is one approver's approval or rejection of a request.
 type Decision struct {

@@ -31,13 +31,19 @@ var AgencyRoutes = []string{
 	"GET /v1/requests/{id}",
 	"POST /v1/requests/{id}/approve",
 	"POST /v1/requests/{id}/reject",
+	"POST /v1/exports",
+	"GET /v1/exports/{id}/download",
+	"GET /v1/exports/{id}/handover",
 	"GET /v1/audit",
 	"GET /v1/reports/drill/{id}",
 	"GET /v1/openapi.json",
 }
 
-// agencyWrites are the agency routes that change something: the viewer may not.
+// agencyWrites are the agency routes that change something, or take data out (a
+// download is a hand-over): the viewer may not.
 var agencyWrites = map[string]bool{
+	"POST /v1/exports":               true,
+	"GET /v1/exports/{id}/download":  true,
 	"POST /v1/backups":               true,
 	"POST /v1/restores":              true,
 	"POST /v1/requests/{id}/approve": true,
@@ -138,6 +144,9 @@ func agencyMux(s Service) *http.ServeMux {
 	mux.HandleFunc("GET /v1/requests/{id}", h.request)
 	mux.HandleFunc("POST /v1/requests/{id}/approve", h.decide(true))
 	mux.HandleFunc("POST /v1/requests/{id}/reject", h.decide(false))
+	mux.HandleFunc("POST /v1/exports", h.requestExport)
+	mux.HandleFunc("GET /v1/exports/{id}/download", h.download)
+	mux.HandleFunc("GET /v1/exports/{id}/handover", h.handover)
 	mux.HandleFunc("GET /v1/audit", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		q.Set("agency", principalOf(r).Agency) // its own entries only, whatever it asked

@@ -23,7 +23,8 @@ import (
 
 // dataReads are the GET routes that read the agencies' data, not just cadang's records.
 var dataReads = map[string]bool{
-	"GET /v1/ls": true,
+	"GET /v1/ls":                    true,
+	"GET /v1/exports/{id}/download": true, // the hand-over of an export
 }
 
 // Principal is who sent a request, as the audit log records it.
@@ -98,7 +99,7 @@ func audited(s Service, next http.Handler) http.Handler {
 		object := body.Target
 		id, idErr := strconv.ParseUint(r.PathValue("id"), 10, 64)
 		switch {
-		case idErr == nil && strings.HasPrefix(r.Pattern, r.Method+" /v1/requests/"):
+		case idErr == nil && (strings.HasPrefix(r.Pattern, r.Method+" /v1/requests/") || strings.HasPrefix(r.Pattern, r.Method+" /v1/exports/")):
 			object = "request " + r.PathValue("id")
 			if req, err := s.Request(id, ""); err == nil {
 				body.Target = req.Target // its agency's entry

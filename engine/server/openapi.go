@@ -32,6 +32,9 @@ var routeDocs = map[string]routeDoc{
 	"POST /v1/backups":               {summary: "Back up a target now: the queued run", request: api.BackupRequest{}, response: api.RunInfo{}, status: 202},
 	"POST /v1/restores":              {summary: "Restore a snapshot: the queued run (operator), or a pending request (an agency: it runs once approved)", request: api.RestoreRequest{}, response: api.RunInfo{}, alt: api.Request{}, status: 202},
 	"GET /v1/requests":               {summary: "Restore and export requests, newest first (an agency's own, for an agency principal)", query: []string{"agency", "status"}, response: []api.Request{}, status: 200},
+	"POST /v1/exports":               {summary: "Ask for an export (agencies): a pending request; once approved, a bundle encrypted to the recipients' age keys", request: api.ExportRequest{}, response: api.Request{}, status: 202},
+	"GET /v1/exports/{id}/download":  {summary: "Download an export's encrypted bundle (its agency's principals): the hand-over (410 once expired or used)", status: 200, produces: "application/octet-stream"},
+	"GET /v1/exports/{id}/handover":  {summary: "An export's hand-over report (Berita Acara Serah Terima Data)", query: []string{"format", "lang"}, status: 200, produces: "application/pdf"},
 	"GET /v1/requests/{id}":          {summary: "One request, with its decisions and its run", response: api.Request{}, status: 200},
 	"POST /v1/requests/{id}/approve": {summary: "Approve a request (an approver it waits for; never its requester)", request: api.DecisionRequest{}, response: api.Request{}, status: 200},
 	"POST /v1/requests/{id}/reject":  {summary: "Reject a request, or withdraw one's own (a comment says why)", request: api.DecisionRequest{}, response: api.Request{}, status: 200},
@@ -125,6 +128,7 @@ func OpenAPI() []byte {
 			"403":          errResp("The principal's role may not (code forbidden)"),
 			"404":          errResp("No such object (another agency's is answered the same)"),
 			"409":          errResp("The object's state forbids it (code conflict): a request decided already, a name taken"),
+			"410":          errResp("Gone (code gone): an export's link that expired or served its one download"),
 			"429":          errResp("Too many requests (code rate_limited, too_many_failures)"),
 			"500":          errResp("The daemon failed"),
 		}

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/cadang/cadang/engine/api"
 )
@@ -67,4 +70,60 @@ func (h *handlers) requestRestore(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, out)
+}
+
+// requestExport is POST /v1/exports: a request, answered 202 pending.
+func (h *handlers) requestExport(w http.ResponseWriter, r *http.Request) {
+	var req api.ExportRequest
+	if err := decode(r, &req); err != nil {
+		fail(w, err)
+		return
+	}
+	out, err := h.s.RequestExport(req, actor(r))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, out)
+}
+
+// download streams an export's bundle; a whole one is the hand-over.
+func (h *handlers) download(w http.ResponseWriter, r *http.Request) {
+	id, err := runID(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	body, size, done, err := h.s.Download(r.Context(), id, actor(r))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	defer body.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="cadang-export-%d.tar.zst.age"`, id))
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	n, err := io.Copy(w, body)
+	done(err == nil && n == size)
+}
+
+func (h *handlers) handover(w http.ResponseWriter, r *http.Request) {
+	id, err := runID(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	format, lang, err := reportParams(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	b, err := h.s.Handover(id, principalOf(r).Agency, format, lang)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeReport(w, format, b)
 }

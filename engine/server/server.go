@@ -76,6 +76,15 @@ type Service interface {
 	// Decide approves or rejects a pending request for by, who must be one of the
 	// approvers it waits for (or, to reject it, its requester).
 	Decide(id uint64, approve bool, d api.DecisionRequest, by api.Actor) (api.Request, error)
+	// RequestExport records an agency's export request, pending approval (Forbidden
+	// for a principal of no agency).
+	RequestExport(req api.ExportRequest, by api.Actor) (api.Request, error)
+	// Download opens export id's bundle for by (its agency's principal): its bytes
+	// and size; done(complete) must be called once they are sent (a complete
+	// download is recorded as the hand-over).
+	Download(ctx context.Context, id uint64, by api.Actor) (body io.ReadCloser, size int64, done func(complete bool), err error)
+	// Handover renders export id's hand-over report (agency's only, when not empty).
+	Handover(id uint64, agency, format, lang string) ([]byte, error)
 	// Zone is the daemon's time zone (scheduler.timezone): dates in requests are read in
 	// it, and every answer names it.
 	Zone() *time.Location
@@ -106,6 +115,9 @@ func Conflict(err error) error { return &coded{http.StatusConflict, err} }
 // it may see).
 func Forbidden(err error) error { return &coded{http.StatusForbidden, err} }
 
+// Gone marks err to be answered 410 (an export's link that expired or was used).
+func Gone(err error) error { return &coded{http.StatusGone, err} }
+
 // Unavailable marks err to be answered 503 (the daemon is shutting down).
 func Unavailable(err error) error { return &coded{http.StatusServiceUnavailable, err} }
 
@@ -119,6 +131,9 @@ const MaxScheduleHours = 24 * 366
 //	POST /v1/backups                BackupRequest -> the queued run
 //	POST /v1/restores               RestoreRequest -> the queued run (400 at once if it cannot succeed); an agency's: a pending Request
 //	GET  /v1/requests?agency=&status=  restore and export requests, newest first
+//	POST /v1/exports                ExportRequest -> a pending Request (agencies only)
+//	GET  /v1/exports/{id}/download  the export's encrypted bundle (its agency only): the hand-over
+//	GET  /v1/exports/{id}/handover?format=&lang=  the hand-over report (Berita Acara Serah Terima Data)
 //	GET  /v1/requests/{id}          one request
 //	POST /v1/requests/{id}/approve  DecisionRequest -> the Request (its run queued once every approver approved)
 //	POST /v1/requests/{id}/reject   DecisionRequest -> the Request
@@ -166,6 +181,9 @@ func New(s Service) http.Handler {
 	handle("POST /v1/backups", accept(s.Backup))
 	handle("POST /v1/restores", accept(s.Restore))
 	handle("GET /v1/requests", h.requests)
+	handle("POST /v1/exports", h.requestExport)
+	handle("GET /v1/exports/{id}/download", h.download)
+	handle("GET /v1/exports/{id}/handover", h.handover)
 	handle("GET /v1/requests/{id}", h.request)
 	handle("POST /v1/requests/{id}/approve", h.decide(true))
 	handle("POST /v1/requests/{id}/reject", h.decide(false))
@@ -501,6 +519,7 @@ var errorCodes = map[int]string{
 	http.StatusForbidden:           "forbidden",
 	http.StatusNotFound:            "not_found",
 	http.StatusConflict:            "conflict",
+	http.StatusGone:                "gone",
 	http.StatusInternalServerError: "internal",
 	http.StatusServiceUnavailable:  "unavailable",
 }

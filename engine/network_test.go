@@ -1,16 +1,26 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/engine/server"
+	"github.com/cadang/cadang/internal/testenv"
 )
 
 // secrets is an Authenticator over a fixed table, to test the network layer's logic
@@ -158,4 +168,118 @@ func TestIdempotencyKey(t *testing.T) {
 	if err != nil || len(runs) != 2 {
 		t.Errorf("runs of the target: %d %v, want 2", len(runs), err)
 	}
+}
+
+// Bad input on the network, over real TLS: malformed JSON, unknown fields and a huge
+// body are refused with 400 and a code, on every kind of write an agency makes; and a
+// burst of 10,000 requests from one token is slowed down (429) while the operator's
+// unix socket goes on answering.
+func TestNetworkBadInputAndBurst(t *testing.T) {
+	d, clk := startedDaemon(t, reportConfig)
+	pki := testenv.NewTLSFiles(t, t.TempDir())
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	ln, err := listenNetwork(config.API{Listen: addr, TLS: config.TLS{CertFile: pki.ServerCert, KeyFile: pki.ServerKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := d.networkServer()
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	sln, err := listenSocket(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ssrv := &http.Server{Handler: d.handler(), ConnContext: server.PeerContext}
+	go func() { _ = ssrv.Serve(sln) }()
+	t.Cleanup(func() { _ = ssrv.Close() })
+	secret, _, err := d.cat.CreateToken("dinkes-admin", "agency-admin", "dinkes", clk.Now().Add(time.Hour), clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{TLSClientConfig: pki.ClientConfig(t, false), MaxIdleConnsPerHost: 32}
+	t.Cleanup(tr.CloseIdleConnections)
+	client := &http.Client{Transport: tr, Timeout: time.Minute}
+	call := func(method, path string, body io.Reader) (int, api.Error, error) {
+		req, _ := http.NewRequest(method, "https://"+addr+path, body)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, api.Error{}, err
+		}
+		defer resp.Body.Close()
+		var e api.Error
+		b, _ := io.ReadAll(resp.Body)
+		_ = json.Unmarshal(b, &e)
+		return resp.StatusCode, e, nil
+	}
+	huge := `{"target":"t1","to":"` + strings.Repeat("x", 2<<20) + `"}`
+	for _, path := range []string{"/v1/backups", "/v1/restores", "/v1/exports", "/v1/requests/1/approve"} {
+		for name, c := range map[string]struct{ body, want string }{
+			"malformed":     {`{"target":`, "unexpected EOF"},
+			"unknown field": {`{"bogus":1}`, `unknown field "bogus"`},
+			"huge":          {huge, "too large"},
+			"two objects":   {`{}{}`, "data after the JSON object"},
+		} {
+			code, e, err := call("POST", path, strings.NewReader(c.body))
+			if err != nil || code != 400 || e.Code != "bad_request" || !strings.Contains(e.Error, c.want) {
+				t.Errorf("POST %s, %s body: %d %+v %v; want 400 bad_request with %q", path, name, code, e, err, c.want)
+			}
+		}
+	}
+
+	// The burst, from 16 connections; the socket is asked for the status meanwhile.
+	socket := &http.Client{Timeout: time.Minute, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	stop := make(chan struct{})
+	socketDone := make(chan [2]int)
+	go func() {
+		ok, failed := 0, 0
+		for {
+			select {
+			case <-stop:
+				socketDone <- [2]int{ok, failed}
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			resp, err := socket.Get("http://cadang/v1/status")
+			if err == nil && resp.StatusCode == 200 {
+				ok++
+			} else {
+				failed++
+			}
+			if err == nil {
+				resp.Body.Close()
+			}
+		}
+	}()
+	var served, limited, other atomic.Int64
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range 16 {
+		wg.Go(func() {
+			for next.Add(1) <= 10000 {
+				code, _, err := call("GET", "/v1/targets", nil)
+				switch {
+				case err == nil && code == 200:
+					served.Add(1)
+				case err == nil && code == 429:
+					limited.Add(1)
+				default:
+					other.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	sock2 := <-socketDone
+	if served.Load()+limited.Load() != 10000 || other.Load() != 0 || limited.Load() == 0 || served.Load() == 0 {
+		t.Errorf("the burst: %d served, %d limited (429), %d otherwise", served.Load(), limited.Load(), other.Load())
+	}
+	if sock2[0] == 0 || sock2[1] != 0 {
+		t.Errorf("the socket during the burst: %d answered, %d failed", sock2[0], sock2[1])
+	}
+	t.Logf("burst: %d served, %d limited; socket: %d status answers meanwhile", served.Load(), limited.Load(), sock2[0])
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"testing"
@@ -13,6 +14,7 @@ import (
 // a client without a certificate from it fails the handshake, one with it gets in.
 func TestNetworkListenerTLS(t *testing.T) {
 	f := testenv.NewTLSFiles(t, t.TempDir())
+	other := testenv.NewTLSFiles(t, t.TempDir()) // another PKI: its client certificate is not ours
 	for _, mtls := range []bool{false, true} {
 		a := config.API{Listen: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), TLS: config.TLS{CertFile: f.ServerCert, KeyFile: f.ServerKey}}
 		if mtls {
@@ -42,6 +44,20 @@ func TestNetworkListenerTLS(t *testing.T) {
 		}
 		if !mtls && (err != nil || code != http.StatusTeapot) {
 			t.Errorf("TLS without client certificates: %d %v", code, err)
+		}
+		// A client certificate signed by another CA.
+		if mtls {
+			wrong := f.ClientConfig(t, false)
+			cert, err := tls.LoadX509KeyPair(other.ClientCert, other.ClientKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wrong.Certificates = []tls.Certificate{cert}
+			resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: wrong}}).Get("https://" + a.Listen + "/v1/status")
+			if err == nil {
+				resp.Body.Close()
+				t.Errorf("mutual TLS let in a client whose certificate another CA signed: %d", resp.StatusCode)
+			}
 		}
 		// Plain HTTP to the TLS port is not served.
 		resp, err := http.Get("http://" + a.Listen + "/v1/status")

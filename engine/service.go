@@ -122,7 +122,7 @@ func (s service) Restore(req RestoreRequest) (RunInfo, error) {
 	return s.one(run, err)
 }
 
-func (s service) Runs(target string, limit int) ([]RunInfo, error) {
+func (s service) Runs(target, agency string, limit int) ([]RunInfo, error) {
 	d := s.d
 	cf := d.conf()
 	if target != "" {
@@ -130,7 +130,7 @@ func (s service) Runs(target string, limit int) ([]RunInfo, error) {
 			return nil, wireErr(d.unknownTarget(target))
 		}
 	}
-	return s.runInfos(d.cat.Runs(catalog.RunFilter{Target: target, Limit: limit}))
+	return s.runInfos(d.cat.Runs(catalog.RunFilter{Target: target, Agency: agency, Limit: limit}))
 }
 
 func (s service) Run(id uint64) (RunInfo, error) {

@@ -265,13 +265,14 @@ func (c *Catalog) Run(id uint64) (*Run, error) {
 // RunFilter selects runs.
 type RunFilter struct {
 	Target string // only this target's runs
+	Agency string // only this agency's runs
 	Op     string // only this op
 	Status Status // only runs with this status
 	Limit  int    // at most this many (0: all)
 }
 
 func (f RunFilter) match(r *Run) bool {
-	return (f.Op == "" || r.Op == f.Op) && (f.Status == "" || r.Status == f.Status)
+	return (f.Op == "" || r.Op == f.Op) && (f.Status == "" || r.Status == f.Status) && (f.Agency == "" || r.Agency == f.Agency)
 }
 
 // Runs returns runs, newest first.

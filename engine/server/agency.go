@@ -83,16 +83,15 @@ func agencyMux(s Service) *http.ServeMux {
 			fail(w, noTarget(target))
 			return
 		}
-		all, err := s.Runs(target, 0)
+		// The catalog stops at limit: an agency's newest runs without reading the
+		// others' (or the target's whole history).
+		out, err := s.Runs(target, a, limit)
 		if err != nil {
 			fail(w, err)
 			return
 		}
-		out := []api.RunInfo{}
-		for _, run := range all {
-			if run.Agency == a && (limit == 0 || len(out) < limit) {
-				out = append(out, run)
-			}
+		if out == nil {
+			out = []api.RunInfo{}
 		}
 		writeJSON(w, http.StatusOK, out)
 	})

@@ -38,7 +38,7 @@ var routeDocs = map[string]routeDoc{
 	"GET /v1/requests/{id}":          {summary: "One request, with its decisions and its run", response: api.Request{}, status: 200},
 	"POST /v1/requests/{id}/approve": {summary: "Approve a request (an approver it waits for; never its requester)", request: api.DecisionRequest{}, response: api.Request{}, status: 200},
 	"POST /v1/requests/{id}/reject":  {summary: "Reject a request, or withdraw one's own (a comment says why)", request: api.DecisionRequest{}, response: api.Request{}, status: 200},
-	"GET /v1/runs":                   {summary: "Runs, newest first", query: []string{"target", "limit"}, response: []api.RunInfo{}, status: 200},
+	"GET /v1/runs":                   {summary: "Runs, newest first (an agency's own, for an agency principal)", query: []string{"target", "agency", "limit"}, response: []api.RunInfo{}, status: 200},
 	"GET /v1/runs/{id}":              {summary: "One run, with live progress while it runs", response: api.RunInfo{}, status: 200},
 	"POST /v1/runs/{id}/cancel":      {summary: "Cancel a queued or running run", response: api.CancelAnswer{}, status: 202},
 	"GET /v1/snapshots":              {summary: "A target's snapshots at every DRC (the ledger), or at one DRC", query: []string{"target", "drc"}, response: []api.SnapshotInfo{}, status: 200},

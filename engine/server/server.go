@@ -23,7 +23,8 @@ type Service interface {
 	Targets() []api.TargetInfo
 	Backup(req api.BackupRequest) (api.RunInfo, error)
 	Restore(req api.RestoreRequest) (api.RunInfo, error)
-	Runs(target string, limit int) ([]api.RunInfo, error)
+	// Runs lists runs, newest first: of target, of agency ("": all), at most limit (0: all).
+	Runs(target, agency string, limit int) ([]api.RunInfo, error)
 	Run(id uint64) (api.RunInfo, error)
 	Cancel(id uint64) error
 	Snapshots(ctx context.Context, target, drc string) ([]api.SnapshotInfo, error)
@@ -137,7 +138,7 @@ const MaxScheduleHours = 24 * 366
 //	GET  /v1/requests/{id}          one request
 //	POST /v1/requests/{id}/approve  DecisionRequest -> the Request (its run queued once every approver approved)
 //	POST /v1/requests/{id}/reject   DecisionRequest -> the Request
-//	GET  /v1/runs?target=&limit=    runs, newest first
+//	GET  /v1/runs?target=&agency=&limit=  runs, newest first
 //	GET  /v1/runs/{id}              one run, with live progress while it runs
 //	POST /v1/runs/{id}/cancel       cancel a queued or running run
 //	GET  /v1/snapshots?target=&drc= a target's snapshots at every DRC (the ledger), or at one DRC
@@ -319,7 +320,7 @@ func (h *handlers) runs(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	out, err := h.s.Runs(r.URL.Query().Get("target"), limit)
+	out, err := h.s.Runs(r.URL.Query().Get("target"), r.URL.Query().Get("agency"), limit)
 	answer(w, out, err)
 }
 

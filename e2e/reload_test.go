@@ -63,4 +63,9 @@ func TestReload(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	w.must("backup", "fourth", "--wait")
+	// The reload by signal is in the audit log, as the API's are.
+	waitFor(t, "the SIGHUP reload in the audit log", 30*time.Second, func() (bool, string) {
+		out := w.must("audit", "--json").stdout
+		return strings.Contains(out, `"action": "SIGHUP reload"`) || strings.Contains(out, `"action":"SIGHUP reload"`), out
+	})
 }

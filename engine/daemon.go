@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/engine/lease"
@@ -227,9 +228,14 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}()
 	go func() {
 		for range hup {
+			// A reload by signal changes what the daemon does, as POST /v1/reload
+			// does: the audit log records it too.
+			e := api.AuditEntry{Principal: "signal", Role: "operator", Action: "SIGHUP reload", Source: "signal", Status: 200, Result: "reloaded"}
 			if _, err := d.Reload(); err != nil {
 				d.log.Error("SIGHUP: configuration not reloaded", "err", err)
+				e.Status, e.Result = 400, oneline.Error(err)
 			}
+			service{d}.RecordAudit(e, "", 0)
 		}
 	}()
 

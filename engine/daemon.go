@@ -88,6 +88,12 @@ type Daemon struct {
 	schedMu   sync.Mutex
 	schedWake chan struct{}
 
+	// stateWake asks for a state bundle soon (protect.go); stateLast is the last
+	// bundle written (or not) to each DRC, by name, under stateMu.
+	stateWake chan struct{}
+	stateMu   sync.Mutex
+	stateLast map[string]stateWrite
+
 	mu       sync.Mutex
 	stopping bool
 	// deferredPrunes are the agencies whose prune at the primary PruneGate refused:
@@ -122,7 +128,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	restic.StopGrace = 30 * time.Second
 	restic.StallTimeout = cfg.Restic.StallTimeout
 	d := &Daemon{log: log, restic: restic, sites: sites, now: now, pid: os.Getpid(), queue: queue.New(cfg.Daemon.Concurrency),
-		schedWake: make(chan struct{}, 1)}
+		schedWake: make(chan struct{}, 1), stateWake: make(chan struct{}, 1), stateLast: map[string]stateWrite{}}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -219,6 +225,8 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	go func() { d.repl.Loop(work); close(replDone) }()
 	sweepDone := make(chan struct{})
 	go func() { d.exportSweepLoop(schedCtx); close(sweepDone) }() // exports.go
+	protectDone := make(chan struct{})
+	go func() { d.protectLoop(schedCtx); close(protectDone) }() // protect.go
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer func() {
@@ -248,6 +256,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	stopSched()
 	<-schedDone
 	<-sweepDone
+	<-protectDone
 	d.mu.Lock()
 	d.stopping = true
 	d.mu.Unlock()
@@ -409,6 +418,9 @@ func (d *Daemon) execute(j *queue.Job) {
 	}
 	d.leases.Release(j)
 	log.Info("run ended", "status", r.Status, "took", r.Ended.Sub(r.Started).Round(time.Millisecond), "err", r.Error)
+	if r.Op == "backup" || r.Op == "drill" || r.Op == "forget" || r.Op == "repair" {
+		d.stateChanged() // protect.go: a new snapshot, a drill, keys: the state bundle follows
+	}
 }
 
 // finishUnstarted records a job that will never run.

@@ -122,6 +122,7 @@ func TestIsolationEveryRoute(t *testing.T) {
 		"GET /v1/reports/period":         {"GET", "/v1/reports/period?from=2026-11-01&to=2026-11-30", "", "", ""},
 		"GET /v1/audit":                  {"GET", "/v1/audit?agency=disdik", "", "", ""},
 		"GET /v1/audit/verify":           {"GET", "/v1/audit/verify", "", "", ""},
+		"GET /v1/state":                  {"GET", "/v1/state", "", "", ""},
 		"POST /v1/tokens":                {"POST", "/v1/tokens", "", `{"name":"x","role":"operator"}`, ""},
 		"GET /v1/tokens":                 {"GET", "/v1/tokens", "", "", ""},
 		"GET /v1/openapi.json":           {"GET", "/v1/openapi.json", "", "", ""},

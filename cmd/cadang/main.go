@@ -183,6 +183,7 @@ func newRootCommand(g *globals) *cobra.Command {
 		newAuditCommand(g),
 		newTokenCommand(g),
 		newRequestCommand(g),
+		newStateCommand(g),
 		newVersionCommand(g),
 		newInternalStreamCommand(g),
 		newGenManCommand(g, root),

@@ -398,3 +398,9 @@ func (c *Client) Decide(ctx context.Context, id uint64, approve bool, comment st
 	var out Request
 	return out, c.do(ctx, http.MethodPost, fmt.Sprintf("/v1/requests/%d/%s", id, verb), DecisionRequest{Comment: comment}, &out)
 }
+
+// StateStatus returns the state bundles at each DRC.
+func (c *Client) StateStatus(ctx context.Context) (StateStatus, error) {
+	var out StateStatus
+	return out, c.do(ctx, http.MethodGet, "/v1/state", nil, &out)
+}

@@ -616,3 +616,28 @@ type Actor struct {
 	Ticket string // the E-Layanan ticket (X-Cadang-Ticket)
 	Source string // where the request came from
 }
+
+// StateStatus is the protection of cadang's own state: GET /v1/state. Per DRC, the
+// newest state bundle there, its age and whether its bytes are whole (their SHA-256 is
+// its sidecar's; opening it needs an escrow identity, kept offline).
+type StateStatus struct {
+	Enabled    bool       `json:"enabled"` // state_protection has escrow recipients
+	Interval   string     `json:"interval"`
+	Recipients int        `json:"recipients"`
+	DRCs       []StateDRC `json:"drcs"`
+}
+
+// StateDRC is the state bundles at one DRC.
+type StateDRC struct {
+	DRC     string    `json:"drc"`
+	Bundles int       `json:"bundles"`
+	Newest  string    `json:"newest,omitempty"`
+	Time    time.Time `json:"time,omitzero"`
+	Age     string    `json:"age,omitempty"`
+	Bytes   int64     `json:"bytes,omitempty"`
+	Whole   bool      `json:"whole"`
+	Problem string    `json:"problem,omitempty"` // why the newest is not whole, or the DRC cannot be listed
+	// LastError is why the last bundle could not be written here (an alarm is raised).
+	LastError     string    `json:"last_error,omitempty"`
+	LastErrorTime time.Time `json:"last_error_time,omitzero"`
+}

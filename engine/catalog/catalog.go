@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -113,6 +114,13 @@ func (c *Catalog) migrate() error {
 		}
 		return meta.Put(keySchema, u64(uint64(have)))
 	})
+}
+
+// Copy gives fn a consistent copy of the whole catalog, as of one read transaction (a
+// file copy of a live database is not one): its size, and a function that writes it.
+// Writers wait for nothing: bbolt's readers do not block them.
+func (c *Catalog) Copy(fn func(size int64, writeTo func(io.Writer) (int64, error)) error) error {
+	return c.db.View(func(tx *bolt.Tx) error { return fn(tx.Size(), tx.WriteTo) })
 }
 
 // Schema returns the catalog's schema version.

@@ -44,6 +44,8 @@ type Config struct {
 	// API is the network listener for token holders (api.go); the unix socket is
 	// always there.
 	API API `yaml:"api"`
+	// StateProtection writes cadang's own state into every DRC (state.go).
+	StateProtection StateProtection `yaml:"state_protection"`
 
 	File string `yaml:"-"` // the file the config was loaded from
 	// Digest is the SHA-256 of the file's bytes as loaded (hex): a client compares it
@@ -310,6 +312,7 @@ func (c *Config) applyDefaults() {
 	if c.Daemon.Socket == "" && c.StateDir != "" {
 		c.Daemon.Socket = filepath.Join(c.StateDir, "cadang.sock")
 	}
+	c.StateProtection.applyDefaults()
 }
 
 // names maps list items (targets[2]) to their names, for messages.
@@ -353,6 +356,7 @@ func (c *Config) validate(report func(path, msg string)) {
 	}
 	c.Scheduler.validate(report)
 	c.API.validate(report)
+	c.StateProtection.validate(report)
 
 	if len(c.DRCs) == 0 {
 		report("drcs", "required: at least one DRC")

@@ -182,6 +182,7 @@ func newRootCommand(g *globals) *cobra.Command {
 		newReportCommand(g),
 		newAuditCommand(g),
 		newTokenCommand(g),
+		newStateCommand(g),
 		newRequestCommand(g),
 		newVersionCommand(g),
 		newInternalStreamCommand(g),

@@ -116,11 +116,15 @@ func Rebuild(ctx context.Context, cfg *config.Config, opts RebuildOptions, log *
 		if err == nil {
 			old.Close()
 		}
-		res.MovedAside = res.Catalog + ".before-rebuild-" + stamp
-		if err := os.Rename(res.Catalog, res.MovedAside); err != nil {
+		aside, err := asideName(res.Catalog + ".before-rebuild-" + stamp)
+		if err == nil {
+			err = os.Rename(res.Catalog, aside)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("catalog %s: cannot move it aside: %w", res.Catalog, err)
 		}
-		log.Warn("moved the old catalog aside", "catalog", res.MovedAside)
+		res.MovedAside = aside
+		log.Info("moved the old catalog aside", "catalog", aside)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("catalog %s: %w", res.Catalog, err)
 	}
@@ -276,7 +280,11 @@ func copyKey(src, dst, stamp string) (bool, error) {
 		if bytes.Equal(old, data) {
 			return true, os.Chmod(dst, 0o600)
 		}
-		if err := os.Rename(dst, dst+".before-rebuild-"+stamp); err != nil {
+		aside, err := asideName(dst + ".before-rebuild-" + stamp)
+		if err == nil {
+			err = os.Rename(dst, aside)
+		}
+		if err != nil {
 			return false, fmt.Errorf("key file %s: cannot move it aside: %w", dst, err)
 		}
 	}
@@ -293,4 +301,20 @@ func copyKey(src, dst, stamp string) (bool, error) {
 		return false, fmt.Errorf("key file %s: %w", dst, err)
 	}
 	return true, nil
+}
+
+// asideName is name, or name.N for the first N that does not exist: what is moved
+// aside never replaces what an earlier rebuild moved aside.
+func asideName(name string) (string, error) {
+	for i := 1; ; i++ {
+		p := name
+		if i > 1 {
+			p = fmt.Sprintf("%s.%d", name, i)
+		}
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			return p, nil
+		} else if err != nil {
+			return "", err
+		}
+	}
 }

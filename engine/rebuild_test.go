@@ -127,6 +127,14 @@ targets:
 	if _, err := os.Stat(res2.MovedAside); err != nil {
 		t.Errorf("the old catalog is gone: %v", err)
 	}
+	// Forced again at once (the same second): the first one moved aside stays.
+	res2b, err := Rebuild(ctx, cfg, RebuildOptions{FromDRC: "local", KeysDir: keys, Force: true}, nil)
+	if err != nil || res2b.MovedAside == res2.MovedAside {
+		t.Fatalf("forced rebuild again: %+v, %v", res2b, err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(cfg.StateDir, "catalog.db.before-rebuild-*")); len(m) != 2 {
+		t.Errorf("catalogs moved aside: %v", m)
+	}
 	// A key that does not open the repository: the agency is not read.
 	if err := os.WriteFile(keyFile, []byte("not-the-key-q7\n"), 0o600); err != nil {
 		t.Fatal(err)

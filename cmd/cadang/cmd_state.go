@@ -125,7 +125,11 @@ func runStateRebuild(ctx context.Context, g *globals, opts StateRebuildOptions) 
 		}
 	}
 	if failed > 0 {
-		return &exitError{exitFailed, fmt.Errorf("%d agencies' repositories at drc %q could not be read; the catalog holds the others'", failed, res.DRC)}
+		what := fmt.Sprintf("the repositories of %d agencies", failed)
+		if failed == 1 {
+			what = "the repository of 1 agency"
+		}
+		return &exitError{exitFailed, fmt.Errorf("%s at drc %q could not be read (see above); the new catalog holds the others' snapshots", what, res.DRC)}
 	}
 	return nil
 }

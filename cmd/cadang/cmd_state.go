@@ -17,13 +17,16 @@ state_protection (escrow_recipients), the daemon writes them as one bundle encry
 the escrow keys into EVERY DRC, soon after every backup or drill and at least every
 interval, so that the loss of the main site does not take them: on a new machine,
 "cadang state restore" rebuilds the state dir from the off-site DRC with one escrow
-identity (docs/site-loss.md is the procedure).`
+identity (docs/site-loss.md is the procedure). Without any bundle, "cadang state
+rebuild" rebuilds a catalog of snapshots from the keys alone and the repositories' tags.
+restore and rebuild work without a daemon, and refuse a state dir a daemon holds.`
 
 func newStateCommand(g *globals) *cobra.Command {
-	return newGroupCommand("state COMMAND", "cadang's own state: its bundles at the DRCs (status), rebuilding a state dir (restore)", stateLong,
+	return newGroupCommand("state COMMAND", "cadang's own state: its bundles at the DRCs (status), rebuilding a state dir (restore, rebuild)", stateLong,
 		`  cadang state status
-  cadang state restore --from-drc offsite --identity /media/usb/kepala.agekey`,
-		newStateStatusCommand(g), newStateRestoreCommand(g))
+  cadang state restore --from-drc offsite --identity /media/usb/kepala.agekey
+  cadang state rebuild --from-drc offsite --keys /media/usb/cadang-keys`,
+		newStateStatusCommand(g), newStateRestoreCommand(g), newStateRebuildCommand(g))
 }
 
 func newStateStatusCommand(g *globals) *cobra.Command {

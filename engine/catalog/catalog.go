@@ -9,6 +9,7 @@
 package catalog
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -298,9 +299,19 @@ func (c *Catalog) Runs(f RunFilter) ([]Run, error) {
 		} else {
 			cur = runs.Cursor()
 		}
+		// An agency's runs are found among every run: a run of another agency is
+		// passed over without decoding it (its JSON names its agency as written by
+		// json.Marshal; an id needs no escaping).
+		var agency []byte
+		if f.Agency != "" {
+			agency = []byte(`"agency":"` + f.Agency + `"`)
+		}
 		for k, v := cur.Last(); k != nil; k, v = cur.Prev() {
 			if f.Target != "" {
 				v = runs.Get(k)
+			}
+			if agency != nil && !bytes.Contains(v, agency) {
+				continue
 			}
 			var r Run
 			if err := json.Unmarshal(v, &r); err != nil {

@@ -162,3 +162,32 @@ func TestSnapshots(t *testing.T) {
 		t.Fatalf("after delete: %+v", snaps)
 	}
 }
+
+// An agency's runs: only its own, newest first, at most the limit; with a target too.
+func TestRunsOfAnAgency(t *testing.T) {
+	c := open(t, filepath.Join(t.TempDir(), "c.db"))
+	defer c.Close()
+	var runs []*Run
+	for i := range 30 {
+		a := []string{"dinkes", "disdik", "dinkes-kota"}[i%3] // dinkes-kota: a prefix must not match
+		runs = append(runs, &Run{Op: "backup", Target: a + "-t", Agency: a, Status: Succeeded})
+	}
+	if err := c.Due(runs, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Runs(RunFilter{Agency: "dinkes", Limit: 4})
+	if err != nil || len(got) != 4 {
+		t.Fatalf("%d runs, %v", len(got), err)
+	}
+	for i, r := range got {
+		if r.Agency != "dinkes" || i > 0 && r.ID > got[i-1].ID {
+			t.Errorf("run %d: %+v", i, r)
+		}
+	}
+	if got, _ := c.Runs(RunFilter{Agency: "dinkes", Target: "disdik-t"}); len(got) != 0 {
+		t.Errorf("another agency's target: %d runs", len(got))
+	}
+	if got, _ := c.Runs(RunFilter{Agency: "dinkes"}); len(got) != 10 {
+		t.Errorf("all of dinkes's runs: %d, want 10", len(got))
+	}
+}

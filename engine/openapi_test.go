@@ -8,11 +8,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/server"
 )
 
@@ -55,6 +57,26 @@ func TestOpenAPIDocument(t *testing.T) {
 		}
 	}
 
+	// A request of each kind, one of them approved and one with a bundle, for the
+	// requests' answers below.
+	now := d.now()
+	reqs := []*catalog.Request{
+		{Kind: catalog.RequestRestore, Agency: "dinkes", Target: "sehat", Requester: "token:a", RequesterRole: "agency-requester",
+			Snapshot: strings.Repeat("a", 64), DRC: "local", To: "/srv/restore/x", Approvers: []string{"agency-admin", "operator"},
+			Status: catalog.RequestPending, Created: now, Expires: now.Add(time.Hour)},
+		{Kind: catalog.RequestExport, Agency: "dinkes", Target: "sehat", Requester: "token:a", RequesterRole: "agency-requester",
+			Snapshot: strings.Repeat("b", 64), DRC: "local", Recipients: []string{"age1x"}, Approvers: []string{"operator"},
+			Decisions: []catalog.Decision{{By: "uid:0", Role: "operator", Approve: true, Time: now}},
+			Status:    catalog.RequestApproved, Created: now, Expires: now.Add(time.Hour), Decided: now,
+			Bundle: &catalog.Bundle{DRC: "local", Object: "_exports/dinkes/2.tar.zst.age", Bytes: 10, SHA256: strings.Repeat("c", 64),
+				Ready: now, Expires: now.Add(time.Hour), Downloads: []catalog.Download{{Time: now, By: "token:a", Role: "agency-requester"}}}},
+	}
+	for _, r := range reqs {
+		if err := d.cat.AddRequest(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// Real answers validate against the document.
 	router, err := gorillamux.NewRouter(doc)
 	if err != nil {
@@ -72,6 +94,14 @@ func TestOpenAPIDocument(t *testing.T) {
 		{"GET", "/v1/audit/verify", ""},
 		{"GET", "/v1/schedule?hours=24", ""},
 		{"GET", "/v1/alarms", ""},
+		{"GET", "/v1/requests", ""},
+		{"GET", "/v1/requests/2", ""},
+		{"GET", "/v1/requests/999", ""},
+		{"POST", "/v1/requests/1/reject", `{"comment":"tidak sesuai"}`},
+		{"POST", "/v1/requests/1/approve", `{}`},
+		{"POST", "/v1/exports", `{"target":"sehat","recipients":["age1x"]}`},
+		{"GET", "/v1/exports/2/download", ""},
+		{"GET", "/v1/state", ""},
 	} {
 		req := httptest.NewRequest(c.method, "http://cadang"+c.path, strings.NewReader(c.body))
 		if c.body != "" {

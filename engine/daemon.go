@@ -93,6 +93,10 @@ type Daemon struct {
 	stateWake chan struct{}
 	stateMu   sync.Mutex
 	stateLast map[string]stateWrite
+	// metrics counts what ends (metrics.go); metricsH serves them, made once.
+	metrics     *runMetrics
+	metricsOnce sync.Once
+	metricsH    http.Handler
 
 	mu       sync.Mutex
 	stopping bool
@@ -128,7 +132,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	restic.StopGrace = 30 * time.Second
 	restic.StallTimeout = cfg.Restic.StallTimeout
 	d := &Daemon{log: log, restic: restic, sites: sites, now: now, pid: os.Getpid(), queue: queue.New(cfg.Daemon.Concurrency),
-		schedWake: make(chan struct{}, 1), stateWake: make(chan struct{}, 1), stateLast: map[string]stateWrite{}}
+		schedWake: make(chan struct{}, 1), stateWake: make(chan struct{}, 1), stateLast: map[string]stateWrite{}, metrics: newRunMetrics()}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -210,6 +214,18 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		netSrv = d.networkServer()
 		go func() { serveErr <- netSrv.Serve(netLn) }()
 		d.log.Info("network API listening", "address", netLn.Addr().String(), "tls", cf.cfg.API.TLS.CertFile != "", "client_certificates", cf.cfg.API.ClientCAFile != "")
+	}
+	if l := cf.cfg.Metrics.Listen; l != "" {
+		mln, err := net.Listen("tcp", l)
+		if err != nil {
+			_ = srv.Close()
+			_ = os.Remove(cf.cfg.Daemon.Socket)
+			return fmt.Errorf("metrics.listen %s: %w", l, err)
+		}
+		msrv := &http.Server{Handler: d.metricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		d.log.Info("metrics listening", "address", mln.Addr().String())
 	}
 	d.log.Info("cadang daemon started", "version", Version, "pid", d.pid, "socket", cf.cfg.Daemon.Socket,
 		"state_dir", cf.cfg.StateDir, "targets", len(cf.targets), "drcs", len(d.sites), "restic", d.restic.Binary)
@@ -417,6 +433,7 @@ func (d *Daemon) execute(j *queue.Job) {
 		log.Error("catalog: cannot record the run's end", "err", err)
 	}
 	d.leases.Release(j)
+	d.metrics.ended(r)
 	log.Info("run ended", "status", r.Status, "took", r.Ended.Sub(r.Started).Round(time.Millisecond), "err", r.Error)
 	if r.Op == "backup" || r.Op == "drill" || r.Op == "forget" || r.Op == "repair" {
 		d.stateChanged() // protect.go: a new snapshot, a drill, keys: the state bundle follows

@@ -128,3 +128,20 @@ func (a *TargetAPI) validate(kind string, report func(field, msg string)) {
 		report("restore_destinations", "a libvirt target needs both a path prefix (/var/lib/libvirt/images/restore) for the disks and a domain-name prefix (web01-restored-) for the new domain")
 	}
 }
+
+// Metrics is the `metrics:` section: a plain HTTP listener for Prometheus on a loopback
+// address (a Prometheus on the same host, or behind a local proxy). A Prometheus
+// elsewhere scrapes GET /metrics on the network API instead, over TLS with an auditor
+// token.
+type Metrics struct {
+	Listen string `yaml:"listen"` // 127.0.0.1:9464
+}
+
+func (m *Metrics) validate(report func(path, msg string)) {
+	if m.Listen == "" {
+		return
+	}
+	if !(API{Listen: m.Listen}).Loopback() {
+		report("metrics.listen", "give a loopback address (127.0.0.1:9464): metrics over the network are served by the API (GET /metrics, TLS, an auditor token)")
+	}
+}

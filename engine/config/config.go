@@ -44,6 +44,8 @@ type Config struct {
 	// API is the network listener for token holders (api.go); the unix socket is
 	// always there.
 	API API `yaml:"api"`
+	// Metrics is a loopback listener for Prometheus (api.go).
+	Metrics Metrics `yaml:"metrics"`
 	// StateProtection writes cadang's own state into every DRC (state.go).
 	StateProtection StateProtection `yaml:"state_protection"`
 
@@ -357,6 +359,7 @@ func (c *Config) validate(report func(path, msg string)) {
 	c.Scheduler.validate(report)
 	c.API.validate(report)
 	c.StateProtection.validate(report)
+	c.Metrics.validate(report)
 
 	if len(c.DRCs) == 0 {
 		report("drcs", "required: at least one DRC")
@@ -545,6 +548,9 @@ func NeedRestart(old, cfg *Config) []string {
 	}
 	if !reflect.DeepEqual(old.DRCs, cfg.DRCs) {
 		out = append(out, "drcs")
+	}
+	if old.Metrics != cfg.Metrics {
+		out = append(out, "metrics") // its listener is set up at start
 	}
 	if old.API != cfg.API {
 		out = append(out, "api") // the listener and its certificate are set up at start

@@ -88,6 +88,8 @@ type Service interface {
 	Handover(id uint64, agency, format, lang string) ([]byte, error)
 	// StateStatus is the protection of cadang's own state: the bundles at each DRC.
 	StateStatus(ctx context.Context) (api.StateStatus, error)
+	// Metrics serves the Prometheus metrics (text exposition format).
+	Metrics() http.Handler
 	// Zone is the daemon's time zone (scheduler.timezone): dates in requests are read in
 	// it, and every answer names it.
 	Zone() *time.Location
@@ -164,6 +166,7 @@ const MaxScheduleHours = 24 * 366
 //	GET  /v1/audit?agency=&since=&limit=  the audit log, newest first (since: RFC 3339 or a date; limit 100, 0: all)
 //	GET  /v1/audit/verify           check the audit log's hash chain -> AuditVerification
 //	GET  /v1/state                  the state bundles at each DRC (state_protection) -> StateStatus
+//	GET  /metrics                   Prometheus metrics (operator, auditor)
 //	GET  /v1/openapi.json           the OpenAPI 3.1 document of these routes (openapi.go)
 //	POST /v1/tokens                 TokenRequest -> TokenCreated (201), its secret shown this once (409: name taken)
 //	GET  /v1/tokens                 API tokens by name, without secrets -> []TokenInfo
@@ -185,6 +188,7 @@ func New(s Service) http.Handler {
 	handle("POST /v1/backups", accept(s.Backup))
 	handle("POST /v1/restores", accept(s.Restore))
 	handle("GET /v1/requests", h.requests)
+	handle("GET /metrics", func(w http.ResponseWriter, r *http.Request) { s.Metrics().ServeHTTP(w, r) })
 	handle("GET /v1/state", func(w http.ResponseWriter, r *http.Request) {
 		out, err := s.StateStatus(r.Context())
 		answer(w, out, err)

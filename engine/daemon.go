@@ -20,6 +20,7 @@ import (
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/engine/lease"
+	"github.com/cadang/cadang/engine/notify"
 	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/engine/replication"
 	"github.com/cadang/cadang/engine/runs"
@@ -95,6 +96,8 @@ type Daemon struct {
 	stateLast map[string]stateWrite
 	// metrics counts what ends (metrics.go); metricsH serves them, made once.
 	metrics     *runMetrics
+	// notifier routes events to the notification channels (notifications.go).
+	notifier *notify.Notifier
 	metricsOnce sync.Once
 	metricsH    http.Handler
 
@@ -133,6 +136,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	restic.StallTimeout = cfg.Restic.StallTimeout
 	d := &Daemon{log: log, restic: restic, sites: sites, now: now, pid: os.Getpid(), queue: queue.New(cfg.Daemon.Concurrency),
 		schedWake: make(chan struct{}, 1), stateWake: make(chan struct{}, 1), stateLast: map[string]stateWrite{}, metrics: newRunMetrics()}
+	d.notifier = notify.New(log)
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -241,6 +245,10 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	go func() { d.repl.Loop(work); close(replDone) }()
 	sweepDone := make(chan struct{})
 	go func() { d.exportSweepLoop(schedCtx); close(sweepDone) }() // exports.go
+	d.notifier.SetRoutes(d.notifyRoutes(cf.cfg))
+	notifyDone, watchDone := make(chan struct{}), make(chan struct{})
+	go func() { d.notifier.Run(work); close(notifyDone) }()
+	go func() { d.watchConditions(schedCtx); close(watchDone) }()
 	protectDone := make(chan struct{})
 	go func() { d.protectLoop(schedCtx); close(protectDone) }() // protect.go
 	hup := make(chan os.Signal, 1)
@@ -273,6 +281,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	<-schedDone
 	<-sweepDone
 	<-protectDone
+	<-watchDone
 	d.mu.Lock()
 	d.stopping = true
 	d.mu.Unlock()
@@ -291,6 +300,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	stopWork(errShutdown)
 	<-loopDone
 	<-replDone
+	<-notifyDone
 
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -434,6 +444,7 @@ func (d *Daemon) execute(j *queue.Job) {
 	}
 	d.leases.Release(j)
 	d.metrics.ended(r)
+	d.runEnded(r) // notifications.go
 	log.Info("run ended", "status", r.Status, "took", r.Ended.Sub(r.Started).Round(time.Millisecond), "err", r.Error)
 	if r.Op == "backup" || r.Op == "drill" || r.Op == "forget" || r.Op == "repair" {
 		d.stateChanged() // protect.go: a new snapshot, a drill, keys: the state bundle follows

@@ -100,6 +100,7 @@ func (s service) RequestExport(req api.ExportRequest, by api.Actor) (api.Request
 	if err := d.cat.AddRequest(&r); err != nil {
 		return api.Request{}, err
 	}
+	d.requestMade(r) // notifications.go
 	d.log.Info("export requested", "request", r.ID, "target", r.Target, "agency", r.Agency, "by", r.Requester,
 		"snapshot", snap.ShortID, "approvers", strings.Join(r.Approvers, "+"))
 	return s.requestInfo(r), nil

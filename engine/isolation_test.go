@@ -124,6 +124,7 @@ func TestIsolationEveryRoute(t *testing.T) {
 		"GET /v1/audit/verify":           {"GET", "/v1/audit/verify", "", "", ""},
 		"GET /v1/state":                  {"GET", "/v1/state", "", "", ""},
 		"GET /metrics":                   {"GET", "/metrics", "", "", ""},
+		"POST /v1/notify/test":           {"POST", "/v1/notify/test", "", `{"channel":"x"}`, ""},
 		"POST /v1/tokens":                {"POST", "/v1/tokens", "", `{"name":"x","role":"operator"}`, ""},
 		"GET /v1/tokens":                 {"GET", "/v1/tokens", "", "", ""},
 		"GET /v1/openapi.json":           {"GET", "/v1/openapi.json", "", "", ""},

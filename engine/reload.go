@@ -111,6 +111,7 @@ func (d *Daemon) Reload() (api.ReloadAnswer, error) {
 		}
 	}
 	d.live.Store(st)
+	d.notifier.SetRoutes(d.notifyRoutes(cfg)) // notifications.go
 	select {
 	case d.schedWake <- struct{}{}: // the new schedules' first slot may come sooner
 	default:

@@ -84,6 +84,7 @@ func (s service) RequestRestore(req api.RestoreRequest, by api.Actor) (api.Reque
 	if err := d.cat.AddRequest(&r); err != nil {
 		return api.Request{}, err
 	}
+	d.requestMade(r) // notifications.go
 	d.log.Info("restore requested", "request", r.ID, "target", r.Target, "agency", r.Agency, "by", r.Requester,
 		"snapshot", snap.ShortID, "to", r.To, "approvers", strings.Join(r.Approvers, "+"))
 	return s.requestInfo(r), nil

@@ -183,6 +183,7 @@ func newRootCommand(g *globals) *cobra.Command {
 		newAuditCommand(g),
 		newTokenCommand(g),
 		newStateCommand(g),
+		newNotifyCommand(g),
 		newRequestCommand(g),
 		newVersionCommand(g),
 		newInternalStreamCommand(g),

@@ -404,3 +404,8 @@ func (c *Client) StateStatus(ctx context.Context) (StateStatus, error) {
 	var out StateStatus
 	return out, c.do(ctx, http.MethodGet, "/v1/state", nil, &out)
 }
+
+// NotifyTest sends a test message on a notification channel.
+func (c *Client) NotifyTest(ctx context.Context, channel string) error {
+	return c.do(ctx, http.MethodPost, "/v1/notify/test", NotifyTestRequest{Channel: channel}, nil)
+}

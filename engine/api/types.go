@@ -641,3 +641,9 @@ type StateDRC struct {
 	LastError     string    `json:"last_error,omitempty"`
 	LastErrorTime time.Time `json:"last_error_time,omitzero"`
 }
+
+// NotifyTestRequest asks for a test message on a notification channel: POST
+// /v1/notify/test (cadang notify test CHANNEL).
+type NotifyTestRequest struct {
+	Channel string `json:"channel"`
+}

@@ -44,6 +44,8 @@ type Config struct {
 	// API is the network listener for token holders (api.go); the unix socket is
 	// always there.
 	API API `yaml:"api"`
+	// Notify are the notification channels (notify.go).
+	Notify []Channel `yaml:"notify"`
 	// Metrics is a loopback listener for Prometheus (api.go).
 	Metrics Metrics `yaml:"metrics"`
 	// StateProtection writes cadang's own state into every DRC (state.go).
@@ -315,6 +317,11 @@ func (c *Config) applyDefaults() {
 		c.Daemon.Socket = filepath.Join(c.StateDir, "cadang.sock")
 	}
 	c.StateProtection.applyDefaults()
+	for i := range c.Notify {
+		if c.Notify[i].Kind == "email" && c.Notify[i].SMTP.Port == 0 {
+			c.Notify[i].SMTP.Port = 587
+		}
+	}
 }
 
 // names maps list items (targets[2]) to their names, for messages.
@@ -360,6 +367,7 @@ func (c *Config) validate(report func(path, msg string)) {
 	c.API.validate(report)
 	c.StateProtection.validate(report)
 	c.Metrics.validate(report)
+	c.validateNotify(report)
 
 	if len(c.DRCs) == 0 {
 		report("drcs", "required: at least one DRC")

@@ -88,6 +88,8 @@ type Service interface {
 	Handover(id uint64, agency, format, lang string) ([]byte, error)
 	// StateStatus is the protection of cadang's own state: the bundles at each DRC.
 	StateStatus(ctx context.Context) (api.StateStatus, error)
+	// NotifyTest sends a test message on a notification channel now.
+	NotifyTest(ctx context.Context, req api.NotifyTestRequest) error
 	// Metrics serves the Prometheus metrics (text exposition format).
 	Metrics() http.Handler
 	// Zone is the daemon's time zone (scheduler.timezone): dates in requests are read in
@@ -166,6 +168,7 @@ const MaxScheduleHours = 24 * 366
 //	GET  /v1/audit?agency=&since=&limit=  the audit log, newest first (since: RFC 3339 or a date; limit 100, 0: all)
 //	GET  /v1/audit/verify           check the audit log's hash chain -> AuditVerification
 //	GET  /v1/state                  the state bundles at each DRC (state_protection) -> StateStatus
+//	POST /v1/notify/test            NotifyTestRequest -> 204 once the channel took it (503: it did not, why)
 //	GET  /metrics                   Prometheus metrics (operator, auditor)
 //	GET  /v1/openapi.json           the OpenAPI 3.1 document of these routes (openapi.go)
 //	POST /v1/tokens                 TokenRequest -> TokenCreated (201), its secret shown this once (409: name taken)
@@ -188,6 +191,18 @@ func New(s Service) http.Handler {
 	handle("POST /v1/backups", accept(s.Backup))
 	handle("POST /v1/restores", accept(s.Restore))
 	handle("GET /v1/requests", h.requests)
+	handle("POST /v1/notify/test", func(w http.ResponseWriter, r *http.Request) {
+		var req api.NotifyTestRequest
+		if err := decode(r, &req); err != nil {
+			fail(w, err)
+			return
+		}
+		if err := s.NotifyTest(r.Context(), req); err != nil {
+			fail(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
 	handle("GET /metrics", func(w http.ResponseWriter, r *http.Request) { s.Metrics().ServeHTTP(w, r) })
 	handle("GET /v1/state", func(w http.ResponseWriter, r *http.Request) {
 		out, err := s.StateStatus(r.Context())

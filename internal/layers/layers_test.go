@@ -40,6 +40,7 @@ var rules = []rule{
 	{From: "engine/integrity", To: []string{"=engine", "engine/server", "engine/runs", "targets", "cmd", "e2e"}, Tests: true, Why: "verifying copies needs the DRCs and the catalog, not the daemon"},
 	{From: "engine/runs", To: []string{"=engine", "engine/server", "cmd", "e2e"}, Tests: true, Why: "a run reaches the daemon only through runs.Hooks"},
 	{From: "engine/export", To: []string{"=engine", "engine/server", "engine/runs", "engine/catalog", "targets", "drc", "cmd", "e2e"}, Tests: true, Why: "an export bundle is bytes in, bytes out; the daemon feeds it"},
+	{From: "engine/notify", To: []string{"=engine", "engine/server", "engine/runs", "engine/catalog", "engine/config", "targets", "drc", "cmd", "e2e"}, Tests: true, Why: "the notifier routes events it is given to channels; it does not look at the daemon"},
 	{From: "engine/escrow", To: []string{"=engine", "engine/server", "engine/runs", "engine/catalog", "targets", "drc", "cmd", "e2e"}, Tests: true, Why: "a state bundle is bytes in, bytes out; the daemon feeds it"},
 	{From: "internal/iec", To: []string{""}, Why: "a leaf any part may use"},
 	{From: "internal/oneline", To: []string{""}, Why: "a leaf any part may use"},

@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"context"
+	"crypto/hmac"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cadang/cadang/engine/api"
+	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/notify"
+)
+
+// The daemon's conditions reach a real webhook receiver that checks the signature: a
+// failed backup once (however often it fails), its recovery once; a target past its RPO
+// when the clock passes it; a request waiting for approval; and `notify test`.
+func TestDaemonNotifications(t *testing.T) {
+	secret := []byte("kunci-webhook")
+	var mu sync.Mutex
+	var got []notify.Event
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !hmac.Equal([]byte(r.Header.Get(notify.SignatureHeader)), []byte(notify.Sign(secret, body))) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var e notify.Event
+		_ = json.Unmarshal(body, &e)
+		mu.Lock()
+		got = append(got, e)
+		mu.Unlock()
+	}))
+	defer rcv.Close()
+	secretFile := filepath.Join(t.TempDir(), "webhook.secret")
+	if err := os.WriteFile(secretFile, append(secret, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, clk := startedDaemon(t, fmt.Sprintf(`drcs:
+  - {name: local, role: primary, path: $DIR/local}
+agencies: [{id: dinkes}]
+targets:
+  - {name: sehat, agency: dinkes, kind: stub, stub: {}, rpo: 2h}
+notify:
+  - {name: ops, kind: webhook, url: %q, secret_file: %q}
+`, rcv.URL, secretFile))
+	d.notifier.Backoff = 10 * time.Millisecond
+	d.notifier.SetRoutes(d.notifyRoutes(d.conf().cfg))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go d.notifier.Run(ctx)
+	events := func(kind string) []notify.Event {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []notify.Event
+		for _, e := range got {
+			if e.Kind == kind {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				mu.Lock()
+				t.Fatalf("timed out waiting for %s; received %+v", what, got)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	failed := &catalog.Run{ID: 7, Op: "backup", Target: "sehat", Agency: "dinkes", DRC: "local", Status: catalog.Failed, Error: "pg_dump: error"}
+	for range 5 {
+		d.runEnded(failed)
+	}
+	wait("the failed backup", func() bool { return len(events(notify.BackupFailed)) == 1 })
+	if e := events(notify.BackupFailed)[0]; e.Cleared || !strings.Contains(e.Title, "gagal") || !strings.Contains(e.Text, "pg_dump: error") {
+		t.Errorf("the failed backup's event: %+v", e)
+	}
+	d.runEnded(&catalog.Run{ID: 8, Op: "backup", Target: "sehat", Agency: "dinkes", DRC: "local", Status: catalog.Succeeded})
+	wait("the recovery", func() bool { return len(events(notify.BackupFailed)) == 2 })
+	if e := events(notify.BackupFailed)[1]; !e.Cleared {
+		t.Errorf("the recovery's event: %+v", e)
+	}
+
+	// A good snapshot an hour old: within the RPO; three hours later, past it.
+	now := d.now()
+	if err := d.cat.PutSnapshot(&catalog.Snapshot{ID: strings.Repeat("cd", 32), Target: "sehat", Agency: "dinkes", Kind: "stub",
+		Time: now.Add(-time.Hour), Status: catalog.SnapshotGood, DRC: "local", Sites: map[string]time.Time{"local": now.Add(-time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	d.lookAtConditions()
+	clk.Add(3 * time.Hour)
+	d.lookAtConditions()
+	d.lookAtConditions()
+	wait("the RPO", func() bool { return len(events(notify.RPOExceeded)) == 1 })
+	if e := events(notify.RPOExceeded)[0]; e.Target != "sehat" || e.DRC != "local" || !strings.Contains(e.Title, "terlampaui") {
+		t.Errorf("the RPO event: %+v", e)
+	}
+
+	d.requestMade(catalog.Request{ID: 3, Kind: catalog.RequestRestore, Agency: "dinkes", Target: "sehat", Requester: "token:elayanan",
+		Approvers: []string{"agency-admin", "operator"}, Ticket: "ELY-1"})
+	wait("the request", func() bool { return len(events(notify.RequestPending)) == 1 })
+
+	if err := (service{d}).NotifyTest(ctx, api.NotifyTestRequest{Channel: "ops"}); err != nil {
+		t.Errorf("notify test: %v", err)
+	}
+	wait("the test message", func() bool { return len(events(notify.Test)) == 1 })
+	if err := (service{d}).NotifyTest(ctx, api.NotifyTestRequest{Channel: "nope"}); err == nil || !strings.Contains(err.Error(), `unknown channel "nope"`) {
+		t.Errorf("notify test of an unknown channel: %v", err)
+	}
+}

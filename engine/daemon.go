@@ -95,9 +95,9 @@ type Daemon struct {
 	stateMu   sync.Mutex
 	stateLast map[string]stateWrite
 	// metrics counts what ends (metrics.go); metricsH serves them, made once.
-	metrics     *runMetrics
+	metrics *runMetrics
 	// notifier routes events to the notification channels (notifications.go).
-	notifier *notify.Notifier
+	notifier    *notify.Notifier
 	metricsOnce sync.Once
 	metricsH    http.Handler
 

@@ -130,7 +130,7 @@ func (d *Daemon) requestMade(r catalog.Request) {
 		kind = words{"ekspor", "export"}
 	}
 	d.notifier.Once(notify.Event{Kind: notify.RequestPending, Subject: fmt.Sprintf("request/%d", r.ID), Agency: r.Agency, Target: r.Target,
-		Time: d.now(),
+		Time:  d.now(),
 		Title: fmt.Sprintf(words{"Permohonan %s #%d menunggu persetujuan", "%s request #%d waits for approval"}.in(lang), kind.in(lang), r.ID),
 		Text: fmt.Sprintf(words{"Permohonan %s #%d untuk target %s (instansi %s) dari %s menunggu persetujuan %s. Tiket: %s.",
 			"%s request #%d of target %s (agency %s) by %s waits for the approval of %s. Ticket: %s."}.in(lang),

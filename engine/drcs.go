@@ -94,7 +94,7 @@ func (v service) drcStatuses(ctx context.Context) ([]DRCStatus, error) {
 		switch {
 		case !st.Health.Reachable:
 			st.Status = "unreachable"
-		case len(st.Alarms) > 0:
+		case len(st.Alarms) > 0 || st.Health.LockError != "":
 			st.Status = "alarm"
 		case st.Replication != nil && st.Replication.LagExceeded:
 			st.Status = "lagging"

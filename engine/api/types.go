@@ -298,6 +298,10 @@ type Health struct {
 	Capacity   string    `json:"capacity,omitempty"`    // why free space is not known
 	Versioning string    `json:"versioning,omitempty"`  // enabled, suspended, off (S3); n/a for a directory
 	ObjectLock string    `json:"object_lock,omitempty"` // off, or "on" with the default retention
+	// Immutability is set for a DRC configured immutable ("compliance, 30d"); LockError
+	// says why its bucket cannot lock objects (a problem, never a silent downgrade).
+	Immutability string `json:"immutability,omitempty"`
+	LockError    string `json:"lock_error,omitempty"`
 }
 
 // ReplicationStatus is how far a secondary is behind the primary.

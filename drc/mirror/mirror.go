@@ -48,6 +48,10 @@ type Mirror struct {
 	DeleteAfter        time.Duration // default DefaultDeleteAfter
 	Ledger             MirrorLedger
 	Now                func() time.Time
+	// ExtendRetention asks this pass to extend the retention of what the secondary
+	// still needs, if it is immutable (retention.go); Retain is its immutability.retain.
+	ExtendRetention bool
+	Retain          time.Duration
 	Log                *slog.Logger
 
 	// Optional observers, called as things happen. OnAlarm, OnSnapshot and OnDeleted
@@ -123,6 +127,11 @@ type MirrorResult struct {
 
 	PrimarySnapshots   []string `json:"-"`
 	SecondarySnapshots []string `json:"-"`
+
+	Retention *RetentionPass `json:"retention,omitempty"` // set when the pass extended retention
+	// Locked counts the deletions due at an immutable secondary that wait because the
+	// objects' retention has not expired yet (they are retried by later passes).
+	Locked int `json:"locked,omitempty"`
 
 	Pending          Transfer  `json:"pending"` // primary objects still missing at the secondary
 	PendingDeletions int       `json:"pending_deletions"`
@@ -228,6 +237,9 @@ func (m *Mirror) Run(ctx context.Context) (*MirrorResult, error) {
 	}
 	if ctx.Err() == nil && !res.Rebuild {
 		m.deletions(ctx, getKey, lp, ls, born, res)
+	}
+	if ctx.Err() == nil {
+		m.extendRetention(ctx, lp, ls, born, res)
 	}
 	if err := m.Ledger.MarkSeen(p.DRC, sortedKeys(lp.snapshots)); err != nil {
 		res.fail(err.Error())
@@ -904,6 +916,12 @@ func (m *Mirror) deletions(ctx context.Context, getKey func() (*resticfmt.Key, e
 				if drc.IsUnreachable(err) {
 					return err
 				}
+				if errors.Is(err, drc.ErrRetained) {
+					mu.Lock()
+					res.Locked++ // stays pending: a later pass retries it
+					mu.Unlock()
+					return nil
+				}
 				res.fail(fmt.Sprintf("drc %q: deleting %s: %v", s.DRC, obj, err))
 				return nil
 			}
@@ -928,6 +946,14 @@ func (m *Mirror) deletions(ctx context.Context, getKey func() (*resticfmt.Key, e
 			res.fail(fmt.Sprintf("drc %q: deleting: %v", s.DRC, ferr))
 			return // packs stay when their index files could not all be removed
 		}
+		if res.Locked > 0 {
+			// What a locked snapshot file (or index file) still needs stays with it:
+			// the rest waits for a later pass, when the lock has expired.
+			break
+		}
+	}
+	if res.Locked > 0 {
+		res.note(fmt.Sprintf("%d deletion(s) at drc %q wait for the objects' retention to expire", res.Locked, s.DRC))
 	}
 	if res.Deleted.Objects > 0 {
 		m.Log.Info("deletions reached the secondary", "drc", s.DRC, "agency", s.Agency, "objects", res.Deleted.Objects, "bytes", res.Deleted.Bytes)

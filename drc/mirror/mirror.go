@@ -52,7 +52,7 @@ type Mirror struct {
 	// still needs, if it is immutable (retention.go); Retain is its immutability.retain.
 	ExtendRetention bool
 	Retain          time.Duration
-	Log                *slog.Logger
+	Log             *slog.Logger
 
 	// Optional observers, called as things happen. OnAlarm, OnSnapshot and OnDeleted
 	// are called one at a time, never concurrently, although objects are copied in

@@ -40,6 +40,10 @@ func TestImmutableBucketAndRetention(t *testing.T) {
 	if h := bad.Health(ctx, time.Now); h.LockError == "" || !strings.Contains(h.LockError, `bucket "plain" of drc "offsite" has no object lock`) || h.Immutability != "governance, 1d" {
 		t.Errorf("health of the bucket without lock: %+v", h)
 	}
+	// A write with a retention date is refused there: never stored unlocked.
+	if err := bad.Repo("dinkes").Store.Put(ctx, "data/ab/abff", strings.NewReader("x"), 1); err == nil {
+		t.Errorf("a locked put to a bucket without object lock succeeded")
+	}
 	if objs := objectNames(t, bad.Store, ""); len(objs) != 0 {
 		t.Errorf("nothing may be written to a bucket that cannot lock: %v", objs)
 	}

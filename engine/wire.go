@@ -43,6 +43,7 @@ type (
 	ReplicateRequest   = api.ReplicateRequest
 	VerifyRequest      = api.VerifyRequest
 	RepairRequest      = api.RepairRequest
+	RecoverRequest     = api.RecoverRequest
 )
 
 // apiRun maps a catalog run to the wire.

@@ -80,10 +80,11 @@ func (c *Config) retention(now func() time.Time) *retention {
 	return &retention{mode: mode, period: c.LockPeriod(), now: now}
 }
 
-// lockedName tells whether an object of a repository is put under retention: every one
-// but restic's lock files, which restic removes when it is done.
+// lockedName tells whether an object is put under retention: every one but restic's
+// lock files, which restic removes when it is done, and export bundles ("_exports/",
+// engine/catalog.ExportsPrefix), which are handed over and then removed.
 func lockedName(name string) bool {
-	return !strings.HasPrefix(name, "locks/") && !strings.Contains(name, "/locks/")
+	return !strings.HasPrefix(name, "locks/") && !strings.Contains(name, "/locks/") && !strings.HasPrefix(name, "_exports/")
 }
 
 // checkObjectLock tells whether the bucket has object lock enabled, as one line.

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/internal/testenv"
@@ -196,5 +198,106 @@ targets:
 	}
 	if objs := bucketObjects(t, offsite, "plain"); len(objs) != 0 {
 		t.Errorf("objects written to the bucket without lock: %v", objs)
+	}
+}
+
+// noDeletePolicy is the off-site key's policy of docs/ransomware.md (kept in step with it).
+const noDeletePolicy = `{
+  "Version": "2012-10-17",
+  "Statement": [
+    {"Effect": "Allow",
+     "Action": ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketVersions",
+                "s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration"],
+     "Resource": ["arn:aws:s3:::BUCKET"]},
+    {"Effect": "Allow",
+     "Action": ["s3:GetObject", "s3:PutObject", "s3:GetObjectRetention", "s3:PutObjectRetention"],
+     "Resource": ["arn:aws:s3:::BUCKET/*"]},
+    {"Effect": "Allow",
+     "Action": ["s3:DeleteObject"],
+     "Resource": ["arn:aws:s3:::BUCKET/*/locks/*"]}
+  ]
+}`
+
+// The off-site DRC with a key that cannot delete (docs/ransomware.md's policy, made
+// with MinIO's mc): init, backups, replication with retention, drc status, and a
+// restore from the off-site DRC all work; the key cannot delete, nor hide, a
+// replicated object there.
+func TestImmutableWithAKeyThatCannotDelete(t *testing.T) {
+	w := newWorld(t)
+	local := testenv.StartMinIO(t, "cadang")
+	offsite := testenv.StartMinIO(t, "warmup")
+	mc := testenv.Tool(t, "mc")
+	ctx := context.Background()
+	if err := offsite.Client().MakeBucket(ctx, "cadang-offsite", minio.MakeBucketOptions{ObjectLocking: true}); err != nil {
+		t.Fatal(err)
+	}
+	// mc reads the admin's keys from its environment, never from its arguments.
+	env := append(os.Environ(), "MC_CONFIG_DIR="+filepath.Join(w.dir, "mc"),
+		fmt.Sprintf("MC_HOST_off=http://%s:%s@%s", offsite.AccessKey, offsite.SecretKey, offsite.Endpoint))
+	policy := filepath.Join(w.dir, "nodelete.json")
+	if err := os.WriteFile(policy, []byte(strings.ReplaceAll(noDeletePolicy, "BUCKET", "cadang-offsite")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const user, secret = "cadang-offsite", "offsite-secret-of-the-test"
+	for _, args := range [][]string{
+		{"admin", "policy", "create", "off", "cadang-nodelete", policy},
+		{"admin", "user", "add", "off", user, secret},
+		{"admin", "policy", "attach", "off", "cadang-nodelete", "--user", user},
+	} {
+		cmd := exec.Command(mc, append([]string{"--quiet"}, args...)...)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("mc %v: %v\n%s", args[:3], err, out)
+		}
+	}
+	secretFile := filepath.Join(w.dir, "offsite.secret")
+	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(w.dir, "srv", "portal")
+	makeTree(t, src, 4<<20)
+	w.config("drcs:\n" + s3DRC("local", "primary", local, "", "cadang") +
+		fmt.Sprintf("  - name: offsite\n    role: secondary\n    s3: {endpoint: %q, bucket: cadang-offsite, access_key: %s, secret_key_file: %s, insecure: true}\n"+
+			"    immutability: {mode: compliance, retain: 1d}\n    replication: {interval: 1h, delete_after: 1h}\n", offsite.Endpoint, user, secretFile) + `
+agencies:
+  - {id: dinkes, name: Dinas Kesehatan}
+targets:
+  - {name: portal-files, agency: dinkes, kind: files, files: {paths: [` + src + `]}}
+`)
+	w.must("init")
+	w.startDaemon()
+	backup, r := w.backupJSON("portal-files")
+	if r.code != 0 {
+		t.Fatalf("backup: %s", r)
+	}
+	if s := w.must("drc", "sync", "--wait"); !strings.Contains(s.stdout, "succeeded") {
+		t.Fatalf("drc sync: %s", s)
+	}
+	st := w.drcStatus()
+	if im := st[1].Immutability; st[1].Status != "ok" || im == nil || im.Mode != "compliance" || im.LockedUntil.IsZero() || im.Error != "" {
+		t.Fatalf("drc status with the key that cannot delete: %+v %+v", st[1], im)
+	}
+	w.restoreCompare("portal-files", backup.SnapshotID, "offsite", src)
+
+	// The key itself cannot delete a replicated object, nor hide it, nor remove its version.
+	kc, err := minio.New(offsite.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(user, secret, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for obj := range kc.ListObjects(ctx, "cadang-offsite", minio.ListObjectsOptions{Prefix: agencyID + "/data/", Recursive: true, WithVersions: true}) {
+		if obj.Err != nil {
+			t.Fatal(obj.Err)
+		}
+		if err := kc.RemoveObject(ctx, "cadang-offsite", obj.Key, minio.RemoveObjectOptions{}); err == nil {
+			t.Errorf("the key hid %s", obj.Key)
+		}
+		if err := kc.RemoveObject(ctx, "cadang-offsite", obj.Key, minio.RemoveObjectOptions{VersionID: obj.VersionID, GovernanceBypass: true}); err == nil {
+			t.Errorf("the key deleted a version of %s", obj.Key)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("no pack off-site")
 	}
 }

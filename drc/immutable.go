@@ -62,6 +62,11 @@ func (c *Config) LockPeriod() time.Duration {
 // ErrRetained matches a deletion refused because the object's retention has not expired.
 var ErrRetained = errors.New("object is under retention")
 
+// ErrDeleteDenied matches a deletion of an expired object that the DRC's key may not
+// make (a key that cannot delete, docs/ransomware.md): the object is left for a bucket
+// lifecycle rule, or a cleanup with another key.
+var ErrDeleteDenied = errors.New("the key may not delete it")
+
 // retention of an s3Store: objects put get mode and a retain-until date of now + period.
 type retention struct {
 	mode   minio.RetentionMode

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -198,5 +202,62 @@ func TestHiddenObjectsAndUnhide(t *testing.T) {
 	}
 	if h, err := site.HiddenObjects(ctx, "dinkes"); err != nil || len(h) != 0 {
 		t.Errorf("hidden after unhide: %+v %v", h, err)
+	}
+}
+
+// With real MinIO and a key that cannot delete (docs/ransomware.md's policy, made with
+// mc): deleting an object whose retention has expired is ErrDeleteDenied (left for a
+// lifecycle rule), not a failure of another kind; a locked one is still ErrRetained.
+func TestDeleteWithAKeyThatCannotDelete(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := testenv.StartMinIO(t, "warmup")
+	mc := testenv.Tool(t, "mc")
+	root := m.Client()
+	if err := root.MakeBucket(ctx, "locked", minio.MakeBucketOptions{ObjectLocking: true}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	policy := `{"Version": "2012-10-17", "Statement": [
+  {"Effect": "Allow", "Action": ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration"], "Resource": ["arn:aws:s3:::locked"]},
+  {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:GetObjectRetention", "s3:PutObjectRetention"], "Resource": ["arn:aws:s3:::locked/*"]},
+  {"Effect": "Allow", "Action": ["s3:DeleteObject"], "Resource": ["arn:aws:s3:::locked/*/locks/*"]}]}`
+	if err := os.WriteFile(filepath.Join(dir, "p.json"), []byte(policy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "MC_CONFIG_DIR="+filepath.Join(dir, "mc"), fmt.Sprintf("MC_HOST_m=http://%s:%s@%s", m.AccessKey, m.SecretKey, m.Endpoint))
+	for _, args := range [][]string{
+		{"admin", "policy", "create", "m", "nodelete", filepath.Join(dir, "p.json")},
+		{"admin", "user", "add", "m", "offsite-key", "offsite-key-secret"},
+		{"admin", "policy", "attach", "m", "nodelete", "--user", "offsite-key"},
+	} {
+		cmd := exec.Command(mc, append([]string{"--quiet"}, args...)...)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("mc %v: %v\n%s", args[:3], err, out)
+		}
+	}
+	cfg := immutableConfig(m, "locked", false)
+	cfg.S3.AccessKey, cfg.S3.SecretKeyFile, cfg.S3.SecretKey = "offsite-key", "", "offsite-key-secret"
+	site := openSite(t, newRestic(t), t.TempDir(), cfg)
+	st := site.Repo("dinkes").Store
+	if err := st.Put(ctx, "data/ab/ab01", strings.NewReader("x"), 1); err != nil {
+		t.Fatalf("put with the key that cannot delete: %v", err)
+	}
+	if err := st.Delete(ctx, "data/ab/ab01"); !errors.Is(err, drc.ErrRetained) {
+		t.Errorf("delete of a locked object: %v", err)
+	}
+	until := time.Now().Add(2 * time.Second)
+	if _, err := root.PutObject(ctx, "locked", "dinkes/index/cd02", strings.NewReader("ix"), 2,
+		minio.PutObjectOptions{Mode: minio.Governance, RetainUntilDate: until}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(until) + time.Second)
+	err := st.Delete(ctx, "index/cd02")
+	if !errors.Is(err, drc.ErrDeleteDenied) || !strings.Contains(err.Error(), "index/cd02") || strings.Contains(err.Error(), "offsite-key-secret") {
+		t.Errorf("delete of an expired object with a key that cannot delete: %v", err)
+	}
+	if _, err := st.Stat(ctx, "index/cd02"); err != nil {
+		t.Errorf("the expired object must stay: %v", err)
 	}
 }

@@ -188,7 +188,11 @@ func (s *s3Store) deleteLocked(ctx context.Context, key, name string) error {
 	if r := retentionOf(info); r.Until.After(s.ret.now()) {
 		return fmt.Errorf("%s: %w until %s", name, ErrRetained, r.Until.UTC().Format(time.RFC3339))
 	}
-	return s3Error(s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{VersionID: info.VersionID}), name)
+	err = s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{VersionID: info.VersionID})
+	if minio.ToErrorResponse(err).Code == "AccessDenied" {
+		return fmt.Errorf("%s: its retention has expired but %w (AccessDenied)", name, ErrDeleteDenied)
+	}
+	return s3Error(err, name)
 }
 
 func (s *s3Store) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {

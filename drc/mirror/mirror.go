@@ -132,6 +132,9 @@ type MirrorResult struct {
 	// Locked counts the deletions due at an immutable secondary that wait because the
 	// objects' retention has not expired yet (they are retried by later passes).
 	Locked int `json:"locked,omitempty"`
+	// Denied counts the expired objects the secondary's key may not delete (a key that
+	// cannot delete): left for a lifecycle rule, and pending.
+	Denied int `json:"denied,omitempty"`
 
 	Pending          Transfer  `json:"pending"` // primary objects still missing at the secondary
 	PendingDeletions int       `json:"pending_deletions"`
@@ -922,6 +925,12 @@ func (m *Mirror) deletions(ctx context.Context, getKey func() (*resticfmt.Key, e
 					mu.Unlock()
 					return nil
 				}
+				if errors.Is(err, drc.ErrDeleteDenied) {
+					mu.Lock()
+					res.Denied++ // left for a lifecycle rule (or another key); stays pending
+					mu.Unlock()
+					return nil
+				}
 				res.fail(fmt.Sprintf("drc %q: deleting %s: %v", s.DRC, obj, err))
 				return nil
 			}
@@ -946,7 +955,7 @@ func (m *Mirror) deletions(ctx context.Context, getKey func() (*resticfmt.Key, e
 			res.fail(fmt.Sprintf("drc %q: deleting: %v", s.DRC, ferr))
 			return // packs stay when their index files could not all be removed
 		}
-		if res.Locked > 0 {
+		if res.Locked > 0 || res.Denied > 0 {
 			// What a locked snapshot file (or index file) still needs stays with it:
 			// the rest waits for a later pass, when the lock has expired.
 			break
@@ -954,6 +963,9 @@ func (m *Mirror) deletions(ctx context.Context, getKey func() (*resticfmt.Key, e
 	}
 	if res.Locked > 0 {
 		res.note(fmt.Sprintf("%d deletion(s) at drc %q wait for the objects' retention to expire", res.Locked, s.DRC))
+	}
+	if res.Denied > 0 {
+		res.note(fmt.Sprintf("%d expired object(s) at drc %q are left: its key may not delete (a bucket lifecycle rule, or a cleanup with another key, removes them)", res.Denied, s.DRC))
 	}
 	if res.Deleted.Objects > 0 {
 		m.Log.Info("deletions reached the secondary", "drc", s.DRC, "agency", s.Agency, "objects", res.Deleted.Objects, "bytes", res.Deleted.Bytes)

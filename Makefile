@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/cadang/cadang/engine.Version=$(VERSION)
 TEST_TIMEOUT ?= 80m
 
-.PHONY: all build man tools restic minio staticcheck services test check unit e2e bench demo clean
+.PHONY: all build man tools restic minio staticcheck mc services test check unit e2e bench demo clean
 
 all: build
 
@@ -24,13 +24,15 @@ man:
 
 # Pinned tools, built from their own modules (e2e/tools/*/go.mod) and cached outside
 # the checkout (~/.cache/cadang-tools, keyed by version).
-tools: restic minio staticcheck
+tools: restic minio staticcheck mc
 restic:
 	e2e/tools/build.sh restic
 minio:
 	e2e/tools/build.sh minio
 staticcheck:
 	e2e/tools/build.sh staticcheck
+mc:
+	e2e/tools/build.sh mc
 
 # Real servers the tests use, installed and started when missing.
 services:

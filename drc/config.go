@@ -27,6 +27,9 @@ type Config struct {
 	Maintenance Maintenance `yaml:"maintenance"` // prune and check schedules
 	// Replication says how a secondary is kept in step with the primary (replication.go).
 	Replication Replication `yaml:"replication"`
+	// Immutability puts every object cadang writes here under S3 Object Lock
+	// (immutable.go). S3 DRCs only.
+	Immutability *Immutability `yaml:"immutability"`
 }
 
 // S3Config is an S3-compatible object store (MinIO or any S3).
@@ -83,6 +86,12 @@ func (c *Config) Validate(report func(field, msg string)) {
 		report("replication", "applies to a secondary DRC only (the primary is what is replicated)")
 	}
 	c.Replication.validate(func(f, m string) { report("replication."+f, m) })
+	if c.Immutability != nil {
+		if c.S3 == nil {
+			report("immutability", "applies to an S3 DRC only (a directory cannot lock its files against root)")
+		}
+		c.Immutability.validate(func(f, m string) { report("immutability."+f, m) })
+	}
 }
 
 func (c *S3Config) validate(report func(field, msg string)) {

@@ -62,6 +62,10 @@ type Health struct {
 	Capacity   string    `json:"capacity,omitempty"`    // why free space is not known
 	Versioning string    `json:"versioning,omitempty"`  // enabled, suspended, off (S3); n/a for a directory
 	ObjectLock string    `json:"object_lock,omitempty"` // off, or "on" with the default retention
+	// Immutability is set for a DRC configured immutable: its mode and retention
+	// ("compliance, 30d"); LockError says, one line, why its bucket cannot lock.
+	Immutability string `json:"immutability,omitempty"`
+	LockError    string `json:"lock_error,omitempty"`
 }
 
 // Health checks the DRC now. It never fails: what cannot be learned is said in the
@@ -90,6 +94,12 @@ func (s *Site) Health(ctx context.Context, now func() time.Time) Health {
 		return h
 	}
 	h.Capacity = "not reported by the S3 API"
+	if s.Immutable() {
+		h.Immutability = fmt.Sprintf("%s, %s", s.Immutability.Mode, FormatDays(s.Immutability.Retain))
+		if err := s.s3.checkObjectLock(ctx, s.Name); err != nil {
+			h.LockError = err.Error()
+		}
+	}
 	if v, err := s.s3.client.GetBucketVersioning(ctx, s.s3.bucket); err != nil {
 		h.Versioning = "unknown: " + oneline.Of(minio.ToErrorResponse(err).Code+" "+err.Error())
 	} else {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // InitResult says what Ensure did for one agency at one DRC.
@@ -111,7 +112,34 @@ func create(ctx context.Context, s *Site, agency string) error {
 	if _, err := s.ensurePassword(agency); err != nil {
 		return fmt.Errorf("drc %q: password file: %w", s.Name, err)
 	}
-	return s.Repo(agency).Init(ctx)
+	repo := s.Repo(agency)
+	if err := repo.Init(ctx); err != nil {
+		return err
+	}
+	// restic wrote config and keys/ itself, without retention: lock them now.
+	return lockBase(ctx, repo)
+}
+
+// lockBase puts an immutable DRC's repository config and keys under retention.
+func lockBase(ctx context.Context, repo *Repo) error {
+	period := LockPeriodOf(repo.Store)
+	if period == 0 {
+		return nil
+	}
+	names := []string{"config"}
+	if err := repo.Store.List(ctx, "keys/", func(o ObjectInfo) error {
+		names = append(names, o.Name)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("drc %q: %w", repo.DRC, err)
+	}
+	until := time.Now().Add(period)
+	for _, n := range names {
+		if _, err := ExtendRetention(ctx, repo.Store, n, until); err != nil {
+			return fmt.Errorf("drc %q: agency %q: %w", repo.DRC, repo.Agency, err)
+		}
+	}
+	return nil
 }
 
 // checkExisting verifies that a site's repository is the same repository as the

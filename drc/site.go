@@ -50,7 +50,9 @@ func Open(cfg Config, r *Restic, stateDir string) (*Site, error) {
 	if err != nil {
 		return nil, fmt.Errorf("drc %q: %w", cfg.Name, err)
 	}
-	s.Store, s.s3 = st, st.(*s3Store)
+	s.s3 = st.(*s3Store)
+	s.s3.ret = cfg.retention(time.Now)
+	s.Store = s.s3
 	s.credEnv = []string{"AWS_ACCESS_KEY_ID=" + creds.AccessKey, "AWS_SECRET_ACCESS_KEY=" + creds.SecretKey}
 	if cfg.S3.Region != "" {
 		s.credEnv = append(s.credEnv, "AWS_DEFAULT_REGION="+cfg.S3.Region)
@@ -138,12 +140,18 @@ func (s *Site) prepare(ctx context.Context) error {
 	}
 	err := s.Check(ctx)
 	if err != nil && s.S3.CreateBucket && strings.Contains(err.Error(), "does not exist") {
-		if err := s.s3.makeBucket(ctx, s.S3.Region); err != nil {
+		// An immutable DRC's bucket is created with object lock (which turns versioning
+		// on): it cannot be added later.
+		if err := s.s3.makeBucket(ctx, s.S3.Region, s.Immutable()); err != nil {
 			return fmt.Errorf("drc %q: cannot create bucket %q: %w", s.Name, s.S3.Bucket, err)
 		}
-		return s.Check(ctx)
+		err = s.Check(ctx)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// Never a silent downgrade: an immutable DRC whose bucket cannot lock is refused.
+	return s.CheckLock(ctx)
 }
 
 func (s *Site) passwordFile(agency string) string {

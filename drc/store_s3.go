@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/cadang/cadang/internal/oneline"
 	"github.com/minio/minio-go/v7"
@@ -21,6 +22,7 @@ type s3Store struct {
 	bucket string
 	prefix string // "" or "folder/" (always ending in '/')
 	loc    string
+	ret    *retention // set for an immutable DRC: what Put locks, and what Delete may remove
 }
 
 var _ Store = (*s3Store)(nil) // interface guard
@@ -146,9 +148,13 @@ func (s *s3Store) Put(ctx context.Context, name string, r io.Reader, size int64)
 	if err != nil {
 		return err
 	}
-	_, err = s.client.PutObject(ctx, s.bucket, key, r, size, minio.PutObjectOptions{ContentType: "application/octet-stream",
+	opts := minio.PutObjectOptions{ContentType: "application/octet-stream",
 		DisableContentSha256: true, // see TrailingHeaders
-		PartSize:             putPartSize})
+		PartSize:             putPartSize}
+	if s.ret != nil && lockedName(name) {
+		opts.Mode, opts.RetainUntilDate = s.ret.mode, s.ret.now().Add(s.ret.period).UTC()
+	}
+	_, err = s.client.PutObject(ctx, s.bucket, key, r, size, opts)
 	return err
 }
 
@@ -162,7 +168,31 @@ func (s *s3Store) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	if s.ret != nil && lockedName(name) {
+		return s.deleteLocked(ctx, key, name)
+	}
 	return s3Error(s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}), name)
+}
+
+// deleteLocked removes an object of an immutable DRC for good (its version, so that
+// no delete marker is left and its space is freed), once its retention has expired; a
+// locked object is left, with an error matching ErrRetained.
+func (s *s3Store) deleteLocked(ctx context.Context, key, name string) error {
+	info, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		if errors.Is(s3Error(err, name), ErrNotExist) {
+			return nil
+		}
+		return s3Error(err, name)
+	}
+	if r := retentionOf(info); r.Until.After(s.ret.now()) {
+		return fmt.Errorf("%s: %w until %s", name, ErrRetained, r.Until.UTC().Format(time.RFC3339))
+	}
+	err = s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{VersionID: info.VersionID})
+	if minio.ToErrorResponse(err).Code == "AccessDenied" {
+		return fmt.Errorf("%s: its retention has expired but %w (AccessDenied)", name, ErrDeleteDenied)
+	}
+	return s3Error(err, name)
 }
 
 func (s *s3Store) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
@@ -192,8 +222,8 @@ func (s *s3Store) checkBucket(ctx context.Context) error {
 	return nil
 }
 
-func (s *s3Store) makeBucket(ctx context.Context, region string) error {
-	return s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: region})
+func (s *s3Store) makeBucket(ctx context.Context, region string, locking bool) error {
+	return s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: region, ObjectLocking: locking})
 }
 
 // describeS3Error turns an S3 failure into one line that says what to check.

@@ -43,6 +43,20 @@ func (v service) drcStatuses(ctx context.Context) ([]DRCStatus, error) {
 			out[i].Health = apiHealth(h)
 		}
 	}
+	var agencies []string
+	for _, a := range cf.cfg.Agencies {
+		agencies = append(agencies, a.ID)
+	}
+	wg.Wait()
+	for i, s := range v.d.sites {
+		if s.Immutable() && out[i].Health.Reachable {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out[i].Immutability = v.immutabilityStatus(ctx, s, agencies)
+			}()
+		}
+	}
 	wg.Wait()
 	prim := v.d.sites.primary().Name
 	for i, s := range v.d.sites {
@@ -94,7 +108,7 @@ func (v service) drcStatuses(ctx context.Context) ([]DRCStatus, error) {
 		switch {
 		case !st.Health.Reachable:
 			st.Status = "unreachable"
-		case len(st.Alarms) > 0:
+		case len(st.Alarms) > 0 || st.Health.LockError != "" || (st.Immutability != nil && len(st.Immutability.Hidden) > 0):
 			st.Status = "alarm"
 		case st.Replication != nil && st.Replication.LagExceeded:
 			st.Status = "lagging"
@@ -103,7 +117,7 @@ func (v service) drcStatuses(ctx context.Context) ([]DRCStatus, error) {
 		default:
 			st.Status = "ok"
 		}
-		st.Problems = drcProblems(st)
+		st.Problems = append(drcProblems(st), immutabilityProblems(s.Name, st.Immutability)...)
 	}
 	return out, nil
 }

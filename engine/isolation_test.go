@@ -117,6 +117,7 @@ func TestIsolationEveryRoute(t *testing.T) {
 		"GET /v1/alarms":                 {"GET", "/v1/alarms", "", "", ""},
 		"GET /v1/damage":                 {"GET", "/v1/damage?agency=disdik", "", "", ""},
 		"POST /v1/repair":                {"POST", "/v1/repair", "", `{"agency":"disdik"}`, ""},
+		"POST /v1/recover":               {"POST", "/v1/recover", "", `{"drc":"local","agency":"disdik"}`, ""},
 		"POST /v1/drills":                {"POST", "/v1/drills", "", `{"target":"sekolah"}`, ""},
 		"GET /v1/reports/drill/{id}":     {"GET", "/v1/reports/drill/" + itoa(bDrill.ID), "/v1/reports/drill/999999", "", ""},
 		"GET /v1/reports/period":         {"GET", "/v1/reports/period?from=2026-11-01&to=2026-11-30", "", "", ""},

@@ -77,6 +77,9 @@ func drcProblems(st *DRCStatus) []string {
 		}
 		out = append(out, msg)
 	}
+	if st.Health.LockError != "" {
+		out = append(out, st.Health.LockError)
+	}
 	for _, a := range st.Alarms {
 		times := "once"
 		if a.Count > 1 {

@@ -239,7 +239,9 @@ func (d *Daemon) pruneStateBundles(ctx context.Context, site *drc.Site, now time
 	for _, t := range escrow.Retention(times, now, sp.KeepLast, sp.KeepDaily, cf.sched.Loc()) {
 		name := escrow.BundleName(t)
 		for _, obj := range []string{name, name + ".json"} {
-			if err := site.Store.Delete(ctx, obj); err != nil {
+			if err := site.Store.Delete(ctx, obj); errors.Is(err, drc.ErrRetained) {
+				continue // an immutable DRC: it goes once its retention has expired
+			} else if err != nil {
 				d.log.Warn("state bundles: cannot delete an old one", "drc", site.Name, "bundle", obj, "err", err)
 			}
 		}

@@ -43,6 +43,7 @@ type (
 	ReplicateRequest   = api.ReplicateRequest
 	VerifyRequest      = api.VerifyRequest
 	RepairRequest      = api.RepairRequest
+	RecoverRequest     = api.RecoverRequest
 )
 
 // apiRun maps a catalog run to the wire.
@@ -90,7 +91,8 @@ func apiAlarms(as []catalog.Alarm) []api.Alarm {
 // apiHealth maps a DRC's probe to the wire.
 func apiHealth(h drc.Health) api.Health {
 	return api.Health{DRC: h.DRC, Reachable: h.Reachable, Error: h.Error, Checked: h.Checked, LatencyMS: h.LatencyMS,
-		FreeBytes: h.FreeBytes, TotalBytes: h.TotalBytes, Capacity: h.Capacity, Versioning: h.Versioning, ObjectLock: h.ObjectLock}
+		FreeBytes: h.FreeBytes, TotalBytes: h.TotalBytes, Capacity: h.Capacity, Versioning: h.Versioning, ObjectLock: h.ObjectLock,
+		Immutability: h.Immutability, LockError: h.LockError}
 }
 
 // apiWindow maps a maintenance window to the wire.

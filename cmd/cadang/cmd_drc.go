@@ -16,10 +16,11 @@ func newDRCCommand(g *globals) *cobra.Command {
 	return newGroupCommand("drc COMMAND", "the DRCs: their health and replication",
 		`Commands about the DRCs (data recovery centers) of the configuration: how each one is
 and what is not there yet ("drc status"), replication to the secondaries now
-("drc sync"), the damaged objects found there ("drc damage") and their repair from
-another DRC ("drc repair").`,
-		"  cadang drc status\n  cadang drc sync --wait\n  cadang drc repair --dry-run",
-		newDRCStatusCommand(g), newDRCSyncCommand(g), newDRCDamageCommand(g), newDRCRepairCommand(g))
+("drc sync"), the damaged objects found there ("drc damage"), their repair from
+another DRC ("drc repair"), and the recovery of objects hidden behind S3 delete
+markers ("drc recover").`,
+		"  cadang drc status\n  cadang drc sync --wait\n  cadang drc repair --dry-run\n  cadang drc recover --drc offsite --wait",
+		newDRCStatusCommand(g), newDRCSyncCommand(g), newDRCDamageCommand(g), newDRCRepairCommand(g), newDRCRecoverCommand(g))
 }
 
 // DRCStatusOptions are the flags of `cadang drc status`.
@@ -115,11 +116,27 @@ func runDRCStatus(ctx context.Context, g *globals, opts DRCStatusOptions) error 
 				notes = append(notes, fmt.Sprintf("%s: last pass %s: %s", d.DRC, shortTime(r.LastPass), r.LastError))
 			}
 		}
+		immutable := "no"
+		if im := d.Immutability; im != nil {
+			immutable = im.Mode + " " + im.Retain
+			if !im.LockedUntil.IsZero() {
+				immutable += ", newest snapshot locked until " + shortTime(im.LockedUntil)
+			}
+			for a, n := range im.Hidden {
+				notes = append(notes, fmt.Sprintf("%s: %d object(s) of agency %s HIDDEN behind delete markers: cadang drc recover --drc %s", d.DRC, n, a, d.DRC))
+			}
+		} else if h.Immutability != "" {
+			immutable = h.Immutability
+		}
+		if h.LockError != "" {
+			immutable += " (NO OBJECT LOCK)"
+			notes = append(notes, h.LockError)
+		}
 		rows = append(rows, []string{d.DRC, d.Role, d.Kind, strings.ToUpper(d.Status), reach, free, orDash(h.Versioning),
-			orDash(h.ObjectLock), lag, pending, dels})
+			orDash(h.ObjectLock), immutable, lag, pending, dels})
 		alarms = append(alarms, d.Alarms...)
 	}
-	table(g.stdout, []string{"DRC", "ROLE", "KIND", "STATUS", "REACHABLE", "FREE", "VERSIONING", "OBJECT LOCK", "LAG", "NOT YET THERE", "PENDING DELETIONS"}, rows)
+	table(g.stdout, []string{"DRC", "ROLE", "KIND", "STATUS", "REACHABLE", "FREE", "VERSIONING", "OBJECT LOCK", "IMMUTABLE", "LAG", "NOT YET THERE", "PENDING DELETIONS"}, rows)
 	for _, n := range notes {
 		fmt.Fprintln(g.stdout, "  "+n)
 	}

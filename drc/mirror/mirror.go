@@ -48,7 +48,11 @@ type Mirror struct {
 	DeleteAfter        time.Duration // default DefaultDeleteAfter
 	Ledger             MirrorLedger
 	Now                func() time.Time
-	Log                *slog.Logger
+	// ExtendRetention asks this pass to extend the retention of what the secondary
+	// still needs, if it is immutable (retention.go); Retain is its immutability.retain.
+	ExtendRetention bool
+	Retain          time.Duration
+	Log             *slog.Logger
 
 	// Optional observers, called as things happen. OnAlarm, OnSnapshot and OnDeleted
 	// are called one at a time, never concurrently, although objects are copied in
@@ -123,6 +127,14 @@ type MirrorResult struct {
 
 	PrimarySnapshots   []string `json:"-"`
 	SecondarySnapshots []string `json:"-"`
+
+	Retention *RetentionPass `json:"retention,omitempty"` // set when the pass extended retention
+	// Locked counts the deletions due at an immutable secondary that wait because the
+	// objects' retention has not expired yet (they are retried by later passes).
+	Locked int `json:"locked,omitempty"`
+	// Denied counts the expired objects the secondary's key may not delete (a key that
+	// cannot delete): left for a lifecycle rule, and pending.
+	Denied int `json:"denied,omitempty"`
 
 	Pending          Transfer  `json:"pending"` // primary objects still missing at the secondary
 	PendingDeletions int       `json:"pending_deletions"`
@@ -228,6 +240,9 @@ func (m *Mirror) Run(ctx context.Context) (*MirrorResult, error) {
 	}
 	if ctx.Err() == nil && !res.Rebuild {
 		m.deletions(ctx, getKey, lp, ls, born, res)
+	}
+	if ctx.Err() == nil {
+		m.extendRetention(ctx, lp, ls, born, res)
 	}
 	if err := m.Ledger.MarkSeen(p.DRC, sortedKeys(lp.snapshots)); err != nil {
 		res.fail(err.Error())
@@ -904,6 +919,18 @@ func (m *Mirror) deletions(ctx context.Context, getKey func() (*resticfmt.Key, e
 				if drc.IsUnreachable(err) {
 					return err
 				}
+				if errors.Is(err, drc.ErrRetained) {
+					mu.Lock()
+					res.Locked++ // stays pending: a later pass retries it
+					mu.Unlock()
+					return nil
+				}
+				if errors.Is(err, drc.ErrDeleteDenied) {
+					mu.Lock()
+					res.Denied++ // left for a lifecycle rule (or another key); stays pending
+					mu.Unlock()
+					return nil
+				}
 				res.fail(fmt.Sprintf("drc %q: deleting %s: %v", s.DRC, obj, err))
 				return nil
 			}
@@ -928,6 +955,17 @@ func (m *Mirror) deletions(ctx context.Context, getKey func() (*resticfmt.Key, e
 			res.fail(fmt.Sprintf("drc %q: deleting: %v", s.DRC, ferr))
 			return // packs stay when their index files could not all be removed
 		}
+		if res.Locked > 0 || res.Denied > 0 {
+			// What a locked snapshot file (or index file) still needs stays with it:
+			// the rest waits for a later pass, when the lock has expired.
+			break
+		}
+	}
+	if res.Locked > 0 {
+		res.note(fmt.Sprintf("%d deletion(s) at drc %q wait for the objects' retention to expire", res.Locked, s.DRC))
+	}
+	if res.Denied > 0 {
+		res.note(fmt.Sprintf("%d expired object(s) at drc %q are left: its key may not delete (a bucket lifecycle rule, or a cleanup with another key, removes them)", res.Denied, s.DRC))
 	}
 	if res.Deleted.Objects > 0 {
 		m.Log.Info("deletions reached the secondary", "drc", s.DRC, "agency", s.Agency, "objects", res.Deleted.Objects, "bytes", res.Deleted.Bytes)

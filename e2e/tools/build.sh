@@ -4,18 +4,19 @@
 # binary is cached outside the checkout, keyed by that version, so a fresh clone on
 # the same machine links it in seconds instead of rebuilding for minutes.
 #
-#   e2e/tools/build.sh restic|minio|staticcheck
+#   e2e/tools/build.sh restic|minio|staticcheck|mc
 #
 # CADANG_TOOLS_CACHE overrides the cache folder (default ~/.cache/cadang-tools).
 set -euo pipefail
 
-name=${1:?usage: build.sh restic|minio|staticcheck}
+name=${1:?usage: build.sh restic|minio|staticcheck|mc}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 mod="$root/e2e/tools/$name"
 case "$name" in
   restic) pkg=github.com/restic/restic/cmd/restic ;;
   minio)  pkg=github.com/minio/minio ;;
   staticcheck) pkg=honnef.co/go/tools/cmd/staticcheck ;;
+  mc)     pkg=github.com/minio/mc ;;  # MinIO's client: users and policies for the tests
   *) echo "build.sh: unknown tool $name" >&2; exit 2 ;;
 esac
 

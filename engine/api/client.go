@@ -317,6 +317,13 @@ func (c *Client) Repair(ctx context.Context, req RepairRequest) ([]RunInfo, erro
 	return out, c.do(ctx, http.MethodPost, "/v1/repair", req, &out)
 }
 
+// Recover queues recover runs: the objects hidden behind S3 delete markers at a DRC are
+// made visible again. It returns the runs.
+func (c *Client) Recover(ctx context.Context, req RecoverRequest) ([]RunInfo, error) {
+	var out []RunInfo
+	return out, c.do(ctx, http.MethodPost, "/v1/recover", req, &out)
+}
+
 // Audit returns the audit log, newest first: only agency's entries when agency is not
 // empty, only those at or after since when it is not empty (a time, RFC 3339, or a
 // date, YYYY-MM-DD, in the daemon's zone), at most limit (0: all; negative: the

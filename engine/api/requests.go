@@ -75,6 +75,13 @@ type ReplicateRequest struct {
 	Agency string `json:"agency,omitempty"`
 }
 
+// RecoverRequest asks to make the objects hidden behind S3 delete markers at a DRC
+// visible again (for one agency, or all): POST /v1/recover.
+type RecoverRequest struct {
+	DRC    string `json:"drc"`
+	Agency string `json:"agency,omitempty"`
+}
+
 // RepairRequest asks to repair the damaged objects recorded at the DRCs (one DRC, or
 // all) from a good copy at another: POST /v1/repair. DryRun says what would be done.
 type RepairRequest struct {

@@ -282,8 +282,36 @@ type DRCStatus struct {
 	// Replication is set for a secondary.
 	Replication *ReplicationStatus `json:"replication,omitempty"`
 	Alarms      []Alarm            `json:"alarms,omitempty"` // active alarms about objects at this DRC
+	// Immutability is set for a DRC configured immutable (S3 Object Lock).
+	Immutability *ImmutabilityStatus `json:"immutability,omitempty"`
 	// Problems say, one line each, why Status is not ok.
 	Problems []string `json:"problems"`
+}
+
+// ImmutabilityStatus is what drc status reads at an immutable DRC.
+type ImmutabilityStatus struct {
+	Mode   string `json:"mode"`   // compliance or governance
+	Retain string `json:"retain"` // immutability.retain
+	// LockedUntil is until when the newest snapshot is locked there (its snapshot file's
+	// retain-until date; the earliest over the agencies: LockedAgency's).
+	LockedUntil    time.Time `json:"locked_until,omitzero"`
+	LockedAgency   string    `json:"locked_agency,omitempty"`
+	LockedSnapshot string    `json:"locked_snapshot,omitempty"`
+	// Unlocked lists the agencies whose newest snapshot there carries no retention.
+	Unlocked []string `json:"unlocked,omitempty"`
+	// Hidden counts, per agency, the objects hidden behind delete markers (a problem:
+	// `cadang drc recover` makes them visible again).
+	Hidden map[string]int `json:"hidden,omitempty"`
+	Error  string         `json:"error,omitempty"` // what could not be read, one line
+}
+
+// RecoverReport is what a recover run did, kept as its manifest.
+type RecoverReport struct {
+	Hidden    int      `json:"hidden"`    // objects found hidden behind delete markers
+	Recovered int      `json:"recovered"` // made visible again
+	Markers   int      `json:"markers"`   // delete markers removed
+	Failed    int      `json:"failed"`
+	Objects   []string `json:"objects,omitempty"` // the recovered objects (the first 1,000)
 }
 
 // Health is what a probe of a DRC found.
@@ -298,6 +326,10 @@ type Health struct {
 	Capacity   string    `json:"capacity,omitempty"`    // why free space is not known
 	Versioning string    `json:"versioning,omitempty"`  // enabled, suspended, off (S3); n/a for a directory
 	ObjectLock string    `json:"object_lock,omitempty"` // off, or "on" with the default retention
+	// Immutability is set for a DRC configured immutable ("compliance, 30d"); LockError
+	// says why its bucket cannot lock objects (a problem, never a silent downgrade).
+	Immutability string `json:"immutability,omitempty"`
+	LockError    string `json:"lock_error,omitempty"`
 }
 
 // ReplicationStatus is how far a secondary is behind the primary.

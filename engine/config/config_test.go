@@ -154,6 +154,25 @@ targets:
 			},
 		},
 		{
+			name: "immutability mistakes",
+			src: `state_dir: /s
+drcs:
+  - name: local
+    role: primary
+    path: /srv/local
+    immutability: {mode: compliance, retain: 30d}
+  - name: offsite
+    role: secondary
+    s3: {endpoint: 127.0.0.1:9100, bucket: cadang, access_key: a, secret_key_file: /k}
+    immutability: {mode: legal, retain: 12h}
+`,
+			want: []string{
+				`cadang.yaml:6:19: drc "local": immutability: applies to an S3 DRC only (a directory cannot lock its files against root)`,
+				`cadang.yaml:10:26: drc "offsite": immutability.mode: "legal" is not a mode: use compliance or governance`,
+				`cadang.yaml:10:41: drc "offsite": immutability.retain: 12h0m0s: give at least 1d`,
+			},
+		},
+		{
 			name: "drc mistakes",
 			src: `state_dir: /s
 drcs:

@@ -134,7 +134,7 @@ func UsesOf(r *catalog.Run) Uses {
 		u.Repo = catalog.RepoKey(r.DRC, r.Agency)
 	}
 	switch r.Op {
-	case "forget", "prune", "check", "unlock", "restic", "repair":
+	case "forget", "prune", "check", "unlock", "restic", "repair", "recover":
 		u.Exclusive = true
 	case "replicate":
 		u.Serial = "replicate/" + u.Repo // one pass at a time per (secondary, agency)

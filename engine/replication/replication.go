@@ -81,6 +81,7 @@ type Replicator struct {
 	lagOver  map[string]bool             // secondaries whose lag objective is exceeded
 	due      map[string]bool             // DRCs to scan at once (they came back)
 	wake     chan struct{}
+	extended map[string]time.Time // drc/agency -> when a pass last extended retention there (immutable DRCs)
 }
 
 type pairState struct {
@@ -92,7 +93,8 @@ type pairState struct {
 // New returns the replicator of a daemon's DRCs (sites, the primary first).
 func New(sites []*drc.Site, cat *catalog.Catalog, cfg func() *config.Config, log *slog.Logger, now func() time.Time, host Host) *Replicator {
 	rp := &Replicator{sites: sites, cat: cat, cfg: cfg, log: log, now: now, host: host, pairs: map[string]*pairState{}, health: map[string]drc.Health{}, limiters: map[string]*mirror.Limiter{},
-		contents: map[string]*mirror.Contents{}, lagOver: map[string]bool{}, due: map[string]bool{}, wake: make(chan struct{}, 1)}
+		contents: map[string]*mirror.Contents{}, lagOver: map[string]bool{}, due: map[string]bool{}, wake: make(chan struct{}, 1),
+		extended: map[string]time.Time{}}
 	for _, s := range sites {
 		rp.limiters[s.Name] = mirror.NewLimiter(s.Replication.Bandwidth)
 	}
@@ -228,7 +230,9 @@ func (rp *Replicator) replicate(ctx context.Context, j *queue.Job, ps *pairState
 	}
 
 	settings := sec.Replication.Effective()
+	extend := rp.extensionDue(sec, r.Agency)
 	m := &mirror.Mirror{
+		ExtendRetention: extend, Retain: retainOf(sec),
 		Primary: prim.Repo(r.Agency), Secondary: sec.Repo(r.Agency), Contents: rp.ContentsFor(r.Agency),
 		Workers: settings.Workers, Limiter: rp.limiters[sec.Name], DeleteAfter: settings.DeleteAfter,
 		Ledger: &pairLedger{cat: rp.cat, drc: sec.Name, agency: r.Agency, now: rp.now}, Now: rp.now, Log: log,
@@ -249,6 +253,11 @@ func (rp *Replicator) replicate(ctx context.Context, j *queue.Job, ps *pairState
 	}
 	listedAt := rp.now() // the pass lists both DRCs after this
 	res, err := m.Run(ctx)
+	if res != nil && res.Retention != nil && len(res.Failures) == 0 && ctx.Err() == nil {
+		rp.mu.Lock()
+		rp.extended[sec.Name+"/"+r.Agency] = listedAt
+		rp.mu.Unlock()
+	}
 	rp.Record(ctx, r, prim, sec, res, err, listedAt)
 	return err
 }
@@ -640,10 +649,13 @@ func (rp *Replicator) scanAll(ctx context.Context, sec *drc.Site) {
 				st.PendingObjects, st.PendingBytes = scan.ToCopy.Objects, scan.ToCopy.Bytes
 				_ = rp.cat.PutReplState(st)
 			}
-			if !scan.Work() {
+			extend := rp.extensionDue(sec, a.ID)
+			if !scan.Work() && !extend {
 				continue
 			}
 			switch {
+			case !scan.Work():
+				reason = "background: retention extension"
 			case scan.ToBringBack > 0:
 				reason = fmt.Sprintf("background: %d snapshot(s) to bring back to drc %q", scan.ToBringBack, prim.Name)
 			case scan.ToCopy.Objects > 0:
@@ -656,6 +668,27 @@ func (rp *Replicator) scanAll(ctx context.Context, sec *drc.Site) {
 			rp.log.Error("cannot queue replication", "drc", sec.Name, "agency", a.ID, "err", err)
 		}
 	}
+}
+
+// extensionDue tells whether a pass to an immutable secondary should extend the
+// retention of what is still needed there: at most once per mirror.ExtendEvery (a
+// day, or retain/2 if shorter) per DRC and agency, and at the first pass after the
+// daemon starts.
+func (rp *Replicator) extensionDue(sec *drc.Site, agency string) bool {
+	if !sec.Immutable() {
+		return false
+	}
+	rp.mu.Lock()
+	last, ok := rp.extended[sec.Name+"/"+agency]
+	rp.mu.Unlock()
+	return !ok || rp.now().Sub(last) >= mirror.ExtendEvery(sec.Immutability.Retain)
+}
+
+func retainOf(s *drc.Site) time.Duration {
+	if s.Immutability == nil {
+		return 0
+	}
+	return s.Immutability.Retain
 }
 
 // checkLag logs when a secondary's lag objective starts and stops being exceeded.

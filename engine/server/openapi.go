@@ -56,6 +56,7 @@ var routeDocs = map[string]routeDoc{
 	"GET /v1/alarms":                 {summary: "Alarms, newest first", query: []string{"all"}, response: []api.Alarm{}, status: 200},
 	"GET /v1/damage":                 {summary: "Damaged objects at the DRCs, newest first", query: []string{"all", "drc", "agency"}, response: []api.Damage{}, status: 200},
 	"POST /v1/repair":                {summary: "Repair damaged objects from the other DRC", request: api.RepairRequest{}, response: []api.RunInfo{}, status: 202},
+	"POST /v1/recover":               {summary: "Make objects hidden behind S3 delete markers visible again", request: api.RecoverRequest{}, response: []api.RunInfo{}, status: 202},
 	"POST /v1/drills":                {summary: "Restore drills now", request: api.DrillRequest{}, response: []api.RunInfo{}, status: 202},
 	"GET /v1/reports/drill/{id}":     {summary: "A drill's report (Berita Acara)", query: []string{"format", "lang"}, status: 200, produces: "application/pdf"},
 	"GET /v1/reports/period":         {summary: "The drills of a period", query: []string{"from", "to", "format", "lang"}, status: 200, produces: "application/pdf"},

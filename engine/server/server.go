@@ -41,6 +41,7 @@ type Service interface {
 	Alarms(all bool) ([]api.Alarm, error)
 	Damage(all bool, drc, agency string) ([]api.Damage, error)
 	Repair(req api.RepairRequest) ([]api.RunInfo, error)
+	Recover(req api.RecoverRequest) ([]api.RunInfo, error)
 	Drill(req api.DrillRequest) ([]api.RunInfo, error)
 	DrillReport(id uint64, format, lang string) ([]byte, error)
 	PeriodReport(from, to time.Time, format, lang string) ([]byte, error)
@@ -162,6 +163,7 @@ const MaxScheduleHours = 24 * 366
 //	GET  /v1/alarms?all=1           alarms, newest first
 //	GET  /v1/damage?all=1&drc=&agency=  damaged objects at the DRCs, newest first
 //	POST /v1/repair                 RepairRequest -> the queued repair runs
+//	POST /v1/recover                RecoverRequest -> the queued recover runs (objects hidden by delete markers)
 //	POST /v1/drills                 DrillRequest -> the queued runs
 //	GET  /v1/reports/drill/{id}?format=&lang=
 //	GET  /v1/reports/period?from=&to=&format=&lang=
@@ -239,6 +241,7 @@ func New(s Service) http.Handler {
 		answer(w, out, err)
 	})
 	handle("POST /v1/repair", accept(s.Repair))
+	handle("POST /v1/recover", accept(s.Recover))
 	handle("POST /v1/drills", accept(s.Drill))
 	handle("GET /v1/reports/drill/{id}", h.drillReport)
 	handle("GET /v1/reports/period", h.periodReport)

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cadang/cadang/engine/api"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// DRCRecoverOptions are the flags of `cadang drc recover`.
+type DRCRecoverOptions struct {
+	DRC, Agency string
+	Wait        bool
+}
+
+// AddFlags adds the options' flags to f.
+func (o *DRCRecoverOptions) AddFlags(f *pflag.FlagSet) {
+	f.StringVar(&o.DRC, "drc", "", "the S3 `DRC` to recover (required)")
+	f.StringVar(&o.Agency, "agency", "", "this agency's repository only (default: every agency)")
+	f.BoolVar(&o.Wait, "wait", false, "wait for the recover runs to end; exit 1 if an object stays hidden")
+}
+
+func newDRCRecoverCommand(g *globals) *cobra.Command {
+	var opts DRCRecoverOptions
+	cmd := &cobra.Command{
+		Use:   "recover --drc NAME [--agency ID] [--wait]",
+		Short: "make objects hidden behind S3 delete markers visible again",
+		Long: `On a versioned S3 bucket (every bucket with object lock), deleting an object without naming
+a version only hides it behind a delete marker: the data stays, and at an immutable DRC
+it cannot be erased before its retention date. An attacker holding cadang's keys can
+still hide a whole repository this way, and "cadang drc status" then reports hidden
+objects. This command lists the object versions of each agency's repository at the DRC
+and, for every object whose latest version is a delete marker while an older version
+exists, removes the delete markers, so that the repository opens again and restores
+and drills from that DRC work. Each agency is one run (op "recover"), recorded like any
+other; its notes and manifest count what was found and made visible. restic's lock
+files are left as they are. See docs/ransomware.md.`,
+		Example: `  cadang drc status
+  cadang drc recover --drc offsite --wait
+  cadang drc recover --drc offsite --agency dinkes`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDRCRecover(cmd.Context(), g, opts)
+		},
+	}
+	opts.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runDRCRecover(ctx context.Context, g *globals, opts DRCRecoverOptions) error {
+	if opts.DRC == "" {
+		return &exitError{exitUsage, fmt.Errorf("give the DRC to recover: --drc NAME")}
+	}
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	runs, err := c.Recover(ctx, api.RecoverRequest{DRC: opts.DRC, Agency: opts.Agency})
+	if err != nil {
+		return err
+	}
+	if !opts.Wait {
+		if g.json {
+			return printJSON(g.stdout, runs)
+		}
+		for _, r := range runs {
+			fmt.Fprintf(g.stdout, "run %d queued: recover agency %s at drc %s\n", r.ID, r.Agency, r.DRC)
+		}
+		return nil
+	}
+	ids := make([]uint64, len(runs))
+	for i, r := range runs {
+		ids[i] = r.ID
+	}
+	ended, err := waitRuns(ctx, c, ids, nil)
+	if err != nil {
+		return err
+	}
+	final := make([]api.RunInfo, 0, len(ended))
+	failed := 0
+	for _, ri := range ended {
+		if ri.Status != api.Succeeded {
+			failed++
+		}
+		final = append(final, *ri)
+	}
+	if g.json {
+		if err := printJSON(g.stdout, final); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range final {
+			fmt.Fprintf(g.stdout, "run %d %s: recover agency %s at drc %s in %s\n", r.ID, r.Status, r.Agency, r.DRC, took(r.Run))
+			for _, n := range r.Notes {
+				fmt.Fprintf(g.stdout, "  %s\n", n)
+			}
+			if r.Error != "" {
+				fmt.Fprintf(g.stdout, "  error: %s\n", r.Error)
+			}
+		}
+	}
+	if failed > 0 {
+		return &exitError{exitFailed, fmt.Errorf("%d of %d recover runs did not succeed: objects stay hidden", failed, len(final))}
+	}
+	return nil
+}

@@ -1,0 +1,263 @@
+package drc_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/internal/testenv"
+	"github.com/minio/minio-go/v7"
+)
+
+func immutableConfig(m *testenv.MinIO, bucket string, create bool) drc.Config {
+	return drc.Config{Name: "offsite", Role: drc.RoleSecondary,
+		S3:           &drc.S3Config{Endpoint: m.Endpoint, Bucket: bucket, AccessKey: m.AccessKey, SecretKeyFile: m.SecretKeyFile(), Insecure: true, CreateBucket: create},
+		Immutability: &drc.Immutability{Mode: drc.ModeGovernance, Retain: 24 * time.Hour},
+		Replication:  drc.Replication{DeleteAfter: time.Hour}}
+}
+
+// With real MinIO: init creates an immutable DRC's bucket with object lock; objects put
+// there carry a retention date of now + retain + delete_after, cannot be removed
+// before it (Delete says so, and leaves them), can be extended; restic's lock files are
+// not locked. An existing bucket without object lock is refused at init and in the
+// health check, in one line naming the DRC and the bucket.
+func TestImmutableBucketAndRetention(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := testenv.StartMinIO(t, "plain")
+	r := newRestic(t)
+
+	// A bucket without object lock: refused.
+	bad := openSite(t, r, t.TempDir(), immutableConfig(m, "plain", true))
+	res := drc.Ensure(ctx, []*drc.Site{bad}, "dinkes")
+	if res[0].Action != "failed" || !strings.Contains(res[0].Error, `bucket "plain" of drc "offsite" has no object lock`) || strings.Contains(res[0].Error, "\n") {
+		t.Fatalf("init of an immutable drc on a bucket without lock: %+v", res[0])
+	}
+	if h := bad.Health(ctx, time.Now); h.LockError == "" || !strings.Contains(h.LockError, `bucket "plain" of drc "offsite" has no object lock`) || h.Immutability != "governance, 1d" {
+		t.Errorf("health of the bucket without lock: %+v", h)
+	}
+	// A write with a retention date is refused there: never stored unlocked.
+	if err := bad.Repo("dinkes").Store.Put(ctx, "data/ab/abff", strings.NewReader("x"), 1); err == nil {
+		t.Errorf("a locked put to a bucket without object lock succeeded")
+	}
+	if objs := objectNames(t, bad.Store, ""); len(objs) != 0 {
+		t.Errorf("nothing may be written to a bucket that cannot lock: %v", objs)
+	}
+
+	// create_bucket: made with object lock.
+	site := openSite(t, r, t.TempDir(), immutableConfig(m, "locked", true))
+	if res := drc.Ensure(ctx, []*drc.Site{site}, "dinkes"); res[0].Error != "" {
+		t.Fatalf("init: %+v", res[0])
+	}
+	if enabled, _, _, _, err := m.Client().GetObjectLockConfig(ctx, "locked"); err != nil || enabled != "Enabled" {
+		t.Fatalf("the bucket was not made with object lock: %q %v", enabled, err)
+	}
+	if h := site.Health(ctx, time.Now); h.LockError != "" || !h.Reachable {
+		t.Errorf("health: %+v", h)
+	}
+	repo := site.Repo("dinkes")
+	// The config seeded by init is locked.
+	before := time.Now()
+	cr, err := drc.ObjectRetention(ctx, repo.Store, "config")
+	if err != nil || cr.Mode != "GOVERNANCE" || cr.Until.Before(before.Add(25*time.Hour-time.Minute)) || cr.Until.After(before.Add(25*time.Hour+time.Minute)) {
+		t.Errorf("retention of config: %+v, %v", cr, err)
+	}
+
+	data := []byte("pack bytes")
+	if err := repo.Store.Put(ctx, "data/ab/abcd", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatalf("put with retention: %v", err)
+	}
+	ret, err := drc.ObjectRetention(ctx, repo.Store, "data/ab/abcd")
+	if err != nil || ret.Mode != "GOVERNANCE" || ret.Until.Before(before.Add(25*time.Hour-time.Minute)) {
+		t.Fatalf("retention of a put object: %+v, %v", ret, err)
+	}
+	// Delete leaves a locked object and says why.
+	err = repo.Store.Delete(ctx, "data/ab/abcd")
+	if !errors.Is(err, drc.ErrRetained) || !strings.Contains(err.Error(), "data/ab/abcd") {
+		t.Errorf("delete of a locked object: %v", err)
+	}
+	if _, err := repo.Store.Stat(ctx, "data/ab/abcd"); err != nil {
+		t.Errorf("the locked object must stay: %v", err)
+	}
+	// The store's key cannot remove the version either (no bypass).
+	info, _ := m.Client().StatObject(ctx, "locked", "dinkes/data/ab/abcd", minio.StatObjectOptions{})
+	if err := m.Client().RemoveObject(ctx, "locked", "dinkes/data/ab/abcd", minio.RemoveObjectOptions{VersionID: info.VersionID}); err == nil {
+		t.Errorf("the locked version was removed")
+	}
+
+	// Extension: later only.
+	later := time.Now().Add(72 * time.Hour)
+	if ok, err := drc.ExtendRetention(ctx, repo.Store, "data/ab/abcd", later); !ok || err != nil {
+		t.Fatalf("extend: %v %v", ok, err)
+	}
+	if ret, _ := drc.ObjectRetention(ctx, repo.Store, "data/ab/abcd"); ret.Until.Before(later) {
+		t.Errorf("not extended: %+v", ret)
+	}
+	if ok, err := drc.ExtendRetention(ctx, repo.Store, "data/ab/abcd", time.Now().Add(time.Hour)); ok || err != nil {
+		t.Errorf("an earlier date must not be set: %v %v", ok, err)
+	}
+
+	// restic's lock files are not locked: restic removes them when done.
+	if err := repo.Store.Put(ctx, "locks/0011", strings.NewReader("l"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if ret, _ := drc.ObjectRetention(ctx, repo.Store, "locks/0011"); !ret.Until.IsZero() {
+		t.Errorf("a lock file was locked: %+v", ret)
+	}
+	if err := repo.Store.Delete(ctx, "locks/0011"); err != nil {
+		t.Errorf("delete a lock file: %v", err)
+	}
+
+	// An object whose retention has expired is removed for good (no delete marker).
+	short := m.Client()
+	until := time.Now().Add(2 * time.Second)
+	mode := minio.Governance
+	if _, err := short.PutObject(ctx, "locked", "dinkes/index/ef01", strings.NewReader("ix"), 2,
+		minio.PutObjectOptions{Mode: mode, RetainUntilDate: until}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(until) + time.Second)
+	if err := repo.Store.Delete(ctx, "index/ef01"); err != nil {
+		t.Fatalf("delete of an expired object: %v", err)
+	}
+	n := 0
+	for obj := range short.ListObjects(ctx, "locked", minio.ListObjectsOptions{Prefix: "dinkes/index/", Recursive: true, WithVersions: true}) {
+		if obj.Err != nil {
+			t.Fatal(obj.Err)
+		}
+		n++
+	}
+	if n != 0 {
+		t.Errorf("%d versions left of an expired object", n)
+	}
+}
+
+// With real MinIO: plain deletes with the DRC's own keys hide objects behind delete
+// markers; HiddenObjects finds them (not restic's lock files) and Unhide brings them
+// back, byte for byte.
+func TestHiddenObjectsAndUnhide(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := testenv.StartMinIO(t, "warmup") // waits until the server makes buckets
+	r := newRestic(t)
+	site := openSite(t, r, t.TempDir(), immutableConfig(m, "locked", true))
+	if res := drc.Ensure(ctx, []*drc.Site{site}, "dinkes"); res[0].Error != "" {
+		t.Fatalf("init: %+v", res[0])
+	}
+	repo := site.Repo("dinkes")
+	for _, name := range []string{"data/ab/ab01", "snapshots/cd02"} {
+		if err := repo.Store.Put(ctx, name, strings.NewReader(name), int64(len(name))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h, err := site.HiddenObjects(ctx, "dinkes"); err != nil || len(h) != 0 {
+		t.Fatalf("hidden before the attack: %+v %v", h, err)
+	}
+	// The attacker: plain deletes of everything, twice (two markers), and a lock file.
+	c := m.Client()
+	for i := 0; i < 2; i++ {
+		for obj := range c.ListObjects(ctx, "locked", minio.ListObjectsOptions{Prefix: "dinkes/", Recursive: true}) {
+			if err := c.RemoveObject(ctx, "locked", obj.Key, minio.RemoveObjectOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = c.RemoveObject(ctx, "locked", "dinkes/data/ab/ab01", minio.RemoveObjectOptions{})
+	}
+	if _, err := repo.Store.Stat(ctx, "data/ab/ab01"); !errors.Is(err, drc.ErrNotExist) {
+		t.Fatalf("the attack did not hide the pack: %v", err)
+	}
+	hidden, err := site.HiddenObjects(ctx, "dinkes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, h := range hidden {
+		names[h.Name] = true
+	}
+	if !names["data/ab/ab01"] || !names["snapshots/cd02"] || !names["config"] || len(hidden) < 4 {
+		t.Fatalf("hidden: %+v", hidden)
+	}
+	for _, h := range hidden {
+		if strings.HasPrefix(h.Name, "locks/") {
+			t.Errorf("a lock file counted as hidden: %s", h.Name)
+		}
+		if err := site.Unhide(ctx, "dinkes", h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := drc.ReadObject(ctx, repo.Store, "data/ab/ab01")
+	if err != nil || string(got) != "data/ab/ab01" {
+		t.Errorf("after unhide: %q %v", got, err)
+	}
+	if err := repo.Open(ctx); err != nil {
+		t.Errorf("the repository does not open after unhide: %v", err)
+	}
+	if h, err := site.HiddenObjects(ctx, "dinkes"); err != nil || len(h) != 0 {
+		t.Errorf("hidden after unhide: %+v %v", h, err)
+	}
+}
+
+// With real MinIO and a key that cannot delete (docs/ransomware.md's policy, made with
+// mc): deleting an object whose retention has expired is ErrDeleteDenied (left for a
+// lifecycle rule), not a failure of another kind; a locked one is still ErrRetained.
+func TestDeleteWithAKeyThatCannotDelete(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := testenv.StartMinIO(t, "warmup")
+	mc := testenv.Tool(t, "mc")
+	root := m.Client()
+	if err := root.MakeBucket(ctx, "locked", minio.MakeBucketOptions{ObjectLocking: true}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	policy := `{"Version": "2012-10-17", "Statement": [
+  {"Effect": "Allow", "Action": ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration"], "Resource": ["arn:aws:s3:::locked"]},
+  {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:GetObjectRetention", "s3:PutObjectRetention"], "Resource": ["arn:aws:s3:::locked/*"]},
+  {"Effect": "Allow", "Action": ["s3:DeleteObject"], "Resource": ["arn:aws:s3:::locked/*/locks/*"]}]}`
+	if err := os.WriteFile(filepath.Join(dir, "p.json"), []byte(policy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "MC_CONFIG_DIR="+filepath.Join(dir, "mc"), fmt.Sprintf("MC_HOST_m=http://%s:%s@%s", m.AccessKey, m.SecretKey, m.Endpoint))
+	for _, args := range [][]string{
+		{"admin", "policy", "create", "m", "nodelete", filepath.Join(dir, "p.json")},
+		{"admin", "user", "add", "m", "offsite-key", "offsite-key-secret"},
+		{"admin", "policy", "attach", "m", "nodelete", "--user", "offsite-key"},
+	} {
+		cmd := exec.Command(mc, append([]string{"--quiet"}, args...)...)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("mc %v: %v\n%s", args[:3], err, out)
+		}
+	}
+	cfg := immutableConfig(m, "locked", false)
+	cfg.S3.AccessKey, cfg.S3.SecretKeyFile, cfg.S3.SecretKey = "offsite-key", "", "offsite-key-secret"
+	site := openSite(t, newRestic(t), t.TempDir(), cfg)
+	st := site.Repo("dinkes").Store
+	if err := st.Put(ctx, "data/ab/ab01", strings.NewReader("x"), 1); err != nil {
+		t.Fatalf("put with the key that cannot delete: %v", err)
+	}
+	if err := st.Delete(ctx, "data/ab/ab01"); !errors.Is(err, drc.ErrRetained) {
+		t.Errorf("delete of a locked object: %v", err)
+	}
+	until := time.Now().Add(2 * time.Second)
+	if _, err := root.PutObject(ctx, "locked", "dinkes/index/cd02", strings.NewReader("ix"), 2,
+		minio.PutObjectOptions{Mode: minio.Governance, RetainUntilDate: until}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(until) + time.Second)
+	err := st.Delete(ctx, "index/cd02")
+	if !errors.Is(err, drc.ErrDeleteDenied) || !strings.Contains(err.Error(), "index/cd02") || strings.Contains(err.Error(), "offsite-key-secret") {
+		t.Errorf("delete of an expired object with a key that cannot delete: %v", err)
+	}
+	if _, err := st.Stat(ctx, "index/cd02"); err != nil {
+		t.Errorf("the expired object must stay: %v", err)
+	}
+}

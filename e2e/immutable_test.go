@@ -1,0 +1,303 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/cadang/cadang/engine/api"
+	"github.com/cadang/cadang/internal/testenv"
+)
+
+// immutableDRC is the YAML of an S3 secondary whose bucket cadang creates with object
+// lock, with immutability and replication settings.
+func immutableDRC(name string, m *testenv.MinIO, bucket, mode string) string {
+	return fmt.Sprintf("  - name: %s\n    role: secondary\n    s3: {endpoint: %q, bucket: %s, access_key: %s, secret_key_file: %s, insecure: true, create_bucket: true}\n"+
+		"    immutability: {mode: %s, retain: 1d}\n    replication: {interval: 1h, delete_after: 1h}\n",
+		name, m.Endpoint, bucket, m.AccessKey, m.SecretKeyFile(), mode)
+}
+
+// Ransomware with root on cadang's host (docs/ransomware.md): it holds the S3 keys of
+// both DRCs. With two real MinIO servers, the off-site bucket made by `cadang init`
+// with object lock: after a backup and a sync, every object off-site is locked; an
+// attacker using the host's keys deletes all it can at both DRCs (plain deletes leave
+// delete markers off-site; deletes of versions are refused by the lock; everything at
+// the primary goes). `drc status` reports the hidden objects, `drc recover` makes them
+// visible again, and a restore from the off-site DRC gives back the source.
+func TestImmutableOffsiteSurvivesAnAttacker(t *testing.T) {
+	w := newWorld(t)
+	local := testenv.StartMinIO(t, "cadang")
+	offsite := testenv.StartMinIO(t, "warmup") // the off-site bucket is cadang's to create
+	src := filepath.Join(w.dir, "srv", "portal")
+	makeTree(t, src, 12<<20)
+
+	w.config("drcs:\n" + s3DRC("local", "primary", local, "", "cadang") + immutableDRC("offsite", offsite, "cadang-offsite", "governance") + `
+agencies:
+  - {id: dinkes, name: Dinas Kesehatan}
+targets:
+  - {name: portal-files, agency: dinkes, kind: files, files: {paths: [` + src + `]}}
+`)
+	w.must("init")
+	ctx := context.Background()
+	oc := offsite.Client()
+	if enabled, _, _, _, err := oc.GetObjectLockConfig(ctx, "cadang-offsite"); err != nil || enabled != "Enabled" {
+		t.Fatalf("init did not create the off-site bucket with object lock: %q %v", enabled, err)
+	}
+	w.startDaemon()
+	backup, r := w.backupJSON("portal-files")
+	if r.code != 0 {
+		t.Fatalf("backup: %s", r)
+	}
+	sync := w.must("drc", "sync", "--wait")
+	if !strings.Contains(sync.stdout, "succeeded") {
+		t.Fatalf("drc sync: %s", sync)
+	}
+	// The first pass since the daemon started extended the retention (once a day after).
+	extended := 0
+	for _, ri := range w.runs("") {
+		if ri.Op == "replicate" && strings.Contains(strings.Join(ri.Notes, "\n"), `retention at drc "offsite"`) {
+			extended++
+		}
+	}
+	if extended != 1 {
+		t.Errorf("%d replicate runs extended the retention; want 1", extended)
+	}
+
+	// Every replicated object off-site (and config and keys) is locked for retain + delete_after.
+	now := time.Now()
+	n := 0
+	for obj := range oc.ListObjects(ctx, "cadang-offsite", minio.ListObjectsOptions{Prefix: agencyID + "/", Recursive: true}) {
+		if obj.Err != nil {
+			t.Fatal(obj.Err)
+		}
+		name := strings.TrimPrefix(obj.Key, agencyID+"/")
+		if strings.HasPrefix(name, "locks/") {
+			continue
+		}
+		mode, until, err := oc.GetObjectRetention(ctx, "cadang-offsite", obj.Key, "")
+		if err != nil || mode == nil || *mode != minio.Governance || until == nil || until.Before(now.Add(24*time.Hour)) {
+			t.Errorf("%s: retention %v %v %v", name, mode, until, err)
+		}
+		n++
+	}
+	if n < 5 {
+		t.Fatalf("only %d objects off-site", n)
+	}
+	st := w.drcStatus()
+	im := st[1].Immutability
+	if im == nil || im.Mode != "governance" || im.Retain != "1d" || im.LockedUntil.Before(now.Add(24*time.Hour)) || len(im.Hidden) != 0 || st[1].Status != "ok" {
+		t.Fatalf("drc status of the immutable DRC: %+v %+v", st[1], im)
+	}
+	if table := w.must("drc", "status").stdout; !strings.Contains(table, "IMMUTABLE") || !strings.Contains(table, "governance 1d, newest snapshot locked until") {
+		t.Errorf("drc status table:\n%s", table)
+	}
+
+	// The attacker, with the host's keys (the same access key as cadang's).
+	refused, hidden := 0, 0
+	type version struct{ key, id string }
+	var versions []version
+	for obj := range oc.ListObjects(ctx, "cadang-offsite", minio.ListObjectsOptions{Prefix: agencyID + "/", Recursive: true, WithVersions: true}) {
+		if obj.Err != nil {
+			t.Fatal(obj.Err)
+		}
+		versions = append(versions, version{obj.Key, obj.VersionID})
+	}
+	for _, v := range versions {
+		if err := oc.RemoveObject(ctx, "cadang-offsite", v.key, minio.RemoveObjectOptions{VersionID: v.id}); err != nil {
+			refused++
+		}
+	}
+	for obj := range oc.ListObjects(ctx, "cadang-offsite", minio.ListObjectsOptions{Prefix: agencyID + "/", Recursive: true}) {
+		if err := oc.RemoveObject(ctx, "cadang-offsite", obj.Key, minio.RemoveObjectOptions{}); err != nil {
+			t.Fatalf("a plain delete off-site: %v", err)
+		}
+		hidden++
+	}
+	if err := oc.RemoveBucket(ctx, "cadang-offsite"); err == nil {
+		t.Fatal("the off-site bucket was removed")
+	}
+	lc := local.Client()
+	for obj := range lc.ListObjects(ctx, "cadang", minio.ListObjectsOptions{Prefix: agencyID + "/", Recursive: true}) {
+		if err := lc.RemoveObject(ctx, "cadang", obj.Key, minio.RemoveObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if refused < n || hidden < n {
+		t.Fatalf("attack: %d version deletes refused, %d objects hidden; %d locked objects", refused, hidden, n)
+	}
+	if left := bucketObjects(t, offsite, "cadang-offsite"); len(left) != 0 {
+		t.Fatalf("the attack left objects visible: %v", left)
+	}
+
+	// drc status sees the hidden objects.
+	st = w.drcStatus()
+	im = st[1].Immutability
+	if im == nil || im.Hidden[agencyID] < n || st[1].Status != "alarm" || !strings.Contains(strings.Join(st[1].Problems, "\n"), "cadang drc recover --drc offsite") {
+		t.Fatalf("drc status after the attack: %+v %+v", st[1], im)
+	}
+	if r := w.cadang("drc", "status", "--check"); r.code != 1 || !strings.Contains(r.stdout+r.stderr, "hidden behind delete markers") {
+		t.Errorf("drc status --check after the attack: %s", r)
+	}
+
+	rec := w.must("drc", "recover", "--drc", "offsite", "--wait")
+	if !strings.Contains(rec.stdout, "succeeded") || !strings.Contains(rec.stdout, "made visible again") {
+		t.Fatalf("drc recover: %s", rec)
+	}
+	var runs []api.RunInfo
+	for _, ri := range w.runs("") {
+		if ri.Op == "recover" {
+			runs = append(runs, ri)
+		}
+	}
+	if len(runs) != 1 || runs[0].DRC != "offsite" || runs[0].FilesProcessed < uint64(n) {
+		t.Errorf("recover runs: %+v", runs)
+	}
+	st = w.drcStatus()
+	if im := st[1].Immutability; im == nil || len(im.Hidden) != 0 {
+		t.Errorf("hidden after recover: %+v", im)
+	}
+	w.restoreCompare("portal-files", backup.SnapshotID, "offsite", src)
+}
+
+// An immutable DRC on an existing bucket without object lock: `cadang init` refuses it
+// in one line naming the DRC and the bucket, and writes nothing there.
+func TestImmutableDRCWithoutObjectLock(t *testing.T) {
+	w := newWorld(t)
+	local := testenv.StartMinIO(t, "cadang")
+	offsite := testenv.StartMinIO(t, "plain")
+	src := filepath.Join(w.dir, "srv")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w.config("drcs:\n" + s3DRC("local", "primary", local, "", "cadang") + immutableDRC("offsite", offsite, "plain", "compliance") + `
+agencies:
+  - {id: dinkes}
+targets:
+  - {name: portal-files, agency: dinkes, kind: files, files: {paths: [` + src + `]}}
+`)
+	r := w.cadang("init")
+	if r.code == 0 {
+		t.Fatalf("init on a bucket without object lock succeeded: %s", r)
+	}
+	var line string
+	for _, l := range strings.Split(r.stdout+r.stderr, "\n") {
+		if strings.Contains(l, "no object lock") {
+			line = l
+		}
+	}
+	if !strings.Contains(line, `bucket "plain" of drc "offsite" has no object lock`) {
+		t.Fatalf("init: %s", r)
+	}
+	if objs := bucketObjects(t, offsite, "plain"); len(objs) != 0 {
+		t.Errorf("objects written to the bucket without lock: %v", objs)
+	}
+}
+
+// noDeletePolicy is the off-site key's policy of docs/ransomware.md (kept in step with it).
+const noDeletePolicy = `{
+  "Version": "2012-10-17",
+  "Statement": [
+    {"Effect": "Allow",
+     "Action": ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketVersions",
+                "s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration"],
+     "Resource": ["arn:aws:s3:::BUCKET"]},
+    {"Effect": "Allow",
+     "Action": ["s3:GetObject", "s3:PutObject", "s3:GetObjectRetention", "s3:PutObjectRetention"],
+     "Resource": ["arn:aws:s3:::BUCKET/*"]},
+    {"Effect": "Allow",
+     "Action": ["s3:DeleteObject"],
+     "Resource": ["arn:aws:s3:::BUCKET/*/locks/*"]}
+  ]
+}`
+
+// The off-site DRC with a key that cannot delete (docs/ransomware.md's policy, made
+// with MinIO's mc): init, backups, replication with retention, drc status, and a
+// restore from the off-site DRC all work; the key cannot delete, nor hide, a
+// replicated object there.
+func TestImmutableWithAKeyThatCannotDelete(t *testing.T) {
+	w := newWorld(t)
+	local := testenv.StartMinIO(t, "cadang")
+	offsite := testenv.StartMinIO(t, "warmup")
+	mc := testenv.Tool(t, "mc")
+	ctx := context.Background()
+	if err := offsite.Client().MakeBucket(ctx, "cadang-offsite", minio.MakeBucketOptions{ObjectLocking: true}); err != nil {
+		t.Fatal(err)
+	}
+	// mc reads the admin's keys from its environment, never from its arguments.
+	env := append(os.Environ(), "MC_CONFIG_DIR="+filepath.Join(w.dir, "mc"),
+		fmt.Sprintf("MC_HOST_off=http://%s:%s@%s", offsite.AccessKey, offsite.SecretKey, offsite.Endpoint))
+	policy := filepath.Join(w.dir, "nodelete.json")
+	if err := os.WriteFile(policy, []byte(strings.ReplaceAll(noDeletePolicy, "BUCKET", "cadang-offsite")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const user, secret = "cadang-offsite", "offsite-secret-of-the-test"
+	for _, args := range [][]string{
+		{"admin", "policy", "create", "off", "cadang-nodelete", policy},
+		{"admin", "user", "add", "off", user, secret},
+		{"admin", "policy", "attach", "off", "cadang-nodelete", "--user", user},
+	} {
+		cmd := exec.Command(mc, append([]string{"--quiet"}, args...)...)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("mc %v: %v\n%s", args[:3], err, out)
+		}
+	}
+	secretFile := filepath.Join(w.dir, "offsite.secret")
+	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(w.dir, "srv", "portal")
+	makeTree(t, src, 4<<20)
+	w.config("drcs:\n" + s3DRC("local", "primary", local, "", "cadang") +
+		fmt.Sprintf("  - name: offsite\n    role: secondary\n    s3: {endpoint: %q, bucket: cadang-offsite, access_key: %s, secret_key_file: %s, insecure: true}\n"+
+			"    immutability: {mode: compliance, retain: 1d}\n    replication: {interval: 1h, delete_after: 1h}\n", offsite.Endpoint, user, secretFile) + `
+agencies:
+  - {id: dinkes, name: Dinas Kesehatan}
+targets:
+  - {name: portal-files, agency: dinkes, kind: files, files: {paths: [` + src + `]}}
+`)
+	w.must("init")
+	w.startDaemon()
+	backup, r := w.backupJSON("portal-files")
+	if r.code != 0 {
+		t.Fatalf("backup: %s", r)
+	}
+	if s := w.must("drc", "sync", "--wait"); !strings.Contains(s.stdout, "succeeded") {
+		t.Fatalf("drc sync: %s", s)
+	}
+	st := w.drcStatus()
+	if im := st[1].Immutability; st[1].Status != "ok" || im == nil || im.Mode != "compliance" || im.LockedUntil.IsZero() || im.Error != "" {
+		t.Fatalf("drc status with the key that cannot delete: %+v %+v", st[1], im)
+	}
+	w.restoreCompare("portal-files", backup.SnapshotID, "offsite", src)
+
+	// The key itself cannot delete a replicated object, nor hide it, nor remove its version.
+	kc, err := minio.New(offsite.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(user, secret, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for obj := range kc.ListObjects(ctx, "cadang-offsite", minio.ListObjectsOptions{Prefix: agencyID + "/data/", Recursive: true, WithVersions: true}) {
+		if obj.Err != nil {
+			t.Fatal(obj.Err)
+		}
+		if err := kc.RemoveObject(ctx, "cadang-offsite", obj.Key, minio.RemoveObjectOptions{}); err == nil {
+			t.Errorf("the key hid %s", obj.Key)
+		}
+		if err := kc.RemoveObject(ctx, "cadang-offsite", obj.Key, minio.RemoveObjectOptions{VersionID: obj.VersionID, GovernanceBypass: true}); err == nil {
+			t.Errorf("the key deleted a version of %s", obj.Key)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("no pack off-site")
+	}
+}

@@ -161,6 +161,9 @@ func (d *Daemon) watchConditions(ctx context.Context) {
 
 func (d *Daemon) lookAtConditions() {
 	cf := d.conf()
+	if len(cf.cfg.Notify) == 0 {
+		return // nobody to tell: no need to look
+	}
 	lang := cf.cfg.Report.Language
 	now := d.now()
 	for _, t := range cf.targets {
@@ -211,6 +214,22 @@ func (d *Daemon) lookAtConditions() {
 				d.notifier.Clear(e)
 			}
 		}
+	}
+	for _, site := range d.sites {
+		h, probed := d.repl.HealthOf(site.Name)
+		if !probed {
+			continue
+		}
+		e := notify.Event{Kind: notify.DRCUnreachable, Subject: "drc/" + site.Name, DRC: site.Name, Time: now}
+		if h.Reachable {
+			e.Title = fmt.Sprintf(words{"DRC %s dapat dihubungi kembali", "DRC %s is reachable again"}.in(lang), site.Name)
+			e.Text = e.Title
+			d.notifier.Clear(e)
+			continue
+		}
+		e.Title = fmt.Sprintf(words{"DRC %s tidak dapat dihubungi", "DRC %s is unreachable"}.in(lang), site.Name)
+		e.Text = h.Error
+		d.notifier.Raise(e)
 	}
 	alarms, err := d.cat.Alarms(true)
 	if err != nil {

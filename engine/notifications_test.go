@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/notify"
@@ -107,6 +108,17 @@ notify:
 	wait("the RPO", func() bool { return len(events(notify.RPOExceeded)) == 1 })
 	if e := events(notify.RPOExceeded)[0]; e.Target != "sehat" || e.DRC != "local" || !strings.Contains(e.Title, "terlampaui") {
 		t.Errorf("the RPO event: %+v", e)
+	}
+
+	// A DRC that does not answer its probe, then answers again.
+	d.repl.SetHealth(drc.Health{DRC: "local", Reachable: false, Error: `drc "local": no such directory`, Checked: d.now()})
+	d.lookAtConditions()
+	d.lookAtConditions()
+	d.repl.SetHealth(drc.Health{DRC: "local", Reachable: true, Checked: d.now()})
+	d.lookAtConditions()
+	wait("the DRC down and back", func() bool { return len(events(notify.DRCUnreachable)) == 2 })
+	if e := events(notify.DRCUnreachable); e[0].Cleared || !e[1].Cleared || !strings.Contains(e[0].Title, "tidak dapat dihubungi") {
+		t.Errorf("the DRC's events: %+v", e)
 	}
 
 	d.requestMade(catalog.Request{ID: 3, Kind: catalog.RequestRestore, Agency: "dinkes", Target: "sehat", Requester: "token:elayanan",

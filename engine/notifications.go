@@ -5,8 +5,11 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/robfig/cron/v3"
 
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
@@ -215,6 +218,7 @@ func (d *Daemon) lookAtConditions() {
 			}
 		}
 	}
+	d.announceMaintenance(now)
 	for _, site := range d.sites {
 		h, probed := d.repl.HealthOf(site.Name)
 		if !probed {
@@ -280,4 +284,44 @@ func (s service) NotifyTest(ctx context.Context, req api.NotifyTestRequest) erro
 		names = []string{"none"}
 	}
 	return server.NotFound(fmt.Errorf("unknown channel %q (configured: %s)", req.Channel, strings.Join(names, ", ")))
+}
+
+// maintenanceNotice is how long before a maintenance window its agencies are told
+// (policy 4.2: at least 24 hours before).
+const maintenanceNotice = 24 * time.Hour
+
+// announceMaintenance tells each agency, once, of a maintenance window that starts
+// within maintenanceNotice and holds some of its scheduled runs, and which.
+func (d *Daemon) announceMaintenance(now time.Time) {
+	cf := d.conf()
+	lang := cf.cfg.Report.Language
+	loc := cf.sched.Loc()
+	for _, w := range cf.cfg.Scheduler.Windows(now, now.Add(maintenanceNotice)) {
+		if !w.Start.After(now) {
+			continue // already open: too late to announce
+		}
+		held := map[string][]string{} // agency -> targets whose scheduled runs it holds
+		for _, t := range cf.targets {
+			if t.Cfg.Schedule == "" {
+				continue
+			}
+			s, err := cron.ParseStandard(t.Cfg.Schedule)
+			if err != nil {
+				continue
+			}
+			if next := s.Next(w.Start.In(loc).Add(-time.Second)); next.Before(w.End) {
+				held[t.Cfg.Agency] = append(held[t.Cfg.Agency], t.Cfg.Name)
+			}
+		}
+		for agency, targets := range held {
+			slices.Sort(targets)
+			d.notifier.Raise(notify.Event{Kind: notify.Maintenance, Subject: fmt.Sprintf("maintenance/%s/%d/%s", w.Name, w.Start.Unix(), agency),
+				Agency: agency, Time: now,
+				Title: fmt.Sprintf(words{"Pemeliharaan %s: %s s.d. %s", "Maintenance %s: %s to %s"}.in(lang), w.Name,
+					w.Start.In(loc).Format("2006-01-02 15:04"), w.End.In(loc).Format("2006-01-02 15:04 MST")),
+				Text: fmt.Sprintf(words{"Selama pemeliharaan %s (%s s.d. %s), pencadangan terjadwal instansi %s untuk target %s ditunda hingga jendela pemeliharaan berakhir.",
+					"During maintenance %s (%s to %s), the scheduled backups of agency %s for %s wait until the window ends."}.in(lang),
+					w.Name, w.Start.In(loc).Format("2006-01-02 15:04"), w.End.In(loc).Format("2006-01-02 15:04 MST"), agency, strings.Join(targets, ", "))})
+		}
+	}
 }

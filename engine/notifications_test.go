@@ -47,9 +47,11 @@ func TestDaemonNotifications(t *testing.T) {
 	}
 	d, clk := startedDaemon(t, fmt.Sprintf(`drcs:
   - {name: local, role: primary, path: $DIR/local}
-agencies: [{id: dinkes}]
+scheduler: {blackout: [{name: upgrade-san, from: "2026-12-02 20:00", to: "2026-12-03 02:00"}]}
+agencies: [{id: dinkes}, {id: disdik}]
 targets:
-  - {name: sehat, agency: dinkes, kind: stub, stub: {}, rpo: 2h}
+  - {name: sehat, agency: dinkes, kind: stub, stub: {}, rpo: 2h, schedule: "0 23 * * *"}
+  - {name: sekolah, agency: disdik, kind: stub, stub: {}, schedule: "0 9 * * *"}
 notify:
   - {name: ops, kind: webhook, url: %q, secret_file: %q}
 `, rcv.URL, secretFile))
@@ -105,9 +107,23 @@ notify:
 	clk.Add(3 * time.Hour)
 	d.lookAtConditions()
 	d.lookAtConditions()
-	wait("the RPO", func() bool { return len(events(notify.RPOExceeded)) == 1 })
-	if e := events(notify.RPOExceeded)[0]; e.Target != "sehat" || e.DRC != "local" || !strings.Contains(e.Title, "terlampaui") {
+	// sekolah, never backed up, is past its RPO from the first look; sehat once the
+	// clock passed its 2 hours; each once.
+	rpoOf := func(target string) []notify.Event {
+		var out []notify.Event
+		for _, e := range events(notify.RPOExceeded) {
+			if e.Target == target {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	wait("the RPO", func() bool { return len(rpoOf("sehat")) == 1 && len(rpoOf("sekolah")) == 1 })
+	if e := rpoOf("sehat")[0]; e.DRC != "local" || !strings.Contains(e.Title, "terlampaui") || e.Cleared {
 		t.Errorf("the RPO event: %+v", e)
+	}
+	if e := rpoOf("sekolah")[0]; !strings.Contains(e.Text, "tidak ada salinan baik") {
+		t.Errorf("the RPO event of a target never backed up: %+v", e)
 	}
 
 	// A DRC that does not answer its probe, then answers again.
@@ -124,6 +140,20 @@ notify:
 	d.requestMade(catalog.Request{ID: 3, Kind: catalog.RequestRestore, Agency: "dinkes", Target: "sehat", Requester: "token:elayanan",
 		Approvers: []string{"agency-admin", "operator"}, Ticket: "ELY-1"})
 	wait("the request", func() bool { return len(events(notify.RequestPending)) == 1 })
+
+	// The maintenance window (tomorrow 20:00-02:00 WIB) is told to dinkes, whose 23:00
+	// backup it holds, once it is less than 24 hours away; not to disdik (09:00).
+	if n := len(events(notify.Maintenance)); n != 0 {
+		t.Errorf("maintenance told %d times more than 24 hours ahead", n)
+	}
+	clk.Set(wib("2026-12-01 21:00:00"))
+	d.lookAtConditions()
+	d.lookAtConditions()
+	wait("the maintenance notice", func() bool { return len(events(notify.Maintenance)) == 1 })
+	if e := events(notify.Maintenance)[0]; e.Agency != "dinkes" || !strings.Contains(e.Text, "sehat") || strings.Contains(e.Text, "sekolah") ||
+		!strings.Contains(e.Title, "2026-12-02 20:00") {
+		t.Errorf("the maintenance notice: %+v", e)
+	}
 
 	if err := (service{d}).NotifyTest(ctx, api.NotifyTestRequest{Channel: "ops"}); err != nil {
 		t.Errorf("notify test: %v", err)

@@ -39,13 +39,14 @@ const (
 	RPOExceeded    = "rpo.exceeded"    // a target's newest good copy at a DRC is older than its RPO
 	ReplicationLag = "replication.lag" // a secondary is behind more than its max_lag
 	DRCUnreachable = "drc.unreachable" // a DRC does not answer its health probe
+	Maintenance    = "maintenance"     // a maintenance window will hold an agency's runs (told 24 h ahead)
 	Alarm          = "alarm"           // an alarm (damaged object, data lost, state bundle, ...)
 	RequestPending = "request.pending" // an agency's restore or export request waits for approval
 	Test           = "test"            // cadang notify test
 )
 
 // Kinds lists the event kinds a route may name.
-var Kinds = []string{BackupFailed, DrillFailed, RPOExceeded, ReplicationLag, DRCUnreachable, Alarm, RequestPending, Test}
+var Kinds = []string{BackupFailed, DrillFailed, RPOExceeded, ReplicationLag, DRCUnreachable, Maintenance, Alarm, RequestPending, Test}
 
 // Event is one thing to tell.
 type Event struct {

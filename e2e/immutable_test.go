@@ -60,6 +60,14 @@ targets:
 	if !strings.Contains(sync.stdout, "succeeded") {
 		t.Fatalf("drc sync: %s", sync)
 	}
+	// The ledger says until when the snapshot's off-site copy is locked (not the primary's).
+	snaps := w.snapshotsJSON("portal-files")
+	if len(snaps) != 1 || snaps[0].Immutable["offsite"].Before(time.Now().Add(24*time.Hour)) || !snaps[0].Immutable["local"].IsZero() {
+		t.Errorf("snapshots: immutable %v, want the off-site copy locked for at least a day", snaps[0].Immutable)
+	}
+	if table := w.must("snapshots", "portal-files").stdout; !strings.Contains(table, "locked until") {
+		t.Errorf("snapshots does not say until when the copy is locked:\n%s", table)
+	}
 	// The first pass since the daemon started extended the retention (once a day after).
 	extended := 0
 	for _, ri := range w.runs("") {

@@ -89,8 +89,18 @@ func (v service) ledgerSnapshots(ctx context.Context, t *target) ([]SnapshotInfo
 	res := make([]SnapshotInfo, 0, len(out))
 	for _, info := range out {
 		for _, s := range v.d.sites {
-			if _, ok := info.Sites[s.Name]; !ok {
+			at, ok := info.Sites[s.Name]
+			if !ok {
 				info.Missing = append(info.Missing, s.Name)
+				continue
+			}
+			// At a secondary, the mirror locks what it writes; at a primary, restic's
+			// own writes are not locked (docs/ransomware.md).
+			if im := s.Immutability; im != nil && s.Role != drc.RolePrimary {
+				if info.Immutable == nil {
+					info.Immutable = map[string]time.Time{}
+				}
+				info.Immutable[s.Name] = at.Add(im.Retain + s.Replication.Effective().DeleteAfter)
 			}
 		}
 		if len(info.Sites) > 0 {

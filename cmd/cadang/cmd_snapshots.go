@@ -106,6 +106,9 @@ func runSnapshots(ctx context.Context, g *globals, opts SnapshotsOptions, target
 			if until, ok := s.DeleteAt[d]; ok {
 				cell += " (deleted " + shortTime(until) + ")"
 			}
+			if until, ok := s.Immutable[d]; ok {
+				cell += " (locked until " + shortDate(until) + ")"
+			}
 			row = append(row, cell)
 		}
 		rows = append(rows, row)

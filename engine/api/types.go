@@ -250,6 +250,11 @@ type SnapshotInfo struct {
 	// Damaged names the DRCs where it cannot be restored whole (it needs an object
 	// that no DRC holds a good copy of), and why.
 	Damaged map[string]string `json:"damaged,omitempty"`
+	// Immutable says, per immutable DRC (S3 Object Lock), until when at least the
+	// snapshot's copy there cannot be changed or deleted: the lock set when it was
+	// written (retain + delete_after); the daily extension pass keeps a live one
+	// locked longer.
+	Immutable map[string]time.Time `json:"immutable,omitempty"`
 }
 
 // Listing is the answer of GET /v1/ls: a folder of a snapshot.

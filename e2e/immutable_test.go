@@ -286,6 +286,16 @@ targets:
 		t.Fatalf("drc status with the key that cannot delete: %+v %+v", st[1], im)
 	}
 	w.restoreCompare("portal-files", backup.SnapshotID, "offsite", src)
+	// A drill from the off-site DRC works with that key, and its Berita Acara says until
+	// when the copy drilled cannot be changed.
+	w.must("drill", "portal-files", "--drc", "offsite", "--wait")
+	drills, _ := drillRuns(t, w, "portal-files")
+	if len(drills) != 1 || drills[0].Status != "succeeded" {
+		t.Fatalf("the drill from offsite: %+v", drills)
+	}
+	if html := w.must("report", "drill", fmt.Sprint(drills[0].ID), "--format", "html", "-o", "-").stdout; !strings.Contains(html, "tidak dapat diubah atau dihapus sekurang-kurangnya hingga") {
+		t.Errorf("the drill's report does not say until when the off-site copy is locked")
+	}
 
 	// The key itself cannot delete a replicated object, nor hide it, nor remove its version.
 	kc, err := minio.New(offsite.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(user, secret, "")})

@@ -93,15 +93,28 @@ func (x *Runner) Drill(ctx context.Context, j *queue.Job, t *Target, site *drc.S
 					return msg.Message{}, err
 				}
 				r.SnapshotID, res.Snapshot, res.SnapshotTime = snap.ID, snap.ID, snap.Time
-				if rec, err := x.cat.Snapshot(snap.ID); err == nil && rec.RunID != 0 {
+				rec, recErr := x.cat.Snapshot(snap.ID)
+				if recErr == nil && rec.RunID != 0 {
 					if br, err := x.cat.Run(rec.RunID); err == nil {
 						env.Manifest = br.Manifest
+					}
+				}
+				// At an immutable secondary, the report says until when at least the
+				// copy drilled cannot be changed (the lock set when it was copied).
+				var locked string
+				if im := site.Immutability; im != nil && site.Role != drc.RolePrimary && recErr == nil {
+					if at, ok := rec.Sites[site.Name]; ok {
+						locked = at.Add(im.Retain + site.Replication.Effective().DeleteAfter).In(x.loc).Format("2006-01-02 15:04 MST")
 					}
 				}
 				rd = &reader{repo: repo, snap: snap, j: j, log: env.Log,
 					stalled: func(err error) { x.readFailed(err, r.Agency, "drill", r.ID) }}
 				if err := os.MkdirAll(scratch, 0o700); err != nil {
 					return msg.Message{}, err
+				}
+				if locked != "" {
+					return msg.New("drill.snapshot.done_immutable", "id", snap.ShortID, "age", x.now().Sub(snap.Time).Round(time.Second),
+						"drc", site.Name, "until", locked, "mode", site.Immutability.Mode), nil
 				}
 				return msg.New("drill.snapshot.done", "id", snap.ShortID, "age", x.now().Sub(snap.Time).Round(time.Second)), nil
 			}},

@@ -21,13 +21,15 @@ var catalog = map[string]entry{
 	// The engine's steps of every drill.
 	"drill.snapshot.title": {en: "Choose the newest good snapshot at the DRC", id: "Memilih snapshot terbaru yang baik di DRC"},
 	"drill.snapshot.done":  {en: "snapshot {id}, taken {age:dur} before the drill", id: "snapshot {id}, dibuat {age:dur} sebelum uji"},
-	"drill.packs.title":    {en: "Read back and verify the snapshot's pack files at the DRC", id: "Membaca ulang dan memverifikasi berkas pack snapshot di DRC"},
-	"drill.packs.check":    {en: "pack files of the snapshot at DRC {drc} (SHA-256)", id: "berkas pack snapshot di DRC {drc} (SHA-256)"},
-	"drill.packs.ok":       {en: "{packs} pack {packs|file|files}, {bytes:bytes} read, every one whole", id: "{packs} berkas pack, {bytes:bytes} dibaca, seluruhnya utuh"},
-	"drill.restore.title":  {en: "Restore", id: "Pemulihan"},
-	"drill.no_drill":       {en: "kind {kind} has no drill", id: "jenis {kind} belum mendukung uji pemulihan"},
-	"drill.scratch.title":  {en: "Remove the drill's scratch folder", id: "Menghapus folder sementara uji"},
-	"drill.scratch.done":   {en: "scratch folder removed", id: "folder sementara telah dihapus"},
+	"drill.snapshot.done_immutable": {en: "snapshot {id}, taken {age:dur} before the drill; its copy at DRC {drc} cannot be changed or deleted until at least {until} (S3 Object Lock, {mode} mode)",
+		id: "snapshot {id}, dibuat {age:dur} sebelum uji; salinannya di DRC {drc} tidak dapat diubah atau dihapus sekurang-kurangnya hingga {until} (S3 Object Lock, mode {mode})"},
+	"drill.packs.title":   {en: "Read back and verify the snapshot's pack files at the DRC", id: "Membaca ulang dan memverifikasi berkas pack snapshot di DRC"},
+	"drill.packs.check":   {en: "pack files of the snapshot at DRC {drc} (SHA-256)", id: "berkas pack snapshot di DRC {drc} (SHA-256)"},
+	"drill.packs.ok":      {en: "{packs} pack {packs|file|files}, {bytes:bytes} read, every one whole", id: "{packs} berkas pack, {bytes:bytes} dibaca, seluruhnya utuh"},
+	"drill.restore.title": {en: "Restore", id: "Pemulihan"},
+	"drill.no_drill":      {en: "kind {kind} has no drill", id: "jenis {kind} belum mendukung uji pemulihan"},
+	"drill.scratch.title": {en: "Remove the drill's scratch folder", id: "Menghapus folder sementara uji"},
+	"drill.scratch.done":  {en: "scratch folder removed", id: "folder sementara telah dihapus"},
 
 	// The database kinds (targets/dbdump).
 	"db.restore.title":        {en: "Restore the dump into a scratch database", id: "Memulihkan dump ke basis data sementara"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -324,4 +325,35 @@ func (d *Daemon) announceMaintenance(now time.Time) {
 					w.Name, w.Start.In(loc).Format("2006-01-02 15:04"), w.End.In(loc).Format("2006-01-02 15:04 MST"), agency, strings.Join(targets, ", "))})
 		}
 	}
+}
+
+// shortNotice warns of the maintenance windows the new configuration adds that start
+// within maintenanceNotice (their agencies cannot be told 24 hours ahead), naming the
+// agencies whose scheduled runs they hold.
+func (d *Daemon) shortNotice(old, cfg *config.Config) []string {
+	now := d.now()
+	known := map[string]bool{}
+	for _, w := range old.Scheduler.Windows(now, now.Add(maintenanceNotice)) {
+		known[fmt.Sprintf("%d/%d", w.Start.Unix(), w.End.Unix())] = true
+	}
+	var out []string
+	for _, w := range cfg.Scheduler.Windows(now, now.Add(maintenanceNotice)) {
+		if known[fmt.Sprintf("%d/%d", w.Start.Unix(), w.End.Unix())] || !w.Start.After(now) {
+			continue
+		}
+		agencies := map[string]bool{}
+		for _, t := range cfg.Targets {
+			if s, err := cron.ParseStandard(t.Schedule); err == nil && s.Next(w.Start.In(cfg.Scheduler.Location).Add(-time.Second)).Before(w.End) {
+				agencies[t.Agency] = true
+			}
+		}
+		if len(agencies) == 0 {
+			continue
+		}
+		msg := fmt.Sprintf("maintenance window %s starts %s, less than 24 hours from now: agencies %s are told late (policy 4.2 asks for 24 hours)",
+			w.Name, w.Start.In(cfg.Scheduler.Location).Format("2006-01-02 15:04 MST"), strings.Join(slices.Sorted(maps.Keys(agencies)), ", "))
+		d.log.Warn(msg)
+		out = append(out, msg)
+	}
+	return out
 }

@@ -110,6 +110,7 @@ func (d *Daemon) Reload() (api.ReloadAnswer, error) {
 			ans.Removed = append(ans.Removed, name)
 		}
 	}
+	ans.Warnings = d.shortNotice(old.cfg, cfg)
 	d.live.Store(st)
 	d.notifier.SetRoutes(d.notifyRoutes(cfg)) // notifications.go
 	select {

@@ -98,3 +98,34 @@ targets:
 		t.Errorf("backup of a removed target: %v", err)
 	}
 }
+
+// A maintenance window added less than 24 hours before it starts is a warning of the
+// reload, naming the agencies whose scheduled runs it holds (policy 4.2); one added in
+// time, or holding nobody's runs, is not.
+func TestReloadWarnsOfShortNotice(t *testing.T) {
+	dir := t.TempDir()
+	base := `drcs: [{name: local, role: primary, path: $DIR/drc}]
+agencies: [{id: dinkes}, {id: disdik}]
+targets:
+  - {name: malam, agency: dinkes, kind: stub, stub: {}, schedule: "0 22 * * *"}
+  - {name: pagi, agency: disdik, kind: stub, stub: {}, schedule: "0 6 * * *"}
+`
+	cfg := testConfig(t, dir, base)
+	clk := &clock{t: wib("2026-12-01 10:00:00")}
+	d := newTestDaemon(t, cfg, clk.Now)
+	write := func(body string) {
+		t.Helper()
+		src := "state_dir: \"" + filepath.Join(dir, "state") + "\"\n" + strings.ReplaceAll(body, "$DIR", dir)
+		if err := os.WriteFile(cfg.File, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("scheduler: {blackout: [{name: ganti-disk, from: \"2026-12-01 21:00\", to: \"2026-12-01 23:00\"}, {name: nanti, from: \"2026-12-05 21:00\", to: \"2026-12-05 23:00\"}]}\n" + base)
+	ans, err := d.Reload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ans.Warnings) != 1 || !strings.Contains(ans.Warnings[0], "ganti-disk") || !strings.Contains(ans.Warnings[0], "dinkes") || strings.Contains(ans.Warnings[0], "disdik") {
+		t.Errorf("warnings: %q", ans.Warnings)
+	}
+}

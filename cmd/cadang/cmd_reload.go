@@ -57,5 +57,8 @@ func runReload(ctx context.Context, g *globals, _ ReloadOptions) error {
 			fmt.Fprintf(g.stdout, "  targets %s: %s\n", l.what, strings.Join(l.names, ", "))
 		}
 	}
+	for _, w := range ans.Warnings {
+		fmt.Fprintf(g.stderr, "warning: %s\n", w)
+	}
 	return nil
 }

@@ -419,6 +419,10 @@ type ReloadAnswer struct {
 	Added     []string `json:"added"`     // targets
 	Removed   []string `json:"removed"`
 	Changed   []string `json:"changed"`
+	// Warnings are what the new configuration does that its users should hear about
+	// in time: a maintenance window added less than 24 hours before it starts
+	// (policy 4.2), with the agencies whose runs it holds.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Damage is an object of a repository at a DRC whose bytes are wrong or unreadable:

@@ -81,29 +81,8 @@ func (s service) RequestExport(req api.ExportRequest, by api.Actor) (api.Request
 	if err != nil {
 		return api.Request{}, fmt.Errorf("%w: %v", errBadRequest, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
-	defer cancel()
-	snap, _, err := cf.runs.ResolveSnapshot(ctx, site.Repo(t.Cfg.Agency), req.Target, req.Snapshot)
-	if err != nil {
-		return api.Request{}, fmt.Errorf("%w: %v", errBadRequest, err)
-	}
-	now := d.now()
-	r := catalog.Request{
-		Kind: catalog.RequestExport, Agency: t.Cfg.Agency, Target: req.Target,
-		Requester: by.Name, RequesterRole: by.Role, Ticket: by.Ticket,
-		Snapshot: snap.ID, DRC: site.Name, Paths: req.Paths, Recipients: req.Recipients,
-		SingleUse: req.SingleUse, Lifetime: life,
-		Created: now, Expires: now.Add(requestLifetime),
-		Approvers: slices.Clone(agencyConfig(cf.cfg, t.Cfg.Agency).Approvers()),
-		Status:    catalog.RequestPending,
-	}
-	if err := d.cat.AddRequest(&r); err != nil {
-		return api.Request{}, err
-	}
-	d.requestMade(r) // notifications.go
-	d.log.Info("export requested", "request", r.ID, "target", r.Target, "agency", r.Agency, "by", r.Requester,
-		"snapshot", snap.ShortID, "approvers", strings.Join(r.Approvers, "+"))
-	return s.requestInfo(r), nil
+	return s.addRequest(catalog.Request{Kind: catalog.RequestExport, Paths: req.Paths, Recipients: req.Recipients,
+		SingleUse: req.SingleUse, Lifetime: life}, t, site, req.Snapshot, by)
 }
 
 // exportObject is the name of request id's bundle in its DRC's store.

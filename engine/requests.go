@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
@@ -65,27 +66,32 @@ func (s service) RequestRestore(req api.RestoreRequest, by api.Actor) (api.Reque
 	if err != nil {
 		return api.Request{}, fmt.Errorf("%w: %v", errBadRequest, err)
 	}
+	return s.addRequest(catalog.Request{Kind: catalog.RequestRestore, To: req.To, Force: req.Force, Include: req.Include, Options: req.Options},
+		t, site, req.Snapshot, by)
+}
+
+// addRequest pins the snapshot of r (asked as snapshot: an id, a prefix or latest) at
+// site, fills in who asked, when it lapses and who must approve (its agency's policy
+// now), records it, and tells its approvers.
+func (s service) addRequest(r catalog.Request, t *target, site *drc.Site, snapshot string, by api.Actor) (api.Request, error) {
+	d := s.d
+	cf := d.conf()
 	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
 	defer cancel()
-	snap, _, err := cf.runs.ResolveSnapshot(ctx, site.Repo(t.Cfg.Agency), req.Target, req.Snapshot)
+	snap, _, err := cf.runs.ResolveSnapshot(ctx, site.Repo(t.Cfg.Agency), t.Cfg.Name, snapshot)
 	if err != nil {
 		return api.Request{}, fmt.Errorf("%w: %v", errBadRequest, err)
 	}
 	now := d.now()
-	r := catalog.Request{
-		Kind: catalog.RequestRestore, Agency: t.Cfg.Agency, Target: req.Target,
-		Requester: by.Name, RequesterRole: by.Role, Ticket: by.Ticket,
-		Snapshot: snap.ID, DRC: site.Name, To: req.To, Force: req.Force,
-		Include: req.Include, Options: req.Options,
-		Created: now, Expires: now.Add(requestLifetime),
-		Approvers: slices.Clone(agencyConfig(cf.cfg, t.Cfg.Agency).Approvers()),
-		Status:    catalog.RequestPending,
-	}
+	r.Agency, r.Target, r.Snapshot, r.DRC = t.Cfg.Agency, t.Cfg.Name, snap.ID, site.Name
+	r.Requester, r.RequesterRole, r.Ticket = by.Name, by.Role, by.Ticket
+	r.Created, r.Expires, r.Status = now, now.Add(requestLifetime), catalog.RequestPending
+	r.Approvers = slices.Clone(agencyConfig(cf.cfg, t.Cfg.Agency).Approvers())
 	if err := d.cat.AddRequest(&r); err != nil {
 		return api.Request{}, err
 	}
 	d.requestMade(r) // notifications.go
-	d.log.Info("restore requested", "request", r.ID, "target", r.Target, "agency", r.Agency, "by", r.Requester,
+	d.log.Info(r.Kind+" requested", "request", r.ID, "target", r.Target, "agency", r.Agency, "by", r.Requester,
 		"snapshot", snap.ShortID, "to", r.To, "approvers", strings.Join(r.Approvers, "+"))
 	return s.requestInfo(r), nil
 }

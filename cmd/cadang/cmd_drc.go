@@ -193,48 +193,7 @@ func runDRCSync(ctx context.Context, g *globals, opts DRCSyncOptions) error {
 	if err != nil {
 		return err
 	}
-	if !opts.Wait {
-		if g.json {
-			return printJSON(g.stdout, runs)
-		}
-		for _, r := range runs {
-			fmt.Fprintf(g.stdout, "run %d queued: replicate agency %s to drc %s\n", r.ID, r.Agency, r.DRC)
-		}
-		return nil
-	}
-	ids := make([]uint64, len(runs))
-	for i, r := range runs {
-		ids[i] = r.ID
-	}
-	ended, err := waitRuns(ctx, c, ids, nil)
-	if err != nil {
-		return err
-	}
-	final := make([]api.RunInfo, 0, len(runs))
-	failed := 0
-	for _, ri := range ended {
-		if ri.Status != api.Succeeded {
-			failed++
-		}
-		final = append(final, *ri)
-	}
-	if g.json {
-		if err := printJSON(g.stdout, final); err != nil {
-			return err
-		}
-	} else {
-		for _, r := range final {
-			fmt.Fprintf(g.stdout, "run %d %s: agency %s to drc %s in %s\n", r.ID, r.Status, r.Agency, r.DRC, took(r.Run))
-			for _, n := range r.Notes {
-				fmt.Fprintf(g.stdout, "  %s\n", n)
-			}
-			if r.Error != "" {
-				fmt.Fprintf(g.stdout, "  error: %s\n", r.Error)
-			}
-		}
-	}
-	if failed > 0 {
-		return &exitError{exitFailed, fmt.Errorf("%d of %d replication passes did not succeed", failed, len(final))}
-	}
-	return nil
+	return queuedOrWaited(ctx, g, c, runs, opts.Wait, func(r api.RunInfo) string {
+		return fmt.Sprintf("replicate agency %s to drc %s", r.Agency, r.DRC)
+	}, "replication passes did not succeed")
 }

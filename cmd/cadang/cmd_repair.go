@@ -76,20 +76,12 @@ func runDRCRepair(ctx context.Context, g *globals, opts DRCRepairOptions) error 
 		}
 		return nil
 	}
-	ids := make([]uint64, len(runs))
-	for i, r := range runs {
-		ids[i] = r.ID
-	}
-	ended, err := waitRuns(ctx, c, ids, nil)
+	ended, failed, err := waitAll(ctx, c, runs)
 	if err != nil {
 		return err
 	}
-	failed := 0
 	var reports []api.RepairReport
 	for _, ri := range ended {
-		if ri.Status != api.Succeeded {
-			failed++
-		}
 		var rep api.RepairReport
 		if len(ri.Manifest) > 0 && json.Unmarshal(ri.Manifest, &rep) == nil {
 			reports = append(reports, rep)

@@ -303,10 +303,7 @@ func (c *Client) Damage(ctx context.Context, all bool, drc, agency string) ([]Da
 	if agency != "" {
 		q.Set("agency", agency)
 	}
-	path := "/v1/damage"
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
+	path := withQuery("/v1/damage", q)
 	var out []Damage
 	return out, c.do(ctx, http.MethodGet, path, nil, &out)
 }
@@ -339,10 +336,7 @@ func (c *Client) Audit(ctx context.Context, agency, since string, limit int) ([]
 	if limit >= 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	path := "/v1/audit"
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
+	path := withQuery("/v1/audit", q)
 	var out []AuditEntry
 	return out, c.do(ctx, http.MethodGet, path, nil, &out)
 }
@@ -382,10 +376,7 @@ func (c *Client) Requests(ctx context.Context, agency, status string) ([]Request
 	if status != "" {
 		q.Set("status", status)
 	}
-	path := "/v1/requests"
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
+	path := withQuery("/v1/requests", q)
 	var out []Request
 	return out, c.do(ctx, http.MethodGet, path, nil, &out)
 }
@@ -415,4 +406,12 @@ func (c *Client) StateStatus(ctx context.Context) (StateStatus, error) {
 // NotifyTest sends a test message on a notification channel.
 func (c *Client) NotifyTest(ctx context.Context, channel string) error {
 	return c.do(ctx, http.MethodPost, "/v1/notify/test", NotifyTestRequest{Channel: channel}, nil)
+}
+
+// withQuery is path with the query q, when it has any value.
+func withQuery(path string, q url.Values) string {
+	if len(q) == 0 {
+		return path
+	}
+	return path + "?" + q.Encode()
 }

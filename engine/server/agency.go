@@ -138,12 +138,12 @@ func agencyMux(s Service) *http.ServeMux {
 	// service checks the target is the agency's, and the destination one its
 	// target allows agencies.
 	h := &handlers{s: s}
-	mux.HandleFunc("POST /v1/restores", h.requestRestore)
+	mux.HandleFunc("POST /v1/restores", acceptAs(s.RequestRestore)) // requests.go: an agency's restore is a request, answered 202 pending
 	mux.HandleFunc("GET /v1/requests", h.requests)
 	mux.HandleFunc("GET /v1/requests/{id}", h.request)
 	mux.HandleFunc("POST /v1/requests/{id}/approve", h.decide(true))
 	mux.HandleFunc("POST /v1/requests/{id}/reject", h.decide(false))
-	mux.HandleFunc("POST /v1/exports", h.requestExport)
+	mux.HandleFunc("POST /v1/exports", acceptAs(s.RequestExport))
 	mux.HandleFunc("GET /v1/exports/{id}/download", h.download)
 	mux.HandleFunc("GET /v1/exports/{id}/handover", h.handover)
 	mux.HandleFunc("GET /v1/audit", func(w http.ResponseWriter, r *http.Request) {

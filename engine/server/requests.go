@@ -57,36 +57,6 @@ func (h *handlers) decide(approve bool) http.HandlerFunc {
 	}
 }
 
-// requestRestore is an agency's POST /v1/restores: a request, answered 202 pending.
-func (h *handlers) requestRestore(w http.ResponseWriter, r *http.Request) {
-	var req api.RestoreRequest
-	if err := decode(r, &req); err != nil {
-		fail(w, err)
-		return
-	}
-	out, err := h.s.RequestRestore(req, actor(r))
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, out)
-}
-
-// requestExport is POST /v1/exports: a request, answered 202 pending.
-func (h *handlers) requestExport(w http.ResponseWriter, r *http.Request) {
-	var req api.ExportRequest
-	if err := decode(r, &req); err != nil {
-		fail(w, err)
-		return
-	}
-	out, err := h.s.RequestExport(req, actor(r))
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, out)
-}
-
 // download streams an export's bundle; a whole one is the hand-over.
 func (h *handlers) download(w http.ResponseWriter, r *http.Request) {
 	id, err := runID(r)

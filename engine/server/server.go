@@ -210,7 +210,7 @@ func New(s Service) http.Handler {
 		out, err := s.StateStatus(r.Context())
 		answer(w, out, err)
 	})
-	handle("POST /v1/exports", h.requestExport)
+	handle("POST /v1/exports", acceptAs(s.RequestExport))
 	handle("GET /v1/exports/{id}/download", h.download)
 	handle("GET /v1/exports/{id}/handover", h.handover)
 	handle("GET /v1/requests/{id}", h.request)
@@ -310,13 +310,18 @@ func (h *handlers) createToken(w http.ResponseWriter, r *http.Request) {
 // accept is a POST that queues work: the request decoded, the queued run(s) answered
 // 202.
 func accept[Req, Resp any](queue func(Req) (Resp, error)) http.HandlerFunc {
+	return acceptAs(func(req Req, _ api.Actor) (Resp, error) { return queue(req) })
+}
+
+// acceptAs is accept for a service call that needs to know who asks.
+func acceptAs[Req, Resp any](queue func(Req, api.Actor) (Resp, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req Req
 		if err := decode(r, &req); err != nil {
 			fail(w, err)
 			return
 		}
-		out, err := queue(req)
+		out, err := queue(req, actor(r))
 		if err != nil {
 			fail(w, err)
 			return

@@ -163,12 +163,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		for _, site := range d.sites {
-			var newest time.Time
-			for _, s := range snaps {
-				if _, there := s.Sites[site.Name]; there && s.Status == catalog.SnapshotGood && s.Damaged[site.Name] == "" && s.Time.After(newest) {
-					newest = s.Time
-				}
-			}
+			newest := newestGood(snaps, site.Name)
 			ratio := math.Inf(1)
 			if !newest.IsZero() {
 				gauge(descNewestGood, float64(newest.Unix()), t.Cfg.Agency, t.Cfg.Name, site.Name)
@@ -237,3 +232,16 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 
 // Metrics is GET /metrics.
 func (s service) Metrics() http.Handler { return s.d.metricsHandler() }
+
+// newestGood is the time of the newest good snapshot among snaps that is restorable
+// whole at drc (zero: none): what a target's RPO there is measured by (metrics,
+// notifications).
+func newestGood(snaps []catalog.Snapshot, drc string) time.Time {
+	var newest time.Time
+	for _, s := range snaps {
+		if _, there := s.Sites[drc]; there && s.Status == catalog.SnapshotGood && s.Damaged[drc] == "" && s.Time.After(newest) {
+			newest = s.Time
+		}
+	}
+	return newest
+}

@@ -2,8 +2,13 @@ package drc
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"path"
 	"strings"
 	"time"
 
@@ -193,79 +198,346 @@ func LockPeriodOf(st Store) time.Duration {
 // Hidden is an object of a repository that an S3 delete marker hides: its latest
 // version is a delete marker while an older version of it (its content) is still kept.
 type Hidden struct {
-	Name    string   // relative to the repository: "data/3f/3f9a..."
+	Name    string   // relative to the scope: "data/3f/3f9a..."
 	Markers []string // the version ids of the delete markers above its newest version
 	Since   time.Time
 }
 
-// HiddenObjects lists agency's objects at this DRC that delete markers hide (restic's
-// lock files aside: restic removes those itself). A directory DRC, or a bucket without
-// versioning, has none.
-func (s *Site) HiddenObjects(ctx context.Context, agency string) ([]Hidden, error) {
-	if s.s3 == nil {
-		return nil, nil
-	}
+// StateScope is the scope of cadang's own escrowed state bundles at a DRC
+// (engine/escrow.Prefix without its slash): HiddenObjects, Unhide, OverwrittenObjects
+// and RestoreVersion take it in place of an agency.
+const StateScope = "_state"
+
+// versionsOf lists every version of every object of scope (an agency's repository, or
+// StateScope) at this DRC, newest first for each name; restic's lock files and export
+// bundles are left out (lockedName).
+func (s *Site) versionsOf(ctx context.Context, scope string) (names []string, byName map[string][]minio.ObjectInfo, err error) {
 	st := s.s3
-	prefix := st.prefix + agency + "/"
-	type versions struct {
-		markers []minio.ObjectInfo // newest first, above the newest real version
-		real    bool
-		latest  bool // the latest version is a delete marker
-	}
-	byKey := map[string]*versions{}
-	var order []string
+	prefix := st.prefix + scope + "/"
+	byName = map[string][]minio.ObjectInfo{}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Versions come newest first for each key.
 	for obj := range st.client.ListObjects(ctx, st.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true, WithVersions: true}) {
 		if obj.Err != nil {
-			return nil, fmt.Errorf("drc %q: listing the versions of agency %q: %s", s.Name, agency, oneline.Of(describeS3Error(obj.Err, st.loc).Error()))
+			return nil, nil, fmt.Errorf("drc %q: listing the versions of %s: %s", s.Name, scopeName(scope), oneline.Of(describeS3Error(obj.Err, st.loc).Error()))
 		}
 		name := strings.TrimPrefix(obj.Key, prefix)
 		if !lockedName(name) {
 			continue
 		}
-		v := byKey[name]
-		if v == nil {
-			v = &versions{}
-			byKey[name] = v
-			order = append(order, name)
+		if _, ok := byName[name]; !ok {
+			names = append(names, name)
 		}
-		switch {
-		case obj.IsDeleteMarker && !v.real:
-			v.markers = append(v.markers, obj)
-			if obj.IsLatest {
-				v.latest = true
-			}
-		case !obj.IsDeleteMarker:
-			v.real = true
-		}
+		byName[name] = append(byName[name], obj)
+	}
+	return names, byName, nil
+}
+
+func scopeName(scope string) string {
+	if scope == StateScope {
+		return "the state bundles (" + StateScope + "/)"
+	}
+	return fmt.Sprintf("agency %q", scope)
+}
+
+// HiddenObjects lists the objects of scope (an agency, or StateScope) at this DRC that
+// delete markers hide (restic's lock files aside: restic removes those itself). A
+// directory DRC, or a bucket without versioning, has none.
+func (s *Site) HiddenObjects(ctx context.Context, scope string) ([]Hidden, error) {
+	if s.s3 == nil {
+		return nil, nil
+	}
+	names, byName, err := s.versionsOf(ctx, scope)
+	if err != nil {
+		return nil, err
 	}
 	var out []Hidden
-	for _, name := range order {
-		v := byKey[name]
-		if !v.latest || !v.real || len(v.markers) == 0 {
+	for _, name := range names {
+		vs := byName[name]
+		if len(vs) == 0 || !vs[0].IsDeleteMarker || !vs[0].IsLatest {
 			continue
 		}
-		h := Hidden{Name: name, Since: v.markers[len(v.markers)-1].LastModified}
-		for _, m := range v.markers {
-			h.Markers = append(h.Markers, m.VersionID)
+		var h Hidden
+		real := false
+		for _, v := range vs {
+			if !v.IsDeleteMarker {
+				real = true
+				break
+			}
+			h.Markers = append(h.Markers, v.VersionID)
+			h.Since = v.LastModified
 		}
-		out = append(out, h)
+		if real {
+			h.Name = name
+			out = append(out, h)
+		}
 	}
 	return out, nil
 }
 
 // Unhide removes the delete markers above a hidden object, so that its newest version
 // is visible again (restic sees it, restores and checks read it).
-func (s *Site) Unhide(ctx context.Context, agency string, h Hidden) error {
+func (s *Site) Unhide(ctx context.Context, scope string, h Hidden) error {
 	if s.s3 == nil {
 		return nil
 	}
-	key := s.s3.prefix + agency + "/" + h.Name
+	key := s.s3.prefix + scope + "/" + h.Name
 	for _, id := range h.Markers {
 		if err := s.s3.client.RemoveObject(ctx, s.s3.bucket, key, minio.RemoveObjectOptions{VersionID: id}); err != nil {
-			return fmt.Errorf("drc %q: agency %q: removing the delete marker of %s: %s", s.Name, agency, h.Name, oneline.Of(describeS3Error(err, s.s3.loc).Error()))
+			return fmt.Errorf("drc %q: %s: removing the delete marker of %s: %s", s.Name, scopeName(scope), h.Name, oneline.Of(describeS3Error(err, s.s3.loc).Error()))
+		}
+	}
+	return nil
+}
+
+// Overwritten is an object whose current version is not the content cadang wrote (a
+// new version put over it: an attack or a mistake), and the earlier version that is.
+type Overwritten struct {
+	Name string // relative to the scope
+	Bad  string // the version id of the current version
+	Good string // the version id of the newest earlier version that is intact ("" if none)
+	Why  string // how the current version was found wrong
+}
+
+// hashNamed tells whether an object's name is the SHA-256 of its content: restic's
+// packs, index files, snapshot files and key files.
+func hashNamed(name string) bool {
+	for _, dir := range []string{"data/", "index/", "snapshots/", "keys/"} {
+		if strings.HasPrefix(name, dir) {
+			base := path.Base(name)
+			if len(base) != 64 {
+				return false
+			}
+			_, err := hex.DecodeString(base)
+			return err == nil
+		}
+	}
+	return false
+}
+
+// versionHash is the SHA-256 of one version of an object, in hex.
+func (s *Site) versionHash(ctx context.Context, key, versionID string) (string, error) {
+	obj, err := s.s3.client.GetObject(ctx, s.s3.bucket, key, minio.GetObjectOptions{VersionID: versionID})
+	if err != nil {
+		return "", err
+	}
+	defer obj.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, obj); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// OverwrittenObjects lists the objects of scope (an agency, or StateScope) whose
+// current version is not the one cadang wrote. cadang writes each object once (restic's
+// files are content-addressed; a repair rewrites one with the same content), so only
+// names with more than one version are looked at, and only their versions are read:
+//
+//   - a pack, index, snapshot or key file is intact when its content hashes to its name;
+//     the good version is the newest earlier one that does;
+//   - any other object (a repository's config, a state bundle and its sidecar) is
+//     written once: its first version is cadang's, and a current version of another
+//     size or ETag is not.
+//
+// An object hidden behind a delete marker is left to HiddenObjects (recover unhides
+// first, then looks here).
+func (s *Site) OverwrittenObjects(ctx context.Context, scope string) ([]Overwritten, error) {
+	if s.s3 == nil {
+		return nil, nil
+	}
+	names, byName, err := s.versionsOf(ctx, scope)
+	if err != nil {
+		return nil, err
+	}
+	var out []Overwritten
+	for _, name := range names {
+		var real []minio.ObjectInfo
+		for _, v := range byName[name] {
+			if !v.IsDeleteMarker {
+				real = append(real, v)
+			}
+		}
+		vs := byName[name]
+		if len(real) < 2 || vs[0].IsDeleteMarker {
+			continue
+		}
+		key := s.s3.prefix + scope + "/" + name
+		cur := real[0]
+		o := Overwritten{Name: name, Bad: cur.VersionID}
+		if hashNamed(name) {
+			want := path.Base(name)
+			sum, err := s.versionHash(ctx, key, cur.VersionID)
+			if err != nil {
+				return out, fmt.Errorf("drc %q: %s: reading %s: %s", s.Name, scopeName(scope), name, oneline.Of(describeS3Error(err, s.s3.loc).Error()))
+			}
+			if sum == want {
+				continue
+			}
+			o.Why = "its content's SHA-256 is not its name"
+			for _, v := range real[1:] {
+				sum, err := s.versionHash(ctx, key, v.VersionID)
+				if err != nil {
+					return out, fmt.Errorf("drc %q: %s: reading an earlier version of %s: %s", s.Name, scopeName(scope), name, oneline.Of(describeS3Error(err, s.s3.loc).Error()))
+				}
+				if sum == want {
+					o.Good = v.VersionID
+					break
+				}
+			}
+		} else {
+			first := real[len(real)-1]
+			if cur.Size == first.Size && cur.ETag == first.ETag {
+				continue
+			}
+			o.Why = fmt.Sprintf("its current version (%d bytes) is not the one first written (%d bytes)", cur.Size, first.Size)
+			o.Good = first.VersionID
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// RestoreVersion makes the good version of an overwritten object its current one
+// again: a server-side copy of that version on top (locked like any object the DRC
+// writes, if it is immutable), then checked. The overwriting version stays (an
+// immutable DRC may keep it locked), below.
+func (s *Site) RestoreVersion(ctx context.Context, scope string, o Overwritten) error {
+	if s.s3 == nil {
+		return nil
+	}
+	if o.Good == "" {
+		return fmt.Errorf("drc %q: %s: %s was overwritten (%s) and no earlier version of it is intact", s.Name, scopeName(scope), o.Name, o.Why)
+	}
+	st := s.s3
+	key := st.prefix + scope + "/" + o.Name
+	dst := minio.CopyDestOptions{Bucket: st.bucket, Object: key}
+	if st.ret != nil {
+		dst.Mode, dst.RetainUntilDate = st.ret.mode, st.ret.now().Add(st.ret.period).UTC()
+	}
+	info, err := st.client.CopyObject(ctx, dst, minio.CopySrcOptions{Bucket: st.bucket, Object: key, VersionID: o.Good})
+	if err != nil {
+		return fmt.Errorf("drc %q: %s: restoring the earlier version of %s: %s", s.Name, scopeName(scope), o.Name, oneline.Of(describeS3Error(err, st.loc).Error()))
+	}
+	if hashNamed(o.Name) {
+		sum, err := s.versionHash(ctx, key, info.VersionID)
+		if err != nil {
+			return fmt.Errorf("drc %q: %s: reading back %s: %s", s.Name, scopeName(scope), o.Name, oneline.Of(describeS3Error(err, st.loc).Error()))
+		}
+		if sum != path.Base(o.Name) {
+			return fmt.Errorf("drc %q: %s: %s restored from an earlier version does not hash to its name", s.Name, scopeName(scope), o.Name)
+		}
+	}
+	return nil
+}
+
+// KeyCanDelete tells whether the DRC's key may remove object versions (what the mirror
+// does with an expired object at an immutable DRC), without changing anything: it
+// removes a version that does not exist, under a name cadang never writes. Denied is
+// a key that cannot delete (docs/ransomware.md); any other answer means it may.
+func (s *Site) KeyCanDelete(ctx context.Context) (bool, error) {
+	if s.s3 == nil {
+		return true, nil
+	}
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return false, err
+	}
+	id[6], id[8] = id[6]&0x0f|0x40, id[8]&0x3f|0x80 // a version 4 UUID, as MinIO's ids are
+	h := hex.EncodeToString(id[:])
+	version := h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	err := s.s3.client.RemoveObject(ctx, s.s3.bucket, s.s3.prefix+"_cadang/delete-probe", minio.RemoveObjectOptions{VersionID: version})
+	switch minio.ToErrorResponse(err).Code {
+	case "":
+		return true, nil
+	case "AccessDenied":
+		return false, nil
+	case "NoSuchVersion", "NoSuchKey", "InvalidArgument":
+		return true, nil
+	}
+	if IsUnreachable(err) {
+		return false, fmt.Errorf("drc %q: %s", s.Name, oneline.Of(describeS3Error(err, s.s3.loc).Error()))
+	}
+	return true, nil
+}
+
+// LifecycleRule describes the bucket's lifecycle rule that removes noncurrent object
+// versions and expired delete markers under the DRC's prefix ("noncurrent versions
+// expire after 7 day(s), expired delete markers removed"), or "" when the bucket has
+// none. A rule limited to tagged objects, or to another prefix, does not count; nor
+// does a rule that only expires current objects (it would hide packs still in use).
+func (s *Site) LifecycleRule(ctx context.Context) (string, error) {
+	if s.s3 == nil {
+		return "", nil
+	}
+	cfg, err := s.s3.client.GetBucketLifecycle(ctx, s.s3.bucket)
+	if err != nil {
+		if minio.ToErrorResponse(err).Code == "NoSuchLifecycleConfiguration" {
+			return "", nil
+		}
+		return "", fmt.Errorf("drc %q: reading the lifecycle rules of bucket %q: %s", s.Name, s.s3.bucket, oneline.Of(describeS3Error(err, s.s3.loc).Error()))
+	}
+	if cfg == nil {
+		return "", nil
+	}
+	for _, r := range cfg.Rules {
+		if r.Status != "Enabled" || r.RuleFilter.Tag.Key != "" || len(r.RuleFilter.And.Tags) > 0 {
+			continue
+		}
+		prefix := r.RuleFilter.Prefix
+		if prefix == "" {
+			prefix = r.RuleFilter.And.Prefix
+		}
+		if prefix == "" {
+			prefix = r.Prefix
+		}
+		if !strings.HasPrefix(s.s3.prefix, prefix) {
+			continue
+		}
+		nc := r.NoncurrentVersionExpiration
+		if nc.NoncurrentDays <= 0 && nc.NewerNoncurrentVersions <= 0 {
+			continue
+		}
+		var what string
+		if nc.NoncurrentDays > 0 {
+			what = fmt.Sprintf("noncurrent versions expire after %d day(s)", nc.NoncurrentDays)
+		} else {
+			what = fmt.Sprintf("noncurrent versions beyond the newest %d expire", nc.NewerNoncurrentVersions)
+		}
+		if r.Expiration.DeleteMarker.IsEnabled() || !r.DelMarkerExpiration.IsNull() {
+			what += ", expired delete markers removed"
+		} else {
+			what += " (delete markers left: add --expire-delete-marker)"
+		}
+		return what, nil
+	}
+	return "", nil
+}
+
+// dropVersions removes every version of name, delete markers included, from an S3
+// store with versioning (nothing elsewhere): for an object cadang removed on purpose
+// and whose versions are not locked.
+func dropVersions(ctx context.Context, st Store, name string) error {
+	s, ok := st.(*s3Store)
+	if !ok {
+		return nil
+	}
+	key, err := s.key(name)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: key, Recursive: true, WithVersions: true}) {
+		if obj.Err != nil {
+			return s3Error(obj.Err, name)
+		}
+		if obj.Key != key {
+			continue
+		}
+		if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{VersionID: obj.VersionID}); err != nil {
+			return s3Error(err, name)
 		}
 	}
 	return nil

@@ -3,11 +3,14 @@ package drc_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -202,6 +205,118 @@ func TestHiddenObjectsAndUnhide(t *testing.T) {
 	}
 	if h, err := site.HiddenObjects(ctx, "dinkes"); err != nil || len(h) != 0 {
 		t.Errorf("hidden after unhide: %+v %v", h, err)
+	}
+}
+
+// With real MinIO: an attacker puts new versions over a pack, an index file, the
+// repository's config and a state bundle (one of them hidden behind a delete marker
+// as well); OverwrittenObjects finds exactly those (a pack written twice with the same
+// content, as a repair does, is not), RestoreVersion makes the intact earlier version
+// current again, locked, and the state bundle's hidden marker is found under StateScope.
+func TestOverwrittenObjectsAndRestoreVersion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := testenv.StartMinIO(t, "warmup")
+	r := newRestic(t)
+	site := openSite(t, r, t.TempDir(), immutableConfig(m, "locked", true))
+	if res := drc.Ensure(ctx, []*drc.Site{site}, "dinkes"); res[0].Error != "" {
+		t.Fatalf("init: %+v", res[0])
+	}
+	repo := site.Repo("dinkes")
+	named := func(content string) string {
+		sum := sha256.Sum256([]byte(content))
+		return hex.EncodeToString(sum[:])
+	}
+	pack, index, twice := "pack content", "index content", "repaired pack"
+	objs := map[string]string{
+		"data/" + named(pack)[:2] + "/" + named(pack):   pack,
+		"index/" + named(index):                         index,
+		"data/" + named(twice)[:2] + "/" + named(twice): twice,
+	}
+	for name, content := range objs {
+		if err := repo.Store.Put(ctx, name, strings.NewReader(content), int64(len(content))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	twiceName := "data/" + named(twice)[:2] + "/" + named(twice)
+	if err := repo.Store.Put(ctx, twiceName, strings.NewReader(twice), int64(len(twice))); err != nil {
+		t.Fatal(err)
+	}
+	const bundle = "_state/cadang-state-20261202T080000Z.age"
+	if err := site.Store.Put(ctx, bundle, strings.NewReader("bundle"), 6); err != nil {
+		t.Fatal(err)
+	}
+	config, err := drc.ReadObject(ctx, repo.Store, "config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err := site.OverwrittenObjects(ctx, "dinkes"); err != nil || len(o) != 0 {
+		t.Fatalf("overwritten before the attack: %+v %v", o, err)
+	}
+
+	// The attacker: garbage of the same size over the pack, of another size over the
+	// index, the config and the bundle; then the bundle hidden too.
+	c := m.Client()
+	packName, indexName := "data/"+named(pack)[:2]+"/"+named(pack), "index/"+named(index)
+	for key, garbage := range map[string]string{
+		"dinkes/" + packName:  strings.Repeat("x", len(pack)),
+		"dinkes/" + indexName: "garbage",
+		"dinkes/config":       "garbage config",
+		bundle:                "garbage bundle",
+	} {
+		if _, err := c.PutObject(ctx, "locked", key, strings.NewReader(garbage), int64(len(garbage)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.RemoveObject(ctx, "locked", bundle, minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	hidden, err := site.HiddenObjects(ctx, drc.StateScope)
+	if err != nil || len(hidden) != 1 || hidden[0].Name != strings.TrimPrefix(bundle, "_state/") {
+		t.Fatalf("hidden state bundles: %+v %v", hidden, err)
+	}
+	if err := site.Unhide(ctx, drc.StateScope, hidden[0]); err != nil {
+		t.Fatal(err)
+	}
+
+	for scope, want := range map[string][]string{"dinkes": {"config", indexName, packName}, drc.StateScope: {strings.TrimPrefix(bundle, "_state/")}} {
+		over, err := site.OverwrittenObjects(ctx, scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, o := range over {
+			got = append(got, o.Name)
+			if o.Good == "" || o.Why == "" {
+				t.Errorf("%s: %+v", o.Name, o)
+			}
+			if err := site.RestoreVersion(ctx, scope, o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sort.Strings(got)
+		sort.Strings(want)
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("%s: overwritten %v, want %v", scope, got, want)
+		}
+		if o, err := site.OverwrittenObjects(ctx, scope); err != nil || len(o) != 0 {
+			t.Errorf("%s: overwritten after the restore: %+v %v", scope, o, err)
+		}
+	}
+	for name, content := range map[string]string{packName: pack, indexName: index, "config": string(config)} {
+		got, err := drc.ReadObject(ctx, repo.Store, name)
+		if err != nil || string(got) != content {
+			t.Errorf("%s after the restore: %q %v", name, got, err)
+		}
+		if ret, err := drc.ObjectRetention(ctx, repo.Store, name); err != nil || ret.Until.Before(time.Now().Add(24*time.Hour)) {
+			t.Errorf("%s restored without its lock: %+v %v", name, ret, err)
+		}
+	}
+	if got, err := drc.ReadObject(ctx, site.Store, bundle); err != nil || string(got) != "bundle" {
+		t.Errorf("the bundle after the restore: %q %v", got, err)
+	}
+	if err := repo.Open(ctx); err != nil {
+		t.Errorf("the repository does not open after the restore: %v", err)
 	}
 }
 

@@ -187,6 +187,13 @@ func seed(ctx context.Context, src *Repo, dst *Site, agency string) error {
 	if err := src.removeKey(ctx, keyID); err != nil {
 		src.site.restic.Logger.Warn("could not remove the seeding key from the source; it is harmless but opens the source with the new site's password",
 			"drc", src.DRC, "agency", agency, "key", keyID, "err", err)
+		return nil
+	}
+	// On a versioned bucket (every immutable DRC) restic's removal left a delete marker
+	// above the key, which drc status would report as hidden: remove its versions.
+	if err := dropVersions(ctx, src.Store, "keys/"+keyID); err != nil {
+		src.site.restic.Logger.Warn("the seeding key removed from the source is kept behind a delete marker (drc status reports it hidden; it opens the source with the new site's password)",
+			"drc", src.DRC, "agency", agency, "key", keyID, "err", err)
 	}
 	return nil
 }

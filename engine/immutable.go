@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/engine/queue"
 )
 
@@ -68,17 +70,29 @@ func (v service) immutabilityStatus(ctx context.Context, s *drc.Site, agencies [
 				st.LockedSnapshot = strings.TrimPrefix(newest.Name, "snapshots/")
 			}
 		}
-		hidden, err := s.HiddenObjects(ctx, a)
-		if err != nil {
+		if err := countHidden(ctx, s, a, st); err != nil {
 			errs = append(errs, err.Error())
-			continue
 		}
-		for _, h := range hidden {
-			if countsAsHidden(s.Role, h.Name) {
-				if st.Hidden == nil {
-					st.Hidden = map[string]int{}
-				}
-				st.Hidden[a]++
+	}
+	// cadang's own escrowed state bundles, which cadang writes at every DRC.
+	if err := countHidden(ctx, s, drc.StateScope, st); err != nil {
+		errs = append(errs, err.Error())
+	}
+	// Who removes expired objects: the mirror, or (a key that cannot delete) the
+	// bucket's lifecycle rule.
+	if can, err := s.KeyCanDelete(ctx); err != nil {
+		errs = append(errs, err.Error())
+	} else {
+		st.KeyCanDelete = &can
+		if !can {
+			rule, err := s.LifecycleRule(ctx)
+			switch {
+			case err != nil:
+				st.Warning = fmt.Sprintf("drc %q: its key may not delete, so expired objects are left to a bucket lifecycle rule, and that rule cannot be read: %s (give the key s3:GetLifecycleConfiguration)", s.Name, err)
+			case rule == "":
+				st.Warning = fmt.Sprintf("drc %q: its key may not delete and bucket %q has no lifecycle rule expiring noncurrent versions and delete markers: what expires there is never removed (add one: docs/ransomware.md)", s.Name, s.S3.Bucket)
+			default:
+				st.Lifecycle = rule
 			}
 		}
 	}
@@ -86,6 +100,23 @@ func (v service) immutabilityStatus(ctx context.Context, s *drc.Site, agencies [
 		st.Error = fmt.Sprintf("drc %q: %s", s.Name, strings.Join(errs, "; "))
 	}
 	return st
+}
+
+// countHidden adds to st the hidden objects of scope (an agency, or drc.StateScope).
+func countHidden(ctx context.Context, s *drc.Site, scope string, st *api.ImmutabilityStatus) error {
+	hidden, err := s.HiddenObjects(ctx, scope)
+	if err != nil {
+		return err
+	}
+	for _, h := range hidden {
+		if scope == drc.StateScope || countsAsHidden(s.Role, h.Name) {
+			if st.Hidden == nil {
+				st.Hidden = map[string]int{}
+			}
+			st.Hidden[scope]++
+		}
+	}
+	return nil
 }
 
 // immutabilityProblems are the lines drc status adds for an immutable DRC.
@@ -100,6 +131,11 @@ func immutabilityProblems(drcName string, im *api.ImmutabilityStatus) []string {
 	}
 	sort.Strings(agencies)
 	for _, a := range agencies {
+		if a == drc.StateScope {
+			out = append(out, fmt.Sprintf("drc %q: %d of cadang's state bundle object(s) (%s/) are hidden behind delete markers (deleted with keys that could not erase them: an attack or a mistake); run `cadang drc recover --drc %s`",
+				drcName, im.Hidden[a], a, drcName))
+			continue
+		}
 		out = append(out, fmt.Sprintf("drc %q: %d object(s) of agency %s are hidden behind delete markers (deleted with keys that could not erase them: an attack or a mistake); run `cadang drc recover --drc %s`",
 			drcName, im.Hidden[a], a, drcName))
 	}
@@ -113,7 +149,9 @@ func immutabilityProblems(drcName string, im *api.ImmutabilityStatus) []string {
 }
 
 // Recover queues recover runs: at a DRC, for each agency (or one), the objects hidden
-// behind delete markers are made visible again.
+// behind delete markers are made visible again and the objects overwritten get their
+// earlier, intact version back; without --agency, cadang's state bundles (_state/)
+// too, in a run of their own (no agency).
 func (d *Daemon) Recover(req RecoverRequest) ([]catalog.Run, error) {
 	cf := d.conf()
 	if req.DRC == "" {
@@ -136,8 +174,8 @@ func (d *Daemon) Recover(req RecoverRequest) ([]catalog.Run, error) {
 	if req.Agency != "" && len(subs) == 0 {
 		return nil, fmt.Errorf("%w: unknown agency %q", errBadRequest, req.Agency)
 	}
-	if len(subs) == 0 {
-		return []catalog.Run{}, nil
+	if req.Agency == "" {
+		subs = append(subs, d.recoverSubmission(site, ""))
 	}
 	return d.submitAll(subs, nil)
 }
@@ -149,12 +187,23 @@ func (d *Daemon) recoverSubmission(site *drc.Site, agency string) submission {
 	}}
 }
 
-// recover removes the delete markers above agency's hidden objects at site.
+// recoverScope is what a recover run of agency works on: its repository, or (agency
+// "") the state bundles.
+func recoverScope(agency string) (scope, what string) {
+	if agency == "" {
+		return drc.StateScope, "state bundles (" + drc.StateScope + "/)"
+	}
+	return agency, "agency " + agency
+}
+
+// recover removes the delete markers above the hidden objects of agency (or of the
+// state bundles) at site, then restores the earlier version of the objects overwritten.
 func (d *Daemon) recover(ctx context.Context, r *catalog.Run, site *drc.Site, agency string) error {
 	if err := site.Check(ctx); err != nil {
 		return err
 	}
-	hidden, err := site.HiddenObjects(ctx, agency)
+	scope, what := recoverScope(agency)
+	hidden, err := site.HiddenObjects(ctx, scope)
 	if err != nil {
 		return err
 	}
@@ -169,7 +218,7 @@ func (d *Daemon) recover(ctx context.Context, r *catalog.Run, site *drc.Site, ag
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			err := site.Unhide(ctx, agency, h)
+			err := site.Unhide(ctx, scope, h)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -187,20 +236,82 @@ func (d *Daemon) recover(ctx context.Context, r *catalog.Run, site *drc.Site, ag
 		}()
 	}
 	wg.Wait()
+	// Made visible again, an object may show a version put over it: after the markers.
+	over, err := site.OverwrittenObjects(ctx, scope)
+	if err != nil && firstErr == nil {
+		firstErr = err
+	}
+	rep.Overwritten = len(over)
+	for _, o := range over {
+		if err := site.RestoreVersion(ctx, scope, o); err != nil {
+			rep.Failed++
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		rep.Restored++
+		if len(rep.Replaced) < 1000 {
+			rep.Replaced = append(rep.Replaced, o.Name)
+		}
+	}
 	sort.Strings(rep.Objects)
-	r.FilesProcessed = uint64(rep.Recovered)
-	r.Notes = append(r.Notes, fmt.Sprintf("%d hidden object(s) of agency %s at drc %q: %d made visible again (%d delete marker(s) removed), %d failed",
-		rep.Hidden, agency, site.Name, rep.Recovered, rep.Markers, rep.Failed))
+	sort.Strings(rep.Replaced)
+	r.FilesProcessed = uint64(rep.Recovered + rep.Restored)
+	r.Notes = append(r.Notes, fmt.Sprintf("%d hidden object(s) of %s at drc %q: %d made visible again (%d delete marker(s) removed); %d overwritten: %d given their earlier version back; %d failed",
+		rep.Hidden, what, site.Name, rep.Recovered, rep.Markers, rep.Overwritten, rep.Restored, rep.Failed))
 	if b, err := json.Marshal(rep); err == nil {
 		r.Manifest = b
 	}
-	if rep.Recovered > 0 {
-		d.log.Warn("objects hidden behind delete markers were recovered", "drc", site.Name, "agency", agency, "objects", rep.Recovered)
+	if rep.Recovered > 0 || rep.Restored > 0 {
+		d.log.Warn("objects hidden or overwritten were recovered", "drc", site.Name, "scope", scope, "unhidden", rep.Recovered, "restored", rep.Restored)
 	}
 	if firstErr != nil {
-		return fmt.Errorf("%d of %d hidden object(s) could not be recovered: %w", rep.Failed, rep.Hidden, firstErr)
+		return fmt.Errorf("%d of %d hidden or overwritten object(s) could not be recovered: %w", rep.Failed, rep.Hidden+rep.Overwritten, firstErr)
 	}
 	return ctx.Err()
 }
 
 func (s service) Recover(req RecoverRequest) ([]RunInfo, error) { return s.runInfos(s.d.Recover(req)) }
+
+// CheckImmutability contacts each DRC configured immutable and tells whether its bucket
+// can lock objects, for `cadang config check`: a bucket without object lock is a
+// problem located at the DRC's immutability section (init would refuse it, and the
+// daemon would write nothing there). A DRC that does not answer, or whose bucket does
+// not exist yet, is a note: its lock was not checked. Other DRCs are not contacted.
+func CheckImmutability(ctx context.Context, cfg *config.Config, log *slog.Logger) (problems []config.Problem, notes []string) {
+	_, sites, err := Sites(cfg, log)
+	if err != nil {
+		return nil, []string{fmt.Sprintf("%s: the object locks were not checked: %v", cfg.File, err)}
+	}
+	byName := map[string]*drc.Site{}
+	for _, s := range sites {
+		byName[s.Name] = s
+	}
+	for i, c := range cfg.DRCs {
+		s := byName[c.Name]
+		if !c.Immutable() || s == nil {
+			continue
+		}
+		path := fmt.Sprintf("drcs[%d].immutability", i)
+		if err := s.Check(ctx); err != nil {
+			why := "not checked: " + err.Error()
+			switch {
+			case drc.IsUnreachable(err):
+				why = "not checked: the drc is unreachable: " + err.Error()
+			case c.S3.CreateBucket && strings.Contains(err.Error(), "does not exist"):
+				why = fmt.Sprintf("not checked: bucket %q does not exist yet (`cadang init` creates it with object lock)", c.S3.Bucket)
+			}
+			notes = append(notes, cfg.Locate(path, "the bucket's object lock was "+why).String())
+			continue
+		}
+		if err := s.CheckLock(ctx); err != nil {
+			if drc.IsUnreachable(err) {
+				notes = append(notes, cfg.Locate(path, "the bucket's object lock was not checked: the drc is unreachable: "+err.Error()).String())
+				continue
+			}
+			problems = append(problems, cfg.Locate(path, err.Error()))
+		}
+	}
+	return problems, notes
+}

@@ -123,7 +123,17 @@ func runDRCStatus(ctx context.Context, g *globals, opts DRCStatusOptions) error 
 				immutable += ", newest snapshot locked until " + shortTime(im.LockedUntil)
 			}
 			for a, n := range im.Hidden {
-				notes = append(notes, fmt.Sprintf("%s: %d object(s) of agency %s HIDDEN behind delete markers: cadang drc recover --drc %s", d.DRC, n, a, d.DRC))
+				what := "agency " + a
+				if a == "_state" {
+					what = "cadang's state bundles (_state/)"
+				}
+				notes = append(notes, fmt.Sprintf("%s: %d object(s) of %s HIDDEN behind delete markers: cadang drc recover --drc %s", d.DRC, n, what, d.DRC))
+			}
+			if im.Lifecycle != "" {
+				notes = append(notes, fmt.Sprintf("%s: expired objects left to the bucket's lifecycle rule (%s): its key may not delete", d.DRC, im.Lifecycle))
+			}
+			if im.Warning != "" {
+				notes = append(notes, "WARNING: "+im.Warning)
 			}
 		} else if h.Immutability != "" {
 			immutable = h.Immutability

@@ -26,7 +26,7 @@ func newDRCRecoverCommand(g *globals) *cobra.Command {
 	var opts DRCRecoverOptions
 	cmd := &cobra.Command{
 		Use:   "recover --drc NAME [--agency ID] [--wait]",
-		Short: "make objects hidden behind S3 delete markers visible again",
+		Short: "make objects hidden behind S3 delete markers visible again, and undo overwrites",
 		Long: `On a versioned S3 bucket (every bucket with object lock), deleting an object without naming
 a version only hides it behind a delete marker: the data stays, and at an immutable DRC
 it cannot be erased before its retention date. An attacker holding cadang's keys can
@@ -34,8 +34,13 @@ still hide a whole repository this way, and "cadang drc status" then reports hid
 objects. This command lists the object versions of each agency's repository at the DRC
 and, for every object whose latest version is a delete marker while an older version
 exists, removes the delete markers, so that the repository opens again and restores
-and drills from that DRC work. Each agency is one run (op "recover"), recorded like any
-other; its notes and manifest count what was found and made visible. restic's lock
+and drills from that DRC work. Then, for every object with more than one version whose
+current version is not the one cadang wrote (a pack, index, snapshot or key file whose
+content does not hash to its name; a config first written otherwise), the newest
+earlier version that is intact is copied on top (locked, at an immutable DRC). Each
+agency is one run (op "recover"); without --agency, cadang's escrowed state bundles
+(_state/) are one more run, without an agency. Runs are recorded like any other; their
+notes and manifest count what was found, made visible and restored. restic's lock
 files are left as they are. See docs/ransomware.md.`,
 		Example: `  cadang drc status
   cadang drc recover --drc offsite --wait
@@ -62,6 +67,9 @@ func runDRCRecover(ctx context.Context, g *globals, opts DRCRecoverOptions) erro
 		return err
 	}
 	return queuedOrWaited(ctx, g, c, runs, opts.Wait, func(r api.RunInfo) string {
+		if r.Agency == "" {
+			return fmt.Sprintf("recover the state bundles at drc %s", r.DRC)
+		}
 		return fmt.Sprintf("recover agency %s at drc %s", r.Agency, r.DRC)
-	}, "recover runs did not succeed: objects stay hidden")
+	}, "recover runs did not succeed: objects stay hidden or overwritten")
 }

@@ -304,10 +304,17 @@ type ImmutabilityStatus struct {
 	LockedSnapshot string    `json:"locked_snapshot,omitempty"`
 	// Unlocked lists the agencies whose newest snapshot there carries no retention.
 	Unlocked []string `json:"unlocked,omitempty"`
-	// Hidden counts, per agency, the objects hidden behind delete markers (a problem:
+	// Hidden counts, per agency (and "_state" for cadang's state bundles), the objects hidden behind delete markers (a problem:
 	// `cadang drc recover` makes them visible again).
 	Hidden map[string]int `json:"hidden,omitempty"`
 	Error  string         `json:"error,omitempty"` // what could not be read, one line
+	// KeyCanDelete says whether the DRC's key may remove object versions (the mirror
+	// removes expired objects itself); when it may not, Lifecycle describes the
+	// bucket's rule that expires noncurrent versions and delete markers (expired
+	// objects are left to it), and Warning says when there is none.
+	KeyCanDelete *bool  `json:"key_can_delete,omitempty"`
+	Lifecycle    string `json:"lifecycle,omitempty"`
+	Warning      string `json:"warning,omitempty"`
 }
 
 // RecoverReport is what a recover run did, kept as its manifest.
@@ -317,6 +324,11 @@ type RecoverReport struct {
 	Markers   int      `json:"markers"`   // delete markers removed
 	Failed    int      `json:"failed"`
 	Objects   []string `json:"objects,omitempty"` // the recovered objects (the first 1,000)
+	// Objects whose current version was not cadang's (overwritten), and those whose
+	// earlier, intact version was made current again.
+	Overwritten int      `json:"overwritten"`
+	Restored    int      `json:"restored"`
+	Replaced    []string `json:"replaced,omitempty"` // the restored objects (the first 1,000)
 }
 
 // Health is what a probe of a DRC found.

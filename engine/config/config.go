@@ -55,6 +55,16 @@ type Config struct {
 	// Digest is the SHA-256 of the file's bytes as loaded (hex): a client compares it
 	// with the file now to tell that the daemon runs an older version of it.
 	Digest string `yaml:"-"`
+
+	pos map[string]yaml.Node // where each path was in the file (Locate)
+}
+
+// Locate makes a problem found after loading (by a check that contacts a DRC, say) a
+// located one, like Load's: file:line:col: subject: message. path is a config path
+// such as drcs[1].immutability.
+func (c *Config) Locate(path, msg string) Problem {
+	n := nearest(c.pos, path)
+	return Problem{File: c.File, Line: n.Line, Column: n.Column, Path: path, Subject: subject(path, c.names()), Message: msg}
 }
 
 // Restic says which restic binary to run.
@@ -196,6 +206,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	for i := range cfg.Targets {
 		d.decodeKindSection(&cfg.Targets[i], fmt.Sprintf("targets[%d]", i))
 	}
+	cfg.pos = d.pos
 	cfg.resolvePaths()
 	cfg.applyDefaults()
 	decodeProblems := map[string]bool{}

@@ -54,6 +54,7 @@ type world struct {
 	stateDir string
 	restic   string
 	grace    string // daemon.shutdown_grace
+	daemonX  string // more of the daemon: section (", site: main")
 
 	daemon     *exec.Cmd
 	daemonLog  string
@@ -72,7 +73,7 @@ func newWorld(t *testing.T) *world {
 // YAML, adding state_dir and restic.
 func (w *world) config(body string, extra ...string) {
 	w.t.Helper()
-	head := fmt.Sprintf("state_dir: %q\nrestic: {binary: %q}\ndaemon: {shutdown_grace: %s}\n", w.stateDir, w.restic, w.grace)
+	head := fmt.Sprintf("state_dir: %q\nrestic: {binary: %q}\ndaemon: {shutdown_grace: %s%s}\n", w.stateDir, w.restic, w.grace, w.daemonX)
 	for _, e := range extra {
 		head += e + "\n"
 	}

@@ -101,6 +101,10 @@ type Daemon struct {
 	metricsOnce sync.Once
 	metricsH    http.Handler
 
+	// site is what this cadang is among the sites: primary, standby, read-only
+	// (standby.go).
+	site siteState
+
 	mu       sync.Mutex
 	stopping bool
 	// deferredPrunes are the agencies whose prune at the primary PruneGate refused:
@@ -190,12 +194,16 @@ func (l siteList) site(name string) (*drc.Site, error) {
 func (d *Daemon) Serve(ctx context.Context) error {
 	cf := d.conf()
 	defer d.cat.Close()
-	orphans, err := d.recoverOrphans()
-	if err != nil {
-		return err
-	}
-	if err := d.startup(orphans); err != nil {
-		return err
+	d.decideRole(ctx) // standby.go: primary, standby or read-only
+	role, why := d.role()
+	if role == rolePrimary {
+		orphans, err := d.recoverOrphans()
+		if err != nil {
+			return err
+		}
+		if err := d.startup(orphans); err != nil {
+			return err
+		}
 	}
 
 	ln, err := listenSocket(cf.cfg.Daemon.Socket)
@@ -232,25 +240,27 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		d.log.Info("metrics listening", "address", mln.Addr().String())
 	}
 	d.log.Info("cadang daemon started", "version", Version, "pid", d.pid, "socket", cf.cfg.Daemon.Socket,
-		"state_dir", cf.cfg.StateDir, "targets", len(cf.targets), "drcs", len(d.sites), "restic", d.restic.Binary)
+		"state_dir", cf.cfg.StateDir, "targets", len(cf.targets), "drcs", len(d.sites), "restic", d.restic.Binary,
+		"site", cf.cfg.Daemon.Site, "role", role)
+	if role != rolePrimary {
+		d.log.Warn("this cadang is not the primary: it schedules and runs nothing", "role", role, "why", why)
+	}
 
 	work, stopWork := context.WithCancelCause(context.Background())
 	defer stopWork(nil)
 	loopDone := make(chan struct{})
 	go func() { d.queue.Loop(work, d.execute); close(loopDone) }()
 	schedCtx, stopSched := context.WithCancel(context.Background())
-	schedDone := make(chan struct{})
-	go func() { d.scheduleLoop(schedCtx); close(schedDone) }()
-	replDone := make(chan struct{})
-	go func() { d.repl.Loop(work); close(replDone) }()
-	sweepDone := make(chan struct{})
-	go func() { d.exportSweepLoop(schedCtx); close(sweepDone) }() // exports.go
 	d.notifier.SetRoutes(d.notifyRoutes(cf.cfg))
-	notifyDone, watchDone := make(chan struct{}), make(chan struct{})
+	notifyDone := make(chan struct{})
 	go func() { d.notifier.Run(work); close(notifyDone) }()
-	go func() { d.watchConditions(schedCtx); close(watchDone) }()
-	protectDone := make(chan struct{})
-	go func() { d.protectLoop(schedCtx); close(protectDone) }() // protect.go
+	if role == rolePrimary {
+		// Schedules, replication, the export sweep, the watch of conditions and state
+		// bundles: what only the primary does (standby.go).
+		d.activate()
+	}
+	siteDone := make(chan struct{})
+	go func() { d.siteLoop(schedCtx); close(siteDone) }() // standby.go
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer func() {
@@ -278,10 +288,8 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 
 	stopSched()
-	<-schedDone
-	<-sweepDone
-	<-protectDone
-	<-watchDone
+	<-siteDone
+	d.deactivate()
 	d.mu.Lock()
 	d.stopping = true
 	d.mu.Unlock()
@@ -299,7 +307,6 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	stopWork(errShutdown)
 	<-loopDone
-	<-replDone
 	<-notifyDone
 
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -377,6 +384,11 @@ func (d *Daemon) submitAll(subs []submission, states []catalog.ScheduleState) ([
 	d.mu.Unlock()
 	if stopping {
 		return nil, errShuttingDown
+	}
+	if len(subs) > 0 {
+		if err := d.passive(subs[0].run.Op); err != nil {
+			return nil, err
+		}
 	}
 	now := d.now()
 	runs := make([]*catalog.Run, len(subs))

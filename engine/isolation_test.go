@@ -111,6 +111,8 @@ func TestIsolationEveryRoute(t *testing.T) {
 		"POST /v1/unlock":                {"POST", "/v1/unlock", "", `{"agency":"disdik"}`, ""},
 		"POST /v1/restic":                {"POST", "/v1/restic", "", `{"agency":"disdik","args":["snapshots"]}`, ""},
 		"POST /v1/reload":                {"POST", "/v1/reload", "", "", ""},
+		"POST /v1/takeover":              {"POST", "/v1/takeover", "", `{"confirm":"main"}`, ""},
+		"POST /v1/handback":              {"POST", "/v1/handback", "", `{"confirm":"main"}`, ""},
 		"GET /v1/drcs":                   {"GET", "/v1/drcs", "", "", ""},
 		"POST /v1/replicate":             {"POST", "/v1/replicate", "", `{"agency":"disdik"}`, ""},
 		"POST /v1/verify":                {"POST", "/v1/verify", "", `{"drc":"local"}`, ""},

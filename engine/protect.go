@@ -89,40 +89,46 @@ func (d *Daemon) protectLoop(ctx context.Context) {
 // protectState writes one bundle to every DRC, applies the retention there, and
 // raises or resolves each DRC's alarm.
 func (d *Daemon) protectState(ctx context.Context) error {
+	_, err := d.protectStateNamed(ctx)
+	return err
+}
+
+// protectStateNamed is protectState, which also says the bundle's name.
+func (d *Daemon) protectStateNamed(ctx context.Context) (string, error) {
 	cf := d.conf()
 	sp := cf.cfg.StateProtection
 	recipients, err := export.ParseRecipients(sp.EscrowRecipients)
 	if err != nil {
-		return err
+		return "", err
 	}
 	now := d.now()
 	dir := filepath.Join(cf.cfg.StateDir, "scratch", "state-bundle")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+		return "", err
 	}
 	defer os.RemoveAll(dir)
 	f, err := os.CreateTemp(dir, "bundle-*")
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer f.Close()
 	sources, err := d.stateSources()
 	if err != nil {
-		return err
+		return "", err
 	}
 	host, _ := os.Hostname()
 	schema, _ := d.cat.Schema()
 	started := time.Now()
-	m, sum, err := escrow.Write(ctx, sources, escrow.Manifest{Version: Version, Created: now, Host: host,
+	m, sum, err := escrow.Write(ctx, sources, escrow.Manifest{Version: Version, Created: now, Host: host, Site: cf.cfg.Daemon.Site,
 		ConfigFile: cf.cfg.File, CatalogSchema: schema}, recipients, f)
 	if err != nil {
-		return err
+		return "", err
 	}
 	name := escrow.BundleName(now)
 	side, err := json.MarshalIndent(escrow.Sidecar{Bundle: name, Created: now, Bytes: sum.Bytes, SHA256: sum.SHA256,
 		Host: host, Version: Version, Files: len(m.Files)}, "", "  ")
 	if err != nil {
-		return err
+		return "", err
 	}
 	var failed []string
 	for _, site := range d.sites {
@@ -156,9 +162,9 @@ func (d *Daemon) protectState(ctx context.Context) error {
 	d.log.Info("state bundle written", "bundle", name, "bytes", sum.Bytes, "files", len(m.Files),
 		"took", time.Since(started).Round(time.Millisecond), "drcs", len(d.sites)-len(failed), "failed", strings.Join(failed, ","))
 	if len(failed) > 0 {
-		return fmt.Errorf("not written to drc %s", strings.Join(failed, ", "))
+		return name, fmt.Errorf("not written to drc %s", strings.Join(failed, ", "))
 	}
-	return nil
+	return name, nil
 }
 
 // stateSources are the files of a bundle: the catalog (one read transaction), the

@@ -31,6 +31,8 @@ func wireErr(err error) error {
 		return server.NotFound(err)
 	case errors.Is(err, errShuttingDown):
 		return server.Unavailable(err)
+	case errors.Is(err, errPassive):
+		return server.Conflict(err)
 	}
 	return err
 }
@@ -94,6 +96,11 @@ func (s service) Status() (Status, error) {
 	}
 	if err := s.fillStatus(&st); err != nil {
 		return Status{}, wireErr(err)
+	}
+	site := d.siteStatus()
+	st.Site = &site
+	if site.Role == roleReadOnly {
+		st.Problems = append([]string{fmt.Sprintf("this cadang (site %q) is %s: %s", site.Name, site.Role, site.Why)}, st.Problems...)
 	}
 	return st, nil
 }

@@ -24,7 +24,8 @@ var updateWire = flag.Bool("update-wire", false, "rewrite engine/testdata/wire/*
 // (go test ./engine -run TestWireGolden -update-wire rewrites the files).
 func TestWireGolden(t *testing.T) {
 	dir := t.TempDir()
-	cfg := testConfig(t, dir, `drcs:
+	cfg := testConfig(t, dir, `daemon: {site: main}
+drcs:
   - {name: local, role: primary, path: $DIR/local}
   - {name: offsite, role: secondary, path: $DIR/offsite, replication: {max_lag: 1h}}
 agencies: [{id: dinkes, name: Dinas Kesehatan}]

@@ -74,6 +74,7 @@ func printStatus(g *globals, st *api.Status) {
 	if b := st.Blackout; b != nil {
 		fmt.Fprintf(w, "maintenance window %q open until %s: scheduled runs wait\n", b.Name, zoneTime(b.End, tz))
 	}
+	printSite(w, st.Site, tz)
 
 	if len(st.Running) > 0 {
 		fmt.Fprintln(w, "\nRUNNING")

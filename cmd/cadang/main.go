@@ -183,6 +183,8 @@ func newRootCommand(g *globals) *cobra.Command {
 		newAuditCommand(g),
 		newTokenCommand(g),
 		newStateCommand(g),
+		newTakeoverCommand(g),
+		newHandbackCommand(g),
 		newNotifyCommand(g),
 		newRequestCommand(g),
 		newVersionCommand(g),

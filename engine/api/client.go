@@ -415,3 +415,15 @@ func withQuery(path string, q url.Values) string {
 	}
 	return path + "?" + q.Encode()
 }
+
+// Takeover promotes a standby to the primary (see TakeoverRequest).
+func (c *Client) Takeover(ctx context.Context, req TakeoverRequest) (SiteStatus, error) {
+	var out SiteStatus
+	return out, c.do(ctx, http.MethodPost, "/v1/takeover", req, &out)
+}
+
+// Handback returns the primary role to the site taken over (see HandbackRequest).
+func (c *Client) Handback(ctx context.Context, req HandbackRequest) (SiteStatus, error) {
+	var out SiteStatus
+	return out, c.do(ctx, http.MethodPost, "/v1/handback", req, &out)
+}

@@ -113,6 +113,8 @@ type Status struct {
 	// their max_lag, failed checks. DRCs are not probed for a status: their own
 	// problems are in GET /v1/drcs.
 	Problems []string `json:"problems"`
+	// Site is this cadang's role among the sites (standby.go).
+	Site *SiteStatus `json:"site,omitempty"`
 }
 
 // Window is a maintenance window.
@@ -699,4 +701,58 @@ type StateDRC struct {
 // /v1/notify/test (cadang notify test CHANNEL).
 type NotifyTestRequest struct {
 	Channel string `json:"channel"`
+}
+
+// SiteLease is the takeover lease (standby.go): the object _state/primary-lease.json
+// in every DRC that answered when it was written, naming the one site whose cadang acts
+// as the primary. A cadang that finds a lease naming another site acts on nothing (it
+// starts read-only and says why). The highest epoch wins.
+type SiteLease struct {
+	Site     string    `json:"site"`  // the site that is primary
+	Epoch    int       `json:"epoch"` // 1 at the first takeover, +1 at each change
+	Kind     string    `json:"kind"`  // takeover or handback
+	Since    time.Time `json:"since"`
+	By       string    `json:"by"`               // who asked (principal)
+	Previous string    `json:"previous"`         // the site that was primary before
+	Bundle   string    `json:"bundle,omitempty"` // handback: the state bundle the site applies to resume
+}
+
+// SiteStatus is what this cadang is among the sites that share the DRCs: GET
+// /v1/status's site, and the answer of POST /v1/takeover and /v1/handback.
+type SiteStatus struct {
+	Name    string         `json:"name"` // daemon.site
+	Role    string         `json:"role"` // primary, standby, read-only
+	Why     string         `json:"why,omitempty"`
+	Lease   *SiteLease     `json:"lease,omitempty"`
+	Standby *StandbyStatus `json:"standby,omitempty"`
+	Down    []string       `json:"down,omitempty"`  // DRCs marked down by a takeover: backups go elsewhere
+	Notes   []string       `json:"notes,omitempty"` // what a takeover or handback did, one line each
+}
+
+// StandbyStatus is how far behind a standby is: the state bundle it applied last.
+type StandbyStatus struct {
+	Of        string    `json:"of"`         // the site whose state it applies
+	SourceDRC string    `json:"source_drc"` // where it reads the bundles
+	Bundle    string    `json:"bundle,omitempty"`
+	StateAsOf time.Time `json:"state_as_of,omitempty"` // when that bundle was made
+	Lag       string    `json:"lag,omitempty"`         // now - StateAsOf
+	Applied   time.Time `json:"applied,omitempty"`     // when it was applied here
+	Checked   time.Time `json:"checked,omitempty"`     // the last look for a newer one
+	Error     string    `json:"error,omitempty"`       // why the last look failed
+}
+
+// TakeoverRequest promotes a standby: POST /v1/takeover. Confirm must be the name of
+// the site taken over.
+type TakeoverRequest struct {
+	Confirm string `json:"confirm"`
+}
+
+// HandbackRequest returns the primary role: POST /v1/handback. At the site that took
+// over, Confirm is the site it goes back to; at the site it goes back to (read-only
+// until then), Identity is an escrow identity that opens the state bundle handed back
+// (or daemon.standby.identity_file's is used). Identity is a secret: it travels only in
+// this body and is never recorded.
+type HandbackRequest struct {
+	Confirm  string `json:"confirm,omitempty"`
+	Identity string `json:"identity,omitempty"`
 }

@@ -87,7 +87,28 @@ type Daemon struct {
 	// ShutdownGrace is how long SIGTERM waits for running restic processes to end
 	// before cancelling them (default 1m).
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// Site names this cadang among the cadangs that share the DRCs (default: the
+	// host's name): the takeover lease (standby.go) names the site that is primary.
+	Site string `yaml:"site"`
+	// Standby makes this cadang a warm standby of the site whose state bundles it
+	// applies (standby.go): it schedules nothing until `cadang takeover`.
+	Standby *Standby `yaml:"standby"`
 }
+
+// Standby is `daemon.standby:`: where a standby cadang reads the main site's state
+// bundles, with which escrow identity, and how often.
+type Standby struct {
+	// SourceDRC is the DRC (at the standby's own site, usually the off-site one) whose
+	// state bundles it applies.
+	SourceDRC string `yaml:"source_drc"`
+	// IdentityFile is an escrow identity (AGE-SECRET-KEY-1...) that opens the bundles.
+	IdentityFile string `yaml:"identity_file"`
+	// Interval is how often it looks for a newer bundle (default 1m).
+	Interval time.Duration `yaml:"interval"`
+}
+
+// DefaultStandbyInterval is how often a standby looks for a newer state bundle.
+const DefaultStandbyInterval = time.Minute
 
 // Agency is a tenant of the data center (a PD/OPD). Its id names its repositories.
 type Agency struct {
@@ -302,6 +323,9 @@ func (c *Config) resolvePaths() {
 	c.StateDir = abs(c.StateDir)
 	c.Report.Dir = abs(c.Report.Dir)
 	c.Daemon.Socket = abs(c.Daemon.Socket)
+	if sb := c.Daemon.Standby; sb != nil {
+		sb.IdentityFile = abs(sb.IdentityFile)
+	}
 	c.API.TLS.CertFile, c.API.TLS.KeyFile, c.API.ClientCAFile = abs(c.API.TLS.CertFile), abs(c.API.TLS.KeyFile), abs(c.API.ClientCAFile)
 	for i := range c.DRCs {
 		c.DRCs[i].Path = abs(c.DRCs[i].Path)
@@ -328,6 +352,12 @@ func (c *Config) applyDefaults() {
 		c.Daemon.Socket = filepath.Join(c.StateDir, "cadang.sock")
 	}
 	c.StateProtection.applyDefaults()
+	if c.Daemon.Site == "" {
+		c.Daemon.Site, _ = os.Hostname()
+	}
+	if sb := c.Daemon.Standby; sb != nil && sb.Interval == 0 {
+		sb.Interval = DefaultStandbyInterval
+	}
 	for i := range c.Notify {
 		if c.Notify[i].Kind == "email" && c.Notify[i].SMTP.Port == 0 {
 			c.Notify[i].SMTP.Port = 587
@@ -400,6 +430,20 @@ func (c *Config) validate(report func(path, msg string)) {
 		case drc.RoleSecondary:
 		default:
 			badRoles++ // reported by d.Validate; counting primaries would only echo it
+		}
+	}
+	if sb := c.Daemon.Standby; sb != nil {
+		switch {
+		case sb.SourceDRC == "":
+			report("daemon.standby.source_drc", "required: the DRC whose state bundles the standby applies")
+		case !drcNames[sb.SourceDRC]:
+			report("daemon.standby.source_drc", fmt.Sprintf("unknown drc %q", sb.SourceDRC))
+		}
+		if sb.IdentityFile == "" {
+			report("daemon.standby.identity_file", "required: an escrow identity (AGE-SECRET-KEY-1...) that opens the state bundles")
+		}
+		if sb.Interval < time.Second {
+			report("daemon.standby.interval", fmt.Sprintf("%s is too short: at least 1s (default 1m)", sb.Interval))
 		}
 	}
 	if len(c.DRCs) > 0 && badRoles == 0 && len(primaries) != 1 {

@@ -238,6 +238,15 @@ targets:
 			want: []string{`cadang.yaml: the file is empty`},
 		},
 		{
+			name: "standby mistakes",
+			src:  "state_dir: /s\ndaemon:\n  standby: {source_drc: offiste, interval: 10ms}\ndrcs: [{name: a, role: primary, path: /a}]\n",
+			want: []string{
+				`cadang.yaml:3:12: daemon.standby.identity_file: required: an escrow identity (AGE-SECRET-KEY-1...) that opens the state bundles`,
+				`cadang.yaml:3:25: daemon.standby.source_drc: unknown drc "offiste"`,
+				`cadang.yaml:3:44: daemon.standby.interval: 10ms is too short: at least 1s (default 1m)`,
+			},
+		},
+		{
 			name: "duplicate key",
 			src:  "state_dir: /s\nstate_dir: /t\ndrcs: [{name: a, role: primary, path: /a}]\n",
 			want: []string{`cadang.yaml:2:1: state_dir: duplicate key (first at line 1)`},

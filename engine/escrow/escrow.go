@@ -54,7 +54,8 @@ type Manifest struct {
 	Version       string     `json:"version"` // cadang's
 	Created       time.Time  `json:"created"`
 	Host          string     `json:"host"`
-	ConfigFile    string     `json:"config_file"` // where the daemon read its configuration
+	Site          string     `json:"site,omitempty"` // the writer's daemon.site
+	ConfigFile    string     `json:"config_file"`    // where the daemon read its configuration
 	CatalogSchema int        `json:"catalog_schema"`
 	Files         []FileInfo `json:"files"`
 }
@@ -74,6 +75,7 @@ type Sidecar struct {
 	Bytes   int64     `json:"bytes"`
 	SHA256  string    `json:"sha256"` // of the encrypted bytes
 	Host    string    `json:"host"`
+	Site    string    `json:"site,omitempty"` // the writer's daemon.site
 	Version string    `json:"version"`
 	Files   int       `json:"files"`
 }

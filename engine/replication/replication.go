@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,6 +81,7 @@ type Replicator struct {
 	contents map[string]*mirror.Contents // by agency
 	lagOver  map[string]bool             // secondaries whose lag objective is exceeded
 	due      map[string]bool             // DRCs to scan at once (they came back)
+	down     map[string]string           // DRCs a takeover marked down, and why: work is not routed to them
 	wake     chan struct{}
 	extended map[string]time.Time // drc/agency -> when a pass last extended retention there (immutable DRCs)
 }
@@ -93,7 +95,7 @@ type pairState struct {
 // New returns the replicator of a daemon's DRCs (sites, the primary first).
 func New(sites []*drc.Site, cat *catalog.Catalog, cfg func() *config.Config, log *slog.Logger, now func() time.Time, host Host) *Replicator {
 	rp := &Replicator{sites: sites, cat: cat, cfg: cfg, log: log, now: now, host: host, pairs: map[string]*pairState{}, health: map[string]drc.Health{}, limiters: map[string]*mirror.Limiter{},
-		contents: map[string]*mirror.Contents{}, lagOver: map[string]bool{}, due: map[string]bool{}, wake: make(chan struct{}, 1),
+		contents: map[string]*mirror.Contents{}, lagOver: map[string]bool{}, due: map[string]bool{}, down: map[string]string{}, wake: make(chan struct{}, 1),
 		extended: map[string]time.Time{}}
 	for _, s := range sites {
 		rp.limiters[s.Name] = mirror.NewLimiter(s.Replication.Bandwidth)
@@ -740,17 +742,58 @@ type Lag struct {
 // A restore without --drc reads from the primary, or from the first secondary that
 // answers if the primary does not.
 
+// MarkDown marks a DRC down (a takeover: its site is lost): backups and restores are
+// not routed to it, as if it did not answer, until MarkUp. Replication still brings
+// it what it lacks whenever it answers.
+func (rp *Replicator) MarkDown(name, why string) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	rp.down[name] = why
+}
+
+// MarkUp undoes MarkDown.
+func (rp *Replicator) MarkUp(name string) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	delete(rp.down, name)
+}
+
+// Down lists the DRCs marked down, by name.
+func (rp *Replicator) Down() []string {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	out := make([]string, 0, len(rp.down))
+	for name := range rp.down {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// check checks a DRC, unless it is marked down.
+func (rp *Replicator) check(ctx context.Context, s *drc.Site) error {
+	rp.mu.Lock()
+	why, down := rp.down[s.Name]
+	rp.mu.Unlock()
+	if down {
+		return fmt.Errorf("%w: drc %q is marked down: %s", drc.ErrUnreachable, s.Name, why)
+	}
+	return s.Check(ctx)
+}
+
 // BackupSite chooses the DRC a backup writes to; note says why it is not the primary.
 func (rp *Replicator) BackupSite(ctx context.Context, agency string) (site *drc.Site, note string, err error) {
 	prim := rp.primary()
-	perr := prim.Check(ctx)
+	perr := rp.check(ctx, prim)
 	if perr == nil || !drc.IsUnreachable(perr) || len(rp.sites) == 1 {
 		return prim, "", nil // prepareRepo reports any problem of the primary
 	}
-	rp.SetHealth(drc.Health{DRC: prim.Name, Error: perr.Error(), Checked: rp.now()})
+	if !errors.Is(perr, drc.ErrUnreachable) || !strings.Contains(perr.Error(), "marked down") {
+		rp.SetHealth(drc.Health{DRC: prim.Name, Error: perr.Error(), Checked: rp.now()})
+	}
 	var tried []string
 	for _, s := range rp.Secondaries() {
-		err := s.Check(ctx)
+		err := rp.check(ctx, s)
 		var missing *drc.MissingDirError
 		if err != nil && !errors.As(err, &missing) {
 			tried = append(tried, err.Error())
@@ -779,11 +822,14 @@ func (rp *Replicator) BackupSite(ctx context.Context, agency string) (site *drc.
 // answers.
 func (rp *Replicator) RestoreSite(ctx context.Context, j *queue.Job, site *drc.Site, chosen bool) (*drc.Site, error) {
 	err := site.Check(ctx)
+	if !chosen && site == rp.primary() && err == nil {
+		err = rp.check(ctx, site) // marked down?
+	}
 	if err == nil || chosen || site != rp.primary() || !drc.IsUnreachable(err) {
 		return site, err
 	}
 	for _, s := range rp.Secondaries() {
-		if s.Check(ctx) == nil {
+		if rp.check(ctx, s) == nil {
 			j.Run.DRC = s.Name
 			j.Run.Notes = append(j.Run.Notes, fmt.Sprintf("primary unreachable (%s): restored from drc %q", oneline.Of(err.Error()), s.Name))
 			j.Publish()

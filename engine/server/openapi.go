@@ -67,6 +67,8 @@ var routeDocs = map[string]routeDoc{
 	"POST /v1/tokens/{name}/revoke":  {summary: "Revoke an API token", response: api.TokenInfo{}, status: 200},
 	"POST /v1/notify/test":           {summary: "Send a test message on a notification channel (204: it took it)", request: api.NotifyTestRequest{}, status: 204},
 	"GET /metrics":                   {summary: "Prometheus metrics: RPO per target and DRC, runs, queue, replication, alarms (operator, auditor)", status: 200, produces: "text/plain"},
+	"POST /v1/takeover":              {summary: "Promote this standby cadang to the primary (site loss)", request: api.TakeoverRequest{}, response: api.SiteStatus{}, status: 200},
+	"POST /v1/handback":              {summary: "Return the primary role to the site taken over", request: api.HandbackRequest{}, response: api.SiteStatus{}, status: 200},
 	"GET /v1/state":                  {summary: "cadang's own state bundles at each DRC (state_protection)", response: api.StateStatus{}, status: 200},
 	"GET /v1/openapi.json":           {summary: "This document", status: 200, produces: "application/json"},
 }

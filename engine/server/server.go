@@ -89,6 +89,10 @@ type Service interface {
 	Handover(id uint64, agency, format, lang string) ([]byte, error)
 	// StateStatus is the protection of cadang's own state: the bundles at each DRC.
 	StateStatus(ctx context.Context) (api.StateStatus, error)
+	// Takeover promotes this standby to the primary; Handback returns the primary role
+	// to the site taken over (standby.go). Both take minutes at most and answer when done.
+	Takeover(ctx context.Context, req api.TakeoverRequest, by api.Actor) (api.SiteStatus, error)
+	Handback(ctx context.Context, req api.HandbackRequest, by api.Actor) (api.SiteStatus, error)
 	// NotifyTest sends a test message on a notification channel now.
 	NotifyTest(ctx context.Context, req api.NotifyTestRequest) error
 	// Metrics serves the Prometheus metrics (text exposition format).
@@ -170,6 +174,8 @@ const MaxScheduleHours = 24 * 366
 //	GET  /v1/audit?agency=&since=&limit=  the audit log, newest first (since: RFC 3339 or a date; limit 100, 0: all)
 //	GET  /v1/audit/verify           check the audit log's hash chain -> AuditVerification
 //	GET  /v1/state                  the state bundles at each DRC (state_protection) -> StateStatus
+//	POST /v1/takeover               TakeoverRequest: promote this standby -> SiteStatus
+//	POST /v1/handback               HandbackRequest: return the primary role -> SiteStatus
 //	POST /v1/notify/test            NotifyTestRequest -> 204 once the channel took it (503: it did not, why)
 //	GET  /metrics                   Prometheus metrics (operator, auditor)
 //	GET  /v1/openapi.json           the OpenAPI 3.1 document of these routes (openapi.go)
@@ -227,6 +233,24 @@ func New(s Service) http.Handler {
 	handle("POST /v1/check", accept(s.Check))
 	handle("POST /v1/unlock", h.unlock)
 	handle("POST /v1/restic", h.restic)
+	handle("POST /v1/takeover", func(w http.ResponseWriter, r *http.Request) {
+		var req api.TakeoverRequest
+		if err := decode(r, &req); err != nil {
+			fail(w, err)
+			return
+		}
+		out, err := s.Takeover(r.Context(), req, actor(r))
+		answer(w, out, err)
+	})
+	handle("POST /v1/handback", func(w http.ResponseWriter, r *http.Request) {
+		var req api.HandbackRequest
+		if err := decode(r, &req); err != nil {
+			fail(w, err)
+			return
+		}
+		out, err := s.Handback(r.Context(), req, actor(r))
+		answer(w, out, err)
+	})
 	handle("POST /v1/reload", func(w http.ResponseWriter, _ *http.Request) {
 		out, err := s.Reload()
 		answer(w, out, err)

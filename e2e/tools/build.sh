@@ -33,8 +33,9 @@ fi
 if [ ! -x "$cache/$name" ]; then
   echo "building $name $version (cached in $cache; this takes minutes once)" >&2
   mkdir -p "$cache"
-  (cd "$mod" && go build -trimpath -o "$cache/$name.tmp" "$pkg")
-  mv "$cache/$name.tmp" "$cache/$name"
+  # A temporary name of its own: two builds at once (two checkouts) must not take each other's.
+  (cd "$mod" && go build -trimpath -o "$cache/$name.tmp.$$" "$pkg")
+  mv -f "$cache/$name.tmp.$$" "$cache/$name"
 fi
 mkdir -p "$bin"
 ln -f "$cache/$name" "$bin/$name" 2>/dev/null || cp "$cache/$name" "$bin/$name"

@@ -138,6 +138,10 @@ var (
 		[]string{"kind", "drc"}, nil)
 	descStateBundle = prometheus.NewDesc("cadang_state_bundle_timestamp_seconds", "When the last state bundle was written to a DRC (state_protection).",
 		[]string{"drc"}, nil)
+	descSiteRole = prometheus.NewDesc("cadang_site_role", "This cadang's role among the sites sharing the DRCs (1 for the current one): primary, standby, read-only.",
+		[]string{"site", "role"}, nil)
+	descStandbyState = prometheus.NewDesc("cadang_standby_state_timestamp_seconds", "A standby's state: when the state bundle it applied last was made (its lag is time() minus this).",
+		[]string{"site", "of"}, nil)
 )
 
 // Describe sends nothing: the collector is unchecked (its series depend on the
@@ -228,6 +232,17 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	d.stateMu.Unlock()
+	site := d.siteStatus()
+	for _, role := range []string{rolePrimary, roleStandby, roleReadOnly} {
+		v := 0.0
+		if site.Role == role {
+			v = 1
+		}
+		gauge(descSiteRole, v, site.Name, role)
+	}
+	if sb := site.Standby; sb != nil && !sb.StateAsOf.IsZero() {
+		gauge(descStandbyState, float64(sb.StateAsOf.Unix()), site.Name, sb.Of)
+	}
 }
 
 // Metrics is GET /metrics.

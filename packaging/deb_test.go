@@ -356,13 +356,24 @@ func checkMode(t *testing.T, path string, mode os.FileMode, owner string) {
 	}
 }
 
-// startDaemon starts `cadang daemon` as the user cadang in the root, waits until it
+// startDaemon starts `cadang daemon` as the user cadang in the root, its standard error
+// a file that JOURNAL_STREAM names (as systemd does for the journal), waits until it
 // answers, and returns what stops it.
 func startDaemon(t *testing.T, sys string) func() {
 	t.Helper()
-	var log bytes.Buffer
+	logFile, err := os.CreateTemp(t.TempDir(), "daemon.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logFile.Close() })
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(logFile.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	log := logText{logFile}
 	cmd := exec.Command("chroot", sys, "runuser", "-u", "cadang", "--", "cadang", "daemon")
-	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.Env = append(os.Environ(), fmt.Sprintf("JOURNAL_STREAM=%d:%d", st.Dev, st.Ino))
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -377,6 +388,11 @@ func startDaemon(t *testing.T, sys string) func() {
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-done
 			t.Errorf("the daemon did not stop on SIGTERM in 60s:\n%s", log.String())
+		}
+		// For the journal: each line starts with its priority, and has no time of its own.
+		text := log.String()
+		if !strings.HasPrefix(text, "<6>level=INFO ") || strings.Contains(text, "time=") {
+			t.Errorf("the daemon's log under JOURNAL_STREAM is not in the journal's form:\n%s", text)
 		}
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -432,6 +448,14 @@ func stateSums(t *testing.T, dir string) map[string]string {
 		t.Fatal(err)
 	}
 	return sums
+}
+
+// logText reads a log file whole.
+type logText struct{ f *os.File }
+
+func (l logText) String() string {
+	b, _ := os.ReadFile(l.f.Name())
+	return string(b)
 }
 
 func sameSums(a, b map[string]string) bool {

@@ -7,7 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -57,9 +57,20 @@ func TestJournalLogs(t *testing.T) {
 	if toJournal(&bytes.Buffer{}) || toJournal(os.Stdin) {
 		t.Fatal("toJournal = true for another stream")
 	}
-	var out bytes.Buffer
-	slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{ReplaceAttr: dropTime})).Info("cadang daemon started", "pid", 1)
-	if got := strings.TrimSpace(out.String()); got != `level=INFO msg="cadang daemon started" pid=1` {
-		t.Fatalf("got %q", got)
+	var buf, out bytes.Buffer
+	h := &journalHandler{Handler: slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: dropTime, Level: slog.LevelDebug}),
+		mu: &sync.Mutex{}, buf: &buf, w: &out}
+	log := slog.New(h)
+	log.Info("cadang daemon started", "pid", 1)
+	log.With("target", "portal").Warn("slow")
+	log.WithGroup("g").Error("failed", "err", "boom")
+	log.Debug("detail")
+	want := `<6>level=INFO msg="cadang daemon started" pid=1
+<4>level=WARN msg=slow target=portal
+<3>level=ERROR msg=failed g.err=boom
+<7>level=DEBUG msg=detail
+`
+	if out.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
 	}
 }

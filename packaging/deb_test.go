@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -371,8 +372,28 @@ func startDaemon(t *testing.T, sys string) func() {
 		t.Fatal(err)
 	}
 	log := logText{logFile}
+	// systemd's notify socket (Type=notify), inside the root.
+	notifyPath := filepath.Join(sys, "tmp", "notify.sock")
+	os.Remove(notifyPath)
+	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { notify.Close() })
+	os.Chmod(notifyPath, 0o666)
+	states := make(chan string, 16)
+	go func() {
+		buf := make([]byte, 1024)
+		for {
+			n, err := notify.Read(buf)
+			if err != nil {
+				return
+			}
+			states <- string(buf[:n])
+		}
+	}()
 	cmd := exec.Command("chroot", sys, "runuser", "-u", "cadang", "--", "cadang", "daemon")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("JOURNAL_STREAM=%d:%d", st.Dev, st.Ino))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("JOURNAL_STREAM=%d:%d", st.Dev, st.Ino), "NOTIFY_SOCKET=/tmp/notify.sock")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -389,28 +410,38 @@ func startDaemon(t *testing.T, sys string) func() {
 			<-done
 			t.Errorf("the daemon did not stop on SIGTERM in 60s:\n%s", log.String())
 		}
+		select {
+		case state := <-states:
+			if !strings.HasPrefix(state, "STOPPING=1") {
+				t.Errorf("after SIGTERM the daemon told systemd %q, want STOPPING=1", state)
+			}
+		case <-time.After(5 * time.Second): // sent before it ended; the reader may lag
+			t.Error("the daemon stopped without telling systemd STOPPING=1")
+		}
 		// For the journal: each line starts with its priority, and has no time of its own.
 		text := log.String()
 		if !strings.HasPrefix(text, "<6>level=INFO ") || strings.Contains(text, "time=") {
 			t.Errorf("the daemon's log under JOURNAL_STREAM is not in the journal's form:\n%s", text)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if exec.Command("chroot", sys, "cadang", "status").Run() == nil {
-			return stop
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("the daemon ended: %v\n%s", err, log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
+	// Ready when it says so (READY=1), and then it answers.
+	select {
+	case state := <-states:
+		if !strings.HasPrefix(state, "READY=1") {
 			stop()
-			t.Fatalf("the daemon did not answer in 30s:\n%s", log.String())
+			t.Fatalf("the daemon told systemd %q, want READY=1 first:\n%s", state, log.String())
 		}
-		time.Sleep(100 * time.Millisecond)
+	case err := <-done:
+		t.Fatalf("the daemon ended: %v\n%s", err, log.String())
+	case <-time.After(30 * time.Second):
+		stop()
+		t.Fatalf("the daemon did not tell systemd READY=1 in 30s:\n%s", log.String())
 	}
+	if out, err := exec.Command("chroot", sys, "cadang", "status").CombinedOutput(); err != nil {
+		stop()
+		t.Fatalf("ready, but cadang status fails: %v\n%s", err, out)
+	}
+	return stop
 }
 
 // setSchema writes the catalog's schema version (bucket meta, key schema), as a newer

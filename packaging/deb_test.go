@@ -192,8 +192,14 @@ func TestDeb(t *testing.T) {
 			t.Errorf("remove deleted /%s: %v", p, err)
 		}
 	}
+	// As `systemctl enable cadang` leaves it (systemd does not run in the root).
+	wants := filepath.Join(sys, "etc/systemd/system/multi-user.target.wants")
+	os.MkdirAll(wants, 0o755)
+	if err := os.Symlink("/lib/systemd/system/cadang.service", filepath.Join(wants, "cadang.service")); err != nil {
+		t.Fatal(err)
+	}
 	must("dpkg", "-P", "cadang")
-	for _, p := range []string{"var/lib/cadang", "etc/cadang"} {
+	for _, p := range []string{"var/lib/cadang", "etc/cadang", "etc/systemd/system/multi-user.target.wants/cadang.service"} {
 		if _, err := os.Stat(filepath.Join(sys, p)); err == nil {
 			t.Errorf("after purge, /%s is still there", p)
 		}

@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/cadang/cadang/engine.Version=$(VERSION)
 TEST_TIMEOUT ?= 80m
 
-.PHONY: all build man tools restic minio staticcheck mc services test check unit e2e bench demo clean
+.PHONY: all build man tools restic minio staticcheck mc services test check unit e2e bench demo clean deb
 
 all: build
 
@@ -33,6 +33,12 @@ staticcheck:
 	e2e/tools/build.sh staticcheck
 mc:
 	e2e/tools/build.sh mc
+
+# The Debian package dist/cadang_<version>_amd64.deb (packaging/, docs/install.md),
+# built with the pinned nfpm; reproducible: times from the last commit.
+deb: build restic
+	e2e/tools/build.sh nfpm
+	VERSION=$(VERSION) packaging/build-deb.sh
 
 # Real servers the tests use, installed and started when missing.
 services:

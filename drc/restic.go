@@ -76,7 +76,10 @@ type Restic struct {
 }
 
 // FindRestic resolves the restic binary: the configured name or path if given, else
-// restic beside the running executable, else restic in PATH.
+// the restic bundled by the package (../lib/cadang/restic from the executable's folder,
+// so /usr/lib/cadang/restic for /usr/bin/cadang: it comes before /usr/bin/restic, which
+// may be the distribution's older restic), else restic beside the running executable
+// (bin/ of a checkout), else restic in PATH.
 func FindRestic(configured string) (string, error) {
 	if configured != "" {
 		p, err := exec.LookPath(configured)
@@ -86,9 +89,11 @@ func FindRestic(configured string) (string, error) {
 		return p, nil
 	}
 	if exe, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(exe), "restic")
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return p, nil
+		dir := filepath.Dir(exe)
+		for _, p := range []string{filepath.Join(dir, "..", "lib", "cadang", "restic"), filepath.Join(dir, "restic")} {
+			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+				return filepath.Clean(p), nil
+			}
 		}
 	}
 	p, err := exec.LookPath("restic")

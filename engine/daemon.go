@@ -80,6 +80,8 @@ type Daemon struct {
 	now     func() time.Time
 	pid     int
 	started time.Time
+	// onReady and onStopping are Options.Ready and Options.Stopping.
+	onReady, onStopping func()
 
 	// live is the configuration and what is built from it (reload.go): a reload
 	// replaces it whole. Read it once per request with conf().
@@ -119,6 +121,9 @@ type target = runs.Target
 type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time // injected clock; time.Now if nil
+	// Ready, if set, is called once the API serves (systemd's sd_notify READY=1), and
+	// Stopping once shutdown begins.
+	Ready, Stopping func()
 }
 
 // New prepares a daemon: it opens the catalog (refusing a state dir another daemon
@@ -141,6 +146,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	d := &Daemon{log: log, restic: restic, sites: sites, now: now, pid: os.Getpid(), queue: queue.New(cfg.Daemon.Concurrency),
 		schedWake: make(chan struct{}, 1), stateWake: make(chan struct{}, 1), stateLast: map[string]stateWrite{}, metrics: newRunMetrics()}
 	d.notifier = notify.New(log)
+	d.onReady, d.onStopping = opts.Ready, opts.Stopping
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -280,6 +286,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 			service{d}.RecordAudit(e, "", 0)
 		}
 	}()
+	if d.onReady != nil {
+		d.onReady()
+	}
 
 	select {
 	case <-ctx.Done():
@@ -287,6 +296,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		d.log.Error("api server failed", "err", err)
 	}
 
+	if d.onStopping != nil {
+		d.onStopping()
+	}
 	stopSched()
 	<-siteDone
 	d.deactivate()

@@ -32,8 +32,9 @@ func newVersionCommand(g *globals) *cobra.Command {
 }
 
 func runVersion(ctx context.Context, g *globals, _ VersionOptions) error {
-	resticVersion := "not found"
+	resticVersion, resticBinary := "not found", ""
 	if bin, err := drc.FindRestic(""); err == nil {
+		resticBinary = bin
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		if v, err := (&drc.Restic{Binary: bin}).Version(ctx); err == nil {
@@ -41,7 +42,7 @@ func runVersion(ctx context.Context, g *globals, _ VersionOptions) error {
 		}
 	}
 	if g.json {
-		return printJSON(g.stdout, map[string]string{"cadang": engine.Version, "go": runtime.Version(), "restic": resticVersion})
+		return printJSON(g.stdout, map[string]string{"cadang": engine.Version, "go": runtime.Version(), "restic": resticVersion, "restic_binary": resticBinary})
 	}
 	fmt.Fprintf(g.stdout, "cadang %s (%s %s/%s)\n%s\n", engine.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH, resticVersion)
 	return nil

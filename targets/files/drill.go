@@ -36,6 +36,8 @@ type Root struct {
 	Path  string `json:"path"`
 	Files int    `json:"files"`
 	Bytes int64  `json:"bytes"`
+	// unreadable is the first error met reading below Path (not kept in the manifest).
+	unreadable error
 }
 
 // SampleFile is one sampled file as it was when the backup started.
@@ -70,6 +72,9 @@ func (t *Target) manifest(ctx context.Context, paths []string) (*Manifest, error
 		rc := &m.Roots[len(m.Roots)-1]
 		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
+				if rc.unreadable == nil {
+					rc.unreadable = err
+				}
 				return nil // unreadable: restic reports it
 			}
 			if ctx.Err() != nil {

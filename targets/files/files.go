@@ -83,6 +83,13 @@ func (t *Target) Backup(ctx context.Context, w targets.Writer) (*targets.BackupR
 	if err != nil {
 		return nil, err
 	}
+	for _, r := range m.Roots {
+		// Nothing read and an error: not an empty folder but one cadang may not read
+		// (under the packaged unit, the user cadang without CAP_DAC_READ_SEARCH).
+		if r.Files == 0 && r.unreadable != nil {
+			return nil, fmt.Errorf("path %s cannot be read: %v (give the user cadang runs as read access, or see CAP_DAC_READ_SEARCH in docs/install.md)", r.Path, r.unreadable)
+		}
+	}
 	if !t.cfg.AllowEmpty {
 		var empty []string
 		for _, r := range m.Roots {

@@ -41,6 +41,9 @@ const (
 // RequestExport records an agency's export request, pending approval.
 func (s service) RequestExport(req api.ExportRequest, by api.Actor) (api.Request, error) {
 	d := s.d
+	if err := d.passive(""); err != nil {
+		return api.Request{}, wireErr(err)
+	}
 	if by.Agency == "" {
 		return api.Request{}, server.Forbidden(errors.New("an export is asked by the agency that owns the data (its token, or the portal acting for it): the data center does not take an agency's data out"))
 	}

@@ -54,6 +54,9 @@ func agencyConfig(cfg *config.Config, id string) config.Agency {
 // refuses, a snapshot the DRC does not hold) is refused at once, with the reason.
 func (s service) RequestRestore(req api.RestoreRequest, by api.Actor) (api.Request, error) {
 	d := s.d
+	if err := d.passive(""); err != nil {
+		return api.Request{}, wireErr(err)
+	}
 	cf := d.conf()
 	t, ok := cf.targets[req.Target]
 	if !ok || by.Agency == "" || t.Cfg.Agency != by.Agency {
@@ -154,6 +157,9 @@ func approverRole(by api.Actor) string {
 // own (withdrawing it); it needs a comment.
 func (s service) Decide(id uint64, approve bool, dr api.DecisionRequest, by api.Actor) (api.Request, error) {
 	d := s.d
+	if err := d.passive(""); err != nil {
+		return api.Request{}, wireErr(err)
+	}
 	comment := strings.TrimSpace(dr.Comment)
 	switch {
 	case len(comment) > maxComment:

@@ -24,6 +24,9 @@ const (
 
 func (s service) CreateToken(req api.TokenRequest) (api.TokenCreated, error) {
 	d := s.d
+	if err := d.passive(""); err != nil { // a standby's catalog is replaced by the next bundle
+		return api.TokenCreated{}, wireErr(err)
+	}
 	life := DefaultTokenLifetime
 	if req.Expires != "" {
 		v, err := config.ParseDuration(req.Expires)
@@ -64,6 +67,9 @@ func (s service) Tokens() ([]api.TokenInfo, error) {
 
 func (s service) RevokeToken(name string) (api.TokenInfo, error) {
 	d := s.d
+	if err := d.passive(""); err != nil {
+		return api.TokenInfo{}, wireErr(err)
+	}
 	now := d.now()
 	if err := d.cat.RevokeToken(name, now); err != nil {
 		return api.TokenInfo{}, tokenErr(err)

@@ -58,10 +58,10 @@ agencies:
   - {id: dinkes, name: Dinas Kesehatan}
   - {id: disdik, name: Dinas Pendidikan}
 targets:
-  - {name: simpus-files, agency: dinkes, kind: files, files: {paths: [%[1]s/src/simpus]}}
-  - {name: puskesmas-files, agency: dinkes, kind: files, files: {paths: [%[1]s/src/simpus]}}
-  - {name: sekolah-files, agency: disdik, kind: files, files: {paths: [%[1]s/src/sekolah]}}
-  - {name: ppdb-files, agency: disdik, kind: files, files: {paths: [%[1]s/src/sekolah]}}
+  - {name: simpus-files, agency: dinkes, kind: files, rpo: 26h, files: {paths: [%[1]s/src/simpus]}}
+  - {name: puskesmas-files, agency: dinkes, kind: files, rpo: 26h, files: {paths: [%[1]s/src/simpus]}}
+  - {name: sekolah-files, agency: disdik, kind: files, rpo: 26h, files: {paths: [%[1]s/src/sekolah]}}
+  - {name: ppdb-files, agency: disdik, kind: files, rpo: 26h, files: {paths: [%[1]s/src/sekolah]}}
 `, dir, restic, addr)
 	file := filepath.Join(dir, "cadang.yaml")
 	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
@@ -232,9 +232,9 @@ func TestDashboardInBrowser(t *testing.T) {
 				return false
 			}
 			row = text(t, ctx, "#run-"+id)
-			return strings.Contains(row, "succeeded")
+			return strings.Contains(row, "berhasil")
 		})
-		if snaps := text(t, ctx, "#snapshots"); !strings.Contains(snaps, "good") {
+		if snaps := text(t, ctx, "#snapshots"); !strings.Contains(snaps, "baik") {
 			t.Errorf("the new snapshot is not listed: %q", snaps)
 		}
 		screenshot(t, ctx, shots, "dashboard-target.png")

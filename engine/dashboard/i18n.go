@@ -100,6 +100,20 @@ var words = map[string][2]string{
 	"decided":          {"Keputusan dicatat untuk permohonan", "The decision was recorded for request"},
 	"agency.tile.note": {"Tingkat RPO per target hanya ditampilkan kepada operator dan auditor.", "The RPO grade per target is shown to operators and auditors only."},
 	"pending":          {"menunggu persetujuan", "pending"},
+	// Run, snapshot and DRC states as the API names them.
+	"succeeded":   {"berhasil", "succeeded"},
+	"partial":     {"sebagian", "partial"},
+	"interrupted": {"terputus", "interrupted"},
+	"cancelled":   {"dibatalkan", "cancelled"},
+	"good":        {"baik", "good"},
+	"bad":         {"rusak", "bad"},
+	"unreachable": {"tidak terjangkau", "unreachable"},
+	"lagging":     {"tertinggal", "lagging"},
+	"failing":     {"bermasalah", "failing"},
+	"alarm":       {"alarm", "alarm"},
+	"unknown":     {"tidak diketahui", "unknown"},
+	"approved":    {"disetujui", "approved"},
+	"rejected":    {"ditolak", "rejected"},
 }
 
 // word is key's text in lang.

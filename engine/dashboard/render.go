@@ -51,6 +51,9 @@ type page struct {
 // T is key's text in the page's language.
 func (p *page) T(key string) string { return word(p.Lang, key) }
 
+// S is a state the API names (a run's status, a DRC's, ...) in the page's language.
+func (p *page) S(v any) string { return word(p.Lang, fmt.Sprint(v)) }
+
 // Time formats t in the daemon's zone.
 func (p *page) Time(t any) string {
 	var tt time.Time

@@ -13,6 +13,10 @@ import (
 	"github.com/cadang/cadang/engine/api"
 )
 
+// recentRuns is how many of the newest runs the fleet view reads (an agency's last
+// backups, every agency's last drill) and the drills page lists drills among.
+const recentRuns = 1000
+
 // pageSize is the rows of a table page: pages stay small whatever the fleet's size.
 const pageSize = 50
 
@@ -67,6 +71,7 @@ func (d *Dashboard) fleet(w http.ResponseWriter, r *http.Request, u *who) {
 		fd.Page = n
 	}
 	var all []row
+	var recent []api.RunInfo // the newest runs this user may see, for the last drills
 	if u.Agency == "" {
 		// The data center's own: the status of every target, the DRCs, the alarms.
 		var st api.Status
@@ -97,13 +102,12 @@ func (d *Dashboard) fleet(w http.ResponseWriter, r *http.Request, u *who) {
 			d.apiFailed(w, r, u, err)
 			return
 		}
-		var runs []api.RunInfo
-		if err := d.call(r, u, http.MethodGet, "/v1/runs?limit=1000", nil, &runs); err != nil {
+		if err := d.call(r, u, http.MethodGet, fmt.Sprintf("/v1/runs?limit=%d", recentRuns), nil, &recent); err != nil {
 			d.apiFailed(w, r, u, err)
 			return
 		}
 		last := map[string]*api.RunBrief{}
-		for _, run := range runs { // newest first
+		for _, run := range recent { // newest first
 			if run.Op == "backup" && last[run.Target] == nil {
 				last[run.Target] = &api.RunBrief{ID: run.ID, Status: run.Status, Reason: run.Reason, Time: run.Time, Error: run.Error}
 			}
@@ -144,13 +148,14 @@ func (d *Dashboard) fleet(w http.ResponseWriter, r *http.Request, u *who) {
 			t.Grade = rw.Grade
 		}
 	}
-	// The last drill of each agency, among the newest runs the API answers this user.
-	var recent []api.RunInfo
-	if err := d.call(r, u, http.MethodGet, "/v1/runs?limit=1000", nil, &recent); err == nil {
-		for i := range recent {
-			if t := byAgency[recent[i].Agency]; t != nil && recent[i].Op == "drill" && t.Drill == nil && recent[i].Status.Done() {
-				t.Drill = &recent[i]
-			}
+	// The last drill of each agency, among the newest runs the API answers this user
+	// (the catalog has no index of runs by op: a drill older than these is not shown).
+	if recent == nil {
+		_ = d.call(r, u, http.MethodGet, fmt.Sprintf("/v1/runs?limit=%d", recentRuns), nil, &recent)
+	}
+	for i := range recent {
+		if t := byAgency[recent[i].Agency]; t != nil && recent[i].Op == "drill" && t.Drill == nil && recent[i].Status.Done() {
+			t.Drill = &recent[i]
 		}
 	}
 	for _, t := range byAgency {
@@ -359,7 +364,7 @@ func makeChart(vals []float64) chart {
 
 func (d *Dashboard) drills(w http.ResponseWriter, r *http.Request, u *who) {
 	var runs []api.RunInfo
-	if err := d.call(r, u, http.MethodGet, "/v1/runs?limit=1000", nil, &runs); err != nil {
+	if err := d.call(r, u, http.MethodGet, fmt.Sprintf("/v1/runs?limit=%d", recentRuns), nil, &runs); err != nil {
 		d.apiFailed(w, r, u, err)
 		return
 	}

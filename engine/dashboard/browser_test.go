@@ -313,6 +313,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		if !strings.Contains(tiles, "dinkes") || strings.Contains(tiles, "disdik") {
 			t.Errorf("an agency's tiles show %q: want its own only", tiles)
 		}
+		if !strings.Contains(tiles, "kritis") { // puskesmas-files has no snapshot
+			t.Errorf("an agency's tile lacks its RPO grade: %q", tiles)
+		}
 		if !strings.Contains(table, "simpus-files") || strings.Contains(table, "sekolah-files") || strings.Contains(table, "ppdb-files") {
 			t.Errorf("an agency's targets show %q: want its own only", table)
 		}

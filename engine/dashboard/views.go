@@ -13,8 +13,8 @@ import (
 	"github.com/cadang/cadang/engine/api"
 )
 
-// recentRuns is how many of the newest runs the fleet view reads (an agency's last
-// backups, every agency's last drill) and the drills page lists drills among.
+// recentRuns is how many of the newest runs the fleet view reads (each agency's last
+// drill) and the drills page lists drills among.
 const recentRuns = 1000
 
 // pageSize is the rows of a table page: pages stay small whatever the fleet's size.
@@ -70,15 +70,14 @@ func (d *Dashboard) fleet(w http.ResponseWriter, r *http.Request, u *who) {
 	if n, err := strconv.Atoi(q.Get("page")); err == nil && n > 1 {
 		fd.Page = n
 	}
-	var all []row
-	var recent []api.RunInfo // the newest runs this user may see, for the last drills
+	// The status of every target the user may see: an agency's own only (the API's
+	// agency status), every agency's for the data center's own roles.
+	var st api.Status
+	if err := d.call(r, u, http.MethodGet, "/v1/status", nil, &st); err != nil {
+		d.apiFailed(w, r, u, err)
+		return
+	}
 	if u.Agency == "" {
-		// The data center's own: the status of every target, the DRCs, the alarms.
-		var st api.Status
-		if err := d.call(r, u, http.MethodGet, "/v1/status", nil, &st); err != nil {
-			d.apiFailed(w, r, u, err)
-			return
-		}
 		if err := d.call(r, u, http.MethodGet, "/v1/drcs", nil, &fd.DRCs); err != nil {
 			d.apiFailed(w, r, u, err)
 			return
@@ -87,43 +86,15 @@ func (d *Dashboard) fleet(w http.ResponseWriter, r *http.Request, u *who) {
 			d.apiFailed(w, r, u, err)
 			return
 		}
-		fd.Full, fd.Queued, fd.Running, fd.Waiting, fd.Problems = true, st.Queued, st.Running, st.Waiting, st.Problems
-		if len(fd.Waiting) > 20 {
-			fd.Waiting = fd.Waiting[:20]
-		}
-		all = make([]row, 0, len(st.TargetStatus))
-		for _, ts := range st.TargetStatus {
-			all = append(all, statusRow(ts))
-		}
-	} else {
-		// An agency's: the API answers its own targets and runs only.
-		var targets []api.TargetInfo
-		if err := d.call(r, u, http.MethodGet, "/v1/targets", nil, &targets); err != nil {
-			d.apiFailed(w, r, u, err)
-			return
-		}
-		if err := d.call(r, u, http.MethodGet, fmt.Sprintf("/v1/runs?limit=%d", recentRuns), nil, &recent); err != nil {
-			d.apiFailed(w, r, u, err)
-			return
-		}
-		last := map[string]*api.RunBrief{}
-		for _, run := range recent { // newest first
-			if run.Op == "backup" && last[run.Target] == nil {
-				last[run.Target] = &api.RunBrief{ID: run.ID, Status: run.Status, Reason: run.Reason, Time: run.Time, Error: run.Error}
-			}
-		}
-		for _, t := range targets {
-			rw := row{Name: t.Name, Agency: t.Agency, Kind: t.Kind, Schedule: t.Schedule, Last: last[t.Name], State: stateNever}
-			if rw.Last != nil {
-				switch rw.Last.Status {
-				case api.Succeeded:
-					rw.State = stateOK
-				case api.Failed, api.Partial, api.Interrupted:
-					rw.State = stateFailed
-				}
-			}
-			all = append(all, rw)
-		}
+		fd.Full, fd.Problems = true, st.Problems
+	}
+	fd.Queued, fd.Running, fd.Waiting = st.Queued, st.Running, st.Waiting
+	if len(fd.Waiting) > 20 {
+		fd.Waiting = fd.Waiting[:20]
+	}
+	all := make([]row, 0, len(st.TargetStatus))
+	for _, ts := range st.TargetStatus {
+		all = append(all, statusRow(ts))
 	}
 	// The tiles count every target; the table shows the page asked for.
 	byAgency := map[string]*tile{}
@@ -150,9 +121,8 @@ func (d *Dashboard) fleet(w http.ResponseWriter, r *http.Request, u *who) {
 	}
 	// The last drill of each agency, among the newest runs the API answers this user
 	// (the catalog has no index of runs by op: a drill older than these is not shown).
-	if recent == nil {
-		_ = d.call(r, u, http.MethodGet, fmt.Sprintf("/v1/runs?limit=%d", recentRuns), nil, &recent)
-	}
+	var recent []api.RunInfo
+	_ = d.call(r, u, http.MethodGet, fmt.Sprintf("/v1/runs?limit=%d", recentRuns), nil, &recent)
 	for i := range recent {
 		if t := byAgency[recent[i].Agency]; t != nil && recent[i].Op == "drill" && t.Drill == nil && recent[i].Status.Done() {
 			t.Drill = &recent[i]

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -13,9 +14,15 @@ import (
 	"github.com/cadang/cadang/engine/api"
 )
 
-// recentRuns is how many of the newest runs the fleet view reads (each agency's last
-// drill) and the drills page lists drills among.
-const recentRuns = 1000
+// The newest runs the fleet view looks for each agency's last drill among, and the
+// drills page lists drills among (the catalog has no index of runs by op).
+const (
+	fleetRuns  = 200
+	recentRuns = 1000
+)
+
+// drcWait bounds the wait for the DRCs' health on the fleet view.
+const drcWait = 3 * time.Second
 
 // pageSize is the rows of a table page: pages stay small whatever the fleet's size.
 const pageSize = 50
@@ -62,6 +69,7 @@ type fleetData struct {
 	Agencies           []string
 	PrevURL, NextURL   string
 	Problems           []string
+	DRCError           string // the DRCs could not be read in time
 }
 
 func (d *Dashboard) fleet(w http.ResponseWriter, r *http.Request, u *who) {
@@ -78,9 +86,13 @@ func (d *Dashboard) fleet(w http.ResponseWriter, r *http.Request, u *who) {
 		return
 	}
 	if u.Agency == "" {
-		if err := d.call(r, u, http.MethodGet, "/v1/drcs", nil, &fd.DRCs); err != nil {
-			d.apiFailed(w, r, u, err)
-			return
+		// A DRC found unreachable is probed again at each answer: the page does not
+		// wait for a dead one longer than drcWait, and says so.
+		ctx, cancel := context.WithTimeout(r.Context(), drcWait)
+		err := d.call(r.WithContext(ctx), u, http.MethodGet, "/v1/drcs", nil, &fd.DRCs)
+		cancel()
+		if err != nil {
+			fd.DRCError = err.Error()
 		}
 		if err := d.call(r, u, http.MethodGet, "/v1/alarms", nil, &fd.Alarms); err != nil {
 			d.apiFailed(w, r, u, err)
@@ -122,7 +134,7 @@ func (d *Dashboard) fleet(w http.ResponseWriter, r *http.Request, u *who) {
 	// The last drill of each agency, among the newest runs the API answers this user
 	// (the catalog has no index of runs by op: a drill older than these is not shown).
 	var recent []api.RunInfo
-	_ = d.call(r, u, http.MethodGet, fmt.Sprintf("/v1/runs?limit=%d", recentRuns), nil, &recent)
+	_ = d.call(r, u, http.MethodGet, fmt.Sprintf("/v1/runs?limit=%d", fleetRuns), nil, &recent)
 	for i := range recent {
 		if t := byAgency[recent[i].Agency]; t != nil && recent[i].Op == "drill" && t.Drill == nil && recent[i].Status.Done() {
 			t.Drill = &recent[i]

@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 // seconds): two agencies, each with a target whose
 // backups run (real restic) and targets that never ran.
 type fleet struct {
+	dir    string
 	base   string            // http://127.0.0.1:port
 	tokens map[string]string // by token name: ops (operator), bpk (auditor), dinkes (agency-admin of dinkes)
 }
@@ -55,10 +57,10 @@ api: {listen: %[3]q}
 drcs:
   - {name: local, role: primary, path: %[1]s/local}
 agencies:
-  - {id: dinkes, name: Dinas Kesehatan}
+  - {id: dinkes, name: Dinas Kesehatan, approval: [operator]}
   - {id: disdik, name: Dinas Pendidikan}
 targets:
-  - {name: simpus-files, agency: dinkes, kind: files, rpo: 26h, files: {paths: [%[1]s/src/simpus]}}
+  - {name: simpus-files, agency: dinkes, kind: files, rpo: 26h, files: {paths: [%[1]s/src/simpus]}, api: {restore_destinations: ["%[1]s/pulih"]}}
   - {name: puskesmas-files, agency: dinkes, kind: files, rpo: 26h, files: {paths: [%[1]s/src/simpus]}}
   - {name: sekolah-files, agency: disdik, kind: files, rpo: 26h, files: {paths: [%[1]s/src/sekolah]}}
   - {name: ppdb-files, agency: disdik, kind: files, rpo: 26h, files: {paths: [%[1]s/src/sekolah]}}
@@ -99,7 +101,7 @@ targets:
 		_, err := client.Status(ctx)
 		return err == nil
 	})
-	f := &fleet{base: "http://" + addr, tokens: map[string]string{}}
+	f := &fleet{dir: dir, base: "http://" + addr, tokens: map[string]string{}}
 	for _, tr := range []api.TokenRequest{{Name: "ops", Role: "operator"}, {Name: "bpk", Role: "auditor"},
 		{Name: "dinkes", Role: "agency-admin", Agency: "dinkes"}} {
 		tc, err := client.CreateToken(ctx, tr)
@@ -174,7 +176,7 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 func signIn(t *testing.T, ctx context.Context, base, token string) {
 	t.Helper()
 	if err := chromedp.Do(ctx,
-		chromedp.Navigate(base+"/"), // not signed in: sent to the form
+		chromedp.Navigate(base+"/login"),
 		chromedp.WaitVisible(chromedp.ID("token")),
 		chromedp.SendKeys(chromedp.ID("token"), token),
 		chromedp.Click(chromedp.ID("signin")),
@@ -205,6 +207,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	shots := artifacts(t)
 
 	t.Run("operator", func(t *testing.T) {
+		// Not signed in: every page sends to the sign-in form.
+		wait, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err := chromedp.Do(wait, chromedp.Navigate(f.base+"/targets/simpus-files"), chromedp.WaitVisible(chromedp.ID("token")))
+		cancel()
+		if err != nil {
+			t.Fatalf("a page without a session does not lead to the sign-in form: %v", err)
+		}
 		signIn(t, ctx, f.base, f.tokens["ops"])
 		if got := text(t, ctx, "#nav-fleet"); got != "Ringkasan" {
 			t.Errorf("the default language is Indonesian: the fleet link says %q", got)
@@ -246,6 +255,28 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("the new snapshot is not listed: %q", snaps)
 		}
 		screenshot(t, ctx, shots, "dashboard-target.png")
+
+		// The agency asks for a restore (through the API, as its portal would); the
+		// operator approves it on the requests page.
+		req, _ := http.NewRequest("POST", f.base+"/v1/restores", strings.NewReader(fmt.Sprintf(`{"target":"simpus-files","to":%q}`, filepath.Join(f.dir, "pulih", "a"))))
+		req.Header.Set("Authorization", "Bearer "+f.tokens["dinkes"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pending api.Request
+		_ = json.NewDecoder(resp.Body).Decode(&pending)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted || pending.ID == 0 {
+			t.Fatalf("the agency's restore request: HTTP %d %+v", resp.StatusCode, pending)
+		}
+		if err := chromedp.Do(ctx, chromedp.Navigate(f.base+"/requests?status=pending"), chromedp.WaitVisible(chromedp.ID("request-table")),
+			chromedp.Click(chromedp.CSS(fmt.Sprintf("#request-%d .approve", pending.ID))), chromedp.WaitVisible(chromedp.ID("decided"))); err != nil {
+			t.Fatalf("approve request %d: %v", pending.ID, err)
+		}
+		if row := text(t, ctx, fmt.Sprintf("#request-%d", pending.ID)); !strings.Contains(row, "disetujui") {
+			t.Errorf("request %d after its approval: %q", pending.ID, row)
+		}
 		if err := chromedp.Do(ctx, chromedp.Navigate(f.base+"/"), chromedp.WaitVisible(chromedp.ID("tiles"))); err != nil {
 			t.Fatal(err)
 		}
@@ -297,7 +328,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			}
 		}
 		// Scripts use the API's bearer token instead of a session.
-		req, _ := http.NewRequest("GET", f.base+"/targets/simpus-files", nil)
+		req, _ = http.NewRequest("GET", f.base+"/targets/simpus-files", nil)
 		req.Header.Set("Authorization", "Bearer "+f.tokens["ops"])
 		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
 			t.Errorf("a page with a bearer token: %v %v", resp, err)

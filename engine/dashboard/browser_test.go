@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -111,6 +112,23 @@ targets:
 		f.tokens[tr.Name] = tc.Token
 	}
 	return f
+}
+
+// api calls the network API with token, decoding the answer into out; it returns the
+// HTTP status.
+func (f *fleet) api(t *testing.T, method, path, token, body string, out any) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, f.base+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		_ = json.NewDecoder(resp.Body).Decode(out)
+	}
+	return resp.StatusCode
 }
 
 // browser starts headless Chromium (Debian's), or skips saying how to get it.
@@ -254,7 +272,41 @@ func TestDashboardInBrowser(t *testing.T) {
 		if snaps := text(t, ctx, "#snapshots"); !strings.Contains(snaps, "baik") {
 			t.Errorf("the new snapshot is not listed: %q", snaps)
 		}
-		screenshot(t, ctx, shots, "dashboard-target.png")
+
+		// A drill of the target (queued through the API, as `cadang drill` does): its
+		// report opens from the drills page, as HTML, and downloads as PDF.
+		var drills []api.RunInfo
+		if code := f.api(t, "POST", "/v1/drills", f.tokens["ops"], `{"target":"simpus-files"}`, &drills); code != http.StatusAccepted || len(drills) == 0 {
+			t.Fatalf("drill: HTTP %d %+v", code, drills)
+		}
+		drill := drills[0].ID
+		testenv.Eventually(t, 90*time.Second, fmt.Sprintf("drill %d to end", drill), func() bool {
+			var run api.RunInfo
+			f.api(t, "GET", fmt.Sprintf("/v1/runs/%d", drill), f.tokens["ops"], "", &run)
+			return run.Status.Done()
+		})
+		if err := chromedp.Do(ctx, chromedp.Navigate(f.base+"/drills"), chromedp.WaitVisible(chromedp.ID("drill-table")),
+			chromedp.Click(chromedp.CSS(fmt.Sprintf("#drill-%d .html", drill))), chromedp.WaitReady(chromedp.CSS("body"))); err != nil {
+			t.Fatalf("open drill %d's report: %v", drill, err)
+		}
+		if body := text(t, ctx, "body"); !strings.Contains(body, "simpus-files") || !strings.Contains(strings.ToLower(body), "berita acara uji pemulihan") {
+			t.Errorf("drill %d's HTML report: %.300q", drill, body)
+		}
+		pdf, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.location.origin + "/reports/drill/%d?format=pdf"`, drill)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		preq, _ := http.NewRequest("GET", pdf, nil)
+		preq.Header.Set("Authorization", "Bearer "+f.tokens["ops"])
+		if resp, err := http.DefaultClient.Do(preq); err != nil {
+			t.Fatal(err)
+		} else {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.HasPrefix(string(b), "%PDF") || !strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") {
+				t.Errorf("drill %d's PDF: HTTP %d %q, %.8q", drill, resp.StatusCode, resp.Header.Get("Content-Disposition"), b)
+			}
+		}
 
 		// The agency asks for a restore (through the API, as its portal would); the
 		// operator approves it on the requests page.
@@ -277,6 +329,10 @@ func TestDashboardInBrowser(t *testing.T) {
 		if row := text(t, ctx, fmt.Sprintf("#request-%d", pending.ID)); !strings.Contains(row, "disetujui") {
 			t.Errorf("request %d after its approval: %q", pending.ID, row)
 		}
+		if err := chromedp.Do(ctx, chromedp.Navigate(f.base+"/targets/simpus-files"), chromedp.WaitVisible(chromedp.ID("runs"))); err != nil {
+			t.Fatal(err)
+		}
+		screenshot(t, ctx, shots, "dashboard-target.png")
 		if err := chromedp.Do(ctx, chromedp.Navigate(f.base+"/"), chromedp.WaitVisible(chromedp.ID("tiles"))); err != nil {
 			t.Fatal(err)
 		}

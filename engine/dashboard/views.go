@@ -210,8 +210,9 @@ type snapRow struct {
 // chart is a small line chart drawn as inline SVG.
 type chart struct {
 	Title   string
-	Empty   string  // the text without data
-	Points  string  // "x,y x,y ..." in a 600x120 box
+	Empty   string // the text without data
+	Points  string // "x,y x,y ..." in a 600x120 box
+	Dots    [][2]float64
 	Max     float64 // the value at the top
 	Last    float64
 	N       int
@@ -338,9 +339,10 @@ func makeChart(vals []float64) chart {
 		}
 		y := 110 - v/c.Max*100
 		fmt.Fprintf(&b, "%.1f,%.1f ", x, y)
+		c.Dots = append(c.Dots, [2]float64{x, y})
 	}
 	c.Points = strings.TrimSpace(b.String())
-	c.YLabels = []string{strconv.FormatFloat(c.Max, 'f', 1, 64), strconv.FormatFloat(c.Max/2, 'f', 1, 64), "0"}
+	c.YLabels = []string{strconv.FormatFloat(c.Max, 'g', 3, 64), strconv.FormatFloat(c.Max/2, 'g', 3, 64), "0"}
 	return c
 }
 

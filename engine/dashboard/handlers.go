@@ -55,7 +55,7 @@ func (d *Dashboard) signed(h signedHandler) http.HandlerFunc {
 				return
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cadang"`)
-			d.fail(w, r, nil, http.StatusUnauthorized, word(lang(w, r), "login.refused"))
+			d.fail(w, r, nil, http.StatusUnauthorized, word(lang(r), "login.refused"))
 			return
 		}
 		if r.Method == http.MethodPost {
@@ -66,7 +66,7 @@ func (d *Dashboard) signed(h signedHandler) http.HandlerFunc {
 			}
 			if u.session != "" && !sameToken(r.PostForm.Get("csrf"), u.csrf) {
 				d.o.Log.Warn("dashboard: form without its CSRF token refused", "path", r.URL.Path, "principal", u.Name, "source", r.RemoteAddr)
-				d.fail(w, r, u, http.StatusForbidden, word(lang(w, r), "csrf"))
+				d.fail(w, r, u, http.StatusForbidden, word(lang(r), "csrf"))
 				return
 			}
 		}
@@ -110,21 +110,21 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := r.Cookie(loginCookie)
 	if err != nil || !sameToken(r.PostForm.Get("csrf"), c.Value) {
-		d.fail(w, r, nil, http.StatusForbidden, word(lang(w, r), "csrf"))
+		d.fail(w, r, nil, http.StatusForbidden, word(lang(r), "csrf"))
 		return
 	}
 	secret := r.PostForm.Get("token")
 	if secret == "" || d.check(r, secret) != nil {
-		d.loginForm(w, r, http.StatusUnauthorized, word(lang(w, r), "login.refused"))
+		d.loginForm(w, r, http.StatusUnauthorized, word(lang(r), "login.refused"))
 		return
 	}
 	u, err := d.o.Identify(secret)
 	if err != nil {
-		d.loginForm(w, r, http.StatusUnauthorized, word(lang(w, r), "login.refused"))
+		d.loginForm(w, r, http.StatusUnauthorized, word(lang(r), "login.refused"))
 		return
 	}
 	if u.Role == "portal" {
-		d.loginForm(w, r, http.StatusForbidden, word(lang(w, r), "login.portal"))
+		d.loginForm(w, r, http.StatusForbidden, word(lang(r), "login.portal"))
 		return
 	}
 	ss := d.sessions.open(secret, u)
@@ -167,7 +167,7 @@ func (d *Dashboard) report(w http.ResponseWriter, r *http.Request, u *who) {
 		format = "html"
 	}
 	var b []byte
-	q := url.Values{"format": {format}, "lang": {lang(w, r)}}
+	q := url.Values{"format": {format}, "lang": {lang(r)}}
 	if err := d.call(r, u, http.MethodGet, fmt.Sprintf("/v1/reports/drill/%d?%s", id, q.Encode()), nil, &b); err != nil {
 		d.apiFailed(w, r, u, err)
 		return
@@ -188,7 +188,7 @@ func (d *Dashboard) decide(w http.ResponseWriter, r *http.Request, u *who) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	dec := r.PathValue("decision")
 	if err != nil || (dec != "approve" && dec != "reject") {
-		d.fail(w, r, u, http.StatusNotFound, word(lang(w, r), "not.found"))
+		d.fail(w, r, u, http.StatusNotFound, word(lang(r), "not.found"))
 		return
 	}
 	var out api.Request

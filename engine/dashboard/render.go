@@ -97,10 +97,10 @@ func (p *page) CanChange() bool {
 	return false
 }
 
-// lang is the request's language: ?lang= (kept in a cookie), else the cookie, else id.
-func lang(w http.ResponseWriter, r *http.Request) string {
+// lang is the request's language: ?lang= (which render keeps in a cookie), else the
+// cookie, else id.
+func lang(r *http.Request) string {
 	if l := r.URL.Query().Get("lang"); l == langID || l == langEN {
-		setCookie(w, r, langCookie, l, 365*24*3600)
 		return l
 	}
 	if c, err := r.Cookie(langCookie); err == nil && (c.Value == langEN || c.Value == langID) {
@@ -111,7 +111,10 @@ func lang(w http.ResponseWriter, r *http.Request) string {
 
 // render writes a page; a template that fails is a 500 with one line.
 func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, name string, u *who, p page) {
-	p.Lang = lang(w, r)
+	p.Lang = lang(r)
+	if l := r.URL.Query().Get("lang"); l == p.Lang {
+		setCookie(w, r, langCookie, l, 365*24*3600)
+	}
 	p.Path = r.URL.RequestURI()
 	p.loc = d.loc()
 	if u != nil {

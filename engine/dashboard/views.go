@@ -242,7 +242,7 @@ func (d *Dashboard) target(w http.ResponseWriter, r *http.Request, u *who) {
 	i := slices.IndexFunc(targets, func(t api.TargetInfo) bool { return t.Name == name })
 	if i < 0 {
 		// Another agency's target is answered like one that does not exist.
-		d.fail(w, r, u, http.StatusNotFound, fmt.Sprintf("%s: %q", word(lang(w, r), "not.found"), name))
+		d.fail(w, r, u, http.StatusNotFound, fmt.Sprintf("%s: %q", word(lang(r), "not.found"), name))
 		return
 	}
 	td := targetData{Target: targets[i], Limit: 50}
@@ -309,7 +309,7 @@ func (d *Dashboard) target(w http.ResponseWriter, r *http.Request, u *who) {
 		}
 	}
 	td.RPO, td.RTO = makeChart(gaps), makeChart(rto)
-	l := lang(w, r)
+	l := lang(r)
 	td.RPO.Title, td.RTO.Title = word(l, "trend.rpo"), word(l, "trend.rto")
 	td.RPO.Empty, td.RTO.Empty = word(l, "trend.empty"), word(l, "trend.empty")
 	d.render(w, r, http.StatusOK, "target", u, page{Data: td})

@@ -50,8 +50,11 @@ SQL
   echo "PostgreSQL $(psqlc -d postgres -c 'SHOW server_version') on $pgsock: created database $pgdb ($(psqlc -d "$pgdb" -c "SELECT pg_size_pretty(pg_database_size(current_database()))"))"
 fi
 
+# The network API and its dashboard, on a free loopback port.
+apiport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat > "$CADANG_CONFIG" <<YAML
 state_dir: $demo/state
+api: {listen: "127.0.0.1:$apiport"}
 restic: {binary: $root/bin/restic}
 scheduler:
   timezone: Asia/Jakarta
@@ -172,6 +175,15 @@ step "cadang drill portal-files --wait: restore drills from both DRCs, with thei
 "$cadang" drill portal-files --wait | tee "$demo/drill.txt"
 report=$(sed -n 's/^  note: report: .*, \(.*\.pdf\)$/\1/p' "$demo/drill.txt" | tail -1)
 [ -f "$report" ] || { echo "NO DRILL REPORT" >&2; exit 1; }
+
+# The dashboard: its address and an operator's token; kept up until Enter is pressed
+# when stdin is a terminal (a run without one, as in CI, goes on at once).
+step "The dashboard: http://127.0.0.1:$apiport/"
+"$cadang" token create --name demo-operator --role operator --expires 1d 2>/dev/null | sed 's/^/  /'
+echo "Open http://127.0.0.1:$apiport/ and sign in with the token above (Bahasa Indonesia; English from the header)."
+if [ -t 0 ]; then
+  read -r -p "Press Enter to stop the daemon and end the demo. " _
+fi
 
 step "Stopping the daemon (SIGTERM)"
 kill -TERM $daemon

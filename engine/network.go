@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/engine/config"
+	"github.com/cadang/cadang/engine/dashboard"
 	"github.com/cadang/cadang/engine/server"
 )
 
@@ -58,13 +59,27 @@ func listenNetwork(a config.API) (net.Listener, error) {
 // slow clients cut off; bodies are bounded by the handlers (1 MiB).
 func (d *Daemon) networkServer() *http.Server {
 	return &http.Server{
-		Handler:           server.NewNetwork(service{d}, tokenAuth{d}, d.log),
+		Handler:           d.networkHandler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn), // TLS handshake failures, in the daemon's log
 	}
+}
+
+// networkHandler is the network API, with the dashboard at / (engine/dashboard): the
+// dashboard's pages are calls to this same API with the signed-in user's token.
+func (d *Daemon) networkHandler() http.Handler {
+	auth := tokenAuth{d}
+	return dashboard.New(dashboard.Options{
+		API: server.NewNetwork(service{d}, auth, d.log),
+		Identify: func(secret string) (dashboard.User, error) {
+			p, err := auth.Authenticate(secret)
+			return dashboard.User{Name: p.Name, Role: p.Role, Agency: p.Agency}, err
+		},
+		Log: d.log, Now: d.now,
+	})
 }
 
 // tokenAuth authenticates the network API's bearer tokens against the catalog.

@@ -110,6 +110,19 @@ func (v service) targetStatus(tc *config.Target) (TargetStatus, error) {
 		ts.NewestGood = &t
 		ts.GoodSnapshots++
 	}
+	// The RPO grade at each DRC, as the metrics grade it (metrics.go).
+	now := v.d.now()
+	rpo := effectiveRPO(&target{Cfg: tc}, cf.sched.Loc(), now)
+	ts.RPOSeconds = rpo.Seconds()
+	for _, site := range v.d.sites {
+		newest := newestGood(snaps, site.Name)
+		switch {
+		case newest.IsZero():
+			ts.RPOGrade = setGrade(ts.RPOGrade, site.Name, RPOCritical)
+		case rpo > 0:
+			ts.RPOGrade = setGrade(ts.RPOGrade, site.Name, RPOGrade(now.Sub(newest).Seconds()/rpo.Seconds()))
+		}
+	}
 	return ts, nil
 }
 
@@ -153,4 +166,12 @@ func pendingBytes(l replication.Lag, secondary string, states []catalog.ReplStat
 		}
 	}
 	return max(l.Bytes, last)
+}
+
+func setGrade(m map[string]string, drc, grade string) map[string]string {
+	if m == nil {
+		m = map[string]string{}
+	}
+	m[drc] = grade
+	return m
 }

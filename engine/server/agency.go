@@ -21,6 +21,7 @@ import (
 // AgencyRoutes are the routes served to agency principals; the isolation test walks
 // them with another agency's objects.
 var AgencyRoutes = []string{
+	"GET /v1/status",
 	"GET /v1/targets",
 	"GET /v1/runs",
 	"GET /v1/runs/{id}",
@@ -57,6 +58,14 @@ func agencyMux(s Service) *http.ServeMux {
 		return slices.ContainsFunc(s.Targets(), func(t api.TargetInfo) bool { return t.Name == target && t.Agency == a })
 	}
 	noTarget := func(target string) error { return NotFound(fmt.Errorf("unknown target %q", target)) }
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		st, err := s.Status()
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, agencyStatus(st, principalOf(r).Agency))
+	})
 	mux.HandleFunc("GET /v1/targets", func(w http.ResponseWriter, r *http.Request) {
 		a := principalOf(r).Agency
 		out := []api.TargetInfo{}
@@ -176,4 +185,45 @@ func agencyRole(role string) bool {
 		return true
 	}
 	return false
+}
+
+// agencyStatus is the status an agency is shown: its own targets, queued, running and
+// planned runs and repositories; the DRCs by name and role only; nothing of the
+// daemon's host (state dir, config, restic, DRC locations) and none of the problems
+// or replication lags, which name other agencies' targets.
+func agencyStatus(st api.Status, agency string) api.Status {
+	out := api.Status{Version: st.Version, Started: st.Started, Now: st.Now, TimeZone: st.TimeZone, Blackout: st.Blackout,
+		Running: []api.RunInfo{}, Waiting: []api.RunInfo{}, Next: []api.PlannedRun{}, TargetStatus: []api.TargetStatus{},
+		Repositories: []api.RepoState{}, Replication: []api.ReplicationLag{}, Problems: []string{}}
+	for _, d := range st.DRCs {
+		out.DRCs = append(out.DRCs, api.DRCInfo{Name: d.Name, Role: d.Role, Kind: d.Kind})
+	}
+	for _, r := range st.Running {
+		if r.Agency == agency {
+			out.Running = append(out.Running, r)
+		}
+	}
+	for _, r := range st.Waiting {
+		if r.Agency == agency {
+			out.Waiting = append(out.Waiting, r)
+			out.Queued++
+		}
+	}
+	for _, p := range st.Next {
+		if p.Agency == agency {
+			out.Next = append(out.Next, p)
+		}
+	}
+	for _, t := range st.TargetStatus {
+		if t.Agency == agency {
+			out.TargetStatus = append(out.TargetStatus, t)
+		}
+	}
+	out.Targets = len(out.TargetStatus)
+	for _, r := range st.Repositories {
+		if r.Agency == agency {
+			out.Repositories = append(out.Repositories, r)
+		}
+	}
+	return out
 }

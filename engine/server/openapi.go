@@ -27,7 +27,7 @@ type routeDoc struct {
 }
 
 var routeDocs = map[string]routeDoc{
-	"GET /v1/status":                 {summary: "The daemon, its queue, every target's state, problems", response: api.Status{}, status: 200},
+	"GET /v1/status":                 {summary: "The daemon, its queue, every target's state, problems (an agency: its own targets, runs and repositories only)", response: api.Status{}, status: 200},
 	"GET /v1/targets":                {summary: "Configured targets (an agency's own, for an agency principal)", response: []api.TargetInfo{}, status: 200},
 	"POST /v1/backups":               {summary: "Back up a target now: the queued run", request: api.BackupRequest{}, response: api.RunInfo{}, status: 202},
 	"POST /v1/restores":              {summary: "Restore a snapshot: the queued run (operator), or a pending request (an agency: it runs once approved)", request: api.RestoreRequest{}, response: api.RunInfo{}, alt: api.Request{}, status: 202},

@@ -118,7 +118,7 @@ func (r *Result) FailedStep() *StepResult {
 
 // Executor runs procedures step by step, timing and recording each.
 type Executor struct {
-	Now    func() time.Time // injected clock; time.Now if nil
+	Now func() time.Time // injected clock; time.Now if nil
 	// Sleep waits between the attempts of a step (RunFlow); a timer if nil.
 	Sleep  func(ctx context.Context, d time.Duration)
 	Logger *slog.Logger

@@ -163,5 +163,16 @@ runbooks:
 	if entries, _ := os.ReadDir(dr); len(entries) != 0 {
 		t.Errorf("scratch folders left in %s: %v", dr, entries)
 	}
+	// The report lists every step with its times, the actor of the gate, the restores'
+	// DRCs and the runbook's hash.
+	rep := w.must("report", "runbook", id, "--format", "json", "--lang", "en", "-o", "-").stdout
+	for _, want := range []string{`"kind": "runbook"`, `"ELAY-18"`, `"drc": "offsite, local"`, `"sha256": "` + run.Digest} {
+		if !strings.Contains(rep, want) {
+			t.Errorf("report lacks %s:\n%s", want, rep)
+		}
+	}
+	if n := strings.Count(rep, `"started": "`); n < 10 { // the report's period + 9 steps
+		t.Errorf("report: %d steps with a start time", n)
+	}
 	w.checkLog()
 }

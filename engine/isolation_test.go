@@ -122,6 +122,7 @@ func TestIsolationEveryRoute(t *testing.T) {
 		"GET /v1/reports/drill/{id}":          {"GET", "/v1/reports/drill/" + itoa(bDrill.ID), "/v1/reports/drill/999999", "", ""},
 		"GET /v1/reports/period":              {"GET", "/v1/reports/period?from=2026-11-01&to=2026-11-30", "", "", ""},
 		"GET /v1/audit":                       {"GET", "/v1/audit?agency=disdik", "", "", ""},
+		"GET /v1/reports/runbook/{id}":        {"GET", "/v1/reports/runbook/1", "", "", ""},
 		"GET /v1/runbooks":                    {"GET", "/v1/runbooks", "", "", ""},
 		"GET /v1/runbooks/{name}/plan":        {"GET", "/v1/runbooks/x/plan", "", "", ""},
 		"POST /v1/runbook-runs":               {"POST", "/v1/runbook-runs", "", `{"runbook":"x","mode":"test"}`, ""},

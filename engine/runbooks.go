@@ -20,6 +20,7 @@ import (
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
+	"github.com/cadang/cadang/engine/reports"
 	"github.com/cadang/cadang/engine/server"
 	"github.com/cadang/cadang/internal/oneline"
 	"github.com/cadang/cadang/runbooks"
@@ -329,12 +330,49 @@ func (d *Daemon) execRunbook(id uint64, flow runbooks.Flow) {
 		}); err != nil {
 			d.log.Error("catalog: cannot record a runbook run's end", "run", id, "err", err)
 		}
+		if res.Status != runbooks.RunHalted {
+			d.writeRunbookReport(id)
+		}
 		st.mu.Lock()
 		delete(st.cancels, id)
 		delete(st.done, id)
 		st.mu.Unlock()
 		d.log.Info("runbook run ended", "run", id, "status", res.Status)
 	}()
+}
+
+// writeRunbookReport writes the report of an ended run into report.dir and records
+// where.
+func (d *Daemon) writeRunbookReport(id uint64) {
+	r, err := d.cat.RunbookRun(id)
+	if err != nil {
+		d.log.Error("catalog", "run", id, "err", err)
+		return
+	}
+	rb, _ := d.runbook(r.Runbook)
+	paths, err := d.conf().reports.WriteRunbook(r, rb)
+	if err != nil {
+		d.log.Error("cannot write the runbook report", "run", id, "err", err)
+		return
+	}
+	if _, err := d.cat.UpdateRunbookRun(id, func(x *catalog.RunbookRun) error { x.Reports = paths; return nil }); err != nil {
+		d.log.Error("catalog", "run", id, "err", err)
+	}
+	d.log.Info("runbook report written", "run", id, "files", paths)
+}
+
+// RunbookReport renders the report of a runbook run.
+func (s service) RunbookReport(id uint64, format, lang string) ([]byte, error) {
+	r, err := s.d.cat.RunbookRun(id)
+	if err != nil {
+		return nil, wireErr(err)
+	}
+	rb, _ := s.d.runbook(r.Runbook)
+	b, err := s.d.conf().reports.Runbook(r, rb, format, lang)
+	if errors.Is(err, reports.ErrBadRequest) {
+		err = fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	return b, wireErr(err)
 }
 
 func setStep(r *catalog.RunbookRun, sr runbooks.StepResult) {
@@ -510,7 +548,7 @@ func (d *Daemon) resumeRunbooks() {
 
 func apiRunbookRun(r catalog.RunbookRun) api.RunbookRun {
 	out := api.RunbookRun{ID: r.ID, Runbook: r.Runbook, Mode: r.Mode, Status: r.Status, File: r.File, Digest: r.Digest,
-		Version: r.Version, By: r.By, Started: r.Started, Ended: r.Ended}
+		Version: r.Version, By: r.By, Started: r.Started, Ended: r.Ended, Reports: r.Reports}
 	for _, s := range r.Steps {
 		st := s.Status
 		if st == "" {
@@ -556,7 +594,7 @@ func (d *Daemon) buildFlow(rb *runbooks.Runbook, mode string, id uint64) runbook
 }
 
 func (d *Daemon) step(rb *runbooks.Runbook, spec *runbooks.StepSpec, mode string, id uint64, dests map[string]string) runbooks.Step {
-	st := runbooks.Step{Key: spec.Name, Title: msg.Plain(describeStep(spec)), Timeout: spec.Timeout, Retries: spec.Retries,
+	st := runbooks.Step{Key: spec.Name, Title: msg.Plain(spec.Name + ": " + describeStep(spec)), Timeout: spec.Timeout, Retries: spec.Retries,
 		Critical: spec.IsCritical(), Modes: spec.Modes, Service: rb.ServiceOf(spec)}
 	if st.Timeout == 0 && spec.Kind() != runbooks.KindManual {
 		st.Timeout = runbooks.DefaultStepTimeout
@@ -627,11 +665,15 @@ func (d *Daemon) restoreStep(ctx context.Context, r runbooks.RestoreSpec, dest, 
 			tried = append(tried, fmt.Sprintf("%s: run %d %s: %s", site, run.ID, end.Status, end.Error))
 			continue
 		}
-		text := fmt.Sprintf("restored %s snapshot %s from DRC %s to %s (run %d)", r.Target, short(end.SnapshotID), site, redactURL(dest), run.ID)
+		before, taken := "", ""
 		if len(tried) > 0 {
-			text += "; before: " + strings.Join(tried, "; ")
+			before = "; before: " + strings.Join(tried, "; ")
 		}
-		return msg.Plain(text), nil
+		if sn, err := d.cat.Snapshot(end.SnapshotID); err == nil {
+			taken = sn.Time.UTC().Format(time.RFC3339)
+		}
+		return msg.New("runbook.restore.done", "target", r.Target, "snapshot", short(end.SnapshotID), "drc", site,
+			"to", redactURL(dest), "run", run.ID, "before", before, "snapshot_id", end.SnapshotID, "taken", taken), nil
 	}
 	return runbooks.Message{}, fmt.Errorf("no DRC served the restore: %s", strings.Join(tried, "; "))
 }
@@ -661,7 +703,7 @@ func (d *Daemon) waitCatalogRun(ctx context.Context, id uint64) (catalog.Run, er
 // scratch database. Removing what is not there is no error (an undo runs again after a
 // restart).
 func (d *Daemon) undoRestore(step, dest string) runbooks.Step {
-	return runbooks.Step{Key: "remove-" + step, Title: msg.Plain("remove " + redactURL(dest)), Timeout: 10 * time.Minute, Idempotent: true,
+	return runbooks.Step{Key: "remove-" + step, Title: msg.Plain("remove-" + step + ": remove " + redactURL(dest)), Timeout: 10 * time.Minute, Idempotent: true,
 		Run: func(ctx context.Context) (runbooks.Message, error) {
 			u, err := url.Parse(dest)
 			if err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {

@@ -109,6 +109,36 @@ func TestRunbookRunHaltContinueGate(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "ready")); !os.IsNotExist(err) {
 		t.Errorf("undo left %s/ready: %v", dir, err)
 	}
+	// The report: written into report.dir when the run ended, and on demand.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(r.Reports) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		r, _ = s.RunbookRun(run.ID)
+	}
+	if len(r.Reports) != 3 {
+		t.Errorf("report files: %v", r.Reports)
+	}
+	js, err := s.RunbookReport(run.ID, "json", "en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"kind": "runbook"`, `"sha256": "` + r.Digest, `"tickets": [`, `"ELAY-7"`, `"rto_objective_seconds": 3600`, `"performer": "budi"`} {
+		if !strings.Contains(string(js), want) {
+			t.Errorf("JSON report lacks %s:\n%s", want, js)
+		}
+	}
+	html, err := s.RunbookReport(run.ID, "html", "id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"BERITA ACARA PELAKSANAAN RUNBOOK FAILOVER DRC", "mode uji", "ELAY-7", "marker", "clean: rm -f"} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("HTML report lacks %q", want)
+		}
+	}
+	if pdf, err := s.RunbookReport(run.ID, "pdf", "en"); err != nil || !strings.HasPrefix(string(pdf), "%PDF") {
+		t.Errorf("PDF report: %v", err)
+	}
 	var whats []string
 	for _, e := range r.Events {
 		whats = append(whats, e.What+":"+e.By)

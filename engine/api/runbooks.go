@@ -71,6 +71,8 @@ type RunbookRun struct {
 	Ended   time.Time      `json:"ended,omitzero"`
 	Steps   []RunbookStep  `json:"steps"`
 	Events  []RunbookEvent `json:"events,omitempty"`
+	// Reports are the report files (JSON, HTML, PDF) the daemon wrote when the run ended.
+	Reports []string `json:"reports,omitempty"`
 }
 
 // RunbookStep is one step's state in a run.
@@ -149,4 +151,12 @@ func RunbookDone(status string) bool {
 		return false
 	}
 	return true
+}
+
+// RunbookReport returns the report of a runbook run in format (json, html, pdf) and
+// language (id, en; "" for the configured one).
+func (c *Client) RunbookReport(ctx context.Context, id uint64, format, lang string) ([]byte, error) {
+	var b []byte
+	q := url.Values{"format": {format}, "lang": {lang}}
+	return b, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/reports/runbook/%d?%s", id, q.Encode()), nil, &b)
 }

@@ -39,6 +39,8 @@ type RunbookRun struct {
 	Steps []runbooks.StepResult `json:"steps"`
 	// Events are what people did to the run: approvals, refusals, continue, abort.
 	Events []RunbookEvent `json:"events,omitempty"`
+	// Reports are the report files written when the run ended (report.dir).
+	Reports []string `json:"reports,omitempty"`
 	// PID is the daemon that executes it: a run left running by another pid was
 	// interrupted by a stop of that daemon and is resumed.
 	PID int `json:"pid"`

@@ -99,7 +99,7 @@ func audited(s Service, next http.Handler) http.Handler {
 		object := body.Target
 		id, idErr := strconv.ParseUint(r.PathValue("id"), 10, 64)
 		switch {
-		case strings.HasPrefix(r.Pattern, r.Method+" /v1/runbook"):
+		case strings.HasPrefix(r.Pattern, r.Method+" /v1/runbook"), strings.HasPrefix(r.Pattern, r.Method+" /v1/reports/runbook/"):
 			// Runbook runs are no catalog runs: named, never looked up as one.
 			object = "runbook " + r.PathValue("name")
 			if r.PathValue("id") != "" {

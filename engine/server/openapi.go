@@ -60,6 +60,7 @@ var routeDocs = map[string]routeDoc{
 	"POST /v1/drills":                     {summary: "Restore drills now", request: api.DrillRequest{}, response: []api.RunInfo{}, status: 202},
 	"GET /v1/reports/drill/{id}":          {summary: "A drill's report (Berita Acara)", query: []string{"format", "lang"}, status: 200, produces: "application/pdf"},
 	"GET /v1/reports/period":              {summary: "The drills of a period", query: []string{"from", "to", "format", "lang"}, status: 200, produces: "application/pdf"},
+	"GET /v1/reports/runbook/{id}":        {summary: "A runbook run's report (Berita Acara): steps, RTO per service, RPO, the runbook's hash", query: []string{"format", "lang"}, status: 200, produces: "application/pdf"},
 	"GET /v1/runbooks":                    {summary: "Configured failover runbooks", response: []api.RunbookInfo{}, status: 200},
 	"GET /v1/runbooks/{name}/plan":        {summary: "A runbook's dry run: every step, the snapshot and DRC it would use, ETA", query: []string{"mode"}, response: api.RunbookPlan{}, status: 200},
 	"POST /v1/runbook-runs":               {summary: "Start a runbook run (test, or real with confirm = its name)", request: api.RunbookRunRequest{}, response: api.RunbookRun{}, status: 202},

@@ -54,6 +54,8 @@ type Service interface {
 	// RunbookAction approves a gate (approve: Forbidden for a principal without the
 	// gate's role), continues a halted run or aborts one.
 	RunbookAction(id uint64, action string, req api.RunbookApproveRequest, by api.Actor) (api.RunbookRun, error)
+	// RunbookReport renders a runbook run's report (Berita Acara).
+	RunbookReport(id uint64, format, lang string) ([]byte, error)
 	// Reload re-reads the daemon's configuration file and applies it, or says why not.
 	Reload() (api.ReloadAnswer, error)
 	// Config names the configuration file the daemon runs and the SHA-256 of its bytes
@@ -287,6 +289,24 @@ func New(s Service) http.Handler {
 			answer(w, out, err)
 		})
 	}
+	handle("GET /v1/reports/runbook/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, err := runID(r)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		format, lang, err := reportParams(r)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		b, err := h.s.RunbookReport(id, format, lang)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeReport(w, format, b)
+	})
 	handle("GET /v1/audit", h.audit)
 	handle("GET /v1/audit/verify", h.auditVerify)
 	handle("POST /v1/tokens", h.createToken)

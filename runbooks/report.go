@@ -33,14 +33,14 @@ type RunbookFacts struct {
 // (machine-readable), a self-contained HTML page and a PDF, in Bahasa Indonesia by
 // default or English.
 type Report struct {
-	Kind      string    `json:"kind"`     // drill or period
-	Language  string    `json:"language"` // id or en
-	Number    string    `json:"number"`   // document number
-	Office    Office    `json:"office"`
-	Run       uint64    `json:"run,omitempty"` // the drill run (kind drill), or the runbook run
+	Kind     string `json:"kind"`     // drill or period
+	Language string `json:"language"` // id or en
+	Number   string `json:"number"`   // document number
+	Office   Office `json:"office"`
+	Run      uint64 `json:"run,omitempty"` // the drill run (kind drill), or the runbook run
 	// Runbook is the runbook a runbook report is about (kind runbook).
-	Runbook *RunbookFacts `json:"runbook,omitempty"`
-	Generated time.Time `json:"generated"`
+	Runbook   *RunbookFacts `json:"runbook,omitempty"`
+	Generated time.Time     `json:"generated"`
 	// TimeZone is the IANA zone whose clock the report prints, with its label (WIB,
 	// WITA, WIT or the offset); default Asia/Jakarta. Every time of the JSON carries
 	// its offset.

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/cadang/cadang/engine/catalog"
@@ -93,12 +95,11 @@ func (b *Builder) runbookReport(r catalog.RunbookRun, rb *runbooks.Runbook, lang
 		}
 		if st.Summary.Key == "runbook.restore.done" {
 			a := st.Summary.Args
-			if drc, _ := a["drc"].(string); drc != "" {
-				if res.DRC == "" {
-					res.DRC = drc
-				} else if res.DRC != drc {
-					res.DRC += ", " + drc
+			if drc, _ := a["drc"].(string); drc != "" && !slices.Contains(strings.Split(res.DRC, ", "), drc) {
+				if res.DRC != "" {
+					res.DRC += ", "
 				}
+				res.DRC += drc
 			}
 			if taken, err := time.Parse(time.RFC3339, fmt.Sprint(a["taken"])); err == nil {
 				if res.SnapshotTime.IsZero() || taken.Before(res.SnapshotTime) {

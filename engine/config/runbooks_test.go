@@ -116,3 +116,30 @@ runbooks:
 		t.Logf("got:\n%s", got)
 	}
 }
+
+// The three-tier example of docs/runbooks.md loads as a runbooks_dir file.
+func TestRunbookDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/runbooks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "# /etc/cadang/runbooks.d/simpus-failover.yaml")
+	if !ok {
+		t.Fatal("docs/runbooks.md: the example is gone")
+	}
+	_, rest, _ = strings.Cut(rest, "\n")
+	example, _, _ := strings.Cut(rest, "```")
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "simpus-failover.yaml"), []byte(example), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := runbookBase + "  - {name: simpus-app-files, agency: dinkes, kind: files, files: {paths: [/srv/simpus]}}\nrunbooks_dir: " + dir + "\n"
+	c, err := Parse(filepath.Join(dir, "cadang.yaml"), []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, ok := c.Runbook("simpus-failover")
+	if !ok || len(rb.Groups) != 5 || rb.ObjectivesOf("simpus").RTO != 2*time.Hour || rb.ObjectivesOf("simpus").RPO != 26*time.Hour {
+		t.Errorf("example: %+v", rb)
+	}
+}

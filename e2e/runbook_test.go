@@ -37,8 +37,9 @@ func runbookStatus(t *testing.T, w *world, id uint64, want ...string) api.Runboo
 // SQL query against the restored scratch database) and a manual gate. A critical check
 // that fails halts the run; `continue` after fixing the cause finishes it. The gate
 // refuses a principal without its role and takes the operator's confirmation. The
-// restores land under scratch names; undo leaves nothing behind.
-func TestRunbookTestMode(t *testing.T) {
+// restores land under scratch names; undo leaves nothing behind. Then a real-mode run
+// with the primary MinIO stopped restores from the off-site DRC and says so.
+func TestRunbookFailover(t *testing.T) {
 	pg := testenv.Postgres(t)
 	m := testenv.StartMinIO(t, "primary")
 	w := newWorld(t)
@@ -86,7 +87,12 @@ runbooks:
           - {name: rows, check: {sql: {database: "restore:restore-db", query: "SELECT count(*) FROM pasien", expect: "50"}}}
           - {name: marker, check: {file: %[6]q, sha256: %[7]s}}
           - {name: confirm, manual: {prompt: "Kepala Bidang menyetujui layanan dibuka", role: operator, ticket: ELAY-18}}
-`, pgdb, filepath.Join(w.dir, "src", "portal"), filepath.Join(w.dir, "src", "docs"), filepath.Join(dr, "portal"), filepath.Join(dr, "docs"), marker, markerSum),
+  - name: portal-real
+    groups:
+      - name: data
+        steps:
+          - {name: restore-portal, restore: {target: portal-files, to: %[8]q}}
+`, pgdb, filepath.Join(w.dir, "src", "portal"), filepath.Join(w.dir, "src", "docs"), filepath.Join(dr, "portal"), filepath.Join(dr, "docs"), marker, markerSum, filepath.Join(w.dir, "real", "portal")),
 		fmt.Sprintf("api: {listen: %q, tls: {cert_file: %q, key_file: %q}}", addr, pki.ServerCert, pki.ServerKey))
 	w.startDaemon()
 	for _, tg := range []string{"simpus-db", "portal-files", "docs-files"} {
@@ -175,4 +181,19 @@ runbooks:
 		t.Errorf("report: %d steps with a start time", n)
 	}
 	w.checkLog()
+
+	// Real mode with the primary MinIO stopped: the restore comes from the off-site
+	// DRC and says so.
+	m.Stop()
+	if r := w.cadang("runbook", "run", "portal-real", "--mode", "real", "--confirm", "portal-rea"); r.code == 0 {
+		t.Errorf("real with a wrong --confirm: %s", r)
+	}
+	var real api.RunbookRun
+	mustJSON(t, w.must("runbook", "run", "portal-real", "--mode", "real", "--confirm", "portal-real", "--wait", "--json").stdout, &real)
+	if real.Status != "succeeded" || !strings.Contains(real.Steps[0].Summary, "from DRC offsite") || !strings.Contains(real.Steps[0].Summary, "before: local:") {
+		t.Errorf("real mode, primary down: %s %+v", real.Status, real.Steps)
+	}
+	if _, err := os.Stat(filepath.Join(w.dir, "real", "portal")); err != nil {
+		t.Errorf("real restore: %v", err)
+	}
 }

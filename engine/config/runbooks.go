@@ -17,9 +17,9 @@ import (
 	"github.com/cadang/cadang/targets/libvirt"
 )
 
-// RunbookRoles are the roles a manual gate may name (the API's token roles that act
-// for the data center).
-var RunbookRoles = []string{"operator", "auditor"}
+// RunbookRoles are the roles a manual gate may name: the API's token roles that may
+// change something for the data center (an auditor reads; it confirms nothing).
+var RunbookRoles = []string{"operator"}
 
 // loadRunbooksDir decodes every *.yaml and *.yml file of dir as one runbook (the shape
 // of a `runbooks:` entry) into c.Runbooks. Problems are located in the runbook's own

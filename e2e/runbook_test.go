@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -195,5 +196,71 @@ runbooks:
 	}
 	if _, err := os.Stat(filepath.Join(w.dir, "real", "portal")); err != nil {
 		t.Errorf("real restore: %v", err)
+	}
+}
+
+// Issue 18, resume: kill -9 of the daemon in the middle of a test-mode restore step;
+// after a restart the run resumes from that step (a test-mode restore is safe to run
+// again) and finishes, and the command step that had ended before the kill does not
+// run twice.
+func TestRunbookResumeAfterKill(t *testing.T) {
+	w := newWorld(t)
+	src := filepath.Join(w.dir, "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, 160<<20)
+	for i := range big {
+		big[i] = byte(i*7 + i>>13) // compresses badly enough for restic to take a moment
+	}
+	if err := os.WriteFile(filepath.Join(src, "arsip.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	once := filepath.Join(w.dir, "once.txt")
+	w.config(pathDRC(w)+fmt.Sprintf(`agencies: [{id: dinkes}]
+targets:
+  - {name: arsip, agency: dinkes, kind: files, files: {paths: [%q]}}
+runbooks:
+  - name: arsip-failover
+    groups:
+      - name: prepare
+        steps:
+          - {name: mark, run: [sh, -c, "echo ran >> %s"]}
+      - name: data
+        steps:
+          - {name: restore, restore: {target: arsip, to: %q}}
+`, src, once, filepath.Join(w.dir, "dr", "arsip")))
+	w.startDaemon()
+	if _, r := w.backupJSON("arsip"); r.code != 0 {
+		t.Fatalf("backup: %s", r)
+	}
+	var run api.RunbookRun
+	mustJSON(t, w.must("runbook", "run", "arsip-failover", "--mode", "test", "--json").stdout, &run)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var cur api.RunbookRun
+		mustJSON(t, w.must("runbook", "status", fmt.Sprint(run.ID), "--json").stdout, &cur)
+		if cur.Steps[1].Status == "running" {
+			break
+		}
+		if cur.Steps[1].Status != "pending" || time.Now().After(deadline) {
+			t.Fatalf("the restore step is %s before the kill: %+v", cur.Steps[1].Status, cur.Steps)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	w.stopDaemon(syscall.SIGKILL, 30*time.Second)
+	w.startDaemon()
+	done := runbookStatus(t, w, run.ID, "succeeded", "failed", "halted", "aborted")
+	if done.Status != "succeeded" || done.Steps[1].Attempts != 1 {
+		t.Errorf("after the restart: %s %+v", done.Status, done.Steps)
+	}
+	if len(done.Events) != 1 || done.Events[0].What != "resume" {
+		t.Errorf("events: %+v", done.Events)
+	}
+	if b, _ := os.ReadFile(once); string(b) != "ran\n" {
+		t.Errorf("the command step ran %d times", strings.Count(string(b), "ran"))
+	}
+	if entries, _ := os.ReadDir(filepath.Join(w.dir, "dr")); len(entries) != 0 {
+		t.Errorf("undo left %v", entries)
 	}
 }

@@ -217,7 +217,7 @@ func TestRunbookResumeAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	once := filepath.Join(w.dir, "once.txt")
-	w.config(pathDRC(w)+fmt.Sprintf(`agencies: [{id: dinkes}]
+	w.config(pathDRC(w) + fmt.Sprintf(`agencies: [{id: dinkes}]
 targets:
   - {name: arsip, agency: dinkes, kind: files, files: {paths: [%q]}}
 runbooks:

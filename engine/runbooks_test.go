@@ -139,6 +139,11 @@ func TestRunbookRunHaltContinueGate(t *testing.T) {
 	if pdf, err := s.RunbookReport(run.ID, "pdf", "en"); err != nil || !strings.HasPrefix(string(pdf), "%PDF") {
 		t.Errorf("PDF report: %v", err)
 	}
+	// The period report lists the failover test beside the drills.
+	period, err := s.PeriodReport(wib("2026-12-01 00:00:00"), wib("2026-12-02 00:00:00"), "json", "en")
+	if err != nil || !strings.Contains(string(period), `"kind": "runbook test"`) || !strings.Contains(string(period), `"target": "web"`) {
+		t.Errorf("period report: %v\n%s", err, period)
+	}
 	var whats []string
 	for _, e := range r.Events {
 		whats = append(whats, e.What+":"+e.By)

@@ -65,6 +65,17 @@ func (b *Builder) runbookReport(r catalog.RunbookRun, rb *runbooks.Runbook, lang
 	rep := &runbooks.Report{Kind: runbooks.ReportRunbook, Language: lang, Number: b.cfg.Report.Number(n.Seq, n.Year, started.Month()),
 		Office: b.cfg.Report.Office, Run: r.ID, Generated: b.now(), Signers: b.cfg.Report.Signers, Basis: b.cfg.Report.Basis,
 		TimeZone: b.loc.String(), Runbook: facts}
+	var tickets []string
+	rep.Results, tickets = runbookResults(r, rb)
+	facts.Tickets = tickets
+	rep.Finish()
+	return rep, nil
+}
+
+// runbookResults are the results of a runbook run, one per service, and the tickets
+// of its confirmed gates.
+func runbookResults(r catalog.RunbookRun, rb *runbooks.Runbook) ([]runbooks.TargetResult, []string) {
+	var out []runbooks.TargetResult
 	services := map[string]*runbooks.TargetResult{}
 	var order []string
 	tickets := map[string]bool{}
@@ -112,12 +123,37 @@ func (b *Builder) runbookReport(r catalog.RunbookRun, rb *runbooks.Runbook, lang
 	for _, svc := range order {
 		res := services[svc]
 		res.RTOMeasured = runbooks.Duration(res.Ended.Sub(r.Started))
-		rep.Results = append(rep.Results, *res)
+		out = append(out, *res)
 	}
+	list := make([]string, 0, len(tickets))
 	for t := range tickets {
-		facts.Tickets = append(facts.Tickets, t)
+		list = append(list, t)
 	}
-	sort.Strings(facts.Tickets)
-	rep.Finish()
-	return rep, nil
+	sort.Strings(list)
+	return out, list
+}
+
+// periodRunbooks are the results of the runbook runs (failover tests and failovers)
+// that started in [from, to) and ended, oldest first, for the period report: each
+// service of a run is a row of kind "runbook test" or "runbook real".
+func (b *Builder) periodRunbooks(from, to time.Time) ([]runbooks.TargetResult, error) {
+	runs, err := b.cat.RunbookRuns(func(r catalog.RunbookRun) bool {
+		return !r.Started.Before(from) && r.Started.Before(to) && !r.Ended.IsZero()
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []runbooks.TargetResult
+	for i := len(runs) - 1; i >= 0; i-- {
+		rb, _ := b.cfg.Runbook(runs[i].Runbook)
+		res, _ := runbookResults(runs[i], rb)
+		for _, x := range res {
+			x.Kind = "runbook " + runs[i].Mode
+			if x.Target != runs[i].Runbook {
+				x.Target = runs[i].Runbook + "/" + x.Target
+			}
+			out = append(out, x)
+		}
+	}
+	return out, nil
 }

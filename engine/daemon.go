@@ -211,6 +211,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 			return err
 		}
 	}
+	d.resumeRunbooks() // runbooks.go: runs a stopped daemon left continue
 
 	ln, err := listenSocket(cf.cfg.Daemon.Socket)
 	if err != nil {

@@ -2,10 +2,11 @@
 // ordered list of numbered steps, as an SOP lists them: each has an action, a performer,
 // a time standard and, once run, a result (ok, failed, skipped) with its start, end and
 // a one-line summary. The Executor runs procedures step by step; cleanup steps run
-// whatever happened before them. Restore drills are the procedures it runs today
-// (engine builds them from targets' restore and verify parts); failover runbooks, when
-// they come, are meant to reuse the same executor, steps and reports (there is no
-// failover code yet).
+// whatever happened before them. Restore drills are procedures (engine builds them
+// from targets' restore and verify parts). Failover runbooks (plan.go: the YAML format;
+// flow.go: groups, parallel steps, retries, critical steps that halt, manual gates,
+// undo, resume from recorded state) run on the same Executor: Run and RunFlow share
+// its step runner (attempt), its clock and its step results.
 //
 // Reports ("Berita Acara Uji Pemulihan DRC" for one drill, a summary for a period) are
 // rendered as JSON, a self-contained HTML page and a PDF, in Bahasa Indonesia by

@@ -13,11 +13,15 @@ import (
 // Message is a text of a report, rendered in the report's language (see package msg).
 type Message = msg.Message
 
-// Step results.
+// Step results. Pending, running and waiting are the states of a runbook run's steps
+// before they end (a step whose status is pending has not started).
 const (
 	StepOK      = "ok"
 	StepFailed  = "failed"
 	StepSkipped = "skipped"
+	StepPending = ""
+	StepRunning = "running"
+	StepWaiting = "waiting" // a manual gate waits for its confirmation
 )
 
 // Action is what a step does. It returns a short summary of what it found or did
@@ -35,6 +39,26 @@ type Step struct {
 	// scratch resources must happen whatever the outcome.
 	Always bool
 	Run    Action
+
+	// The fields below are for runbooks (RunFlow); Run ignores them.
+
+	// Retries is how many more attempts a failed step gets (after RetryDelay).
+	Retries int
+	// Critical: its failure halts the flow. A non-critical failure is reported and the
+	// flow goes on.
+	Critical bool
+	// Modes are the modes the step runs in; empty: every mode. In another mode the
+	// step is skipped.
+	Modes []string
+	// Idempotent steps may run again after a daemon restart interrupted them; a step
+	// that is not (a run of a command, a notification) halts the resumed run instead,
+	// so that nothing runs twice that must not.
+	Idempotent bool
+	// Gate makes the step a manual gate: it waits for an approval (Gates.Approve) by a
+	// principal with the gate's role; Run is not called.
+	Gate *Gate
+	// Service is whose RTO the step counts towards.
+	Service string
 }
 
 // Procedure is an ordered list of steps.
@@ -55,6 +79,14 @@ type StepResult struct {
 	Ended     time.Time     `json:"ended,omitzero"`
 	Summary   Message       `json:"summary,omitzero"`
 	Error     Message       `json:"error,omitzero"`
+
+	// Runbook steps only.
+	Group    string `json:"group,omitempty"`
+	Service  string `json:"service,omitempty"`
+	Critical bool   `json:"critical,omitempty"`
+	Attempts int    `json:"attempts,omitempty"`
+	Actor    string `json:"actor,omitempty"`  // who confirmed a gate (empty: cadang)
+	Ticket   string `json:"ticket,omitempty"` // the gate's ticket reference
 }
 
 // Duration is how long the step took.
@@ -86,7 +118,9 @@ func (r *Result) FailedStep() *StepResult {
 
 // Executor runs procedures step by step, timing and recording each.
 type Executor struct {
-	Now    func() time.Time // injected clock; time.Now if nil
+	Now func() time.Time // injected clock; time.Now if nil
+	// Sleep waits between the attempts of a step (RunFlow); a timer if nil.
+	Sleep  func(ctx context.Context, d time.Duration)
 	Logger *slog.Logger
 	// OnStep, if set, is called when a step starts (Status "") and when it ends, so
 	// that a caller can record progress as it happens.
@@ -124,23 +158,12 @@ func (e *Executor) Run(ctx context.Context, p Procedure) Result {
 		if st.Always {
 			stepCtx = context.WithoutCancel(ctx)
 		}
-		var cancel context.CancelFunc = func() {}
-		if st.Timeout > 0 {
-			stepCtx, cancel = context.WithTimeout(stepCtx, st.Timeout)
-		}
 		sr.Started = e.now()
 		e.notify(sr)
-		summary, err := runAction(stepCtx, st.Run)
-		if err == nil && stepCtx.Err() != nil {
-			err = stepCtx.Err()
-		}
-		cancel()
+		summary, err := e.attempt(stepCtx, st)
 		sr.Ended = e.now()
 		sr.Summary = summary
 		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) && st.Timeout > 0 {
-				err = msg.Fail("step.timeout", "limit", st.Timeout, "err", err)
-			}
 			sr.Status, sr.Error = StepFailed, msg.Of(err)
 			failed, res.Passed = true, false
 			log.Warn("step failed", "procedure", p.Name, "step", sr.No, "key", st.Key, "err", sr.Error.String())
@@ -156,6 +179,24 @@ func (e *Executor) Run(ctx context.Context, p Procedure) Result {
 	}
 	res.Ended = e.now()
 	return res
+}
+
+// attempt runs st's action once, bounded by its timeout; a panic and a timeout are
+// errors. RunFlow and Run share it: one executor for drills and runbooks.
+func (e *Executor) attempt(ctx context.Context, st Step) (Message, error) {
+	var cancel context.CancelFunc = func() {}
+	if st.Timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, st.Timeout)
+	}
+	defer cancel()
+	summary, err := runAction(ctx, st.Run)
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && st.Timeout > 0 {
+		err = msg.Fail("step.timeout", "limit", st.Timeout, "err", err)
+	}
+	return summary, err
 }
 
 func runAction(ctx context.Context, a Action) (summary Message, err error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -154,6 +155,9 @@ func (r *Report) title(v *vocab) string {
 	if r.Kind == ReportPeriod {
 		return v.PeriodTitle
 	}
+	if r.Kind == ReportRunbook {
+		return v.RunbookTitle
+	}
 	return v.DrillTitle
 }
 
@@ -165,6 +169,19 @@ func (r *Report) openingText(v *vocab) string {
 	if r.Kind == ReportPeriod {
 		return fmt.Sprintf(v.OpeningPeriod, v.date(r.Period.From), v.date(r.lastDay()), office)
 	}
+	if rb := r.Runbook; r.Kind == ReportRunbook && rb != nil {
+		mode, tickets, version := v.ModeTest, v.NoTicket, v.NoTicket
+		if rb.Mode == "real" {
+			mode = v.ModeReal
+		}
+		if len(rb.Tickets) > 0 {
+			tickets = strings.Join(rb.Tickets, ", ")
+		}
+		if rb.Version != "" {
+			version = rb.Version
+		}
+		return fmt.Sprintf(v.OpeningRunbook, v.dateInWords(r.Period.From), office, rb.Name, mode, rb.File, version, rb.SHA256, rb.Status, tickets)
+	}
 	return fmt.Sprintf(v.Opening, v.dateInWords(r.Period.From), office)
 }
 
@@ -173,6 +190,8 @@ func (r *Report) openingText(v *vocab) string {
 // language's word for the operator. cadang is the tool, never the performer.
 func (r *Report) performer(v *vocab, s StepResult) string {
 	switch p := r.Signers.PerformedBy; {
+	case s.Actor != "": // the person who confirmed a runbook's manual gate
+		return s.Actor
 	case s.Performer != "":
 		return s.Performer
 	case p.Title != "":

@@ -20,6 +20,10 @@ type vocab struct {
 	DrillTitle, PeriodTitle, NumberLabel string
 	Opening                              string // %s the day (dateInWords), %s office
 	OpeningPeriod                        string // %s from, %s to, %s office
+	// Runbook reports: the title, and the opening (%s day, %s office, %s runbook,
+	// %s mode, %s file, %s version, %s SHA-256, %s status, %s tickets).
+	RunbookTitle, OpeningRunbook         string
+	ModeTest, ModeReal, NoTicket         string
 	SecBasis, SecScope, SecProcedure     string
 	SecResults, SecTrend, SecFindings    string
 	SecClosing, Closing                  string
@@ -53,8 +57,11 @@ type vocab struct {
 
 var vocabs = map[string]*vocab{
 	LangID: {
-		Code:          LangID,
-		DrillTitle:    "BERITA ACARA UJI PEMULIHAN DRC",
+		Code:           LangID,
+		DrillTitle:     "BERITA ACARA UJI PEMULIHAN DRC",
+		RunbookTitle:   "BERITA ACARA PELAKSANAAN RUNBOOK FAILOVER DRC",
+		OpeningRunbook: "Pada hari ini %s, %s telah melaksanakan runbook failover %s dalam %s (berkas %s, versi %s, SHA-256 %s) sesuai dengan SOP Pengujian DRC, dengan status akhir %s dan rujukan tiket %s, serta hasil sebagaimana tercantum di bawah ini.",
+		ModeTest:       "mode uji (pemulihan ke nama sementara, lalu dibersihkan)", ModeReal: "mode sebenarnya (failover)", NoTicket: "-",
 		PeriodTitle:   "LAPORAN REKAPITULASI UJI PEMULIHAN DRC",
 		NumberLabel:   "Nomor",
 		Opening:       "Pada hari ini %s, %s telah melaksanakan uji pemulihan data dari Data Recovery Center (DRC) sesuai dengan SOP Pengujian DRC, dengan hasil sebagaimana tercantum di bawah ini.",
@@ -105,8 +112,11 @@ var vocabs = map[string]*vocab{
 		Weekdays:      []string{"Minggu", "Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu"},
 	},
 	LangEN: {
-		Code:          LangEN,
-		DrillTitle:    "DRC RESTORE DRILL MINUTES",
+		Code:           LangEN,
+		DrillTitle:     "DRC RESTORE DRILL MINUTES",
+		RunbookTitle:   "DRC FAILOVER RUNBOOK MINUTES",
+		OpeningRunbook: "On %s, %s carried out the failover runbook %s in %s (file %s, version %s, SHA-256 %s) according to the DRC testing SOP; it ended %s, with ticket references %s, and the results below.",
+		ModeTest:       "test mode (restored under scratch names, then cleaned up)", ModeReal: "real mode (failover)", NoTicket: "-",
 		PeriodTitle:   "DRC RESTORE DRILL SUMMARY REPORT",
 		NumberLabel:   "Number",
 		Opening:       "On %s, %s performed a restore drill from the Data Recovery Centers (DRC) according to the DRC testing SOP, with the results below.",

@@ -11,19 +11,36 @@ import (
 const (
 	ReportDrill  = "drill"  // Berita Acara Uji Pemulihan DRC: one drill run
 	ReportPeriod = "period" // Laporan Rekapitulasi: every drill of a period
+	// ReportRunbook is the minutes of one runbook run: one result per service, with
+	// the run's numbered steps.
+	ReportRunbook = "runbook"
 )
+
+// RunbookFacts pin what a runbook report is about: the runbook as it ran.
+type RunbookFacts struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Mode        string   `json:"mode"`
+	Status      string   `json:"status"`
+	File        string   `json:"file"`
+	SHA256      string   `json:"sha256"`
+	Version     string   `json:"version,omitempty"`
+	Tickets     []string `json:"tickets,omitempty"`
+}
 
 // Report is what a drill (or a period of drills) proves, in the shape of the signed
 // minutes ("berita acara") that the DRC-testing SOP asks for. It is rendered as JSON
 // (machine-readable), a self-contained HTML page and a PDF, in Bahasa Indonesia by
 // default or English.
 type Report struct {
-	Kind      string    `json:"kind"`     // drill or period
-	Language  string    `json:"language"` // id or en
-	Number    string    `json:"number"`   // document number
-	Office    Office    `json:"office"`
-	Run       uint64    `json:"run,omitempty"` // the drill run (kind drill)
-	Generated time.Time `json:"generated"`
+	Kind     string `json:"kind"`     // drill or period
+	Language string `json:"language"` // id or en
+	Number   string `json:"number"`   // document number
+	Office   Office `json:"office"`
+	Run      uint64 `json:"run,omitempty"` // the drill run (kind drill), or the runbook run
+	// Runbook is the runbook a runbook report is about (kind runbook).
+	Runbook   *RunbookFacts `json:"runbook,omitempty"`
+	Generated time.Time     `json:"generated"`
 	// TimeZone is the IANA zone whose clock the report prints, with its label (WIB,
 	// WITA, WIT or the offset); default Asia/Jakarta. Every time of the JSON carries
 	// its offset.

@@ -17,7 +17,7 @@ DRC), the summary of every drill of a period (a quarter, a year), or the hand-ov
 of an export (Berita Acara Serah Terima Data), as PDF, HTML or JSON, in Bahasa Indonesia
 or English.`,
 		"  cadang report drill 42\n  cadang report period --from 2026-01-01 --to 2026-03-31 --format html",
-		newReportDrillCommand(g), newReportPeriodCommand(g), newReportHandoverCommand(g))
+		newReportDrillCommand(g), newReportPeriodCommand(g), newReportHandoverCommand(g), newReportRunbookCommand(g))
 }
 
 func newReportHandoverCommand(g *globals) *cobra.Command {
@@ -82,6 +82,41 @@ standard output.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runReportDrill(cmd.Context(), g, opts, args[0])
+		},
+	}
+	opts.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func newReportRunbookCommand(g *globals) *cobra.Command {
+	var opts ReportOptions
+	cmd := &cobra.Command{
+		Use:   "runbook RUN [--format pdf|html|json] [--lang id|en] [-o FILE]",
+		Short: "write the report of a runbook run (Berita Acara pelaksanaan runbook failover)",
+		Long: `Write the report of runbook run RUN (see "cadang runbook status"): the runbook's file,
+version and SHA-256, the mode, the numbered steps with their actor (cadang, or the
+person who confirmed a gate), start, end, duration against the step's time standard,
+summary and result, per service the measured RTO against the declared one and the RPO
+of the snapshot used, the ticket references, and signature blocks. By default it is
+written to runbook-RUN.FORMAT in the current folder; -o - writes it to standard output.
+The daemon also writes it into report.dir when the run ends.`,
+		Example: `  cadang report runbook 3
+  cadang report runbook 3 --format html --lang en -o failover.html`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseUint(args[0], 10, 64)
+			if err != nil {
+				return usageErrorf("runbook run id %q is not a number", args[0])
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			b, err := c.RunbookReport(cmd.Context(), id, opts.Format, opts.Lang)
+			if err != nil {
+				return err
+			}
+			return writeReport(g, opts, b, fmt.Sprintf("runbook-%d.%s", id, opts.Format))
 		},
 	}
 	opts.AddFlags(cmd.Flags())

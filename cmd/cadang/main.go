@@ -179,6 +179,7 @@ func newRootCommand(g *globals) *cobra.Command {
 		newDRCCommand(g),
 		newVerifyCommand(g),
 		newDrillCommand(g),
+		newRunbookCommand(g),
 		newReportCommand(g),
 		newAuditCommand(g),
 		newTokenCommand(g),

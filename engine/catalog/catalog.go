@@ -65,6 +65,7 @@ var migrations = []migration{
 	{6, migrateAudit},              // the audit log (audit.go)
 	{7, migrateTokens},             // API tokens (tokens.go)
 	{8, migrateRequests},           // agencies' restore and export requests (requests.go)
+	{9, migrateRunbookRuns},        // runbook runs and their steps' states (runbooks.go)
 }
 
 // SchemaVersion is the version this cadang writes.

@@ -50,6 +50,10 @@ type Config struct {
 	Metrics Metrics `yaml:"metrics"`
 	// StateProtection writes cadang's own state into every DRC (state.go).
 	StateProtection StateProtection `yaml:"state_protection"`
+	// Runbooks are failover plans (runbooks.Runbook); RunbooksDir is a folder of
+	// files of one runbook each, of the same shape (relative to this file).
+	Runbooks    []runbooks.Runbook `yaml:"runbooks"`
+	RunbooksDir string             `yaml:"runbooks_dir"`
 
 	File string `yaml:"-"` // the file the config was loaded from
 	// Digest is the SHA-256 of the file's bytes as loaded (hex): a client compares it
@@ -230,6 +234,16 @@ func Parse(file string, data []byte) (*Config, error) {
 	cfg.pos = d.pos
 	cfg.resolvePaths()
 	cfg.applyDefaults()
+	for i := range cfg.Runbooks {
+		rb := &cfg.Runbooks[i]
+		rb.File, rb.Digest = file, cfg.Digest
+		rb.Line = d.pos[fmt.Sprintf("runbooks[%d]", i)].Line
+	}
+	inline := len(cfg.Runbooks)
+	var dirProblems []Problem
+	if cfg.RunbooksDir != "" {
+		dirProblems = cfg.loadRunbooksDir(cfg.RunbooksDir)
+	}
 	decodeProblems := map[string]bool{}
 	for _, p := range ps.list {
 		decodeProblems[p.Path] = true
@@ -251,8 +265,16 @@ func Parse(file string, data []byte) (*Config, error) {
 		}
 		n := nearest(d.pos, path)
 		ps.add(n.Line, n.Column, path, msg)
-	})
-	if err := ps.err(cfg.names()); err != nil {
+	}, inline)
+	err := ps.err(cfg.names())
+	if len(dirProblems) > 0 {
+		var list []Problem
+		if e, ok := err.(*Error); ok {
+			list = e.Problems
+		}
+		return nil, &Error{Problems: append(list, dirProblems...)}
+	}
+	if err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -322,6 +344,7 @@ func (c *Config) resolvePaths() {
 	}
 	c.StateDir = abs(c.StateDir)
 	c.Report.Dir = abs(c.Report.Dir)
+	c.RunbooksDir = abs(c.RunbooksDir)
 	c.Daemon.Socket = abs(c.Daemon.Socket)
 	if sb := c.Daemon.Standby; sb != nil {
 		sb.IdentityFile = abs(sb.IdentityFile)
@@ -387,7 +410,7 @@ type validator interface {
 	Validate(report func(field, msg string))
 }
 
-func (c *Config) validate(report func(path, msg string)) {
+func (c *Config) validate(report func(path, msg string), inlineRunbooks int) {
 	at := func(prefix string) func(field, msg string) {
 		return func(field, msg string) { report(join(prefix, field), msg) }
 	}
@@ -528,6 +551,7 @@ func (c *Config) validate(report func(path, msg string)) {
 	c.Drill.validate(c, at("drill"))
 	c.Report.validate(at("report"))
 	c.validateSchedules(report)
+	c.validateRunbooks(inlineRunbooks, report)
 }
 
 func (r *Retention) validate(report func(field, msg string)) {

@@ -40,7 +40,7 @@ func TestReferenceDocumentsEveryKey(t *testing.T) {
 
 // aliases are sections with the keys of another, documented once: a target's drill:
 // takes the top-level drill's keys.
-var aliases = map[string]string{"targets[].drill.": "drill."}
+var aliases = map[string]string{"targets[].drill.": "drill.", "runbooks[].undo[].": "runbooks[].groups[].steps[]."}
 
 func aliased(k string) string {
 	for from, to := range aliases {

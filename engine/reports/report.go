@@ -198,6 +198,12 @@ func (b *Builder) Period(from, to time.Time, format, lang string) ([]byte, error
 		rep.Results = append(rep.Results, *res)
 		rep.Trend = append(rep.Trend, trendPoint(res))
 	}
+	// Failover tests beside the drills (Pasal 28's yearly evaluation).
+	rbs, err := b.periodRunbooks(from, to)
+	if err != nil {
+		return nil, err
+	}
+	rep.Results = append(rep.Results, rbs...)
 	rep.Finish()
 	rep.Period = runbooks.Period{From: from, To: to}
 	return render(rep, format)

@@ -99,6 +99,12 @@ func audited(s Service, next http.Handler) http.Handler {
 		object := body.Target
 		id, idErr := strconv.ParseUint(r.PathValue("id"), 10, 64)
 		switch {
+		case strings.HasPrefix(r.Pattern, r.Method+" /v1/runbook"), strings.HasPrefix(r.Pattern, r.Method+" /v1/reports/runbook/"):
+			// Runbook runs are no catalog runs: named, never looked up as one.
+			object = "runbook " + r.PathValue("name")
+			if r.PathValue("id") != "" {
+				object = "runbook run " + r.PathValue("id")
+			}
 		case idErr == nil && (strings.HasPrefix(r.Pattern, r.Method+" /v1/requests/") || strings.HasPrefix(r.Pattern, r.Method+" /v1/exports/")):
 			object = "request " + r.PathValue("id")
 			if req, err := s.Request(id, ""); err == nil {
@@ -110,7 +116,7 @@ func audited(s Service, next http.Handler) http.Handler {
 		if object == "" && body.DRC != "" {
 			object = "drc " + body.DRC
 		}
-		if name := r.PathValue("name"); name != "" && object == "" {
+		if name := r.PathValue("name"); name != "" && object == "" && strings.HasPrefix(r.Pattern, r.Method+" /v1/tokens/") {
 			object = "token " + name // POST /v1/tokens/{name}/revoke
 		} else if r.Pattern == "POST /v1/tokens" && body.Name != "" && object == "" {
 			object = "token " + body.Name

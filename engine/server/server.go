@@ -45,6 +45,17 @@ type Service interface {
 	Drill(req api.DrillRequest) ([]api.RunInfo, error)
 	DrillReport(id uint64, format, lang string) ([]byte, error)
 	PeriodReport(from, to time.Time, format, lang string) ([]byte, error)
+	// Runbooks lists the configured runbooks; RunbookPlan is one's dry run in mode.
+	Runbooks() []api.RunbookInfo
+	RunbookPlan(ctx context.Context, name, mode string) (api.RunbookPlan, error)
+	// StartRunbook starts a runbook run (a real one needs Confirm = its name).
+	StartRunbook(req api.RunbookRunRequest, by api.Actor) (api.RunbookRun, error)
+	RunbookRun(id uint64) (api.RunbookRun, error)
+	// RunbookAction approves a gate (approve: Forbidden for a principal without the
+	// gate's role), continues a halted run or aborts one.
+	RunbookAction(id uint64, action string, req api.RunbookApproveRequest, by api.Actor) (api.RunbookRun, error)
+	// RunbookReport renders a runbook run's report (Berita Acara).
+	RunbookReport(id uint64, format, lang string) ([]byte, error)
 	// Reload re-reads the daemon's configuration file and applies it, or says why not.
 	Reload() (api.ReloadAnswer, error)
 	// Config names the configuration file the daemon runs and the SHA-256 of its bytes
@@ -269,6 +280,57 @@ func New(s Service) http.Handler {
 	handle("POST /v1/drills", accept(s.Drill))
 	handle("GET /v1/reports/drill/{id}", h.drillReport)
 	handle("GET /v1/reports/period", h.periodReport)
+	handle("GET /v1/runbooks", func(w http.ResponseWriter, _ *http.Request) { answer(w, s.Runbooks(), nil) })
+	handle("GET /v1/runbooks/{name}/plan", func(w http.ResponseWriter, r *http.Request) {
+		out, err := s.RunbookPlan(r.Context(), r.PathValue("name"), r.URL.Query().Get("mode"))
+		answer(w, out, err)
+	})
+	handle("POST /v1/runbook-runs", acceptAs(s.StartRunbook))
+	handle("GET /v1/runbook-runs/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, err := runID(r)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		out, err := s.RunbookRun(id)
+		answer(w, out, err)
+	})
+	for _, action := range []string{"approve", "abort", "continue"} {
+		handle("POST /v1/runbook-runs/{id}/"+action, func(w http.ResponseWriter, r *http.Request) {
+			id, err := runID(r)
+			if err != nil {
+				fail(w, err)
+				return
+			}
+			var req api.RunbookApproveRequest
+			if action == "approve" {
+				if err := decode(r, &req); err != nil {
+					fail(w, err)
+					return
+				}
+			}
+			out, err := s.RunbookAction(id, action, req, actor(r))
+			answer(w, out, err)
+		})
+	}
+	handle("GET /v1/reports/runbook/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, err := runID(r)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		format, lang, err := reportParams(r)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		b, err := h.s.RunbookReport(id, format, lang)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeReport(w, format, b)
+	})
 	handle("GET /v1/audit", h.audit)
 	handle("GET /v1/audit/verify", h.auditVerify)
 	handle("POST /v1/tokens", h.createToken)

@@ -14,6 +14,13 @@ var catalog = map[string]entry{
 	"step.timeout":   {en: "exceeded its time limit of {limit:dur}: {err}", id: "melampaui batas waktu {limit:dur}: {err}"},
 	"step.panic":     {en: "the step panicked: {err}", id: "langkah terhenti karena kesalahan program: {err}"},
 	"step.no_action": {en: "the step has no action", id: "langkah tidak memiliki tindakan"},
+	"step.interrupted": {en: "interrupted by a stop of the daemon while it ran; it is not safe to run twice: check what it did, then continue the run",
+		id: "terputus karena daemon berhenti saat langkah berjalan; langkah ini tidak aman dijalankan dua kali: periksa hasilnya, lalu lanjutkan"},
+	"runbook.restore.done": {en: "restored {target} snapshot {snapshot} from DRC {drc} to {to} (run {run}){before}",
+		id: "{target} dipulihkan dari snapshot {snapshot} di DRC {drc} ke {to} (run {run}){before}"},
+	"step.not_in_mode":    {en: "not run in {mode} mode", id: "tidak dijalankan pada mode {mode}"},
+	"step.gate.confirmed": {en: "confirmed by {by} ({role})", id: "dikonfirmasi oleh {by} ({role})"},
+	"step.gate.timeout":   {en: "nobody confirmed the gate within {limit:dur}", id: "tidak ada konfirmasi dalam {limit:dur}"},
 
 	// Reports.
 	"report.summary": {en: "{n} {n|drill|drills} performed: {passed} passed, {failed} failed.", id: "{n} uji dilaksanakan: {passed} lulus, {failed} gagal."},

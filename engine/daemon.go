@@ -210,8 +210,8 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		if err := d.startup(orphans); err != nil {
 			return err
 		}
+		d.resumeRunbooks() // runbooks.go: runs a stopped daemon left continue
 	}
-	d.resumeRunbooks() // runbooks.go: runs a stopped daemon left continue
 
 	ln, err := listenSocket(cf.cfg.Daemon.Socket)
 	if err != nil {

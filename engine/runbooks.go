@@ -252,6 +252,9 @@ func scratchDest(to, mode string, id uint64) string {
 // StartRunbook starts a runbook run in the background and answers it as started.
 func (s service) StartRunbook(req api.RunbookRunRequest, by api.Actor) (api.RunbookRun, error) {
 	d := s.d
+	if err := d.passive(""); err != nil { // a standby runs a runbook once it has taken over
+		return api.RunbookRun{}, wireErr(err)
+	}
 	rb, err := d.runbook(req.Runbook)
 	if err != nil {
 		return api.RunbookRun{}, wireErr(err)

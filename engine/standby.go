@@ -263,6 +263,7 @@ func (d *Daemon) becomePrimary() error {
 	if err := d.startup(orphans); err != nil {
 		return err
 	}
+	d.resumeRunbooks() // the runbook runs the other site left, as a restarted daemon does
 	d.activate()
 	d.stateChanged()
 	return nil

@@ -176,6 +176,7 @@ func checkFailures(t *testing.T, w *world, target string, failures []failure) st
 }
 
 func TestPostgresTarget(t *testing.T) {
+	t.Parallel()
 	pg := testenv.Postgres(t)
 	w := newWorld(t)
 	fw := newForwarder(t, fmt.Sprintf("%s:%d", pg.Host, pg.Port))
@@ -277,6 +278,7 @@ targets:
 }
 
 func TestMySQLTarget(t *testing.T) {
+	t.Parallel()
 	my := testenv.MariaDB(t)
 	w := newWorld(t)
 	fw := newForwarder(t, fmt.Sprintf("%s:%d", my.Host, my.Port))

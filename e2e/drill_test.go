@@ -59,6 +59,7 @@ func leftovers(t *testing.T, w *world) []string {
 // pack damaged at the off-site DRC fails that DRC's drill at the pack step with a
 // finding, while the primary's drill still passes; the period report counts both.
 func TestDrillFiles(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	m := testenv.StartMinIO(t, "primary")
 	src := filepath.Join(w.dir, "src")

@@ -44,6 +44,7 @@ func expectFailedRun(t *testing.T, w *world, want string) {
 }
 
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	src := t.TempDir()
 	if err := os.WriteFile(filepath.Join(src, "a"), []byte("a"), 0o644); err != nil {
 		t.Fatal(err)

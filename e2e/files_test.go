@@ -63,6 +63,7 @@ func makeTree(t *testing.T, root string, bigSize int64) {
 // The foundation's promise: a folder backed up into S3 through cadang restores byte for
 // byte with its metadata, and an unchanged second backup adds (almost) nothing.
 func TestFilesRoundTripThroughS3(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	primary := testenv.StartMinIO(t, "cadang")
 	secondary := testenv.StartMinIO(t, "cadang-offsite")

@@ -193,6 +193,7 @@ func replicationYAML(extra string) string {
 // After backups both sites hold the same objects, and the off-site DRC alone (the
 // primary stopped) restores byte for byte; verify compares the sites.
 func TestReplicationTwoSitesIdentical(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	local := testenv.StartMinIO(t, "cadang")
 	offsite := testenv.StartMinIO(t, "cadang-offsite")
@@ -300,6 +301,7 @@ targets:
 // The secondary's MinIO stops while a 300 MB snapshot is replicated: when it is back
 // the backlog drains on its own, and no object there is partial or damaged.
 func TestReplicationResumesAfterSecondaryOutage(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	local := testenv.StartMinIO(t, "cadang")
 	offsite := testenv.StartMinIO(t, "cadang-offsite")
@@ -379,6 +381,7 @@ func TestReplicationResumesAfterSecondaryOutage(t *testing.T) {
 // A byte flipped in an object at the primary: the mirror refuses it and raises the
 // alarm, in `drc status`, in the run and in the log.
 func TestReplicationAlarmOnDamagedObject(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	local := testenv.StartMinIO(t, "cadang")
 	offsite := testenv.StartMinIO(t, "cadang-offsite")
@@ -504,6 +507,7 @@ func TestReplicationAlarmOnDamagedObject(t *testing.T) {
 // primary is back, both converge. Then a prune at the primary: once delete_after has
 // passed the deletions reach the secondary, and every snapshot restores at both.
 func TestReplicationPrimaryOutageAndDeletions(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	local := testenv.StartMinIO(t, "cadang")
 	offsite := testenv.StartMinIO(t, "cadang-offsite")

@@ -41,6 +41,7 @@ func runbookStatus(t *testing.T, w *world, id uint64, want ...string) api.Runboo
 // restores land under scratch names; undo leaves nothing behind. Then a real-mode run
 // with the primary MinIO stopped restores from the off-site DRC and says so.
 func TestRunbookFailover(t *testing.T) {
+	t.Parallel()
 	pg := testenv.Postgres(t)
 	m := testenv.StartMinIO(t, "primary")
 	w := newWorld(t)
@@ -204,6 +205,7 @@ runbooks:
 // again) and finishes, and the command step that had ended before the kill does not
 // run twice.
 func TestRunbookResumeAfterKill(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	src := filepath.Join(w.dir, "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {

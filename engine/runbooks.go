@@ -20,6 +20,7 @@ import (
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
+	"github.com/cadang/cadang/engine/notify"
 	"github.com/cadang/cadang/engine/reports"
 	"github.com/cadang/cadang/engine/server"
 	"github.com/cadang/cadang/internal/oneline"
@@ -625,9 +626,15 @@ func (d *Daemon) step(rb *runbooks.Runbook, spec *runbooks.StepSpec, mode string
 	case runbooks.KindNotify:
 		text := spec.Notify
 		st.Idempotent = true // a message twice is better than none
+		step := spec.Name
 		st.Run = func(context.Context) (runbooks.Message, error) {
-			d.log.Info("runbook notice", "runbook", rb.Name, "run", id, "message", text)
-			return msg.Plain("logged: " + text), nil
+			d.log.Info("runbook notice", "runbook", rb.Name, "run", id, "step", step, "message", text)
+			// To every notification channel whose route takes runbook.notice (not
+			// agency-bound: a failover concerns the data center); delivery is in the
+			// background, with the channels' retries, and never holds the runbook.
+			d.notifier.Once(notify.Event{Kind: notify.RunbookNotice, Subject: fmt.Sprintf("runbook-run/%d/%s", id, step),
+				Time: d.now(), Title: fmt.Sprintf("Runbook %s (%s, run %d): %s", rb.Name, mode, id, step), Text: text})
+			return msg.Plain("sent to the notification channels and the log: " + text), nil
 		}
 	}
 	return st

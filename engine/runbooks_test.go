@@ -1,7 +1,14 @@
 package engine
 
 import (
+	"context"
+	"crypto/hmac"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +17,7 @@ import (
 
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/notify"
 	"github.com/cadang/cadang/runbooks"
 )
 
@@ -179,5 +187,62 @@ func TestRunbookResume(t *testing.T) {
 	out, err := svc(d).RunbookAction(r.ID, "abort", api.RunbookApproveRequest{}, api.Actor{Name: "ops"})
 	if err != nil || out.Status != runbooks.RunAborted {
 		t.Errorf("abort of a halted run: %v %+v", err, out.Status)
+	}
+}
+
+// A runbook's notify step reaches the notification channels that take runbook.notice
+// (a real webhook receiver that checks the signature), once.
+func TestRunbookNotifyReachesChannels(t *testing.T) {
+	secret := []byte("kunci-runbook")
+	got := make(chan notify.Event, 10)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !hmac.Equal([]byte(r.Header.Get(notify.SignatureHeader)), []byte(notify.Sign(secret, body))) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var e notify.Event
+		_ = json.Unmarshal(body, &e)
+		got <- e
+	}))
+	defer rcv.Close()
+	secretFile := filepath.Join(t.TempDir(), "webhook.secret")
+	if err := os.WriteFile(secretFile, secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := startedDaemon(t, fmt.Sprintf(`drcs:
+  - {name: local, role: primary, path: $DIR/local}
+agencies: [{id: dinkes, name: Dinas Kesehatan}]
+targets:
+  - {name: t1, agency: dinkes, kind: stub, stub: {}}
+notify:
+  - {name: ops, kind: webhook, url: %q, secret_file: %q, events: [runbook.notice]}
+runbooks:
+  - name: tell
+    groups:
+      - name: only
+        steps:
+          - {name: begin, notify: "Failover SIMPUS ke DRC dimulai"}
+`, rcv.URL, secretFile))
+	d.notifier.Backoff = 10 * time.Millisecond
+	d.notifier.SetRoutes(d.notifyRoutes(d.conf().cfg))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go d.notifier.Run(ctx)
+	run, err := svc(d).StartRunbook(api.RunbookRunRequest{Runbook: "tell", Mode: "test"}, api.Actor{Name: "ops", Role: "operator"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := waitRunbookStatus(t, d, run.ID, runbooks.RunSucceeded, runbooks.RunFailed)
+	if r.Status != runbooks.RunSucceeded || !strings.Contains(r.Steps[0].Summary, "sent to the notification channels") {
+		t.Errorf("run: %s %+v", r.Status, r.Steps)
+	}
+	select {
+	case e := <-got:
+		if e.Kind != notify.RunbookNotice || e.Text != "Failover SIMPUS ke DRC dimulai" || !strings.Contains(e.Title, "tell") || !strings.Contains(e.Title, "begin") {
+			t.Errorf("event: %+v", e)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the notice did not reach the webhook")
 	}
 }

@@ -42,11 +42,12 @@ const (
 	Maintenance    = "maintenance"     // a maintenance window will hold an agency's runs (told 24 h ahead)
 	Alarm          = "alarm"           // an alarm (damaged object, data lost, state bundle, ...)
 	RequestPending = "request.pending" // an agency's restore or export request waits for approval
+	RunbookNotice  = "runbook.notice"  // a runbook's notify step (the failover's own messages)
 	Test           = "test"            // cadang notify test
 )
 
 // Kinds lists the event kinds a route may name.
-var Kinds = []string{BackupFailed, DrillFailed, RPOExceeded, ReplicationLag, DRCUnreachable, Maintenance, Alarm, RequestPending, Test}
+var Kinds = []string{BackupFailed, DrillFailed, RPOExceeded, ReplicationLag, DRCUnreachable, Maintenance, Alarm, RequestPending, RunbookNotice, Test}
 
 // Event is one thing to tell.
 type Event struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -258,11 +259,17 @@ targets:
 		}
 	}
 	w.must("drc", "sync", "--wait")
+	// The daemon names a drill's scratch resources after its run (cadang_drill_42); the
+	// packages under targets/ run their own drills on the same servers meanwhile
+	// (cadang_drill_contract, cadang_drill_<10 hex>): only this daemon's count.
+	ours := regexp.MustCompile(`^cadang[-_]drill[-_][0-9]{1,6}$`)
 	leftoverResources := func() []string {
-		out := strings.Fields(pg.Query(t, "postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'cadang_drill%'"))
-		out = append(out, strings.Fields(my.Query(t, "", "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'cadang_drill%'"))...)
-		for _, n := range testenv.DomainNames(t, d.L) {
-			if strings.HasPrefix(n, "cadang-drill") {
+		var out []string
+		names := strings.Fields(pg.Query(t, "postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'cadang_drill%'"))
+		names = append(names, strings.Fields(my.Query(t, "", "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'cadang_drill%'"))...)
+		names = append(names, testenv.DomainNames(t, d.L)...)
+		for _, n := range names {
+			if ours.MatchString(n) {
 				out = append(out, n)
 			}
 		}

@@ -46,7 +46,7 @@ INSERT INTO visit (patient, note) SELECT 1 + seq % 500, JSON_OBJECT('n', seq) FR
 			env.Checks = []string{"SELECT COUNT(*) >= 500 FROM patient", "SELECT NOT EXISTS (SELECT 1 FROM visit v LEFT JOIN patient p ON p.id = v.patient WHERE p.id IS NULL)"}
 		},
 		Leftovers: func(t *testing.T) []string {
-			return strings.Fields(my.Query(t, "", "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'cadang_drill%'"))
+			return strings.Fields(my.Query(t, "", "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'cadang_drill_contract%'"))
 		},
 	})
 }

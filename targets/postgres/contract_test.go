@@ -50,7 +50,7 @@ INSERT INTO visit (patient, note) SELECT 1 + g % 500, jsonb_build_object('n', g)
 			env.Checks = []string{"SELECT count(*) >= 500 FROM patient", "SELECT NOT EXISTS (SELECT 1 FROM visit v LEFT JOIN patient p ON p.id = v.patient WHERE p.id IS NULL)"}
 		},
 		Leftovers: func(t *testing.T) []string {
-			return strings.Fields(pg.Query(t, "postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'cadang_drill%'"))
+			return strings.Fields(pg.Query(t, "postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'cadang_drill_contract%'"))
 		},
 	})
 	_ = postgres.DefaultPort

@@ -172,7 +172,7 @@ func agencyMux(s Service) *http.ServeMux {
 			fail(w, NotFound(fmt.Errorf("run %d: not found", id)))
 			return
 		}
-		h.drillReport(w, r)
+		report(s.DrillReport)(w, r)
 	})
 	mux.HandleFunc("GET /v1/openapi.json", serveOpenAPI)
 	return mux

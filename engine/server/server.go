@@ -244,24 +244,8 @@ func New(s Service) http.Handler {
 	handle("POST /v1/check", accept(s.Check))
 	handle("POST /v1/unlock", h.unlock)
 	handle("POST /v1/restic", h.restic)
-	handle("POST /v1/takeover", func(w http.ResponseWriter, r *http.Request) {
-		var req api.TakeoverRequest
-		if err := decode(r, &req); err != nil {
-			fail(w, err)
-			return
-		}
-		out, err := s.Takeover(r.Context(), req, actor(r))
-		answer(w, out, err)
-	})
-	handle("POST /v1/handback", func(w http.ResponseWriter, r *http.Request) {
-		var req api.HandbackRequest
-		if err := decode(r, &req); err != nil {
-			fail(w, err)
-			return
-		}
-		out, err := s.Handback(r.Context(), req, actor(r))
-		answer(w, out, err)
-	})
+	handle("POST /v1/takeover", call(s.Takeover))
+	handle("POST /v1/handback", call(s.Handback))
 	handle("POST /v1/reload", func(w http.ResponseWriter, _ *http.Request) {
 		out, err := s.Reload()
 		answer(w, out, err)
@@ -278,7 +262,7 @@ func New(s Service) http.Handler {
 	handle("POST /v1/repair", accept(s.Repair))
 	handle("POST /v1/recover", accept(s.Recover))
 	handle("POST /v1/drills", accept(s.Drill))
-	handle("GET /v1/reports/drill/{id}", h.drillReport)
+	handle("GET /v1/reports/drill/{id}", report(s.DrillReport))
 	handle("GET /v1/reports/period", h.periodReport)
 	handle("GET /v1/runbooks", func(w http.ResponseWriter, _ *http.Request) { answer(w, s.Runbooks(), nil) })
 	handle("GET /v1/runbooks/{name}/plan", func(w http.ResponseWriter, r *http.Request) {
@@ -313,24 +297,7 @@ func New(s Service) http.Handler {
 			answer(w, out, err)
 		})
 	}
-	handle("GET /v1/reports/runbook/{id}", func(w http.ResponseWriter, r *http.Request) {
-		id, err := runID(r)
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		format, lang, err := reportParams(r)
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		b, err := h.s.RunbookReport(id, format, lang)
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		writeReport(w, format, b)
-	})
+	handle("GET /v1/reports/runbook/{id}", report(s.RunbookReport))
 	handle("GET /v1/audit", h.audit)
 	handle("GET /v1/audit/verify", h.auditVerify)
 	handle("POST /v1/tokens", h.createToken)
@@ -413,6 +380,20 @@ func acceptAs[Req, Resp any](queue func(Req, api.Actor) (Resp, error)) http.Hand
 			return
 		}
 		writeJSON(w, http.StatusAccepted, out)
+	}
+}
+
+// call is a POST answered when the work is done (200): the request decoded, the
+// service called with the request's context and who asks.
+func call[Req, Resp any](fn func(context.Context, Req, api.Actor) (Resp, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		if err := decode(r, &req); err != nil {
+			fail(w, err)
+			return
+		}
+		out, err := fn(r.Context(), req, actor(r))
+		answer(w, out, err)
 	}
 }
 
@@ -540,23 +521,27 @@ func (h *handlers) alarms(w http.ResponseWriter, r *http.Request) {
 	answer(w, out, err)
 }
 
-func (h *handlers) drillReport(w http.ResponseWriter, r *http.Request) {
-	id, err := runID(r)
-	if err != nil {
-		fail(w, err)
-		return
+// report is a GET of a run's report (a drill's, a runbook run's) by its id, in the
+// format and language asked.
+func report(render func(id uint64, format, lang string) ([]byte, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := runID(r)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		format, lang, err := reportParams(r)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		b, err := render(id, format, lang)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeReport(w, format, b)
 	}
-	format, lang, err := reportParams(r)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	b, err := h.s.DrillReport(id, format, lang)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeReport(w, format, b)
 }
 
 // periodReport: dates YYYY-MM-DD in the daemon's zone, to inclusive.

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -99,7 +100,7 @@ func (s service) RunbookPlan(ctx context.Context, name, mode string) (api.Runboo
 			ps := api.RunbookPlanStep{No: len(out.Steps) + 1, Group: g.Name, Step: st.Name, Kind: st.Kind(), DependsOn: g.DependsOn,
 				Parallel: g.Parallel, Runs: st.RunsIn(mode), Critical: st.IsCritical(), What: describeStep(&st)}
 			if r := st.Restore; r != nil {
-				ps.Target, ps.To = r.Target, scratchDest(r.To, mode, 0)
+				ps.Target, ps.To = r.Target, landingOf(*r, mode, 0).String()
 				sites := s.d.restoreOrder(r.DRC)
 				ps.DRC = strings.Join(sites, " then ")
 				if snaps, err := s.snapshots(ctx, r.Target, ""); err != nil {
@@ -583,7 +584,7 @@ func (d *Daemon) buildFlow(rb *runbooks.Runbook, mode string, id uint64) runbook
 			st := d.step(rb, spec, mode, id, dests)
 			fg.Steps = append(fg.Steps, st)
 			if r := spec.Restore; r != nil && mode == runbooks.ModeTest && spec.RunsIn(mode) {
-				undo = append(undo, d.undoRestore(spec.Name, dests[spec.Name]))
+				undo = append(undo, d.undoRestore(spec.Name, r.Target, landingOf(*r, mode, id)))
 			}
 		}
 		f.Groups = append(f.Groups, fg)
@@ -606,10 +607,10 @@ func (d *Daemon) step(rb *runbooks.Runbook, spec *runbooks.StepSpec, mode string
 	switch spec.Kind() {
 	case runbooks.KindRestore:
 		r := *spec.Restore
-		dest := scratchDest(r.To, mode, id)
-		dests[spec.Name] = dest
+		l := landingOf(r, mode, id)
+		dests[spec.Name] = l.to
 		st.Idempotent = mode == runbooks.ModeTest // a scratch destination is ours: restored over again
-		st.Run = func(ctx context.Context) (runbooks.Message, error) { return d.restoreStep(ctx, r, dest, mode) }
+		st.Run = func(ctx context.Context) (runbooks.Message, error) { return d.restoreStep(ctx, r, l, mode) }
 	case runbooks.KindRun:
 		argv := spec.Run
 		st.Run = func(ctx context.Context) (runbooks.Message, error) { return runArgv(ctx, argv) }
@@ -640,12 +641,95 @@ func (d *Daemon) step(rb *runbooks.Runbook, spec *runbooks.StepSpec, mode string
 	return st
 }
 
-// restoreStep restores through the daemon's own restore runs (leases, redaction, the
-// run recorded), from the DRCs in order until one serves.
-func (d *Daemon) restoreStep(ctx context.Context, r runbooks.RestoreSpec, dest, mode string) (runbooks.Message, error) {
-	if r.InPlace || r.Domain != "" {
-		return runbooks.Message{}, errors.New("in-place and libvirt domain restores are not carried out by runbooks yet: restore by hand and confirm with a manual step")
+// landing is where a restore step lands in a run: the destination of the restore
+// (a folder, or a database URL) and the kind's restore options: for a libvirt domain,
+// the folder of its disks and define (the domain's name), uri (the hypervisor) and
+// start, the same options as `cadang restore --define NAME`.
+type landing struct {
+	to     string
+	domain string
+	opts   map[string]string
+}
+
+// landingOf is where restore r lands in mode. In test mode the destination's last
+// element (and a domain's name) gets a scratch suffix (see scratchDest). A domain's
+// disks go to r.To, or by default to a folder named after the domain in
+// runbooks.DomainDiskDir, where QEMU reaches them.
+func landingOf(r runbooks.RestoreSpec, mode string, id uint64) landing {
+	if r.Domain == "" {
+		return landing{to: scratchDest(r.To, mode, id)}
 	}
+	to := r.To
+	if to == "" {
+		to = filepath.Join(runbooks.DomainDiskDir, r.Domain)
+	}
+	l := landing{to: scratchDest(to, mode, id), domain: scratchDest(r.Domain, mode, id)}
+	l.opts = map[string]string{"define": l.domain}
+	if r.Hypervisor != "" {
+		l.opts["uri"] = r.Hypervisor
+	}
+	if r.Start {
+		l.opts["start"] = "true"
+	}
+	return l
+}
+
+// String is the landing as a plan or a report shows it.
+func (l landing) String() string {
+	if l.domain == "" {
+		return redactURL(l.to)
+	}
+	s := "domain " + l.domain
+	if u := l.opts["uri"]; u != "" {
+		s += " at " + u
+	}
+	if l.opts["start"] == "true" {
+		s += " (started)"
+	}
+	return s + ", disks in " + l.to
+}
+
+// restoredRemover is implemented by target kinds whose restore can define something
+// beside the files it writes (libvirt: a domain, with the options define and uri): the
+// undo of a test-mode restore removes it. Removing what is not there is no error.
+type restoredRemover interface {
+	RemoveRestored(ctx context.Context, opts map[string]string) error
+}
+
+// removeRestored removes what a restore with opts defined, through target's kind.
+func (d *Daemon) removeRestored(ctx context.Context, target string, opts map[string]string) error {
+	t, ok := d.conf().targets[target]
+	if !ok {
+		return d.unknownTarget(target)
+	}
+	rr, ok := t.Impl.(restoredRemover)
+	if !ok {
+		return fmt.Errorf("target %q: a %s target cannot remove a domain it restored", target, t.Cfg.Kind)
+	}
+	return rr.RemoveRestored(ctx, opts)
+}
+
+// restoreStep restores through the daemon's own restore runs (leases, redaction, the
+// run recorded), from the DRCs in order until one serves. A libvirt domain is defined
+// (and started) through the same restore as `cadang restore --define`.
+func (d *Daemon) restoreStep(ctx context.Context, r runbooks.RestoreSpec, l landing, mode string) (runbooks.Message, error) {
+	if r.InPlace {
+		kind := "?"
+		if t, ok := d.conf().targets[r.Target]; ok {
+			kind = t.Cfg.Kind
+		}
+		// cadang restore writes only to a new destination, for every kind: there is
+		// no in-place path to go through.
+		return runbooks.Message{}, fmt.Errorf("target %s: a %s target cannot be restored in place (cadang restore writes only to a new destination): restore to a new destination (to: or domain:) and switch over with a run or manual step", r.Target, kind)
+	}
+	if l.domain != "" && mode == runbooks.ModeTest {
+		// The scratch domain is this run's own: one left by an attempt before a
+		// restart is removed, so that the step can run again.
+		if err := d.removeRestored(ctx, r.Target, l.opts); err != nil {
+			return runbooks.Message{}, err
+		}
+	}
+	dest := l.to
 	sites := d.restoreOrder(r.DRC)
 	var tried []string
 	for _, site := range sites {
@@ -662,7 +746,7 @@ func (d *Daemon) restoreStep(ctx context.Context, r runbooks.RestoreSpec, dest, 
 			}
 			snap = sn.ID
 		}
-		run, err := d.restore(RestoreRequest{Target: r.Target, Snapshot: snap, DRC: site, To: dest, Force: mode == runbooks.ModeTest}, "runbook")
+		run, err := d.restore(RestoreRequest{Target: r.Target, Snapshot: snap, DRC: site, To: dest, Force: mode == runbooks.ModeTest, Options: l.opts}, "runbook")
 		if err != nil {
 			tried = append(tried, site+": "+oneline.Of(err.Error()))
 			continue
@@ -683,7 +767,7 @@ func (d *Daemon) restoreStep(ctx context.Context, r runbooks.RestoreSpec, dest, 
 			taken = sn.Time.UTC().Format(time.RFC3339)
 		}
 		return msg.New("runbook.restore.done", "target", r.Target, "snapshot", short(end.SnapshotID), "drc", site,
-			"to", redactURL(dest), "run", run.ID, "before", before, "snapshot_id", end.SnapshotID, "taken", taken), nil
+			"to", l.String(), "run", run.ID, "before", before, "snapshot_id", end.SnapshotID, "taken", taken), nil
 	}
 	return runbooks.Message{}, fmt.Errorf("no DRC served the restore: %s", strings.Join(tried, "; "))
 }
@@ -710,11 +794,24 @@ func (d *Daemon) waitCatalogRun(ctx context.Context, id uint64) (catalog.Run, er
 }
 
 // undoRestore removes what a test-mode restore created: the scratch folder or the
-// scratch database. Removing what is not there is no error (an undo runs again after a
-// restart).
-func (d *Daemon) undoRestore(step, dest string) runbooks.Step {
-	return runbooks.Step{Key: "remove-" + step, Title: msg.Plain("remove-" + step + ": remove " + redactURL(dest)), Timeout: 10 * time.Minute, Idempotent: true,
+// scratch database; a scratch domain and the folder of its disks. Removing what is not
+// there is no error (an undo runs again after a restart).
+func (d *Daemon) undoRestore(step, target string, l landing) runbooks.Step {
+	dest := l.to
+	return runbooks.Step{Key: "remove-" + step, Title: msg.Plain("remove-" + step + ": remove " + l.String()), Timeout: 10 * time.Minute, Idempotent: true,
 		Run: func(ctx context.Context) (runbooks.Message, error) {
+			if l.domain != "" {
+				if !strings.Contains(l.domain, "-test-") || !strings.Contains(dest, "-test-") {
+					return runbooks.Message{}, fmt.Errorf("refusing to remove domain %s and %s: not a scratch domain", l.domain, dest)
+				}
+				if err := d.removeRestored(ctx, target, l.opts); err != nil {
+					return runbooks.Message{}, err
+				}
+				if err := os.RemoveAll(dest); err != nil {
+					return runbooks.Message{}, err
+				}
+				return msg.Plain("removed domain " + l.domain + " and its disks in " + dest), nil
+			}
 			u, err := url.Parse(dest)
 			if err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
 				db := strings.Trim(u.Path, "/")

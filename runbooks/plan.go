@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -96,7 +97,10 @@ type RestoreSpec struct {
 	// ?password_file=). In test mode the last element gets a scratch suffix.
 	To string `yaml:"to"`
 	// Domain and Hypervisor restore a libvirt target as a new domain defined on the
-	// hypervisor (a libvirt URI of a configured libvirt target; default the target's).
+	// hypervisor (a libvirt URI of a configured libvirt target; default the target's),
+	// started when Start is set; its disks go to To (a folder the hypervisor's QEMU
+	// reaches), by default DomainDiskDir/DOMAIN. In test mode the domain's name gets
+	// the same scratch suffix as the folder.
 	Domain     string `yaml:"domain"`
 	Hypervisor string `yaml:"hypervisor"`
 	Start      bool   `yaml:"start"`
@@ -141,6 +145,14 @@ type ManualSpec struct {
 	// timeout, when set, wins.
 	Timeout time.Duration `yaml:"timeout"`
 }
+
+// DomainDiskDir is where the disks of a domain a restore step defines go by default
+// (in a folder named after the domain): libvirt's image folder, which QEMU reaches.
+const DomainDiskDir = "/var/lib/libvirt/images"
+
+// domainName is what a restore step accepts as a domain's name (as cadang restore
+// --define does; the test-mode suffix must still fit in 64).
+var domainName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,47}$`)
 
 // Defaults of runbook steps.
 const (
@@ -368,11 +380,14 @@ func (r *RestoreSpec) validate(s *StepSpec, path string, refs Refs, report func(
 	}
 	switch kind {
 	case "libvirt":
-		if r.Domain == "" {
+		switch {
+		case r.Domain == "":
 			report(path+".domain", "required for a libvirt target: the new domain's name")
+		case !domainName.MatchString(r.Domain):
+			report(path+".domain", fmt.Sprintf("%q: a domain name is letters, digits, '.', '_', '+' and '-', at most 48", r.Domain))
 		}
-		if r.To != "" {
-			report(path+".to", "a libvirt target restores to a domain: use domain: (and hypervisor:)")
+		if r.To != "" && !strings.HasPrefix(r.To, "/") {
+			report(path+".to", "the folder of the restored disks: an absolute folder (default "+DomainDiskDir+"/DOMAIN)")
 		}
 		if r.Hypervisor != "" && refs != nil && !refs.HasHypervisor(r.Hypervisor) {
 			report(path+".hypervisor", fmt.Sprintf("unknown hypervisor %q (the uri of a configured libvirt target)", r.Hypervisor))

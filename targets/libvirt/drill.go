@@ -192,7 +192,13 @@ func stateMessage(s int32) msg.Message {
 
 // removeDomain destroys (if running) and undefines a domain a drill defined.
 func (t *Target) removeDomain(ctx context.Context, name string) error {
-	c, err := dial(ctx, t.cfg.URI)
+	return removeDomainAt(ctx, t.cfg.URI, name)
+}
+
+// removeDomainAt destroys (if running) and undefines the domain name at the hypervisor
+// uri; a domain that is not there is no error.
+func removeDomainAt(ctx context.Context, uri, name string) error {
+	c, err := dial(ctx, uri)
 	if err != nil {
 		return err
 	}

@@ -31,11 +31,17 @@ var domainNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
 // Restore writes each disk of the snapshot as a standalone qcow2 file, <dev>.qcow2, and
 // the domain's XML, domain.xml, into the folder req.To. With the option "define"
 // (`cadang restore --define NAME`) it also defines, without starting it, a new domain
-// of that name on the restored disks (see domxml.Define).
+// of that name on the restored disks (see domxml.Define): at the target's hypervisor,
+// or at the one the option "uri" names; with "start=true" it then starts it.
 func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.RestoreRequest) error {
-	define, err := restoreOptions(req.Options)
+	o, err := restoreOptions(req.Options)
 	if err != nil {
 		return err
+	}
+	define := o.define
+	uri := t.cfg.URI
+	if o.uri != "" {
+		uri = o.uri
 	}
 	m, err := readManifest(ctx, r)
 	if err != nil {
@@ -44,7 +50,7 @@ func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.Rest
 	var c *conn
 	if define != "" {
 		// Before anything is written: the new domain must not exist.
-		if c, err = dial(ctx, t.cfg.URI); err != nil {
+		if c, err = dial(ctx, uri); err != nil {
 			return err
 		}
 		defer c.close()
@@ -98,34 +104,87 @@ func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.Rest
 	if err := os.WriteFile(filepath.Join(req.To, define+".xml"), []byte(x), 0o600); err != nil {
 		return err
 	}
-	if _, err := c.DomainDefineXMLFlags(x, golibvirt.DomainDefineValidate); err != nil {
+	dom, err := c.DomainDefineXMLFlags(x, golibvirt.DomainDefineValidate)
+	if err != nil {
 		return fmt.Errorf("disks restored to %s, but defining domain %s failed: %s", req.To, define, reason(contextErr(ctx, err)))
 	}
-	log.Info("domain defined (not started)", "name", define, "changes", remarks)
+	if !o.start {
+		log.Info("domain defined (not started)", "name", define, "uri", c.uri, "changes", remarks)
+		return nil
+	}
+	if err := c.DomainCreate(dom); err != nil {
+		return fmt.Errorf("domain %s defined at %s on the disks restored to %s, but starting it failed: %s", define, c.uri, req.To, reason(contextErr(ctx, err)))
+	}
+	log.Info("domain defined and started", "name", define, "uri", c.uri, "changes", remarks)
 	return nil
 }
 
-// restoreOptions reads a restore's options: the only one is "define", the name of the
-// domain to define on the restored disks.
-func restoreOptions(opts map[string]string) (define string, err error) {
+// RemoveRestored undoes a restore that defined a domain (the options "define" and
+// "uri" as the restore had them): it destroys the domain if it runs and undefines it.
+// A domain that is not there is no error. The disks are the caller's to remove (they
+// are in the restore's folder).
+func (t *Target) RemoveRestored(ctx context.Context, opts map[string]string) error {
+	o, err := restoreOptions(opts)
+	if err != nil {
+		return err
+	}
+	if o.define == "" {
+		return nil
+	}
+	uri := t.cfg.URI
+	if o.uri != "" {
+		uri = o.uri
+	}
+	return removeDomainAt(ctx, uri, o.define)
+}
+
+// restoreOpts are a restore's options.
+type restoreOpts struct {
+	define string // the name of a domain to define on the restored disks
+	uri    string // the hypervisor to define it at; default the target's
+	start  bool   // start the defined domain
+}
+
+// restoreOptions reads a restore's options: "define", the name of the domain to define
+// on the restored disks; "uri", the hypervisor to define it at (default the target's);
+// "start" (true or false), to start it once defined.
+func restoreOptions(opts map[string]string) (o restoreOpts, err error) {
 	keys := make([]string, 0, len(opts))
 	for k := range opts {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if k != "define" {
-			return "", fmt.Errorf("libvirt restore has no option %q (it has: define)", k)
+		switch v := opts[k]; k {
+		case "define":
+			o.define = v
+		case "uri":
+			var bad []string
+			(&Config{URI: v, Domain: "-", Mode: "push", ScratchDir: "/"}).Validate(func(_, m string) { bad = append(bad, m) })
+			if len(bad) > 0 {
+				return o, fmt.Errorf("option uri: %s", bad[0])
+			}
+			o.uri = v
+		case "start":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return o, fmt.Errorf("option start %q: true or false", v)
+			}
+			o.start = b
+		default:
+			return o, fmt.Errorf("libvirt restore has no option %q (it has: define, start, uri)", k)
 		}
-		define = opts[k]
 	}
-	if _, ok := opts["define"]; ok && define == "" {
-		return "", errors.New("--define needs the name of the new domain")
+	if _, ok := opts["define"]; ok && o.define == "" {
+		return o, errors.New("--define needs the name of the new domain")
 	}
-	if define != "" && !domainNameRE.MatchString(define) {
-		return "", fmt.Errorf("--define %q: a domain name is letters, digits, '.', '_', '+' and '-', at most 64", define)
+	if o.define != "" && !domainNameRE.MatchString(o.define) {
+		return o, fmt.Errorf("--define %q: a domain name is letters, digits, '.', '_', '+' and '-', at most 64", o.define)
 	}
-	return define, nil
+	if o.define == "" && (o.uri != "" || o.start) {
+		return o, errors.New("options uri and start are for a domain defined on the restored disks: give define too")
+	}
+	return o, nil
 }
 
 // CheckRestore implements targets.RestoreChecker: it refuses, without changing

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -33,18 +34,29 @@ func runbookStatus(t *testing.T, w *world, id uint64, want ...string) api.Runboo
 	}
 }
 
-// Issue 18: a runbook of three groups in test mode, with real restic, MinIO and
-// PostgreSQL: the database first, then two files targets in parallel, then checks (a
-// SQL query against the restored scratch database) and a manual gate. A critical check
-// that fails halts the run; `continue` after fixing the cause finishes it. The gate
-// refuses a principal without its role and takes the operator's confirmation. The
-// restores land under scratch names; undo leaves nothing behind. Then a real-mode run
-// with the primary MinIO stopped restores from the off-site DRC and says so.
+// Issue 18: a runbook of three groups in test mode, with real restic, MinIO,
+// PostgreSQL and libvirt: the database first, then a VM (a domain defined and started
+// under a scratch name on the restored disks) and a files target in parallel, then
+// checks (a SQL query against the restored scratch database) and a manual gate. A
+// critical check that fails halts the run; `continue` after fixing the cause finishes
+// it. The gate refuses a principal without its role and takes the operator's
+// confirmation. The restores land under scratch names; undo leaves nothing behind (no
+// database, no domain, no disk image, no folder). Then a real-mode run with the primary
+// MinIO stopped restores from the off-site DRC and says so.
 func TestRunbookFailover(t *testing.T) {
 	t.Parallel()
 	pg := testenv.Postgres(t)
 	m := testenv.StartMinIO(t, "primary")
+	vm := testenv.NewDomain(t, testenv.DomainOptions{Size: 16 << 20, Seed: 18})
 	w := newWorld(t)
+	vmDisks, err := os.MkdirTemp("", "cadang-e2e-rb-") // QEMU must reach the restored disks
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(vmDisks) })
+	if err := os.Chmod(vmDisks, 0o711); err != nil {
+		t.Fatal(err)
+	}
 	pgdb := testenv.Name("cadang_rb")
 	pg.Exec(t, "postgres", "CREATE DATABASE "+pgdb)
 	pg.DropDBAtCleanup(t, pgdb)
@@ -71,6 +83,7 @@ targets:
   - {name: simpus-db, agency: dinkes, kind: postgres, postgres: {host: /var/run/postgresql, database: %[1]s}}
   - {name: portal-files, agency: dinkes, kind: files, files: {paths: [%[2]q]}}
   - {name: docs-files, agency: dinkes, kind: files, files: {paths: [%[3]q]}}
+  - {name: simpus-vm, agency: dinkes, kind: libvirt, libvirt: {uri: %[10]q, domain: %[9]s}}
 runbooks:
   - name: portal-failover
     description: Portal Dinas Kesehatan pindah ke DRC
@@ -79,11 +92,11 @@ runbooks:
       - name: db
         steps:
           - {name: restore-db, restore: {target: simpus-db, drc: offsite, to: "postgres://localhost/%[1]s_dr?host=/var/run/postgresql"}}
-      - name: files
+      - name: app
         parallel: true
         steps:
           - {name: restore-portal, restore: {target: portal-files, to: %[4]q}}
-          - {name: restore-docs, restore: {target: docs-files, drc: offsite, to: %[5]q}}
+          - {name: restore-vm, restore: {target: simpus-vm, drc: offsite, domain: %[9]s-dr, hypervisor: %[10]q, start: true, to: %[11]q}}
       - name: verify
         steps:
           - {name: rows, check: {sql: {database: "restore:restore-db", query: "SELECT count(*) FROM pasien", expect: "50"}}}
@@ -94,10 +107,11 @@ runbooks:
       - name: data
         steps:
           - {name: restore-portal, restore: {target: portal-files, to: %[8]q}}
-`, pgdb, filepath.Join(w.dir, "src", "portal"), filepath.Join(w.dir, "src", "docs"), filepath.Join(dr, "portal"), filepath.Join(dr, "docs"), marker, markerSum, filepath.Join(w.dir, "real", "portal")),
+`, pgdb, filepath.Join(w.dir, "src", "portal"), filepath.Join(w.dir, "src", "docs"), filepath.Join(dr, "portal"), filepath.Join(dr, "docs"), marker, markerSum, filepath.Join(w.dir, "real", "portal"),
+			vm.Name, testenv.LibvirtURI, filepath.Join(vmDisks, vm.Name+"-dr")),
 		fmt.Sprintf("api: {listen: %q, tls: {cert_file: %q, key_file: %q}}", addr, pki.ServerCert, pki.ServerKey))
 	w.startDaemon()
-	for _, tg := range []string{"simpus-db", "portal-files", "docs-files"} {
+	for _, tg := range []string{"simpus-db", "portal-files", "simpus-vm"} {
 		if _, r := w.backupJSON(tg); r.code != 0 {
 			t.Fatalf("backup of %s: %s", tg, r)
 		}
@@ -107,7 +121,7 @@ runbooks:
 	auditor := w.token("bpk-audit", "auditor")
 
 	plan := w.must("runbook", "plan", "portal-failover")
-	if !strings.Contains(plan.stdout, "restore-docs") || !strings.Contains(plan.stdout, "-test-RUN") {
+	if !strings.Contains(plan.stdout, "restore-vm") || !strings.Contains(plan.stdout, "domain "+vm.Name+"-dr-test-RUN") {
 		t.Errorf("plan:\n%s", plan.stdout)
 	}
 	if r := w.cadang("runbook", "run", "portal-failover", "--mode", "real"); r.code == 0 || !strings.Contains(r.stderr, "--confirm portal-failover") {
@@ -121,6 +135,13 @@ runbooks:
 	id := fmt.Sprint(run.ID)
 	scratchDB := fmt.Sprintf("%s_dr_test_%d", pgdb, run.ID)
 	pg.DropDBAtCleanup(t, scratchDB)
+	scratchVM := fmt.Sprintf("%s-dr-test-%d", vm.Name, run.ID)
+	scratchDisks := filepath.Join(vmDisks, scratchVM)
+	t.Cleanup(func() { testenv.RemoveDomain(t, vm.L, scratchVM) })
+	virsh := func(args ...string) (string, error) {
+		out, err := exec.Command("virsh", append([]string{"-c", testenv.LibvirtURI}, args...)...).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
 
 	// The marker is missing: the critical check halts the run before the gate.
 	run = runbookStatus(t, w, run.ID, "halted", "failed", "succeeded", "aborted")
@@ -131,8 +152,19 @@ runbooks:
 	if run.Status != "halted" || steps["marker"].Status != "failed" || steps["confirm"].Status != "pending" || steps["rows"].Status != "ok" {
 		t.Fatalf("halt: %s %+v", run.Status, run.Steps)
 	}
-	if !strings.Contains(steps["restore-docs"].Summary, "from DRC offsite") || !strings.Contains(steps["restore-portal"].Summary, "from DRC local") {
-		t.Errorf("restores: %+v / %+v", steps["restore-docs"], steps["restore-portal"])
+	if !strings.Contains(steps["restore-vm"].Summary, "from DRC offsite") || !strings.Contains(steps["restore-portal"].Summary, "from DRC local") ||
+		!strings.Contains(steps["restore-vm"].Summary, "domain "+scratchVM+" at "+testenv.LibvirtURI+" (started), disks in "+scratchDisks) {
+		t.Errorf("restores: %+v / %+v", steps["restore-vm"], steps["restore-portal"])
+	}
+	// The VM and the files were restored side by side (the group is parallel).
+	if p, v := steps["restore-portal"], steps["restore-vm"]; !p.Started.Before(v.Ended) || !v.Started.Before(p.Ended) {
+		t.Errorf("the app group did not run in parallel: portal %v-%v, vm %v-%v", p.Started, p.Ended, v.Started, v.Ended)
+	}
+	if st, err := virsh("domstate", scratchVM); st != "running" {
+		t.Errorf("scratch domain %s: %q %v", scratchVM, st, err)
+	}
+	if _, err := os.Stat(filepath.Join(scratchDisks, "vda.qcow2")); err != nil {
+		t.Errorf("restored disk: %v", err)
 	}
 	if got := pg.Query(t, scratchDB, "SELECT count(*) FROM pasien"); strings.TrimSpace(got) != "50" {
 		t.Errorf("scratch database %s: %q rows", scratchDB, got)
@@ -170,6 +202,12 @@ runbooks:
 	}
 	if entries, _ := os.ReadDir(dr); len(entries) != 0 {
 		t.Errorf("scratch folders left in %s: %v", dr, entries)
+	}
+	if out, err := virsh("dominfo", scratchVM); err == nil {
+		t.Errorf("scratch domain %s is still there: %s", scratchVM, out)
+	}
+	if entries, _ := os.ReadDir(vmDisks); len(entries) != 0 {
+		t.Errorf("scratch disk images left in %s: %v", vmDisks, entries)
 	}
 	// The report lists every step with its times, the actor of the gate, the restores'
 	// DRCs and the runbook's hash.

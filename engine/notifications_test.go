@@ -21,30 +21,42 @@ import (
 	"github.com/cadang/cadang/engine/notify"
 )
 
-// The daemon's conditions reach a real webhook receiver that checks the signature: a
-// failed backup once (however often it fails), its recovery once; a target past its RPO
-// when the clock passes it; a request waiting for approval; and `notify test`.
-func TestDaemonNotifications(t *testing.T) {
-	secret := []byte("kunci-webhook")
-	var mu sync.Mutex
-	var got []notify.Event
+// webhookReceiver starts a real webhook receiver (closed when the test ends) that
+// checks each request's signature with secret, answers 401 to a wrong one, and hands
+// every event it accepts to got. It answers the receiver's URL and a file holding the
+// secret (with a trailing newline, as an editor leaves it), for a channel's
+// secret_file.
+func webhookReceiver(t *testing.T, secret string, got func(notify.Event)) (url, secretFile string) {
+	t.Helper()
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if !hmac.Equal([]byte(r.Header.Get(notify.SignatureHeader)), []byte(notify.Sign(secret, body))) {
+		if !hmac.Equal([]byte(r.Header.Get(notify.SignatureHeader)), []byte(notify.Sign([]byte(secret), body))) {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}
 		var e notify.Event
 		_ = json.Unmarshal(body, &e)
+		got(e)
+	}))
+	t.Cleanup(rcv.Close)
+	secretFile = filepath.Join(t.TempDir(), "webhook.secret")
+	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return rcv.URL, secretFile
+}
+
+// The daemon's conditions reach a real webhook receiver that checks the signature: a
+// failed backup once (however often it fails), its recovery once; a target past its RPO
+// when the clock passes it; a request waiting for approval; and `notify test`.
+func TestDaemonNotifications(t *testing.T) {
+	var mu sync.Mutex
+	var got []notify.Event
+	rcvURL, secretFile := webhookReceiver(t, "kunci-webhook", func(e notify.Event) {
 		mu.Lock()
 		got = append(got, e)
 		mu.Unlock()
-	}))
-	defer rcv.Close()
-	secretFile := filepath.Join(t.TempDir(), "webhook.secret")
-	if err := os.WriteFile(secretFile, append(secret, '\n'), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	})
 	d, clk := startedDaemon(t, fmt.Sprintf(`drcs:
   - {name: local, role: primary, path: $DIR/local}
 scheduler: {blackout: [{name: upgrade-san, from: "2026-12-02 20:00", to: "2026-12-03 02:00"}]}
@@ -54,7 +66,7 @@ targets:
   - {name: sekolah, agency: disdik, kind: stub, stub: {}, schedule: "0 9 * * *"}
 notify:
   - {name: ops, kind: webhook, url: %q, secret_file: %q}
-`, rcv.URL, secretFile))
+`, rcvURL, secretFile))
 	d.notifier.Backoff = 10 * time.Millisecond
 	d.notifier.SetRoutes(d.notifyRoutes(d.conf().cfg))
 	ctx, cancel := context.WithCancel(context.Background())

@@ -30,19 +30,57 @@ import (
 )
 
 // runbookState is what the daemon keeps of the runbook runs it executes: their manual
-// gates and how to abort each.
+// gates and how to abort each. It lives while runs do: the run that ends last releases
+// it (removes it from rbState), and the next run makes a new one.
 type runbookState struct {
-	gates   runbooks.Gates
-	mu      sync.Mutex
-	cancels map[uint64]context.CancelFunc
-	done    map[uint64]chan struct{}
+	gates    runbooks.Gates
+	mu       sync.Mutex
+	cancels  map[uint64]context.CancelFunc
+	done     map[uint64]chan struct{}
+	released bool // removed from rbState: a run starting registers in a new one
 }
 
 var rbState sync.Map // *Daemon -> *runbookState (kept beside the daemon, not in it: one file owns it)
 
+// runbooks is the daemon's runbook state; with no run executing, an empty one that is
+// not kept (as a state released meanwhile answers).
 func (d *Daemon) runbooks() *runbookState {
-	v, _ := rbState.LoadOrStore(d, &runbookState{cancels: map[uint64]context.CancelFunc{}, done: map[uint64]chan struct{}{}})
-	return v.(*runbookState)
+	if v, ok := rbState.Load(d); ok {
+		return v.(*runbookState)
+	}
+	return newRunbookState()
+}
+
+func newRunbookState() *runbookState {
+	return &runbookState{cancels: map[uint64]context.CancelFunc{}, done: map[uint64]chan struct{}{}}
+}
+
+// register records run id's cancel and done in the live state (one a run ending
+// released meanwhile is not) and answers it.
+func (d *Daemon) register(id uint64, cancel context.CancelFunc, done chan struct{}) *runbookState {
+	for {
+		v, _ := rbState.LoadOrStore(d, newRunbookState())
+		st := v.(*runbookState)
+		st.mu.Lock()
+		if !st.released {
+			st.cancels[id], st.done[id] = cancel, done
+			st.mu.Unlock()
+			return st
+		}
+		st.mu.Unlock()
+	}
+}
+
+// unregister forgets run id once it has ended; the last run releases the state.
+func (d *Daemon) unregister(st *runbookState, id uint64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	delete(st.cancels, id)
+	delete(st.done, id)
+	if len(st.cancels) == 0 && len(st.done) == 0 {
+		st.released = true
+		rbState.CompareAndDelete(d, st)
+	}
 }
 
 // outputCap bounds the output of a `run` step kept for the report.
@@ -307,12 +345,9 @@ func pendingSteps(f runbooks.Flow) []runbooks.StepResult {
 // execRunbook runs flow for run id in the background, recording every step's state in
 // the catalog as it changes.
 func (d *Daemon) execRunbook(id uint64, flow runbooks.Flow) {
-	st := d.runbooks()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	st.mu.Lock()
-	st.cancels[id], st.done[id] = cancel, done
-	st.mu.Unlock()
+	st := d.register(id, cancel, done)
 	ex := &runbooks.Executor{Now: d.now, Logger: d.log.With("runbook_run", id), OnStep: func(sr runbooks.StepResult) {
 		if _, err := d.cat.UpdateRunbookRun(id, func(r *catalog.RunbookRun) error {
 			setStep(r, sr)
@@ -338,10 +373,7 @@ func (d *Daemon) execRunbook(id uint64, flow runbooks.Flow) {
 		if res.Status != runbooks.RunHalted {
 			d.writeRunbookReport(id)
 		}
-		st.mu.Lock()
-		delete(st.cancels, id)
-		delete(st.done, id)
-		st.mu.Unlock()
+		d.unregister(st, id)
 		d.log.Info("runbook run ended", "run", id, "status", res.Status)
 	}()
 }

@@ -2,13 +2,8 @@ package engine
 
 import (
 	"context"
-	"crypto/hmac"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,23 +188,8 @@ func TestRunbookResume(t *testing.T) {
 // A runbook's notify step reaches the notification channels that take runbook.notice
 // (a real webhook receiver that checks the signature), once.
 func TestRunbookNotifyReachesChannels(t *testing.T) {
-	secret := []byte("kunci-runbook")
 	got := make(chan notify.Event, 10)
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		if !hmac.Equal([]byte(r.Header.Get(notify.SignatureHeader)), []byte(notify.Sign(secret, body))) {
-			http.Error(w, "bad signature", http.StatusUnauthorized)
-			return
-		}
-		var e notify.Event
-		_ = json.Unmarshal(body, &e)
-		got <- e
-	}))
-	defer rcv.Close()
-	secretFile := filepath.Join(t.TempDir(), "webhook.secret")
-	if err := os.WriteFile(secretFile, secret, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	rcvURL, secretFile := webhookReceiver(t, "kunci-runbook", func(e notify.Event) { got <- e })
 	d, _ := startedDaemon(t, fmt.Sprintf(`drcs:
   - {name: local, role: primary, path: $DIR/local}
 agencies: [{id: dinkes, name: Dinas Kesehatan}]
@@ -223,7 +203,7 @@ runbooks:
       - name: only
         steps:
           - {name: begin, notify: "Failover SIMPUS ke DRC dimulai"}
-`, rcv.URL, secretFile))
+`, rcvURL, secretFile))
 	d.notifier.Backoff = 10 * time.Millisecond
 	d.notifier.SetRoutes(d.notifyRoutes(d.conf().cfg))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -244,5 +224,55 @@ runbooks:
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the notice did not reach the webhook")
+	}
+}
+
+// A manual gate nobody confirms within its timeout halts the run with the reason; the
+// daemon keeps nothing of a run once it has stopped executing (halted, then aborted).
+func TestRunbookGateTimeoutHalts(t *testing.T) {
+	d, _ := startedDaemon(t, `drcs:
+  - {name: local, role: primary, path: $DIR/local}
+agencies: [{id: dinkes}]
+targets:
+  - {name: t1, agency: dinkes, kind: stub, stub: {}}
+runbooks:
+  - name: gate
+    groups:
+      - name: only
+        steps:
+          - {name: confirm, manual: {prompt: "open the service", role: operator, timeout: 1s}}
+          - {name: after, notify: "opened"}
+`)
+	s := svc(d)
+	released := func() bool {
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			if _, ok := rbState.Load(d); !ok {
+				return true
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return false
+	}
+	run, err := s.StartRunbook(api.RunbookRunRequest{Runbook: "gate", Mode: "test"}, api.Actor{Name: "ops", Role: "operator"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := waitRunbookStatus(t, d, run.ID, runbooks.RunHalted, runbooks.RunSucceeded, runbooks.RunFailed)
+	if r.Status != runbooks.RunHalted || r.Steps[0].Status != "failed" || r.Steps[0].Error != "nobody confirmed the gate within 1s" || r.Steps[1].Status != "pending" {
+		t.Fatalf("timed out gate: %s %+v", r.Status, r.Steps)
+	}
+	if !released() {
+		t.Error("the daemon still keeps the state of a halted run")
+	}
+	if _, err := s.RunbookAction(run.ID, "approve", api.RunbookApproveRequest{Step: "confirm"}, api.Actor{Name: "budi", Role: "operator"}); err == nil {
+		t.Error("a gate that timed out was confirmed")
+	}
+	r, err = s.RunbookAction(run.ID, "abort", api.RunbookApproveRequest{}, api.Actor{Name: "ops", Role: "operator"})
+	if err != nil || r.Status != runbooks.RunAborted {
+		t.Fatalf("abort: %v %+v", err, r)
+	}
+	if !released() {
+		t.Error("the daemon still keeps the state of an aborted run")
 	}
 }

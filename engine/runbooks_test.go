@@ -276,3 +276,34 @@ runbooks:
 		t.Error("the daemon still keeps the state of an aborted run")
 	}
 }
+
+// Where a restore step lands: a VM restore is the options of `cadang restore --define`,
+// with the scratch suffix on the domain and on its disks' folder in test mode.
+func TestRunbookLanding(t *testing.T) {
+	vm := runbooks.RestoreSpec{Target: "web-vm", Domain: "web-dr", Hypervisor: "qemu+ssh://root@dr1/system", Start: true}
+	for _, tc := range []struct {
+		r    runbooks.RestoreSpec
+		mode string
+		want string
+		opts string
+	}{
+		{vm, "test", "domain web-dr-test-7 at qemu+ssh://root@dr1/system (started), disks in /var/lib/libvirt/images/web-dr-test-7",
+			"map[define:web-dr-test-7 start:true uri:qemu+ssh://root@dr1/system]"},
+		{runbooks.RestoreSpec{Target: "web-vm", Domain: "web-dr", To: "/mnt/dr/web"}, "real", "domain web-dr, disks in /mnt/dr/web", "map[define:web-dr]"},
+		{runbooks.RestoreSpec{Target: "db", To: "postgres://db2/simpus"}, "test", "postgres://db2/simpus_test_7", "map[]"},
+	} {
+		l := landingOf(tc.r, tc.mode, 7)
+		if l.String() != tc.want || fmt.Sprint(l.opts) != tc.opts {
+			t.Errorf("%+v in %s: %q %v, want %q %s", tc.r, tc.mode, l.String(), l.opts, tc.want, tc.opts)
+		}
+	}
+}
+
+// An in-place restore step fails with the reason: cadang restore has no in-place path.
+func TestRunbookInPlaceRefused(t *testing.T) {
+	d, _ := startedDaemon(t, runbookConfig)
+	_, err := d.restoreStep(context.Background(), runbooks.RestoreSpec{Target: "t1", InPlace: true}, landing{}, runbooks.ModeReal)
+	if err == nil || err.Error() != "target t1: a stub target cannot be restored in place (cadang restore writes only to a new destination): restore to a new destination (to: or domain:) and switch over with a run or manual step" {
+		t.Errorf("in place: %v", err)
+	}
+}

@@ -244,7 +244,7 @@ func waitArchived(t *testing.T, c *archCluster, segment string) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		got := c.query(t, c.port, "postgres", "SELECT coalesce(last_archived_wal, '') || ' ' || coalesce(last_failed_wal, '') FROM pg_stat_archiver")
-		if strings.Fields(got+" x")[0] >= segment {
+		if strings.Fields(got + " x")[0] >= segment {
 			return
 		}
 		if time.Now().After(deadline) {

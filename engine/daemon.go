@@ -268,6 +268,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	siteDone := make(chan struct{})
 	go func() { d.siteLoop(schedCtx); close(siteDone) }() // standby.go
+	walDone := d.startWAL(schedCtx) // continuous.go: the WAL socket and archiver
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer func() {
@@ -302,6 +303,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	stopSched()
 	<-siteDone
+	<-walDone
 	d.deactivate()
 	d.mu.Lock()
 	d.stopping = true

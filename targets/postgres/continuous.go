@@ -53,11 +53,11 @@ type Setting struct {
 // ArchiveCommand is the archive_command of a target: cadang is the absolute path of
 // the cadang binary, socket the daemon's socket ("" for the default).
 func ArchiveCommand(cadang, socket, target string) string {
-	cmd := shellQuote(cadang)
+	cmd := shellQuote(cadang) + " wal-push"
 	if socket != "" {
 		cmd += " --socket=" + shellQuote(socket)
 	}
-	return cmd + " wal-push --target=" + shellQuote(target) + " %p"
+	return cmd + " --target=" + shellQuote(target) + " %p"
 }
 
 // shellQuote quotes s for /bin/sh (archive_command runs through the shell) unless it
@@ -94,7 +94,7 @@ func (t *Target) settingOK(s Setting) bool {
 		if s.Want != "" {
 			return s.Have == s.Want
 		}
-		return strings.Contains(s.Have, " wal-push ") && strings.Contains(s.Have, "--target="+shellQuote(t.name)+" ") &&
+		return strings.Contains(s.Have, " wal-push ") && strings.Contains(s.Have, " --target="+shellQuote(t.name)+" ") &&
 			strings.HasSuffix(s.Have, " %p")
 	}
 	return s.Have == s.Want

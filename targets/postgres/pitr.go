@@ -126,6 +126,9 @@ func (t *Target) restoreBase(ctx context.Context, r targets.Reader, req targets.
 		return err
 	}
 	cred, err := serverCredential(dir)
+	if err == nil && cred != nil && req.Options[OptWALDir] != "" {
+		err = chownTree(req.Options[OptWALDir], cred) // restore_command runs as the server's user
+	}
 	if err != nil {
 		return err
 	}
@@ -228,13 +231,18 @@ func serverCredential(dir string) (*syscall.Credential, error) {
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
-	err = filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	return cred, chownTree(dir, cred)
+}
+
+// chownTree gives dir and everything below it to cred's user.
+func chownTree(dir string, cred *syscall.Credential) error {
+	return filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
 		if err != nil {
 			return err
 		}
-		return os.Lchown(p, uid, gid)
+		return os.Lchown(p, int(cred.Uid), int(cred.Gid))
 	})
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, err
 }
 
 // Recovered is what a recovery reached.

@@ -112,8 +112,8 @@ func (c *Config) Validate(report func(field, msg string)) {
 		if c.All {
 			report("all", "mode: continuous protects the whole server already: give the database restores are checked on")
 		}
-		if c.ArchiveInterval < 0 || (c.ArchiveInterval > 0 && c.ArchiveInterval < 10*time.Second) {
-			report("archive_interval", fmt.Sprintf("%s: give 10s or more (it is the server's archive_timeout)", c.ArchiveInterval))
+		if c.ArchiveInterval < 0 || (c.ArchiveInterval > 0 && c.ArchiveInterval < time.Second) {
+			report("archive_interval", fmt.Sprintf("%s: give 1s or more (it is the server's archive_timeout)", c.ArchiveInterval))
 		}
 	default:
 		report("mode", fmt.Sprintf("%q is not a mode: use dump or continuous", c.Mode))

@@ -32,9 +32,9 @@ func TestValidate(t *testing.T) {
 			`dump_options[3]: cadang sets --jobs itself`,
 		}},
 		{"continuous", postgres.Config{Database: "simpus", Mode: "continuous", ArchiveInterval: 30 * time.Second}, nil},
-		{"continuous mistakes", postgres.Config{All: true, Mode: "continuous", ArchiveInterval: time.Second}, []string{
+		{"continuous mistakes", postgres.Config{All: true, Mode: "continuous", ArchiveInterval: time.Millisecond}, []string{
 			"all: mode: continuous protects the whole server already: give the database restores are checked on",
-			"archive_interval: 1s: give 10s or more (it is the server's archive_timeout)",
+			"archive_interval: 1ms: give 1s or more (it is the server's archive_timeout)",
 		}},
 		{"interval of a dump", postgres.Config{Database: "a", ArchiveInterval: time.Minute}, []string{"archive_interval: only with mode: continuous"}},
 		{"unknown mode", postgres.Config{Database: "a", Mode: "wal"}, []string{`mode: "wal" is not a mode: use dump or continuous`}},

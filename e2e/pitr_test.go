@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/internal/testenv"
 )
 
@@ -17,7 +18,8 @@ import (
 // a base backup; rows written one by one with a time T noted between two of them; the
 // daemon killed while PostgreSQL archives (its archive_command fails and is retried:
 // nothing lost, no gap); a restore to T through `cadang restore --to-time` holds
-// exactly the rows committed before T. A hole in the spool's chain is an alarm naming
+// exactly the rows committed before T, from the primary DRC or from the off-site one.
+// A hole in the spool's chain is an alarm naming
 // the missing segment.
 func TestPostgresPointInTime(t *testing.T) {
 	t.Parallel()
@@ -33,7 +35,7 @@ func TestPostgresPointInTime(t *testing.T) {
 	password := "pitr-" + testenv.Name("pw")
 	c.Query(t, c.Port, "postgres", fmt.Sprintf("CREATE ROLE pitr LOGIN SUPERUSER REPLICATION PASSWORD '%s'; CREATE DATABASE app OWNER pitr;", password))
 	c.Query(t, c.Port, "app", "CREATE TABLE rows (id int PRIMARY KEY)")
-	w.config(pathDRC(w) + fmt.Sprintf(`agencies:
+	w.config(pathDRC(w) + fmt.Sprintf("  - {name: offsite, role: secondary, path: %q}\n", filepath.Join(w.dir, "offsite")) + fmt.Sprintf(`agencies:
   - {id: dinkes, name: Dinas Kesehatan}
 targets:
   - name: pg
@@ -101,8 +103,16 @@ targets:
 	if _, body := w.get("/v1/alarms"); strings.Contains(body, "wal-gap") {
 		t.Fatalf("a gap after the daemon came back: %s", body)
 	}
+	var st api.Status
+	mustJSON(t, w.must("status", "--json").stdout, &st)
+	for _, ts := range st.TargetStatus {
+		if ts.Name == "pg" && ts.RPOSeconds != 4 {
+			t.Errorf("rpo of a continuous target with archive_interval 2s: %vs, want 4s (twice the interval)", ts.RPOSeconds)
+		}
+	}
 
-	// Restore to T, and to the end of the archive.
+	// Restore to T, and to the end of the archive; from the off-site DRC alone too.
+	w.must("drc", "sync", "--wait")
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -110,7 +120,14 @@ targets:
 	}{
 		{"to a time", []string{"--to-time", at}, "30 30"},
 		{"latest", nil, "70 70"},
+		{"to a time from the off-site DRC", []string{"--to-time", at, "--drc", "offsite"}, "30 30"},
 	} {
+		if tc.name == "to a time from the off-site DRC" {
+			// The primary DRC gone: its folder moved away.
+			if err := os.Rename(filepath.Join(w.dir, "drc"), filepath.Join(w.dir, "drc.gone")); err != nil {
+				t.Fatal(err)
+			}
+		}
 		data := filepath.Join(testenv.PostgresDir(t, "restore"), "data")
 		start := time.Now()
 		w.must(append([]string{"restore", "pg", "--to", data}, tc.args...)...)
@@ -125,6 +142,9 @@ targets:
 	// A hole in the chain: the segment after the last archived one is missing from the
 	// spool when the next one is there.
 	w.stopDaemon(syscall.SIGTERM, time.Minute)
+	if err := os.Rename(filepath.Join(w.dir, "drc.gone"), filepath.Join(w.dir, "drc")); err != nil {
+		t.Fatal(err)
+	}
 	lastArchived, err := os.ReadFile(filepath.Join(spool, ".last-archived"))
 	if err != nil {
 		t.Fatal(err)

@@ -61,6 +61,14 @@ func (d *Daemon) continuousTarget(name string) (*target, time.Duration, error) {
 	return t, iv, nil
 }
 
+// continuousRPO is the RPO of a target in continuous mode: its archive interval (a
+// batch of WAL is a snapshot every interval), doubled so that a batch still being
+// stored is not late.
+func continuousRPO(t *target) (time.Duration, bool) {
+	iv, ok := postgres.IsContinuous(t.Cfg.Spec)
+	return 2 * iv, ok
+}
+
 // startWAL serves the WAL socket and runs the archiver until ctx ends; the channel is
 // closed once both stopped. Nothing starts without a continuous target.
 func (d *Daemon) startWAL(ctx context.Context) <-chan struct{} {

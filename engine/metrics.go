@@ -52,6 +52,9 @@ func effectiveRPO(t *target, loc *time.Location, now time.Time) time.Duration {
 	if t.Cfg.RPO > 0 {
 		return t.Cfg.RPO
 	}
+	if iv, ok := continuousRPO(t); ok { // continuous.go: the archive interval
+		return iv
+	}
 	if t.Cfg.Schedule == "" {
 		return 0
 	}

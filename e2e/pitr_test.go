@@ -142,6 +142,7 @@ targets:
 	// A hole in the chain: the segment after the last archived one is missing from the
 	// spool when the next one is there.
 	w.stopDaemon(syscall.SIGTERM, time.Minute)
+	_ = os.RemoveAll(filepath.Join(w.dir, "drc")) // what the daemon made again of the primary meanwhile
 	if err := os.Rename(filepath.Join(w.dir, "drc.gone"), filepath.Join(w.dir, "drc")); err != nil {
 		t.Fatal(err)
 	}

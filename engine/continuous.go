@@ -39,7 +39,9 @@ const reasonWALArchive = "wal-archive"
 // WALSocket is where `cadang wal-push` reaches the daemon of a state dir.
 func WALSocket(stateDir string) string { return filepath.Join(stateDir, "wal", "push.sock") }
 
-func walSpoolDir(stateDir, target string) string { return filepath.Join(stateDir, "wal", "spool", target) }
+func walSpoolDir(stateDir, target string) string {
+	return filepath.Join(stateDir, "wal", "spool", target)
+}
 
 // walState is the archiver's memory of each target.
 type walState struct {

@@ -268,7 +268,8 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	siteDone := make(chan struct{})
 	go func() { d.siteLoop(schedCtx); close(siteDone) }() // standby.go
-	walDone := d.startWAL(schedCtx) // continuous.go: the WAL socket and archiver
+	// continuous.go: the WAL socket and archiver of continuous postgres targets
+	walDone := d.startWAL(schedCtx)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer func() {

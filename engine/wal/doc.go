@@ -7,5 +7,6 @@
 // It also knows the names of segments: their order, the next one, and the gaps in a
 // chain (an alarm names the first missing segment).
 //
-// It imports nothing of cadang: engine uses it, and so may cmd and targets.
+// It imports nothing of cadang: the daemon (engine) runs the receiver and the
+// archiver's spool, `cadang wal-push` (cmd) uses Push.
 package wal

@@ -83,7 +83,7 @@ func (t *Target) wantSettings(archiveCommand string) []Setting {
 	}
 }
 
-// settingsOK reports whether the server's value have satisfies s.
+// settingOK reports whether the server's value (s.Have) satisfies s.
 func (t *Target) settingOK(s Setting) bool {
 	switch s.Name {
 	case "wal_level":
@@ -172,8 +172,30 @@ func (t *Target) Apply(ctx context.Context, archiveCommand string) ([]Setting, e
 	if _, err := s.Query(ctx, strings.Join(sql, "\n")+"\nSELECT pg_reload_conf();"); err != nil {
 		return nil, fmt.Errorf("target %s: applying the settings: %w", t.name, err)
 	}
-	time.Sleep(200 * time.Millisecond) // pg_reload_conf signals the postmaster; it rereads at once
-	return t.Settings(ctx, archiveCommand)
+	// pg_reload_conf only signals the postmaster: the new values show once it reread
+	// its files (at once, on a server that is not overloaded).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		after, err := t.Settings(ctx, archiveCommand)
+		if err != nil || reloaded(after) || time.Now().After(deadline) {
+			return after, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// reloaded reports whether every setting is as needed or waits for a restart.
+func reloaded(settings []Setting) bool {
+	for _, s := range settings {
+		if !s.OK && !s.Restart {
+			return false
+		}
+	}
+	return true
 }
 
 // checkSettings fails a run on a server not set up for continuous protection, naming

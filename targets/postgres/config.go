@@ -152,4 +152,17 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// DefaultBaseBackupSchedule is the schedule of a continuous target's base backups
+// when its target gives none: Sundays at 01:00.
+const DefaultBaseBackupSchedule = "0 1 * * 0"
+
+// DefaultSchedule is the target's schedule when it gives none: weekly base backups in
+// continuous mode; none (on demand) for dumps.
+func (c *Config) DefaultSchedule() string {
+	if c.Mode == ModeContinuous {
+		return DefaultBaseBackupSchedule
+	}
+	return ""
+}
+
 func (c Config) checksums() bool { return c.Checksums == nil || *c.Checksums }

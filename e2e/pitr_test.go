@@ -170,12 +170,13 @@ targets:
 	}
 }
 
-// nextSegment is the name of the segment n after name (16 MiB segments).
+// nextSegment is the name of the segment n after name (1 MiB segments, as
+// testenv.NewArchivingPG makes them: 0x1000 to a log id).
 func nextSegment(t *testing.T, name string, n uint64) string {
 	var tl, log, seg uint64
 	if _, err := fmt.Sscanf(name, "%08X%08X%08X", &tl, &log, &seg); err != nil {
 		t.Fatalf("%q: %v", name, err)
 	}
-	num := log*0x100 + seg + n
-	return fmt.Sprintf("%08X%08X%08X", tl, num/0x100, num%0x100)
+	num := log*0x1000 + seg + n
+	return fmt.Sprintf("%08X%08X%08X", tl, num/0x1000, num%0x1000)
 }

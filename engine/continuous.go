@@ -168,8 +168,9 @@ func (d *Daemon) archiveWAL(t *target, done func()) error {
 		done()
 		return err
 	}
-	d.walGaps(t, spool)
-	first, last := wal.Range(names, wal.DefaultSegmentSize)
+	size := spool.SegmentSize()
+	d.walGaps(t, spool, size)
+	first, last := wal.Range(names, size)
 	tag := postgres.TagWAL + "=" + first + "-" + last
 	if first == "" {
 		tag = postgres.TagWAL + "=none"
@@ -183,7 +184,7 @@ func (d *Daemon) archiveWAL(t *target, done func()) error {
 		err := cf.runs.Backup(ctx, j, batch)
 		if err == nil && j.Run.Status == catalog.Succeeded {
 			// Recorded (and on its way to the other DRCs): the spool may let go.
-			if rerr := spool.Remove(names, wal.DefaultSegmentSize); rerr != nil {
+			if rerr := spool.Remove(names, size); rerr != nil {
 				d.log.Error("WAL spool: archived segments not removed", "target", t.Cfg.Name, "err", rerr)
 			}
 		}
@@ -194,8 +195,8 @@ func (d *Daemon) archiveWAL(t *target, done func()) error {
 
 // walGaps raises an alarm for each hole in the chain from the last archived segment
 // through the spool.
-func (d *Daemon) walGaps(t *target, spool *wal.Spool) {
-	gaps, err := spool.Gaps(wal.DefaultSegmentSize)
+func (d *Daemon) walGaps(t *target, spool *wal.Spool, size int64) {
+	gaps, err := spool.Gaps(size)
 	if err != nil {
 		d.log.Error("WAL spool: chain not checked", "target", t.Cfg.Name, "err", err)
 		return

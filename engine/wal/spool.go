@@ -147,6 +147,22 @@ func (s *Spool) setLast(name string) error {
 	return nil
 }
 
+// SegmentSize is the size of the whole segments spooled (all have the server's
+// wal_segment_size, 1 MiB to 1 GiB, a power of two), or DefaultSegmentSize when the
+// spool holds none.
+func (s *Spool) SegmentSize() int64 {
+	names, _ := s.Names()
+	for _, n := range names {
+		if !IsSegment(n) {
+			continue
+		}
+		if st, err := os.Stat(filepath.Join(s.Dir, n)); err == nil && st.Size() >= 1<<20 && st.Size()&(st.Size()-1) == 0 {
+			return st.Size()
+		}
+	}
+	return DefaultSegmentSize
+}
+
 // Gaps is the holes in the chain from the last archived segment through the spool.
 func (s *Spool) Gaps(size int64) ([]Gap, error) {
 	names, err := s.Names()

@@ -110,3 +110,28 @@ func TestSpoolPutIsIdempotentAndRefusesOtherContent(t *testing.T) {
 		t.Fatalf("gap after the archived batch: %+v", gaps)
 	}
 }
+
+func TestSegmentSizeFromTheSpool(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.SegmentSize(); got != DefaultSegmentSize {
+		t.Fatalf("empty spool: %d", got)
+	}
+	mib := strings.Repeat("x", 1<<20)
+	for _, n := range []string{"000000010000000000000FFF", "000000010000000100000001", "00000001.history"} {
+		if err := s.Put(n, strings.NewReader(mib)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	size := s.SegmentSize()
+	if size != 1<<20 {
+		t.Fatalf("segment size %d", size)
+	}
+	// 1 MiB segments: 0x1000 to a log id; ...0FFF is followed by ...1/000.
+	gaps := Gaps("", []string{"000000010000000000000FFF", "000000010000000100000001"}, size)
+	if len(gaps) != 1 || gaps[0].From != "000000010000000100000000" || gaps[0].To != gaps[0].From {
+		t.Fatalf("gaps with 1 MiB segments: %+v", gaps)
+	}
+}

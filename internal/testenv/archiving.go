@@ -17,6 +17,7 @@ import (
 // needs a restart, so the shared server of the other tests is never used), run as the
 // postgres user when the test runs as root. Its administrator (trust, over the socket
 // in Dir) is PGAdmin; its archive_command is left for the test (cadang pg setup) to set.
+// Its WAL segments are of 1 MiB (initdb --wal-segsize=1), not the default 16 MiB.
 type ArchivingPG struct {
 	Bin, Dir, Data string
 	Port           int
@@ -36,7 +37,8 @@ func NewArchivingPG(t testing.TB, extra ...string) *ArchivingPG {
 	c := &ArchivingPG{Bin: filepath.Dir(bins[0]), Dir: PostgresDir(t, "cluster"), Port: FreePort(t), Cred: PostgresCred(t)}
 	c.Data = filepath.Join(c.Dir, "data")
 	initdb := exec.Command(filepath.Join(c.Bin, "initdb"), "-D", c.Data, "-U", PGAdmin, "--auth-local=trust",
-		"--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
+		"--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
+		"--wal-segsize=1") // 1 MiB segments: the tests stay small, and not only the default size is tried
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: c.Cred}
 	if out, err := initdb.CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)

@@ -268,6 +268,8 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	siteDone := make(chan struct{})
 	go func() { d.siteLoop(schedCtx); close(siteDone) }() // standby.go
+	// continuous.go: the WAL socket and archiver of continuous postgres targets
+	walDone := d.startWAL(schedCtx)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer func() {
@@ -302,6 +304,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	stopSched()
 	<-siteDone
+	<-walDone
 	d.deactivate()
 	d.mu.Lock()
 	d.stopping = true

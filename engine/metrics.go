@@ -52,6 +52,9 @@ func effectiveRPO(t *target, loc *time.Location, now time.Time) time.Duration {
 	if t.Cfg.RPO > 0 {
 		return t.Cfg.RPO
 	}
+	if iv, ok := continuousRPO(t); ok { // continuous.go: the archive interval
+		return iv
+	}
 	if t.Cfg.Schedule == "" {
 		return 0
 	}
@@ -113,7 +116,7 @@ type collector struct{ d *Daemon }
 var (
 	descExpected = prometheus.NewDesc("cadang_targets_expected", "Targets configured, by agency and kind (each is expected to have good snapshots at every DRC).",
 		[]string{"agency", "kind"}, nil)
-	descRPO = prometheus.NewDesc("cadang_target_rpo_seconds", "A target's recovery point objective: its rpo, else its schedule's interval plus 2h (0: none).",
+	descRPO = prometheus.NewDesc("cadang_target_rpo_seconds", "A target's recovery point objective: its rpo, else twice the archive interval of a continuous postgres target, else its schedule's interval plus 2h (0: none).",
 		[]string{"agency", "target"}, nil)
 	descNewestGood = prometheus.NewDesc("cadang_target_last_good_snapshot_timestamp_seconds", "Time of a target's newest good snapshot restorable at a DRC (absent: none there).",
 		[]string{"agency", "target", "drc"}, nil)

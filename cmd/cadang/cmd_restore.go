@@ -22,6 +22,8 @@ type RestoreOptions struct {
 	Define   string
 	Include  []string
 	Options  []string
+	ToTime   string
+	ToLSN    string
 }
 
 // AddFlags adds the options' flags to f.
@@ -32,23 +34,32 @@ func (o *RestoreOptions) AddFlags(f *pflag.FlagSet) {
 	f.BoolVar(&o.Force, "force", false, "allow a destination that already holds data")
 	f.StringVar(&o.Define, "define", "", "libvirt: also define a domain named `NAME` on the restored disks")
 	f.StringArrayVar(&o.Include, "include", nil, "files: restore only this `PATH` of the snapshot (and what is below it); repeatable (see cadang ls)")
+	f.StringVar(&o.ToTime, "to-time", "", "postgres, mode: continuous: recover to this `TIME` (\"2026-12-01 10:42:00+07\" or RFC 3339) into the new data directory DEST")
+	f.StringVar(&o.ToLSN, "to-lsn", "", "postgres, mode: continuous: recover to this `LSN` (e.g. 0/3000060)")
 	f.StringArrayVar(&o.Options, "option", nil, "a restore option of the target's kind, `KEY=VALUE` (postgres: no_owner=true, role=NAME; mysql: definer=drop); repeatable")
 }
 
 func newRestoreCommand(g *globals) *cobra.Command {
 	var opts RestoreOptions
 	cmd := &cobra.Command{
-		Use:   "restore TARGET [--snapshot ID|latest] [--drc NAME] --to DEST [--force] [--include PATH]... [--option KEY=VALUE]...",
+		Use:   "restore TARGET [--snapshot ID|latest] [--drc NAME] --to DEST [--force] [--include PATH]... [--option KEY=VALUE]... [--to-time TIME|--to-lsn LSN]",
 		Short: "restore a snapshot and wait for it",
 		Long: `Restore a snapshot of TARGET to DEST and wait for it (Ctrl-C stops waiting, exit 4: the
 restore goes on in the daemon). latest, the default, is the newest good snapshot. Without
 --drc the restore comes from the primary, or from a secondary when the primary does not
 answer. DEST is a directory or a file for files, or a URL the target's kind understands
-(postgres:///NEWDB, for example); a DEST that already holds data needs --force.`,
+(postgres:///NEWDB, for example); a DEST that already holds data needs --force.
+
+A postgres target in mode: continuous restores to a point in time (docs/continuous.md):
+DEST is a new data directory; the newest base backup taken before --to-time (or the
+newest, for --to-lsn or neither: the end of the archived WAL) is restored there, the
+WAL stored since then into DEST.wal, and PostgreSQL recovers and promotes on a free
+port, then stops; the run's log says how to start it.`,
 		Example: `  cadang restore portal-files --to /srv/restore/portal
   cadang restore portal-files --snapshot 3f2a9c1d --drc offsite --to /srv/restore/portal --force
   cadang restore portal-files --include /srv/portal/uploads --to /srv/restore/uploads
-  cadang restore simpus-db --to postgres:///simpus_copy --option no_owner=true`,
+  cadang restore simpus-db --to postgres:///simpus_copy --option no_owner=true
+  cadang restore simpus-pitr --to-time "2026-12-01 10:42:00+07" --to /srv/pg/simpus-1042`,
 		Args: usageArgs(func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 || opts.To == "" {
 				return errors.New("give a target and --to")
@@ -78,6 +89,15 @@ func runRestore(ctx context.Context, g *globals, opts RestoreOptions, target str
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
 			return usageErrorf("--option %q: want KEY=VALUE", kv)
+		}
+		if req.Options == nil {
+			req.Options = map[string]string{}
+		}
+		req.Options[k] = v
+	}
+	for k, v := range map[string]string{"to_time": opts.ToTime, "to_lsn": opts.ToLSN} {
+		if v == "" {
+			continue
 		}
 		if req.Options == nil {
 			req.Options = map[string]string{}

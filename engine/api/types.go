@@ -157,8 +157,9 @@ type TargetStatus struct {
 	// (they need an object no DRC holds a good copy of). Those damaged at the primary
 	// do not count as the newest good one.
 	Damaged map[string]int `json:"damaged,omitempty"`
-	// RPOSeconds is the target's recovery point objective (its rpo, else its
-	// schedule's interval plus 2h; 0: none), and RPOGrade its grade at each DRC
+	// RPOSeconds is the target's recovery point objective (its rpo, else twice the
+	// archive interval of a continuous postgres target, else its schedule's interval
+	// plus 2h; 0: none), and RPOGrade its grade at each DRC
 	// (ok, exceeded, severe, critical: the age of the newest good snapshot restorable
 	// whole there over the RPO), as the metrics grade it.
 	RPOSeconds float64           `json:"rpo_seconds"`

@@ -375,6 +375,15 @@ func (c *Config) applyDefaults() {
 		c.Daemon.Socket = filepath.Join(c.StateDir, "cadang.sock")
 	}
 	c.StateProtection.applyDefaults()
+	for i := range c.Targets {
+		// A kind may give its targets a schedule of their own (a continuous postgres
+		// target: its base backups, weekly).
+		if t := &c.Targets[i]; t.Schedule == "" {
+			if d, ok := t.Spec.(interface{ DefaultSchedule() string }); ok {
+				t.Schedule = d.DefaultSchedule()
+			}
+		}
+	}
 	if c.Daemon.Site == "" {
 		c.Daemon.Site, _ = os.Hostname()
 	}

@@ -24,6 +24,11 @@ func (x *Runner) Restore(ctx context.Context, j *queue.Job, t *Target, site *drc
 		return err
 	}
 	repo := site.Repo(r.Agency)
+	if isPITR(t, req) { // pitr.go: a continuous PostgreSQL target
+		rd := &reader{repo: repo, j: j, log: x.log.With("run", r.ID, "target", r.Target, "drc", site.Name),
+			stalled: func(err error) { x.readFailed(err, r.Agency, "restore", r.ID) }}
+		return x.restorePITR(ctx, j, t, repo, req, rd)
+	}
 	snap, status, notes, err := x.ResolveSnapshotNoting(ctx, repo, r.Target, req.Snapshot)
 	r.Notes = append(r.Notes, notes...)
 	if err != nil {

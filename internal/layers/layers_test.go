@@ -42,6 +42,7 @@ var rules = []rule{
 	{From: "engine/export", To: []string{"=engine", "engine/server", "engine/runs", "engine/catalog", "targets", "drc", "cmd", "e2e"}, Tests: true, Why: "an export bundle is bytes in, bytes out; the daemon feeds it"},
 	{From: "engine/notify", To: []string{"=engine", "engine/server", "engine/runs", "engine/catalog", "engine/config", "targets", "drc", "cmd", "e2e"}, Tests: true, Why: "the notifier routes events it is given to channels; it does not look at the daemon"},
 	{From: "engine/escrow", To: []string{"=engine", "engine/server", "engine/runs", "engine/catalog", "targets", "drc", "cmd", "e2e"}, Tests: true, Why: "a state bundle is bytes in, bytes out; the daemon feeds it"},
+	{From: "engine/wal", To: []string{"=engine", "engine/server", "engine/runs", "engine/catalog", "engine/config", "targets", "drc", "cmd", "e2e"}, Tests: true, Why: "the WAL spool and its socket are files and bytes; the daemon decides what they are for"},
 	{From: "internal/iec", To: []string{""}, Why: "a leaf any part may use"},
 	{From: "internal/oneline", To: []string{""}, Why: "a leaf any part may use"},
 	{From: "engine/dashboard", To: []string{"=engine", "engine/server", "engine/catalog", "engine/runs", "drc", "targets", "runbooks", "cmd", "e2e"}, Why: "the dashboard is a client of the API: it speaks engine/api, like the CLI"},

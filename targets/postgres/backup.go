@@ -53,12 +53,16 @@ type job struct {
 	DumpOptions     []string `json:"dump_options,omitempty"`
 	NoRolePasswords bool     `json:"no_role_passwords,omitempty"`
 	Checksums       bool     `json:"checksums"`
+	Base            bool     `json:"base,omitempty"` // a base backup (mode: continuous)
 }
 
 // Backup checks that the server answers, then streams the dump (or the archive of every
 // database) into one snapshot, tagged with the server's version and, for one database,
 // how it was created.
 func (t *Target) Backup(ctx context.Context, w targets.Writer) (*targets.BackupResult, error) {
+	if t.cfg.Mode == ModeContinuous {
+		return t.baseBackup(ctx, w)
+	}
 	scratch, err := w.Scratch()
 	if err != nil {
 		return nil, err
@@ -108,6 +112,9 @@ func stream(ctx context.Context, jobFile string, out io.Writer) error {
 	defer p.Close()
 	if err := j.Conn.openSecret(p); err != nil {
 		return dbdump.Finish(j.ResultFile, nil, nil, err)
+	}
+	if j.Base {
+		return j.streamBase(ctx, out)
 	}
 	m := &dbdump.Manifest{Kind: "postgres", Server: j.Conn.server(), ServerVersion: j.Server.Version}
 	var err error

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Config is the `postgres:` section of a target.
@@ -40,12 +41,24 @@ type Config struct {
 	// Checksums adds a per-table checksum to the manifest (default true); without it the
 	// manifest has row counts only.
 	Checksums *bool `yaml:"checksums"`
+
+	// Mode is dump (default: every backup run is a pg_dump) or continuous: the backup
+	// run is a base backup (pg_basebackup) and the server archives its write-ahead log
+	// through `cadang wal-push` (docs/continuous.md). Continuous needs one database
+	// server, not one database: database names the database restores are checked on.
+	Mode string `yaml:"mode"`
+	// ArchiveInterval is, in continuous mode, both the server's archive_timeout and how
+	// often the spooled WAL is stored as one snapshot: the target's RPO (default 1m).
+	ArchiveInterval time.Duration `yaml:"archive_interval"`
 }
 
 // Defaults.
 const (
-	DefaultPort        = 5432
-	DefaultRestoreJobs = 4
+	DefaultPort            = 5432
+	DefaultRestoreJobs     = 4
+	DefaultArchiveInterval = time.Minute
+	ModeDump               = "dump"
+	ModeContinuous         = "continuous"
 )
 
 func newConfig() any { return &Config{Port: DefaultPort, RestoreJobs: DefaultRestoreJobs} }
@@ -90,6 +103,21 @@ func (c *Config) Validate(report func(field, msg string)) {
 	if c.RestoreJobs < 0 {
 		report("restore_jobs", "must be 1 or more")
 	}
+	switch c.Mode {
+	case "", ModeDump:
+		if c.ArchiveInterval != 0 {
+			report("archive_interval", "only with mode: continuous")
+		}
+	case ModeContinuous:
+		if c.All {
+			report("all", "mode: continuous protects the whole server already: give the database restores are checked on")
+		}
+		if c.ArchiveInterval < 0 || (c.ArchiveInterval > 0 && c.ArchiveInterval < time.Second) {
+			report("archive_interval", fmt.Sprintf("%s: give 1s or more (it is the server's archive_timeout)", c.ArchiveInterval))
+		}
+	default:
+		report("mode", fmt.Sprintf("%q is not a mode: use dump or continuous", c.Mode))
+	}
 	for i, o := range c.DumpOptions {
 		if msg := checkOption(o); msg != "" {
 			report(fmt.Sprintf("dump_options[%d]", i), msg)
@@ -115,7 +143,26 @@ func (c Config) withDefaults() Config {
 	if c.RestoreJobs == 0 {
 		c.RestoreJobs = DefaultRestoreJobs
 	}
+	if c.Mode == "" {
+		c.Mode = ModeDump
+	}
+	if c.Mode == ModeContinuous && c.ArchiveInterval == 0 {
+		c.ArchiveInterval = DefaultArchiveInterval
+	}
 	return c
+}
+
+// DefaultBaseBackupSchedule is the schedule of a continuous target's base backups
+// when its target gives none: Sundays at 01:00.
+const DefaultBaseBackupSchedule = "0 1 * * 0"
+
+// DefaultSchedule is the target's schedule when it gives none: weekly base backups in
+// continuous mode; none (on demand) for dumps.
+func (c *Config) DefaultSchedule() string {
+	if c.Mode == ModeContinuous {
+		return DefaultBaseBackupSchedule
+	}
+	return ""
 }
 
 func (c Config) checksums() bool { return c.Checksums == nil || *c.Checksums }

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cadang/cadang/targets/postgres"
 )
@@ -30,6 +31,13 @@ func TestValidate(t *testing.T) {
 			`dump_options[2]: cadang sets --snapshot itself`,
 			`dump_options[3]: cadang sets --jobs itself`,
 		}},
+		{"continuous", postgres.Config{Database: "simpus", Mode: "continuous", ArchiveInterval: 30 * time.Second}, nil},
+		{"continuous mistakes", postgres.Config{All: true, Mode: "continuous", ArchiveInterval: time.Millisecond}, []string{
+			"all: mode: continuous protects the whole server already: give the database restores are checked on",
+			"archive_interval: 1ms: give 1s or more (it is the server's archive_timeout)",
+		}},
+		{"interval of a dump", postgres.Config{Database: "a", ArchiveInterval: time.Minute}, []string{"archive_interval: only with mode: continuous"}},
+		{"unknown mode", postgres.Config{Database: "a", Mode: "wal"}, []string{`mode: "wal" is not a mode: use dump or continuous`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string

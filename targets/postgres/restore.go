@@ -28,6 +28,9 @@ import (
 //   - a file path (the raw custom-format dump, for pg_restore by hand) or, for
 //     `all: true`, a folder (the globals, one dump per database, the manifest).
 func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.RestoreRequest) error {
+	if isBase(r) {
+		return t.restoreBase(ctx, r, req) // continuous mode: pitr.go
+	}
 	src, err := dbdump.SnapshotFile(r)
 	if err != nil {
 		return err
@@ -63,6 +66,9 @@ func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.Rest
 // a destination database holds data is for Restore to find: it asks the server (a
 // production database that was lost may be restored under its own name).
 func (t *Target) CheckRestore(req targets.RestoreRequest) error {
+	if t.cfg.Mode == ModeContinuous {
+		return checkPITR(req)
+	}
 	if _, err := t.checkRequest(req, t.cfg.All, dumpFile(t.cfg.Database)); err != nil {
 		return err
 	}

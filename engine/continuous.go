@@ -1,0 +1,231 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/queue"
+	"github.com/cadang/cadang/engine/runs"
+	"github.com/cadang/cadang/engine/wal"
+	"github.com/cadang/cadang/internal/oneline"
+	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/postgres"
+)
+
+// Continuous PostgreSQL protection (docs/continuous.md): the server's archive_command,
+// `cadang wal-push`, hands each WAL segment to the daemon over its WAL socket
+// (engine/wal.Receiver), which fsyncs it into the target's spool under state_dir
+// before answering. Every archive interval the spool becomes one snapshot of the target
+// in the agency's repository (a backup run with reason wal-archive, replicated like any
+// snapshot); the segments leave the spool only once that run recorded its snapshot. A
+// gap in the chain of segments is an alarm naming the first missing one.
+
+// AlarmWALGap is the alarm of a continuously protected target whose WAL chain has a
+// hole.
+const AlarmWALGap = "wal-gap"
+
+// reasonWALArchive is the reason of a run that stores a batch of WAL.
+const reasonWALArchive = "wal-archive"
+
+// WALSocket is where `cadang wal-push` reaches the daemon of a state dir.
+func WALSocket(stateDir string) string { return filepath.Join(stateDir, "wal", "push.sock") }
+
+func walSpoolDir(stateDir, target string) string {
+	return filepath.Join(stateDir, "wal", "spool", target)
+}
+
+// walState is the archiver's memory of each target.
+type walState struct {
+	mu      sync.Mutex
+	last    map[string]time.Time // last flush
+	running map[string]bool      // a batch is being stored
+}
+
+// continuousTarget returns a target in continuous mode and its archive interval.
+func (d *Daemon) continuousTarget(name string) (*target, time.Duration, error) {
+	t, ok := d.conf().targets[name]
+	if !ok {
+		return nil, 0, d.unknownTarget(name)
+	}
+	iv, ok := postgres.IsContinuous(t.Cfg.Spec)
+	if !ok {
+		return nil, 0, fmt.Errorf("target %q is not a postgres target in mode: continuous", name)
+	}
+	return t, iv, nil
+}
+
+// continuousRPO is the RPO of a target in continuous mode: its archive interval (a
+// batch of WAL is a snapshot every interval), doubled so that a batch still being
+// stored is not late.
+func continuousRPO(t *target) (time.Duration, bool) {
+	iv, ok := postgres.IsContinuous(t.Cfg.Spec)
+	return 2 * iv, ok
+}
+
+// startWAL serves the WAL socket and runs the archiver until ctx ends; the channel is
+// closed once both stopped. Nothing starts without a continuous target.
+func (d *Daemon) startWAL(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	cf := d.conf()
+	any := false
+	for name := range cf.targets {
+		if _, _, err := d.continuousTarget(name); err == nil {
+			any = true
+		}
+	}
+	if !any {
+		close(done)
+		return done
+	}
+	socket := WALSocket(cf.cfg.StateDir)
+	ln, err := wal.Listen(socket)
+	if err != nil {
+		d.log.Error("WAL socket: continuous targets cannot archive", "err", err)
+		close(done)
+		return done
+	}
+	allowed := map[uint32]bool{0: true, uint32(os.Getuid()): true}
+	if u, err := user.Lookup("postgres"); err == nil {
+		if uid, err := strconv.Atoi(u.Uid); err == nil {
+			allowed[uint32(uid)] = true
+		}
+	}
+	r := &wal.Receiver{Log: d.log, Allowed: func(uid uint32) bool { return allowed[uid] },
+		Spool: func(name string) (*wal.Spool, error) {
+			if _, _, err := d.continuousTarget(name); err != nil {
+				return nil, err
+			}
+			return wal.Open(walSpoolDir(d.conf().cfg.StateDir, name))
+		}}
+	go func() { _ = r.Serve(ln) }()
+	d.log.Info("WAL socket listening", "socket", socket)
+	st := &walState{last: map[string]time.Time{}, running: map[string]bool{}}
+	go func() {
+		defer close(done)
+		defer os.Remove(socket)
+		defer ln.Close()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if role, _ := d.role(); role == rolePrimary {
+					d.archiveDue(st)
+				}
+			}
+		}
+	}()
+	return done
+}
+
+// archiveDue queues a batch of every continuous target whose interval has passed.
+func (d *Daemon) archiveDue(st *walState) {
+	now := time.Now()
+	for name := range d.conf().targets {
+		t, iv, err := d.continuousTarget(name)
+		if err != nil {
+			continue
+		}
+		st.mu.Lock()
+		due := !st.running[name] && now.Sub(st.last[name]) >= iv
+		if due {
+			st.running[name], st.last[name] = true, now
+		}
+		st.mu.Unlock()
+		if !due {
+			continue
+		}
+		if err := d.archiveWAL(t, func() { st.mu.Lock(); st.running[name] = false; st.mu.Unlock() }); err != nil {
+			d.log.Warn("WAL batch not queued", "target", name, "err", err)
+			st.mu.Lock()
+			st.running[name] = false
+			st.mu.Unlock()
+		}
+	}
+}
+
+// archiveWAL queues one run that stores the spool of t as one snapshot, if it holds
+// anything; done is called when that run ended.
+func (d *Daemon) archiveWAL(t *target, done func()) error {
+	cf := d.conf()
+	spool, err := wal.Open(walSpoolDir(cf.cfg.StateDir, t.Cfg.Name))
+	if err != nil {
+		return err
+	}
+	names, err := spool.Names()
+	if err != nil || len(names) == 0 {
+		done()
+		return err
+	}
+	size := spool.SegmentSize()
+	d.walGaps(t, spool, size)
+	first, last := wal.Range(names, size)
+	tag := postgres.TagWAL + "=" + first + "-" + last
+	if first == "" {
+		tag = postgres.TagWAL + "=none"
+	}
+	cfg := *t.Cfg
+	cfg.Hooks = targets.Hooks{} // the target's hooks are for its backups, not for every batch of WAL
+	batch := &runs.Target{Cfg: &cfg, Impl: walBatch{dir: spool.Dir, names: names, tags: []string{tag}}}
+	r := &catalog.Run{Op: "backup", Target: t.Cfg.Name, Agency: t.Cfg.Agency, Kind: t.Cfg.Kind, DRC: d.sites.primary().Name, Reason: reasonWALArchive}
+	_, err = d.submitAll([]submission{{run: r, prio: queue.PriorityScheduled, key: "wal/" + t.Cfg.Name, exec: func(ctx context.Context, j *queue.Job) error {
+		defer done()
+		err := cf.runs.Backup(ctx, j, batch)
+		if err == nil && j.Run.Status == catalog.Succeeded {
+			// Recorded (and on its way to the other DRCs): the spool may let go.
+			if rerr := spool.Remove(names, size); rerr != nil {
+				d.log.Error("WAL spool: archived segments not removed", "target", t.Cfg.Name, "err", rerr)
+			}
+		}
+		return err
+	}}}, nil)
+	return err
+}
+
+// walGaps raises an alarm for each hole in the chain from the last archived segment
+// through the spool.
+func (d *Daemon) walGaps(t *target, spool *wal.Spool, size int64) {
+	gaps, err := spool.Gaps(size)
+	if err != nil {
+		d.log.Error("WAL spool: chain not checked", "target", t.Cfg.Name, "err", err)
+		return
+	}
+	for _, g := range gaps {
+		d.log.Error("WAL chain broken", "target", t.Cfg.Name, "missing", g.From, "to", g.To)
+		if _, err := d.cat.RaiseAlarm(catalog.Alarm{Kind: AlarmWALGap, DRC: d.sites.primary().Name, Agency: t.Cfg.Agency,
+			Object: t.Cfg.Name + "/" + g.From, Message: "target " + t.Cfg.Name + ": " + oneline.Of(g.String()) +
+				": a restore cannot go past " + g.After + " until a new base backup"}, time.Now()); err != nil {
+			d.log.Error("catalog: alarm", "err", err)
+		}
+	}
+}
+
+// walBatch is the "target" of a WAL batch run: the spooled files, stored under the
+// root of the snapshot by name.
+type walBatch struct {
+	dir   string
+	names []string
+	tags  []string
+}
+
+func (b walBatch) Backup(ctx context.Context, w targets.Writer) (*targets.BackupResult, error) {
+	if err := w.Files(ctx, targets.FilesSpec{Dir: b.dir, Paths: b.names, Tags: b.tags}); err != nil {
+		return nil, err
+	}
+	return &targets.BackupResult{Notes: []string{fmt.Sprintf("WAL archive: %d files, %s", len(b.names), strings.TrimPrefix(b.tags[0], postgres.TagWAL+"="))}}, nil
+}
+
+func (walBatch) Restore(context.Context, targets.Reader, targets.RestoreRequest) error {
+	return errors.New("a WAL batch is restored with its base backup (cadang restore TARGET --to-time)")
+}

@@ -342,6 +342,10 @@ type copyJob struct {
 	lf, lt   *listing // of from and of to; lt is kept up to date as objects arrive
 	back     bool     // to is the primary: bringing back
 	res      *MirrorResult
+	// quiet: a copy that fails is left for the next pass, with no retry and no alarm
+	// (the overlapped copy during a backup, overlap.go): the pass that follows
+	// copies it again and judges it.
+	quiet bool
 }
 
 func (m *Mirror) newJob(from, to *drc.Repo, lf, lt *listing, res *MirrorResult) *copyJob {
@@ -675,7 +679,11 @@ func (m *Mirror) copyOne(ctx context.Context, j *copyJob, obj string, size int64
 	mismatches := 0
 	var lastErr error
 	readFailed := false // the last attempt failed reading the source
-	for attempt := 0; attempt < 4; attempt++ {
+	attempts := 4
+	if j.quiet {
+		attempts = 1
+	}
+	for attempt := 0; attempt < attempts; attempt++ {
 		readFailed = false
 		if attempt > 0 {
 			select {
@@ -704,6 +712,8 @@ func (m *Mirror) copyOne(ctx context.Context, j *copyJob, obj string, size int64
 		}
 		var sizeErr *sizeMismatch
 		switch {
+		case vr.err == errHashMismatch && j.quiet:
+			return -1, fmt.Errorf("drc %q: %s: content does not match its name: left for the next pass", from.DRC, obj)
 		case vr.err == errHashMismatch:
 			mismatches++
 			if mismatches >= 2 {
@@ -737,7 +747,7 @@ func (m *Mirror) copyOne(ctx context.Context, j *copyJob, obj string, size int64
 		}
 		m.Log.Debug("copy failed, retrying", "object", obj, "attempt", attempt+1, "err", lastErr)
 	}
-	if readFailed && ctx.Err() == nil {
+	if readFailed && ctx.Err() == nil && !j.quiet {
 		// The DRC answers but cannot give this object whole, every time (bitrot
 		// in an S3 server's part file reads as a short or broken stream): it is
 		// damaged as surely as one that hashes wrong.

@@ -28,6 +28,9 @@ func overlapWorld(t *testing.T, rate int, size int64) (w *world, local, offsite 
 	offsite = testenv.StartMinIO(t, "cadang-offsite")
 	link := testenv.NewThrottle(t, local.Endpoint, rate)
 	src := filepath.Join(w.dir, "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for i := int64(0); i*(16<<20) < size; i++ {
 		testenv.RandomFile(t, filepath.Join(src, fmt.Sprintf("part-%d.bin", i)), min(16<<20, size-i*(16<<20)), uint64(i+1))
 	}

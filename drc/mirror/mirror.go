@@ -199,13 +199,18 @@ func (m *Mirror) Run(ctx context.Context) (*MirrorResult, error) {
 		return res, err
 	}
 	m.progress(MirrorProgress{Phase: "listing"})
+	// Both DRCs at once (each in restic's reverse writing order, listRepo).
+	var ls *listing
+	var errS error
+	listedS := make(chan struct{})
+	go func() { ls, errS = listRepo(ctx, s.Store); close(listedS) }()
 	lp, err := listRepo(ctx, p.Store)
+	<-listedS
 	if err != nil {
 		return res, fmt.Errorf("drc %q: listing agency %q: %w", p.DRC, p.Agency, err)
 	}
-	ls, err := listRepo(ctx, s.Store)
-	if err != nil {
-		return res, fmt.Errorf("drc %q: listing agency %q: %w", s.DRC, s.Agency, err)
+	if errS != nil {
+		return res, fmt.Errorf("drc %q: listing agency %q: %w", s.DRC, s.Agency, errS)
 	}
 	// The master key takes a moment (scrypt): open it while the data is copied.
 	var key *resticfmt.Key
@@ -288,11 +293,16 @@ func (m *Mirror) alarm(res *MirrorResult, a Alarm) {
 // compareConfig checks that both DRCs hold the same repository.
 func (m *Mirror) compareConfig(ctx context.Context) error {
 	p, s := m.Primary, m.Secondary
+	var cs []byte
+	var errS error
+	readS := make(chan struct{})
+	go func() { cs, errS = drc.ReadObject(ctx, s.Store, "config"); close(readS) }()
 	cp, err := drc.ReadObject(ctx, p.Store, "config")
+	<-readS
 	if err != nil {
 		return fmt.Errorf("drc %q: the repository of agency %q: %w", p.DRC, p.Agency, err)
 	}
-	cs, err := drc.ReadObject(ctx, s.Store, "config")
+	err = errS
 	if errors.Is(err, drc.ErrNotExist) {
 		return fmt.Errorf("drc %q has no repository for agency %q yet (run `cadang init`)", s.DRC, s.Agency)
 	}
@@ -608,6 +618,11 @@ func (m *Mirror) copyAll(ctx context.Context, j *copyJob, kind string, ids []str
 	var total int64
 	for _, id := range ids {
 		total += lf.kind(kind)[id]
+	}
+	if kind == "data" {
+		// The largest first, so that the last transfers do not run alone.
+		ids = append([]string(nil), ids...)
+		sort.SliceStable(ids, func(a, b int) bool { return lf.data[ids[a]] > lf.data[ids[b]] })
 	}
 	var mu sync.Mutex
 	prog := MirrorProgress{Phase: kind, Objects: len(ids), Bytes: total}

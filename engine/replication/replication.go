@@ -203,19 +203,33 @@ func (rp *Replicator) replicate(ctx context.Context, j *queue.Job, ps *pairState
 	prim := rp.primary()
 	log := rp.log.With("run", r.ID, "drc", sec.Name, "agency", r.Agency)
 	j.SetProgress(func(p *api.Progress) { p.Phase = "checking drcs" })
-	for _, s := range []*drc.Site{prim, sec} {
-		if err := s.Check(ctx); err != nil {
-			rp.SetHealth(drc.Health{DRC: s.Name, Error: err.Error(), Checked: rp.now()})
+	// Both DRCs at once: each answers, and whether it has the agency's repository.
+	var exP, exS bool
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i, s := range []*drc.Site{prim, sec} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Check(ctx); err != nil {
+				rp.SetHealth(drc.Health{DRC: s.Name, Error: err.Error(), Checked: rp.now()})
+				errs[i] = err
+				return
+			}
+			ex, err := s.Repo(r.Agency).Exists(ctx)
+			if i == 0 {
+				exP = ex
+			} else {
+				exS = ex
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
 			return err
 		}
-	}
-	exP, err := prim.Repo(r.Agency).Exists(ctx)
-	if err != nil {
-		return err
-	}
-	exS, err := sec.Repo(r.Agency).Exists(ctx)
-	if err != nil {
-		return err
 	}
 	if !exP && !exS {
 		r.Notes = append(r.Notes, fmt.Sprintf("agency %q has no repository yet: nothing to replicate", r.Agency))

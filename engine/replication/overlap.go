@@ -95,6 +95,9 @@ func (rp *Replicator) overlapLoop(agency string, sec *drc.Site, stop <-chan stru
 	if err != nil || string(cp) != string(cs) {
 		return
 	}
+	// The pass after the backup needs the repository's master key (scrypt: seconds on a
+	// busy host): open it now, while the backup runs.
+	go func() { _, _ = rp.ContentsFor(agency).MasterKey(ctx, prim.Repo(agency), sec.Repo(agency)) }()
 	// What is at the primary already is the backlog of the passes, not this backup's.
 	if err := o.Start(ctx); err != nil {
 		log.Debug("overlapped copy stops", "err", err)

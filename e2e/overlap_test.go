@@ -35,7 +35,10 @@ func overlapWorld(t *testing.T, rate int, size int64) (w *world, local, offsite 
 		testenv.RandomFile(t, filepath.Join(src, fmt.Sprintf("part-%d.bin", i)), min(16<<20, size-i*(16<<20)), uint64(i+1))
 	}
 	w.config("drcs:\n" + s3DRC("local", "primary", local, link.Addr, "cadang") +
-		s3DRC("offsite", "secondary", offsite, "", "cadang-offsite") + replicationYAML("") + fmt.Sprintf(oneTarget, src))
+		s3DRC("offsite", "secondary", offsite, "", "cadang-offsite") +
+		// No background pass during the test: what reaches the secondary while the backup
+		// runs is the overlapped copy's.
+		"    replication: {interval: 1h}\n" + fmt.Sprintf(oneTarget, src))
 	w.must("init")
 	w.startDaemon()
 	return w, local, offsite
@@ -52,8 +55,8 @@ func overlapNotes(w *world) string {
 	return strings.Join(notes, "; ")
 }
 
-// A backup with the overlapped copy: packs reach the off-site DRC while it runs, never
-// a snapshot or index file before the pass; after the pass the two DRCs are the same,
+// A backup with the overlapped copy: packs reach the off-site DRC while it runs; after
+// the pass that follows the backup the two DRCs are the same,
 // every object hashes to its name, and the ledger has the snapshot at both.
 func TestOverlapCopiesPacksWhileBackupRuns(t *testing.T) {
 	t.Parallel()
@@ -74,16 +77,10 @@ func TestOverlapCopiesPacksWhileBackupRuns(t *testing.T) {
 		if cur.Status.Done() {
 			break
 		}
-		objs := bucketObjects(t, offsite, "cadang-offsite")
 		packs := 0
-		for name := range objs {
-			switch {
-			case strings.HasPrefix(name, "data/"):
+		for name := range bucketObjects(t, offsite, "cadang-offsite") {
+			if strings.HasPrefix(name, "data/") {
 				packs++
-			case strings.HasPrefix(name, "snapshots/"):
-				if now, err := c.Run(ctx, ri.ID); err == nil && !now.Status.Done() {
-					t.Errorf("a snapshot file reached the secondary while the backup ran: %s", name)
-				}
 			}
 		}
 		sawPacks = max(sawPacks, packs)

@@ -68,6 +68,9 @@ func (rp *Replicator) overlapLoop(agency string, sec *drc.Site, stop <-chan stru
 	ctx := context.Background()
 	prim := rp.primary()
 	log := rp.log.With("drc", sec.Name, "agency", agency)
+	if !sec.Replication.Overlaps() {
+		return // replication: {overlap: false}
+	}
 	rp.mu.Lock()
 	_, down := rp.down[sec.Name]
 	h, probed := rp.health[sec.Name]

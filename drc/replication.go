@@ -16,13 +16,21 @@ import (
 //	  interval: 5m          # background pass: new objects, retries, due deletions (default 5m)
 //	  max_lag: 1h           # objective: report when a snapshot waits longer than this (default: none)
 //	  delete_after: 7d      # grace before a deletion at the primary reaches this DRC (default 7d)
+//	  overlap: true         # copy a backup's finished packs here while it runs (default true)
 type Replication struct {
 	Workers     int           `yaml:"workers"`
 	Bandwidth   Rate          `yaml:"bandwidth"`
 	Interval    time.Duration `yaml:"interval"`
 	MaxLag      time.Duration `yaml:"max_lag"`
 	DeleteAfter time.Duration `yaml:"delete_after"`
+	// Overlap: while a backup writes at the primary, the packs restic has finished are
+	// copied here (nil: true); false leaves everything to the pass after the backup.
+	Overlap *bool `yaml:"overlap"`
 }
+
+// Overlaps reports whether a backup's finished packs are copied to this DRC while the
+// backup runs.
+func (r Replication) Overlaps() bool { return r.Overlap == nil || *r.Overlap }
 
 // Replication defaults.
 const (

@@ -44,4 +44,8 @@ func TestReplicationConfig(t *testing.T) {
 	if eff.Workers != 8 || eff.DeleteAfter != 7*24*time.Hour || eff.Interval != 5*time.Minute {
 		t.Errorf("defaults: %+v", eff)
 	}
+	off := false
+	if !eff.Overlaps() || (drc.Replication{Overlap: &off}).Overlaps() {
+		t.Errorf("overlap: on by default, off with overlap: false")
+	}
 }

@@ -199,13 +199,18 @@ func (m *Mirror) Run(ctx context.Context) (*MirrorResult, error) {
 		return res, err
 	}
 	m.progress(MirrorProgress{Phase: "listing"})
+	// Both DRCs at once (each in restic's reverse writing order, listRepo).
+	var ls *listing
+	var errS error
+	listedS := make(chan struct{})
+	go func() { ls, errS = listRepo(ctx, s.Store); close(listedS) }()
 	lp, err := listRepo(ctx, p.Store)
+	<-listedS
 	if err != nil {
 		return res, fmt.Errorf("drc %q: listing agency %q: %w", p.DRC, p.Agency, err)
 	}
-	ls, err := listRepo(ctx, s.Store)
-	if err != nil {
-		return res, fmt.Errorf("drc %q: listing agency %q: %w", s.DRC, s.Agency, err)
+	if errS != nil {
+		return res, fmt.Errorf("drc %q: listing agency %q: %w", s.DRC, s.Agency, errS)
 	}
 	// The master key takes a moment (scrypt): open it while the data is copied.
 	var key *resticfmt.Key
@@ -288,11 +293,16 @@ func (m *Mirror) alarm(res *MirrorResult, a Alarm) {
 // compareConfig checks that both DRCs hold the same repository.
 func (m *Mirror) compareConfig(ctx context.Context) error {
 	p, s := m.Primary, m.Secondary
+	var cs []byte
+	var errS error
+	readS := make(chan struct{})
+	go func() { cs, errS = drc.ReadObject(ctx, s.Store, "config"); close(readS) }()
 	cp, err := drc.ReadObject(ctx, p.Store, "config")
+	<-readS
 	if err != nil {
 		return fmt.Errorf("drc %q: the repository of agency %q: %w", p.DRC, p.Agency, err)
 	}
-	cs, err := drc.ReadObject(ctx, s.Store, "config")
+	err = errS
 	if errors.Is(err, drc.ErrNotExist) {
 		return fmt.Errorf("drc %q has no repository for agency %q yet (run `cadang init`)", s.DRC, s.Agency)
 	}
@@ -342,6 +352,10 @@ type copyJob struct {
 	lf, lt   *listing // of from and of to; lt is kept up to date as objects arrive
 	back     bool     // to is the primary: bringing back
 	res      *MirrorResult
+	// quiet: a copy that fails is left for the next pass, with no retry and no alarm
+	// (the overlapped copy during a backup, overlap.go): the pass that follows
+	// copies it again and judges it.
+	quiet bool
 }
 
 func (m *Mirror) newJob(from, to *drc.Repo, lf, lt *listing, res *MirrorResult) *copyJob {
@@ -605,6 +619,11 @@ func (m *Mirror) copyAll(ctx context.Context, j *copyJob, kind string, ids []str
 	for _, id := range ids {
 		total += lf.kind(kind)[id]
 	}
+	if kind == "data" {
+		// The largest first, so that the last transfers do not run alone.
+		ids = append([]string(nil), ids...)
+		sort.SliceStable(ids, func(a, b int) bool { return lf.data[ids[a]] > lf.data[ids[b]] })
+	}
 	var mu sync.Mutex
 	prog := MirrorProgress{Phase: kind, Objects: len(ids), Bytes: total}
 	if j.back {
@@ -675,7 +694,11 @@ func (m *Mirror) copyOne(ctx context.Context, j *copyJob, obj string, size int64
 	mismatches := 0
 	var lastErr error
 	readFailed := false // the last attempt failed reading the source
-	for attempt := 0; attempt < 4; attempt++ {
+	attempts := 4
+	if j.quiet {
+		attempts = 1
+	}
+	for attempt := 0; attempt < attempts; attempt++ {
 		readFailed = false
 		if attempt > 0 {
 			select {
@@ -704,6 +727,8 @@ func (m *Mirror) copyOne(ctx context.Context, j *copyJob, obj string, size int64
 		}
 		var sizeErr *sizeMismatch
 		switch {
+		case vr.err == errHashMismatch && j.quiet:
+			return -1, fmt.Errorf("drc %q: %s: content does not match its name: left for the next pass", from.DRC, obj)
 		case vr.err == errHashMismatch:
 			mismatches++
 			if mismatches >= 2 {
@@ -737,7 +762,7 @@ func (m *Mirror) copyOne(ctx context.Context, j *copyJob, obj string, size int64
 		}
 		m.Log.Debug("copy failed, retrying", "object", obj, "attempt", attempt+1, "err", lastErr)
 	}
-	if readFailed && ctx.Err() == nil {
+	if readFailed && ctx.Err() == nil && !j.quiet {
 		// The DRC answers but cannot give this object whole, every time (bitrot
 		// in an S3 server's part file reads as a short or broken stream): it is
 		// damaged as surely as one that hashes wrong.

@@ -74,16 +74,18 @@ type Replicator struct {
 	now   func() time.Time
 	host  Host
 
-	mu       sync.Mutex
-	pairs    map[string]*pairState
-	health   map[string]drc.Health
-	limiters map[string]*mirror.Limiter
-	contents map[string]*mirror.Contents // by agency
-	lagOver  map[string]bool             // secondaries whose lag objective is exceeded
-	due      map[string]bool             // DRCs to scan at once (they came back)
-	down     map[string]string           // DRCs a takeover marked down, and why: work is not routed to them
-	wake     chan struct{}
-	extended map[string]time.Time // drc/agency -> when a pass last extended retention there (immutable DRCs)
+	mu         sync.Mutex
+	pairs      map[string]*pairState
+	health     map[string]drc.Health
+	limiters   map[string]*mirror.Limiter
+	contents   map[string]*mirror.Contents // by agency
+	lagOver    map[string]bool             // secondaries whose lag objective is exceeded
+	due        map[string]bool             // DRCs to scan at once (they came back)
+	down       map[string]string           // DRCs a takeover marked down, and why: work is not routed to them
+	wake       chan struct{}
+	extended   map[string]time.Time       // drc/agency -> when a pass last extended retention there (immutable DRCs)
+	overlaps   map[string]*overlap        // by agency: backups writing at the primary now (overlap.go)
+	overlapped map[string]mirror.Transfer // drc/agency -> packs copied while backups ran, for the next pass's notes
 }
 
 type pairState struct {
@@ -96,7 +98,7 @@ type pairState struct {
 func New(sites []*drc.Site, cat *catalog.Catalog, cfg func() *config.Config, log *slog.Logger, now func() time.Time, host Host) *Replicator {
 	rp := &Replicator{sites: sites, cat: cat, cfg: cfg, log: log, now: now, host: host, pairs: map[string]*pairState{}, health: map[string]drc.Health{}, limiters: map[string]*mirror.Limiter{},
 		contents: map[string]*mirror.Contents{}, lagOver: map[string]bool{}, due: map[string]bool{}, down: map[string]string{}, wake: make(chan struct{}, 1),
-		extended: map[string]time.Time{}}
+		extended: map[string]time.Time{}, overlaps: map[string]*overlap{}, overlapped: map[string]mirror.Transfer{}}
 	for _, s := range sites {
 		rp.limiters[s.Name] = mirror.NewLimiter(s.Replication.Bandwidth)
 	}
@@ -201,19 +203,33 @@ func (rp *Replicator) replicate(ctx context.Context, j *queue.Job, ps *pairState
 	prim := rp.primary()
 	log := rp.log.With("run", r.ID, "drc", sec.Name, "agency", r.Agency)
 	j.SetProgress(func(p *api.Progress) { p.Phase = "checking drcs" })
-	for _, s := range []*drc.Site{prim, sec} {
-		if err := s.Check(ctx); err != nil {
-			rp.SetHealth(drc.Health{DRC: s.Name, Error: err.Error(), Checked: rp.now()})
+	// Both DRCs at once: each answers, and whether it has the agency's repository.
+	var exP, exS bool
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i, s := range []*drc.Site{prim, sec} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Check(ctx); err != nil {
+				rp.SetHealth(drc.Health{DRC: s.Name, Error: err.Error(), Checked: rp.now()})
+				errs[i] = err
+				return
+			}
+			ex, err := s.Repo(r.Agency).Exists(ctx)
+			if i == 0 {
+				exP = ex
+			} else {
+				exS = ex
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
 			return err
 		}
-	}
-	exP, err := prim.Repo(r.Agency).Exists(ctx)
-	if err != nil {
-		return err
-	}
-	exS, err := sec.Repo(r.Agency).Exists(ctx)
-	if err != nil {
-		return err
 	}
 	if !exP && !exS {
 		r.Notes = append(r.Notes, fmt.Sprintf("agency %q has no repository yet: nothing to replicate", r.Agency))
@@ -252,6 +268,9 @@ func (rp *Replicator) replicate(ctx context.Context, j *queue.Job, ps *pairState
 		OnAlarm:    func(a mirror.Alarm) { rp.raise(a) },
 		OnSnapshot: func(site, id string) { rp.arrived(ctx, site, r.Agency, id) },
 		OnDeleted:  func(site, id string) { rp.left(site, id) },
+	}
+	if note := rp.takeOverlapped(sec.Name, r.Agency); note != "" {
+		r.Notes = append(r.Notes, note)
 	}
 	listedAt := rp.now() // the pass lists both DRCs after this
 	res, err := m.Run(ctx)

@@ -57,6 +57,7 @@ func (x *Runner) Backup(ctx context.Context, j *queue.Job, t *Target) (err error
 	if err != nil {
 		return err
 	}
+	defer x.repl.BackupStarted(r.Agency, site.Name)() // engine/replication: the off-site copy overlaps the backup
 
 	w := &writer{x: x, j: j, repo: repo, log: log, tags: []string{
 		tagCadang, "target=" + r.Target, "agency=" + r.Agency, "kind=" + r.Kind, fmt.Sprintf("run=%d", r.ID),

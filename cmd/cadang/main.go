@@ -188,6 +188,8 @@ func newRootCommand(g *globals) *cobra.Command {
 		newHandbackCommand(g),
 		newNotifyCommand(g),
 		newRequestCommand(g),
+		newAgentCommand(g),
+		newAgentsCommand(g),
 		newVersionCommand(g),
 		newInternalStreamCommand(g),
 		newGenManCommand(g, root),

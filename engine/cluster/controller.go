@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -406,4 +407,47 @@ func (x *Controller) Agents(ctx context.Context) ([]AgentStatus, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// ListAgents connects to the cluster as the controller (with the embedded server's key
+// in stateDir/nats, or cluster.creds_file) without starting anything, and lists the
+// agents: `cadang agents` on the controller's host.
+func ListAgents(ctx context.Context, c config.Cluster, stateDir string) ([]AgentStatus, error) {
+	var opt nats.Option
+	url := c.URL
+	if c.Listen != "" {
+		seed, err := os.ReadFile(filepath.Join(stateDir, "nats", ControllerSeedFile))
+		if err != nil {
+			return nil, fmt.Errorf("cluster: the controller's key: %w (has the daemon started with cluster.listen?)", err)
+		}
+		kp, err := nkeys.FromSeed(seed)
+		if err != nil {
+			return nil, err
+		}
+		pub, _ := kp.PublicKey()
+		opt, url = nats.Nkey(pub, kp.Sign), "nats://"+c.Listen
+		if c.TLS.CertFile != "" {
+			url = "tls://" + c.Listen
+		}
+	} else {
+		var err error
+		if opt, err = credsOption(c.CredsFile); err != nil {
+			return nil, fmt.Errorf("cluster.creds_file: %w", err)
+		}
+	}
+	nc, err := nats.Connect(url, opt, nats.Name("cadang-agents"))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: connecting to %s: %w", url, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	kv, err := js.KeyValue(ctx, AgentsBucket)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: bucket %s: %w", AgentsBucket, err)
+	}
+	x := &Controller{cfg: c, kv: kv}
+	return x.Agents(ctx)
 }

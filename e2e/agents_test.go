@@ -1,0 +1,210 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cadang/cadang/engine/api"
+	"github.com/cadang/cadang/internal/testenv"
+)
+
+// agentProc is a `cadang agent run` process of a test.
+type agentProc struct {
+	cmd  *exec.Cmd
+	done chan error
+	log  string
+}
+
+// enrollAgent enrolls an agent in its own folder and returns the cluster.agents entry.
+func enrollAgent(t *testing.T, w *world, name, pool, url string) (dir, entry string) {
+	t.Helper()
+	dir = filepath.Join(w.dir, name)
+	args := []string{"agent", "enroll", name, "-o", dir, "--controller", url, "--json"}
+	if pool != "" {
+		args = append(args, "--pool", pool)
+	}
+	var e struct {
+		Entry struct{ Name, Pool, NKey, Recipient string }
+	}
+	mustJSON(t, w.must(args...).stdout, &e)
+	f, err := os.OpenFile(filepath.Join(dir, "agent.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "restic: {binary: %q}\nheartbeat: 1s\n", w.restic)
+	f.Close()
+	return dir, fmt.Sprintf("    - {name: %s, pool: %q, nkey: %s, recipient: %s}\n", e.Entry.Name, e.Entry.Pool, e.Entry.NKey, e.Entry.Recipient)
+}
+
+func startAgent(t *testing.T, dir string) *agentProc {
+	t.Helper()
+	p := &agentProc{log: filepath.Join(dir, "agent.log"), done: make(chan error, 1)}
+	logf, err := os.Create(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(cadangBin, "agent", "run", "--config", filepath.Join(dir, "agent.yaml"))
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait(); logf.Close() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if b, _ := os.ReadFile(p.log); bytes.Contains(b, []byte("panic:")) || bytes.Contains(b, []byte("DATA RACE")) {
+			t.Errorf("agent log shows a crash:\n%s", b)
+		}
+	})
+	return p
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// A controller with an embedded NATS server and two `cadang agent` processes, each with
+// its own folder: a files target pinned to agent A runs on A, a pooled target on one
+// of them; each run records its agent, the snapshots reach both DRCs, the JetStream
+// store holds no password or S3 secret, and agent B's key cannot take A's jobs.
+func TestAgentsRunBackupsOverJetStream(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	primary := testenv.StartMinIO(t, "cadang")
+	offsite := testenv.StartMinIO(t, "cadang-offsite")
+	src := filepath.Join(w.dir, "srv", "portal")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testenv.RandomFile(t, filepath.Join(src, "data.bin"), 2<<20, 7)
+	if err := os.WriteFile(filepath.Join(src, "a.txt"), []byte("laporan\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	listen := freePort(t)
+	url := "nats://" + listen
+	dirA, entryA := enrollAgent(t, w, "agent-a", "site1", url)
+	dirB, entryB := enrollAgent(t, w, "agent-b", "site1", url)
+	w.config("drcs:\n"+s3DRC("local", "primary", primary, "", "cadang")+s3DRC("offsite", "secondary", offsite, "", "cadang-offsite")+`
+agencies:
+  - {id: dinkes, name: Dinas Kesehatan}
+targets:
+  - {name: pinned, agency: dinkes, kind: files, agent: agent-a, files: {paths: [`+src+`]}}
+  - {name: pooled, agency: dinkes, kind: files, agent_pool: site1, files: {paths: [`+src+`]}}
+`, "cluster:\n  listen: "+listen+"\n  lease: 5s\n  heartbeat_timeout: 5s\n  agents:\n"+entryA+entryB)
+	w.must("init")
+	w.startDaemon()
+	startAgent(t, dirA)
+	startAgent(t, dirB)
+
+	var agents []struct {
+		Name string
+		Up   bool
+	}
+	waitFor(t, "both agents up", 30*time.Second, func() (bool, string) {
+		r := w.cadang("agents", "--json")
+		if r.code != 0 {
+			return false, r.String()
+		}
+		mustJSON(t, r.stdout, &agents)
+		return len(agents) == 2 && agents[0].Up && agents[1].Up, r.stdout
+	})
+
+	pinned, r := w.backupJSON("pinned")
+	if r.code != 0 || pinned.Status != api.Succeeded || pinned.Agent != "agent-a" {
+		t.Fatalf("pinned backup: agent %q status %s: %s\n%s", pinned.Agent, pinned.Status, r, w.log())
+	}
+	pooled, r := w.backupJSON("pooled")
+	if r.code != 0 || pooled.Status != api.Succeeded || (pooled.Agent != "agent-a" && pooled.Agent != "agent-b") {
+		t.Fatalf("pooled backup: agent %q status %s: %s", pooled.Agent, pooled.Status, r)
+	}
+	if runs := w.runs("pinned"); len(runs) == 0 || runs[0].Agent != "agent-a" {
+		t.Errorf("cadang runs pinned --json does not name agent-a: %+v", runs)
+	}
+	if s := w.must("drc", "sync", "--wait"); !strings.Contains(s.stdout, "succeeded") {
+		t.Fatalf("drc sync: %s", s)
+	}
+	for _, tg := range []struct{ name, snap string }{{"pinned", pinned.SnapshotID}, {"pooled", pooled.SnapshotID}} {
+		found := false
+		for _, s := range w.snapshotsJSON(tg.name, "--drc", "offsite") {
+			found = found || s.ID == tg.snap
+		}
+		if !found {
+			t.Errorf("snapshot %s of %s is not at the offsite DRC", tg.snap, tg.name)
+		}
+	}
+
+	// The JetStream store holds only ciphertext: neither the repository's password
+	// nor the S3 secret key is in any of its files.
+	pw, err := os.ReadFile(filepath.Join(w.stateDir, "keys", "local", "dinkes.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	markers := map[string]string{"repository password": strings.TrimSpace(string(pw)), "S3 secret key": primary.SecretKey}
+	store := filepath.Join(w.stateDir, "nats", "jetstream")
+	files := 0
+	_ = filepath.WalkDir(store, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		files++
+		b, _ := os.ReadFile(p)
+		for what, m := range markers {
+			if bytes.Contains(b, []byte(m)) {
+				t.Errorf("%s is in the JetStream store: %s", what, p)
+			}
+		}
+		return nil
+	})
+	if files == 0 {
+		t.Fatalf("no JetStream store under %s", store)
+	}
+
+	// Agent B's key may not take agent A's jobs, nor publish A's results.
+	nk, err := nats.NkeyOptionFromSeed(filepath.Join(dirB, "agent.nk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(url, nk, nats.CustomInboxPrefix("_INBOX_agent-b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := js.Consumer(ctx, "CADANG_JOBS", "agent-agent-a"); err == nil {
+		t.Error("agent-b's key reached agent-a's consumer")
+	}
+	if _, err := js.Consumer(ctx, "CADANG_JOBS", "agent-agent-b"); err != nil {
+		t.Errorf("agent-b's key cannot reach its own consumer: %v", err)
+	}
+	forged, _ := json.Marshal(map[string]any{"run": pinned.ID, "agent": "agent-a"})
+	if _, err := js.Publish(ctx, "cadang.results.agent-a", forged); err == nil {
+		t.Error("agent-b's key published a result as agent-a")
+	}
+}

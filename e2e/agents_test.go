@@ -93,6 +93,7 @@ func freePort(t *testing.T) string {
 // store holds no password or S3 secret, and agent B's key cannot take A's jobs.
 func TestAgentsRunBackupsOverJetStream(t *testing.T) {
 	t.Parallel()
+	start := time.Now()
 	w := newWorld(t)
 	primary := testenv.StartMinIO(t, "cadang")
 	offsite := testenv.StartMinIO(t, "cadang-offsite")
@@ -134,6 +135,7 @@ targets:
 		return len(agents) == 2 && agents[0].Up && agents[1].Up, r.stdout
 	})
 
+	t.Logf("agents up after %s", time.Since(start).Round(time.Millisecond))
 	pinned, r := w.backupJSON("pinned")
 	if r.code != 0 || pinned.Status != api.Succeeded || pinned.Agent != "agent-a" {
 		t.Fatalf("pinned backup: agent %q status %s: %s\n%s", pinned.Agent, pinned.Status, r, w.log())
@@ -145,6 +147,7 @@ targets:
 	if runs := w.runs("pinned"); len(runs) == 0 || runs[0].Agent != "agent-a" {
 		t.Errorf("cadang runs pinned --json does not name agent-a: %+v", runs)
 	}
+	t.Logf("backups done after %s", time.Since(start).Round(time.Millisecond))
 	if s := w.must("drc", "sync", "--wait"); !strings.Contains(s.stdout, "succeeded") {
 		t.Fatalf("drc sync: %s", s)
 	}
@@ -195,16 +198,20 @@ targets:
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := js.Consumer(ctx, "CADANG_JOBS", "agent-agent-a"); err == nil {
+	short := func() context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	if _, err := js.Consumer(short(), "CADANG_JOBS", "agent-agent-a"); err == nil {
 		t.Error("agent-b's key reached agent-a's consumer")
 	}
-	if _, err := js.Consumer(ctx, "CADANG_JOBS", "agent-agent-b"); err != nil {
+	if _, err := js.Consumer(short(), "CADANG_JOBS", "agent-agent-b"); err != nil {
 		t.Errorf("agent-b's key cannot reach its own consumer: %v", err)
 	}
 	forged, _ := json.Marshal(map[string]any{"run": pinned.ID, "agent": "agent-a"})
-	if _, err := js.Publish(ctx, "cadang.results.agent-a", forged); err == nil {
+	if _, err := js.Publish(short(), "cadang.results.agent-a", forged); err == nil {
 		t.Error("agent-b's key published a result as agent-a")
 	}
+	t.Logf("took %s", time.Since(start).Round(time.Millisecond))
 }

@@ -52,7 +52,7 @@ func (a agentRemote) Backup(ctx context.Context, j *queue.Job, t *runs.Target, r
 	if !ok {
 		return nil, nil, fmt.Errorf("unknown drc %q", repo.DRC)
 	}
-	site := *dc
+	site := cluster.Site{Name: dc.Name, Path: dc.Path}
 	if dc.S3 != nil {
 		s3 := *dc.S3
 		creds, err := s3.ReadCredentials()

@@ -171,7 +171,7 @@ func (a *Agent) handle(ctx context.Context, m jetstream.Msg) {
 	res := &Result{Run: job.Run, Agent: a.cfg.Name, Started: time.Now()}
 	var sec Secret
 	if err := open(job.Sealed, a.id, &sec); err != nil {
-		res.Error = "the job cannot be opened with this agent's key: " + err.Error()
+		res.Error = err.Error()
 	} else {
 		a.mu.Lock()
 		a.running[job.Run] = true
@@ -269,13 +269,16 @@ func (a *Agent) flushOutbox(ctx context.Context) {
 func open(sealed []byte, id age.Identity, v any) error {
 	r, err := age.Decrypt(strings.NewReader(string(sealed)), id)
 	if err != nil {
-		return err
+		return fmt.Errorf("the job cannot be opened with this agent's key: %w", err)
 	}
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return err
+		return fmt.Errorf("the job cannot be opened with this agent's key: %w", err)
 	}
-	return json.Unmarshal(data, v)
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("the job is not one this agent understands (another version of cadang?): %w", err)
+	}
+	return nil
 }
 
 func writeFileSync(path string, data []byte) error {
@@ -338,7 +341,7 @@ func (a *Agent) backup(ctx context.Context, sec *Secret, res *Result, phase chan
 		fail(err)
 		return
 	}
-	site, err := drc.Open(sec.DRC, &drc.Restic{Binary: bin, Logger: a.log, StallTimeout: 2 * time.Minute, StopGrace: 10 * time.Second},
+	site, err := drc.Open(drc.Config{Name: sec.DRC.Name, Role: drc.RolePrimary, S3: sec.DRC.S3, Path: sec.DRC.Path}, &drc.Restic{Binary: bin, Logger: a.log, StallTimeout: 2 * time.Minute, StopGrace: 10 * time.Second},
 		filepath.Join(dir, "state"))
 	if err != nil {
 		fail(err)

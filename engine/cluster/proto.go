@@ -41,7 +41,7 @@ type Secret struct {
 	Kind     string          `json:"kind"`
 	Spec     json.RawMessage `json:"spec"` // the target's kind section, as the kind's config type
 	Tags     []string        `json:"tags"`
-	DRC      drc.Config      `json:"drc"` // S3 credentials inline; no file names
+	DRC      Site            `json:"drc"`
 	Password string          `json:"password"`
 	Lease    time.Duration   `json:"lease"`
 }
@@ -79,4 +79,12 @@ type Heartbeat struct {
 	Time     time.Time `json:"time"`
 	Running  []uint64  `json:"running"`
 	Capacity int       `json:"capacity"`
+}
+
+// Site is the DRC a job writes to: its S3 credentials inline (no file names), or a
+// path the agent reaches too.
+type Site struct {
+	Name string        `json:"name"`
+	S3   *drc.S3Config `json:"s3,omitempty"`
+	Path string        `json:"path,omitempty"`
 }

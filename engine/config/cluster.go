@@ -144,6 +144,9 @@ func (c *Config) validateTargetAgent(t *Target, path string, report func(path, m
 	if t.Kind != "files" && t.Kind != "postgres" {
 		report(path+".kind", fmt.Sprintf("kind %q does not run on agents yet (files and postgres do)", t.Kind))
 	}
+	if len(t.Hooks.Before) > 0 || len(t.Hooks.After) > 0 {
+		report(path+".hooks", "hooks do not run on agents yet: a target with agent: or agent_pool: takes none")
+	}
 	if t.Agent != "" {
 		if _, ok := c.Cluster.Agent(t.Agent); !ok {
 			report(path+".agent", fmt.Sprintf("unknown agent %q (not in cluster.agents)", t.Agent))

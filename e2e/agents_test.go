@@ -16,8 +16,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
+	"gopkg.in/yaml.v3"
 
 	"github.com/cadang/cadang/engine/api"
+	clusterpkg "github.com/cadang/cadang/engine/cluster"
+	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/internal/testenv"
 )
 
@@ -93,6 +97,50 @@ func freePort(t *testing.T) string {
 // store holds no password or S3 secret, and agent B's key cannot take A's jobs.
 func TestAgentsRunBackupsOverJetStream(t *testing.T) {
 	t.Parallel()
+	agentsSuite(t, false)
+}
+
+// The same against an external nats-server (built in the tools module: make
+// nats-server), the controller with cluster: {url, creds_file}.
+func TestAgentsRunBackupsOverExternalNATS(t *testing.T) {
+	t.Parallel()
+	agentsSuite(t, true)
+}
+
+// externalNATS starts bin/nats-server with JetStream on listen, its store under dir,
+// with the users and permissions of the controller and the agents.
+func externalNATS(t *testing.T, dir, listen, auth string) string {
+	t.Helper()
+	bin := testenv.Tool(t, "nats-server")
+	store := filepath.Join(dir, "nats-store")
+	host, port, _ := net.SplitHostPort(listen)
+	conf := filepath.Join(dir, "nats-server.conf")
+	body := fmt.Sprintf("host: %q\nport: %s\njetstream {store_dir: %q}\n%s", host, port, store, auth)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", conf)
+	logf, err := os.Create(filepath.Join(dir, "nats-server.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() })
+	waitFor(t, "nats-server to listen", 20*time.Second, func() (bool, string) {
+		c, err := net.Dial("tcp", listen)
+		if err == nil {
+			c.Close()
+			return true, ""
+		}
+		return false, err.Error()
+	})
+	return store
+}
+
+func agentsSuite(t *testing.T, external bool) {
 	start := time.Now()
 	w := newWorld(t)
 	primary := testenv.StartMinIO(t, "cadang")
@@ -110,13 +158,37 @@ func TestAgentsRunBackupsOverJetStream(t *testing.T) {
 	url := "nats://" + listen
 	dirA, entryA := enrollAgent(t, w, "agent-a", "site1", url)
 	dirB, entryB := enrollAgent(t, w, "agent-b", "site1", url)
+	cluster := "cluster:\n  listen: " + listen + "\n"
+	store := filepath.Join(w.stateDir, "nats", "jetstream")
+	if external {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed, _ := kp.Seed()
+		pub, _ := kp.PublicKey()
+		creds := filepath.Join(w.dir, "controller.nk")
+		if err := os.WriteFile(creds, seed, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var list []config.ClusterAgent
+		for _, e := range []string{entryA, entryB} {
+			var a []config.ClusterAgent
+			if err := yaml.Unmarshal([]byte(strings.TrimSpace(e)), &a); err != nil {
+				t.Fatal(err)
+			}
+			list = append(list, a...)
+		}
+		store = externalNATS(t, w.dir, listen, clusterpkg.ServerAuthConfig(pub, list))
+		cluster = "cluster:\n  url: " + url + "\n  creds_file: " + creds + "\n"
+	}
 	w.config("drcs:\n"+s3DRC("local", "primary", primary, "", "cadang")+s3DRC("offsite", "secondary", offsite, "", "cadang-offsite")+`
 agencies:
   - {id: dinkes, name: Dinas Kesehatan}
 targets:
   - {name: pinned, agency: dinkes, kind: files, agent: agent-a, files: {paths: [`+src+`]}}
   - {name: pooled, agency: dinkes, kind: files, agent_pool: site1, files: {paths: [`+src+`]}}
-`, "cluster:\n  listen: "+listen+"\n  lease: 5s\n  heartbeat_timeout: 5s\n  agents:\n"+entryA+entryB)
+`, cluster+"  lease: 5s\n  heartbeat_timeout: 5s\n  agents:\n"+entryA+entryB)
 	w.must("init")
 	w.startDaemon()
 	startAgent(t, dirA)
@@ -168,7 +240,6 @@ targets:
 		t.Fatal(err)
 	}
 	markers := map[string]string{"repository password": strings.TrimSpace(string(pw)), "S3 secret key": primary.SecretKey}
-	store := filepath.Join(w.stateDir, "nats", "jetstream")
 	files := 0
 	_ = filepath.WalkDir(store, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

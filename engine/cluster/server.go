@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -125,4 +126,28 @@ func controllerKey(path string) ([]byte, string, error) {
 	}
 	pub, err := kp.PublicKey()
 	return seed, pub, err
+}
+
+// ServerAuthConfig is the authorization block of an external nats-server's
+// configuration file for a controller key and the enrolled agents: the same users and
+// Permissions the embedded server makes.
+func ServerAuthConfig(controllerNKey string, agents []config.ClusterAgent) string {
+	var b strings.Builder
+	b.WriteString("authorization {\n  users = [\n")
+	fmt.Fprintf(&b, "    {nkey: %q}\n", controllerNKey)
+	for _, a := range agents {
+		p := Permissions(a)
+		fmt.Fprintf(&b, "    {nkey: %q, permissions: {publish: {allow: %s}, subscribe: {allow: %s}}}\n",
+			a.NKey, quoteList(p.Publish.Allow), quoteList(p.Subscribe.Allow))
+	}
+	b.WriteString("  ]\n}\n")
+	return b.String()
+}
+
+func quoteList(l []string) string {
+	q := make([]string, len(l))
+	for i, s := range l {
+		q[i] = strconv.Quote(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }

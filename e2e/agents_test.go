@@ -154,6 +154,13 @@ func agentsSuite(t *testing.T, external bool) {
 		t.Fatal(err)
 	}
 
+	slowSrc := filepath.Join(w.dir, "srv", "slow")
+	if err := os.MkdirAll(slowSrc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if !external {
+		testenv.RandomFile(t, filepath.Join(slowSrc, "big.bin"), 128<<20, 9)
+	}
 	listen := freePort(t)
 	url := "nats://" + listen
 	dirA, entryA := enrollAgent(t, w, "agent-a", "site1", url)
@@ -188,11 +195,12 @@ agencies:
 targets:
   - {name: pinned, agency: dinkes, kind: files, agent: agent-a, files: {paths: [`+src+`]}}
   - {name: pooled, agency: dinkes, kind: files, agent_pool: site1, files: {paths: [`+src+`]}}
+  - {name: slow, agency: dinkes, kind: files, agent: agent-b, files: {paths: [`+slowSrc+`]}}
 `, cluster+"  lease: 5s\n  heartbeat_timeout: 5s\n  agents:\n"+entryA+entryB)
 	w.must("init")
 	w.startDaemon()
 	startAgent(t, dirA)
-	startAgent(t, dirB)
+	procB := startAgent(t, dirB)
 
 	var agents []struct {
 		Name string
@@ -284,5 +292,92 @@ targets:
 	if _, err := js.Publish(short(), "cadang.results.agent-a", forged); err == nil {
 		t.Error("agent-b's key published a result as agent-a")
 	}
+	if !external {
+		killAgentMidRun(t, w, procB, dirB)
+		killControllerMidRun(t, w, dirB)
+	}
 	t.Logf("took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// waitRunOnAgent waits for the agent to start a run (its private folder appears) and
+// returns the run's id.
+func waitRunOnAgent(t *testing.T, dir string) string {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m, _ := filepath.Glob(filepath.Join(dir, "scratch", "run-*")); len(m) > 0 {
+			return strings.TrimPrefix(filepath.Base(m[0]), "run-")
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "agent.log"))
+	t.Fatalf("the agent did not start the run; its log:\n%s", b)
+	return ""
+}
+
+func runStatus(t *testing.T, w *world, target, id string) api.RunInfo {
+	t.Helper()
+	for _, r := range w.runs(target) {
+		if fmt.Sprint(r.ID) == id {
+			return r
+		}
+	}
+	return api.RunInfo{}
+}
+
+// kill -9 of an agent mid-backup: once the lease (5s) expires the run is interrupted;
+// the agent started again backs the target up.
+func killAgentMidRun(t *testing.T, w *world, p *agentProc, dir string) {
+	t.Helper()
+	w.must("backup", "slow")
+	id := waitRunOnAgent(t, dir)
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	p.done <- nil // for the cleanup
+	waitFor(t, "the run to be interrupted", 40*time.Second, func() (bool, string) {
+		r := runStatus(t, w, "slow", id)
+		return r.Status == api.Interrupted, fmt.Sprintf("%s %s", r.Status, r.Error)
+	})
+	os.RemoveAll(filepath.Join(dir, "scratch", "run-"+id))
+	startAgent(t, dir)
+	if r, res := w.backupJSON("slow"); res.code != 0 || r.Agent != "agent-b" {
+		t.Fatalf("backup after the agent restarted: %s", res)
+	}
+}
+
+// kill -9 of the controller mid-run: the agent finishes, keeps the result in its
+// outbox, and delivers it when the controller is back; the run is recorded once.
+func killControllerMidRun(t *testing.T, w *world, dir string) {
+	t.Helper()
+	before := len(w.runs("slow"))
+	w.must("backup", "slow")
+	id := waitRunOnAgent(t, dir)
+	_ = w.daemon.Process.Kill()
+	<-w.daemonDone
+	w.daemon = nil
+	waitFor(t, "the agent to finish the run", 60*time.Second, func() (bool, string) {
+		m, _ := filepath.Glob(filepath.Join(dir, "scratch", "run-*"))
+		return len(m) == 0, fmt.Sprint(m)
+	})
+	w.startDaemon()
+	waitFor(t, "the result to be recorded", 40*time.Second, func() (bool, string) {
+		r := runStatus(t, w, "slow", id)
+		return r.Status == api.Succeeded && r.Agent == "agent-b", fmt.Sprintf("%s %s", r.Status, r.Error)
+	})
+	// The restarted daemon may queue a catch-up backup of its own (the run was
+	// interrupted when it stopped); the run itself is recorded once.
+	runs, mine := w.runs("slow"), 0
+	var l []string
+	for _, r := range runs {
+		l = append(l, fmt.Sprintf("%d %s %s %s agent=%s %s", r.ID, r.Op, r.Reason, r.Status, r.Agent, r.Error))
+		if r.Reason != "catch-up" {
+			mine++
+		}
+	}
+	if mine != before+1 {
+		t.Errorf("%d runs of slow after the restart, want %d:\n%s", len(runs), before+1, strings.Join(l, "\n"))
+	}
+	if box, _ := os.ReadDir(filepath.Join(dir, "scratch", "outbox")); len(box) != 0 {
+		t.Errorf("the agent's outbox still holds %d results", len(box))
+	}
 }

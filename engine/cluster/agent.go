@@ -65,10 +65,13 @@ func NewAgent(cfg *AgentConfig, version string, log *slog.Logger) (*Agent, error
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	if err := os.MkdirAll(filepath.Join(cfg.ScratchDir, "outbox"), 0o700); err != nil {
-		nc.Close()
-		return nil, err
+	for _, d := range []string{"outbox", "done"} {
+		if err := os.MkdirAll(filepath.Join(cfg.ScratchDir, d), 0o700); err != nil {
+			nc.Close()
+			return nil, err
+		}
 	}
+	pruneDone(filepath.Join(cfg.ScratchDir, "done"), 7*24*time.Hour)
 	return &Agent{cfg: cfg, log: log.With("agent", cfg.Name), version: version, id: id, nc: nc, js: js, host: host,
 		running: map[uint64]bool{}}, nil
 }
@@ -168,6 +171,14 @@ func (a *Agent) handle(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	log := a.log.With("run", job.Run)
+	done := filepath.Join(a.cfg.ScratchDir, "done", fmt.Sprintf("run-%d", job.Run))
+	if _, err := os.Stat(done); err == nil {
+		// Redelivered after this agent finished it (its ack was lost with the
+		// controller): the result is in the outbox or delivered; never a second snapshot.
+		log.Info("job already done here: acknowledged again")
+		_ = m.Ack()
+		return
+	}
 	res := &Result{Run: job.Run, Agent: a.cfg.Name, Started: time.Now()}
 	var sec Secret
 	if err := open(job.Sealed, a.id, &sec); err != nil {
@@ -198,9 +209,14 @@ func (a *Agent) handle(ctx context.Context, m jetstream.Msg) {
 	if err := writeFileSync(box, data); err != nil {
 		log.Error("cannot keep the result in the outbox", "err", err)
 	}
-	if err := m.DoubleAck(ctx); err != nil {
+	if err := writeFileSync(done, nil); err != nil {
+		log.Error("cannot mark the job done", "err", err)
+	}
+	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := m.DoubleAck(actx); err != nil {
 		log.Warn("job not acknowledged", "err", err)
 	}
+	cancel()
 	a.deliver(ctx, box, data)
 	log.Info("run ended", "error", res.Error)
 }
@@ -407,3 +423,14 @@ func (w *agentWriter) Stream(ctx context.Context, s targets.StreamSpec) error {
 func (w *agentWriter) Scratch() (string, error) { return w.dir, os.MkdirAll(w.dir, 0o700) }
 
 func (w *agentWriter) Logger() *slog.Logger { return w.log }
+
+// pruneDone removes the marks of jobs done longer ago than age: JetStream redelivers
+// within a lease, not days later.
+func pruneDone(dir string, age time.Duration) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}

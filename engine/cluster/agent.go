@@ -126,7 +126,6 @@ func (a *Agent) Run(ctx context.Context) error {
 
 func (a *Agent) worker(ctx context.Context, cons []jetstream.Consumer) {
 	for ctx.Err() == nil {
-		took := false
 		for _, c := range cons {
 			batch, err := c.Fetch(1, jetstream.FetchMaxWait(time.Second))
 			if err != nil {
@@ -137,11 +136,9 @@ func (a *Agent) worker(ctx context.Context, cons []jetstream.Consumer) {
 				continue
 			}
 			for m := range batch.Messages() {
-				took = true
 				a.handle(ctx, m)
 			}
 		}
-		_ = took
 	}
 }
 

@@ -338,10 +338,12 @@ func killAgentMidRun(t *testing.T, w *world, p *agentProc, dir string) {
 		r := runStatus(t, w, "slow", id)
 		return r.Status == api.Interrupted, fmt.Sprintf("%s %s", r.Status, r.Error)
 	})
-	os.RemoveAll(filepath.Join(dir, "scratch", "run-"+id))
-	startAgent(t, dir)
+	startAgent(t, dir) // removes the run's folder the killed agent left (and the password in it)
 	if r, res := w.backupJSON("slow"); res.code != 0 || r.Agent != "agent-b" {
 		t.Fatalf("backup after the agent restarted: %s", res)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "scratch", "run-"+id)); err == nil {
+		t.Errorf("the killed run's folder is still in the agent's scratch dir")
 	}
 }
 

@@ -72,6 +72,13 @@ func NewAgent(cfg *AgentConfig, version string, log *slog.Logger) (*Agent, error
 		}
 	}
 	pruneDone(filepath.Join(cfg.ScratchDir, "done"), 7*24*time.Hour)
+	// No run is running yet: a run folder left by an agent killed mid-run goes, with
+	// the repository password it held.
+	if stale, _ := filepath.Glob(filepath.Join(cfg.ScratchDir, "run-*")); len(stale) > 0 {
+		for _, d := range stale {
+			_ = os.RemoveAll(d)
+		}
+	}
 	return &Agent{cfg: cfg, log: log.With("agent", cfg.Name), version: version, id: id, nc: nc, js: js, host: host,
 		running: map[uint64]bool{}}, nil
 }

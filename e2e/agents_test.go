@@ -20,8 +20,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cadang/cadang/engine/api"
-	clusterpkg "github.com/cadang/cadang/engine/cluster"
-	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/internal/testenv"
 )
 
@@ -178,15 +176,29 @@ func agentsSuite(t *testing.T, external bool) {
 		if err := os.WriteFile(creds, seed, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		var list []config.ClusterAgent
+		type agent struct{ Name, Pool, NKey string }
+		var list []agent
 		for _, e := range []string{entryA, entryB} {
-			var a []config.ClusterAgent
+			var a []agent
 			if err := yaml.Unmarshal([]byte(strings.TrimSpace(e)), &a); err != nil {
 				t.Fatal(err)
 			}
 			list = append(list, a...)
 		}
-		store = externalNATS(t, w.dir, listen, clusterpkg.ServerAuthConfig(pub, list))
+		// The permissions docs/agents.md gives for an external server, per agent.
+		auth := fmt.Sprintf("authorization {\n  users = [\n    {nkey: %q}\n", pub)
+		for _, a := range list {
+			var pubs []string
+			for _, c := range []string{"agent-" + a.Name, "pool-" + a.Pool} {
+				pubs = append(pubs, `"$JS.API.CONSUMER.MSG.NEXT.CADANG_JOBS.`+c+`"`, `"$JS.API.CONSUMER.INFO.CADANG_JOBS.`+c+`"`,
+					`"$JS.ACK.CADANG_JOBS.`+c+`.>"`)
+			}
+			pubs = append(pubs, `"cadang.results.`+a.Name+`"`, `"cadang.progress.`+a.Name+`"`, `"$KV.cadang_agents.`+a.Name+`"`)
+			auth += fmt.Sprintf("    {nkey: %q, permissions: {publish: {allow: [%s]}, subscribe: {allow: [\"_INBOX_%s.>\"]}}}\n",
+				a.NKey, strings.Join(pubs, ", "), a.Name)
+		}
+		auth += "  ]\n}\n"
+		store = externalNATS(t, w.dir, listen, auth)
 		cluster = "cluster:\n  url: " + url + "\n  creds_file: " + creds + "\n"
 	}
 	w.config("drcs:\n"+s3DRC("local", "primary", primary, "", "cadang")+s3DRC("offsite", "secondary", offsite, "", "cadang-offsite")+`

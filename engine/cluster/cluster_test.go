@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/internal/testenv"
@@ -166,5 +168,35 @@ func TestOutboxDeliveredAfterRestart(t *testing.T) {
 	case r := <-got:
 		t.Errorf("result recorded twice: %+v", r)
 	default:
+	}
+}
+
+// ServerAuthConfig is a valid nats-server configuration that gives each agent the
+// embedded server's permissions.
+func TestServerAuthConfig(t *testing.T) {
+	key := func() string {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _ := kp.PublicKey()
+		return pub
+	}
+	a := config.ClusterAgent{Name: "hyp-07", Pool: "hv", NKey: key()}
+	f := filepath.Join(t.TempDir(), "nats.conf")
+	if err := os.WriteFile(f, []byte(ServerAuthConfig(key(), []config.ClusterAgent{a})), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o, err := server.ProcessConfigFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Nkeys) != 2 || o.Nkeys[1].Permissions == nil {
+		t.Fatalf("users: %+v", o.Nkeys)
+	}
+	want := Permissions(a)
+	if got := o.Nkeys[1].Permissions; fmt.Sprint(got.Publish.Allow) != fmt.Sprint(want.Publish.Allow) ||
+		fmt.Sprint(got.Subscribe.Allow) != fmt.Sprint(want.Subscribe.Allow) {
+		t.Errorf("permissions %+v %+v, want %+v %+v", got.Publish, got.Subscribe, want.Publish, want.Subscribe)
 	}
 }

@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/cadang/cadang/engine.Version=$(VERSION)
 TEST_TIMEOUT ?= 80m
 
-.PHONY: all build man tools restic minio staticcheck mc services test check unit e2e bench demo clean deb
+.PHONY: all build man tools restic minio staticcheck mc nats-server services test check unit e2e bench demo clean deb
 
 all: build
 
@@ -24,7 +24,7 @@ man:
 
 # Pinned tools, built from their own modules (e2e/tools/*/go.mod) and cached outside
 # the checkout (~/.cache/cadang-tools, keyed by version).
-tools: restic minio staticcheck mc
+tools: restic minio staticcheck mc nats-server
 restic:
 	e2e/tools/build.sh restic
 minio:
@@ -33,6 +33,8 @@ staticcheck:
 	e2e/tools/build.sh staticcheck
 mc:
 	e2e/tools/build.sh mc
+nats-server:
+	e2e/tools/build.sh nats-server
 
 # The Debian package dist/cadang_<version>_amd64.deb (packaging/, docs/install.md),
 # built with the pinned nfpm; reproducible: times from the last commit.

@@ -18,6 +18,7 @@ import (
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/cluster"
 	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/engine/lease"
 	"github.com/cadang/cadang/engine/notify"
@@ -112,6 +113,8 @@ type Daemon struct {
 	// deferredPrunes are the agencies whose prune at the primary PruneGate refused:
 	// the first replication pass after which the gate opens queues it again.
 	deferredPrunes map[string]bool
+	// cluster dispatches runs to agents (agents.go); nil without cluster:.
+	cluster *cluster.Controller
 }
 
 // target is a configured target with its implementation.
@@ -171,6 +174,13 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.live.Store(st)
+	if err := d.openCluster(); err != nil {
+		cat.Close()
+		return nil, err
+	}
+	if d.cluster != nil {
+		d.live.Store(d.mustRebuild(st)) // the runner, now with its remote
+	}
 	d.setupQueue(cfg)
 	return d, nil
 }
@@ -200,6 +210,9 @@ func (l siteList) site(name string) (*drc.Site, error) {
 func (d *Daemon) Serve(ctx context.Context) error {
 	cf := d.conf()
 	defer d.cat.Close()
+	if d.cluster != nil {
+		defer d.cluster.Close()
+	}
 	d.decideRole(ctx) // standby.go: primary, standby or read-only
 	role, why := d.role()
 	if role == rolePrimary {

@@ -54,7 +54,7 @@ func (d *Daemon) build(cfg *config.Config) (*setup, error) {
 	}
 	st.reports = reports.New(d.cat, cfg, st.sched.Loc(), d.now)
 	st.runs = runs.New(runs.Deps{Config: cfg, Log: d.log, Catalog: d.cat, Sites: d.sites, Repl: d.repl, Leases: d.leases,
-		Reports: st.reports, Location: st.sched.Loc(), Now: d.now, Hooks: runHooks{d}})
+		Reports: st.reports, Location: st.sched.Loc(), Now: d.now, Hooks: runHooks{d}, Remote: d.remote()})
 	return st, nil
 }
 

@@ -49,7 +49,7 @@ type (
 // apiRun maps a catalog run to the wire.
 func apiRun(r catalog.Run) api.Run {
 	return api.Run{
-		ID: r.ID, Op: r.Op, Target: r.Target, Agency: r.Agency, Kind: r.Kind, DRC: r.DRC, Reason: r.Reason,
+		ID: r.ID, Op: r.Op, Target: r.Target, Agency: r.Agency, Kind: r.Kind, DRC: r.DRC, Reason: r.Reason, Agent: r.Agent,
 		Status: api.RunStatus(r.Status), Queued: r.Queued, Started: r.Started, Ended: r.Ended, Time: r.Time(),
 		SnapshotID: r.SnapshotID, Destination: r.Destination, BytesProcessed: r.BytesProcessed, BytesAdded: r.BytesAdded,
 		BytesStored: r.BytesStored, FilesProcessed: r.FilesProcessed, FilesNew: r.FilesNew, FilesChanged: r.FilesChanged,

@@ -190,6 +190,8 @@ func newRootCommand(g *globals) *cobra.Command {
 		newRequestCommand(g),
 		newPGCommand(g),
 		newWALPushCommand(g),
+		newAgentCommand(g),
+		newAgentsCommand(g),
 		newVersionCommand(g),
 		newInternalStreamCommand(g),
 		newGenManCommand(g, root),

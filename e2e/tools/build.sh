@@ -4,12 +4,12 @@
 # binary is cached outside the checkout, keyed by that version, so a fresh clone on
 # the same machine links it in seconds instead of rebuilding for minutes.
 #
-#   e2e/tools/build.sh restic|minio|staticcheck|mc|nfpm
+#   e2e/tools/build.sh restic|minio|staticcheck|mc|nfpm|nats-server
 #
 # CADANG_TOOLS_CACHE overrides the cache folder (default ~/.cache/cadang-tools).
 set -euo pipefail
 
-name=${1:?usage: build.sh restic|minio|staticcheck|mc|nfpm}
+name=${1:?usage: build.sh restic|minio|staticcheck|mc|nfpm|nats-server}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 mod="$root/e2e/tools/$name"
 case "$name" in
@@ -18,6 +18,7 @@ case "$name" in
   staticcheck) pkg=honnef.co/go/tools/cmd/staticcheck ;;
   mc)     pkg=github.com/minio/mc ;;  # MinIO's client: users and policies for the tests
   nfpm)   pkg=github.com/goreleaser/nfpm/v2/cmd/nfpm ;;  # builds the .deb (make deb)
+  nats-server) pkg=github.com/nats-io/nats-server/v2 ;;  # an external NATS server for the agents' tests
   *) echo "build.sh: unknown tool $name" >&2; exit 2 ;;
 esac
 

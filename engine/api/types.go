@@ -39,6 +39,7 @@ type Run struct {
 	Kind   string    `json:"kind,omitempty"`
 	DRC    string    `json:"drc,omitempty"`
 	Reason string    `json:"reason,omitempty"` // on-demand, schedule, catch-up, recovery, ...
+	Agent  string    `json:"agent,omitempty"`  // the cadang agent that executed it; empty: the daemon
 	Status RunStatus `json:"status"`
 
 	Queued  time.Time `json:"queued"`

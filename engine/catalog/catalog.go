@@ -181,6 +181,7 @@ type Run struct {
 	Kind   string `json:"kind,omitempty"`
 	DRC    string `json:"drc,omitempty"`
 	Reason string `json:"reason,omitempty"` // on-demand, schedule, catch-up, ...
+	Agent  string `json:"agent,omitempty"`  // the cadang agent that executed it (cluster:); empty: the daemon
 	Status Status `json:"status"`
 
 	Queued  time.Time `json:"queued"`

@@ -54,6 +54,8 @@ type Config struct {
 	// files of one runbook each, of the same shape (relative to this file).
 	Runbooks    []runbooks.Runbook `yaml:"runbooks"`
 	RunbooksDir string             `yaml:"runbooks_dir"`
+	// Cluster dispatches runs to agents over NATS JetStream (cluster.go).
+	Cluster Cluster `yaml:"cluster"`
 
 	File string `yaml:"-"` // the file the config was loaded from
 	// Digest is the SHA-256 of the file's bytes as loaded (hex): a client compares it
@@ -168,6 +170,10 @@ type Target struct {
 	Drill *Drill `yaml:"drill"`
 	// API is what the agency may ask of this target through the network API.
 	API TargetAPI `yaml:"api"`
+	// Agent runs the target's backups on the named agent; AgentPool on any free agent
+	// of the pool (cluster.go). Neither: in-process.
+	Agent     string `yaml:"agent"`
+	AgentPool string `yaml:"agent_pool"`
 
 	Spec     any                   `yaml:"-"`
 	Sections map[string]*yaml.Node `yaml:",rest"`
@@ -346,6 +352,7 @@ func (c *Config) resolvePaths() {
 	c.Report.Dir = abs(c.Report.Dir)
 	c.RunbooksDir = abs(c.RunbooksDir)
 	c.Daemon.Socket = abs(c.Daemon.Socket)
+	c.Cluster.CredsFile, c.Cluster.TLS.CertFile, c.Cluster.TLS.KeyFile = abs(c.Cluster.CredsFile), abs(c.Cluster.TLS.CertFile), abs(c.Cluster.TLS.KeyFile)
 	if sb := c.Daemon.Standby; sb != nil {
 		sb.IdentityFile = abs(sb.IdentityFile)
 	}
@@ -384,6 +391,7 @@ func (c *Config) applyDefaults() {
 			}
 		}
 	}
+	c.Cluster.applyDefaults()
 	if c.Daemon.Site == "" {
 		c.Daemon.Site, _ = os.Hostname()
 	}
@@ -441,6 +449,7 @@ func (c *Config) validate(report func(path, msg string), inlineRunbooks int) {
 	c.StateProtection.validate(report)
 	c.Metrics.validate(report)
 	c.validateNotify(report)
+	c.Cluster.validate(report)
 
 	if len(c.DRCs) == 0 {
 		report("drcs", "required: at least one DRC")
@@ -556,6 +565,7 @@ func (c *Config) validate(report func(path, msg string), inlineRunbooks int) {
 			t.Drill.validate(c, at(path+".drill"))
 		}
 		t.API.validate(t.Kind, at(path+".api"))
+		c.validateTargetAgent(t, path, report)
 	}
 	c.Drill.validate(c, at("drill"))
 	c.Report.validate(at("report"))

@@ -73,7 +73,11 @@ func (x *Runner) Backup(ctx context.Context, j *queue.Job, t *Target) (err error
 	var res *targets.BackupResult
 	if err == nil {
 		j.SetProgress(func(p *api.Progress) { p.Phase = "backup" })
-		res, err = t.Impl.Backup(ctx, w)
+		if x.remote(t) {
+			res, err = x.remoteBackup(ctx, j, t, w)
+		} else {
+			res, err = t.Impl.Backup(ctx, w)
+		}
 		if err == nil && w.summary == nil {
 			err = errors.New("the target wrote no snapshot")
 		}
@@ -104,6 +108,10 @@ func (x *Runner) Backup(ctx context.Context, j *queue.Job, t *Target) (err error
 		}
 	}
 
+	if w.remoteAck != nil {
+		w.remoteAck()
+	}
+
 	if len(t.Cfg.Hooks.After) > 0 {
 		j.SetProgress(func(p *api.Progress) { p.Phase = "after-hooks" })
 		env := append(hookEnv, "CADANG_STATUS="+string(r.Status), "CADANG_SNAPSHOT="+r.SnapshotID, "CADANG_ERROR="+r.Error)
@@ -132,12 +140,15 @@ func (x *Runner) classify(ctx context.Context, r *catalog.Run, w *writer, res *t
 	switch {
 	case err == nil:
 		r.Status = catalog.Succeeded
-	case ctx.Err() != nil:
+	case ctx.Err() != nil || interrupted(err):
 		r.Status = catalog.Interrupted
 		if errors.Is(context.Cause(ctx), ErrCancelled) {
 			r.Status = catalog.Cancelled
 		}
 		r.Error = oneline.Of(WithCause(context.Cause(ctx), err))
+		if ctx.Err() == nil {
+			r.Error = oneline.Of(err.Error())
+		}
 	case errors.Is(err, drc.ErrPartial) && w.summary != nil:
 		r.Status, r.Error = catalog.Partial, oneline.Of(err.Error())
 	default:
@@ -218,6 +229,8 @@ type writer struct {
 	used    bool
 	summary *drc.BackupSummary
 	scratch string
+	// remoteAck forgets an agent's result once the run is recorded (remote.go).
+	remoteAck func()
 }
 
 // Interface guards

@@ -54,6 +54,8 @@ type Deps struct {
 	Location *time.Location // the scheduler's zone (retention's days, weeks, months)
 	Now      func() time.Time
 	Hooks    Hooks
+	// Remote, if set, runs the backups of targets with agent: or agent_pool:.
+	Remote Remote
 }
 
 // Runner executes runs: the body of each op, given its queued job.
@@ -68,12 +70,13 @@ type Runner struct {
 	loc     *time.Location
 	now     func() time.Time
 	hooks   Hooks
+	rem     Remote
 }
 
 // New returns a Runner over the daemon's parts.
 func New(d Deps) *Runner {
 	return &Runner{cfg: d.Config, log: d.Log, cat: d.Catalog, sites: d.Sites, repl: d.Repl, leases: d.Leases, reports: d.Reports,
-		loc: d.Location, now: d.Now, hooks: d.Hooks}
+		loc: d.Location, now: d.Now, hooks: d.Hooks, rem: d.Remote}
 }
 
 func (x *Runner) primary() *drc.Site { return x.sites[0] }

@@ -1,0 +1,160 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/engine/api"
+	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/cluster"
+	"github.com/cadang/cadang/engine/queue"
+	"github.com/cadang/cadang/engine/runs"
+	"github.com/cadang/cadang/internal/oneline"
+)
+
+// openCluster starts the embedded NATS server or connects to the external one when
+// the config has cluster: (docs/agents.md).
+func (d *Daemon) openCluster() error {
+	cfg := d.conf().cfg
+	if !cfg.Cluster.Enabled() {
+		return nil
+	}
+	c, err := cluster.Open(context.Background(), cfg.Cluster, cfg.StateDir, cluster.Options{Logger: d.log, Orphan: d.adoptResult})
+	if err != nil {
+		return err
+	}
+	d.cluster = c
+	d.log.Info("cluster: dispatching to agents", "listen", cfg.Cluster.Listen, "url", cfg.Cluster.URL, "agents", len(cfg.Cluster.Agents))
+	return nil
+}
+
+// remote is the runs.Remote of the daemon: nil without cluster:.
+func (d *Daemon) remote() runs.Remote {
+	if d.cluster == nil {
+		return nil
+	}
+	return agentRemote{d}
+}
+
+type agentRemote struct{ d *Daemon }
+
+// Backup implements runs.Remote: it seals the DRC's credentials, the repository's
+// password and the target's section to the agent's key and dispatches the job.
+func (a agentRemote) Backup(ctx context.Context, j *queue.Job, t *runs.Target, repo *drc.Repo, tags []string) (*runs.RemoteResult, func(), error) {
+	cfg := a.d.conf().cfg
+	dc, ok := cfg.DRC(repo.DRC)
+	if !ok {
+		return nil, nil, fmt.Errorf("unknown drc %q", repo.DRC)
+	}
+	site := cluster.Site{Name: dc.Name, Path: dc.Path}
+	if dc.S3 != nil {
+		s3 := *dc.S3
+		creds, err := s3.ReadCredentials()
+		if err != nil {
+			return nil, nil, fmt.Errorf("drc %q: %w", dc.Name, err)
+		}
+		s3.AccessKey, s3.SecretKey, s3.AccessKeyFile, s3.SecretKeyFile = creds.AccessKey, creds.SecretKey, "", ""
+		site.S3 = &s3
+	}
+	pw, err := os.ReadFile(filepath.Join(cfg.StateDir, "keys", repo.DRC, repo.Agency+".key"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("agency %q has no repository password for drc %q", repo.Agency, repo.DRC)
+	}
+	spec, err := json.Marshal(t.Cfg.Spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	j.SetProgress(func(p *api.Progress) { p.Phase = "waiting for an agent" })
+	q := cluster.Request{Run: j.Run.ID, Agent: t.Cfg.Agent, Pool: t.Cfg.AgentPool, Secret: cluster.Secret{
+		Target: t.Cfg.Name, Agency: t.Cfg.Agency, Kind: t.Cfg.Kind, Spec: spec, Tags: tags, DRC: site,
+		Password: string(trimNewline(pw)),
+	}}
+	res, ack, err := a.d.cluster.Dispatch(ctx, q, func(p cluster.Progress) {
+		j.SetProgress(func(q *api.Progress) {
+			q.Phase = p.Phase + " on agent " + p.Agent
+			q.PercentDone, q.BytesDone, q.TotalBytes = p.PercentDone, p.BytesDone, p.TotalBytes
+		})
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return &runs.RemoteResult{Agent: res.Agent, Summary: res.Summary, Partial: res.Partial, Error: res.Error, Notes: res.Notes,
+			Manifest: res.Manifest}, func() {
+			if err := ack(); err != nil {
+				a.d.log.Warn("cluster: result not acknowledged; it will be offered again", "run", j.Run.ID, "err", err)
+			}
+		}, nil
+}
+
+func trimNewline(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// adoptResult records an agent's result that no running dispatch waits for: its run
+// was dispatched before this daemon restarted (and recorded interrupted then). The
+// snapshot it wrote is recorded and replicated; the run gets the agent's outcome.
+func (d *Daemon) adoptResult(res *cluster.Result) error {
+	r, err := d.cat.Run(res.Run)
+	if err != nil {
+		return err
+	}
+	if r.Agent == res.Agent && r.Status != catalog.Running && r.Status != catalog.Interrupted {
+		return nil // recorded already: a redelivery
+	}
+	if r.Status == catalog.Running && d.queue.Get(r.ID) != nil {
+		return errors.New("its run is still being dispatched")
+	}
+	r.Agent, r.Started, r.Ended = res.Agent, res.Started, res.Ended
+	r.Notes = append(r.Notes, "result delivered by agent "+res.Agent+" after the daemon restarted")
+	r.Notes = append(r.Notes, res.Notes...)
+	switch {
+	case res.Error == "":
+		r.Status, r.Error = catalog.Succeeded, ""
+	case res.Partial:
+		r.Status, r.Error = catalog.Partial, oneline.Of(res.Error)
+	default:
+		r.Status, r.Error = catalog.Failed, oneline.Of(res.Error)
+	}
+	if s := res.Summary; s != nil && s.SnapshotID != "" {
+		r.SnapshotID, r.BytesProcessed, r.BytesAdded, r.BytesStored = s.SnapshotID, s.TotalBytesProcessed, s.DataAdded, s.DataAddedPacked
+		r.FilesProcessed, r.FilesNew, r.FilesChanged = s.TotalFilesProcessed, s.FilesNew, s.FilesChanged
+		status := catalog.SnapshotGood
+		switch r.Status {
+		case catalog.Partial:
+			status = catalog.SnapshotPartial
+		case catalog.Failed:
+			status = catalog.SnapshotBad
+		}
+		if err := d.cat.MergeSnapshot(&catalog.Snapshot{ID: s.SnapshotID, Target: r.Target, Agency: r.Agency, Kind: r.Kind,
+			Time: s.BackupStart, RunID: r.ID, Status: status, DRC: r.DRC, Sites: map[string]time.Time{r.DRC: d.now()},
+			Bytes: s.TotalBytesProcessed}, true); err != nil {
+			return err
+		}
+	}
+	if err := d.cat.UpdateRun(r); err != nil {
+		return err
+	}
+	if r.SnapshotID != "" {
+		d.repl.AfterBackup(r)
+	}
+	d.log.Info("cluster: an agent's result recorded after a restart", "run", r.ID, "agent", res.Agent, "status", r.Status)
+	return nil
+}
+
+// mustRebuild makes st's runner again once the cluster is open (its remote).
+func (d *Daemon) mustRebuild(st *setup) *setup {
+	n, err := d.build(st.cfg)
+	if err != nil {
+		return st // built once already: cannot fail now
+	}
+	return n
+}

@@ -1,0 +1,440 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"filippo.io/age"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/targets"
+)
+
+// Agent is `cadang agent run`: it takes the jobs of its name and of its pool, runs
+// them here (the target kind and restic, writing straight to the DRC) and reports.
+type Agent struct {
+	cfg     *AgentConfig
+	log     *slog.Logger
+	version string
+	id      *age.X25519Identity
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	host    string
+
+	mu      sync.Mutex
+	running map[uint64]bool
+}
+
+// NewAgent reads the agent's keys and connects to the controller's NATS server.
+func NewAgent(cfg *AgentConfig, version string, log *slog.Logger) (*Agent, error) {
+	raw, err := os.ReadFile(cfg.IdentityFile)
+	if err != nil {
+		return nil, fmt.Errorf("identity_file: %w", err)
+	}
+	id, err := age.ParseX25519Identity(strings.TrimSpace(string(raw)))
+	if err != nil {
+		return nil, fmt.Errorf("identity_file %s: not an age identity", cfg.IdentityFile)
+	}
+	nk, err := nats.NkeyOptionFromSeed(cfg.NKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("nkey_file: %w", err)
+	}
+	opts := []nats.Option{nk, nats.CustomInboxPrefix(inboxPrefix(cfg.Name)), nats.Name("cadang-agent-" + cfg.Name),
+		nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
+	if cfg.CAFile != "" {
+		opts = append(opts, nats.RootCAs(cfg.CAFile))
+	}
+	nc, err := nats.Connect(cfg.Controller, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("agent %s: connecting to %s: %w", cfg.Name, cfg.Controller, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	for _, d := range []string{"outbox", "done"} {
+		if err := os.MkdirAll(filepath.Join(cfg.ScratchDir, d), 0o700); err != nil {
+			nc.Close()
+			return nil, err
+		}
+	}
+	pruneDone(filepath.Join(cfg.ScratchDir, "done"), 7*24*time.Hour)
+	// No run is running yet: a run folder left by an agent killed mid-run goes, with
+	// the repository password it held.
+	if stale, _ := filepath.Glob(filepath.Join(cfg.ScratchDir, "run-*")); len(stale) > 0 {
+		for _, d := range stale {
+			_ = os.RemoveAll(d)
+		}
+	}
+	return &Agent{cfg: cfg, log: log.With("agent", cfg.Name), version: version, id: id, nc: nc, js: js, host: host,
+		running: map[uint64]bool{}}, nil
+}
+
+// Close disconnects.
+func (a *Agent) Close() { a.nc.Close() }
+
+// Run takes jobs until ctx ends; a run in progress is then cancelled (restic gets
+// SIGINT) and its result, if any, stays in the outbox for the next start.
+func (a *Agent) Run(ctx context.Context) error {
+	var cons []jetstream.Consumer
+	names := []string{agentConsumer(a.cfg.Name)}
+	if a.cfg.Pool != "" {
+		names = append(names, poolConsumer(a.cfg.Pool))
+	}
+	for _, n := range names {
+		c, err := a.js.Consumer(ctx, JobsStream, n)
+		if err != nil {
+			return fmt.Errorf("agent %s: consumer %s: %w (is the agent enrolled in the controller's cluster.agents?)", a.cfg.Name, n, err)
+		}
+		cons = append(cons, c)
+	}
+	a.flushOutbox(ctx)
+	a.heartbeat(ctx)
+	a.log.Info("cadang agent started", "controller", a.cfg.Controller, "pool", a.cfg.Pool, "concurrency", a.cfg.Concurrency)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(a.cfg.Heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				a.heartbeat(ctx)
+				a.flushOutbox(ctx)
+			}
+		}
+	}()
+	for i := 0; i < a.cfg.Concurrency; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.worker(ctx, cons)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (a *Agent) worker(ctx context.Context, cons []jetstream.Consumer) {
+	for ctx.Err() == nil {
+		for _, c := range cons {
+			batch, err := c.Fetch(1, jetstream.FetchMaxWait(time.Second))
+			if err != nil {
+				if ctx.Err() == nil {
+					a.log.Warn("fetching jobs", "err", err)
+					time.Sleep(time.Second)
+				}
+				continue
+			}
+			for m := range batch.Messages() {
+				a.handle(ctx, m)
+			}
+		}
+	}
+}
+
+func (a *Agent) heartbeat(ctx context.Context) {
+	a.mu.Lock()
+	run := make([]uint64, 0, len(a.running))
+	for id := range a.running {
+		run = append(run, id)
+	}
+	a.mu.Unlock()
+	data, _ := json.Marshal(Heartbeat{Name: a.cfg.Name, Pool: a.cfg.Pool, Host: a.host, Version: a.version, Time: time.Now(),
+		Running: run, Capacity: a.cfg.Concurrency})
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := a.js.Publish(pctx, heartbeatSubject(a.cfg.Name), data); err != nil && ctx.Err() == nil {
+		a.log.Warn("heartbeat not delivered", "err", err)
+	}
+}
+
+// handle runs one job: decrypt it, keep its lease alive while the backup runs, put
+// the result in the outbox, acknowledge the job, then deliver the result.
+func (a *Agent) handle(ctx context.Context, m jetstream.Msg) {
+	var job Job
+	if err := json.Unmarshal(m.Data(), &job); err != nil {
+		a.log.Error("an unreadable job dropped", "err", err)
+		_ = m.Term()
+		return
+	}
+	log := a.log.With("run", job.Run)
+	done := filepath.Join(a.cfg.ScratchDir, "done", fmt.Sprintf("run-%d", job.Run))
+	if _, err := os.Stat(done); err == nil {
+		// Redelivered after this agent finished it (its ack was lost with the
+		// controller): the result is in the outbox or delivered; never a second snapshot.
+		log.Info("job already done here: acknowledged again")
+		_ = m.Ack()
+		return
+	}
+	res := &Result{Run: job.Run, Agent: a.cfg.Name, Started: time.Now()}
+	var sec Secret
+	if err := open(job.Sealed, a.id, &sec); err != nil {
+		res.Error = err.Error()
+	} else {
+		a.mu.Lock()
+		a.running[job.Run] = true
+		a.mu.Unlock()
+		log.Info("run started", "target", sec.Target)
+		runCtx, cancel := context.WithCancel(ctx)
+		phase := make(chan Progress, 1)
+		done := make(chan struct{})
+		go a.keepAlive(runCtx, m, job.Run, sec.Lease, phase, done)
+		a.backup(runCtx, &sec, res, phase)
+		cancel()
+		<-done
+		a.mu.Lock()
+		delete(a.running, job.Run)
+		a.mu.Unlock()
+	}
+	res.Ended = time.Now()
+	if ctx.Err() != nil {
+		log.Warn("run stopped with the agent; its job is redelivered or withdrawn by the controller")
+		return
+	}
+	data, _ := json.Marshal(res)
+	box := filepath.Join(a.cfg.ScratchDir, "outbox", fmt.Sprintf("run-%d.json", job.Run))
+	if err := writeFileSync(box, data); err != nil {
+		log.Error("cannot keep the result in the outbox", "err", err)
+	}
+	if err := writeFileSync(done, nil); err != nil {
+		log.Error("cannot mark the job done", "err", err)
+	}
+	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := m.DoubleAck(actx); err != nil {
+		log.Warn("job not acknowledged", "err", err)
+	}
+	cancel()
+	a.deliver(ctx, box, data)
+	log.Info("run ended", "error", res.Error)
+}
+
+// keepAlive tells JetStream the job is in progress and the controller how it goes,
+// more often than the lease.
+func (a *Agent) keepAlive(ctx context.Context, m jetstream.Msg, run uint64, lease time.Duration, phase <-chan Progress, done chan<- struct{}) {
+	defer close(done)
+	every := lease / 3
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last := Progress{Run: run, Agent: a.cfg.Name, Phase: "started"}
+	send := func() {
+		data, _ := json.Marshal(last)
+		_ = a.nc.Publish(progressSubject(a.cfg.Name), data)
+	}
+	send()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-phase:
+			last = p
+		case <-t.C:
+			_ = m.InProgress()
+			send()
+		}
+	}
+}
+
+// deliver publishes a result; once CADANG_RESULTS has it, the outbox file goes.
+func (a *Agent) deliver(ctx context.Context, box string, data []byte) {
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := a.js.Publish(pctx, resultSubject(a.cfg.Name), data); err != nil {
+		a.log.Warn("result kept in the outbox: not delivered yet", "file", box, "err", err)
+		return
+	}
+	if err := os.Remove(box); err != nil {
+		a.log.Error("outbox", "err", err)
+	}
+}
+
+// flushOutbox delivers results a former run of the agent could not.
+func (a *Agent) flushOutbox(ctx context.Context) {
+	dir := filepath.Join(a.cfg.ScratchDir, "outbox")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		data, err := os.ReadFile(p)
+		if err == nil {
+			a.deliver(ctx, p, data)
+		}
+	}
+}
+
+func open(sealed []byte, id age.Identity, v any) error {
+	r, err := age.Decrypt(strings.NewReader(string(sealed)), id)
+	if err != nil {
+		return fmt.Errorf("the job cannot be opened with this agent's key: %w", err)
+	}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("the job cannot be opened with this agent's key: %w", err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("the job is not one this agent understands (another version of cadang?): %w", err)
+	}
+	return nil
+}
+
+func writeFileSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// backup runs the target kind here with restic writing to the job's DRC.
+func (a *Agent) backup(ctx context.Context, sec *Secret, res *Result, phase chan<- Progress) {
+	run := res.Run
+	dir := filepath.Join(a.cfg.ScratchDir, fmt.Sprintf("run-%d", run))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		res.Error = err.Error()
+		return
+	}
+	defer os.RemoveAll(dir)
+	fail := func(err error) { res.Error = strings.ReplaceAll(err.Error(), "\n", " ") }
+	kind, ok := targets.Lookup(sec.Kind)
+	if !ok {
+		fail(fmt.Errorf("kind %q is not known to this agent", sec.Kind))
+		return
+	}
+	spec := kind.NewConfig()
+	if err := json.Unmarshal(sec.Spec, spec); err != nil {
+		fail(fmt.Errorf("target %q: %w", sec.Target, err))
+		return
+	}
+	impl, err := kind.New(targets.Spec{Name: sec.Target, Agency: sec.Agency, Config: spec, Logger: a.log.With("target", sec.Target)})
+	if err != nil {
+		fail(err)
+		return
+	}
+	// The repository password is written where drc looks for it, in this run's
+	// private folder (0700, file 0600), and removed with it.
+	keys := filepath.Join(dir, "state", "keys", sec.DRC.Name)
+	if err := os.MkdirAll(keys, 0o700); err != nil {
+		fail(err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(keys, sec.Agency+".key"), []byte(sec.Password+"\n"), 0o600); err != nil {
+		fail(err)
+		return
+	}
+	bin, err := drc.FindRestic(a.cfg.Restic.Binary)
+	if err != nil {
+		fail(err)
+		return
+	}
+	site, err := drc.Open(drc.Config{Name: sec.DRC.Name, Role: drc.RolePrimary, S3: sec.DRC.S3, Path: sec.DRC.Path}, &drc.Restic{Binary: bin, Logger: a.log, StallTimeout: 2 * time.Minute, StopGrace: 10 * time.Second},
+		filepath.Join(dir, "state"))
+	if err != nil {
+		fail(err)
+		return
+	}
+	w := &agentWriter{repo: site.Repo(sec.Agency), host: sec.Target, tags: sec.Tags, dir: filepath.Join(dir, "scratch"),
+		log: a.log.With("run", run, "target", sec.Target), phase: phase, run: run, agent: a.cfg.Name}
+	br, err := impl.Backup(ctx, w)
+	if br != nil {
+		res.Manifest, res.Notes = br.Manifest, br.Notes
+	}
+	res.Summary = w.summary
+	switch {
+	case err == nil && w.summary == nil:
+		res.Error = "the target wrote no snapshot"
+	case errors.Is(err, drc.ErrPartial) && w.summary != nil:
+		res.Partial, res.Error = true, strings.ReplaceAll(err.Error(), "\n", " ")
+	case err != nil:
+		fail(err)
+	}
+}
+
+// agentWriter is the targets.Writer of a run on an agent.
+type agentWriter struct {
+	repo    *drc.Repo
+	host    string
+	tags    []string
+	dir     string
+	log     *slog.Logger
+	phase   chan<- Progress
+	run     uint64
+	agent   string
+	summary *drc.BackupSummary
+}
+
+var _ targets.Writer = (*agentWriter)(nil)
+
+func (w *agentWriter) backup(ctx context.Context, o drc.BackupOptions) error {
+	if w.summary != nil {
+		return errors.New("a backup run writes one snapshot: the target called its writer twice")
+	}
+	o.Host = w.host
+	o.Tags = append(append([]string{}, w.tags...), o.Tags...)
+	sum, _, err := w.repo.Backup(ctx, o, func(p drc.Progress) {
+		select {
+		case w.phase <- Progress{Run: w.run, Agent: w.agent, Phase: "backup", PercentDone: p.PercentDone, BytesDone: p.BytesDone, TotalBytes: p.TotalBytes}:
+		default:
+		}
+	})
+	w.summary = sum
+	return err
+}
+
+func (w *agentWriter) Files(ctx context.Context, s targets.FilesSpec) error {
+	return w.backup(ctx, drc.BackupOptions{Paths: s.Paths, Exclude: s.Exclude, OneFileSystem: s.OneFileSystem, Tags: s.Tags,
+		Dir: s.Dir, Parent: s.Parent, MinUnmodified: s.Unmodified})
+}
+
+func (w *agentWriter) Stream(ctx context.Context, s targets.StreamSpec) error {
+	return w.backup(ctx, drc.BackupOptions{Stdin: &drc.StdinCommand{Filename: s.Filename, Argv: s.Argv, Env: s.Env}, Tags: s.Tags})
+}
+
+func (w *agentWriter) Scratch() (string, error) { return w.dir, os.MkdirAll(w.dir, 0o700) }
+
+func (w *agentWriter) Logger() *slog.Logger { return w.log }
+
+// pruneDone removes the marks of jobs done longer ago than age: JetStream redelivers
+// within a lease, not days later.
+func pruneDone(dir string, age time.Duration) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}

@@ -1,0 +1,46 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+const (
+	testNKey      = "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4"
+	testRecipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+)
+
+// cluster: and a target's agent:/agent_pool: are checked with located errors; without
+// cluster: nothing changes.
+func TestClusterKeys(t *testing.T) {
+	head := "state_dir: /s\ndrcs: [{name: local, role: primary, path: /l}]\nagencies: [{id: x}]\n"
+	agents := "  agents:\n    - {name: hyp-07, pool: hv, nkey: " + testNKey + ", recipient: " + testRecipient + "}\n"
+	c, err := Parse("cadang.yaml", []byte(head+"cluster:\n  listen: 127.0.0.1:4222\n"+agents+
+		"targets:\n  - {name: a, agency: x, kind: files, agent: hyp-07, files: {paths: [/a]}}\n"+
+		"  - {name: b, agency: x, kind: files, agent_pool: hv, files: {paths: [/a]}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Cluster.Enabled() || c.Cluster.Lease != DefaultClusterLease || c.Targets[1].AgentPool != "hv" {
+		t.Errorf("cluster: %+v", c.Cluster)
+	}
+	if c, err := Parse("cadang.yaml", []byte(head)); err != nil || c.Cluster.Enabled() {
+		t.Errorf("no cluster: enabled %v, %v", c != nil && c.Cluster.Enabled(), err)
+	}
+	for _, tc := range []struct{ name, src, want string }{
+		{"both listen and url", "cluster: {listen: 127.0.0.1:4222, url: nats://n:4222}\n", "cadang.yaml:4:40: cluster.url: give either listen:"},
+		{"url without creds", "cluster: {url: nats://n:4222}\n", "cluster.creds_file: required with url"},
+		{"bad listen", "cluster: {listen: nohost}\n", `cluster.listen: "nohost" is not host:port`},
+		{"unknown key", "cluster: {listen: 127.0.0.1:4222, lisen: x}\n", "cadang.yaml:4:35: cluster.lisen: unknown key"},
+		{"bad nkey", "cluster:\n  listen: 127.0.0.1:4222\n  agents: [{name: a1, nkey: SUXX, recipient: " + testRecipient + "}]\n", "cadang.yaml:6:29: cluster.agents[0].nkey: required: the agent's NATS user public key"},
+		{"unknown agent", "cluster:\n  listen: 127.0.0.1:4222\n" + agents + "targets: [{name: a, agency: x, kind: files, agent: hyp-08, files: {paths: [/a]}}]\n", `unknown agent "hyp-08"`},
+		{"agent without cluster", "targets: [{name: a, agency: x, kind: files, agent: hyp-07, files: {paths: [/a]}}]\n", "a target runs on an agent only with cluster:"},
+		{"empty pool", "cluster:\n  listen: 127.0.0.1:4222\n" + agents + "targets: [{name: a, agency: x, kind: files, agent_pool: db, files: {paths: [/a]}}]\n", `no agent in cluster.agents is in pool "db"`},
+		{"hooks", "cluster:\n  listen: 127.0.0.1:4222\n" + agents + "targets: [{name: a, agency: x, kind: files, agent: hyp-07, hooks: {before: [[true]]}, files: {paths: [/a]}}]\n", "hooks do not run on agents yet"},
+	} {
+		_, err := Parse("cadang.yaml", []byte(head+tc.src))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}

@@ -147,6 +147,11 @@ func (c *Config) validateTargetAgent(t *Target, path string, report func(path, m
 	if len(t.Hooks.Before) > 0 || len(t.Hooks.After) > 0 {
 		report(path+".hooks", "hooks do not run on agents yet: a target with agent: or agent_pool: takes none")
 	}
+	// A continuous postgres target's WAL is pushed to the controller's own socket
+	// (engine/wal), so its base backups stay on the controller too.
+	if s, ok := t.Spec.(interface{ Continuous() bool }); ok && s.Continuous() {
+		report(path+".postgres.mode", "continuous mode does not run on agents yet: its WAL is pushed to the controller's socket")
+	}
 	if t.Agent != "" {
 		if _, ok := c.Cluster.Agent(t.Agent); !ok {
 			report(path+".agent", fmt.Sprintf("unknown agent %q (not in cluster.agents)", t.Agent))

@@ -36,6 +36,7 @@ func TestClusterKeys(t *testing.T) {
 		{"unknown agent", "cluster:\n  listen: 127.0.0.1:4222\n" + agents + "targets: [{name: a, agency: x, kind: files, agent: hyp-08, files: {paths: [/a]}}]\n", `unknown agent "hyp-08"`},
 		{"agent without cluster", "targets: [{name: a, agency: x, kind: files, agent: hyp-07, files: {paths: [/a]}}]\n", "a target runs on an agent only with cluster:"},
 		{"empty pool", "cluster:\n  listen: 127.0.0.1:4222\n" + agents + "targets: [{name: a, agency: x, kind: files, agent_pool: db, files: {paths: [/a]}}]\n", `no agent in cluster.agents is in pool "db"`},
+		{"continuous postgres", "cluster:\n  listen: 127.0.0.1:4222\n" + agents + "targets: [{name: a, agency: x, kind: postgres, agent: hyp-07, postgres: {database: d, mode: continuous}}]\n", "postgres.mode: continuous mode does not run on agents yet"},
 		{"hooks", "cluster:\n  listen: 127.0.0.1:4222\n" + agents + "targets: [{name: a, agency: x, kind: files, agent: hyp-07, hooks: {before: [[true]]}, files: {paths: [/a]}}]\n", "hooks do not run on agents yet"},
 	} {
 		_, err := Parse("cadang.yaml", []byte(head+tc.src))

@@ -156,6 +156,9 @@ func (c Config) withDefaults() Config {
 // when its target gives none: Sundays at 01:00.
 const DefaultBaseBackupSchedule = "0 1 * * 0"
 
+// Continuous reports whether the target is in continuous mode (WAL archiving).
+func (c *Config) Continuous() bool { return c.Mode == ModeContinuous }
+
 // DefaultSchedule is the target's schedule when it gives none: weekly base backups in
 // continuous mode; none (on demand) for dumps.
 func (c *Config) DefaultSchedule() string {

@@ -177,37 +177,9 @@ targets:
 		}
 	}
 	cli("init")
-	logf, err := os.Create(filepath.Join(dir, "daemon.log"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	daemon := exec.Command(e.bin, "daemon")
-	daemon.Env = append(os.Environ(), "CADANG_CONFIG="+cfgFile)
-	daemon.Stdout, daemon.Stderr = logf, logf
-	if err := daemon.Start(); err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = daemon.Wait(); logf.Close(); close(done) }()
-	defer func() {
-		_ = daemon.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(2 * time.Minute):
-			_ = daemon.Process.Kill()
-			<-done
-		}
-	}()
+	c, stop := benchDaemon(b, e.bin, cfgFile, state, filepath.Join(dir, "daemon.log"))
+	defer stop()
 	ctx := context.Background()
-	c := api.NewClient(filepath.Join(state, "cadang.sock"))
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, err := c.Status(ctx); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("the daemon did not answer: %s", readFile(logf.Name()))
-		}
-	}
 
 	var out [2]protectTimes
 	for run := range out {
@@ -219,7 +191,7 @@ targets:
 		}
 		bk, err := c.Wait(ctx, ri.ID, 100*time.Millisecond, nil)
 		if err != nil || bk.Status != api.Succeeded || bk.SnapshotID == "" {
-			b.Fatalf("backup: %v %+v\n%s", err, bk, readFile(logf.Name()))
+			b.Fatalf("backup: %v %+v\n%s", err, bk, readFile(filepath.Join(dir, "daemon.log")))
 		}
 		// The replicate run the daemon queued after the backup.
 		var rep *api.RunInfo
@@ -239,7 +211,7 @@ targets:
 		}
 		rep, err = c.Wait(ctx, rep.ID, 100*time.Millisecond, nil)
 		if err != nil || rep.Status != api.Succeeded {
-			b.Fatalf("replicate: %v %+v\n%s", err, rep, readFile(logf.Name()))
+			b.Fatalf("replicate: %v %+v\n%s", err, rep, readFile(filepath.Join(dir, "daemon.log")))
 		}
 		b.StopTimer()
 		t := protectTimes{total: rep.Ended.Sub(start), backup: bk.Ended.Sub(start), replicate: rep.Ended.Sub(bk.Ended)}
@@ -334,6 +306,44 @@ func (e *protectEnv) baseline() [2]protectTimes {
 	return res
 }
 
+// benchDaemon starts `cadang daemon` on cfgFile, its output in logPath, and waits until
+// it answers on state_dir's socket; stop ends it (SIGTERM, then a kill after two
+// minutes).
+func benchDaemon(b testing.TB, bin, cfgFile, state, logPath string) (c *api.Client, stop func()) {
+	b.Helper()
+	logf, err := os.Create(logPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	daemon := exec.Command(bin, "daemon")
+	daemon.Env = append(os.Environ(), "CADANG_CONFIG="+cfgFile)
+	daemon.Stdout, daemon.Stderr = logf, logf
+	if err := daemon.Start(); err != nil {
+		b.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = daemon.Wait(); logf.Close(); close(exited) }()
+	stop = func() {
+		_ = daemon.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(2 * time.Minute):
+			_ = daemon.Process.Kill()
+			<-exited
+		}
+	}
+	c = api.NewClient(filepath.Join(state, "cadang.sock"))
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := c.Status(context.Background()); err == nil {
+			return c, stop
+		}
+		if time.Now().After(deadline) {
+			stop()
+			b.Fatalf("the daemon did not answer: %s", readFile(logPath))
+		}
+	}
+}
+
 func readFile(p string) string {
 	b, _ := os.ReadFile(p)
 	return string(b)
@@ -384,36 +394,9 @@ func BenchmarkOffsiteCopyVsRclone(b *testing.B) {
 	if out, err := exec.Command(bin, "--config", cfgFile, "init").CombinedOutput(); err != nil {
 		b.Fatalf("cadang init: %v\n%s", err, out)
 	}
-	logf, err := os.Create(filepath.Join(dir, "daemon.log"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	daemon := exec.Command(bin, "--config", cfgFile, "daemon")
-	daemon.Stdout, daemon.Stderr = logf, logf
-	if err := daemon.Start(); err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = daemon.Wait(); logf.Close(); close(done) }()
-	defer func() {
-		_ = daemon.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(2 * time.Minute):
-			_ = daemon.Process.Kill()
-			<-done
-		}
-	}()
+	c, stop := benchDaemon(b, bin, cfgFile, state, filepath.Join(dir, "daemon.log"))
+	defer stop()
 	ctx := context.Background()
-	c := api.NewClient(filepath.Join(state, "cadang.sock"))
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, err := c.Status(ctx); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("the daemon did not answer: %s", readFile(logf.Name()))
-		}
-	}
 
 	src := filepath.Join(dir, "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {
@@ -440,7 +423,7 @@ func BenchmarkOffsiteCopyVsRclone(b *testing.B) {
 		}
 		rep, err := c.Wait(ctx, runs[0].ID, 20*time.Millisecond, nil)
 		if err != nil || rep.Status != api.Succeeded {
-			b.Fatalf("replicate: %v %+v\n%s", err, rep, readFile(logf.Name()))
+			b.Fatalf("replicate: %v %+v\n%s", err, rep, readFile(filepath.Join(dir, "daemon.log")))
 		}
 		return rep.Ended.Sub(start), strings.Join(rep.Notes, "; ")
 	}

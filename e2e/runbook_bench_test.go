@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -100,37 +99,9 @@ runbooks:
 		return string(out)
 	}
 	cli("init")
-	logf, err := os.Create(filepath.Join(dir, "daemon.log"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	daemon := exec.Command(bin, "daemon")
-	daemon.Env = append(os.Environ(), "CADANG_CONFIG="+cfgFile)
-	daemon.Stdout, daemon.Stderr = logf, logf
-	if err := daemon.Start(); err != nil {
-		b.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = daemon.Wait(); logf.Close(); close(exited) }()
-	b.Cleanup(func() {
-		_ = daemon.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(2 * time.Minute):
-			_ = daemon.Process.Kill()
-			<-exited
-		}
-	})
+	c, stop := benchDaemon(b, bin, cfgFile, state, filepath.Join(dir, "daemon.log"))
+	b.Cleanup(stop)
 	ctx := context.Background()
-	c := api.NewClient(filepath.Join(state, "cadang.sock"))
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, err := c.Status(ctx); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("the daemon did not answer: %s", readFile(logf.Name()))
-		}
-	}
 	cli("backup", "simpus-db")
 	cli("backup", "simpus-vm")
 	cli("drc", "sync", "--wait")
@@ -191,7 +162,7 @@ runbooks:
 		}
 		b.StopTimer()
 		if run.Status != "succeeded" {
-			b.Fatalf("runbook run %d: %s %+v\n%s", run.ID, run.Status, run.Steps, readFile(logf.Name()))
+			b.Fatalf("runbook run %d: %s %+v\n%s", run.ID, run.Status, run.Steps, readFile(filepath.Join(dir, "daemon.log")))
 		}
 		js, err := c.RunbookReport(ctx, run.ID, "json", "en")
 		if err != nil {

@@ -63,23 +63,11 @@ func (t *Target) Backup(ctx context.Context, w targets.Writer) (*targets.BackupR
 	if t.cfg.Mode == ModeContinuous {
 		return t.baseBackup(ctx, w)
 	}
-	scratch, err := w.Scratch()
-	if err != nil {
-		return nil, err
-	}
-	p, err := dbdump.NewPrivate(scratch)
+	p, c, srv, err := t.open(ctx, w)
 	if err != nil {
 		return nil, err
 	}
 	defer p.Close()
-	c := t.conn()
-	if err := c.openSecret(p); err != nil {
-		return nil, err
-	}
-	srv, err := c.probe(ctx, t.cfg)
-	if err != nil {
-		return nil, err
-	}
 	tags := []string{dbdump.TagValue("server_version", srv.shortVersion())}
 	filename := allFile
 	if !t.cfg.All {
@@ -98,6 +86,30 @@ func (t *Target) Backup(ctx context.Context, w targets.Writer) (*targets.BackupR
 	}
 	w.Logger().Info("dumping", "server", c.server(), "version", srv.Version, "databases", len(srv.Databases))
 	return dbdump.StreamBackup(ctx, w, p, "postgres", filename, tags, j, j.ResultFile)
+}
+
+// open makes the run's private folder (which holds the password while the run needs
+// it) and checks that the server answers; the caller closes the folder.
+func (t *Target) open(ctx context.Context, w targets.Writer) (*dbdump.Private, conn, server, error) {
+	scratch, err := w.Scratch()
+	if err != nil {
+		return nil, conn{}, server{}, err
+	}
+	p, err := dbdump.NewPrivate(scratch)
+	if err != nil {
+		return nil, conn{}, server{}, err
+	}
+	c := t.conn()
+	if err := c.openSecret(p); err != nil {
+		p.Close()
+		return nil, conn{}, server{}, err
+	}
+	srv, err := c.probe(ctx, t.cfg)
+	if err != nil {
+		p.Close()
+		return nil, conn{}, server{}, err
+	}
+	return p, c, srv, nil
 }
 
 // stream is the child process: it writes the snapshot's content to out.

@@ -224,23 +224,11 @@ func (t *Target) baseBackup(ctx context.Context, w targets.Writer) (*targets.Bac
 	if err := t.checkSettings(ctx); err != nil {
 		return nil, err
 	}
-	scratch, err := w.Scratch()
-	if err != nil {
-		return nil, err
-	}
-	p, err := dbdump.NewPrivate(scratch)
+	p, c, srv, err := t.open(ctx, w)
 	if err != nil {
 		return nil, err
 	}
 	defer p.Close()
-	c := t.conn()
-	if err := c.openSecret(p); err != nil {
-		return nil, err
-	}
-	srv, err := c.probe(ctx, t.cfg)
-	if err != nil {
-		return nil, err
-	}
 	j := job{Job: dbdump.Job{ResultFile: p.Dir + "/result.json"}, Conn: c, Server: srv, Base: true}
 	tags := []string{TagBase, dbdump.TagValue("server_version", srv.shortVersion()), dbdump.TagValue("database", t.cfg.Database)}
 	w.Logger().Info("base backup", "server", c.server(), "version", srv.Version)

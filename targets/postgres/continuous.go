@@ -103,13 +103,7 @@ func (t *Target) settingOK(s Setting) bool {
 // Settings reads the server's settings and compares them with those the target needs
 // (archiveCommand as in wantSettings).
 func (t *Target) Settings(ctx context.Context, archiveCommand string) ([]Setting, error) {
-	p := &dbdump.Private{}
-	defer p.Close()
-	c := t.conn()
-	if err := c.openSecret(p); err != nil {
-		return nil, err
-	}
-	s, err := c.session(ctx, t.cfg.Database, "cadang pg setup")
+	s, err := t.setupSession(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -138,6 +132,18 @@ func (t *Target) Settings(ctx context.Context, archiveCommand string) ([]Setting
 	return want, nil
 }
 
+// setupSession opens a session to the target's database for `cadang pg setup` (the
+// password is read into memory only for as long as opening it takes).
+func (t *Target) setupSession(ctx context.Context) (*dbdump.Session, error) {
+	p := &dbdump.Private{}
+	defer p.Close()
+	c := t.conn()
+	if err := c.openSecret(p); err != nil {
+		return nil, err
+	}
+	return c.session(ctx, t.cfg.Database, "cadang pg setup")
+}
+
 // Apply sets the settings that differ with ALTER SYSTEM and reloads the server's
 // configuration (pg_reload_conf). wal_level and archive_mode need a restart, which
 // cadang never does: the settings returned say which wait for it.
@@ -158,13 +164,7 @@ func (t *Target) Apply(ctx context.Context, archiveCommand string) ([]Setting, e
 	if len(sql) == 0 {
 		return have, nil
 	}
-	p := &dbdump.Private{}
-	defer p.Close()
-	c := t.conn()
-	if err := c.openSecret(p); err != nil {
-		return nil, err
-	}
-	s, err := c.session(ctx, t.cfg.Database, "cadang pg setup")
+	s, err := t.setupSession(ctx)
 	if err != nil {
 		return nil, err
 	}

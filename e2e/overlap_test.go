@@ -93,20 +93,7 @@ func TestOverlapCopiesPacksWhileBackupRuns(t *testing.T) {
 	if sawPacks == 0 {
 		t.Errorf("no pack reached the secondary while the backup ran (%s)", bk.Ended.Sub(bk.Started))
 	}
-	if r := w.must("drc", "sync", "--wait"); !strings.Contains(r.stdout, "succeeded") {
-		t.Fatalf("drc sync: %s", r)
-	}
-	if d := diffObjects(bucketObjects(t, local, "cadang"), bucketObjects(t, offsite, "cadang-offsite")); d != "" {
-		t.Fatalf("local and offsite differ: %s", d)
-	}
-	intactBucket(t, offsite, "cadang-offsite")
-	snaps := w.snapshotsJSON("portal-files")
-	if len(snaps) != 1 || snaps[0].ID != bk.SnapshotID {
-		t.Fatalf("snapshots: %+v", snaps)
-	}
-	if _, ok := snaps[0].Sites["offsite"]; !ok {
-		t.Errorf("the snapshot is not recorded at offsite: %+v", snaps[0].Sites)
-	}
+	syncedAlike(t, w, local, offsite, bk.SnapshotID)
 	if notes := overlapNotes(w); !strings.Contains(notes, "while the backup ran") {
 		t.Errorf("no replicate run says what was copied while the backup ran: %s", notes)
 	} else {
@@ -180,20 +167,7 @@ func TestOverlapInterruptedBackupLeavesOnlyWholePacks(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("backup after the kill: %s", r)
 	}
-	if r := w.must("drc", "sync", "--wait"); !strings.Contains(r.stdout, "succeeded") {
-		t.Fatalf("drc sync: %s", r)
-	}
-	if d := diffObjects(bucketObjects(t, local, "cadang"), bucketObjects(t, offsite, "cadang-offsite")); d != "" {
-		t.Fatalf("local and offsite differ: %s", d)
-	}
-	intactBucket(t, offsite, "cadang-offsite")
-	snaps := w.snapshotsJSON("portal-files")
-	if len(snaps) != 1 || snaps[0].ID != second.SnapshotID {
-		t.Fatalf("snapshots: %+v", snaps)
-	}
-	if _, ok := snaps[0].Sites["offsite"]; !ok {
-		t.Errorf("the snapshot is not recorded at offsite: %+v", snaps[0].Sites)
-	}
+	syncedAlike(t, w, local, offsite, second.SnapshotID)
 }
 
 // resticChild returns the pid of the restic process the daemon runs.
@@ -225,4 +199,25 @@ func resticChild(t *testing.T, daemon int) int {
 	}
 	t.Fatalf("no restic process under the daemon (pid %d)", daemon)
 	return 0
+}
+
+// syncedAlike runs a replication pass and checks that both DRCs then hold the same
+// objects, that every object at offsite hashes to its name, and that the target's one
+// snapshot (id) is recorded at offsite.
+func syncedAlike(t *testing.T, w *world, local, offsite *testenv.MinIO, id string) {
+	t.Helper()
+	if r := w.must("drc", "sync", "--wait"); !strings.Contains(r.stdout, "succeeded") {
+		t.Fatalf("drc sync: %s", r)
+	}
+	if d := diffObjects(bucketObjects(t, local, "cadang"), bucketObjects(t, offsite, "cadang-offsite")); d != "" {
+		t.Fatalf("local and offsite differ: %s", d)
+	}
+	intactBucket(t, offsite, "cadang-offsite")
+	snaps := w.snapshotsJSON("portal-files")
+	if len(snaps) != 1 || snaps[0].ID != id {
+		t.Fatalf("snapshots: %+v", snaps)
+	}
+	if _, ok := snaps[0].Sites["offsite"]; !ok {
+		t.Errorf("the snapshot is not recorded at offsite: %+v", snaps[0].Sites)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/cluster"
+	"github.com/cadang/cadang/engine/notify"
 	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/engine/runs"
 	"github.com/cadang/cadang/internal/oneline"
@@ -32,6 +33,46 @@ func (d *Daemon) openCluster() error {
 	d.cluster = c
 	d.log.Info("cluster: dispatching to agents", "listen", cfg.Cluster.Listen, "url", cfg.Cluster.URL, "agents", len(cfg.Cluster.Agents))
 	return nil
+}
+
+// agentStatuses lists the enrolled agents with their last heartbeat (nil without
+// cluster:); a bounded wait, so a stalled NATS server holds neither the condition
+// watch nor a metrics scrape.
+func (d *Daemon) agentStatuses() []cluster.AgentStatus {
+	if d.cluster == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	agents, err := d.cluster.Agents(ctx)
+	if err != nil {
+		d.log.Warn("cluster: listing the agents", "err", err)
+		return nil
+	}
+	return agents
+}
+
+// lookAtAgents raises agent.down for each enrolled agent silent for longer than
+// cluster.heartbeat_timeout (or never heard from), and clears it once the agent beats
+// again.
+func (d *Daemon) lookAtAgents(lang string, now time.Time) {
+	timeout := d.conf().cfg.Cluster.HeartbeatTimeout
+	for _, a := range d.agentStatuses() {
+		e := notify.Event{Kind: notify.AgentDown, Subject: "agent/" + a.Name, Time: now}
+		if a.Up {
+			e.Title = fmt.Sprintf(words{"Agen %s aktif kembali", "Agent %s is up again"}.in(lang), a.Name)
+			e.Text = e.Title
+			d.notifier.Clear(e)
+			continue
+		}
+		seen := words{"belum pernah mengirim heartbeat", "has never sent a heartbeat"}.in(lang)
+		if !a.LastSeen.IsZero() {
+			seen = fmt.Sprintf(words{"mengirim heartbeat terakhir pada %s", "sent its last heartbeat at %s"}.in(lang), a.LastSeen.UTC().Format(time.RFC3339))
+		}
+		e.Title = fmt.Sprintf(words{"Agen %s tidak aktif", "Agent %s is down"}.in(lang), a.Name)
+		e.Text = fmt.Sprintf(words{"Agen %s %s (batas %s).", "Agent %s %s (timeout %s)."}.in(lang), a.Name, seen, timeout)
+		d.notifier.Raise(e)
+	}
 }
 
 // remote is the runs.Remote of the daemon: nil without cluster:.

@@ -143,6 +143,12 @@ var (
 		[]string{"drc"}, nil)
 	descSiteRole = prometheus.NewDesc("cadang_site_role", "This cadang's role among the sites sharing the DRCs (1 for the current one): primary, standby, read-only.",
 		[]string{"site", "role"}, nil)
+	descAgentUp = prometheus.NewDesc("cadang_agent_up", "Whether an enrolled agent sent a heartbeat within cluster.heartbeat_timeout (1) or not (0).",
+		[]string{"agent", "pool"}, nil)
+	descAgentSeen = prometheus.NewDesc("cadang_agent_last_heartbeat_timestamp_seconds", "When an agent's last heartbeat arrived (absent: never).",
+		[]string{"agent"}, nil)
+	descAgentRunning = prometheus.NewDesc("cadang_agent_running_jobs", "Jobs an agent said it runs, in its last heartbeat.",
+		[]string{"agent"}, nil)
 	descStandbyState = prometheus.NewDesc("cadang_standby_state_timestamp_seconds", "A standby's state: when the state bundle it applied last was made (its lag is time() minus this).",
 		[]string{"site", "of"}, nil)
 )
@@ -245,6 +251,17 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if sb := site.Standby; sb != nil && !sb.StateAsOf.IsZero() {
 		gauge(descStandbyState, float64(sb.StateAsOf.Unix()), site.Name, sb.Of)
+	}
+	for _, a := range d.agentStatuses() {
+		up := 0.0
+		if a.Up {
+			up = 1
+		}
+		gauge(descAgentUp, up, a.Name, a.Pool)
+		if !a.LastSeen.IsZero() {
+			gauge(descAgentSeen, float64(a.LastSeen.Unix()), a.Name)
+			gauge(descAgentRunning, float64(len(a.Running)), a.Name)
+		}
 	}
 }
 

@@ -215,6 +215,7 @@ func (d *Daemon) lookAtConditions() {
 		}
 	}
 	d.announceMaintenance(now)
+	d.lookAtAgents(lang, now)
 	for _, site := range d.sites {
 		h, probed := d.repl.HealthOf(site.Name)
 		if !probed {

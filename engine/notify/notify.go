@@ -43,11 +43,12 @@ const (
 	Alarm          = "alarm"           // an alarm (damaged object, data lost, state bundle, ...)
 	RequestPending = "request.pending" // an agency's restore or export request waits for approval
 	RunbookNotice  = "runbook.notice"  // a runbook's notify step (the failover's own messages)
+	AgentDown      = "agent.down"      // an enrolled agent silent past cluster.heartbeat_timeout (docs/agents.md)
 	Test           = "test"            // cadang notify test
 )
 
 // Kinds lists the event kinds a route may name.
-var Kinds = []string{BackupFailed, DrillFailed, RPOExceeded, ReplicationLag, DRCUnreachable, Maintenance, Alarm, RequestPending, RunbookNotice, Test}
+var Kinds = []string{BackupFailed, DrillFailed, RPOExceeded, ReplicationLag, DRCUnreachable, Maintenance, Alarm, RequestPending, RunbookNotice, AgentDown, Test}
 
 // Event is one thing to tell.
 type Event struct {

@@ -1,0 +1,107 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cadang/cadang/engine/cluster"
+	"github.com/cadang/cadang/engine/notify"
+	"github.com/cadang/cadang/internal/testenv"
+)
+
+// An enrolled agent that never beats is down: agent.down is raised (once) and
+// cadang_agent_up says 0; once a real agent process beats (in this test process,
+// over the daemon's embedded NATS server), the condition clears and the metric says 1.
+func TestAgentDownNotifiedAndMeasured(t *testing.T) {
+	var mu sync.Mutex
+	var got []notify.Event
+	rcvURL, secretFile := webhookReceiver(t, "kunci-webhook", func(e notify.Event) {
+		mu.Lock()
+		got = append(got, e)
+		mu.Unlock()
+	})
+	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	agentDir := filepath.Join(t.TempDir(), "hyp-07")
+	en, err := cluster.Enroll("hyp-07", "hv", "nats://"+listen, agentDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := startedDaemon(t, fmt.Sprintf(`drcs:
+  - {name: local, role: primary, path: $DIR/local}
+agencies: [{id: dinkes}]
+cluster:
+  listen: %s
+  heartbeat_timeout: 2s
+  agents: [{name: hyp-07, pool: hv, nkey: %s, recipient: %s}]
+notify:
+  - {name: ops, kind: webhook, url: %q, secret_file: %q, events: [agent.down]}
+`, listen, en.Entry.NKey, en.Entry.Recipient, rcvURL, secretFile))
+	d.notifier.Backoff = 10 * time.Millisecond
+	d.notifier.SetRoutes(d.notifyRoutes(d.conf().cfg))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go d.notifier.Run(ctx)
+	scrape := func() string {
+		rec := httptest.NewRecorder()
+		d.handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		b, _ := io.ReadAll(rec.Body)
+		return string(b)
+	}
+	events := func() []notify.Event {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]notify.Event(nil), got...)
+	}
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; events %+v; metrics:\n%s", what, events(), scrape())
+			}
+		}
+	}
+
+	if m := scrape(); !strings.Contains(m, `cadang_agent_up{agent="hyp-07",pool="hv"} 0`) || strings.Contains(m, "cadang_agent_last_heartbeat_timestamp_seconds") {
+		t.Errorf("an agent never heard from: metrics\n%s", m)
+	}
+	d.lookAtConditions()
+	d.lookAtConditions() // raised once, not per look
+	wait("agent.down", func() bool { return len(events()) >= 1 })
+	if e := events()[0]; e.Kind != notify.AgentDown || e.Cleared || e.Subject != "agent/hyp-07" ||
+		!strings.Contains(e.Text, "belum pernah mengirim heartbeat") || !strings.Contains(e.Text, "2s") {
+		t.Errorf("down event: %+v", e)
+	}
+
+	acfg, err := cluster.LoadAgentConfig(filepath.Join(agentDir, "agent.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := cluster.NewAgent(acfg, "test", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	actx, stop := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { _ = a.Run(actx); close(ran) }()
+	defer func() { stop(); <-ran }()
+	wait("the agent's heartbeat", func() bool { return strings.Contains(scrape(), `cadang_agent_up{agent="hyp-07",pool="hv"} 1`) })
+	if m := scrape(); !strings.Contains(m, `cadang_agent_last_heartbeat_timestamp_seconds{agent="hyp-07"}`) ||
+		!strings.Contains(m, `cadang_agent_running_jobs{agent="hyp-07"} 0`) {
+		t.Errorf("an agent up: metrics\n%s", m)
+	}
+	d.lookAtConditions()
+	wait("the condition cleared", func() bool { return len(events()) >= 2 })
+	evs := events()
+	if len(evs) != 2 || !evs[1].Cleared || evs[1].Subject != "agent/hyp-07" {
+		t.Errorf("events: %+v", evs)
+	}
+}

@@ -141,8 +141,19 @@ targets:
 	}
 
 	// A hole in the chain: the segment after the last archived one is missing from the
-	// spool when the next one is there.
+	// spool when the next one is there. PostgreSQL stops archiving first (an empty
+	// archive_command), or it could push the missing segment itself once the daemon is
+	// back (archive_timeout switches segments on background WAL too), and the spool is
+	// emptied of what was pushed but not yet stored.
+	c.Query(t, c.Port, "postgres", "ALTER SYSTEM SET archive_command = ''")
+	c.Query(t, c.Port, "postgres", "SELECT pg_reload_conf()")
 	w.stopDaemon(syscall.SIGTERM, time.Minute)
+	pending, _ := filepath.Glob(filepath.Join(spool, "0*"))
+	for _, p := range pending {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
 	_ = os.RemoveAll(filepath.Join(w.dir, "drc")) // what the daemon made again of the primary meanwhile
 	if err := os.Rename(filepath.Join(w.dir, "drc.gone"), filepath.Join(w.dir, "drc")); err != nil {
 		t.Fatal(err)

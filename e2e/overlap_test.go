@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -173,29 +172,8 @@ func TestOverlapInterruptedBackupLeavesOnlyWholePacks(t *testing.T) {
 // resticChild returns the pid of the restic process the daemon runs.
 func resticChild(t *testing.T, daemon int) int {
 	t.Helper()
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...
-		s := string(stat)
-		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || end < 0 {
-			continue
-		}
-		fields := strings.Fields(s[end+1:])
-		if s[open+1:end] == "restic" && len(fields) > 1 && fields[1] == strconv.Itoa(daemon) {
-			return pid
-		}
+	if pids := children(daemon, "restic"); len(pids) > 0 {
+		return pids[0]
 	}
 	t.Fatalf("no restic process under the daemon (pid %d)", daemon)
 	return 0

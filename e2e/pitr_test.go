@@ -111,6 +111,9 @@ targets:
 		}
 	}
 
+	// A drill restores to a point in time from the off-site DRC (pitr_drill_test.go).
+	drillToPointInTime(t, w, c, "offsite")
+
 	// Restore to the end of the archive, and to T from the off-site DRC alone.
 	w.must("drc", "sync", "--wait")
 	for _, tc := range []struct {

@@ -435,6 +435,7 @@ func (d *Daemon) submitAll(subs []submission, states []catalog.ScheduleState) ([
 		r := sub.run
 		ctx, cancel := context.WithCancelCause(context.Background())
 		j := &queue.Job{Run: r, Priority: sub.prio, Exec: sub.exec, Uses: d.sites.usesOf(r), Key: sub.key, Ctx: ctx, Cancel: cancel}
+		j.Uses.Beside = sub.beside
 		queued := *r
 		if err := d.queue.Add(j); err != nil {
 			d.finishUnstarted(j, "the daemon is shutting down")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/queue"
+	"github.com/cadang/cadang/targets/postgres"
 )
 
 // Drill queues drill runs on demand.
@@ -53,7 +54,9 @@ func (d *Daemon) drillSubmissions(t *target, onlyDRC, reason string, prio int) [
 			continue // the config loader reported it
 		}
 		r := &catalog.Run{Op: "drill", Target: t.Cfg.Name, Agency: t.Cfg.Agency, Kind: t.Cfg.Kind, DRC: site.Name, Reason: reason}
-		out = append(out, submission{run: r, prio: prio, key: "drill/" + t.Cfg.Name + "/" + site.Name,
+		// A drill of a continuous target waits for the WAL its archive runs store.
+		_, continuous := postgres.IsContinuous(t.Cfg.Spec)
+		out = append(out, submission{run: r, prio: prio, key: "drill/" + t.Cfg.Name + "/" + site.Name, beside: continuous,
 			exec: func(ctx context.Context, j *queue.Job) error { return cf.runs.Drill(ctx, j, t, site) }})
 	}
 	return out

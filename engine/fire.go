@@ -27,6 +27,8 @@ type submission struct {
 	prio int
 	exec func(ctx context.Context, j *queue.Job) error
 	key  string
+	// beside: the run does not keep its target busy (queue.Uses.Beside)
+	beside bool
 }
 
 // fire queues the runs of due slots, and stores the schedules' new states with them in

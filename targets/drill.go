@@ -40,11 +40,25 @@ type DrillEnv struct {
 	Server          string
 	AllowProduction bool
 	Log             *slog.Logger
+	// WAL is set for a target protected continuously (a base backup and the log
+	// archived after it, postgres mode: continuous): the Reader is then the newest good
+	// base backup at the DRC, and the kind restores to a point in time it chooses.
+	WAL WALArchive
 
 	// Check records a verification for the report.
 	Check func(DrillCheck)
 	// Restored adds bytes restored, for the throughput.
 	Restored func(n int64)
+}
+
+// WALArchive is the log archived at the DRC drilled after the base backup being
+// drilled.
+type WALArchive interface {
+	// RestoreWAL waits until good snapshots at the DRC hold the archived log up to
+	// the file last (a WAL segment name) included, then restores every log snapshot
+	// taken since the base backup into dir (which it creates). It returns how many
+	// snapshots it restored.
+	RestoreWAL(ctx context.Context, last, dir string) (int, error)
 }
 
 // DrillStep is one step of a kind's drill. What it says goes into a report written

@@ -22,6 +22,10 @@ type Uses struct {
 	// the queue, holding no slot (two passes of replication to the same secondary for
 	// the same agency).
 	Serial string
+	// beside: the job may run while another job of its target runs, and does not keep
+	// its target busy (a drill of a continuous target waits for the WAL that its
+	// target's archive runs store meanwhile).
+	Beside bool
 }
 
 // limits is the state of one dispatch pass: what the running jobs (and the jobs started
@@ -52,7 +56,7 @@ func (q *Queue) newLimits() *limits {
 // start counts j as running.
 func (st *limits) start(j *Job) {
 	st.running++
-	if j.Run.Target != "" {
+	if j.Run.Target != "" && !j.Uses.Beside {
 		st.targets[j.Run.Target] = j
 	}
 	if j.Uses.DRC != "" {
@@ -99,7 +103,7 @@ func (st *limits) why(j *Job) string {
 	if r := st.serials[j.Uses.Serial]; j.Uses.Serial != "" && r != nil {
 		return fmt.Sprintf("waiting: %s run %d of the same drc and agency is running", r.Run.Op, r.Run.ID)
 	}
-	if r := st.targets[j.Run.Target]; j.Run.Target != "" && r != nil {
+	if r := st.targets[j.Run.Target]; j.Run.Target != "" && r != nil && !j.Uses.Beside {
 		return fmt.Sprintf("waiting: target busy with run %d (%s)", r.Run.ID, r.Run.Op)
 	}
 	if repo := j.Uses.Repo; repo != "" {

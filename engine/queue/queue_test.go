@@ -105,3 +105,33 @@ func TestQueueSameTargetWaits(t *testing.T) {
 		t.Error("a closed queue took a job")
 	}
 }
+
+// A job marked Beside (the drill of a continuous target) runs while its target is
+// busy and does not keep the target busy: the target's archive runs go on beside it.
+func TestQueueBesideItsTarget(t *testing.T) {
+	q := New(4)
+	block := make(chan struct{})
+	started := make(chan uint64, 4)
+	body := func(j *Job) { started <- j.Run.ID; <-block }
+	q.Add(&Job{Run: &catalog.Run{ID: 1, Target: "pg", Op: "drill"}, Uses: Uses{Beside: true}})
+	q.Add(&Job{Run: &catalog.Run{ID: 2, Target: "pg", Op: "backup"}})
+	q.Add(&Job{Run: &catalog.Run{ID: 3, Target: "pg", Op: "backup"}})
+	q.dispatch(body)
+	got := map[uint64]bool{}
+	for len(got) < 2 {
+		select {
+		case id := <-started:
+			got[id] = true
+		case <-time.After(5 * time.Second):
+			t.Fatalf("only %v started: the drill kept its target busy", got)
+		}
+	}
+	if !got[1] || !got[2] {
+		t.Errorf("started %v, want the drill and the first backup", got)
+	}
+	if _, _, why := q.Get(3).State(); why != "waiting: target busy with run 2 (backup)" {
+		t.Errorf("the second backup waits because %q", why)
+	}
+	close(block)
+	q.Wait(5 * time.Second)
+}

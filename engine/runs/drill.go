@@ -23,6 +23,7 @@ import (
 	"github.com/cadang/cadang/runbooks"
 	"github.com/cadang/cadang/runbooks/msg"
 	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/postgres"
 )
 
 // A drill proves that a target restores from a DRC. It is a run (op "drill", one per
@@ -88,11 +89,31 @@ func (x *Runner) Drill(ctx context.Context, j *queue.Job, t *Target, site *drc.S
 				if err := site.Check(ctx); err != nil {
 					return msg.Message{}, err
 				}
-				snap, _, err := x.ResolveSnapshot(ctx, repo, t.Cfg.Name, "latest")
-				if err != nil {
+				// A continuous target is drilled from its newest base backup, to a point
+				// in time after it (targets/postgres pitrdrill.go); its RPO is then the
+				// age of the newest WAL archived at the DRC.
+				var snap drc.Snapshot
+				var err error
+				newest := time.Time{}
+				if iv, ok := postgres.IsContinuous(t.Cfg.Spec); ok {
+					var wal []drc.Snapshot
+					if snap, wal, err = x.baseAndWAL(ctx, repo, t.Cfg.Name, time.Time{}); err != nil {
+						return msg.Message{}, err
+					}
+					newest = snap.Time
+					for _, s := range wal {
+						if s.Time.After(newest) {
+							newest = s.Time
+						}
+					}
+					env.WAL = &drillWAL{x: x, j: j, repo: repo, target: t.Cfg.Name, base: snap, interval: iv, rd: func() *reader { return rd }}
+				} else if snap, _, err = x.ResolveSnapshot(ctx, repo, t.Cfg.Name, "latest"); err != nil {
 					return msg.Message{}, err
 				}
 				r.SnapshotID, res.Snapshot, res.SnapshotTime = snap.ID, snap.ID, snap.Time
+				if !newest.IsZero() {
+					res.SnapshotTime = newest
+				}
 				rec, recErr := x.cat.Snapshot(snap.ID)
 				if recErr == nil && rec.RunID != 0 {
 					if br, err := x.cat.Run(rec.RunID); err == nil {
@@ -115,6 +136,10 @@ func (x *Runner) Drill(ctx context.Context, j *queue.Job, t *Target, site *drc.S
 				if locked != "" {
 					return msg.New("drill.snapshot.done_immutable", "id", snap.ShortID, "age", x.now().Sub(snap.Time).Round(time.Second),
 						"drc", site.Name, "until", locked, "mode", site.Immutability.Mode), nil
+				}
+				if !newest.IsZero() {
+					return msg.New("drill.snapshot.base", "id", snap.ShortID, "age", x.now().Sub(snap.Time).Round(time.Second),
+						"walage", x.now().Sub(newest).Round(time.Second)), nil
 				}
 				return msg.New("drill.snapshot.done", "id", snap.ShortID, "age", x.now().Sub(snap.Time).Round(time.Second)), nil
 			}},

@@ -174,36 +174,7 @@ func DrillSteps(k DrillKind, r targets.Reader, env *targets.DrillEnv) []targets.
 				}
 				return found, nil
 			}},
-		{Key: "verify-checks", Activity: msg.New("db.checks.title"), Verify: true,
-			Do: func(ctx context.Context) (msg.Message, error) {
-				if len(env.Checks) == 0 {
-					return msg.New("db.checks.none"), nil
-				}
-				failed := 0
-				var first msg.Message
-				for _, q := range env.Checks {
-					lines, err := k.Query(ctx, to, strings.TrimRight(q, "; \t\n")+";")
-					ok := err == nil && len(lines) > 0 && isTrue(lines[len(lines)-1])
-					found := msg.New("db.checks.true")
-					switch {
-					case err != nil:
-						found = msg.Of(err)
-					case !ok:
-						found = msg.New("db.checks.not_true", "got", fmt.Sprintf("%q", strings.Join(lines, " ")))
-					}
-					env.Check(targets.DrillCheck{What: msg.New("db.checks.check", "sql", q), Passed: ok, Found: found})
-					if !ok {
-						failed++
-						if first.IsZero() {
-							first = msg.New("db.checks.first", "sql", q, "found", found)
-						}
-					}
-				}
-				if failed > 0 {
-					return msg.Message{}, msg.Fail("db.checks.failed", "failed", failed, "n", len(env.Checks), "first", first)
-				}
-				return msg.New("db.checks.ok", "n", len(env.Checks)), nil
-			}},
+		ChecksStep(env, func(ctx context.Context, sql string) ([]string, error) { return k.Query(ctx, to, sql) }),
 		{Key: "cleanup", Activity: msg.New("db.cleanup.title"), Always: true,
 			Do: func(ctx context.Context) (msg.Message, error) {
 				if !created {
@@ -216,6 +187,41 @@ func DrillSteps(k DrillKind, r targets.Reader, env *targets.DrillEnv) []targets.
 				return msg.New("db.cleanup.done", "db", name), nil
 			}},
 	}
+}
+
+// ChecksStep is the step that runs the target's own drill checks (SQL that must
+// return true) through query, on the database a drill restored.
+func ChecksStep(env *targets.DrillEnv, query func(ctx context.Context, sql string) ([]string, error)) targets.DrillStep {
+	return targets.DrillStep{Key: "verify-checks", Activity: msg.New("db.checks.title"), Verify: true,
+		Do: func(ctx context.Context) (msg.Message, error) {
+			if len(env.Checks) == 0 {
+				return msg.New("db.checks.none"), nil
+			}
+			failed := 0
+			var first msg.Message
+			for _, q := range env.Checks {
+				lines, err := query(ctx, strings.TrimRight(q, "; \t\n")+";")
+				ok := err == nil && len(lines) > 0 && isTrue(lines[len(lines)-1])
+				found := msg.New("db.checks.true")
+				switch {
+				case err != nil:
+					found = msg.Of(err)
+				case !ok:
+					found = msg.New("db.checks.not_true", "got", fmt.Sprintf("%q", strings.Join(lines, " ")))
+				}
+				env.Check(targets.DrillCheck{What: msg.New("db.checks.check", "sql", q), Passed: ok, Found: found})
+				if !ok {
+					failed++
+					if first.IsZero() {
+						first = msg.New("db.checks.first", "sql", q, "found", found)
+					}
+				}
+			}
+			if failed > 0 {
+				return msg.Message{}, msg.Fail("db.checks.failed", "failed", failed, "n", len(env.Checks), "first", first)
+			}
+			return msg.New("db.checks.ok", "n", len(env.Checks)), nil
+		}}
 }
 
 func isTrue(s string) bool {

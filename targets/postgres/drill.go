@@ -16,6 +16,9 @@ var _ targets.Driller = (*Target)(nil)
 // DrillSteps restores the dump into a scratch database on drill.server, compares it
 // with the manifest, runs drill.checks and drops it (dbdump.DrillSteps).
 func (t *Target) DrillSteps(r targets.Reader, env *targets.DrillEnv) []targets.DrillStep {
+	if t.cfg.Mode == ModeContinuous {
+		return t.pitrDrillSteps(r, env) // a restore to a point in time: pitrdrill.go
+	}
 	return dbdump.DrillSteps(drillKind{t}, r, env)
 }
 

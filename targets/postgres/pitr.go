@@ -99,50 +99,81 @@ func checkPITR(req targets.RestoreRequest) error {
 // settings (the WAL of req.Options[wal_dir], the target time or LSN, promote), and
 // by default starts the server there until it has recovered and promoted.
 func (t *Target) restoreBase(ctx context.Context, r targets.Reader, req targets.RestoreRequest) error {
-	if err := checkPITR(req); err != nil {
-		return err
-	}
-	dir := req.To
-	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 && !req.Force {
-		return fmt.Errorf("data directory %s is not empty (force replaces what it holds)", dir)
-	} else if err == nil && req.Force {
-		if err := os.RemoveAll(dir); err != nil {
-			return err
-		}
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	rc, err := r.Open(ctx, "/"+baseFile)
-	if err != nil {
-		return err
-	}
-	err = untar(rc, dir)
-	rc.Close()
-	if err != nil {
-		return fmt.Errorf("base backup %.8s: %w", r.Snapshot().ID, err)
-	}
-	if err := writeRecovery(dir, req.Options); err != nil {
-		return err
-	}
-	cred, err := serverCredential(dir)
-	if err == nil && cred != nil && req.Options[OptWALDir] != "" {
-		err = chownTree(req.Options[OptWALDir], cred) // restore_command runs as the server's user
-	}
+	cred, err := prepareBase(ctx, r, req)
 	if err != nil {
 		return err
 	}
 	log := r.Logger()
 	bin := t.conn().bin("postgres")
 	if req.Options[OptStart] == "no" {
-		log.Info("data directory ready; start it with", "command", bin+" -D "+dir+" -p PORT")
+		log.Info("data directory ready; start it with", "command", bin+" -D "+req.To+" -p PORT")
 		return nil
 	}
-	res, err := RecoverOnce(ctx, bin, dir, cred)
+	res, err := RecoverOnce(ctx, bin, req.To, cred)
 	if err != nil {
 		return err
 	}
-	log.Info("recovered and promoted", "data_dir", dir, "stopped_at", res.StoppedAt, "start_with", bin+" -D "+dir+" -p PORT")
+	log.Info("recovered and promoted", "data_dir", req.To, "stopped_at", res.StoppedAt, "start_with", bin+" -D "+req.To+" -p PORT")
+	return nil
+}
+
+// prepareBase restores a base backup into the new data directory req.To and writes
+// its recovery settings; it returns who the server must run as (nil: cadang's user).
+func prepareBase(ctx context.Context, r targets.Reader, req targets.RestoreRequest) (*syscall.Credential, error) {
+	if err := checkPITR(req); err != nil {
+		return nil, err
+	}
+	dir := req.To
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 && !req.Force {
+		return nil, fmt.Errorf("data directory %s is not empty (force replaces what it holds)", dir)
+	} else if err == nil && req.Force {
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	rc, err := r.Open(ctx, "/"+baseFile)
+	if err != nil {
+		return nil, err
+	}
+	err = untar(rc, dir)
+	rc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("base backup %.8s: %w", r.Snapshot().ID, err)
+	}
+	if err := writeRecovery(dir, req.Options); err != nil {
+		return nil, err
+	}
+	if err := ownConfigFiles(dir); err != nil {
+		return nil, err
+	}
+	cred, err := serverCredential(dir)
+	if err == nil && cred != nil && req.Options[OptWALDir] != "" {
+		err = chownTree(req.Options[OptWALDir], cred) // restore_command runs as the server's user
+	}
+	return cred, err
+}
+
+// ownConfigFiles gives a restored data directory the configuration files a server
+// needs to start when the protected server kept them elsewhere (Debian keeps them in
+// /etc/postgresql, so a base backup holds none): an empty postgresql.conf (defaults,
+// plus the recovery settings of postgresql.auto.conf) and a pg_hba.conf that lets
+// local users in as themselves (peer).
+func ownConfigFiles(dir string) error {
+	for name, text := range map[string]string{
+		"postgresql.conf": "# written by cadang restore: the protected server kept its configuration outside its data directory\n",
+		"pg_hba.conf":     "# written by cadang restore: the protected server kept its configuration outside its data directory\nlocal all all peer\n",
+	} {
+		p := filepath.Join(dir, name)
+		if _, err := os.Stat(p); err == nil {
+			continue
+		}
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -255,64 +286,93 @@ type Recovered struct {
 // has recovered and promoted, then stops it cleanly. A recovery that ends before its
 // target, or a server that exits, is an error with the server's own reason.
 func RecoverOnce(ctx context.Context, bin, dir string, cred *syscall.Credential) (Recovered, error) {
-	port, err := freePort()
+	rs, err := startRecovered(ctx, bin, dir, cred)
 	if err != nil {
-		return Recovered{}, err
+		return rs.res, err
 	}
-	logPath := filepath.Join(dir, "cadang-recovery.log")
-	logf, err := os.Create(logPath)
+	rs.stop()
+	return rs.res, nil
+}
+
+// recoveredServer is a restored server started on its data directory: it listens on
+// Port, on a socket in the data directory only.
+type recoveredServer struct {
+	Port    int
+	dir     string
+	logPath string
+	cmd     *exec.Cmd
+	done    chan error
+	res     Recovered
+}
+
+// startRecovered starts postgres on dir and waits until it has recovered and
+// promoted (then it runs until stop) or has stopped (an error with its reason).
+func startRecovered(ctx context.Context, bin, dir string, cred *syscall.Credential) (*recoveredServer, error) {
+	rs := &recoveredServer{dir: dir, logPath: filepath.Join(dir, "cadang-recovery.log"), done: make(chan error, 1)}
+	var err error
+	if rs.Port, err = freePort(); err != nil {
+		return rs, err
+	}
+	logf, err := os.Create(rs.logPath)
 	if err != nil {
-		return Recovered{}, err
+		return rs, err
 	}
 	defer logf.Close()
 	if cred != nil {
 		_ = logf.Chown(int(cred.Uid), int(cred.Gid))
 	}
-	cmd := exec.Command(bin, "-D", dir, "-p", strconv.Itoa(port), "-k", dir, "-c", "listen_addresses=")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return Recovered{}, fmt.Errorf("starting the restored server: %w", err)
+	rs.cmd = exec.Command(bin, "-D", dir, "-p", strconv.Itoa(rs.Port), "-k", dir, "-c", "listen_addresses=")
+	rs.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+	rs.cmd.Stdout, rs.cmd.Stderr = logf, logf
+	if err := rs.cmd.Start(); err != nil {
+		return rs, fmt.Errorf("starting the restored server: %w", err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGINT) // fast shutdown: a clean checkpoint
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
+	go func() { rs.done <- rs.cmd.Wait() }()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		b, _ := os.ReadFile(logPath)
-		text := string(b)
-		res := Recovered{Log: text, StoppedAt: "end of WAL"}
-		for _, l := range strings.Split(text, "\n") {
-			if i := strings.Index(l, "recovery stopping "); i >= 0 {
-				res.StoppedAt = strings.TrimSpace(l[i:])
-			}
-		}
-		if strings.Contains(text, "database system is ready to accept connections") {
-			stop()
-			b, _ = os.ReadFile(logPath)
-			res.Log = string(b)
-			return res, nil
+		rs.readLog()
+		if strings.Contains(rs.res.Log, "database system is ready to accept connections") {
+			return rs, nil
 		}
 		select {
-		case <-done:
-			b, _ = os.ReadFile(logPath)
-			res.Log = string(b)
-			return res, fmt.Errorf("the restored server stopped during recovery: %s", serverReason(res.Log))
+		case <-rs.done:
+			rs.done <- nil // stop() finds it ended
+			rs.readLog()
+			return rs, fmt.Errorf("the restored server stopped during recovery: %s", serverReason(rs.res.Log))
 		case <-ctx.Done():
-			stop()
-			return res, ctx.Err()
+			rs.stop()
+			return rs, ctx.Err()
 		case <-tick.C:
 		}
 	}
+}
+
+// readLog reads the server's log and where its recovery stopped.
+func (rs *recoveredServer) readLog() {
+	b, _ := os.ReadFile(rs.logPath)
+	rs.res = Recovered{Log: string(b), StoppedAt: "end of WAL"}
+	for _, l := range strings.Split(rs.res.Log, "\n") {
+		if i := strings.Index(l, "recovery stopping "); i >= 0 {
+			rs.res.StoppedAt = strings.TrimSpace(l[i:])
+		}
+	}
+}
+
+// stop shuts the server down (fast shutdown: a clean checkpoint; killed after 60 s).
+func (rs *recoveredServer) stop() {
+	if rs.cmd == nil || rs.cmd.Process == nil {
+		return
+	}
+	_ = rs.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-rs.done:
+	case <-time.After(60 * time.Second):
+		_ = rs.cmd.Process.Kill()
+		<-rs.done
+	}
+	rs.cmd = nil
+	rs.readLog()
 }
 
 // serverReason is the first FATAL or PANIC line of a server log.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -72,6 +73,22 @@ notify:
 	if m := scrape(); !strings.Contains(m, `cadang_agent_up{agent="hyp-07",pool="hv"} 0`) || strings.Contains(m, "cadang_agent_last_heartbeat_timestamp_seconds") {
 		t.Errorf("an agent never heard from: metrics\n%s", m)
 	}
+	// In a status answer (GET /v1/status, `cadang status`): down, never heard from,
+	// and a problem for `cadang status --check`.
+	status := func() Status {
+		t.Helper()
+		st, err := svc(d).Status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if st := status(); len(st.Agents) != 1 || st.Agents[0].Name != "hyp-07" || st.Agents[0].Pool != "hv" || st.Agents[0].Up ||
+		st.Agents[0].LastHeartbeat != nil || !slices.ContainsFunc(st.Problems, func(p string) bool {
+		return strings.Contains(p, `agent "hyp-07" is down: it has never sent a heartbeat`)
+	}) {
+		t.Errorf("status of an agent never heard from: agents %+v, problems %q", st.Agents, st.Problems)
+	}
 	d.lookAtConditions()
 	d.lookAtConditions() // raised once, not per look
 	wait("agent.down", func() bool { return len(events()) >= 1 })
@@ -97,6 +114,11 @@ notify:
 	if m := scrape(); !strings.Contains(m, `cadang_agent_last_heartbeat_timestamp_seconds{agent="hyp-07"}`) ||
 		!strings.Contains(m, `cadang_agent_running_jobs{agent="hyp-07"} 0`) {
 		t.Errorf("an agent up: metrics\n%s", m)
+	}
+	if st := status(); len(st.Agents) != 1 || !st.Agents[0].Up || st.Agents[0].Version != "test" || st.Agents[0].Host == "" ||
+		st.Agents[0].LastHeartbeat == nil || st.Agents[0].Running == nil || st.Agents[0].Capacity != 1 ||
+		slices.ContainsFunc(st.Problems, func(p string) bool { return strings.Contains(p, "hyp-07") }) {
+		t.Errorf("status of an agent up: agents %+v, problems %q", st.Agents, st.Problems)
 	}
 	d.lookAtConditions()
 	wait("the condition cleared", func() bool { return len(events()) >= 2 })

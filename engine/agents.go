@@ -68,7 +68,9 @@ func (c *agentCache) seen(name string, h *cluster.Heartbeat, at time.Time) {
 		delete(c.beats, name)
 		return
 	}
-	c.beats[name] = agentBeat{h: *h, at: at}
+	b := agentBeat{h: *h, at: at}
+	b.h.Running = append([]uint64(nil), h.Running...)
+	c.beats[name] = b
 }
 
 func (c *agentCache) loaded() { close(c.ready) }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/engine/cluster"
+	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/engine/notify"
 	"github.com/cadang/cadang/internal/testenv"
 )
@@ -125,5 +126,31 @@ notify:
 	evs := events()
 	if len(evs) != 2 || !evs[1].Cleared || evs[1].Subject != "agent/hyp-07" {
 		t.Errorf("events: %+v", evs)
+	}
+}
+
+// The heartbeat cache the bucket's watch feeds: an agent is up while its last
+// heartbeat is younger than heartbeat_timeout, down after, never heard from without
+// one (or once its key is deleted); its running runs are a copy.
+func TestAgentCache(t *testing.T) {
+	c := newAgentCache(config.Cluster{HeartbeatTimeout: 10 * time.Second,
+		Agents: []config.ClusterAgent{{Name: "hyp-08", Pool: "hv"}, {Name: "hyp-07", Pool: "hv"}}})
+	at := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	running := []uint64{42}
+	c.seen("hyp-07", &cluster.Heartbeat{Name: "hyp-07", Host: "hyp07", Version: "v1", Running: running, Capacity: 2}, at)
+	c.seen("stranger", &cluster.Heartbeat{Name: "stranger"}, at) // not enrolled: not listed
+	running[0] = 7
+	st := c.statuses(at.Add(10 * time.Second))
+	if len(st) != 2 || st[0].Name != "hyp-07" || !st[0].Up || st[0].Host != "hyp07" || !st[0].LastSeen.Equal(at) ||
+		len(st[0].Running) != 1 || st[0].Running[0] != 42 || st[0].Capacity != 2 ||
+		st[1].Name != "hyp-08" || st[1].Up || !st[1].LastSeen.IsZero() || st[1].Running == nil {
+		t.Errorf("statuses: %+v", st)
+	}
+	if st := c.statuses(at.Add(11 * time.Second)); st[0].Up {
+		t.Errorf("an agent silent for longer than the timeout is up: %+v", st[0])
+	}
+	c.seen("hyp-07", nil, at.Add(time.Second))
+	if st := c.statuses(at); st[0].Up || !st[0].LastSeen.IsZero() {
+		t.Errorf("an agent whose key was deleted: %+v", st[0])
 	}
 }

@@ -278,6 +278,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("the DRCs section lacks the DRC: %q", drcs)
 		}
 		// The agents: hyp-07 up once its first heartbeat is in, hyp-08 never heard from.
+		agentsStart := time.Now()
 		testenv.Eventually(t, 30*time.Second, "agent hyp-07 shown up", func() bool {
 			if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("agents"))); err != nil {
 				return false
@@ -285,6 +286,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#agent-hyp-07 .st-up").length`))
 			return err == nil && n == 1
 		})
+		t.Logf("agent hyp-07 shown up after %s", time.Since(agentsStart).Round(time.Millisecond))
 		if row := text(t, ctx, "#agent-hyp-07"); !strings.Contains(row, "aktif") || strings.Contains(row, "tidak aktif") ||
 			!strings.Contains(row, "v-test") || !strings.Contains(row, "(hv)") || !strings.Contains(row, "0/1") {
 			t.Errorf("the row of agent hyp-07 (up): %q", row)

@@ -102,6 +102,7 @@ notify:
 	if err != nil {
 		t.Fatal(err)
 	}
+	acfg.Heartbeat = 500 * time.Millisecond // up for as long as it runs, against heartbeat_timeout 2s
 	a, err := cluster.NewAgent(acfg, "test", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +127,18 @@ notify:
 	evs := events()
 	if len(evs) != 2 || !evs[1].Cleared || evs[1].Subject != "agent/hyp-07" {
 		t.Errorf("events: %+v", evs)
+	}
+
+	// Scrapes and status answers read the cache the bucket's watch feeds: 50 of each
+	// publish nothing (a read of the bucket per scrape would be 50 requests at least;
+	// the margin is for the controller's own background messages meanwhile).
+	sent := d.cluster.Sent()
+	for range 50 {
+		scrape()
+		status()
+	}
+	if n := d.cluster.Sent() - sent; n >= 25 {
+		t.Errorf("50 scrapes and status answers published %d NATS messages", n)
 	}
 }
 

@@ -65,3 +65,7 @@ func (x *Controller) drainWatch(ctx context.Context, w jetstream.KeyWatcher, see
 		}
 	}
 }
+
+// Sent is how many messages the controller's connection has published: a test's
+// measure of what an operation costs on the wire.
+func (x *Controller) Sent() uint64 { return x.nc.Stats().OutMsgs }

@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"sync"
 	"time"
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/cluster"
+	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/engine/notify"
 	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/engine/runs"
@@ -31,25 +34,82 @@ func (d *Daemon) openCluster() error {
 		return err
 	}
 	d.cluster = c
+	d.beats = newAgentCache(cfg.Cluster)
+	go c.WatchHeartbeats(context.Background(), d.beats.seen, d.beats.loaded)
 	d.log.Info("cluster: dispatching to agents", "listen", cfg.Cluster.Listen, "url", cfg.Cluster.URL, "agents", len(cfg.Cluster.Agents))
 	return nil
 }
 
+// agentCache holds the agents' last heartbeats, fed by a watch of the bucket
+// cadang_agents (cluster.WatchHeartbeats), so that a status answer or a metrics scrape
+// costs no NATS round trip.
+type agentCache struct {
+	agents  []config.ClusterAgent // as enrolled when the cluster opened (its users are made then)
+	timeout time.Duration         // cluster.heartbeat_timeout
+	ready   chan struct{}         // closed once the bucket's first values are in
+
+	mu    sync.Mutex
+	beats map[string]agentBeat
+}
+
+type agentBeat struct {
+	h  cluster.Heartbeat
+	at time.Time // when it arrived (the server's time)
+}
+
+func newAgentCache(c config.Cluster) *agentCache {
+	return &agentCache{agents: c.Agents, timeout: c.HeartbeatTimeout, ready: make(chan struct{}), beats: map[string]agentBeat{}}
+}
+
+func (c *agentCache) seen(name string, h *cluster.Heartbeat, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if h == nil {
+		delete(c.beats, name)
+		return
+	}
+	b := agentBeat{h: *h, at: at}
+	b.h.Running = append([]uint64(nil), h.Running...)
+	c.beats[name] = b
+}
+
+func (c *agentCache) loaded() { close(c.ready) }
+
+// statuses lists the enrolled agents as of now, by name.
+func (c *agentCache) statuses(now time.Time) []cluster.AgentStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]cluster.AgentStatus, 0, len(c.agents))
+	for _, a := range c.agents {
+		s := cluster.AgentStatus{Name: a.Name, Pool: a.Pool, Running: []uint64{}}
+		if b, ok := c.beats[a.Name]; ok {
+			s.Host, s.Version, s.Capacity, s.LastSeen = b.h.Host, b.h.Version, b.h.Capacity, b.at
+			if b.h.Running != nil {
+				s.Running = append(s.Running, b.h.Running...)
+			}
+			s.Up = now.Sub(b.at) <= c.timeout
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
 // agentStatuses lists the enrolled agents with their last heartbeat (nil without
-// cluster:); a bounded wait, so a stalled NATS server holds neither the condition
-// watch nor a metrics scrape.
+// cluster:), from the cache the bucket's watch feeds. Until the watch has read the
+// bucket once (at start) it waits for it, at most 5 s: an agent is not called down
+// because its heartbeat was not read yet.
 func (d *Daemon) agentStatuses() []cluster.AgentStatus {
-	if d.cluster == nil {
+	if d.cluster == nil || d.beats == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	agents, err := d.cluster.Agents(ctx)
-	if err != nil {
-		d.log.Warn("cluster: listing the agents", "err", err)
+	select {
+	case <-d.beats.ready:
+	case <-time.After(5 * time.Second):
+		d.log.Warn("cluster: the agents' heartbeats are not read yet")
 		return nil
 	}
-	return agents
+	return d.beats.statuses(time.Now())
 }
 
 // lookAtAgents raises agent.down for each enrolled agent silent for longer than

@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cadang/cadang/engine/cluster"
+	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/engine/notify"
 	"github.com/cadang/cadang/internal/testenv"
 )
@@ -72,6 +74,22 @@ notify:
 	if m := scrape(); !strings.Contains(m, `cadang_agent_up{agent="hyp-07",pool="hv"} 0`) || strings.Contains(m, "cadang_agent_last_heartbeat_timestamp_seconds") {
 		t.Errorf("an agent never heard from: metrics\n%s", m)
 	}
+	// In a status answer (GET /v1/status, `cadang status`): down, never heard from,
+	// and a problem for `cadang status --check`.
+	status := func() Status {
+		t.Helper()
+		st, err := svc(d).Status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if st := status(); len(st.Agents) != 1 || st.Agents[0].Name != "hyp-07" || st.Agents[0].Pool != "hv" || st.Agents[0].Up ||
+		st.Agents[0].LastHeartbeat != nil || !slices.ContainsFunc(st.Problems, func(p string) bool {
+		return strings.Contains(p, `agent "hyp-07" is down: it has never sent a heartbeat`)
+	}) {
+		t.Errorf("status of an agent never heard from: agents %+v, problems %q", st.Agents, st.Problems)
+	}
 	d.lookAtConditions()
 	d.lookAtConditions() // raised once, not per look
 	wait("agent.down", func() bool { return len(events()) >= 1 })
@@ -84,6 +102,7 @@ notify:
 	if err != nil {
 		t.Fatal(err)
 	}
+	acfg.Heartbeat = 500 * time.Millisecond // up for as long as it runs, against heartbeat_timeout 2s
 	a, err := cluster.NewAgent(acfg, "test", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -98,10 +117,53 @@ notify:
 		!strings.Contains(m, `cadang_agent_running_jobs{agent="hyp-07"} 0`) {
 		t.Errorf("an agent up: metrics\n%s", m)
 	}
+	if st := status(); len(st.Agents) != 1 || !st.Agents[0].Up || st.Agents[0].Version != "test" || st.Agents[0].Host == "" ||
+		st.Agents[0].LastHeartbeat == nil || st.Agents[0].Running == nil || st.Agents[0].Capacity != 1 ||
+		slices.ContainsFunc(st.Problems, func(p string) bool { return strings.Contains(p, "hyp-07") }) {
+		t.Errorf("status of an agent up: agents %+v, problems %q", st.Agents, st.Problems)
+	}
 	d.lookAtConditions()
 	wait("the condition cleared", func() bool { return len(events()) >= 2 })
 	evs := events()
 	if len(evs) != 2 || !evs[1].Cleared || evs[1].Subject != "agent/hyp-07" {
 		t.Errorf("events: %+v", evs)
+	}
+
+	// Scrapes and status answers read the cache the bucket's watch feeds: 50 of each
+	// publish nothing (a read of the bucket per scrape would be 50 requests at least;
+	// the margin is for the controller's own background messages meanwhile).
+	sent := d.cluster.Sent()
+	for range 50 {
+		scrape()
+		status()
+	}
+	if n := d.cluster.Sent() - sent; n >= 25 {
+		t.Errorf("50 scrapes and status answers published %d NATS messages", n)
+	}
+}
+
+// The heartbeat cache the bucket's watch feeds: an agent is up while its last
+// heartbeat is younger than heartbeat_timeout, down after, never heard from without
+// one (or once its key is deleted); its running runs are a copy.
+func TestAgentCache(t *testing.T) {
+	c := newAgentCache(config.Cluster{HeartbeatTimeout: 10 * time.Second,
+		Agents: []config.ClusterAgent{{Name: "hyp-08", Pool: "hv"}, {Name: "hyp-07", Pool: "hv"}}})
+	at := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	running := []uint64{42}
+	c.seen("hyp-07", &cluster.Heartbeat{Name: "hyp-07", Host: "hyp07", Version: "v1", Running: running, Capacity: 2}, at)
+	c.seen("stranger", &cluster.Heartbeat{Name: "stranger"}, at) // not enrolled: not listed
+	running[0] = 7
+	st := c.statuses(at.Add(10 * time.Second))
+	if len(st) != 2 || st[0].Name != "hyp-07" || !st[0].Up || st[0].Host != "hyp07" || !st[0].LastSeen.Equal(at) ||
+		len(st[0].Running) != 1 || st[0].Running[0] != 42 || st[0].Capacity != 2 ||
+		st[1].Name != "hyp-08" || st[1].Up || !st[1].LastSeen.IsZero() || st[1].Running == nil {
+		t.Errorf("statuses: %+v", st)
+	}
+	if st := c.statuses(at.Add(11 * time.Second)); st[0].Up {
+		t.Errorf("an agent silent for longer than the timeout is up: %+v", st[0])
+	}
+	c.seen("hyp-07", nil, at.Add(time.Second))
+	if st := c.statuses(at); st[0].Up || !st[0].LastSeen.IsZero() {
+		t.Errorf("an agent whose key was deleted: %+v", st[0])
 	}
 }

@@ -115,6 +115,8 @@ type Daemon struct {
 	deferredPrunes map[string]bool
 	// cluster dispatches runs to agents (agents.go); nil without cluster:.
 	cluster *cluster.Controller
+	// beats are the agents' heartbeats, fed by a watch of the bucket (agents.go).
+	beats *agentCache
 }
 
 // target is a configured target with its implementation.

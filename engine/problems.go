@@ -54,6 +54,15 @@ func (v service) statusProblems(st *Status) []string {
 			out = append(out, lagProblem(l.DRC, l.Lag, l.MaxLag, l.SnapshotsPending))
 		}
 	}
+	for _, a := range st.Agents {
+		if !a.Up {
+			seen := "has never sent a heartbeat"
+			if a.LastHeartbeat != nil {
+				seen = "sent its last heartbeat at " + a.LastHeartbeat.UTC().Format(time.RFC3339)
+			}
+			out = append(out, fmt.Sprintf("agent %q is down: it %s (cluster.heartbeat_timeout %s)", a.Name, seen, cf.cfg.Cluster.HeartbeatTimeout))
+		}
+	}
 	for _, r := range st.Repositories {
 		if c := r.LastCheck; c != nil && c.Status != api.Succeeded {
 			msg := fmt.Sprintf("the repository of agency %q at drc %q: the last check (run %d) %s", r.Agency, r.DRC, c.Run, c.Status)

@@ -48,8 +48,24 @@ func (v service) fillStatus(st *Status) error {
 	if st.Replication, err = v.replicationLags(); err != nil {
 		return err
 	}
+	st.Agents = v.agentInfos()
 	st.Problems = v.statusProblems(st)
 	return nil
+}
+
+// agentInfos are the enrolled agents of a status answer (nil without cluster:).
+func (v service) agentInfos() []api.AgentInfo {
+	var out []api.AgentInfo
+	for _, a := range v.d.agentStatuses() {
+		ai := api.AgentInfo{Name: a.Name, Pool: a.Pool, Host: a.Host, Version: a.Version, Up: a.Up,
+			Running: append([]uint64{}, a.Running...), Capacity: a.Capacity}
+		if !a.LastSeen.IsZero() {
+			seen := a.LastSeen
+			ai.LastHeartbeat = &seen
+		}
+		out = append(out, ai)
+	}
+	return out
 }
 
 func (v service) replicationLags() ([]ReplicationLag, error) {

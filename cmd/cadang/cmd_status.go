@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cadang/cadang/engine/api"
@@ -28,7 +29,9 @@ func newStatusCommand(g *globals) *cobra.Command {
 		Short: "the daemon, its queue, the next runs and every target's state",
 		Long: `Print the daemon's state: its version and uptime, the runs running and queued (and why
 each one waits), the next runs, each target's last backup and newest and oldest good
-snapshot, each secondary's replication lag, and each repository's last check and prune.
+snapshot, each secondary's replication lag, each repository's last check and prune, and,
+with cluster: in the configuration, each agent's host, version, last heartbeat, state (up,
+or down when silent for longer than cluster.heartbeat_timeout) and running runs.
 With --check (for monitoring), one line per problem and exit 1 if there is any, one "ok"
 line and exit 0 if there is none.`,
 		Example: `  cadang status
@@ -140,6 +143,10 @@ func printStatus(g *globals, st *api.Status) {
 		}
 		table(w, []string{"DRC", "LAG", "SNAPSHOTS PENDING", "OLDEST FROM", "BYTES PENDING"}, rows)
 	}
+	if len(st.Agents) > 0 {
+		fmt.Fprintln(w, "\nAGENTS")
+		table(w, []string{"AGENT", "POOL", "HOST", "VERSION", "LAST HEARTBEAT", "STATE", "RUNNING"}, agentRows(st.Agents, now))
+	}
 	if len(st.Repositories) > 0 {
 		fmt.Fprintln(w, "\nREPOSITORIES")
 		rows := [][]string{}
@@ -161,6 +168,34 @@ func printStatus(g *globals, st *api.Status) {
 		}
 		table(w, []string{"DRC", "AGENCY", "LAST CHECK", "NEXT PART", "LAST PRUNE"}, rows)
 	}
+}
+
+// agentRows are the agents of a status answer as table rows: RUNNING is how many runs
+// of its capacity and their ids.
+func agentRows(agents []api.AgentInfo, now time.Time) [][]string {
+	rows := [][]string{}
+	for _, a := range agents {
+		state, seen := "down", "never"
+		if a.Up {
+			state = "up"
+		}
+		if a.LastHeartbeat != nil {
+			seen = age(now, *a.LastHeartbeat)
+		}
+		running := fmt.Sprint(len(a.Running))
+		if a.Capacity > 0 {
+			running += fmt.Sprintf("/%d", a.Capacity)
+		}
+		if len(a.Running) > 0 {
+			ids := make([]string, len(a.Running))
+			for i, id := range a.Running {
+				ids[i] = fmt.Sprint(id)
+			}
+			running += " (run " + strings.Join(ids, ", ") + ")"
+		}
+		rows = append(rows, []string{a.Name, orDash(a.Pool), orDash(a.Host), orDash(a.Version), seen, state, running})
+	}
+	return rows
 }
 
 // plannedRows are planned runs and windows as table rows.

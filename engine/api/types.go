@@ -116,6 +116,24 @@ type Status struct {
 	Problems []string `json:"problems"`
 	// Site is this cadang's role among the sites (standby.go).
 	Site *SiteStatus `json:"site,omitempty"`
+	// Agents are the enrolled agents (cluster.agents) and what their last heartbeat
+	// said; absent without cluster: (docs/agents.md).
+	Agents []AgentInfo `json:"agents,omitempty"`
+}
+
+// AgentInfo is an enrolled agent in a status answer.
+type AgentInfo struct {
+	Name    string `json:"name"`
+	Pool    string `json:"pool,omitempty"`
+	Host    string `json:"host,omitempty"`    // the host name its heartbeat gave
+	Version string `json:"version,omitempty"` // its cadang version
+	// LastHeartbeat is when its last heartbeat arrived (absent: never).
+	LastHeartbeat *time.Time `json:"last_heartbeat,omitempty"`
+	// Up: a heartbeat within cluster.heartbeat_timeout.
+	Up bool `json:"up"`
+	// Running are the runs its last heartbeat said it runs, of at most Capacity.
+	Running  []uint64 `json:"running"`
+	Capacity int      `json:"capacity,omitempty"`
 }
 
 // Window is a maintenance window.

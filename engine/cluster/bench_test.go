@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,8 +66,9 @@ const dispatchJobs, inFlight = 5000, 100
 
 // BenchmarkDispatch: no-op jobs over 50 goroutine agents through the embedded JetStream,
 // at most 100 in flight. It reports the time from "due" (Dispatch called) to "started
-// on the agent" (the controller hears so), p50 and p99, and, as a hand-made baseline in
-// the same run, a core NATS request-reply round trip to the same number of responders.
+// on the agent" (the controller hears so), p50 and p99, the CPU and peak memory of the
+// process (reportResources), and, as a hand-made baseline in the same run, a core NATS
+// request-reply round trip to the same number of responders.
 func BenchmarkDispatch(b *testing.B) {
 	const agents = 50
 	names := map[string]string{}
@@ -81,6 +84,7 @@ func BenchmarkDispatch(b *testing.B) {
 
 	b.Run("jetstream", func(b *testing.B) {
 		var next atomic.Uint64
+		defer reportResources(b)()
 		runBatches(b, func(i int) time.Duration {
 			run := next.Add(1)
 			due := time.Now()
@@ -111,6 +115,7 @@ func BenchmarkDispatch(b *testing.B) {
 			}
 			defer sub.Unsubscribe()
 		}
+		defer reportResources(b)()
 		runBatches(b, func(i int) time.Duration {
 			due := time.Now()
 			if _, err := nc.Request(fmt.Sprintf("bench.%02d", i%agents), []byte("job"), 10*time.Second); err != nil {
@@ -150,6 +155,53 @@ func report(b *testing.B, lat []time.Duration) {
 	}
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// reportResources, deferred at the start of a sub-benchmark, reports what the process
+// used meanwhile: cpu-s/batch, the CPU seconds (user + system, getrusage RUSAGE_SELF)
+// per batch of 5,000 jobs of the whole test process, so of the controller, the
+// embedded NATS server and the 50 goroutine agents together (an upper bound of the
+// controller's); peak-rss-MiB, the process's peak resident set (VmHWM of
+// /proc/self/status, reset at the start through /proc/self/clear_refs: the same upper
+// bound); heap-MiB, the Go heap in use at the end (runtime.MemStats.HeapInuse).
+func reportResources(b *testing.B) func() {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		b.Logf("peak RSS not reset (%v): it is the process's since it started", err)
+	}
+	before := cpuSeconds(b)
+	return func() {
+		b.ReportMetric((cpuSeconds(b)-before)/float64(b.N), "cpu-s/batch")
+		b.ReportMetric(peakRSSMiB(b), "peak-rss-MiB")
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		b.ReportMetric(float64(m.HeapInuse)/(1<<20), "heap-MiB")
+	}
+}
+
+func cpuSeconds(b *testing.B) float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+func peakRSSMiB(b *testing.B) float64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kib float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%f kB", &kib); err != nil {
+				b.Fatalf("VmHWM: %q: %v", v, err)
+			}
+			return kib / 1024
+		}
+	}
+	b.Fatal("no VmHWM in /proc/self/status")
+	return 0
 }
 
 func mustSign(b *testing.B, seed []byte) nats.SignatureHandler {

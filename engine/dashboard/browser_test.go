@@ -21,6 +21,7 @@ import (
 
 	"github.com/cadang/cadang/engine"
 	"github.com/cadang/cadang/engine/api"
+	"github.com/cadang/cadang/engine/cluster"
 	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/internal/testenv"
 )
@@ -52,6 +53,17 @@ func startFleet(t *testing.T) *fleet {
 		}
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	// Two enrolled agents over the embedded NATS server: hyp-07 runs (in this process,
+	// below), hyp-08 never does. No target runs on them.
+	natsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	var agents string
+	for _, name := range []string{"hyp-07", "hyp-08"} {
+		en, err := cluster.Enroll(name, "hv", "nats://"+natsAddr, filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		agents += fmt.Sprintf("    - {name: %s, pool: hv, nkey: %s, recipient: %s}\n", name, en.Entry.NKey, en.Entry.Recipient)
+	}
 	body := fmt.Sprintf(`state_dir: %[1]s/state
 restic: {binary: %[2]s}
 api: {listen: %[3]q}
@@ -65,7 +77,10 @@ targets:
   - {name: puskesmas-files, agency: dinkes, kind: files, rpo: 26h, files: {paths: [%[1]s/src/simpus]}}
   - {name: sekolah-files, agency: disdik, kind: files, rpo: 26h, files: {paths: [%[1]s/src/sekolah]}}
   - {name: ppdb-files, agency: disdik, kind: files, rpo: 26h, files: {paths: [%[1]s/src/sekolah]}}
-`, dir, restic, addr)
+cluster:
+  listen: %[4]s
+  agents:
+%[5]s`, dir, restic, addr, natsAddr, agents)
 	file := filepath.Join(dir, "cadang.yaml")
 	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
@@ -102,6 +117,18 @@ targets:
 		_, err := client.Status(ctx)
 		return err == nil
 	})
+	acfg, err := cluster.LoadAgentConfig(filepath.Join(dir, "hyp-07", "agent.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := cluster.NewAgent(acfg, "v-test", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx, stopAgent := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { _ = agent.Run(actx); close(ran) }()
+	t.Cleanup(func() { stopAgent(); <-ran; agent.Close() })
 	f := &fleet{dir: dir, base: "http://" + addr, tokens: map[string]string{}}
 	for _, tr := range []api.TokenRequest{{Name: "ops", Role: "operator"}, {Name: "bpk", Role: "auditor"},
 		{Name: "dinkes", Role: "agency-admin", Agency: "dinkes"}} {
@@ -250,6 +277,26 @@ func TestDashboardInBrowser(t *testing.T) {
 		if drcs := text(t, ctx, "#drcs"); !strings.Contains(drcs, "local") {
 			t.Errorf("the DRCs section lacks the DRC: %q", drcs)
 		}
+		// The agents: hyp-07 up once its first heartbeat is in, hyp-08 never heard from.
+		agentsStart := time.Now()
+		testenv.Eventually(t, 30*time.Second, "agent hyp-07 shown up", func() bool {
+			if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("agents"))); err != nil {
+				return false
+			}
+			n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#agent-hyp-07 .st-up").length`))
+			return err == nil && n == 1
+		})
+		t.Logf("agent hyp-07 shown up after %s", time.Since(agentsStart).Round(time.Millisecond))
+		if row := text(t, ctx, "#agent-hyp-07"); !strings.Contains(row, "aktif") || strings.Contains(row, "tidak aktif") ||
+			!strings.Contains(row, "v-test") || !strings.Contains(row, "(hv)") || !strings.Contains(row, "0/1") {
+			t.Errorf("the row of agent hyp-07 (up): %q", row)
+		}
+		if row := text(t, ctx, "#agent-hyp-08 .st-down"); row != "tidak aktif" {
+			t.Errorf("agent hyp-08 (never started) is shown %q, want tidak aktif", row)
+		}
+		if row := text(t, ctx, "#agent-hyp-08"); !strings.Contains(row, "belum pernah") {
+			t.Errorf("the row of agent hyp-08 lacks its missing heartbeat: %q", row)
+		}
 
 		// Back up now, then watch the run end on the target's page.
 		if err := chromedp.Do(ctx,
@@ -345,6 +392,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		if got := text(t, ctx, "#nav-fleet"); got != "Fleet" {
 			t.Errorf("after switching to English the fleet link says %q", got)
 		}
+		if up, down := text(t, ctx, "#agent-hyp-07 .st-up"), text(t, ctx, "#agent-hyp-08 .st-down"); up != "up" || down != "down" {
+			t.Errorf("the agents in English: hyp-07 %q, hyp-08 %q", up, down)
+		}
 		if err := chromedp.Do(ctx, chromedp.Navigate(f.base+"/drills"), chromedp.WaitVisible(chromedp.ID("drill-table"))); err != nil {
 			t.Fatal(err)
 		}
@@ -406,8 +456,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		if !strings.Contains(table, "simpus-files") || strings.Contains(table, "sekolah-files") || strings.Contains(table, "ppdb-files") {
 			t.Errorf("an agency's targets show %q: want its own only", table)
 		}
-		if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#drcs").length`)); err != nil || n != 0 {
-			t.Errorf("an agency is shown the DRCs section (%d, %v)", n, err)
+		if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#drcs, #agents").length`)); err != nil || n != 0 {
+			t.Errorf("an agency is shown the DRCs or the agents (%d, %v)", n, err)
 		}
 		// Another agency's target is not found, like one that does not exist.
 		if err := chromedp.Do(ctx, chromedp.Navigate(f.base+"/targets/sekolah-files"), chromedp.WaitVisible(chromedp.ID("error"))); err != nil {

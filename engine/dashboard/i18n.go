@@ -52,6 +52,17 @@ var words = map[string][2]string{
 	"running":       {"berjalan", "running"},
 	"alarms":        {"Alarm", "Alarms"},
 	"no.alarms":     {"Tidak ada alarm aktif.", "No active alarms."},
+
+	// The agents (docs/agents.md).
+	"agents":         {"Agen", "Agents"},
+	"agent":          {"Agen", "Agent"},
+	"host":           {"Host", "Host"},
+	"version":        {"Versi", "Version"},
+	"last.heartbeat": {"Heartbeat terakhir", "Last heartbeat"},
+	"running.runs":   {"Proses berjalan", "Running runs"},
+	"up":             {"aktif", "up"},
+	"down":           {"tidak aktif", "down"},
+
 	"search":        {"Cari", "Search"},
 	"filter":        {"Saring", "Filter"},
 	"all":           {"semua", "all"},

@@ -69,7 +69,8 @@ type fleetData struct {
 	Agencies           []string
 	PrevURL, NextURL   string
 	Problems           []string
-	DRCError           string // the DRCs could not be read in time
+	DRCError           string          // the DRCs could not be read in time
+	Agents             []api.AgentInfo // with cluster: only (docs/agents.md)
 }
 
 func (d *Dashboard) fleet(w http.ResponseWriter, r *http.Request, u *who) {
@@ -98,7 +99,7 @@ func (d *Dashboard) fleet(w http.ResponseWriter, r *http.Request, u *who) {
 			d.apiFailed(w, r, u, err)
 			return
 		}
-		fd.Full, fd.Problems = true, st.Problems
+		fd.Full, fd.Problems, fd.Agents = true, st.Problems, st.Agents
 	}
 	fd.Queued, fd.Running, fd.Waiting = st.Queued, st.Running, st.Waiting
 	if len(fd.Waiting) > 20 {

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,7 +59,7 @@ func NewAgent(cfg *AgentConfig, version string, log *slog.Logger) (*Agent, error
 	}
 	nc, err := nats.Connect(cfg.Controller, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("agent %s: connecting to %s: %w", cfg.Name, cfg.Controller, err)
+		return nil, fmt.Errorf("agent %s: connecting to %s: %w%s", cfg.Name, cfg.Controller, err, tlsHint(err, cfg.CAFile))
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -284,6 +286,19 @@ func (a *Agent) flushOutbox(ctx context.Context) {
 			a.deliver(ctx, p, data)
 		}
 	}
+}
+
+// tlsHint says what to do when the controller's certificate could not be verified.
+func tlsHint(err error, caFile string) string {
+	var unknown x509.UnknownAuthorityError
+	var verify *tls.CertificateVerificationError
+	if !errors.As(err, &unknown) && !errors.As(err, &verify) && !strings.Contains(err.Error(), "x509:") {
+		return ""
+	}
+	if caFile == "" {
+		return " (the controller speaks TLS: give ca_file:, the CA that signed its cluster.tls certificate)"
+	}
+	return " (ca_file " + caFile + " is not the CA that signed the controller's cluster.tls certificate)"
 }
 
 func open(sealed []byte, id age.Identity, v any) error {

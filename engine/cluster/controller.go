@@ -3,7 +3,10 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +37,7 @@ type Controller struct {
 	kv     jetstream.KeyValue
 	orphan func(*Result) error
 	stop   func()
+	state  string // state_dir
 
 	mu      sync.Mutex
 	waiters map[uint64]*waiter
@@ -65,7 +69,7 @@ func Open(ctx context.Context, c config.Cluster, stateDir string, o Options) (*C
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	x := &Controller{cfg: c, log: log, orphan: o.Orphan, waiters: map[uint64]*waiter{}}
+	x := &Controller{cfg: c, log: log, orphan: o.Orphan, state: stateDir, waiters: map[uint64]*waiter{}}
 	var opts []nats.Option
 	url := c.URL
 	if c.Listen != "" {
@@ -73,7 +77,10 @@ func Open(ctx context.Context, c config.Cluster, stateDir string, o Options) (*C
 		if err != nil {
 			return nil, err
 		}
-		x.emb, url = emb, emb.URL()
+		// The controller's connection is in-process (a pipe, not the network): it
+		// needs no TLS, and asking for it (tls://) would verify the server's own
+		// certificate against the system's CAs.
+		x.emb, url = emb, "nats://"+strings.TrimPrefix(strings.TrimPrefix(emb.URL(), "tls://"), "nats://")
 		kp, err := nkeys.FromSeed(emb.seed)
 		if err != nil {
 			emb.Shutdown()
@@ -414,6 +421,7 @@ func (x *Controller) Agents(ctx context.Context) ([]AgentStatus, error) {
 // agents: `cadang agents` on the controller's host.
 func ListAgents(ctx context.Context, c config.Cluster, stateDir string) ([]AgentStatus, error) {
 	var opt nats.Option
+	var opts []nats.Option
 	url := c.URL
 	if c.Listen != "" {
 		seed, err := os.ReadFile(filepath.Join(stateDir, "nats", ControllerSeedFile))
@@ -427,6 +435,11 @@ func ListAgents(ctx context.Context, c config.Cluster, stateDir string) ([]Agent
 		pub, _ := kp.PublicKey()
 		opt, url = nats.Nkey(pub, kp.Sign), "nats://"+c.Listen
 		if c.TLS.CertFile != "" {
+			pin, err := pinned(c.TLS.CertFile)
+			if err != nil {
+				return nil, fmt.Errorf("cluster.tls: %w", err)
+			}
+			opts = append(opts, nats.Secure(pin))
 			url = "tls://" + c.Listen
 		}
 	} else {
@@ -435,7 +448,7 @@ func ListAgents(ctx context.Context, c config.Cluster, stateDir string) ([]Agent
 			return nil, fmt.Errorf("cluster.creds_file: %w", err)
 		}
 	}
-	nc, err := nats.Connect(url, opt, nats.Name("cadang-agents"))
+	nc, err := nats.Connect(url, append(opts, opt, nats.Name("cadang-agents"))...)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connecting to %s: %w", url, err)
 	}
@@ -450,4 +463,30 @@ func ListAgents(ctx context.Context, c config.Cluster, stateDir string) ([]Agent
 	}
 	x := &Controller{cfg: c, kv: kv}
 	return x.Agents(ctx)
+}
+
+// pinned is the TLS configuration of a client on the controller's own host: it trusts
+// exactly the embedded server's certificate (cluster.tls.cert_file), whoever signed it
+// and whatever address cluster.listen names (0.0.0.0 is no name a certificate holds).
+func pinned(certFile string) (*tls.Config, error) {
+	data, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("%s holds no PEM certificate", certFile)
+	}
+	want := block.Bytes
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// The name is not checked; the certificate itself is, byte for byte.
+		InsecureSkipVerify: true,
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if len(raw) == 0 || !bytes.Equal(raw[0], want) {
+				return fmt.Errorf("the server's certificate is not %s", certFile)
+			}
+			return nil
+		},
+	}, nil
 }

@@ -90,8 +90,10 @@ func freePort(t *testing.T) string {
 }
 
 // A controller with an embedded NATS server and two `cadang agent` processes, each with
-// its own folder: a files target pinned to agent A runs on A, a pooled target on one
-// of them; each run records its agent, the snapshots reach both DRCs, the JetStream
+// its own folder: a files target pinned to agent A runs on A, a PostgreSQL target
+// pinned to agent B is dumped by B (pg_dump over the local socket; the dump restored
+// from the offsite DRC is whole), a pooled target runs on one of them; each run
+// records its agent, the snapshots reach both DRCs, the JetStream
 // store holds no password or S3 secret, and agent B's key cannot take A's jobs.
 func TestAgentsRunBackupsOverJetStream(t *testing.T) {
 	t.Parallel()
@@ -140,6 +142,7 @@ func externalNATS(t *testing.T, dir, listen, auth string) string {
 
 func agentsSuite(t *testing.T, external bool) {
 	start := time.Now()
+	pg := testenv.Postgres(t)
 	w := newWorld(t)
 	primary := testenv.StartMinIO(t, "cadang")
 	offsite := testenv.StartMinIO(t, "cadang-offsite")
@@ -159,6 +162,12 @@ func agentsSuite(t *testing.T, external bool) {
 	if !external {
 		testenv.RandomFile(t, filepath.Join(slowSrc, "big.bin"), 32<<20, 9)
 	}
+	// A database of this machine's PostgreSQL server, dumped by agent B over the local
+	// socket (peer authentication, as a database host's agent would).
+	db := pg.CreateDB(t, "cadang_agents")
+	pg.Exec(t, db, `CREATE TABLE pasien (id serial PRIMARY KEY, nama text, data jsonb);
+INSERT INTO pasien (nama, data) SELECT 'pasien ' || g, jsonb_build_object('g', g) FROM generate_series(1, 2000) g;`)
+
 	listen := freePort(t)
 	url := "nats://" + listen
 	dirA, entryA := enrollAgent(t, w, "agent-a", "site1", url)
@@ -208,6 +217,7 @@ targets:
   - {name: pinned, agency: dinkes, kind: files, agent: agent-a, files: {paths: [`+src+`]}}
   - {name: pooled, agency: dinkes, kind: files, agent_pool: site1, files: {paths: [`+src+`]}}
   - {name: slow, agency: dinkes, kind: files, agent: agent-b, files: {paths: [`+slowSrc+`]}}
+  - {name: simpus-db, agency: dinkes, kind: postgres, agent: agent-b, postgres: {host: /var/run/postgresql, port: `+fmt.Sprint(pg.Port)+`, database: `+db+`}}
 `, cluster+"  lease: 5s\n  heartbeat_timeout: 5s\n  agents:\n"+entryA+entryB)
 	w.must("init")
 	w.startDaemon()
@@ -236,6 +246,10 @@ targets:
 	if r.code != 0 || pooled.Status != api.Succeeded || (pooled.Agent != "agent-a" && pooled.Agent != "agent-b") {
 		t.Fatalf("pooled backup: agent %q status %s: %s", pooled.Agent, pooled.Status, r)
 	}
+	dump, r := w.backupJSON("simpus-db")
+	if r.code != 0 || dump.Status != api.Succeeded || dump.Agent != "agent-b" {
+		t.Fatalf("postgres backup: agent %q status %s: %s\n%s", dump.Agent, dump.Status, r, w.log())
+	}
 	if runs := w.runs("pinned"); len(runs) == 0 || runs[0].Agent != "agent-a" {
 		t.Errorf("cadang runs pinned --json does not name agent-a: %+v", runs)
 	}
@@ -243,7 +257,8 @@ targets:
 	if s := w.must("drc", "sync", "--wait"); !strings.Contains(s.stdout, "succeeded") {
 		t.Fatalf("drc sync: %s", s)
 	}
-	for _, tg := range []struct{ name, snap string }{{"pinned", pinned.SnapshotID}, {"pooled", pooled.SnapshotID}} {
+	for _, tg := range []struct{ name, snap string }{{"pinned", pinned.SnapshotID}, {"pooled", pooled.SnapshotID},
+		{"simpus-db", dump.SnapshotID}} {
 		found := false
 		for _, s := range w.snapshotsJSON(tg.name, "--drc", "offsite") {
 			found = found || s.ID == tg.snap
@@ -251,6 +266,16 @@ targets:
 		if !found {
 			t.Errorf("snapshot %s of %s is not at the offsite DRC", tg.snap, tg.name)
 		}
+	}
+	// The dump agent B wrote is whole: restored from the offsite copy into a new
+	// database, its table is the same.
+	restored := testenv.Name("cadang_agents_restored")
+	pg.DropDBAtCleanup(t, restored)
+	var ri api.RunInfo
+	mustJSON(t, w.must("restore", "simpus-db", "--snapshot", dump.SnapshotID, "--drc", "offsite", "--to", pg.AdminURL(restored), "--json").stdout, &ri)
+	q := "SELECT count(*) || md5(string_agg(t::text, ',' ORDER BY t::text)) FROM pasien t"
+	if got, want := pg.Query(t, restored, q), pg.Query(t, db, q); ri.Status != api.Succeeded || got != want {
+		t.Errorf("restore of agent B's dump from offsite: %s, table %s, want %s", ri.Status, got, want)
 	}
 
 	// The JetStream store holds only ciphertext: neither the repository's password

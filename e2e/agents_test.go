@@ -101,7 +101,7 @@ func TestAgentsRunBackupsOverJetStream(t *testing.T) {
 }
 
 // The same against an external nats-server (built in the tools module: make
-// nats-server), the controller with cluster: {url, creds_file}.
+// nats-server), the controller with cluster: {url, creds_file}, kill tests included.
 func TestAgentsRunBackupsOverExternalNATS(t *testing.T) {
 	t.Parallel()
 	agentsSuite(t, true)
@@ -159,9 +159,7 @@ func agentsSuite(t *testing.T, external bool) {
 	if err := os.MkdirAll(slowSrc, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if !external {
-		testenv.RandomFile(t, filepath.Join(slowSrc, "big.bin"), 32<<20, 9)
-	}
+	testenv.RandomFile(t, filepath.Join(slowSrc, "big.bin"), 32<<20, 9)
 	// A database of this machine's PostgreSQL server, dumped by agent B over the local
 	// socket (peer authentication, as a database host's agent would).
 	db := pg.CreateDB(t, "cadang_agents")
@@ -329,11 +327,20 @@ targets:
 	if _, err := js.Publish(short(), "cadang.results.agent-a", forged); err == nil {
 		t.Error("agent-b's key published a result as agent-a")
 	}
-	if !external {
-		killAgentMidRun(t, w, procB, dirB)
-		killControllerMidRun(t, w, dirB)
-	}
+	agentFailures(t, w, procB, dirB)
 	t.Logf("took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// agentFailures kills agent B (kill -9) mid-backup of its slow target, then the
+// controller mid-run, with either NATS server.
+func agentFailures(t *testing.T, w *world, procB *agentProc, dirB string) {
+	t.Helper()
+	start := time.Now()
+	killAgentMidRun(t, w, procB, dirB)
+	t.Logf("kill -9 of the agent checked in %s", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	killControllerMidRun(t, w, dirB)
+	t.Logf("kill -9 of the controller checked in %s", time.Since(start).Round(time.Millisecond))
 }
 
 // waitRunOnAgent waits for the agent to start a run (its private folder appears) and

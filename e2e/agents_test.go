@@ -143,6 +143,7 @@ func externalNATS(t *testing.T, dir, listen, auth string) string {
 func agentsSuite(t *testing.T, external bool) {
 	start := time.Now()
 	pg := testenv.Postgres(t)
+	my := testenv.MariaDB(t)
 	w := newWorld(t)
 	primary := testenv.StartMinIO(t, "cadang")
 	offsite := testenv.StartMinIO(t, "cadang-offsite")
@@ -165,6 +166,10 @@ func agentsSuite(t *testing.T, external bool) {
 	db := pg.CreateDB(t, "cadang_agents")
 	pg.Exec(t, db, `CREATE TABLE pasien (id serial PRIMARY KEY, nama text, data jsonb);
 INSERT INTO pasien (nama, data) SELECT 'pasien ' || g, jsonb_build_object('g', g) FROM generate_series(1, 2000) g;`)
+	// And one of MariaDB's, dumped by agent A over its socket (unix_socket as root).
+	mdb := my.CreateDB(t, "cadang_agents")
+	my.Exec(t, mdb, `CREATE TABLE pasien (id INT AUTO_INCREMENT PRIMARY KEY, nama VARCHAR(100)) ENGINE=InnoDB;
+INSERT INTO pasien (nama) SELECT CONCAT('pasien ', seq) FROM seq_1_to_1000;`)
 
 	listen := freePort(t)
 	url := "nats://" + listen
@@ -216,6 +221,7 @@ targets:
   - {name: pooled, agency: dinkes, kind: files, agent_pool: site1, files: {paths: [`+src+`]}}
   - {name: slow, agency: dinkes, kind: files, agent: agent-b, files: {paths: [`+slowSrc+`]}}
   - {name: simpus-db, agency: dinkes, kind: postgres, agent: agent-b, postgres: {host: /var/run/postgresql, port: `+fmt.Sprint(pg.Port)+`, database: `+db+`}}
+  - {name: simpus-my, agency: dinkes, kind: mysql, agent: agent-a, mysql: {host: `+my.Socket+`, user: root, database: `+mdb+`}}
 `, cluster+"  lease: 5s\n  heartbeat_timeout: 5s\n  agents:\n"+entryA+entryB)
 	w.must("init")
 	w.startDaemon()
@@ -248,6 +254,10 @@ targets:
 	if r.code != 0 || dump.Status != api.Succeeded || dump.Agent != "agent-b" {
 		t.Fatalf("postgres backup: agent %q status %s: %s\n%s", dump.Agent, dump.Status, r, w.log())
 	}
+	mdump, r := w.backupJSON("simpus-my")
+	if r.code != 0 || mdump.Status != api.Succeeded || mdump.Agent != "agent-a" {
+		t.Fatalf("mysql backup: agent %q status %s: %s\n%s", mdump.Agent, mdump.Status, r, w.log())
+	}
 	if runs := w.runs("pinned"); len(runs) == 0 || runs[0].Agent != "agent-a" {
 		t.Errorf("cadang runs pinned --json does not name agent-a: %+v", runs)
 	}
@@ -256,7 +266,7 @@ targets:
 		t.Fatalf("drc sync: %s", s)
 	}
 	for _, tg := range []struct{ name, snap string }{{"pinned", pinned.SnapshotID}, {"pooled", pooled.SnapshotID},
-		{"simpus-db", dump.SnapshotID}} {
+		{"simpus-db", dump.SnapshotID}, {"simpus-my", mdump.SnapshotID}} {
 		found := false
 		for _, s := range w.snapshotsJSON(tg.name, "--drc", "offsite") {
 			found = found || s.ID == tg.snap
@@ -274,6 +284,14 @@ targets:
 	q := "SELECT count(*) || md5(string_agg(t::text, ',' ORDER BY t::text)) FROM pasien t"
 	if got, want := pg.Query(t, restored, q), pg.Query(t, db, q); ri.Status != api.Succeeded || got != want {
 		t.Errorf("restore of agent B's dump from offsite: %s, table %s, want %s", ri.Status, got, want)
+	}
+	// And agent A's MariaDB dump, into a new database.
+	mrestored := testenv.Name("cadang_agents_restored")
+	my.DropDBAtCleanup(t, mrestored)
+	mustJSON(t, w.must("restore", "simpus-my", "--snapshot", mdump.SnapshotID, "--to", "mysql://localhost/"+mrestored+"?user=root&socket="+my.Socket, "--json").stdout, &ri)
+	mq := "SELECT COUNT(*), SUM(id), SUM(CRC32(nama)) FROM pasien"
+	if got, want := my.Query(t, mrestored, mq), my.Query(t, mdb, mq); ri.Status != api.Succeeded || got != want {
+		t.Errorf("restore of agent A's MariaDB dump: %s, table %s, want %s", ri.Status, got, want)
 	}
 
 	// The JetStream store holds only ciphertext: neither the repository's password

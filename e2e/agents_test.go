@@ -345,18 +345,21 @@ targets:
 	if _, err := js.Publish(short(), "cadang.results.agent-a", forged); err == nil {
 		t.Error("agent-b's key published a result as agent-a")
 	}
-	agentFailures(t, w, procB, dirB)
+	agentFailures(t, w, procB, dirB, slowSrc)
 	t.Logf("took %s", time.Since(start).Round(time.Millisecond))
 }
 
-// agentFailures kills agent B (kill -9) mid-backup of its slow target, then the
+// agentFailures kills agent B (kill -9) mid-backup of its slow target (src), then the
 // controller mid-run, with either NATS server.
-func agentFailures(t *testing.T, w *world, procB *agentProc, dirB string) {
+func agentFailures(t *testing.T, w *world, procB *agentProc, dirB, src string) {
 	t.Helper()
 	start := time.Now()
 	killAgentMidRun(t, w, procB, dirB)
 	t.Logf("kill -9 of the agent checked in %s", time.Since(start).Round(time.Millisecond))
 	start = time.Now()
+	// New data, or restic finds nothing to upload and the run ends before the test
+	// sees it start.
+	testenv.RandomFile(t, filepath.Join(src, "big-2.bin"), 32<<20, 10)
 	killControllerMidRun(t, w, dirB)
 	t.Logf("kill -9 of the controller checked in %s", time.Since(start).Round(time.Millisecond))
 }
@@ -424,6 +427,15 @@ func killControllerMidRun(t *testing.T, w *world, dir string) {
 		return len(m) == 0, fmt.Sprint(m)
 	})
 	w.startDaemon()
+	t.Cleanup(func() { // what the daemon said of the agents' results, when it fails
+		if t.Failed() {
+			for _, l := range strings.Split(w.log(), "\n") {
+				if strings.Contains(l, "cluster") || strings.Contains(l, "agent") {
+					t.Log("daemon:", l)
+				}
+			}
+		}
+	})
 	waitFor(t, "the result to be recorded", 40*time.Second, func() (bool, string) {
 		r := runStatus(t, w, "slow", id)
 		return r.Status == api.Succeeded && r.Agent == "agent-b", fmt.Sprintf("%s %s", r.Status, r.Error)

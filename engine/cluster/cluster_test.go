@@ -47,6 +47,7 @@ func testCluster(t testing.TB, lease time.Duration, orphan func(*Result) error, 
 		t.Fatal(err)
 	}
 	t.Cleanup(x.Close)
+	x.Ready()
 	return x, dirs
 }
 

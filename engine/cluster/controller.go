@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
@@ -38,6 +39,7 @@ type Controller struct {
 	orphan func(*Result) error
 	stop   func()
 	state  string // state_dir
+	ready  atomic.Bool
 
 	mu      sync.Mutex
 	waiters map[uint64]*waiter
@@ -58,7 +60,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Orphan records a result no running dispatch waits for (its controller restarted
 	// since it dispatched the run). The result stays in CADANG_RESULTS until it
-	// returns nil.
+	// returns nil. It is not called before Ready.
 	Orphan func(*Result) error
 }
 
@@ -177,6 +179,10 @@ func (x *Controller) consumer(ctx context.Context, name, subject string) error {
 	return err
 }
 
+// Ready lets results no dispatch waits for be recorded (Options.Orphan): the daemon
+// calls it once it has recovered the runs its predecessor left.
+func (x *Controller) Ready() { x.ready.Store(true) }
+
 // Close stops taking results and shuts the embedded server down.
 func (x *Controller) Close() {
 	if x.stop != nil {
@@ -216,6 +222,13 @@ func (x *Controller) onResult(m jetstream.Msg) {
 	}
 	if x.orphan == nil {
 		_ = m.NakWithDelay(10 * time.Second)
+		return
+	}
+	if !x.ready.Load() {
+		// The daemon is still recovering the runs its predecessor left: the run this
+		// result belongs to is not recorded interrupted yet, and recording both at
+		// once would let one overwrite the other.
+		_ = m.NakWithDelay(time.Second)
 		return
 	}
 	if err := x.orphan(&r); err != nil {

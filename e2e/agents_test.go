@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
@@ -92,9 +93,10 @@ func freePort(t *testing.T) string {
 // A controller with an embedded NATS server and two `cadang agent` processes, each with
 // its own folder: a files target pinned to agent A runs on A, a PostgreSQL target
 // pinned to agent B is dumped by B (pg_dump over the local socket; the dump restored
-// from the offsite DRC is whole), a pooled target runs on one of them; each run
-// records its agent, the snapshots reach both DRCs, the JetStream
-// store holds no password or S3 secret, and agent B's key cannot take A's jobs.
+// from the offsite DRC is whole), a MariaDB target pinned to agent A likewise, a
+// pooled target runs on one of them; each run records its agent, the snapshots reach
+// both DRCs, the JetStream store holds no password or S3 secret, agent B's key cannot
+// take A's jobs; then kill -9 of agent B mid-run, and of the controller mid-run.
 func TestAgentsRunBackupsOverJetStream(t *testing.T) {
 	t.Parallel()
 	agentsSuite(t, false)
@@ -345,16 +347,16 @@ targets:
 	if _, err := js.Publish(short(), "cadang.results.agent-a", forged); err == nil {
 		t.Error("agent-b's key published a result as agent-a")
 	}
-	agentFailures(t, w, procB, dirB, slowSrc)
+	agentFailures(t, w, procB, dirB, slowSrc, primary)
 	t.Logf("took %s", time.Since(start).Round(time.Millisecond))
 }
 
 // agentFailures kills agent B (kill -9) mid-backup of its slow target (src), then the
 // controller mid-run, with either NATS server.
-func agentFailures(t *testing.T, w *world, procB *agentProc, dirB, src string) {
+func agentFailures(t *testing.T, w *world, procB *agentProc, dirB, src string, primary *testenv.MinIO) {
 	t.Helper()
 	start := time.Now()
-	killAgentMidRun(t, w, procB, dirB)
+	killAgentMidRun(t, w, procB, dirB, primary)
 	t.Logf("kill -9 of the agent checked in %s", time.Since(start).Round(time.Millisecond))
 	start = time.Now()
 	// New data, or restic finds nothing to upload and the run ends before the test
@@ -388,12 +390,24 @@ func runStatus(t *testing.T, w *world, target, id string) api.RunInfo {
 	return api.RunInfo{}
 }
 
-// kill -9 of an agent mid-backup: once the lease (5s) expires the run is interrupted;
-// the agent started again backs the target up.
-func killAgentMidRun(t *testing.T, w *world, p *agentProc, dir string) {
+// kill -9 of an agent mid-backup (its restic holds a lock in the repository): once the
+// lease (5s) expires the run is interrupted; the agent started again removes the lock
+// its killed restic left, backs the target up, and the repository checks clean.
+func killAgentMidRun(t *testing.T, w *world, p *agentProc, dir string, primary *testenv.MinIO) {
 	t.Helper()
 	w.must("backup", "slow")
 	id := waitRunOnAgent(t, dir)
+	mc := primary.Client()
+	waitFor(t, "the agent's restic to lock the repository", 30*time.Second, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for o := range mc.ListObjects(ctx, "cadang", minio.ListObjectsOptions{Prefix: "dinkes/locks/"}) {
+			if o.Err == nil {
+				return true, ""
+			}
+		}
+		return false, "no lock"
+	})
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -409,6 +423,14 @@ func killAgentMidRun(t *testing.T, w *world, p *agentProc, dir string) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "scratch", "run-"+id)); err == nil {
 		t.Errorf("the killed run's folder is still in the agent's scratch dir")
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "agent.log")); !bytes.Contains(b, []byte("removed a stale restic lock left by a killed run of this agent")) {
+		t.Errorf("the restarted agent did not remove its killed restic's lock; its log:\n%s", b)
+	}
+	// The repository the killed restic wrote to checks clean (restic check takes an
+	// exclusive lock: the dead restic's lock would stand in its way).
+	if r := w.cadang("check", "dinkes", "--wait"); r.code != 0 {
+		t.Errorf("check after the agent was killed: %s", r)
 	}
 }
 

@@ -433,7 +433,7 @@ func (a *Agent) clearKilledRuns(ctx context.Context) {
 	stale, _ := filepath.Glob(filepath.Join(a.cfg.ScratchDir, "run-*"))
 	for _, dir := range stale {
 		if err := a.clearLocks(ctx, dir); err != nil {
-			a.log.Warn("the locks of a killed run could not be cleared; `cadang unlock` on the controller names them", "run", strings.TrimPrefix(filepath.Base(dir), "run-"), "err", err)
+			a.log.Warn("the locks of a killed run could not be cleared; a check or prune that meets them names them", "run", strings.TrimPrefix(filepath.Base(dir), "run-"), "err", err)
 		}
 		_ = os.RemoveAll(dir)
 	}

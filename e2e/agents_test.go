@@ -225,8 +225,10 @@ targets:
   - {name: simpus-db, agency: dinkes, kind: postgres, agent: agent-b, postgres: {host: /var/run/postgresql, port: `+fmt.Sprint(pg.Port)+`, database: `+db+`}}
   - {name: simpus-my, agency: dinkes, kind: mysql, agent: agent-a, mysql: {host: `+my.Socket+`, user: root, database: `+mdb+`}}
 `, cluster+"  lease: 5s\n  heartbeat_timeout: 5s\n  agents:\n"+entryA+entryB)
+	t.Logf("world ready after %s", time.Since(start).Round(time.Millisecond))
 	w.must("init")
 	w.startDaemon()
+	t.Logf("daemon up after %s", time.Since(start).Round(time.Millisecond))
 	startAgent(t, dirA)
 	procB := startAgent(t, dirB)
 
@@ -244,19 +246,33 @@ targets:
 	})
 
 	t.Logf("agents up after %s", time.Since(start).Round(time.Millisecond))
-	pinned, r := w.backupJSON("pinned")
+	// The four backups at once: the daemon runs two at a time (daemon.concurrency),
+	// one on each agent.
+	started := map[string]<-chan result{}
+	for _, tg := range []string{"pinned", "pooled", "simpus-db", "simpus-my"} {
+		started[tg] = backupAsync(w, tg)
+	}
+	backed := func(target string) (api.RunInfo, result) {
+		r := <-started[target]
+		var ri api.RunInfo
+		if r.code != 2 {
+			mustJSON(t, r.stdout, &ri)
+		}
+		return ri, r
+	}
+	pinned, r := backed("pinned")
 	if r.code != 0 || pinned.Status != api.Succeeded || pinned.Agent != "agent-a" {
 		t.Fatalf("pinned backup: agent %q status %s: %s\n%s", pinned.Agent, pinned.Status, r, w.log())
 	}
-	pooled, r := w.backupJSON("pooled")
+	pooled, r := backed("pooled")
 	if r.code != 0 || pooled.Status != api.Succeeded || (pooled.Agent != "agent-a" && pooled.Agent != "agent-b") {
 		t.Fatalf("pooled backup: agent %q status %s: %s", pooled.Agent, pooled.Status, r)
 	}
-	dump, r := w.backupJSON("simpus-db")
+	dump, r := backed("simpus-db")
 	if r.code != 0 || dump.Status != api.Succeeded || dump.Agent != "agent-b" {
 		t.Fatalf("postgres backup: agent %q status %s: %s\n%s", dump.Agent, dump.Status, r, w.log())
 	}
-	mdump, r := w.backupJSON("simpus-my")
+	mdump, r := backed("simpus-my")
 	if r.code != 0 || mdump.Status != api.Succeeded || mdump.Agent != "agent-a" {
 		t.Fatalf("mysql backup: agent %q status %s: %s\n%s", mdump.Agent, mdump.Status, r, w.log())
 	}

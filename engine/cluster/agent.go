@@ -427,8 +427,8 @@ func (a *Agent) repo(sec *Secret, dir string) (*drc.Repo, error) {
 // signal) and left their locks in the repository, where they would stop the next
 // check, prune or forget. engine/lease's rule for the daemon's own runs applies: a
 // lock is removed when it is provably this agent's and dead, that is its host is this
-// host and its pid is a restic the run started that no longer runs (or another process
-// has the pid now). Then the folder goes, with the password it held.
+// host and its pid is a restic the run started, and no process has that pid now. Then
+// the folder goes, with the password it held.
 func (a *Agent) clearKilledRuns(ctx context.Context) {
 	stale, _ := filepath.Glob(filepath.Join(a.cfg.ScratchDir, "run-*"))
 	for _, dir := range stale {
@@ -472,12 +472,13 @@ func (a *Agent) clearLocks(ctx context.Context, dir string) error {
 		return err
 	}
 	for _, l := range locks {
-		start, ok := pids[l.PID]
-		if !ok || l.Hostname != a.host {
+		if _, ok := pids[l.PID]; !ok || l.Hostname != a.host {
 			continue
 		}
-		if now, alive := lease.ProcStat(l.PID); alive && now == start {
-			continue // still running (it cannot be: it died with the agent)
+		if _, alive := lease.ProcStat(l.PID); alive {
+			// The restic died with the agent, so another process has its pid now: it
+			// may be a restic of someone else holding a lock of its own here. Kept.
+			continue
 		}
 		if err := repo.RemoveLock(ctx, l.ID); err != nil {
 			return err

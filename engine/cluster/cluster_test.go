@@ -224,9 +224,14 @@ func TestAgentOverTLS(t *testing.T) {
 	}
 	cfg.Heartbeat = 200 * time.Millisecond
 	log := slog.New(slog.DiscardHandler)
-	for _, tc := range []struct{ name, url string }{{"tls:// without ca_file", "tls://" + x.cfg.Listen}, {"plain nats://", "nats://" + x.cfg.Listen}} {
+	other := testenv.NewTLSFiles(t, t.TempDir()) // another PKI: its CA did not sign the server's certificate
+	for _, tc := range []struct{ name, url, ca, want string }{
+		{"tls:// without ca_file", "tls://" + x.cfg.Listen, "", "give ca_file:"},
+		{"plain nats://", "nats://" + x.cfg.Listen, "", "give ca_file:"},
+		{"another CA", "tls://" + x.cfg.Listen, other.CA, "ca_file " + other.CA + " is not the CA that signed"},
+	} {
 		c := *cfg
-		c.Controller = tc.url
+		c.Controller, c.CAFile = tc.url, tc.ca
 		a, err := NewAgent(&c, "test", log)
 		if err == nil {
 			a.Close()
@@ -235,8 +240,8 @@ func TestAgentOverTLS(t *testing.T) {
 		}
 		t.Logf("%s: %v", tc.name, err)
 		if msg := err.Error(); !testenv.OneLine(msg) || !strings.Contains(msg, "agent a1: connecting to "+tc.url) ||
-			!strings.Contains(msg, "certificate signed by unknown authority") || !strings.Contains(msg, "ca_file") {
-			t.Errorf("%s: %q, want one line naming the URL, the unknown authority and ca_file", tc.name, msg)
+			!strings.Contains(msg, "certificate signed by unknown authority") || !strings.Contains(msg, tc.want) {
+			t.Errorf("%s: %q, want one line naming the URL, the unknown authority and %q", tc.name, msg, tc.want)
 		}
 	}
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
@@ -90,16 +91,19 @@ func freePort(t *testing.T) string {
 }
 
 // A controller with an embedded NATS server and two `cadang agent` processes, each with
-// its own folder: a files target pinned to agent A runs on A, a pooled target on one
-// of them; each run records its agent, the snapshots reach both DRCs, the JetStream
-// store holds no password or S3 secret, and agent B's key cannot take A's jobs.
+// its own folder: a files target pinned to agent A runs on A, a PostgreSQL target
+// pinned to agent B is dumped by B (pg_dump over the local socket; the dump restored
+// from the offsite DRC is whole), a MariaDB target pinned to agent A likewise, a
+// pooled target runs on one of them; each run records its agent, the snapshots reach
+// both DRCs, the JetStream store holds no password or S3 secret, agent B's key cannot
+// take A's jobs; then kill -9 of agent B mid-run, and of the controller mid-run.
 func TestAgentsRunBackupsOverJetStream(t *testing.T) {
 	t.Parallel()
 	agentsSuite(t, false)
 }
 
 // The same against an external nats-server (built in the tools module: make
-// nats-server), the controller with cluster: {url, creds_file}.
+// nats-server), the controller with cluster: {url, creds_file}, kill tests included.
 func TestAgentsRunBackupsOverExternalNATS(t *testing.T) {
 	t.Parallel()
 	agentsSuite(t, true)
@@ -140,6 +144,8 @@ func externalNATS(t *testing.T, dir, listen, auth string) string {
 
 func agentsSuite(t *testing.T, external bool) {
 	start := time.Now()
+	pg := testenv.Postgres(t)
+	my := testenv.MariaDB(t)
 	w := newWorld(t)
 	primary := testenv.StartMinIO(t, "cadang")
 	offsite := testenv.StartMinIO(t, "cadang-offsite")
@@ -156,9 +162,17 @@ func agentsSuite(t *testing.T, external bool) {
 	if err := os.MkdirAll(slowSrc, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if !external {
-		testenv.RandomFile(t, filepath.Join(slowSrc, "big.bin"), 32<<20, 9)
-	}
+	testenv.RandomFile(t, filepath.Join(slowSrc, "big.bin"), 32<<20, 9)
+	// A database of this machine's PostgreSQL server, dumped by agent B over the local
+	// socket (peer authentication, as a database host's agent would).
+	db := pg.CreateDB(t, "cadang_agents")
+	pg.Exec(t, db, `CREATE TABLE pasien (id serial PRIMARY KEY, nama text, data jsonb);
+INSERT INTO pasien (nama, data) SELECT 'pasien ' || g, jsonb_build_object('g', g) FROM generate_series(1, 2000) g;`)
+	// And one of MariaDB's, dumped by agent A over its socket (unix_socket as root).
+	mdb := my.CreateDB(t, "cadang_agents")
+	my.Exec(t, mdb, `CREATE TABLE pasien (id INT AUTO_INCREMENT PRIMARY KEY, nama VARCHAR(100)) ENGINE=InnoDB;
+INSERT INTO pasien (nama) SELECT CONCAT('pasien ', seq) FROM seq_1_to_1000;`)
+
 	listen := freePort(t)
 	url := "nats://" + listen
 	dirA, entryA := enrollAgent(t, w, "agent-a", "site1", url)
@@ -208,9 +222,13 @@ targets:
   - {name: pinned, agency: dinkes, kind: files, agent: agent-a, files: {paths: [`+src+`]}}
   - {name: pooled, agency: dinkes, kind: files, agent_pool: site1, files: {paths: [`+src+`]}}
   - {name: slow, agency: dinkes, kind: files, agent: agent-b, files: {paths: [`+slowSrc+`]}}
+  - {name: simpus-db, agency: dinkes, kind: postgres, agent: agent-b, postgres: {host: /var/run/postgresql, port: `+fmt.Sprint(pg.Port)+`, database: `+db+`}}
+  - {name: simpus-my, agency: dinkes, kind: mysql, agent: agent-a, mysql: {host: `+my.Socket+`, user: root, database: `+mdb+`}}
 `, cluster+"  lease: 5s\n  heartbeat_timeout: 5s\n  agents:\n"+entryA+entryB)
+	t.Logf("world ready after %s", time.Since(start).Round(time.Millisecond))
 	w.must("init")
 	w.startDaemon()
+	t.Logf("daemon up after %s", time.Since(start).Round(time.Millisecond))
 	startAgent(t, dirA)
 	procB := startAgent(t, dirB)
 
@@ -228,13 +246,35 @@ targets:
 	})
 
 	t.Logf("agents up after %s", time.Since(start).Round(time.Millisecond))
-	pinned, r := w.backupJSON("pinned")
+	// The four backups at once: the daemon runs two at a time (daemon.concurrency),
+	// one on each agent.
+	started := map[string]<-chan result{}
+	for _, tg := range []string{"pinned", "pooled", "simpus-db", "simpus-my"} {
+		started[tg] = backupAsync(w, tg)
+	}
+	backed := func(target string) (api.RunInfo, result) {
+		r := <-started[target]
+		var ri api.RunInfo
+		if r.code != 2 {
+			mustJSON(t, r.stdout, &ri)
+		}
+		return ri, r
+	}
+	pinned, r := backed("pinned")
 	if r.code != 0 || pinned.Status != api.Succeeded || pinned.Agent != "agent-a" {
 		t.Fatalf("pinned backup: agent %q status %s: %s\n%s", pinned.Agent, pinned.Status, r, w.log())
 	}
-	pooled, r := w.backupJSON("pooled")
+	pooled, r := backed("pooled")
 	if r.code != 0 || pooled.Status != api.Succeeded || (pooled.Agent != "agent-a" && pooled.Agent != "agent-b") {
 		t.Fatalf("pooled backup: agent %q status %s: %s", pooled.Agent, pooled.Status, r)
+	}
+	dump, r := backed("simpus-db")
+	if r.code != 0 || dump.Status != api.Succeeded || dump.Agent != "agent-b" {
+		t.Fatalf("postgres backup: agent %q status %s: %s\n%s", dump.Agent, dump.Status, r, w.log())
+	}
+	mdump, r := backed("simpus-my")
+	if r.code != 0 || mdump.Status != api.Succeeded || mdump.Agent != "agent-a" {
+		t.Fatalf("mysql backup: agent %q status %s: %s\n%s", mdump.Agent, mdump.Status, r, w.log())
 	}
 	if runs := w.runs("pinned"); len(runs) == 0 || runs[0].Agent != "agent-a" {
 		t.Errorf("cadang runs pinned --json does not name agent-a: %+v", runs)
@@ -243,7 +283,8 @@ targets:
 	if s := w.must("drc", "sync", "--wait"); !strings.Contains(s.stdout, "succeeded") {
 		t.Fatalf("drc sync: %s", s)
 	}
-	for _, tg := range []struct{ name, snap string }{{"pinned", pinned.SnapshotID}, {"pooled", pooled.SnapshotID}} {
+	for _, tg := range []struct{ name, snap string }{{"pinned", pinned.SnapshotID}, {"pooled", pooled.SnapshotID},
+		{"simpus-db", dump.SnapshotID}, {"simpus-my", mdump.SnapshotID}} {
 		found := false
 		for _, s := range w.snapshotsJSON(tg.name, "--drc", "offsite") {
 			found = found || s.ID == tg.snap
@@ -251,6 +292,24 @@ targets:
 		if !found {
 			t.Errorf("snapshot %s of %s is not at the offsite DRC", tg.snap, tg.name)
 		}
+	}
+	// The dump agent B wrote is whole: restored from the offsite copy into a new
+	// database, its table is the same.
+	restored := testenv.Name("cadang_agents_restored")
+	pg.DropDBAtCleanup(t, restored)
+	var ri api.RunInfo
+	mustJSON(t, w.must("restore", "simpus-db", "--snapshot", dump.SnapshotID, "--drc", "offsite", "--to", pg.AdminURL(restored), "--json").stdout, &ri)
+	q := "SELECT count(*) || md5(string_agg(t::text, ',' ORDER BY t::text)) FROM pasien t"
+	if got, want := pg.Query(t, restored, q), pg.Query(t, db, q); ri.Status != api.Succeeded || got != want {
+		t.Errorf("restore of agent B's dump from offsite: %s, table %s, want %s", ri.Status, got, want)
+	}
+	// And agent A's MariaDB dump, into a new database.
+	mrestored := testenv.Name("cadang_agents_restored")
+	my.DropDBAtCleanup(t, mrestored)
+	mustJSON(t, w.must("restore", "simpus-my", "--snapshot", mdump.SnapshotID, "--to", "mysql://localhost/"+mrestored+"?user=root&socket="+my.Socket, "--json").stdout, &ri)
+	mq := "SELECT COUNT(*), SUM(id), SUM(CRC32(nama)) FROM pasien"
+	if got, want := my.Query(t, mrestored, mq), my.Query(t, mdb, mq); ri.Status != api.Succeeded || got != want {
+		t.Errorf("restore of agent A's MariaDB dump: %s, table %s, want %s", ri.Status, got, want)
 	}
 
 	// The JetStream store holds only ciphertext: neither the repository's password
@@ -304,11 +363,23 @@ targets:
 	if _, err := js.Publish(short(), "cadang.results.agent-a", forged); err == nil {
 		t.Error("agent-b's key published a result as agent-a")
 	}
-	if !external {
-		killAgentMidRun(t, w, procB, dirB)
-		killControllerMidRun(t, w, dirB)
-	}
+	agentFailures(t, w, procB, dirB, slowSrc, primary)
 	t.Logf("took %s", time.Since(start).Round(time.Millisecond))
+}
+
+// agentFailures kills agent B (kill -9) mid-backup of its slow target (src), then the
+// controller mid-run, with either NATS server.
+func agentFailures(t *testing.T, w *world, procB *agentProc, dirB, src string, primary *testenv.MinIO) {
+	t.Helper()
+	start := time.Now()
+	killAgentMidRun(t, w, procB, dirB, primary)
+	t.Logf("kill -9 of the agent checked in %s", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	// New data, or restic finds nothing to upload and the run ends before the test
+	// sees it start.
+	testenv.RandomFile(t, filepath.Join(src, "big-2.bin"), 32<<20, 10)
+	killControllerMidRun(t, w, dirB)
+	t.Logf("kill -9 of the controller checked in %s", time.Since(start).Round(time.Millisecond))
 }
 
 // waitRunOnAgent waits for the agent to start a run (its private folder appears) and
@@ -335,12 +406,24 @@ func runStatus(t *testing.T, w *world, target, id string) api.RunInfo {
 	return api.RunInfo{}
 }
 
-// kill -9 of an agent mid-backup: once the lease (5s) expires the run is interrupted;
-// the agent started again backs the target up.
-func killAgentMidRun(t *testing.T, w *world, p *agentProc, dir string) {
+// kill -9 of an agent mid-backup (its restic holds a lock in the repository): once the
+// lease (5s) expires the run is interrupted; the agent started again removes the lock
+// its killed restic left, backs the target up, and the repository checks clean.
+func killAgentMidRun(t *testing.T, w *world, p *agentProc, dir string, primary *testenv.MinIO) {
 	t.Helper()
 	w.must("backup", "slow")
 	id := waitRunOnAgent(t, dir)
+	mc := primary.Client()
+	waitFor(t, "the agent's restic to lock the repository", 30*time.Second, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for o := range mc.ListObjects(ctx, "cadang", minio.ListObjectsOptions{Prefix: "dinkes/locks/"}) {
+			if o.Err == nil {
+				return true, ""
+			}
+		}
+		return false, "no lock"
+	})
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -356,6 +439,14 @@ func killAgentMidRun(t *testing.T, w *world, p *agentProc, dir string) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "scratch", "run-"+id)); err == nil {
 		t.Errorf("the killed run's folder is still in the agent's scratch dir")
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "agent.log")); !bytes.Contains(b, []byte("removed a stale restic lock left by a killed run of this agent")) {
+		t.Errorf("the restarted agent did not remove its killed restic's lock; its log:\n%s", b)
+	}
+	// The repository the killed restic wrote to checks clean (restic check takes an
+	// exclusive lock: the dead restic's lock would stand in its way).
+	if r := w.cadang("check", "dinkes", "--wait"); r.code != 0 {
+		t.Errorf("check after the agent was killed: %s", r)
 	}
 }
 
@@ -374,6 +465,15 @@ func killControllerMidRun(t *testing.T, w *world, dir string) {
 		return len(m) == 0, fmt.Sprint(m)
 	})
 	w.startDaemon()
+	t.Cleanup(func() { // what the daemon said of the agents' results, when it fails
+		if t.Failed() {
+			for _, l := range strings.Split(w.log(), "\n") {
+				if strings.Contains(l, "cluster") || strings.Contains(l, "agent") {
+					t.Log("daemon:", l)
+				}
+			}
+		}
+	})
 	waitFor(t, "the result to be recorded", 40*time.Second, func() (bool, string) {
 		r := runStatus(t, w, "slow", id)
 		return r.Status == api.Succeeded && r.Agent == "agent-b", fmt.Sprintf("%s %s", r.Status, r.Error)

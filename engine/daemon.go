@@ -225,6 +225,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		if err := d.startup(orphans); err != nil {
 			return err
 		}
+		if d.cluster != nil {
+			d.cluster.Ready() // agents' results of those runs may be recorded now
+		}
 		d.resumeRunbooks() // runbooks.go: runs a stopped daemon left continue
 	}
 

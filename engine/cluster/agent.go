@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/engine/lease"
 	"github.com/cadang/cadang/targets"
 )
 
@@ -57,7 +60,7 @@ func NewAgent(cfg *AgentConfig, version string, log *slog.Logger) (*Agent, error
 	}
 	nc, err := nats.Connect(cfg.Controller, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("agent %s: connecting to %s: %w", cfg.Name, cfg.Controller, err)
+		return nil, fmt.Errorf("agent %s: connecting to %s: %w%s", cfg.Name, cfg.Controller, err, tlsHint(err, cfg.CAFile))
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -72,13 +75,6 @@ func NewAgent(cfg *AgentConfig, version string, log *slog.Logger) (*Agent, error
 		}
 	}
 	pruneDone(filepath.Join(cfg.ScratchDir, "done"), 7*24*time.Hour)
-	// No run is running yet: a run folder left by an agent killed mid-run goes, with
-	// the repository password it held.
-	if stale, _ := filepath.Glob(filepath.Join(cfg.ScratchDir, "run-*")); len(stale) > 0 {
-		for _, d := range stale {
-			_ = os.RemoveAll(d)
-		}
-	}
 	return &Agent{cfg: cfg, log: log.With("agent", cfg.Name), version: version, id: id, nc: nc, js: js, host: host,
 		running: map[uint64]bool{}}, nil
 }
@@ -101,6 +97,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		cons = append(cons, c)
 	}
+	a.clearKilledRuns(ctx)
 	a.flushOutbox(ctx)
 	a.heartbeat(ctx)
 	a.log.Info("cadang agent started", "controller", a.cfg.Controller, "pool", a.cfg.Pool, "concurrency", a.cfg.Concurrency)
@@ -196,7 +193,7 @@ func (a *Agent) handle(ctx context.Context, m jetstream.Msg) {
 		phase := make(chan Progress, 1)
 		done := make(chan struct{})
 		go a.keepAlive(runCtx, m, job.Run, sec.Lease, phase, done)
-		a.backup(runCtx, &sec, res, phase)
+		a.backup(runCtx, &sec, job.Sealed, res, phase)
 		cancel()
 		<-done
 		a.mu.Lock()
@@ -286,6 +283,19 @@ func (a *Agent) flushOutbox(ctx context.Context) {
 	}
 }
 
+// tlsHint says what to do when the controller's certificate could not be verified.
+func tlsHint(err error, caFile string) string {
+	var unknown x509.UnknownAuthorityError
+	var verify *tls.CertificateVerificationError
+	if !errors.As(err, &unknown) && !errors.As(err, &verify) && !strings.Contains(err.Error(), "x509:") {
+		return ""
+	}
+	if caFile == "" {
+		return " (the controller speaks TLS: give ca_file:, the CA that signed its cluster.tls certificate)"
+	}
+	return " (ca_file " + caFile + " is not the CA that signed the controller's cluster.tls certificate)"
+}
+
 func open(sealed []byte, id age.Identity, v any) error {
 	r, err := age.Decrypt(strings.NewReader(string(sealed)), id)
 	if err != nil {
@@ -320,8 +330,17 @@ func writeFileSync(path string, data []byte) error {
 	return os.Rename(tmp, path)
 }
 
+// The files of a run's private folder that outlive an agent killed mid-run: the job as
+// it came (sealed: the password and S3 keys encrypted to the agent), and the restic
+// processes the run started ("pid start" lines), so that the next start of the agent
+// can clear the locks they left.
+const (
+	jobFile    = "job.age"
+	resticPids = "restic.pids"
+)
+
 // backup runs the target kind here with restic writing to the job's DRC.
-func (a *Agent) backup(ctx context.Context, sec *Secret, res *Result, phase chan<- Progress) {
+func (a *Agent) backup(ctx context.Context, sec *Secret, sealed []byte, res *Result, phase chan<- Progress) {
 	run := res.Run
 	dir := filepath.Join(a.cfg.ScratchDir, fmt.Sprintf("run-%d", run))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -330,6 +349,19 @@ func (a *Agent) backup(ctx context.Context, sec *Secret, res *Result, phase chan
 	}
 	defer os.RemoveAll(dir)
 	fail := func(err error) { res.Error = strings.ReplaceAll(err.Error(), "\n", " ") }
+	if err := writeFileSync(filepath.Join(dir, jobFile), sealed); err != nil {
+		fail(err)
+		return
+	}
+	ctx = drc.WithStartHook(ctx, func(pid int) {
+		start, _ := lease.ProcStat(pid)
+		f, err := os.OpenFile(filepath.Join(dir, resticPids), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err == nil {
+			_, _ = fmt.Fprintf(f, "%d %d\n", pid, start)
+			_ = f.Sync()
+			_ = f.Close()
+		}
+	})
 	kind, ok := targets.Lookup(sec.Kind)
 	if !ok {
 		fail(fmt.Errorf("kind %q is not known to this agent", sec.Kind))
@@ -345,29 +377,12 @@ func (a *Agent) backup(ctx context.Context, sec *Secret, res *Result, phase chan
 		fail(err)
 		return
 	}
-	// The repository password is written where drc looks for it, in this run's
-	// private folder (0700, file 0600), and removed with it.
-	keys := filepath.Join(dir, "state", "keys", sec.DRC.Name)
-	if err := os.MkdirAll(keys, 0o700); err != nil {
-		fail(err)
-		return
-	}
-	if err := os.WriteFile(filepath.Join(keys, sec.Agency+".key"), []byte(sec.Password+"\n"), 0o600); err != nil {
-		fail(err)
-		return
-	}
-	bin, err := drc.FindRestic(a.cfg.Restic.Binary)
+	repo, err := a.repo(sec, dir)
 	if err != nil {
 		fail(err)
 		return
 	}
-	site, err := drc.Open(drc.Config{Name: sec.DRC.Name, Role: drc.RolePrimary, S3: sec.DRC.S3, Path: sec.DRC.Path}, &drc.Restic{Binary: bin, Logger: a.log, StallTimeout: 2 * time.Minute, StopGrace: 10 * time.Second},
-		filepath.Join(dir, "state"))
-	if err != nil {
-		fail(err)
-		return
-	}
-	w := &agentWriter{repo: site.Repo(sec.Agency), host: sec.Target, tags: sec.Tags, dir: filepath.Join(dir, "scratch"),
+	w := &agentWriter{repo: repo, host: sec.Target, tags: sec.Tags, dir: filepath.Join(dir, "scratch"),
 		log: a.log.With("run", run, "target", sec.Target), phase: phase, run: run, agent: a.cfg.Name}
 	br, err := impl.Backup(ctx, w)
 	if br != nil {
@@ -382,6 +397,95 @@ func (a *Agent) backup(ctx context.Context, sec *Secret, res *Result, phase chan
 	case err != nil:
 		fail(err)
 	}
+}
+
+// repo opens the job's repository with the run's folder dir as drc's state: the
+// repository password is written where drc looks for it, in the run's private folder
+// (0700, file 0600), and removed with it.
+func (a *Agent) repo(sec *Secret, dir string) (*drc.Repo, error) {
+	keys := filepath.Join(dir, "state", "keys", sec.DRC.Name)
+	if err := os.MkdirAll(keys, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(keys, sec.Agency+".key"), []byte(sec.Password+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	bin, err := drc.FindRestic(a.cfg.Restic.Binary)
+	if err != nil {
+		return nil, err
+	}
+	site, err := drc.Open(drc.Config{Name: sec.DRC.Name, Role: drc.RolePrimary, S3: sec.DRC.S3, Path: sec.DRC.Path},
+		&drc.Restic{Binary: bin, Logger: a.log, StallTimeout: 2 * time.Minute, StopGrace: 10 * time.Second}, filepath.Join(dir, "state"))
+	if err != nil {
+		return nil, err
+	}
+	return site.Repo(sec.Agency), nil
+}
+
+// clearKilledRuns handles the run folders an agent killed mid-run left (no run runs
+// yet). The restic processes of such a run died with the agent (their parent-death
+// signal) and left their locks in the repository, where they would stop the next
+// check, prune or forget. engine/lease's rule for the daemon's own runs applies: a
+// lock is removed when it is provably this agent's and dead, that is its host is this
+// host and its pid is a restic the run started, and no process has that pid now. Then
+// the folder goes, with the password it held.
+func (a *Agent) clearKilledRuns(ctx context.Context) {
+	stale, _ := filepath.Glob(filepath.Join(a.cfg.ScratchDir, "run-*"))
+	for _, dir := range stale {
+		if err := a.clearLocks(ctx, dir); err != nil {
+			a.log.Warn("the locks of a killed run could not be cleared; a check or prune that meets them names them", "run", strings.TrimPrefix(filepath.Base(dir), "run-"), "err", err)
+		}
+		_ = os.RemoveAll(dir)
+	}
+}
+
+func (a *Agent) clearLocks(ctx context.Context, dir string) error {
+	sealed, err := os.ReadFile(filepath.Join(dir, jobFile))
+	if err != nil {
+		return nil // killed before it wrote anything
+	}
+	pids := map[int]uint64{}
+	if b, err := os.ReadFile(filepath.Join(dir, resticPids)); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			var pid int
+			var start uint64
+			if n, _ := fmt.Sscanf(line, "%d %d", &pid, &start); n == 2 {
+				pids[pid] = start
+			}
+		}
+	}
+	if len(pids) == 0 {
+		return nil // no restic started
+	}
+	var sec Secret
+	if err := open(sealed, a.id, &sec); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	repo, err := a.repo(&sec, dir)
+	if err != nil {
+		return err
+	}
+	locks, err := repo.Locks(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range locks {
+		if _, ok := pids[l.PID]; !ok || l.Hostname != a.host {
+			continue
+		}
+		if _, alive := lease.ProcStat(l.PID); alive {
+			// The restic died with the agent, so another process has its pid now: it
+			// may be a restic of someone else holding a lock of its own here. Kept.
+			continue
+		}
+		if err := repo.RemoveLock(ctx, l.ID); err != nil {
+			return err
+		}
+		a.log.Warn("removed a stale restic lock left by a killed run of this agent", "lock", l.String(), "drc", repo.DRC, "agency", repo.Agency)
+	}
+	return nil
 }
 
 // agentWriter is the targets.Writer of a run on an agent.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,16 +17,22 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
+	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/internal/testenv"
+	"github.com/cadang/cadang/targets/files"
 )
 
 // testCluster starts a controller with an embedded NATS server and enrolls agents
-// (name -> pool); it returns the controller and each agent's folder.
-func testCluster(t testing.TB, lease time.Duration, orphan func(*Result) error, agents map[string]string) (*Controller, map[string]string) {
+// (name -> pool); it returns the controller and each agent's folder. mod changes the
+// cluster's configuration before the controller opens.
+func testCluster(t testing.TB, lease time.Duration, orphan func(*Result) error, agents map[string]string, mod ...func(*config.Cluster)) (*Controller, map[string]string) {
 	t.Helper()
 	dir := t.TempDir()
 	c := config.Cluster{Listen: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), Lease: lease, HeartbeatTimeout: 5 * time.Second}
+	for _, m := range mod {
+		m(&c)
+	}
 	dirs := map[string]string{}
 	for name, pool := range agents {
 		e, err := Enroll(name, pool, "nats://"+c.Listen, filepath.Join(dir, name))
@@ -40,6 +47,7 @@ func testCluster(t testing.TB, lease time.Duration, orphan func(*Result) error, 
 		t.Fatal(err)
 	}
 	t.Cleanup(x.Close)
+	x.Ready()
 	return x, dirs
 }
 
@@ -198,5 +206,102 @@ func TestServerAuthConfig(t *testing.T) {
 	if got := o.Nkeys[1].Permissions; fmt.Sprint(got.Publish.Allow) != fmt.Sprint(want.Publish.Allow) ||
 		fmt.Sprint(got.Subscribe.Allow) != fmt.Sprint(want.Subscribe.Allow) {
 		t.Errorf("permissions %+v %+v, want %+v %+v", got.Publish, got.Subscribe, want.Publish, want.Subscribe)
+	}
+}
+
+// With cluster.tls the embedded server speaks TLS only: an agent that trusts the CA of
+// its certificate (ca_file) connects and runs a real backup (restic to a folder DRC);
+// an agent without the CA, over tls:// or plain nats://, is refused with one line that
+// says what is missing.
+func TestAgentOverTLS(t *testing.T) {
+	pki := testenv.NewTLSFiles(t, t.TempDir())
+	x, dirs := testCluster(t, 5*time.Second, nil, map[string]string{"a1": ""}, func(c *config.Cluster) {
+		c.TLS = config.TLS{CertFile: pki.ServerCert, KeyFile: pki.ServerKey}
+	})
+	cfg, err := LoadAgentConfig(filepath.Join(dirs["a1"], "agent.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Heartbeat = 200 * time.Millisecond
+	log := slog.New(slog.DiscardHandler)
+	other := testenv.NewTLSFiles(t, t.TempDir()) // another PKI: its CA did not sign the server's certificate
+	for _, tc := range []struct{ name, url, ca, want string }{
+		{"tls:// without ca_file", "tls://" + x.cfg.Listen, "", "give ca_file:"},
+		{"plain nats://", "nats://" + x.cfg.Listen, "", "give ca_file:"},
+		{"another CA", "tls://" + x.cfg.Listen, other.CA, "ca_file " + other.CA + " is not the CA that signed"},
+	} {
+		c := *cfg
+		c.Controller, c.CAFile = tc.url, tc.ca
+		a, err := NewAgent(&c, "test", log)
+		if err == nil {
+			a.Close()
+			t.Errorf("%s: the agent connected without the controller's CA", tc.name)
+			continue
+		}
+		t.Logf("%s: %v", tc.name, err)
+		if msg := err.Error(); !testenv.OneLine(msg) || !strings.Contains(msg, "agent a1: connecting to "+tc.url) ||
+			!strings.Contains(msg, "certificate signed by unknown authority") || !strings.Contains(msg, tc.want) {
+			t.Errorf("%s: %q, want one line naming the URL, the unknown authority and %q", tc.name, msg, tc.want)
+		}
+	}
+
+	restic := testenv.Restic(t)
+	cfg.Controller, cfg.CAFile, cfg.Restic.Binary = "tls://"+x.cfg.Listen, pki.CA, restic
+	a, err := NewAgent(cfg, "test", log)
+	if err != nil {
+		t.Fatalf("an agent with the CA: %v", err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	// `cadang agents` on the controller's host reaches the server over TLS too.
+	testenv.Eventually(t, 10*time.Second, "the agent up in cadang agents over TLS", func() bool {
+		list, err := ListAgents(ctx, x.cfg, x.state)
+		if err != nil {
+			t.Fatalf("cadang agents over TLS: %v", err)
+		}
+		return len(list) == 1 && list[0].Up
+	})
+
+	// The agency's repository in a folder DRC, made as the controller makes it.
+	drcDir, state, src := t.TempDir(), t.TempDir(), t.TempDir()
+	const password = "tls-test-password"
+	keys := filepath.Join(state, "keys", "local")
+	if err := os.MkdirAll(keys, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(keys, "x.key"), []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	site, err := drc.Open(drc.Config{Name: "local", Role: drc.RolePrimary, Path: drcDir}, &drc.Restic{Binary: restic, Logger: log}, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := site.Repo("x")
+	if err := repo.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "laporan.txt"), []byte("laporan\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := json.Marshal(files.Config{Paths: []string{src}})
+	res, ack, err := x.Dispatch(ctx, Request{Run: 1, Agent: "a1", Secret: Secret{Target: "t", Agency: "x", Kind: "files", Spec: spec,
+		DRC: Site{Name: "local", Path: drcDir}, Password: password}}, nil)
+	if err != nil {
+		t.Fatalf("dispatch over TLS: %v", err)
+	}
+	if err := ack(); err != nil {
+		t.Error(err)
+	}
+	if res.Error != "" || res.Agent != "a1" || res.Summary == nil || res.Summary.SnapshotID == "" {
+		t.Fatalf("result over TLS: %+v", res)
+	}
+	snaps, err := repo.Snapshots(ctx)
+	if err != nil || len(snaps) != 1 || snaps[0].ID != res.Summary.SnapshotID {
+		t.Errorf("snapshots at the DRC: %+v %v, want the agent's %s", snaps, err, res.Summary.SnapshotID)
 	}
 }

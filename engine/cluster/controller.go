@@ -3,7 +3,10 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
@@ -34,6 +38,8 @@ type Controller struct {
 	kv     jetstream.KeyValue
 	orphan func(*Result) error
 	stop   func()
+	state  string // state_dir
+	ready  atomic.Bool
 
 	mu      sync.Mutex
 	waiters map[uint64]*waiter
@@ -54,7 +60,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Orphan records a result no running dispatch waits for (its controller restarted
 	// since it dispatched the run). The result stays in CADANG_RESULTS until it
-	// returns nil.
+	// returns nil. It is not called before Ready.
 	Orphan func(*Result) error
 }
 
@@ -65,7 +71,7 @@ func Open(ctx context.Context, c config.Cluster, stateDir string, o Options) (*C
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	x := &Controller{cfg: c, log: log, orphan: o.Orphan, waiters: map[uint64]*waiter{}}
+	x := &Controller{cfg: c, log: log, orphan: o.Orphan, state: stateDir, waiters: map[uint64]*waiter{}}
 	var opts []nats.Option
 	url := c.URL
 	if c.Listen != "" {
@@ -73,7 +79,10 @@ func Open(ctx context.Context, c config.Cluster, stateDir string, o Options) (*C
 		if err != nil {
 			return nil, err
 		}
-		x.emb, url = emb, emb.URL()
+		// The controller's connection is in-process (a pipe, not the network): it
+		// needs no TLS, and asking for it (tls://) would verify the server's own
+		// certificate against the system's CAs.
+		x.emb, url = emb, "nats://"+strings.TrimPrefix(strings.TrimPrefix(emb.URL(), "tls://"), "nats://")
 		kp, err := nkeys.FromSeed(emb.seed)
 		if err != nil {
 			emb.Shutdown()
@@ -170,6 +179,10 @@ func (x *Controller) consumer(ctx context.Context, name, subject string) error {
 	return err
 }
 
+// Ready lets results no dispatch waits for be recorded (Options.Orphan): the daemon
+// calls it once it has recovered the runs its predecessor left.
+func (x *Controller) Ready() { x.ready.Store(true) }
+
 // Close stops taking results and shuts the embedded server down.
 func (x *Controller) Close() {
 	if x.stop != nil {
@@ -209,6 +222,13 @@ func (x *Controller) onResult(m jetstream.Msg) {
 	}
 	if x.orphan == nil {
 		_ = m.NakWithDelay(10 * time.Second)
+		return
+	}
+	if !x.ready.Load() {
+		// The daemon is still recovering the runs its predecessor left: the run this
+		// result belongs to is not recorded interrupted yet, and recording both at
+		// once would let one overwrite the other.
+		_ = m.NakWithDelay(time.Second)
 		return
 	}
 	if err := x.orphan(&r); err != nil {
@@ -414,6 +434,7 @@ func (x *Controller) Agents(ctx context.Context) ([]AgentStatus, error) {
 // agents: `cadang agents` on the controller's host.
 func ListAgents(ctx context.Context, c config.Cluster, stateDir string) ([]AgentStatus, error) {
 	var opt nats.Option
+	var opts []nats.Option
 	url := c.URL
 	if c.Listen != "" {
 		seed, err := os.ReadFile(filepath.Join(stateDir, "nats", ControllerSeedFile))
@@ -427,6 +448,11 @@ func ListAgents(ctx context.Context, c config.Cluster, stateDir string) ([]Agent
 		pub, _ := kp.PublicKey()
 		opt, url = nats.Nkey(pub, kp.Sign), "nats://"+c.Listen
 		if c.TLS.CertFile != "" {
+			pin, err := pinned(c.TLS.CertFile)
+			if err != nil {
+				return nil, fmt.Errorf("cluster.tls: %w", err)
+			}
+			opts = append(opts, nats.Secure(pin))
 			url = "tls://" + c.Listen
 		}
 	} else {
@@ -435,7 +461,7 @@ func ListAgents(ctx context.Context, c config.Cluster, stateDir string) ([]Agent
 			return nil, fmt.Errorf("cluster.creds_file: %w", err)
 		}
 	}
-	nc, err := nats.Connect(url, opt, nats.Name("cadang-agents"))
+	nc, err := nats.Connect(url, append(opts, opt, nats.Name("cadang-agents"))...)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connecting to %s: %w", url, err)
 	}
@@ -450,4 +476,30 @@ func ListAgents(ctx context.Context, c config.Cluster, stateDir string) ([]Agent
 	}
 	x := &Controller{cfg: c, kv: kv}
 	return x.Agents(ctx)
+}
+
+// pinned is the TLS configuration of a client on the controller's own host: it trusts
+// exactly the embedded server's certificate (cluster.tls.cert_file), whoever signed it
+// and whatever address cluster.listen names (0.0.0.0 is no name a certificate holds).
+func pinned(certFile string) (*tls.Config, error) {
+	data, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("%s holds no PEM certificate", certFile)
+	}
+	want := block.Bytes
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// The name is not checked; the certificate itself is, byte for byte.
+		InsecureSkipVerify: true,
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if len(raw) == 0 || !bytes.Equal(raw[0], want) {
+				return fmt.Errorf("the server's certificate is not %s", certFile)
+			}
+			return nil
+		},
+	}, nil
 }

@@ -141,14 +141,17 @@ func (c *Config) validateTargetAgent(t *Target, path string, report func(path, m
 		report(path+".agent", "a target runs on an agent only with cluster: (listen: or url:)")
 		return
 	}
-	if t.Kind != "files" && t.Kind != "postgres" {
-		report(path+".kind", fmt.Sprintf("kind %q does not run on agents yet (files and postgres do)", t.Kind))
+	switch t.Kind {
+	case "files", "postgres", "mysql":
+	default:
+		report(path+".kind", fmt.Sprintf("kind %q does not run on agents yet (files, postgres and mysql do)", t.Kind))
 	}
 	if len(t.Hooks.Before) > 0 || len(t.Hooks.After) > 0 {
 		report(path+".hooks", "hooks do not run on agents yet: a target with agent: or agent_pool: takes none")
 	}
-	// A continuous postgres target's WAL is pushed to the controller's own socket
-	// (engine/wal), so its base backups stay on the controller too.
+	// A continuous target's log (postgres' WAL) is pushed to the controller's own
+	// socket (engine/wal), so its base backups stay on the controller too; dumps of
+	// postgres and mysql run on the agent.
 	if s, ok := t.Spec.(interface{ Continuous() bool }); ok && s.Continuous() {
 		report(path+".postgres.mode", "continuous mode does not run on agents yet: its WAL is pushed to the controller's socket")
 	}

@@ -115,6 +115,10 @@ type Daemon struct {
 	deferredPrunes map[string]bool
 	// cluster dispatches runs to agents (agents.go); nil without cluster:.
 	cluster *cluster.Controller
+	// walUpToDate: continuous target name -> when its server was last found to have
+	// written no WAL after the last segment stored (walidle.go).
+	walUpToDate sync.Map
+	walLSN      sync.Map // continuous target name -> walSeen
 }
 
 // target is a configured target with its implementation.

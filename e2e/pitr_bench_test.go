@@ -20,13 +20,15 @@ import (
 
 // BenchmarkContinuousDay measures issue 22's two PostgreSQL benchmarks on one database
 // (pgbench's tables at scale CADANG_BENCH_PG_SCALE, 130 by default: about 2 GB; a
-// private PostgreSQL 15 cluster with 1 MiB WAL segments, two MinIO servers, the built
+// private PostgreSQL 15 cluster with WAL segments of CADANG_BENCH_PG_WALSEG MiB, 16 by
+// default as PostgreSQL's, two MinIO servers, the built
 // cadang without the race detector).
 //
 // A day of changes: 1% of the rows of pgbench_accounts (every hundredth, spread over
 // the whole table: each change touches its own page, the worst case for WAL) change
 // during a "day" scaled down to CADANG_BENCH_DAY_INTERVALS archive intervals (6 by
-// default, archive_interval 5s). Continuous mode's cost of that day is what the daemon
+// default, archive_interval 5s; CADANG_BENCH_PG_SETTINGS adds server settings, as
+// "wal_compression=lz4"). Continuous mode's cost of that day is what the daemon
 // and its restic processes spend (CPU seconds, their whole process tree) plus
 // PostgreSQL's archiver and its `cadang wal-push` children, until the day's WAL is in
 // both DRCs (`drc sync --wait`), plus a seventh of a base backup (weekly, the default)
@@ -56,7 +58,12 @@ func BenchmarkContinuousDay(b *testing.B) {
 	scale := envInt(b, "CADANG_BENCH_PG_SCALE", 130)
 	intervals := envInt(b, "CADANG_BENCH_DAY_INTERVALS", 6)
 	resticBin := testenv.Restic(b)
-	c := testenv.NewArchivingPG(b, "-c", "shared_buffers=128MB")
+	settings := []string{"-c", "shared_buffers=128MB"}
+	for _, kv := range strings.Fields(os.Getenv("CADANG_BENCH_PG_SETTINGS")) { // e.g. wal_compression=lz4
+		settings = append(settings, "-c", kv)
+	}
+	segMiB := envInt(b, "CADANG_BENCH_PG_WALSEG", 16)
+	c := testenv.NewArchivingPGSegments(b, segMiB, settings...)
 	m1 := testenv.StartMinIO(b, "cadang")
 	m2 := testenv.StartMinIO(b, "cadang-offsite")
 
@@ -131,7 +138,7 @@ targets:
 		b.Fatal("no archiver process under the postmaster")
 		return 0
 	}()
-	segSize := int64(1 << 20)
+	segSize := int64(segMiB) << 20
 	archived := func() int64 {
 		n, _ := strconv.ParseInt(c.Query(b, c.Port, "postgres", "SELECT archived_count FROM pg_stat_archiver"), 10, 64)
 		return n
@@ -139,8 +146,8 @@ targets:
 	spool := filepath.Join(w.stateDir, "wal", "spool", "pg")
 	settle := func() {
 		seg := c.Query(b, c.Port, "app", "SELECT pg_walfile_name(pg_switch_wal())")
-		c.WaitArchived(b, seg, 10*time.Minute)
-		testenv.Eventually(b, 10*time.Minute, "the WAL spool emptied", func() bool {
+		c.WaitArchived(b, seg, 30*time.Minute)
+		testenv.Eventually(b, 30*time.Minute, "the WAL spool emptied", func() bool {
 			left, _ := filepath.Glob(filepath.Join(spool, "0*"))
 			time.Sleep(50 * time.Millisecond)
 			return len(left) == 0
@@ -178,8 +185,18 @@ targets:
 	dayCPU := procTreeCPU(w.daemon.Process.Pid) + procTreeCPU(archiver) - cpu0
 	dayBytes := float64((archived() - arch0) * segSize)
 	dayWall := time.Since(dayStart)
-	logf("the day: %d archive intervals of %s, %d rows changed, %.0f MiB of WAL archived in %s",
-		intervals, iv, rows/100, dayBytes/(1<<20), dayWall.Round(time.Second))
+	var all []api.RunInfo
+	if err := json.Unmarshal([]byte(w.must("runs", "pg", "--json", "--limit", "0")), &all); err != nil {
+		b.Fatal(err)
+	}
+	batches := 0
+	for _, r := range all {
+		if r.Reason == "wal-archive" && r.Status == "succeeded" && r.Time.After(dayStart) {
+			batches++
+		}
+	}
+	logf("the day: %d archive intervals of %s, %d rows changed, %.0f MiB of WAL archived in %d batches in %s (%.2f CPU s a batch)",
+		intervals, iv, rows/100, dayBytes/(1<<20), batches, dayWall.Round(time.Second), dayCPU/float64(max(batches, 1)))
 
 	// Tonight's full dump.
 	cpu0 = procTreeCPU(w.daemon.Process.Pid) + procTreeCPU(pgTree)

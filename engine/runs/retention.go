@@ -120,6 +120,9 @@ func (x *Runner) Forget(ctx context.Context, j *queue.Job, t *Target, dryRun boo
 		verb = "would remove"
 	}
 	r.Notes = append(r.Notes, fmt.Sprintf("%s: kept %d, %s %d", res.Policy, len(res.Kept), verb, len(res.Removed)))
+	if walKept, walGone := countWAL(res.Kept), countWAL(res.Removed); walKept+walGone > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("the policy counts base backups; WAL batches since the oldest base backup kept stay: kept %d, %s %d of them", walKept, verb, walGone))
+	}
 	if dryRun || len(remove) == 0 {
 		return nil
 	}
@@ -133,6 +136,16 @@ func (x *Runner) Forget(ctx context.Context, j *queue.Job, t *Target, dryRun boo
 		}
 	}
 	return nil
+}
+
+func countWAL(ds []RetentionDecision) int {
+	n := 0
+	for _, d := range ds {
+		if d.WAL {
+			n++
+		}
+	}
+	return n
 }
 
 // lastEndedBackup returns the target's latest backup run that ended (nil if none).

@@ -164,7 +164,12 @@ func (d *Daemon) archiveWAL(t *target, done func()) error {
 		return err
 	}
 	names, err := spool.Names()
-	if err != nil || len(names) == 0 {
+	if err == nil && len(names) == 0 {
+		iv, _ := postgres.IsContinuous(t.Cfg.Spec)
+		go func() { defer done(); d.checkWALIdle(t, spool, iv) }() // walidle.go
+		return nil
+	}
+	if err != nil {
 		done()
 		return err
 	}

@@ -117,6 +117,10 @@ type Daemon struct {
 	cluster *cluster.Controller
 	// beats are the agents' heartbeats, fed by a watch of the bucket (agents.go).
 	beats *agentCache
+	// walUpToDate: continuous target name -> when its server was last found to have
+	// written no WAL after the last segment stored (walidle.go).
+	walUpToDate sync.Map
+	walLSN      sync.Map // continuous target name -> walSeen
 }
 
 // target is a configured target with its implementation.

@@ -181,7 +181,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			if !newest.IsZero() {
 				gauge(descNewestGood, float64(newest.Unix()), t.Cfg.Agency, t.Cfg.Name, site.Name)
 				if rpo > 0 {
-					ratio = now.Sub(newest).Seconds() / rpo.Seconds()
+					ratio = now.Sub(d.rpoNewest(t.Cfg.Name, snaps, site.Name)).Seconds() / rpo.Seconds()
 				}
 			}
 			if rpo > 0 || newest.IsZero() {

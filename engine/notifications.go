@@ -180,7 +180,7 @@ func (d *Daemon) lookAtConditions() {
 			continue
 		}
 		for _, site := range d.sites {
-			newest := newestGood(snaps, site.Name)
+			newest := d.rpoNewest(t.Cfg.Name, snaps, site.Name)
 			e := notify.Event{Kind: notify.RPOExceeded, Subject: "rpo/" + t.Cfg.Name + "/" + site.Name, Agency: t.Cfg.Agency, Target: t.Cfg.Name, DRC: site.Name, Time: now}
 			if !newest.IsZero() && now.Sub(newest) <= rpo {
 				e.Title = fmt.Sprintf(words{"RPO %s di DRC %s terpenuhi kembali", "RPO of %s at DRC %s met again"}.in(lang), t.Cfg.Name, site.Name)

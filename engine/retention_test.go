@@ -20,6 +20,8 @@ import (
 )
 
 // snap is a snapshot of a retention case: "g", "p" (partial) or "b" (bad), and a time.
+// A name starting with "wal" is a batch of WAL of a continuous postgres target (tagged
+// pg_wal), the others of such a target its base backups.
 type snap struct {
 	name, status string
 	at           string // 2006-01-02 15:04 in Asia/Jakarta, or with "Z" in UTC
@@ -35,6 +37,8 @@ func (s snap) time() time.Time {
 	}
 	return wib(s.at + ":00")
 }
+
+func (s snap) wal() bool { return strings.HasPrefix(s.name, "wal") }
 
 func statusOf(s string) string {
 	return map[string]string{"g": catalog.SnapshotGood, "p": catalog.SnapshotPartial, "b": catalog.SnapshotBad}[s]
@@ -78,6 +82,19 @@ var retentionCases = []struct {
 	{"days in the configured time zone", config.Retention{KeepDaily: 2},
 		[]snap{{"x", "g", "2026-11-22 20:00Z"}, {"y", "g", "2026-11-23 20:00Z"}, {"z", "g", "2026-11-24 01:00Z"}},
 		"z x"},
+	// The policy counts base backups only; WAL since the oldest base backup kept stays
+	// (a restore to any time since then needs it), older WAL goes, whatever its status.
+	{"continuous postgres: WAL since the oldest base backup kept", config.Retention{KeepLast: 2},
+		[]snap{
+			{"base1", "g", "2026-11-01 01:00"}, {"wal1", "g", "2026-11-01 01:01"}, {"wal2", "b", "2026-11-05 10:00"},
+			{"base2", "g", "2026-11-08 01:00"}, {"wal3", "g", "2026-11-08 01:01"}, {"wal4", "g", "2026-11-10 10:00"},
+			{"base3", "p", "2026-11-15 01:00"}, {"wal5", "b", "2026-11-15 01:01"},
+			{"base4", "g", "2026-11-22 01:00"}, {"wal6", "g", "2026-11-22 01:01"}, {"wal7", "g", "2026-11-24 23:59"},
+		},
+		"wal7 wal6 base4 wal5 base3 wal4 wal3 base2"},
+	{"continuous postgres without a good base backup: every WAL batch stays", config.Retention{KeepLast: 1},
+		[]snap{{"wal1", "g", "2026-11-01 01:00"}, {"base1", "p", "2026-11-02 01:00"}, {"wal2", "g", "2026-11-03 01:00"}},
+		"wal2 base1 wal1"},
 }
 
 func TestPlanRetention(t *testing.T) {
@@ -87,7 +104,7 @@ func TestPlanRetention(t *testing.T) {
 			var in []runs.RetentionDecision
 			names := map[string]string{}
 			for _, s := range tc.snaps {
-				in = append(in, runs.RetentionDecision{ID: s.name + "-id", Time: s.time(), Status: statusOf(s.status)})
+				in = append(in, runs.RetentionDecision{ID: s.name + "-id", Time: s.time(), Status: statusOf(s.status), WAL: s.wal()})
 				names[s.name+"-id"] = s.name
 			}
 			var kept []string
@@ -136,6 +153,11 @@ func makeSnapshot(t *testing.T, d *Daemon, m *testenv.MinIO, target, agency stri
 	tags := fmt.Sprintf("cadang,target=%s,agency=%s,kind=stub,run=%d", target, agency, run)
 	if s.status == "p" {
 		tags += ",status=partial"
+	}
+	if s.wal() {
+		tags += ",pg_wal=000000010000000000000001-000000010000000000000002"
+	} else if strings.HasPrefix(s.name, "base") {
+		tags += ",pg_base=1"
 	}
 	cmd := exec.Command(testenv.Restic(t), "backup", "--json", "--stdin", "--stdin-filename", s.name+".txt",
 		"--host", target, "--tag", tags, "--time", s.time().Format("2006-01-02 15:04:05"))

@@ -131,7 +131,7 @@ func (v service) targetStatus(tc *config.Target) (TargetStatus, error) {
 	rpo := effectiveRPO(&target{Cfg: tc}, cf.sched.Loc(), now)
 	ts.RPOSeconds = rpo.Seconds()
 	for _, site := range v.d.sites {
-		newest := newestGood(snaps, site.Name)
+		newest := v.d.rpoNewest(tc.Name, snaps, site.Name)
 		switch {
 		case newest.IsZero():
 			ts.RPOGrade = setGrade(ts.RPOGrade, site.Name, RPOCritical)

@@ -14,6 +14,7 @@ import (
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/engine/queue"
+	"github.com/cadang/cadang/targets/postgres"
 )
 
 // Retention.
@@ -32,7 +33,12 @@ import (
 //   - a snapshot that is not good (partial, or written by a run that failed) never
 //     counts; it is kept while it is newer than the oldest good snapshot kept, and
 //     removed after; while a target has no good snapshot, nothing is removed;
-//   - the run does nothing if the target's latest backup did not succeed.
+//   - the run does nothing if the target's latest backup did not succeed;
+//   - the WAL batches of a continuously protected PostgreSQL target (snapshots tagged
+//     pg_wal) are outside the policy, which applies to its base backups: a WAL batch
+//     stored since the oldest base backup kept is kept (a restore to a time after that
+//     base backup replays it), an older one is removed (no base backup kept can use
+//     it); while the target has no good base backup, every WAL batch is kept.
 //
 // Forget runs at the primary DRC, where backups land. Removed snapshots reach the
 // off-site DRC through replication. The data they held is freed by the next prune.
@@ -50,6 +56,7 @@ type RetentionDecision struct {
 	ID      string    `json:"id"`
 	Time    time.Time `json:"time"`
 	Status  string    `json:"status"`
+	WAL     bool      `json:"wal,omitempty"` // a batch of WAL of a continuous postgres target
 	Reasons []string  `json:"reasons,omitempty"`
 	Keep    bool      `json:"-"` // the plan keeps it
 }
@@ -93,7 +100,7 @@ func (x *Runner) Forget(ctx context.Context, j *queue.Job, t *Target, dryRun boo
 			// run holds the repository alone, so the repository says it too.
 			id = x.retag(ctx, repo, rec)
 		}
-		items = append(items, RetentionDecision{ID: id, Time: s.Time, Status: status})
+		items = append(items, RetentionDecision{ID: id, Time: s.Time, Status: status, WAL: s.Tag(postgres.TagWAL) != ""})
 	}
 	pol := *t.Cfg.Retention
 	decisions := PlanRetention(items, pol, x.loc, x.now())
@@ -113,6 +120,9 @@ func (x *Runner) Forget(ctx context.Context, j *queue.Job, t *Target, dryRun boo
 		verb = "would remove"
 	}
 	r.Notes = append(r.Notes, fmt.Sprintf("%s: kept %d, %s %d", res.Policy, len(res.Kept), verb, len(res.Removed)))
+	if walKept, walGone := countWAL(res.Kept), countWAL(res.Removed); walKept+walGone > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("the policy counts base backups; WAL batches since the oldest base backup kept stay: kept %d, %s %d of them", walKept, verb, walGone))
+	}
 	if dryRun || len(remove) == 0 {
 		return nil
 	}
@@ -126,6 +136,16 @@ func (x *Runner) Forget(ctx context.Context, j *queue.Job, t *Target, dryRun boo
 		}
 	}
 	return nil
+}
+
+func countWAL(ds []RetentionDecision) int {
+	n := 0
+	for _, d := range ds {
+		if d.WAL {
+			n++
+		}
+	}
+	return n
 }
 
 // lastEndedBackup returns the target's latest backup run that ended (nil if none).
@@ -194,12 +214,14 @@ func policyString(p config.Retention) string {
 
 // PlanRetention decides which snapshots to keep (see the comment at the top).
 func PlanRetention(snaps []RetentionDecision, p config.Retention, loc *time.Location, now time.Time) []RetentionDecision {
-	var good, other []*RetentionDecision
+	var good, other, wal []*RetentionDecision
 	out := make([]RetentionDecision, len(snaps))
 	copy(out, snaps)
 	for i := range out {
 		out[i].Keep, out[i].Reasons = false, nil
-		if out[i].Status == catalog.SnapshotGood {
+		if out[i].WAL {
+			wal = append(wal, &out[i])
+		} else if out[i].Status == catalog.SnapshotGood {
 			good = append(good, &out[i])
 		} else {
 			other = append(other, &out[i])
@@ -284,6 +306,18 @@ func PlanRetention(snaps []RetentionDecision, p config.Retention, loc *time.Loca
 	for _, s := range good {
 		if !s.Keep {
 			s.Reasons = append(s.Reasons, "not selected by the policy")
+		}
+	}
+	for _, s := range wal {
+		switch {
+		case len(good) == 0:
+			s.Keep = true
+			s.Reasons = append(s.Reasons, "WAL; kept while the target has no good base backup")
+		case !s.Time.Before(oldestKept):
+			s.Keep = true
+			s.Reasons = append(s.Reasons, "WAL stored since the oldest base backup kept")
+		default:
+			s.Reasons = append(s.Reasons, "WAL older than every base backup kept: no restore can use it")
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) })

@@ -30,6 +30,13 @@ const PGAdmin = "cadang_admin"
 // NewArchivingPG initialises and starts the cluster; extra are more -c settings.
 func NewArchivingPG(t testing.TB, extra ...string) *ArchivingPG {
 	t.Helper()
+	return NewArchivingPGSegments(t, 1, extra...)
+}
+
+// NewArchivingPGSegments is NewArchivingPG with WAL segments of segMiB MiB (16 is
+// PostgreSQL's default).
+func NewArchivingPGSegments(t testing.TB, segMiB int, extra ...string) *ArchivingPG {
+	t.Helper()
 	bins, _ := filepath.Glob("/usr/lib/postgresql/15/bin/initdb")
 	if len(bins) == 0 {
 		Skip(t, "PostgreSQL 15 server binaries are not installed: run `make services` (it installs postgresql)")
@@ -38,7 +45,7 @@ func NewArchivingPG(t testing.TB, extra ...string) *ArchivingPG {
 	c.Data = filepath.Join(c.Dir, "data")
 	initdb := exec.Command(filepath.Join(c.Bin, "initdb"), "-D", c.Data, "-U", PGAdmin, "--auth-local=trust",
 		"--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
-		"--wal-segsize=1") // 1 MiB segments: the tests stay small, and not only the default size is tried
+		"--wal-segsize="+strconv.Itoa(segMiB)) // 1 MiB segments in the tests: they stay small, and not only the default size is tried
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: c.Cred}
 	if out, err := initdb.CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)

@@ -135,13 +135,48 @@ func (t *Target) Settings(ctx context.Context, archiveCommand string) ([]Setting
 // setupSession opens a session to the target's database for `cadang pg setup` (the
 // password is read into memory only for as long as opening it takes).
 func (t *Target) setupSession(ctx context.Context) (*dbdump.Session, error) {
+	return t.appSession(ctx, "cadang pg setup")
+}
+
+func (t *Target) appSession(ctx context.Context, app string) (*dbdump.Session, error) {
 	p := &dbdump.Private{}
 	defer p.Close()
 	c := t.conn()
 	if err := c.openSecret(p); err != nil {
 		return nil, err
 	}
-	return c.session(ctx, t.cfg.Database, "cadang pg setup")
+	return c.session(ctx, t.cfg.Database, app)
+}
+
+// WALPosition is where a server's WAL ends.
+type WALPosition struct {
+	// Segment holds the current WAL insert position; exactly at a segment's end (after
+	// a switch, on a server that wrote nothing since) the segment that ends there, as
+	// pg_walfile_name says.
+	Segment     string
+	LSN         string // the insert position itself
+	SegmentSize int64  // wal_segment_size, in bytes
+}
+
+// CurrentWAL reads where the server's WAL ends.
+func (t *Target) CurrentWAL(ctx context.Context) (WALPosition, error) {
+	s, err := t.appSession(ctx, "cadang wal check")
+	if err != nil {
+		return WALPosition{}, err
+	}
+	defer s.Close()
+	out, err := s.Query(ctx, "SELECT pg_walfile_name(l) || ' ' || l || ' ' || pg_size_bytes(current_setting('wal_segment_size')) FROM pg_current_wal_insert_lsn() l;")
+	if err != nil {
+		return WALPosition{}, fmt.Errorf("target %s: current WAL position: %w", t.name, err)
+	}
+	var p WALPosition
+	if len(out) != 1 {
+		return p, fmt.Errorf("target %s: current WAL position: %d lines in the answer", t.name, len(out))
+	}
+	if _, err := fmt.Sscan(out[0], &p.Segment, &p.LSN, &p.SegmentSize); err != nil {
+		return p, fmt.Errorf("target %s: current WAL position: %q: %v", t.name, out[0], err)
+	}
+	return p, nil
 }
 
 // Apply sets the settings that differ with ALTER SYSTEM and reloads the server's

@@ -76,6 +76,11 @@ func TestPointInTimeRestore(t *testing.T) {
 	insert(31, 60)
 	last := c.Query(t, c.Port, "app", "SELECT pg_walfile_name(pg_switch_wal())")
 	c.WaitArchived(t, last, 30*time.Second)
+	// Where the server's WAL ends (the daemon's idle check): in the segment just
+	// switched, or a later one, of 1 MiB.
+	if pos, err := tg.CurrentWAL(ctx); err != nil || pos.Segment < last || pos.SegmentSize != 1<<20 || !strings.Contains(pos.LSN, "/") {
+		t.Errorf("CurrentWAL after archiving %s: %+v, %v", last, pos, err)
+	}
 
 	// The archiver's part: the spool as one snapshot, restored where the restore reads it.
 	names, _ := filepath.Glob(filepath.Join(spool, "0*"))

@@ -29,6 +29,11 @@ func (x *Runner) Restore(ctx context.Context, j *queue.Job, t *Target, site *drc
 			stalled: func(err error) { x.readFailed(err, r.Agency, "restore", r.ID) }}
 		return x.restorePITR(ctx, j, t, repo, req, rd)
 	}
+	if isBinlogPITR(t, req) { // binlog.go: a continuous MariaDB target
+		rd := &reader{repo: repo, j: j, log: x.log.With("run", r.ID, "target", r.Target, "drc", site.Name),
+			stalled: func(err error) { x.readFailed(err, r.Agency, "restore", r.ID) }}
+		return x.restoreBinlogPITR(ctx, j, t, repo, req, rd)
+	}
 	snap, status, notes, err := x.ResolveSnapshotNoting(ctx, repo, r.Target, req.Snapshot)
 	r.Notes = append(r.Notes, notes...)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/mysql"
 )
 
 func (x *Runner) Restore(ctx context.Context, j *queue.Job, t *Target, site *drc.Site, req api.RestoreRequest) error {
@@ -83,7 +84,7 @@ func (x *Runner) ResolveSnapshotNoting(ctx context.Context, repo *drc.Repo, targ
 		var notes []string
 		for _, s := range snaps {
 			st, rec := x.SnapshotStatus(s)
-			if st != catalog.SnapshotGood {
+			if st != catalog.SnapshotGood || s.Tag(mysql.TagBinlog) != "" { // a batch of binlog files is no dump
 				continue
 			}
 			if rec != nil && rec.Damaged[repo.DRC] != "" {

@@ -260,6 +260,21 @@ func masterStatus(ctx context.Context, s *dbdump.Session) (string, error) {
 	return f[0] + ":" + f[1], nil
 }
 
+// binlogWritten says what the server has written to its binary log: MariaDB's
+// gtid_binlog_pos, which only transactions move (not the events a rotation writes by
+// itself, such as the binlog checkpoint, written a moment after a flush). Continuous
+// mode is MariaDB's (MySQL has no gtid_binlog_pos: the query fails naming it).
+func binlogWritten(ctx context.Context, s *dbdump.Session) (string, error) {
+	lines, err := s.Query(ctx, "SELECT CONCAT('gtid:', @@GLOBAL.gtid_binlog_pos);")
+	if err != nil {
+		return "", err
+	}
+	if len(lines) == 0 {
+		return "", errors.New("no answer to SELECT @@GLOBAL.gtid_binlog_pos")
+	}
+	return lines[0], nil
+}
+
 // FetchBinlogs closes the server's current binlog file (FLUSH BINARY LOGS) unless
 // nothing was written since the last flush, then copies every closed file newer than
 // what the spool holds or has archived into the spool, each checked against the size
@@ -283,7 +298,7 @@ func (t *Target) FetchBinlogs(ctx context.Context, spool *BinlogSpool) (Fetched,
 	if err := t.checkLogBin(ctx, s); err != nil {
 		return Fetched{}, err
 	}
-	pos, err := masterStatus(ctx, s)
+	written, err := binlogWritten(ctx, s)
 	if err != nil {
 		return Fetched{}, err
 	}
@@ -291,14 +306,11 @@ func (t *Target) FetchBinlogs(ctx context.Context, spool *BinlogSpool) (Fetched,
 	if err != nil {
 		return Fetched{}, err
 	}
-	if pos != flushed {
+	if written != flushed {
 		if _, err := s.Query(ctx, "FLUSH BINARY LOGS;"); err != nil {
 			return Fetched{}, fmt.Errorf("target %s: FLUSH BINARY LOGS: %w", t.name, err)
 		}
-		if pos, err = masterStatus(ctx, s); err != nil {
-			return Fetched{}, err
-		}
-		if err := spool.write(spoolFlushed, pos); err != nil {
+		if err := spool.write(spoolFlushed, written); err != nil {
 			return Fetched{}, err
 		}
 	}

@@ -28,6 +28,7 @@ func TestMariaDBPointInTime(t *testing.T) {
 	password := "pitr-" + testenv.Name("pw")
 	my.Exec(t, "", fmt.Sprintf(`CREATE USER 'pitr'@'%%' IDENTIFIED BY '%s';
 GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON app.* TO 'pitr'@'%%';
+GRANT SELECT ON mysql.proc TO 'pitr'@'%%';
 GRANT RELOAD, BINLOG MONITOR, REPLICATION SLAVE ON *.* TO 'pitr'@'%%';`, password))
 	w := newWorld(t)
 	w.config(pathDRC(w) + fmt.Sprintf("  - {name: offsite, role: secondary, path: %q}\n", filepath.Join(w.dir, "offsite")) + fmt.Sprintf(`agencies:

@@ -20,6 +20,7 @@ func binlogUser(t *testing.T, my *testenv.My, db string) string {
 	password := "pitr-" + testenv.Name("pw")
 	my.Exec(t, "", fmt.Sprintf(`CREATE USER 'pitr'@'%%' IDENTIFIED BY '%s';
 GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON %s.* TO 'pitr'@'%%';
+GRANT SELECT ON mysql.proc TO 'pitr'@'%%';
 GRANT RELOAD, BINLOG MONITOR, REPLICATION SLAVE ON *.* TO 'pitr'@'%%';`, password, db))
 	return testenv.SecretFile(t, password)
 }

@@ -230,7 +230,8 @@ func (t *Target) restorePITR(ctx context.Context, r targets.Reader, req targets.
 	if err := rs.one(ctx, src, db); err != nil {
 		return err
 	}
-	args := []string{"--start-position=" + strconv.FormatInt(pos, 10), "--database=" + db}
+	// mariadb-binlog filters on the database's name in the log, then renames it.
+	args := []string{"--start-position=" + strconv.FormatInt(pos, 10), "--database=" + orig}
 	if orig != db {
 		args = append(args, "--rewrite-db="+orig+"->"+db)
 	}

@@ -31,10 +31,21 @@ func isBinlogPITR(t *Target, req api.RestoreRequest) bool {
 	return ok && (req.Snapshot == "" || req.Snapshot == "latest") && dbdump.IsURL(req.To)
 }
 
-// binlogRange reads a batch's tag, binlog=FIRST-LAST.
+// binlogRange reads a batch's tag, binlog=FIRST-LAST (file names may hold dashes
+// themselves: mysql-bin.000001-mysql-bin.000003).
 func binlogRange(s drc.Snapshot) (first, last string, ok bool) {
-	first, last, ok = strings.Cut(s.Tag(mysql.TagBinlog), "-")
-	return first, last, ok && mysql.ValidBinlogName(first) && mysql.ValidBinlogName(last)
+	v := s.Tag(mysql.TagBinlog)
+	for i := strings.IndexByte(v, '-'); i >= 0; {
+		if mysql.ValidBinlogName(v[:i]) && mysql.ValidBinlogName(v[i+1:]) {
+			return v[:i], v[i+1:], true
+		}
+		j := strings.IndexByte(v[i+1:], '-')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return "", "", false
 }
 
 // restoreBinlogPITR picks the dump and the binlog batches, restores the batches, and

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -122,8 +123,8 @@ targets:
 		}
 	}
 	i := strings.LastIndexByte(last, '.')
-	var n int
-	if _, err := fmt.Sscan(last[i+1:], &n); err != nil {
+	n, err := strconv.Atoi(last[i+1:])
+	if err != nil {
 		t.Fatalf("last archived %q: %v", last, err)
 	}
 	missing := fmt.Sprintf("%s.%06d", last[:i], n+1)

@@ -3,6 +3,7 @@ package mysql_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -131,7 +132,7 @@ func TestPointInTimeRestore(t *testing.T) {
 	}
 	gaps, err := spool.Gaps()
 	missing := names[len(names)-1]
-	missing = missing[:strings.LastIndexByte(missing, '.')+1] + fmt.Sprintf("%06d", atoi(t, missing[strings.LastIndexByte(missing, '.')+1:])+1)
+	missing = missing[:strings.LastIndexByte(missing, '.')+1] + fmt.Sprintf("%06d", seq(t, missing)+1)
 	if err != nil || len(gaps) != 1 || gaps[0].Missing != missing || !strings.Contains(gaps[0].String(), "binlog file "+missing+" is missing") {
 		t.Fatalf("gaps after purging %s: %v %v", missing, gaps, err)
 	}
@@ -167,6 +168,15 @@ func TestContinuousNeedsLogBin(t *testing.T) {
 	if _, err := tg.FetchBinlogs(context.Background(), spool); err == nil || !strings.Contains(err.Error(), "log_bin") {
 		t.Fatalf("fetch from a server without log_bin: %v", err)
 	}
+}
+
+// seq is the number of a binlog file name (decimal, leading zeros).
+func seq(t *testing.T, name string) int {
+	n, err := strconv.Atoi(name[strings.LastIndexByte(name, '.')+1:])
+	if err != nil {
+		t.Fatalf("%q: %v", name, err)
+	}
+	return n
 }
 
 func snapshotTag(t *testing.T, repo *targettest.Repo, id, key string) string {

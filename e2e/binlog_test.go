@@ -21,7 +21,7 @@ import (
 // --to-time` from the off-site DRC alone (the primary's folder gone) into a new
 // database holds exactly the rows committed before T.
 // A binlog file purged from the server while the daemon was down raises the wal-gap
-// alarm naming it.
+// alarm naming it; a new dump resolves it.
 func TestMariaDBPointInTime(t *testing.T) {
 	t.Parallel()
 	my := testenv.NewBinlogMariaDBServer(t)
@@ -141,6 +141,13 @@ targets:
 			t.Fatalf("no alarm naming %s: %s\n%s", missing, body, w.log())
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	// A new full backup restarts the chain: the alarm is resolved.
+	if ri, r := w.backupJSON("my"); ri.Status != "succeeded" {
+		t.Fatalf("dump after the hole: %s", r)
+	}
+	if _, body := w.get("/v1/alarms"); strings.Contains(body, "binlog file "+missing) {
+		t.Errorf("the hole's alarm stays after a new dump: %s", body)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cadang/cadang/engine/catalog"
@@ -181,4 +182,27 @@ func (b binlogBatch) Backup(ctx context.Context, w targets.Writer) (*targets.Bac
 
 func (binlogBatch) Restore(context.Context, targets.Reader, targets.RestoreRequest) error {
 	return errors.New("a binlog batch is replayed after its dump (cadang restore TARGET --to-time T --to mysql://…/NEWDB)")
+}
+
+// chainRestarted resolves the wal-gap alarms of a continuous target (PostgreSQL or
+// MariaDB) once a full backup of it (a base backup, a dump) succeeded: a restore to a
+// time after it no longer needs what the hole lost. A pass of the replication does not
+// resolve them (engine/replication).
+func (d *Daemon) chainRestarted(j *queue.Job, t *target) {
+	r := j.Run
+	if r.Reason == reasonWALArchive || r.Status != catalog.Succeeded {
+		return
+	}
+	if _, ok := continuousRPO(t); !ok {
+		return
+	}
+	resolved, err := d.cat.ResolveAlarms(t.Cfg.Agency, []string{d.sites.primary().Name}, func(a catalog.Alarm) bool {
+		return a.Kind != AlarmWALGap || !strings.HasPrefix(a.Object, t.Cfg.Name+"/")
+	}, time.Now())
+	if err != nil {
+		d.log.Error("catalog: alarm", "err", err)
+	}
+	for _, a := range resolved {
+		d.log.Info("chain alarm resolved by a full backup", "alarm", a.ID, "target", t.Cfg.Name, "object", a.Object, "run", r.ID)
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/cadang/cadang/engine/wal"
 	"github.com/cadang/cadang/internal/oneline"
 	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/mysql"
 	"github.com/cadang/cadang/targets/postgres"
 )
 
@@ -67,6 +68,9 @@ func (d *Daemon) continuousTarget(name string) (*target, time.Duration, error) {
 // batch of WAL is a snapshot every interval), doubled so that a batch still being
 // stored is not late.
 func continuousRPO(t *target) (time.Duration, bool) {
+	if iv, ok := mysql.IsContinuous(t.Cfg.Spec); ok { // binlog.go: the same batches of binlog files
+		return 2 * iv, true
+	}
 	iv, ok := postgres.IsContinuous(t.Cfg.Spec)
 	return 2 * iv, ok
 }

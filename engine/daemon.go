@@ -292,6 +292,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	go func() { d.siteLoop(schedCtx); close(siteDone) }() // standby.go
 	// continuous.go: the WAL socket and archiver of continuous postgres targets
 	walDone := d.startWAL(schedCtx)
+	binlogDone := d.startBinlog(schedCtx) // binlog.go: continuous mysql targets
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer func() {
@@ -327,6 +328,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	stopSched()
 	<-siteDone
 	<-walDone
+	<-binlogDone
 	d.deactivate()
 	d.mu.Lock()
 	d.stopping = true

@@ -17,6 +17,7 @@ func (d *Daemon) backupSubmission(t *target, reason string, prio int) submission
 		err := cf.runs.Backup(ctx, j, t)
 		if err == nil && j.Run.Status == catalog.Succeeded {
 			d.afterBackup(j, t)
+			d.chainRestarted(j, t) // binlog.go: a full backup after a hole in the WAL/binlog chain
 		}
 		return err
 	}}

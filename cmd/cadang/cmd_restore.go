@@ -34,7 +34,7 @@ func (o *RestoreOptions) AddFlags(f *pflag.FlagSet) {
 	f.BoolVar(&o.Force, "force", false, "allow a destination that already holds data")
 	f.StringVar(&o.Define, "define", "", "libvirt: also define a domain named `NAME` on the restored disks")
 	f.StringArrayVar(&o.Include, "include", nil, "files: restore only this `PATH` of the snapshot (and what is below it); repeatable (see cadang ls)")
-	f.StringVar(&o.ToTime, "to-time", "", "postgres, mode: continuous: recover to this `TIME` (\"2026-12-01 10:42:00+07\" or RFC 3339) into the new data directory DEST")
+	f.StringVar(&o.ToTime, "to-time", "", "mode: continuous: recover to this `TIME` (\"2026-12-01 10:42:00+07\" or RFC 3339): postgres into the new data directory DEST, mysql into the new database DEST")
 	f.StringVar(&o.ToLSN, "to-lsn", "", "postgres, mode: continuous: recover to this `LSN` (e.g. 0/3000060)")
 	f.StringArrayVar(&o.Options, "option", nil, "a restore option of the target's kind, `KEY=VALUE` (postgres: no_owner=true, role=NAME; mysql: definer=drop); repeatable")
 }
@@ -54,12 +54,18 @@ A postgres target in mode: continuous restores to a point in time (docs/continuo
 DEST is a new data directory; the newest base backup taken before --to-time (or the
 newest, for --to-lsn or neither: the end of the archived WAL) is restored there, the
 WAL stored since then into DEST.wal, and PostgreSQL recovers and promotes on a free
-port, then stops; the run's log says how to start it.`,
+port, then stops; the run's log says how to start it.
+
+A mysql target in mode: continuous restores to a point in time into a new database
+(DEST is mysql://host:port/NEWDB; one that exists is refused): the newest dump taken
+before --to-time is loaded, then the archived binary log replayed from the dump's
+position up to that second (or to its end without --to-time).`,
 		Example: `  cadang restore portal-files --to /srv/restore/portal
   cadang restore portal-files --snapshot 3f2a9c1d --drc offsite --to /srv/restore/portal --force
   cadang restore portal-files --include /srv/portal/uploads --to /srv/restore/uploads
   cadang restore simpus-db --to postgres:///simpus_copy --option no_owner=true
-  cadang restore simpus-pitr --to-time "2026-12-01 10:42:00+07" --to /srv/pg/simpus-1042`,
+  cadang restore simpus-pitr --to-time "2026-12-01 10:42:00+07" --to /srv/pg/simpus-1042
+  cadang restore arsip-db --to-time "2026-12-01 10:42:00+07" --to mysql://127.0.0.1:3306/arsip_1042`,
 		Args: usageArgs(func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 || opts.To == "" {
 				return errors.New("give a target and --to")

@@ -328,6 +328,8 @@ func (rp *Replicator) Record(ctx context.Context, r *catalog.Run, prim, sec *drc
 			switch a.Kind {
 			case catalog.AlarmDamaged:
 				return true // damage stays raised until it is repaired, not when a pass no longer trips on it
+			case "wal-gap": // engine.AlarmWALGap: a hole in a continuous target's WAL or binlog chain, not the pass's to resolve
+				return true
 			case catalog.AlarmDataLost:
 				// A loss stays raised while a snapshot that lost data is kept.
 				stands, err := rp.cat.LossRemains(a.DRC, a.Agency)

@@ -14,6 +14,7 @@ import (
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/mysql"
 )
 
 func (x *Runner) Restore(ctx context.Context, j *queue.Job, t *Target, site *drc.Site, req api.RestoreRequest) error {
@@ -28,6 +29,11 @@ func (x *Runner) Restore(ctx context.Context, j *queue.Job, t *Target, site *drc
 		rd := &reader{repo: repo, j: j, log: x.log.With("run", r.ID, "target", r.Target, "drc", site.Name),
 			stalled: func(err error) { x.readFailed(err, r.Agency, "restore", r.ID) }}
 		return x.restorePITR(ctx, j, t, repo, req, rd)
+	}
+	if isBinlogPITR(t, req) { // binlog.go: a continuous MariaDB target
+		rd := &reader{repo: repo, j: j, log: x.log.With("run", r.ID, "target", r.Target, "drc", site.Name),
+			stalled: func(err error) { x.readFailed(err, r.Agency, "restore", r.ID) }}
+		return x.restoreBinlogPITR(ctx, j, t, repo, req, rd)
 	}
 	snap, status, notes, err := x.ResolveSnapshotNoting(ctx, repo, r.Target, req.Snapshot)
 	r.Notes = append(r.Notes, notes...)
@@ -78,7 +84,7 @@ func (x *Runner) ResolveSnapshotNoting(ctx context.Context, repo *drc.Repo, targ
 		var notes []string
 		for _, s := range snaps {
 			st, rec := x.SnapshotStatus(s)
-			if st != catalog.SnapshotGood {
+			if st != catalog.SnapshotGood || s.Tag(mysql.TagBinlog) != "" { // a batch of binlog files is no dump
 				continue
 			}
 			if rec != nil && rec.Damaged[repo.DRC] != "" {

@@ -373,6 +373,18 @@ func (m *My) CreateUser(t testing.TB, prefix, password string) string {
 // per server) or a second, empty one. root connects over the socket.
 func NewMariaDBServer(t testing.TB) *My {
 	t.Helper()
+	return newMariaDBServer(t)
+}
+
+// NewBinlogMariaDBServer is NewMariaDBServer with its binary log on (log_bin, ROW
+// format), as continuous protection needs.
+func NewBinlogMariaDBServer(t testing.TB) *My {
+	t.Helper()
+	return newMariaDBServer(t, "--log-bin=mysql-bin", "--binlog-format=ROW", "--server-id=1")
+}
+
+func newMariaDBServer(t testing.TB, options ...string) *My {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		Skip(t, "a private MariaDB server needs root (its root account is unix_socket-authenticated)")
 	}
@@ -412,6 +424,7 @@ func NewMariaDBServer(t testing.TB) *My {
 		"--bind-address=127.0.0.1", "--user=mysql", "--pid-file="+filepath.Join(dir, "mysqld.pid"),
 		"--log-error="+filepath.Join(dir, "error.log"), "--innodb-buffer-pool-size=128M",
 		"--innodb-flush-log-at-trx-commit=0", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci")
+	srv.Args = append(srv.Args, options...)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -69,6 +69,9 @@ type job struct {
 	Server      server   `json:"server"`
 	DumpOptions []string `json:"dump_options,omitempty"`
 	Checksums   bool     `json:"checksums"`
+	// MasterData (mode: continuous) makes the dump record the binlog position it is
+	// consistent with (--master-data=2: a comment a restore reads).
+	MasterData bool `json:"master_data,omitempty"`
 }
 
 // Backup checks that the server answers, then streams the dump (or the archive of every
@@ -93,6 +96,13 @@ func (t *Target) Backup(ctx context.Context, w targets.Writer) (*targets.BackupR
 		return nil, err
 	}
 	tags := []string{dbdump.TagValue("server_version", srv.shortVersion())}
+	if t.cfg.Continuous() {
+		from, err := t.binlogStart(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		tags = append(tags, dbdump.TagValue(TagBinlogFrom, from))
+	}
 	filename := allFile
 	if !t.cfg.All {
 		d := srv.Databases[0]
@@ -101,9 +111,28 @@ func (t *Target) Backup(ctx context.Context, w targets.Writer) (*targets.BackupR
 			dbdump.TagValue("collation", d.Collation))
 	}
 	j := job{Job: dbdump.Job{ResultFile: p.Dir + "/result.json"}, Conn: c, All: t.cfg.All, Server: srv,
-		DumpOptions: t.cfg.DumpOptions, Checksums: t.cfg.checksums()}
+		DumpOptions: t.cfg.DumpOptions, Checksums: t.cfg.checksums(), MasterData: t.cfg.Continuous()}
 	w.Logger().Info("dumping", "server", c.server(), "version", srv.Version, "databases", len(srv.Databases))
 	return dbdump.StreamBackup(ctx, w, p, "mysql", filename, tags, j, j.ResultFile)
+}
+
+// binlogStart checks, for a dump in continuous mode, that the server writes its binary
+// log, and returns the binlog file current before the dump starts.
+func (t *Target) binlogStart(ctx context.Context, c conn) (string, error) {
+	s, err := c.session(ctx, "")
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	if err := t.checkLogBin(ctx, s); err != nil {
+		return "", err
+	}
+	pos, err := masterStatus(ctx, s)
+	if err != nil {
+		return "", err
+	}
+	file, _, _ := strings.Cut(pos, ":")
+	return file, nil
 }
 
 // stream is the child process: it writes the snapshot's content to out.
@@ -170,6 +199,11 @@ func (j *job) dump(ctx context.Context, m *dbdump.Manifest, file string, out io.
 
 	argv := append([]string{j.Conn.bin("mariadb-dump", "mysqldump")}, j.Conn.args()...)
 	argv = append(argv, "--verbose", "--single-transaction", "--routines", "--triggers", "--events", "--skip-dump-date")
+	if j.MasterData {
+		// With --single-transaction MariaDB gives the snapshot's own binlog position
+		// (binlog_snapshot_file/_position): no FLUSH TABLES WITH READ LOCK.
+		argv = append(argv, "--master-data=2")
+	}
 	argv = append(argv, j.DumpOptions...)
 	if j.All {
 		argv = append(argv, "--databases")

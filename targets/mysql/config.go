@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Config is the `mysql:` section of a target.
@@ -31,10 +32,28 @@ type Config struct {
 	// Checksums adds CHECKSUM TABLE to the manifest (default true); without it the
 	// manifest has row counts only.
 	Checksums *bool `yaml:"checksums"`
+
+	// Mode is dump (default: every backup run is a mariadb-dump) or continuous: the
+	// backup run is still a dump (consistent with a binlog position, taken on the
+	// target's schedule, weekly by default), and the daemon archives the server's binary
+	// log every ArchiveInterval, so that a restore can replay it to a point in time
+	// (docs/continuous.md). The server needs log_bin.
+	Mode string `yaml:"mode"`
+	// ArchiveInterval is, in continuous mode, how often the daemon closes the binary log
+	// (FLUSH BINARY LOGS) and stores the closed files as one snapshot: the RPO (default 1m).
+	ArchiveInterval time.Duration `yaml:"archive_interval"`
 }
 
-// DefaultPort is MySQL's port.
-const DefaultPort = 3306
+// Defaults and modes.
+const (
+	DefaultPort            = 3306 // MySQL's port
+	DefaultArchiveInterval = time.Minute
+	ModeDump               = "dump"
+	ModeContinuous         = "continuous"
+	// DefaultFullBackupSchedule is the schedule of a continuous target's dumps when the
+	// target gives none: Sundays at 01:00 (the binary log carries everything between).
+	DefaultFullBackupSchedule = "0 1 * * 0"
+)
 
 func newConfig() any { return &Config{Port: DefaultPort} }
 
@@ -43,7 +62,7 @@ func newConfig() any { return &Config{Port: DefaultPort} }
 var ownOptions = []string{
 	"--defaults-file", "--defaults-extra-file", "--no-defaults", "--host", "--port", "--socket", "--user", "--password",
 	"--protocol", "--result-file", "--databases", "--all-databases", "--single-transaction", "--lock-all-tables",
-	"--lock-tables", "--verbose", "--version", "--help", "--tab", "--xml", "--no-data", "--compress", "--system",
+	"--lock-tables", "--master-data", "--source-data", "--verbose", "--version", "--help", "--tab", "--xml", "--no-data", "--compress", "--system",
 }
 
 // Validate reports problems through report(field, message). Messages never repeat a
@@ -67,6 +86,21 @@ func (c *Config) Validate(report func(field, msg string)) {
 	if c.BinDir != "" && !filepath.IsAbs(c.BinDir) {
 		report("bin_dir", fmt.Sprintf("%q must be an absolute path", c.BinDir))
 	}
+	switch c.Mode {
+	case "", ModeDump:
+		if c.ArchiveInterval != 0 {
+			report("archive_interval", "only with mode: continuous")
+		}
+	case ModeContinuous:
+		if c.All {
+			report("all", "mode: continuous protects one database: give database: (its binary log is replayed into a new database)")
+		}
+		if c.ArchiveInterval < 0 || (c.ArchiveInterval > 0 && c.ArchiveInterval < time.Second) {
+			report("archive_interval", fmt.Sprintf("%s: give 1s or more", c.ArchiveInterval))
+		}
+	default:
+		report("mode", fmt.Sprintf("%q is not a mode: use dump or continuous", c.Mode))
+	}
 	for i, o := range c.DumpOptions {
 		name, _, _ := strings.Cut(o, "=")
 		switch {
@@ -82,7 +116,35 @@ func (c Config) withDefaults() Config {
 	if c.Port == 0 {
 		c.Port = DefaultPort
 	}
+	if c.Mode == "" {
+		c.Mode = ModeDump
+	}
+	if c.Mode == ModeContinuous && c.ArchiveInterval == 0 {
+		c.ArchiveInterval = DefaultArchiveInterval
+	}
 	return c
+}
+
+// Continuous reports whether the target is in continuous mode (binlog archiving).
+func (c *Config) Continuous() bool { return c.Mode == ModeContinuous }
+
+// DefaultSchedule is the target's schedule when it gives none: weekly dumps in
+// continuous mode; none (on demand) otherwise.
+func (c *Config) DefaultSchedule() string {
+	if c.Mode == ModeContinuous {
+		return DefaultFullBackupSchedule
+	}
+	return ""
+}
+
+// IsContinuous reports whether a target's configuration (the `mysql:` section) is in
+// continuous mode, and its archive interval then.
+func IsContinuous(spec any) (time.Duration, bool) {
+	c, ok := spec.(*Config)
+	if !ok || c.Mode != ModeContinuous {
+		return 0, false
+	}
+	return c.withDefaults().ArchiveInterval, true
 }
 
 func (c Config) checksums() bool { return c.Checksums == nil || *c.Checksums }

@@ -3,6 +3,7 @@ package mysql_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cadang/cadang/targets/mysql"
 )
@@ -27,6 +28,16 @@ func TestValidate(t *testing.T) {
 			`dump_options[2]: cadang sets --single-transaction itself`,
 			`dump_options[3]: cadang sets --defaults-file itself`,
 		}},
+		{"continuous", mysql.Config{Database: "a", Mode: mysql.ModeContinuous, ArchiveInterval: time.Minute}, nil},
+		{"continuous mistakes", mysql.Config{All: true, Mode: mysql.ModeContinuous, ArchiveInterval: time.Millisecond}, []string{
+			"all: mode: continuous protects one database: give database: (its binary log is replayed into a new database)",
+			"archive_interval: 1ms: give 1s or more",
+		}},
+		{"mode", mysql.Config{Database: "a", Mode: "binlog", DumpOptions: []string{"--master-data=1"}}, []string{
+			`mode: "binlog" is not a mode: use dump or continuous`,
+			"dump_options[0]: cadang sets --master-data itself",
+		}},
+		{"interval without continuous", mysql.Config{Database: "a", ArchiveInterval: time.Minute}, []string{"archive_interval: only with mode: continuous"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string

@@ -31,6 +31,9 @@ func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.Rest
 	if err != nil {
 		return err
 	}
+	if IsPITR(req) { // pitr.go: a dump and the binary log after it
+		return t.restorePITR(ctx, r, req, src)
+	}
 	all := strings.HasSuffix(src, ".tar")
 	dropDefiner, err := t.checkRequest(req, all, filepath.Base(src))
 	if err != nil {
@@ -62,6 +65,10 @@ func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.Rest
 // holds data is for Restore to find: it asks the server (a production database that was
 // lost may be restored under its own name).
 func (t *Target) CheckRestore(req targets.RestoreRequest) error {
+	if t.cfg.Continuous() && (req.Options[OptToTime] != "" || IsPITR(req)) {
+		_, err := t.checkPITR(req)
+		return err
+	}
 	if _, err := t.checkRequest(req, t.cfg.All, dumpFile(t.cfg.Database)); err != nil {
 		return err
 	}

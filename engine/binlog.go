@@ -55,21 +55,10 @@ func (d *Daemon) binlogTarget(name string) (*target, time.Duration, binlogFetche
 // continuous target is followed.
 func (d *Daemon) startBinlog(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
-	st := &walState{last: map[string]time.Time{}, running: map[string]bool{}}
+	st := newWALState()
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if role, _ := d.role(); role == rolePrimary {
-					d.binlogDue(ctx, st)
-				}
-			}
-		}
+		d.whilePrimary(ctx, func() { d.binlogDue(ctx, st) })
 	}()
 	return done
 }
@@ -83,16 +72,10 @@ func (d *Daemon) binlogDue(ctx context.Context, st *walState) {
 		if !ok {
 			continue
 		}
-		st.mu.Lock()
-		due := !st.running[name] && now.Sub(st.last[name]) >= iv
-		if due {
-			st.running[name], st.last[name] = true, now
-		}
-		st.mu.Unlock()
+		release, due := st.claim(name, iv, now)
 		if !due {
 			continue
 		}
-		release := func() { st.mu.Lock(); st.running[name] = false; st.mu.Unlock() }
 		go func() {
 			if err := d.archiveBinlog(ctx, t, f, iv, release); err != nil {
 				d.log.Warn("binlog batch not archived", "target", name, "err", err)

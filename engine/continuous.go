@@ -51,6 +51,39 @@ type walState struct {
 	running map[string]bool      // a batch is being stored
 }
 
+func newWALState() *walState {
+	return &walState{last: map[string]time.Time{}, running: map[string]bool{}}
+}
+
+// claim reports whether target name's batch is due at now (its interval iv has passed
+// and no batch of it is being stored), and then marks one as being stored until
+// release is called.
+func (st *walState) claim(name string, iv time.Duration, now time.Time) (release func(), due bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.running[name] || now.Sub(st.last[name]) < iv {
+		return nil, false
+	}
+	st.running[name], st.last[name] = true, now
+	return func() { st.mu.Lock(); st.running[name] = false; st.mu.Unlock() }, true
+}
+
+// whilePrimary calls fn every second while this daemon is the primary, until ctx ends.
+func (d *Daemon) whilePrimary(ctx context.Context, fn func()) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if role, _ := d.role(); role == rolePrimary {
+				fn()
+			}
+		}
+	}
+}
+
 // continuousTarget returns a target in continuous mode and its archive interval.
 func (d *Daemon) continuousTarget(name string) (*target, time.Duration, error) {
 	t, ok := d.conf().targets[name]
@@ -112,23 +145,12 @@ func (d *Daemon) startWAL(ctx context.Context) <-chan struct{} {
 		}}
 	go func() { _ = r.Serve(ln) }()
 	d.log.Info("WAL socket listening", "socket", socket)
-	st := &walState{last: map[string]time.Time{}, running: map[string]bool{}}
+	st := newWALState()
 	go func() {
 		defer close(done)
 		defer os.Remove(socket)
 		defer ln.Close()
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if role, _ := d.role(); role == rolePrimary {
-					d.archiveDue(st)
-				}
-			}
-		}
+		d.whilePrimary(ctx, func() { d.archiveDue(st) })
 	}()
 	return done
 }
@@ -141,20 +163,13 @@ func (d *Daemon) archiveDue(st *walState) {
 		if err != nil {
 			continue
 		}
-		st.mu.Lock()
-		due := !st.running[name] && now.Sub(st.last[name]) >= iv
-		if due {
-			st.running[name], st.last[name] = true, now
-		}
-		st.mu.Unlock()
+		release, due := st.claim(name, iv, now)
 		if !due {
 			continue
 		}
-		if err := d.archiveWAL(t, func() { st.mu.Lock(); st.running[name] = false; st.mu.Unlock() }); err != nil {
+		if err := d.archiveWAL(t, release); err != nil {
 			d.log.Warn("WAL batch not queued", "target", name, "err", err)
-			st.mu.Lock()
-			st.running[name] = false
-			st.mu.Unlock()
+			release()
 		}
 	}
 }

@@ -6,10 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -327,31 +323,15 @@ func TestDeleteWithAKeyThatCannotDelete(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	m := testenv.StartMinIO(t, "warmup")
-	mc := testenv.Tool(t, "mc")
 	root := m.Client()
 	if err := root.MakeBucket(ctx, "locked", minio.MakeBucketOptions{ObjectLocking: true}); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
 	policy := `{"Version": "2012-10-17", "Statement": [
   {"Effect": "Allow", "Action": ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration"], "Resource": ["arn:aws:s3:::locked"]},
   {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:GetObjectRetention", "s3:PutObjectRetention"], "Resource": ["arn:aws:s3:::locked/*"]},
   {"Effect": "Allow", "Action": ["s3:DeleteObject"], "Resource": ["arn:aws:s3:::locked/*/locks/*"]}]}`
-	if err := os.WriteFile(filepath.Join(dir, "p.json"), []byte(policy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := append(os.Environ(), "MC_CONFIG_DIR="+filepath.Join(dir, "mc"), fmt.Sprintf("MC_HOST_m=http://%s:%s@%s", m.AccessKey, m.SecretKey, m.Endpoint))
-	for _, args := range [][]string{
-		{"admin", "policy", "create", "m", "nodelete", filepath.Join(dir, "p.json")},
-		{"admin", "user", "add", "m", "offsite-key", "offsite-key-secret"},
-		{"admin", "policy", "attach", "m", "nodelete", "--user", "offsite-key"},
-	} {
-		cmd := exec.Command(mc, append([]string{"--quiet"}, args...)...)
-		cmd.Env = env
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("mc %v: %v\n%s", args[:3], err, out)
-		}
-	}
+	m.AddUser(t, "offsite-key", "offsite-key-secret", "nodelete", policy)
 	cfg := immutableConfig(m, "locked", false)
 	cfg.S3.AccessKey, cfg.S3.SecretKeyFile, cfg.S3.SecretKey = "offsite-key", "", "offsite-key-secret"
 	site := openSite(t, newRestic(t), t.TempDir(), cfg)

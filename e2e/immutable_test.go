@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -349,30 +348,12 @@ func TestImmutableWithAKeyThatCannotDelete(t *testing.T) {
 	w := newWorld(t)
 	local := testenv.StartMinIO(t, "cadang")
 	offsite := testenv.StartMinIO(t, "warmup")
-	mc := testenv.Tool(t, "mc")
 	ctx := context.Background()
 	if err := offsite.Client().MakeBucket(ctx, "cadang-offsite", minio.MakeBucketOptions{ObjectLocking: true}); err != nil {
 		t.Fatal(err)
 	}
-	// mc reads the admin's keys from its environment, never from its arguments.
-	env := append(os.Environ(), "MC_CONFIG_DIR="+filepath.Join(w.dir, "mc"),
-		fmt.Sprintf("MC_HOST_off=http://%s:%s@%s", offsite.AccessKey, offsite.SecretKey, offsite.Endpoint))
-	policy := filepath.Join(w.dir, "nodelete.json")
-	if err := os.WriteFile(policy, []byte(strings.ReplaceAll(noDeletePolicy, "BUCKET", "cadang-offsite")), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	const user, secret = "cadang-offsite", "offsite-secret-of-the-test"
-	for _, args := range [][]string{
-		{"admin", "policy", "create", "off", "cadang-nodelete", policy},
-		{"admin", "user", "add", "off", user, secret},
-		{"admin", "policy", "attach", "off", "cadang-nodelete", "--user", user},
-	} {
-		cmd := exec.Command(mc, append([]string{"--quiet"}, args...)...)
-		cmd.Env = env
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("mc %v: %v\n%s", args[:3], err, out)
-		}
-	}
+	offsite.AddUser(t, user, secret, "cadang-nodelete", strings.ReplaceAll(noDeletePolicy, "BUCKET", "cadang-offsite"))
 	secretFile := filepath.Join(w.dir, "offsite.secret")
 	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -407,9 +388,7 @@ targets:
 		t.Errorf("drc status does not warn of the missing lifecycle rule:\n%s", table)
 	}
 	// The lifecycle rule of docs/ransomware.md, made with mc.
-	cmd := exec.Command(mc, "--quiet", "ilm", "rule", "add", "--noncurrent-expire-days", "7", "--expire-delete-marker", "off/cadang-offsite")
-	cmd.Env = env
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := offsite.Mc(t, "ilm", "rule", "add", "--noncurrent-expire-days", "7", "--expire-delete-marker", "m/cadang-offsite"); err != nil {
 		t.Fatalf("mc ilm rule add: %v\n%s", err, out)
 	}
 	st = w.drcStatus()

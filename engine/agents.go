@@ -171,10 +171,14 @@ func (a agentRemote) Backup(ctx context.Context, j *queue.Job, t *runs.Target, r
 	if err != nil {
 		return nil, nil, err
 	}
+	unusable, err := a.unusable(t.Cfg.Name, repo.DRC)
+	if err != nil {
+		return nil, nil, err
+	}
 	j.SetProgress(func(p *api.Progress) { p.Phase = "waiting for an agent" })
 	q := cluster.Request{Run: j.Run.ID, Agent: t.Cfg.Agent, Pool: t.Cfg.AgentPool, Secret: cluster.Secret{
 		Target: t.Cfg.Name, Agency: t.Cfg.Agency, Kind: t.Cfg.Kind, Spec: spec, Tags: tags, DRC: site,
-		Password: string(trimNewline(pw)),
+		Password: string(trimNewline(pw)), Unusable: unusable,
 	}}
 	res, ack, err := a.d.cluster.Dispatch(ctx, q, func(p cluster.Progress) {
 		j.SetProgress(func(q *api.Progress) {
@@ -191,6 +195,22 @@ func (a agentRemote) Backup(ctx context.Context, j *queue.Job, t *runs.Target, r
 				a.d.log.Warn("cluster: result not acknowledged; it will be offered again", "run", j.Run.ID, "err", err)
 			}
 		}, nil
+}
+
+// unusable lists the snapshots of target the catalog knows are not good, or damaged
+// at drc: the agent's targets.History passes over them (cluster.Secret.Unusable).
+func (a agentRemote) unusable(target, site string) ([]string, error) {
+	recs, err := a.d.cat.Snapshots(target)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: the snapshots of target %q: %w", target, err)
+	}
+	var ids []string
+	for _, r := range recs {
+		if _, damaged := r.Damaged[site]; r.Status != catalog.SnapshotGood || damaged {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids, nil
 }
 
 func trimNewline(b []byte) []byte {

@@ -383,7 +383,11 @@ func (a *Agent) backup(ctx context.Context, sec *Secret, sealed []byte, res *Res
 		return
 	}
 	w := &agentWriter{repo: repo, host: sec.Target, tags: sec.Tags, dir: filepath.Join(dir, "scratch"),
-		log: a.log.With("run", run, "target", sec.Target), phase: phase, run: run, agent: a.cfg.Name}
+		log: a.log.With("run", run, "target", sec.Target), phase: phase, run: run, agent: a.cfg.Name,
+		unusable: map[string]bool{}}
+	for _, id := range sec.Unusable {
+		w.unusable[id] = true
+	}
 	br, err := impl.Backup(ctx, w)
 	if br != nil {
 		res.Manifest, res.Notes = br.Manifest, br.Notes
@@ -499,9 +503,76 @@ type agentWriter struct {
 	run     uint64
 	agent   string
 	summary *drc.BackupSummary
+	// unusable holds the ids of the target's snapshots that are not good (Secret.Unusable).
+	unusable map[string]bool
 }
 
-var _ targets.Writer = (*agentWriter)(nil)
+// Interface guards
+var (
+	_ targets.Writer  = (*agentWriter)(nil)
+	_ targets.History = (*agentWriter)(nil)
+	_ targets.Stored  = (*agentWriter)(nil)
+	_ targets.Reader  = (*agentReader)(nil)
+)
+
+// StoredFiles implements targets.Stored.
+func (w *agentWriter) StoredFiles() (uint64, bool) {
+	if w.summary == nil || w.summary.SnapshotID == "" {
+		return 0, false
+	}
+	return w.summary.TotalFilesProcessed, true
+}
+
+// Last implements targets.History: the newest snapshot of the target in the job's
+// repository that carries all of tags and is good, that is neither named in the job's
+// Unusable list (the controller's catalog) nor tagged with a status (status=partial).
+func (w *agentWriter) Last(ctx context.Context, tags ...string) (targets.Reader, error) {
+	snaps, err := w.repo.Snapshots(ctx, append([]string{"target=" + w.host}, tags...)...)
+	if err != nil {
+		return nil, err
+	}
+	var best *drc.Snapshot
+	for i, s := range snaps {
+		if w.unusable[s.ID] || s.Tag(statusTag) != "" {
+			continue
+		}
+		if best == nil || s.Time.After(best.Time) {
+			best = &snaps[i]
+		}
+	}
+	if best == nil {
+		return nil, nil
+	}
+	return &agentReader{repo: w.repo, snap: *best, log: w.log}, nil
+}
+
+// statusTag is the restic tag that marks a snapshot that is not good (status=partial),
+// engine/catalog.StatusTag.
+const statusTag = "status"
+
+// agentReader reads an earlier snapshot for a kind that builds on it.
+type agentReader struct {
+	repo *drc.Repo
+	snap drc.Snapshot
+	log  *slog.Logger
+}
+
+func (rd *agentReader) Snapshot() targets.Snapshot {
+	return targets.Snapshot{ID: rd.snap.ID, Time: rd.snap.Time, Paths: rd.snap.Paths, Tags: rd.snap.Tags}
+}
+
+func (rd *agentReader) RestoreTo(ctx context.Context, dir string, include []string) error {
+	_, err := rd.repo.Restore(ctx, rd.snap.ID, dir, include, nil)
+	return err
+}
+
+func (rd *agentReader) Open(ctx context.Context, path string) (io.ReadCloser, error) {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(rd.repo.Dump(ctx, rd.snap.ID, path, pw)) }()
+	return pr, nil
+}
+
+func (rd *agentReader) Logger() *slog.Logger { return rd.log }
 
 func (w *agentWriter) backup(ctx context.Context, o drc.BackupOptions) error {
 	if w.summary != nil {

@@ -44,6 +44,11 @@ type Secret struct {
 	DRC      Site            `json:"drc"`
 	Password string          `json:"password"`
 	Lease    time.Duration   `json:"lease"`
+	// Unusable names the target's snapshots that the controller's catalog knows are
+	// not good (partial, bad) or are damaged at this DRC: a kind that builds on an
+	// earlier snapshot (targets.History, libvirt's incremental backups) passes over
+	// them, as the daemon's own runs do.
+	Unusable []string `json:"unusable,omitempty"`
 }
 
 // Progress is what an agent says about a run while it runs (core NATS, not kept).

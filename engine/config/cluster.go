@@ -143,8 +143,15 @@ func (c *Config) validateTargetAgent(t *Target, path string, report func(path, m
 	}
 	switch t.Kind {
 	case "files", "postgres", "mysql":
+	case "libvirt":
+		// A VM lives on one hypervisor, and its checkpoints (the base of its
+		// incremental backups) with it: any agent of a pool would find no domain, or
+		// none of its checkpoints.
+		if t.AgentPool != "" {
+			report(path+".agent_pool", "a libvirt target runs on the agent of its hypervisor: pin it with agent:, not agent_pool:")
+		}
 	default:
-		report(path+".kind", fmt.Sprintf("kind %q does not run on agents yet (files, postgres and mysql do)", t.Kind))
+		report(path+".kind", fmt.Sprintf("kind %q does not run on agents yet (files, postgres, mysql and libvirt do)", t.Kind))
 	}
 	if len(t.Hooks.Before) > 0 || len(t.Hooks.After) > 0 {
 		report(path+".hooks", "hooks do not run on agents yet: a target with agent: or agent_pool: takes none")

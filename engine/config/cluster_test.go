@@ -19,7 +19,8 @@ func TestClusterKeys(t *testing.T) {
 		"targets:\n  - {name: a, agency: x, kind: files, agent: hyp-07, files: {paths: [/a]}}\n"+
 		"  - {name: b, agency: x, kind: files, agent_pool: hv, files: {paths: [/a]}}\n"+
 		"  - {name: c, agency: x, kind: postgres, agent: hyp-07, postgres: {database: d}}\n"+
-		"  - {name: d, agency: x, kind: mysql, agent_pool: hv, mysql: {database: d}}\n"))
+		"  - {name: d, agency: x, kind: mysql, agent_pool: hv, mysql: {database: d}}\n"+
+		"  - {name: e, agency: x, kind: libvirt, agent: hyp-07, libvirt: {domain: vm}}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func TestClusterKeys(t *testing.T) {
 		{"agent without cluster", "targets: [{name: a, agency: x, kind: files, agent: hyp-07, files: {paths: [/a]}}]\n", "a target runs on an agent only with cluster:"},
 		{"empty pool", "cluster:\n  listen: 127.0.0.1:4222\n" + agents + "targets: [{name: a, agency: x, kind: files, agent_pool: db, files: {paths: [/a]}}]\n", `no agent in cluster.agents is in pool "db"`},
 		{"continuous postgres", "cluster:\n  listen: 127.0.0.1:4222\n" + agents + "targets: [{name: a, agency: x, kind: postgres, agent: hyp-07, postgres: {database: d, mode: continuous}}]\n", "postgres.mode: continuous mode does not run on agents yet"},
-		{"libvirt", "cluster:\n  listen: 127.0.0.1:4222\n" + agents + "targets: [{name: a, agency: x, kind: libvirt, agent: hyp-07, libvirt: {domain: vm}}]\n", `target "a": kind: kind "libvirt" does not run on agents yet (files, postgres and mysql do)`},
+		{"libvirt in a pool", "cluster:\n  listen: 127.0.0.1:4222\n" + agents + "targets: [{name: a, agency: x, kind: libvirt, agent_pool: hv, libvirt: {domain: vm}}]\n", `target "a": agent_pool: a libvirt target runs on the agent of its hypervisor: pin it with agent:, not agent_pool:`},
 		{"hooks", "cluster:\n  listen: 127.0.0.1:4222\n" + agents + "targets: [{name: a, agency: x, kind: files, agent: hyp-07, hooks: {before: [[true]]}, files: {paths: [/a]}}]\n", "hooks do not run on agents yet"},
 	} {
 		_, err := Parse("cadang.yaml", []byte(head+tc.src))

@@ -199,17 +199,23 @@ func pickSnapshot(snaps []SnapshotInfo, want string, sites []string) *SnapshotIn
 }
 
 // restoreETA is how long the target's last successful restore or drill took.
+// Each op is looked up on its own: the target's newest runs may all be backups (a
+// continuous target records a log batch every interval).
 func (d *Daemon) restoreETA(target string) string {
-	runs, err := d.cat.Runs(catalog.RunFilter{Target: target, Limit: 50})
-	if err != nil {
-		return ""
-	}
-	for _, r := range runs {
-		if (r.Op == "restore" || r.Op == "drill") && r.Status == catalog.Succeeded && !r.Started.IsZero() {
-			return r.Ended.Sub(r.Started).Round(time.Second).String() + " (" + r.Op + " " + fmt.Sprint(r.ID) + ")"
+	var last *catalog.Run
+	for _, op := range []string{"restore", "drill"} {
+		runs, err := d.cat.Runs(catalog.RunFilter{Target: target, Op: op, Status: catalog.Succeeded, Limit: 1})
+		if err != nil {
+			return ""
+		}
+		if len(runs) == 1 && !runs[0].Started.IsZero() && (last == nil || runs[0].ID > last.ID) {
+			last = &runs[0]
 		}
 	}
-	return "unknown (no restore or drill yet)"
+	if last == nil {
+		return "unknown (no restore or drill yet)"
+	}
+	return last.Ended.Sub(last.Started).Round(time.Second).String() + " (" + last.Op + " " + fmt.Sprint(last.ID) + ")"
 }
 
 func describeStep(st *runbooks.StepSpec) string {

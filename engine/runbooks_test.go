@@ -307,3 +307,31 @@ func TestRunbookInPlaceRefused(t *testing.T) {
 		t.Errorf("in place: %v", err)
 	}
 }
+
+// A runbook's restore step estimates its time from the target's newest successful
+// restore or drill, however many backups came after it (a continuous target records a
+// log batch every interval).
+func TestRestoreETAPastManyBackups(t *testing.T) {
+	d, clk := startedDaemon(t, reportConfig)
+	if got := d.restoreETA("t1"); got != "unknown (no restore or drill yet)" {
+		t.Errorf("no restore yet: %q", got)
+	}
+	add := func(op string, st catalog.Status, took time.Duration) *catalog.Run {
+		t.Helper()
+		start := clk.Add(time.Minute)
+		r := &catalog.Run{Op: op, Target: "t1", Agency: "dinkes", Kind: "stub", DRC: "local", Status: st, Started: start, Ended: start.Add(took)}
+		if err := d.cat.AddRun(r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	add("restore", catalog.Succeeded, 3*time.Minute)
+	drill := add("drill", catalog.Succeeded, 7*time.Minute)
+	add("drill", catalog.Failed, time.Minute)
+	for range 300 {
+		add("backup", catalog.Succeeded, 2*time.Second)
+	}
+	if got, want := d.restoreETA("t1"), fmt.Sprintf("7m0s (drill %d)", drill.ID); got != want {
+		t.Errorf("restoreETA: %q, want %q", got, want)
+	}
+}

@@ -365,3 +365,45 @@ func drain(d *Daemon) {
 		d.queue.Finish(j)
 	}
 }
+
+// A continuous target's log batch that a dead daemon left running, or that was
+// interrupted, is no reason for a catch-up full backup: its files stay in the spool
+// until a batch records them. A full backup interrupted before those batches still is.
+func TestInterruptedLogBatchNeedsNoCatchUp(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		runs   []catalog.Run // oldest first
+		orphan bool          // the newest run was running when the daemon died
+		want   string        // the reason of the run queued at start, or ""
+	}{
+		{"batch interrupted", []catalog.Run{{Reason: reasonSchedule, Status: catalog.Succeeded}, {Reason: reasonWALArchive, Status: catalog.Interrupted}}, false, ""},
+		{"batch left running", []catalog.Run{{Reason: reasonSchedule, Status: catalog.Succeeded}, {Reason: reasonWALArchive, Status: catalog.Running}}, true, ""},
+		{"full backup interrupted then batches", []catalog.Run{{Reason: reasonSchedule, Status: catalog.Interrupted}, {Reason: reasonWALArchive, Status: catalog.Succeeded}}, false, reasonCatchUp},
+		{"full backup left running", []catalog.Run{{Reason: reasonSchedule, Status: catalog.Running}}, true, reasonCatchUp},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &clock{t: wib("2026-11-23 00:30:00")}
+			d := newTestDaemon(t, testConfig(t, t.TempDir(), downtimeConfig), clk.Now)
+			var orphans []catalog.Run
+			for i, r := range tc.runs {
+				r.Op, r.Target, r.Agency, r.Kind, r.DRC = "backup", "nightly", "dinkes", "stub", "local"
+				if err := d.cat.AddRun(&r); err != nil {
+					t.Fatal(err)
+				}
+				if tc.orphan && i == len(tc.runs)-1 {
+					orphans = append(orphans, r)
+				}
+			}
+			if err := d.startup(orphans); err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			for _, j := range d.queue.Take() {
+				got += j.Run.Reason
+			}
+			if got != tc.want {
+				t.Errorf("queued at start: %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -48,8 +48,10 @@ func (d *Daemon) startup(orphans []catalog.Run) error {
 	due, store := cf.sched.Load(now, states)
 
 	redo := map[string]string{} // target -> why its last backup must be redone
+	// A continuous target's log batch that did not end needs no catch-up: its files
+	// leave the spool only once a batch recorded them, so the next batch stores them.
 	for _, r := range orphans {
-		if r.Op == "backup" && cf.targets[r.Target] != nil {
+		if r.Op == "backup" && r.Reason != reasonWALArchive && cf.targets[r.Target] != nil {
 			redo[r.Target] = fmt.Sprintf("run %d did not end: the daemon stopped", r.ID)
 		}
 	}
@@ -57,7 +59,7 @@ func (d *Daemon) startup(orphans []catalog.Run) error {
 		if _, ok := redo[name]; ok {
 			continue
 		}
-		last, err := d.cat.Runs(catalog.RunFilter{Target: name, Op: "backup", Limit: 1})
+		last, err := d.cat.Runs(catalog.RunFilter{Target: name, Op: "backup", ExceptReason: reasonWALArchive, Limit: 1})
 		if err != nil {
 			return fmt.Errorf("catalog: %w", err)
 		}

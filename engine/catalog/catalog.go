@@ -279,11 +279,15 @@ type RunFilter struct {
 	Agency string // only this agency's runs
 	Op     string // only this op
 	Status Status // only runs with this status
-	Limit  int    // at most this many (0: all)
+	// ExceptReason passes over runs with this reason (a continuous target's log
+	// batches, when its full backups are looked for).
+	ExceptReason string
+	Limit        int // at most this many (0: all)
 }
 
 func (f RunFilter) match(r *Run) bool {
-	return (f.Op == "" || r.Op == f.Op) && (f.Status == "" || r.Status == f.Status) && (f.Agency == "" || r.Agency == f.Agency)
+	return (f.Op == "" || r.Op == f.Op) && (f.Status == "" || r.Status == f.Status) && (f.Agency == "" || r.Agency == f.Agency) &&
+		(f.ExceptReason == "" || r.Reason != f.ExceptReason)
 }
 
 // Runs returns runs, newest first.

@@ -210,6 +210,20 @@ func (l siteList) site(name string) (*drc.Site, error) {
 	return nil, fmt.Errorf("unknown drc %q", name)
 }
 
+// takeOver is what a daemon does once it is the primary, at start or when a standby
+// takes over: it settles the runs its predecessor left and the schedules missed
+// (startup), lets agents' results of those runs be recorded, and resumes runbook runs.
+func (d *Daemon) takeOver(orphans []catalog.Run) error {
+	if err := d.startup(orphans); err != nil {
+		return err
+	}
+	if d.cluster != nil {
+		d.cluster.Ready() // agents' results of those runs may be recorded now
+	}
+	d.resumeRunbooks() // runbooks.go: runs a stopped daemon left continue
+	return nil
+}
+
 // Serve runs the daemon until ctx ends (SIGTERM), then shuts down gracefully: it stops
 // taking work, lets running runs end for daemon.shutdown_grace, then cancels them (restic
 // gets SIGINT and removes its locks) and records every run's final state.
@@ -226,13 +240,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := d.startup(orphans); err != nil {
+		if err := d.takeOver(orphans); err != nil {
 			return err
 		}
-		if d.cluster != nil {
-			d.cluster.Ready() // agents' results of those runs may be recorded now
-		}
-		d.resumeRunbooks() // runbooks.go: runs a stopped daemon left continue
 	}
 
 	ln, err := listenSocket(cf.cfg.Daemon.Socket)

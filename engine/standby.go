@@ -260,10 +260,9 @@ func (d *Daemon) becomePrimary() error {
 		return err
 	}
 	d.setRole(rolePrimary, "")
-	if err := d.startup(orphans); err != nil {
+	if err := d.takeOver(orphans); err != nil { // as a restarted daemon does
 		return err
 	}
-	d.resumeRunbooks() // the runbook runs the other site left, as a restarted daemon does
 	d.activate()
 	d.stateChanged()
 	return nil

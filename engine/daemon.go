@@ -211,9 +211,11 @@ func (l siteList) site(name string) (*drc.Site, error) {
 }
 
 // takeOver is what a daemon does once it is the primary, at start or when a standby
-// takes over: it settles the runs its predecessor left and the schedules missed
-// (startup), lets agents' results of those runs be recorded, and resumes runbook runs.
+// takes over: it takes on the notification conditions its predecessor told, settles
+// the runs it left and the schedules missed (startup), lets agents' results of those
+// runs be recorded, and resumes runbook runs.
 func (d *Daemon) takeOver(orphans []catalog.Run) error {
+	d.keepRaised() // notifications.go: the conditions told before the restart stay on
 	if err := d.startup(orphans); err != nil {
 		return err
 	}

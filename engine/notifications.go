@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -25,6 +26,44 @@ import (
 // (RPO, replication lag, alarms) is looked at every notifyEvery.
 
 const notifyEvery = time.Minute
+
+// raisedStore keeps the notifier's conditions in the catalog (notify.Store).
+type raisedStore struct{ cat *catalog.Catalog }
+
+func (s raisedStore) PutRaised(e notify.Event) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return s.cat.PutRaised(e.Subject, b)
+}
+
+func (s raisedStore) DeleteRaised(subject string) error { return s.cat.DeleteRaised(subject) }
+
+// keepRaised gives the notifier the conditions the catalog holds as on (told by this
+// daemon before it stopped, or by the primary this one takes over from), so that they
+// are not told again and their end is, and makes it record every change there. A
+// condition of a target no longer configured is dropped: nothing would tell its end.
+func (d *Daemon) keepRaised() {
+	st := raisedStore{d.cat}
+	all, err := d.cat.Raised()
+	if err != nil {
+		d.log.Error("notify: the conditions on before the restart are not known: they will be told again", "err", err)
+	}
+	cf := d.conf()
+	var on []notify.Event
+	for subject, b := range all {
+		var e notify.Event
+		if err := json.Unmarshal(b, &e); err != nil || e.Subject != subject || (e.Target != "" && cf.targets[e.Target] == nil) {
+			if err := st.DeleteRaised(subject); err != nil {
+				d.log.Warn("notify: a stale condition not removed", "subject", subject, "err", err)
+			}
+			continue
+		}
+		on = append(on, e)
+	}
+	d.notifier.SetStore(st, on)
+}
 
 // notifyRoutes builds the notifier's routes from the configuration; a channel whose
 // secret cannot be read is left out (and logged).

@@ -175,3 +175,89 @@ notify:
 		t.Errorf("notify test of an unknown channel: %v", err)
 	}
 }
+
+// A restart of the daemon neither tells again a condition told before it (a backup
+// still failing, a target still past its RPO) nor forgets to tell its end; a condition
+// of a target no longer configured is dropped.
+func TestNotificationsSurviveRestart(t *testing.T) {
+	var mu sync.Mutex
+	var got []notify.Event
+	rcvURL, secretFile := webhookReceiver(t, "kunci-webhook", func(e notify.Event) {
+		mu.Lock()
+		got = append(got, e)
+		mu.Unlock()
+	})
+	received := func() []notify.Event {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]notify.Event(nil), got...)
+	}
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "local"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	config := func(targets string) string {
+		return fmt.Sprintf("drcs:\n  - {name: local, role: primary, path: $DIR/local}\nagencies: [{id: dinkes}]\ntargets:\n%s"+
+			"notify:\n  - {name: ops, kind: webhook, url: %q, secret_file: %q}\n", targets, rcvURL, secretFile)
+	}
+	both := "  - {name: sehat, agency: dinkes, kind: stub, stub: {}, rpo: 2h}\n  - {name: lama, agency: dinkes, kind: stub, stub: {}}\n"
+	clk := &clock{t: wib("2026-12-01 10:17:00")}
+	start := func(targets string) (*Daemon, context.CancelFunc) {
+		t.Helper()
+		d := newTestDaemon(t, testConfig(t, dir, config(targets)), clk.Now)
+		if err := d.takeOver(nil); err != nil {
+			t.Fatal(err)
+		}
+		d.notifier.Backoff = 10 * time.Millisecond
+		d.notifier.SetRoutes(d.notifyRoutes(d.conf().cfg))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { d.notifier.Run(ctx); close(done) }()
+		return d, func() { cancel(); <-done }
+	}
+	wait := func(what string, n int) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for len(received()) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; received %+v", what, received())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond) // and nothing more
+		if r := received(); len(r) != n {
+			t.Fatalf("%s: %d events, want %d: %+v", what, len(r), n, r)
+		}
+	}
+
+	d, stop := start(both)
+	d.runEnded(&catalog.Run{ID: 7, Op: "backup", Target: "sehat", Agency: "dinkes", DRC: "local", Status: catalog.Failed, Error: "pg_dump: error"})
+	d.runEnded(&catalog.Run{ID: 8, Op: "backup", Target: "lama", Agency: "dinkes", DRC: "local", Status: catalog.Failed, Error: "tar: error"})
+	d.lookAtConditions() // sehat, never backed up, is past its RPO
+	wait("two failed backups and the RPO", 3)
+	stop()
+	d.cat.Close()
+
+	// The same daemon again, without the target lama: nothing is told again.
+	d, stop = start("  - {name: sehat, agency: dinkes, kind: stub, stub: {}, rpo: 2h}\n")
+	defer stop()
+	d.runEnded(&catalog.Run{ID: 9, Op: "backup", Target: "sehat", Agency: "dinkes", DRC: "local", Status: catalog.Failed, Error: "pg_dump: error"})
+	d.lookAtConditions()
+	// Its end is told: a good backup, and a good snapshot within the RPO.
+	d.runEnded(&catalog.Run{ID: 10, Op: "backup", Target: "sehat", Agency: "dinkes", DRC: "local", Status: catalog.Succeeded})
+	now := d.now()
+	if err := d.cat.PutSnapshot(&catalog.Snapshot{ID: strings.Repeat("ab", 32), Target: "sehat", Agency: "dinkes", Kind: "stub",
+		Time: now, Status: catalog.SnapshotGood, DRC: "local", Sites: map[string]time.Time{"local": now}}); err != nil {
+		t.Fatal(err)
+	}
+	d.lookAtConditions()
+	wait("the ends after the restart", 5)
+	for _, e := range received()[3:] {
+		if !e.Cleared || e.Target != "sehat" {
+			t.Errorf("after the restart: %+v, want only the ends of sehat's conditions", e)
+		}
+	}
+	if raised, err := d.cat.Raised(); err != nil || len(raised) != 0 {
+		t.Errorf("conditions still on in the catalog: %v %v", raised, err)
+	}
+}

@@ -66,6 +66,7 @@ var migrations = []migration{
 	{7, migrateTokens},             // API tokens (tokens.go)
 	{8, migrateRequests},           // agencies' restore and export requests (requests.go)
 	{9, migrateRunbookRuns},        // runbook runs and their steps' states (runbooks.go)
+	{10, migrateRaised},            // the notifier's conditions on (raised.go)
 }
 
 // SchemaVersion is the version this cadang writes.

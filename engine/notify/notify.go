@@ -90,6 +90,7 @@ type Notifier struct {
 	mu     sync.Mutex
 	routes []Route
 	raised map[string]bool // subjects whose condition is on
+	store  Store
 	queue  chan delivery
 	// Backoff is the wait before the first retry, doubled at each (default 2s); Tries
 	// the attempts per event and channel (default 5).
@@ -111,6 +112,42 @@ func New(log *slog.Logger) *Notifier {
 	return &Notifier{log: log, raised: map[string]bool{}, queue: make(chan delivery, queueSize), Backoff: 2 * time.Second, Tries: 5}
 }
 
+// Store keeps the conditions on across restarts of the daemon (its catalog): a
+// condition on before a restart is not told again after it, and its end is told.
+type Store interface {
+	PutRaised(e Event) error
+	DeleteRaised(subject string) error
+}
+
+// SetStore makes the notifier record in s every condition it raises or clears, and
+// marks on, without telling them again, the conditions of on (what s held: they were
+// told before the restart).
+func (n *Notifier) SetStore(s Store, on []Event) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.store = s
+	for _, e := range on {
+		n.raised[e.Subject] = true
+	}
+}
+
+// keep records a change of subject's condition in the store (e nil: over). Called
+// with n.mu held, so that the store sees the changes of a subject in their order.
+func (n *Notifier) keep(subject string, e *Event) {
+	if n.store == nil {
+		return
+	}
+	var err error
+	if e != nil {
+		err = n.store.PutRaised(*e)
+	} else {
+		err = n.store.DeleteRaised(subject)
+	}
+	if err != nil {
+		n.log.Error("notify: a condition's state not kept: after a restart it may be told again, or its end not told", "subject", subject, "err", err)
+	}
+}
+
 // SetRoutes replaces the routes (after a reload); the conditions on stay on.
 func (n *Notifier) SetRoutes(routes []Route) {
 	n.mu.Lock()
@@ -126,6 +163,7 @@ func (n *Notifier) Raise(e Event) {
 		return
 	}
 	n.raised[e.Subject] = true
+	n.keep(e.Subject, &e)
 	routes := n.routes
 	n.mu.Unlock()
 	n.enqueue(routes, e)
@@ -139,6 +177,7 @@ func (n *Notifier) Clear(e Event) {
 		return
 	}
 	delete(n.raised, e.Subject)
+	n.keep(e.Subject, nil)
 	routes := n.routes
 	n.mu.Unlock()
 	e.Cleared = true

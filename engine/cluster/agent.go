@@ -285,15 +285,21 @@ func (a *Agent) flushOutbox(ctx context.Context) {
 
 // tlsHint says what to do when the controller's certificate could not be verified.
 func tlsHint(err error, caFile string) string {
+	return caHint(err, caFile, "ca_file", "the controller", "its cluster.tls certificate")
+}
+
+// caHint says what to do when the certificate of server could not be verified: give
+// key (the CA file's setting), the CA that signed cert; or "" for another error.
+func caHint(err error, caFile, key, server, cert string) string {
 	var unknown x509.UnknownAuthorityError
 	var verify *tls.CertificateVerificationError
 	if !errors.As(err, &unknown) && !errors.As(err, &verify) && !strings.Contains(err.Error(), "x509:") {
 		return ""
 	}
 	if caFile == "" {
-		return " (the controller speaks TLS: give ca_file:, the CA that signed its cluster.tls certificate)"
+		return " (" + server + " speaks TLS: give " + key + ":, the CA that signed " + cert + ")"
 	}
-	return " (ca_file " + caFile + " is not the CA that signed the controller's cluster.tls certificate)"
+	return " (" + key + " " + caFile + " is not the CA that signed " + strings.Replace(cert, "its ", server+"'s ", 1) + ")"
 }
 
 func open(sealed []byte, id age.Identity, v any) error {

@@ -90,17 +90,17 @@ func Open(ctx context.Context, c config.Cluster, stateDir string, o Options) (*C
 		}
 		opts = append(opts, nats.Nkey(emb.pub, kp.Sign), nats.InProcessServer(emb.srv))
 	} else {
-		opt, err := credsOption(c.CredsFile)
+		ext, err := externalOptions(c)
 		if err != nil {
-			return nil, fmt.Errorf("cluster.creds_file: %w", err)
+			return nil, err
 		}
-		opts = append(opts, opt)
+		opts = append(opts, ext...)
 	}
 	opts = append(opts, nats.Name("cadang-controller"), nats.MaxReconnects(-1))
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		x.Close()
-		return nil, fmt.Errorf("cluster: connecting to %s: %w", url, err)
+		return nil, fmt.Errorf("cluster: connecting to %s: %w%s", url, err, caHint(err, c.CAFile, "cluster.ca_file", "the NATS server", "its certificate"))
 	}
 	x.nc = nc
 	if err := x.setup(ctx); err != nil {
@@ -108,6 +108,23 @@ func Open(ctx context.Context, c config.Cluster, stateDir string, o Options) (*C
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	return x, nil
+}
+
+// externalOptions are the controller's options at an external server (cluster.url):
+// its credentials, and the CA its certificate is checked against when it speaks TLS.
+func externalOptions(c config.Cluster) ([]nats.Option, error) {
+	opt, err := credsOption(c.CredsFile)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.creds_file: %w", err)
+	}
+	opts := []nats.Option{opt}
+	if c.CAFile != "" {
+		if _, err := os.Stat(c.CAFile); err != nil {
+			return nil, fmt.Errorf("cluster.ca_file: %w", err)
+		}
+		opts = append(opts, nats.RootCAs(c.CAFile))
+	}
+	return opts, nil
 }
 
 // credsOption reads a controller's credentials: a .creds file (JWT and seed) or an
@@ -455,15 +472,17 @@ func ListAgents(ctx context.Context, c config.Cluster, stateDir string) ([]Agent
 			opts = append(opts, nats.Secure(pin))
 			url = "tls://" + c.Listen
 		}
+		opts = append(opts, opt)
 	} else {
-		var err error
-		if opt, err = credsOption(c.CredsFile); err != nil {
-			return nil, fmt.Errorf("cluster.creds_file: %w", err)
+		ext, err := externalOptions(c)
+		if err != nil {
+			return nil, err
 		}
+		opts = append(opts, ext...)
 	}
-	nc, err := nats.Connect(url, append(opts, opt, nats.Name("cadang-agents"))...)
+	nc, err := nats.Connect(url, append(opts, nats.Name("cadang-agents"))...)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: connecting to %s: %w", url, err)
+		return nil, fmt.Errorf("cluster: connecting to %s: %w%s", url, err, caHint(err, c.CAFile, "cluster.ca_file", "the NATS server", "its certificate"))
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

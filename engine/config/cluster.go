@@ -24,6 +24,9 @@ type Cluster struct {
 	// credentials there: an nkey seed file (SU...) or a .creds file.
 	URL       string `yaml:"url"`
 	CredsFile string `yaml:"creds_file"`
+	// CAFile, with url:, is the CA that signed the external server's certificate
+	// (tls://, or a nats:// server that asks for TLS); without it the system's CAs.
+	CAFile string `yaml:"ca_file"`
 	// Lease is how long a dispatched run may stay silent (no progress from its agent)
 	// before it is recorded interrupted; it is also JetStream's AckWait (default 30s).
 	Lease time.Duration `yaml:"lease"`
@@ -84,6 +87,9 @@ func (c *Cluster) validate(report func(path, msg string)) {
 		}
 		if c.CredsFile != "" {
 			report("cluster.creds_file", "only with url: (the embedded server makes the controller's own credentials)")
+		}
+		if c.CAFile != "" {
+			report("cluster.ca_file", "only with url: (the controller reaches its embedded server in-process, and `cadang agents` trusts cluster.tls.cert_file itself)")
 		}
 	case c.URL != "":
 		if !strings.HasPrefix(c.URL, "nats://") && !strings.HasPrefix(c.URL, "tls://") {

@@ -33,6 +33,7 @@ func TestClusterKeys(t *testing.T) {
 	for _, tc := range []struct{ name, src, want string }{
 		{"both listen and url", "cluster: {listen: 127.0.0.1:4222, url: nats://n:4222}\n", "cadang.yaml:4:40: cluster.url: give either listen:"},
 		{"url without creds", "cluster: {url: nats://n:4222}\n", "cluster.creds_file: required with url"},
+		{"ca_file with listen", "cluster: {listen: 127.0.0.1:4222, ca_file: /etc/cadang/ca.crt}\n", "cluster.ca_file: only with url:"},
 		{"bad listen", "cluster: {listen: nohost}\n", `cluster.listen: "nohost" is not host:port`},
 		{"unknown key", "cluster: {listen: 127.0.0.1:4222, lisen: x}\n", "cadang.yaml:4:35: cluster.lisen: unknown key"},
 		{"bad nkey", "cluster:\n  listen: 127.0.0.1:4222\n  agents: [{name: a1, nkey: SUXX, recipient: " + testRecipient + "}]\n", "cadang.yaml:6:29: cluster.agents[0].nkey: required: the agent's NATS user public key"},

@@ -353,6 +353,7 @@ func (c *Config) resolvePaths() {
 	c.RunbooksDir = abs(c.RunbooksDir)
 	c.Daemon.Socket = abs(c.Daemon.Socket)
 	c.Cluster.CredsFile, c.Cluster.TLS.CertFile, c.Cluster.TLS.KeyFile = abs(c.Cluster.CredsFile), abs(c.Cluster.TLS.CertFile), abs(c.Cluster.TLS.KeyFile)
+	c.Cluster.CAFile = abs(c.Cluster.CAFile)
 	if sb := c.Daemon.Standby; sb != nil {
 		sb.IdentityFile = abs(sb.IdentityFile)
 	}

@@ -228,8 +228,19 @@ func (d *Daemon) adoptResult(res *cluster.Result) error {
 	if err != nil {
 		return err
 	}
-	if r.Agent == res.Agent && r.Status != catalog.Running && r.Status != catalog.Interrupted {
-		return nil // recorded already: a redelivery
+	if r.Status != catalog.Running && r.Status != catalog.Interrupted {
+		// Recorded already: a redelivery of the same result, or the result of a job
+		// JetStream handed to a second agent (a pool's job whose first agent's lease
+		// ran out while no controller watched); the first outcome recorded stands.
+		if r.Agent != res.Agent {
+			var snap string
+			if res.Summary != nil {
+				snap = res.Summary.SnapshotID
+			}
+			d.log.Warn("cluster: a second result of a run already recorded is left out", "run", r.ID, "agent", res.Agent,
+				"recorded_from", r.Agent, "its_snapshot", snap)
+		}
+		return nil
 	}
 	if r.Status == catalog.Running && d.queue.Get(r.ID) != nil {
 		return errors.New("its run is still being dispatched")
@@ -266,6 +277,9 @@ func (d *Daemon) adoptResult(res *cluster.Result) error {
 	}
 	if r.SnapshotID != "" {
 		d.repl.AfterBackup(r)
+	}
+	if t := d.conf().targets[r.Target]; t != nil && r.Status == catalog.Succeeded {
+		d.afterBackup(r.ID, t) // its retention, as after any good backup
 	}
 	d.log.Info("cluster: an agent's result recorded after a restart", "run", r.ID, "agent", res.Agent, "status", r.Status)
 	return nil

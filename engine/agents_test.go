@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/cluster"
 	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/engine/notify"
@@ -165,5 +167,64 @@ func TestAgentCache(t *testing.T) {
 	c.seen("hyp-07", nil, at.Add(time.Second))
 	if st := c.statuses(at); st[0].Up || !st[0].LastSeen.IsZero() {
 		t.Errorf("an agent whose key was deleted: %+v", st[0])
+	}
+}
+
+// An agent's result that reaches a restarted daemon is recorded once: the run
+// (interrupted at start-up) takes the agent's outcome and snapshot, the target's
+// retention is queued as after any good backup; the same result again changes nothing,
+// nor does another agent's result for the same run (a job handed twice).
+func TestAdoptedResultRecordedOnce(t *testing.T) {
+	d, clk := startedDaemon(t, `drcs:
+  - {name: local, role: primary, path: $DIR/local}
+agencies: [{id: dinkes}]
+targets:
+  - {name: sehat, agency: dinkes, kind: stub, stub: {}, retention: {keep_last: 3}}
+`)
+	r := &catalog.Run{Op: "backup", Target: "sehat", Agency: "dinkes", Kind: "stub", DRC: "local", Status: catalog.Interrupted,
+		Error: "the daemon stopped"}
+	if err := d.cat.AddRun(r); err != nil {
+		t.Fatal(err)
+	}
+	snap := strings.Repeat("ef", 32)
+	res := &cluster.Result{Run: r.ID, Agent: "hyp-07", Started: clk.Now(), Ended: clk.Now().Add(time.Minute),
+		Summary: &drc.BackupSummary{SnapshotID: snap, BackupStart: clk.Now(), TotalBytesProcessed: 42}}
+	if err := d.adoptResult(res); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.cat.Run(r.ID)
+	if err != nil || got.Status != catalog.Succeeded || got.Agent != "hyp-07" || got.SnapshotID != snap || got.Error != "" {
+		t.Fatalf("the adopted run: %+v %v", got, err)
+	}
+	if s, err := d.cat.Snapshot(snap); err != nil || s.Status != catalog.SnapshotGood || s.RunID != r.ID {
+		t.Errorf("the adopted snapshot: %+v %v", s, err)
+	}
+	forgets := func() int {
+		n := 0
+		for _, j := range d.queue.Take() {
+			if j.Run.Op == "forget" && j.Run.Reason == reasonRetention {
+				n++
+			}
+		}
+		return n
+	}
+	if n := forgets(); n != 1 {
+		t.Errorf("%d retention runs queued after the adopted backup, want 1", n)
+	}
+	other := *res
+	other.Agent, other.Summary = "hyp-08", &drc.BackupSummary{SnapshotID: strings.Repeat("0a", 32), BackupStart: clk.Now()}
+	for _, again := range []*cluster.Result{res, &other} {
+		if err := d.adoptResult(again); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if again, _ := d.cat.Run(r.ID); again.Agent != "hyp-07" || again.SnapshotID != snap || len(again.Notes) != len(got.Notes) {
+		t.Errorf("the run after the result came again, and another agent's: %+v, want %+v", again, got)
+	}
+	if _, err := d.cat.Snapshot(strings.Repeat("0a", 32)); err == nil {
+		t.Error("the second agent's snapshot was recorded")
+	}
+	if n := forgets(); n != 0 {
+		t.Errorf("%d more retention runs queued", n)
 	}
 }

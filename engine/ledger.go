@@ -166,6 +166,5 @@ type runHooks struct{ d *Daemon }
 
 var _ runs.Hooks = runHooks{}
 
-func (h runHooks) AfterBackup(j *queue.Job, t *runs.Target) { h.d.afterBackup(j, t) }
-func (h runHooks) DeferPrune(agency string)                 { h.d.deferPrune(agency) }
-func (h runHooks) DamageFound(drcName, agency string)       { h.d.damageFound(drcName, agency) }
+func (h runHooks) DeferPrune(agency string)           { h.d.deferPrune(agency) }
+func (h runHooks) DamageFound(drcName, agency string) { h.d.damageFound(drcName, agency) }

@@ -16,7 +16,7 @@ func (d *Daemon) backupSubmission(t *target, reason string, prio int) submission
 	return submission{run: r, prio: prio, key: "backup/" + t.Cfg.Name, exec: func(ctx context.Context, j *queue.Job) error {
 		err := cf.runs.Backup(ctx, j, t)
 		if err == nil && j.Run.Status == catalog.Succeeded {
-			d.afterBackup(j, t)
+			d.afterBackup(j.Run.ID, t)
 			d.chainRestarted(j, t) // binlog.go: a full backup after a hole in the WAL/binlog chain
 		}
 		return err
@@ -24,7 +24,7 @@ func (d *Daemon) backupSubmission(t *target, reason string, prio int) submission
 }
 
 // afterBackup queues the retention of a target whose backup succeeded.
-func (d *Daemon) afterBackup(j *queue.Job, t *target) {
+func (d *Daemon) afterBackup(run uint64, t *target) {
 	if t.Cfg.Retention == nil {
 		return
 	}
@@ -33,7 +33,7 @@ func (d *Daemon) afterBackup(j *queue.Job, t *target) {
 		return // one waiting forget covers this backup too
 	}
 	if _, err := d.submitAll([]submission{sub}, nil); err != nil {
-		d.log.Warn("cannot queue retention", "target", t.Cfg.Name, "after", j.Run.ID, "err", err)
+		d.log.Warn("cannot queue retention", "target", t.Cfg.Name, "after", run, "err", err)
 	}
 }
 

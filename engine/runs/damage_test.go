@@ -10,13 +10,11 @@ import (
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/catalog"
-	"github.com/cadang/cadang/engine/queue"
 )
 
 type damageHooks struct{ found []string }
 
-func (h *damageHooks) AfterBackup(*queue.Job, *Target) {}
-func (h *damageHooks) DeferPrune(string)               {}
+func (h *damageHooks) DeferPrune(string) {}
 func (h *damageHooks) DamageFound(drcName, agency string) {
 	h.found = append(h.found, drcName+"/"+agency)
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/engine/lease"
-	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/engine/replication"
 	"github.com/cadang/cadang/engine/reports"
 	"github.com/cadang/cadang/targets"
@@ -31,9 +30,6 @@ type Target struct {
 
 // Hooks are what a run asks of the daemon that runs it.
 type Hooks interface {
-	// AfterBackup is called when a backup run ends (whatever its outcome): the daemon
-	// queues what follows a backup (the target's retention).
-	AfterBackup(j *queue.Job, t *Target)
 	// DeferPrune is called when PruneGate holds a prune at the primary back: the daemon
 	// queues it again once replication lets it go.
 	DeferPrune(agency string)

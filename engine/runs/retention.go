@@ -291,35 +291,15 @@ func PlanRetention(snaps []RetentionDecision, p config.Retention, loc *time.Loca
 			oldestKept = s.Time
 		}
 	}
-	for _, s := range other {
-		switch {
-		case len(good) == 0:
-			s.Keep = true
-			s.Reasons = append(s.Reasons, "not good; kept while the target has no good snapshot")
-		case !s.Time.Before(oldestKept):
-			s.Keep = true
-			s.Reasons = append(s.Reasons, "not good (never counted); newer than the oldest good snapshot kept")
-		default:
-			s.Reasons = append(s.Reasons, "not good (never counted); older than every good snapshot kept")
-		}
-	}
+	keepSince(other, len(good) == 0, oldestKept, "not good; kept while the target has no good snapshot",
+		"not good (never counted); newer than the oldest good snapshot kept", "not good (never counted); older than every good snapshot kept")
 	for _, s := range good {
 		if !s.Keep {
 			s.Reasons = append(s.Reasons, "not selected by the policy")
 		}
 	}
-	for _, s := range wal {
-		switch {
-		case len(good) == 0:
-			s.Keep = true
-			s.Reasons = append(s.Reasons, "WAL; kept while the target has no good base backup")
-		case !s.Time.Before(oldestKept):
-			s.Keep = true
-			s.Reasons = append(s.Reasons, "WAL stored since the oldest base backup kept")
-		default:
-			s.Reasons = append(s.Reasons, "WAL older than every base backup kept: no restore can use it")
-		}
-	}
+	keepSince(wal, len(good) == 0, oldestKept, "WAL; kept while the target has no good base backup",
+		"WAL stored since the oldest base backup kept", "WAL older than every base backup kept: no restore can use it")
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) })
 	return out
 }
@@ -334,4 +314,22 @@ func (x *Runner) TagNotGood(ctx context.Context, repo *drc.Repo, id, status stri
 		return err
 	})
 	return newID, err
+}
+
+// keepSince keeps the snapshots of list (never counted by the policy) that are not
+// older than oldest, the oldest good snapshot kept, or all of them when there is no
+// good one (none); each gets the reason that applies.
+func keepSince(list []*RetentionDecision, none bool, oldest time.Time, whenNone, newer, older string) {
+	for _, s := range list {
+		switch {
+		case none:
+			s.Keep = true
+			s.Reasons = append(s.Reasons, whenNone)
+		case !s.Time.Before(oldest):
+			s.Keep = true
+			s.Reasons = append(s.Reasons, newer)
+		default:
+			s.Reasons = append(s.Reasons, older)
+		}
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cadang/cadang/targets/dbdump"
 )
 
 // Config is the `mysql:` section of a target.
@@ -48,8 +50,8 @@ type Config struct {
 const (
 	DefaultPort            = 3306 // MySQL's port
 	DefaultArchiveInterval = time.Minute
-	ModeDump               = "dump"
-	ModeContinuous         = "continuous"
+	ModeDump               = dbdump.ModeDump
+	ModeContinuous         = dbdump.ModeContinuous
 	// DefaultFullBackupSchedule is the schedule of a continuous target's dumps when the
 	// target gives none: Sundays at 01:00 (the binary log carries everything between).
 	DefaultFullBackupSchedule = "0 1 * * 0"
@@ -86,21 +88,8 @@ func (c *Config) Validate(report func(field, msg string)) {
 	if c.BinDir != "" && !filepath.IsAbs(c.BinDir) {
 		report("bin_dir", fmt.Sprintf("%q must be an absolute path", c.BinDir))
 	}
-	switch c.Mode {
-	case "", ModeDump:
-		if c.ArchiveInterval != 0 {
-			report("archive_interval", "only with mode: continuous")
-		}
-	case ModeContinuous:
-		if c.All {
-			report("all", "mode: continuous protects one database: give database: (its binary log is replayed into a new database)")
-		}
-		if c.ArchiveInterval < 0 || (c.ArchiveInterval > 0 && c.ArchiveInterval < time.Second) {
-			report("archive_interval", fmt.Sprintf("%s: give 1s or more", c.ArchiveInterval))
-		}
-	default:
-		report("mode", fmt.Sprintf("%q is not a mode: use dump or continuous", c.Mode))
-	}
+	dbdump.CheckMode(c.Mode, c.All, c.ArchiveInterval, "mode: continuous protects one database: give database: (its binary log is replayed into a new database)",
+		"", report)
 	for i, o := range c.DumpOptions {
 		name, _, _ := strings.Cut(o, "=")
 		switch {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cadang/cadang/targets/dbdump"
 )
 
 // Config is the `postgres:` section of a target.
@@ -57,8 +59,8 @@ const (
 	DefaultPort            = 5432
 	DefaultRestoreJobs     = 4
 	DefaultArchiveInterval = time.Minute
-	ModeDump               = "dump"
-	ModeContinuous         = "continuous"
+	ModeDump               = dbdump.ModeDump
+	ModeContinuous         = dbdump.ModeContinuous
 )
 
 func newConfig() any { return &Config{Port: DefaultPort, RestoreJobs: DefaultRestoreJobs} }
@@ -103,21 +105,8 @@ func (c *Config) Validate(report func(field, msg string)) {
 	if c.RestoreJobs < 0 {
 		report("restore_jobs", "must be 1 or more")
 	}
-	switch c.Mode {
-	case "", ModeDump:
-		if c.ArchiveInterval != 0 {
-			report("archive_interval", "only with mode: continuous")
-		}
-	case ModeContinuous:
-		if c.All {
-			report("all", "mode: continuous protects the whole server already: give the database restores are checked on")
-		}
-		if c.ArchiveInterval < 0 || (c.ArchiveInterval > 0 && c.ArchiveInterval < time.Second) {
-			report("archive_interval", fmt.Sprintf("%s: give 1s or more (it is the server's archive_timeout)", c.ArchiveInterval))
-		}
-	default:
-		report("mode", fmt.Sprintf("%q is not a mode: use dump or continuous", c.Mode))
-	}
+	dbdump.CheckMode(c.Mode, c.All, c.ArchiveInterval, "mode: continuous protects the whole server already: give the database restores are checked on",
+		" (it is the server's archive_timeout)", report)
 	for i, o := range c.DumpOptions {
 		if msg := checkOption(o); msg != "" {
 			report(fmt.Sprintf("dump_options[%d]", i), msg)

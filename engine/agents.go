@@ -266,7 +266,14 @@ func (d *Daemon) adoptResult(res *cluster.Result) error {
 		case catalog.Failed:
 			status = catalog.SnapshotBad
 		}
-		if err := d.cat.MergeSnapshot(&catalog.Snapshot{ID: s.SnapshotID, Target: r.Target, Agency: r.Agency, Kind: r.Kind,
+		if status != catalog.SnapshotGood {
+			// The repository must say it too, as after a run of the daemon's own
+			// (runs.recordSnapshot); if it cannot now, the next retention run does.
+			if err := d.tagAdopted(r, status); err != nil {
+				r.Notes = append(r.Notes, oneline.Of("snapshot recorded as "+status+" in the catalog; tagging it in the repository failed: "+err.Error()))
+			}
+		}
+		if err := d.cat.MergeSnapshot(&catalog.Snapshot{ID: r.SnapshotID, Target: r.Target, Agency: r.Agency, Kind: r.Kind,
 			Time: s.BackupStart, RunID: r.ID, Status: status, DRC: r.DRC, Sites: map[string]time.Time{r.DRC: d.now()},
 			Bytes: s.TotalBytesProcessed}, true); err != nil {
 			return err
@@ -282,6 +289,23 @@ func (d *Daemon) adoptResult(res *cluster.Result) error {
 		d.afterBackup(r.ID, t) // its retention, as after any good backup
 	}
 	d.log.Info("cluster: an agent's result recorded after a restart", "run", r.ID, "agent", res.Agent, "status", r.Status)
+	return nil
+}
+
+// tagAdopted tags the snapshot of an adopted run that is not good (status=partial or
+// status=bad) in the repository it was written to, and takes the snapshot's new id.
+func (d *Daemon) tagAdopted(r *catalog.Run, status string) error {
+	site, err := d.sites.site(r.DRC)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	newID, err := d.conf().runs.TagNotGood(ctx, site.Repo(r.Agency), r.SnapshotID, status)
+	if err != nil {
+		return err
+	}
+	r.SnapshotID = newID
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -226,5 +227,40 @@ targets:
 	}
 	if n := forgets(); n != 0 {
 		t.Errorf("%d more retention runs queued", n)
+	}
+}
+
+// A partial result adopted after a restart is tagged status=partial in the repository
+// too, as after a run of the daemon's own: a catalog rebuilt from the DRC would
+// otherwise count it good.
+func TestAdoptedPartialSnapshotTagged(t *testing.T) {
+	d, repo := lockWorld(t)
+	ctx := context.Background()
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "a.txt"), []byte("laporan\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum, _, err := repo.Backup(ctx, drc.BackupOptions{Paths: []string{src}, Host: "app", Tags: []string{"target=app"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &catalog.Run{Op: "backup", Target: "app", Agency: "dinkes", Kind: "stub", DRC: "local", Status: catalog.Interrupted}
+	if err := d.cat.AddRun(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.adoptResult(&cluster.Result{Run: r.ID, Agent: "hyp-07", Partial: true, Error: "file a.txt: permission denied",
+		Summary: sum, Started: time.Now(), Ended: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.cat.Run(r.ID)
+	if err != nil || got.Status != catalog.Partial || got.SnapshotID == "" {
+		t.Fatalf("the adopted run: %+v %v", got, err)
+	}
+	snaps, err := repo.Snapshots(ctx, "target=app")
+	if err != nil || len(snaps) != 1 || snaps[0].ID != got.SnapshotID || snaps[0].Tag(catalog.StatusTag) != catalog.SnapshotPartial {
+		t.Errorf("the repository's snapshots: %+v %v, want one tagged %s=%s with the run's id %s", snaps, err, catalog.StatusTag, catalog.SnapshotPartial, got.SnapshotID)
+	}
+	if s, err := d.cat.Snapshot(got.SnapshotID); err != nil || s.Status != catalog.SnapshotPartial {
+		t.Errorf("the catalog's snapshot: %+v %v", s, err)
 	}
 }

@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -82,9 +80,7 @@ func (d *pitrDrill) probe(ctx context.Context) (msg.Message, error) {
 	if d.env.WAL == nil {
 		return msg.Message{}, errors.New("no archived WAL was given to the drill")
 	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	d.token = d.env.Name + "-" + hex.EncodeToString(b[:])
+	d.token = dbdump.ProbeToken(d.env)
 	s, err := d.production(ctx)
 	if err != nil {
 		return msg.Message{}, err
@@ -213,27 +209,7 @@ func (d *pitrDrill) query(ctx context.Context, sql string) ([]string, error) {
 
 func (d *pitrDrill) verify(ctx context.Context) (msg.Message, error) {
 	lines, err := d.query(ctx, `SELECT token FROM `+probeTable+` WHERE token LIKE `+sqlLiteral(d.token+"-%")+` ORDER BY token;`)
-	check := msg.New("pitr.verify.check", "time", d.at.Format("2006-01-02 15:04:05.000000Z07:00"))
-	if err != nil {
-		d.env.Check(targets.DrillCheck{What: check, Passed: false, Found: msg.Of(err)})
-		return msg.Message{}, err
-	}
-	var got []string
-	for _, l := range lines {
-		if l = strings.TrimSpace(l); l != "" {
-			got = append(got, strings.TrimPrefix(l, d.token+"-"))
-		}
-	}
-	ok := len(got) == 1 && got[0] == "before"
-	found := msg.New("pitr.verify.ok")
-	if !ok {
-		found = msg.New("pitr.verify.differ", "rows", strings.Join(got, ", "))
-	}
-	d.env.Check(targets.DrillCheck{What: check, Passed: ok, Found: found})
-	if !ok {
-		return msg.Message{}, &msg.Error{Msg: found}
-	}
-	return found, nil
+	return dbdump.VerifyProbe(d.env, d.token, d.at, lines, err)
 }
 
 func (d *pitrDrill) cleanup(ctx context.Context) (msg.Message, error) {

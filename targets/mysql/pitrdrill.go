@@ -30,36 +30,26 @@ import (
 // that database, besides RELOAD (FLUSH BINARY LOGS) and BINLOG MONITOR (SHOW MASTER
 // STATUS) that mode: continuous already needs.
 
-// probeTable is the table of the drills' probe rows at production.
-const probeTable = "cadang_drill_probe"
-
 // probeGap is the time between each probe row and T: more than the second binlog
 // events are stamped with.
 const probeGap = "1.2"
 
 // pitrDrill is the state of one drill of a continuous target.
 type pitrDrill struct {
+	dbdump.PITRDrill
 	t       *Target
 	r       targets.Reader
-	env     *targets.DrillEnv
-	token   string    // this drill's rows: token-before and token-after
-	at      time.Time // T, the server's time between the two rows
-	file    string    // the binlog file that holds the row after T
-	probed  bool      // rows may have been written at production
-	to      string    // the scratch database's URL
-	created bool      // the scratch database may exist
+	file    string // the binlog file that holds the row after T
+	to      string // the scratch database's URL
+	created bool   // the scratch database may exist
 }
 
 func (t *Target) pitrDrillSteps(r targets.Reader, env *targets.DrillEnv) []targets.DrillStep {
-	d := &pitrDrill{t: t, r: r, env: env}
-	return []targets.DrillStep{
-		{Key: "probe", Activity: msg.New("pitr.probe.title"), Do: d.probe},
-		{Key: "binlog", Activity: msg.New("pitr.binlog.title"), Do: d.binlog},
-		{Key: "restore", Activity: msg.New("pitr.binlog.restore.title"), Do: d.restore},
-		{Key: "verify-probe", Activity: msg.New("pitr.verify.title"), Verify: true, Do: d.verify},
-		dbdump.ChecksStep(env, d.query),
-		{Key: "cleanup", Activity: msg.New("pitr.binlog.cleanup.title"), Always: true, Do: d.cleanup},
-	}
+	d := &pitrDrill{t: t, r: r}
+	d.PITRDrill = dbdump.PITRDrill{Env: env, LogKey: "binlog", LogTitle: msg.New("pitr.binlog.title"),
+		RestoreTitle: msg.New("pitr.binlog.restore.title"), CleanupTitle: msg.New("pitr.binlog.cleanup.title"),
+		Probe: d.probe, Log: d.binlog, Restore: d.restore, Query: d.query, Cleanup: d.cleanup}
+	return d.Steps()
 }
 
 // production runs sqls one after the other in a session on the target's database at
@@ -89,16 +79,16 @@ func (d *pitrDrill) production(ctx context.Context, sqls ...string) (string, err
 }
 
 func (d *pitrDrill) probe(ctx context.Context) (msg.Message, error) {
-	if d.env.WAL == nil {
+	if d.Env.WAL == nil {
 		return msg.Message{}, errors.New("no archived binary log was given to the drill")
 	}
-	d.token = dbdump.ProbeToken(d.env)
-	d.probed = true
+	d.NewToken()
+	d.Probed = true
 	db := d.t.cfg.Database
-	if _, err := d.production(ctx, `CREATE TABLE IF NOT EXISTS `+probeTable+
+	if _, err := d.production(ctx, `CREATE TABLE IF NOT EXISTS `+dbdump.ProbeTable+
 		` (token varchar(100) NOT NULL PRIMARY KEY, written timestamp(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB;`,
-		`INSERT INTO `+probeTable+` (token) VALUES (`+sqlString(d.token+"-before")+`);`); err != nil {
-		return msg.Message{}, msg.Fail("pitr.binlog.probe.table", "table", probeTable, "db", db, "err", err.Error())
+		`INSERT INTO `+dbdump.ProbeTable+` (token) VALUES (`+sqlString(d.Token+"-before")+`);`); err != nil {
+		return msg.Message{}, msg.Fail("pitr.binlog.probe.table", "table", dbdump.ProbeTable, "db", db, "err", err.Error())
 	}
 	// Each statement commits on its own (autocommit): the first row's event is stamped
 	// a second before T's, the second row's a second after it.
@@ -106,11 +96,11 @@ func (d *pitrDrill) probe(ctx context.Context) (msg.Message, error) {
 	if err != nil {
 		return msg.Message{}, err
 	}
-	if d.at, err = time.Parse(time.RFC3339Nano, at); err != nil {
+	if d.At, err = time.Parse(time.RFC3339Nano, at); err != nil {
 		return msg.Message{}, fmt.Errorf("the server's time %q: %w", at, err)
 	}
 	status, err := d.production(ctx, `DO SLEEP(`+probeGap+`);`,
-		`INSERT INTO `+probeTable+` (token) VALUES (`+sqlString(d.token+"-after")+`);`, `SHOW MASTER STATUS;`)
+		`INSERT INTO `+dbdump.ProbeTable+` (token) VALUES (`+sqlString(d.Token+"-after")+`);`, `SHOW MASTER STATUS;`)
 	if err != nil {
 		return msg.Message{}, err
 	}
@@ -124,14 +114,14 @@ func (d *pitrDrill) probe(ctx context.Context) (msg.Message, error) {
 	if _, err := d.production(ctx, `FLUSH BINARY LOGS;`); err != nil {
 		return msg.Message{}, fmt.Errorf("target %s: FLUSH BINARY LOGS: %w", d.t.name, err)
 	}
-	return msg.New("pitr.binlog.probe.done", "table", probeTable, "time", d.at.Format("2006-01-02 15:04:05.000000Z07:00"), "file", d.file), nil
+	return msg.New("pitr.binlog.probe.done", "table", dbdump.ProbeTable, "time", d.At.Format("2006-01-02 15:04:05.000000Z07:00"), "file", d.file), nil
 }
 
 // binlogDir is where the archived binary log is restored.
-func (d *pitrDrill) binlogDir() string { return filepath.Join(d.env.Scratch, "binlog") }
+func (d *pitrDrill) binlogDir() string { return filepath.Join(d.Env.Scratch, "binlog") }
 
 func (d *pitrDrill) binlog(ctx context.Context) (msg.Message, error) {
-	n, err := d.env.WAL.RestoreWAL(ctx, d.file, d.binlogDir())
+	n, err := d.Env.WAL.RestoreWAL(ctx, d.file, d.binlogDir())
 	if err != nil {
 		return msg.Message{}, err
 	}
@@ -141,20 +131,20 @@ func (d *pitrDrill) binlog(ctx context.Context) (msg.Message, error) {
 func (d *pitrDrill) restore(ctx context.Context) (msg.Message, error) {
 	k := drillKind{d.t}
 	var err error
-	if d.to, err = dbdump.DrillURL(k.Scheme(), d.env, d.env.Name); err != nil {
+	if d.to, err = dbdump.DrillURL(k.Scheme(), d.Env, d.Env.Name); err != nil {
 		return msg.Message{}, err
 	}
-	if err := dbdump.CheckNotProduction(ctx, k, d.env); err != nil {
+	if err := dbdump.CheckNotProduction(ctx, k, d.Env); err != nil {
 		return msg.Message{}, err
 	}
 	d.created = true
 	if err := d.t.Restore(ctx, d.r, targets.RestoreRequest{To: d.to, Options: map[string]string{
-		OptBinlogDir: d.binlogDir(), OptToTime: d.at.Format(time.RFC3339Nano)}}); err != nil {
+		OptBinlogDir: d.binlogDir(), OptToTime: d.At.Format(time.RFC3339Nano)}}); err != nil {
 		return msg.Message{}, err
 	}
 	n := d.restoredBytes(ctx)
-	d.env.Restored(n)
-	return msg.New("pitr.binlog.restore.done", "db", d.env.Name, "bytes", n, "time", d.at.Format("2006-01-02 15:04:05Z07:00")), nil
+	d.Env.Restored(n)
+	return msg.New("pitr.binlog.restore.done", "db", d.Env.Name, "bytes", n, "time", d.At.Format("2006-01-02 15:04:05Z07:00")), nil
 }
 
 // restoredBytes is the size of the dump (when the reader lists the snapshot's files)
@@ -190,27 +180,22 @@ func (d *pitrDrill) query(ctx context.Context, sql string) ([]string, error) {
 	return drillKind{d.t}.Query(ctx, d.to, sql)
 }
 
-func (d *pitrDrill) verify(ctx context.Context) (msg.Message, error) {
-	lines, err := d.query(ctx, `SELECT token FROM `+probeTable+` WHERE token LIKE `+sqlString(d.token+"-%")+` ORDER BY token;`)
-	return dbdump.VerifyProbe(d.env, d.token, d.at, lines, err)
-}
-
 func (d *pitrDrill) cleanup(ctx context.Context) (msg.Message, error) {
-	if !d.created && !d.probed {
+	if !d.created && !d.Probed {
 		return msg.New("pitr.cleanup.nothing"), nil
 	}
 	k := drillKind{d.t}
 	if d.created {
-		server, _ := dbdump.DrillURL(k.Scheme(), d.env, "")
-		if _, err := k.Query(ctx, server, k.DropSQL(d.env.Name)); err != nil {
+		server, _ := dbdump.DrillURL(k.Scheme(), d.Env, "")
+		if _, err := k.Query(ctx, server, k.DropSQL(d.Env.Name)); err != nil {
 			return msg.Message{}, err
 		}
 	}
-	if d.probed {
-		_, err := d.production(ctx, `DELETE FROM `+probeTable+` WHERE token LIKE `+sqlString(d.token+"-%")+`;`)
+	if d.Probed {
+		_, err := d.production(ctx, `DELETE FROM `+dbdump.ProbeTable+` WHERE token LIKE `+sqlString(d.Token+"-%")+`;`)
 		if err != nil && !strings.Contains(err.Error(), "doesn't exist") {
 			return msg.Message{}, err
 		}
 	}
-	return msg.New("pitr.binlog.cleanup.done", "db", d.env.Name, "table", probeTable), nil
+	return msg.New("pitr.binlog.cleanup.done", "db", d.Env.Name, "table", dbdump.ProbeTable), nil
 }

@@ -82,6 +82,15 @@ func (d *pitrDrill) probe(ctx context.Context) (msg.Message, error) {
 	if d.Env.WAL == nil {
 		return msg.Message{}, errors.New("no archived binary log was given to the drill")
 	}
+	// Where the drill restores is checked before anything is written at production.
+	k := drillKind{d.t}
+	var err error
+	if d.to, err = dbdump.DrillURL(k.Scheme(), d.Env, d.Env.Name); err != nil {
+		return msg.Message{}, err
+	}
+	if err := dbdump.CheckNotProduction(ctx, k, d.Env); err != nil {
+		return msg.Message{}, err
+	}
 	d.NewToken()
 	d.Probed = true
 	db := d.t.cfg.Database
@@ -129,13 +138,8 @@ func (d *pitrDrill) binlog(ctx context.Context) (msg.Message, error) {
 }
 
 func (d *pitrDrill) restore(ctx context.Context) (msg.Message, error) {
-	k := drillKind{d.t}
-	var err error
-	if d.to, err = dbdump.DrillURL(k.Scheme(), d.Env, d.Env.Name); err != nil {
-		return msg.Message{}, err
-	}
-	if err := dbdump.CheckNotProduction(ctx, k, d.Env); err != nil {
-		return msg.Message{}, err
+	if d.to == "" {
+		return msg.Message{}, errors.New("the probe did not choose where the drill restores")
 	}
 	d.created = true
 	if err := d.t.Restore(ctx, d.r, targets.RestoreRequest{To: d.to, Options: map[string]string{

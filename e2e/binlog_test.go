@@ -16,10 +16,11 @@ import (
 )
 
 // TestMariaDBPointInTime: a mysql target in mode: continuous, end to end through the
-// daemon: a dump, rows written with a time T noted between two of them more than a
-// second apart, the daemon archiving the binary log every 2 s; `cadang restore
-// --to-time` from the off-site DRC alone (the primary's folder gone) into a new
-// database holds exactly the rows committed before T.
+// daemon, on two real MinIO servers: a dump, rows written with a time T noted between
+// two of them more than a second apart, the daemon archiving the binary log every 2 s;
+// a drill at the off-site DRC restores to a point in time (binlog_drill_test.go);
+// `cadang restore --to-time` from the off-site DRC alone (the primary's MinIO stopped)
+// into a new database holds exactly the rows committed before T.
 // A binlog file purged from the server while the daemon was down raises the wal-gap
 // alarm naming it; a new dump resolves it.
 func TestMariaDBPointInTime(t *testing.T) {
@@ -28,18 +29,24 @@ func TestMariaDBPointInTime(t *testing.T) {
 	my.Exec(t, "", "CREATE DATABASE app; CREATE TABLE app.items (id int PRIMARY KEY)")
 	password := "pitr-" + testenv.Name("pw")
 	my.Exec(t, "", fmt.Sprintf(`CREATE USER 'pitr'@'%%' IDENTIFIED BY '%s';
-GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES ON app.* TO 'pitr'@'%%';
+GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, CREATE, INSERT, DELETE ON app.* TO 'pitr'@'%%';
 GRANT SELECT ON mysql.proc TO 'pitr'@'%%';
 GRANT RELOAD, BINLOG MONITOR, REPLICATION SLAVE ON *.* TO 'pitr'@'%%';`, password))
 	w := newWorld(t)
-	w.config(pathDRC(w) + fmt.Sprintf("  - {name: offsite, role: secondary, path: %q}\n", filepath.Join(w.dir, "offsite")) + fmt.Sprintf(`agencies:
+	primary := testenv.StartMinIO(t, "cadang")
+	offsite := testenv.StartMinIO(t, "cadang-offsite")
+	w.config("drcs:\n" + s3DRC("local", "primary", primary, "", "cadang") + s3DRC("offsite", "secondary", offsite, "", "cadang-offsite") + fmt.Sprintf(`agencies:
   - {id: dinkes, name: Dinas Kesehatan}
 targets:
   - name: my
     agency: dinkes
     kind: mysql
     mysql: {host: 127.0.0.1, port: %d, database: app, user: pitr, password_file: %s, mode: continuous, archive_interval: 2s}
-`, my.Port, testenv.SecretFile(t, password)))
+    drill:
+      server: %q
+      allow_production: true  # one server here: the scratch database goes beside production
+      checks: ["SELECT COUNT(*) = 60 FROM items"]
+`, my.Port, testenv.SecretFile(t, password), my.AdminURL("")))
 	w.startDaemon()
 	if ri, r := w.backupJSON("my"); ri.Status != "succeeded" {
 		t.Fatalf("dump: %s", r)
@@ -82,11 +89,12 @@ targets:
 		}
 	}
 
-	// From the off-site DRC alone: the primary's folder moved away.
+	// A drill restores to a point in time from the off-site DRC (binlog_drill_test.go).
+	drillMariaDBToPointInTime(t, w, my, "offsite")
+
+	// From the off-site DRC alone: the primary's MinIO stopped.
 	w.must("drc", "sync", "--wait")
-	if err := os.Rename(filepath.Join(w.dir, "drc"), filepath.Join(w.dir, "drc.gone")); err != nil {
-		t.Fatal(err)
-	}
+	primary.Stop()
 	for _, tc := range []struct {
 		name, db string
 		args     []string
@@ -105,10 +113,7 @@ targets:
 	}
 	// A file purged before it was archived: the daemon down, two files closed, purged.
 	w.stopDaemon(syscall.SIGTERM, time.Minute)
-	_ = os.RemoveAll(filepath.Join(w.dir, "drc")) // what the daemon made again of the primary meanwhile
-	if err := os.Rename(filepath.Join(w.dir, "drc.gone"), filepath.Join(w.dir, "drc")); err != nil {
-		t.Fatal(err)
-	}
+	primary.Start()
 	b, _ := os.ReadFile(filepath.Join(spool, ".last-archived"))
 	// The restores were written to the server's binary log too: the daemon may have
 	// archived (or only spooled) more files since.

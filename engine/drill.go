@@ -6,6 +6,7 @@ import (
 
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/queue"
+	"github.com/cadang/cadang/targets/mysql"
 	"github.com/cadang/cadang/targets/postgres"
 )
 
@@ -54,8 +55,10 @@ func (d *Daemon) drillSubmissions(t *target, onlyDRC, reason string, prio int) [
 			continue // the config loader reported it
 		}
 		r := &catalog.Run{Op: "drill", Target: t.Cfg.Name, Agency: t.Cfg.Agency, Kind: t.Cfg.Kind, DRC: site.Name, Reason: reason}
-		// A drill of a continuous target waits for the WAL its archive runs store.
-		_, continuous := postgres.IsContinuous(t.Cfg.Spec)
+		// A drill of a continuous target waits for the log its archive runs store.
+		_, pg := postgres.IsContinuous(t.Cfg.Spec)
+		_, my := mysql.IsContinuous(t.Cfg.Spec)
+		continuous := pg || my
 		out = append(out, submission{run: r, prio: prio, key: "drill/" + t.Cfg.Name + "/" + site.Name, beside: continuous,
 			exec: func(ctx context.Context, j *queue.Job) error { return cf.runs.Drill(ctx, j, t, site) }})
 	}

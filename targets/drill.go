@@ -40,9 +40,10 @@ type DrillEnv struct {
 	Server          string
 	AllowProduction bool
 	Log             *slog.Logger
-	// WAL is set for a target protected continuously (a base backup and the log
-	// archived after it, postgres mode: continuous): the Reader is then the newest good
-	// base backup at the DRC, and the kind restores to a point in time it chooses.
+	// WAL is set for a target protected continuously (a base and the log archived
+	// after it, postgres and mysql mode: continuous): the Reader is then the newest good
+	// base at the DRC (a base backup, a dump), and the kind restores to a point in time
+	// it chooses.
 	WAL WALArchive
 
 	// Check records a verification for the report.
@@ -55,9 +56,9 @@ type DrillEnv struct {
 // drilled.
 type WALArchive interface {
 	// RestoreWAL waits until good snapshots at the DRC hold the archived log up to
-	// the file last (a WAL segment name) included, then restores every log snapshot
-	// taken since the base backup into dir (which it creates). It returns how many
-	// snapshots it restored.
+	// the file last (a WAL segment name, a binlog file name) included, then restores
+	// every log snapshot a restore from the base needs into dir (which it creates). It
+	// returns how many snapshots it restored.
 	RestoreWAL(ctx context.Context, last, dir string) (int, error)
 }
 

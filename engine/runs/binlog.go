@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/engine/api"
-	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/targets"
 	"github.com/cadang/cadang/targets/dbdump"
@@ -59,60 +57,27 @@ func (x *Runner) restoreBinlogPITR(ctx context.Context, j *queue.Job, t *Target,
 			return err
 		}
 	}
-	snaps, err := repo.Snapshots(ctx, "target="+r.Target)
+	dump, batches, err := x.baseAndLog(ctx, repo, r.Target, until, binlogLog)
 	if err != nil {
 		return err
-	}
-	sort.Slice(snaps, func(i, j int) bool { return snaps[i].Time.Before(snaps[j].Time) })
-	var dump *drc.Snapshot
-	for i, s := range snaps {
-		if st, _ := x.SnapshotStatus(s); st != catalog.SnapshotGood || !mysql.ValidBinlogName(s.Tag(mysql.TagBinlogFrom)) {
-			continue
-		}
-		if until.IsZero() || s.Time.Before(until) {
-			dump = &snaps[i]
-		}
-	}
-	if dump == nil {
-		if until.IsZero() {
-			return fmt.Errorf("target %q has no good dump taken in mode: continuous at drc %q", r.Target, repo.DRC)
-		}
-		return fmt.Errorf("target %q has no good dump taken in mode: continuous before %s at drc %q", r.Target, until.Format(time.RFC3339), repo.DRC)
-	}
-	from := dump.Tag(mysql.TagBinlogFrom)
-	var batches []drc.Snapshot
-	for _, s := range snaps {
-		if st, _ := x.SnapshotStatus(s); st != catalog.SnapshotGood {
-			continue
-		}
-		if _, last, ok := binlogRange(s); ok && !mysql.BinlogLess(last, from) {
-			batches = append(batches, s)
-		}
 	}
 	r.SnapshotID = dump.ID
 	r.Notes = append(r.Notes, fmt.Sprintf("point-in-time restore: dump %s of %s and %d binlog snapshot(s)", dump.ShortID,
 		dump.Time.Format(time.RFC3339), len(batches)))
 	dir := filepath.Join(x.cfg.StateDir, "scratch", fmt.Sprintf("run-%d-binlog", r.ID))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
 	defer func() {
 		if err := os.RemoveAll(dir); err != nil {
 			rd.log.Error("cannot remove scratch", "dir", dir, "err", err)
 		}
 	}()
-	for i, s := range batches {
-		j.SetProgress(func(p *api.Progress) { p.Phase = fmt.Sprintf("restoring binlog %d/%d", i+1, len(batches)) })
-		if _, err := repo.Restore(ctx, s.ID, dir, nil, nil); err != nil {
-			rd.noteStall(err)
-			return fmt.Errorf("binlog snapshot %s: %w", s.ShortID, err)
-		}
+	if err := x.restoreLog(ctx, j, repo, binlogLog, batches, dir, rd); err != nil {
+		return err
 	}
 	opts := map[string]string{mysql.OptBinlogDir: dir}
 	for k, v := range req.Options {
 		opts[k] = v
 	}
-	rd.snap = *dump
+	rd.snap = dump
 	j.SetProgress(func(p *api.Progress) { p.Phase = "restore" })
 	return t.Impl.Restore(ctx, rd, targets.RestoreRequest{To: req.To, Force: req.Force, Options: opts})
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/cadang/cadang/runbooks"
 	"github.com/cadang/cadang/runbooks/msg"
 	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/mysql"
 	"github.com/cadang/cadang/targets/postgres"
 )
 
@@ -89,24 +90,26 @@ func (x *Runner) Drill(ctx context.Context, j *queue.Job, t *Target, site *drc.S
 				if err := site.Check(ctx); err != nil {
 					return msg.Message{}, err
 				}
-				// A continuous target is drilled from its newest base backup, to a point
-				// in time after it (targets/postgres pitrdrill.go); its RPO is then the
-				// age of the newest WAL archived at the DRC.
+				// A continuous target is drilled from its newest base (a base backup, a
+				// dump), to a point in time after it (targets/postgres pitrdrill.go,
+				// targets/mysql pitrdrill.go); its RPO is then the age of the newest log
+				// batch archived at the DRC.
 				var snap drc.Snapshot
 				var err error
 				newest := time.Time{}
-				if iv, ok := postgres.IsContinuous(t.Cfg.Spec); ok {
-					var wal []drc.Snapshot
-					if snap, wal, err = x.baseAndWAL(ctx, repo, t.Cfg.Name, time.Time{}); err != nil {
+				k, iv, continuous := continuousLog(t)
+				if continuous {
+					var batches []drc.Snapshot
+					if snap, batches, err = x.baseAndLog(ctx, repo, t.Cfg.Name, time.Time{}, k); err != nil {
 						return msg.Message{}, err
 					}
 					newest = snap.Time
-					for _, s := range wal {
+					for _, s := range batches {
 						if s.Time.After(newest) {
 							newest = s.Time
 						}
 					}
-					env.WAL = &drillWAL{x: x, j: j, repo: repo, target: t.Cfg.Name, base: snap, interval: iv, rd: func() *reader { return rd }}
+					env.WAL = &drillWAL{x: x, j: j, repo: repo, target: t.Cfg.Name, kind: k, base: snap, interval: iv, rd: func() *reader { return rd }}
 				} else if snap, _, err = x.ResolveSnapshot(ctx, repo, t.Cfg.Name, "latest"); err != nil {
 					return msg.Message{}, err
 				}
@@ -137,8 +140,8 @@ func (x *Runner) Drill(ctx context.Context, j *queue.Job, t *Target, site *drc.S
 					return msg.New("drill.snapshot.done_immutable", "id", snap.ShortID, "age", x.now().Sub(snap.Time).Round(time.Second),
 						"drc", site.Name, "until", locked, "mode", site.Immutability.Mode), nil
 				}
-				if !newest.IsZero() {
-					return msg.New("drill.snapshot.base", "id", snap.ShortID, "age", x.now().Sub(snap.Time).Round(time.Second),
+				if continuous {
+					return msg.New(k.chosen, "id", snap.ShortID, "age", x.now().Sub(snap.Time).Round(time.Second),
 						"walage", x.now().Sub(newest).Round(time.Second)), nil
 				}
 				return msg.New("drill.snapshot.done", "id", snap.ShortID, "age", x.now().Sub(snap.Time).Round(time.Second)), nil
@@ -259,6 +262,17 @@ func (x *Runner) Drill(ctx context.Context, j *queue.Job, t *Target, site *drc.S
 		return errors.New(r.Notes[0])
 	}
 	return nil
+}
+
+// continuousLog is the log a continuous target archives, and its archive interval.
+func continuousLog(t *Target) (logKind, time.Duration, bool) {
+	if iv, ok := postgres.IsContinuous(t.Cfg.Spec); ok {
+		return walLog, iv, true
+	}
+	if iv, ok := mysql.IsContinuous(t.Cfg.Spec); ok {
+		return binlogLog, iv, true
+	}
+	return logKind{}, 0, false
 }
 
 // withScratchRemoval makes the drill's last clean-up step also remove its scratch

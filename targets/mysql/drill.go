@@ -12,8 +12,12 @@ import (
 var _ targets.Driller = (*Target)(nil)
 
 // DrillSteps restores the dump into a scratch database on drill.server, compares it
-// with the manifest, runs drill.checks and drops it (dbdump.DrillSteps).
+// with the manifest, runs drill.checks and drops it (dbdump.DrillSteps). A target in
+// continuous mode is drilled to a point in time instead (pitrdrill.go).
 func (t *Target) DrillSteps(r targets.Reader, env *targets.DrillEnv) []targets.DrillStep {
+	if t.cfg.Mode == ModeContinuous {
+		return t.pitrDrillSteps(r, env)
+	}
 	return dbdump.DrillSteps(drillKind{t}, r, env)
 }
 

@@ -2,6 +2,7 @@ package mysql_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/cadang/cadang/internal/targettest"
 	"github.com/cadang/cadang/internal/testenv"
 	"github.com/cadang/cadang/targets"
+	"github.com/cadang/cadang/targets/mysql"
 )
 
 // A drill refuses a drill.server that is the target's own server reached by another
@@ -51,4 +53,30 @@ func TestDrillRefusesProductionServer(t *testing.T) {
 			t.Errorf("drill on another server: %v", err)
 		}
 	})
+}
+
+// A drill to a point in time (mode: continuous) refuses the target's own server as its
+// drill.server before it writes its probe rows at production.
+func TestPointInTimeDrillRefusesProductionFirst(t *testing.T) {
+	my := testenv.MariaDB(t)
+	src := newSource(t, my)
+	cfg := src.config()
+	cfg.Mode = mysql.ModeContinuous
+	tg := build(t, cfg)
+	env := &targets.DrillEnv{Scratch: t.TempDir(), Name: testenv.Name("cadang_drill"), Server: my.AdminURL(""), WAL: noLog{},
+		Log: slog.New(slog.DiscardHandler), Check: func(targets.DrillCheck) {}, Restored: func(int64) {}}
+	err := targettest.RunDrill(context.Background(), tg.DrillSteps(nil, env))
+	if err == nil || !strings.Contains(err.Error(), "is the target's own server") {
+		t.Errorf("drill to a point in time on production: %v, want a refusal", err)
+	}
+	if n := my.Query(t, "", "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '"+src.db+"' AND TABLE_NAME = 'cadang_drill_probe'"); n != "0" {
+		t.Errorf("the refused drill wrote its probe table at production")
+	}
+}
+
+// noLog is an archive the refused drill never reaches.
+type noLog struct{}
+
+func (noLog) RestoreWAL(context.Context, string, string) (int, error) {
+	return 0, errors.New("no log")
 }

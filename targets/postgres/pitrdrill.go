@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -39,32 +37,22 @@ import (
 // recovered server listens on a socket inside the private scratch folder only, so it
 // trusts local connections: the production pg_hba.conf does not apply to it.
 
-// probeTable is the table of the drills' probe rows at production.
-const probeTable = "cadang_drill_probe"
-
 // pitrDrill is the state of one drill of a continuous target.
 type pitrDrill struct {
+	dbdump.PITRDrill
 	t       *Target
 	r       targets.Reader
-	env     *targets.DrillEnv
-	token   string    // this drill's rows: token-before and token-after
-	at      time.Time // T, the server's time between the two rows
-	segment string    // the WAL segment that holds the row after T
-	probed  bool      // rows may have been written at production
-	work    string    // where the WAL and the data directory are restored (workDir)
+	segment string // the WAL segment that holds the row after T
+	work    string // where the WAL and the data directory are restored (workDir)
 	server  *recoveredServer
 }
 
 func (t *Target) pitrDrillSteps(r targets.Reader, env *targets.DrillEnv) []targets.DrillStep {
-	d := &pitrDrill{t: t, r: r, env: env}
-	return []targets.DrillStep{
-		{Key: "probe", Activity: msg.New("pitr.probe.title"), Do: d.probe},
-		{Key: "wal", Activity: msg.New("pitr.wal.title"), Do: d.wal},
-		{Key: "restore", Activity: msg.New("pitr.restore.title"), Do: d.restore},
-		{Key: "verify-probe", Activity: msg.New("pitr.verify.title"), Verify: true, Do: d.verify},
-		dbdump.ChecksStep(env, d.query),
-		{Key: "cleanup", Activity: msg.New("pitr.cleanup.title"), Always: true, Do: d.cleanup},
-	}
+	d := &pitrDrill{t: t, r: r}
+	d.PITRDrill = dbdump.PITRDrill{Env: env, LogKey: "wal", LogTitle: msg.New("pitr.wal.title"),
+		RestoreTitle: msg.New("pitr.restore.title"), CleanupTitle: msg.New("pitr.cleanup.title"),
+		Probe: d.probe, Log: d.wal, Restore: d.restore, Query: d.query, Cleanup: d.cleanup}
+	return d.Steps()
 }
 
 // production opens a session on the target's database.
@@ -79,18 +67,16 @@ func (d *pitrDrill) production(ctx context.Context) (*dbdump.Session, error) {
 }
 
 func (d *pitrDrill) probe(ctx context.Context) (msg.Message, error) {
-	if d.env.WAL == nil {
+	if d.Env.WAL == nil {
 		return msg.Message{}, errors.New("no archived WAL was given to the drill")
 	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	d.token = d.env.Name + "-" + hex.EncodeToString(b[:])
+	d.NewToken()
 	s, err := d.production(ctx)
 	if err != nil {
 		return msg.Message{}, err
 	}
 	defer s.Close()
-	d.probed = true
+	d.Probed = true
 	q := func(sql string) (string, error) {
 		lines, err := s.Query(ctx, sql)
 		if err != nil {
@@ -98,22 +84,22 @@ func (d *pitrDrill) probe(ctx context.Context) (msg.Message, error) {
 		}
 		return strings.TrimSpace(strings.Join(lines, "")), nil
 	}
-	if _, err := q(`CREATE TABLE IF NOT EXISTS ` + probeTable + ` (token text PRIMARY KEY, written timestamptz NOT NULL DEFAULT clock_timestamp());`); err != nil {
-		return msg.Message{}, msg.Fail("pitr.probe.table", "table", probeTable, "db", d.t.cfg.Database, "err", err.Error())
+	if _, err := q(`CREATE TABLE IF NOT EXISTS ` + dbdump.ProbeTable + ` (token text PRIMARY KEY, written timestamptz NOT NULL DEFAULT clock_timestamp());`); err != nil {
+		return msg.Message{}, msg.Fail("pitr.probe.table", "table", dbdump.ProbeTable, "db", d.t.cfg.Database, "err", err.Error())
 	}
 	// Each statement commits on its own (psql autocommits): the first row's commit
 	// precedes T, the second row's follows it.
-	if _, err := q(`INSERT INTO ` + probeTable + ` (token) VALUES (` + sqlLiteral(d.token+"-before") + `); SELECT pg_sleep(0.02);`); err != nil {
+	if _, err := q(`INSERT INTO ` + dbdump.ProbeTable + ` (token) VALUES (` + sqlLiteral(d.Token+"-before") + `); SELECT pg_sleep(0.02);`); err != nil {
 		return msg.Message{}, err
 	}
 	at, err := q(`SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');`)
 	if err != nil {
 		return msg.Message{}, err
 	}
-	if d.at, err = time.Parse(time.RFC3339Nano, at); err != nil {
+	if d.At, err = time.Parse(time.RFC3339Nano, at); err != nil {
 		return msg.Message{}, fmt.Errorf("the server's time %q: %w", at, err)
 	}
-	if _, err := q(`SELECT pg_sleep(0.02); INSERT INTO ` + probeTable + ` (token) VALUES (` + sqlLiteral(d.token+"-after") + `);`); err != nil {
+	if _, err := q(`SELECT pg_sleep(0.02); INSERT INTO ` + dbdump.ProbeTable + ` (token) VALUES (` + sqlLiteral(d.Token+"-after") + `);`); err != nil {
 		return msg.Message{}, err
 	}
 	if d.segment, err = q(`SELECT pg_walfile_name(pg_current_wal_lsn());`); err != nil {
@@ -125,7 +111,7 @@ func (d *pitrDrill) probe(ctx context.Context) (msg.Message, error) {
 			return msg.Message{}, err
 		}
 	}
-	return msg.New("pitr.probe.done", "table", probeTable, "time", d.at.Format("2006-01-02 15:04:05.000000Z07:00"), "segment", d.segment), nil
+	return msg.New("pitr.probe.done", "table", dbdump.ProbeTable, "time", d.At.Format("2006-01-02 15:04:05.000000Z07:00"), "segment", d.segment), nil
 }
 
 // workDir makes the folder the WAL and the data directory are restored into: the
@@ -138,14 +124,14 @@ func (d *pitrDrill) workDir() (string, error) {
 		return d.work, nil
 	}
 	if os.Geteuid() != 0 {
-		d.work = d.env.Scratch
+		d.work = d.Env.Scratch
 		return d.work, nil
 	}
 	u, err := user.Lookup("postgres")
 	if err != nil {
 		return "", errors.New("cadang runs as root and there is no postgres user to run the restored server as")
 	}
-	dir, err := os.MkdirTemp(u.HomeDir, d.env.Name+"-")
+	dir, err := os.MkdirTemp(u.HomeDir, d.Env.Name+"-")
 	if err != nil {
 		return "", err
 	}
@@ -160,7 +146,7 @@ func (d *pitrDrill) wal(ctx context.Context) (msg.Message, error) {
 	if err != nil {
 		return msg.Message{}, err
 	}
-	n, err := d.env.WAL.RestoreWAL(ctx, d.segment, filepath.Join(work, "wal"))
+	n, err := d.Env.WAL.RestoreWAL(ctx, d.segment, filepath.Join(work, "wal"))
 	if err != nil {
 		return msg.Message{}, err
 	}
@@ -175,11 +161,11 @@ func (d *pitrDrill) restore(ctx context.Context) (msg.Message, error) {
 	dir := filepath.Join(work, "data")
 	n := &countingReader{Reader: d.r}
 	cred, err := prepareBase(ctx, n, targets.RestoreRequest{To: dir, Options: map[string]string{
-		OptWALDir: filepath.Join(work, "wal"), OptToTime: d.at.Format(time.RFC3339Nano)}})
+		OptWALDir: filepath.Join(work, "wal"), OptToTime: d.At.Format(time.RFC3339Nano)}})
 	if err != nil {
 		return msg.Message{}, err
 	}
-	d.env.Restored(n.n)
+	d.Env.Restored(n.n)
 	// Only local connections reach it (its socket is in the 0700 data directory).
 	hba := "# written by cadang drill: the socket is in this private folder\nlocal all all trust\n"
 	if err := os.WriteFile(filepath.Join(dir, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
@@ -211,52 +197,27 @@ func (d *pitrDrill) query(ctx context.Context, sql string) ([]string, error) {
 	return s.Query(ctx, sql)
 }
 
-func (d *pitrDrill) verify(ctx context.Context) (msg.Message, error) {
-	lines, err := d.query(ctx, `SELECT token FROM `+probeTable+` WHERE token LIKE `+sqlLiteral(d.token+"-%")+` ORDER BY token;`)
-	check := msg.New("pitr.verify.check", "time", d.at.Format("2006-01-02 15:04:05.000000Z07:00"))
-	if err != nil {
-		d.env.Check(targets.DrillCheck{What: check, Passed: false, Found: msg.Of(err)})
-		return msg.Message{}, err
-	}
-	var got []string
-	for _, l := range lines {
-		if l = strings.TrimSpace(l); l != "" {
-			got = append(got, strings.TrimPrefix(l, d.token+"-"))
-		}
-	}
-	ok := len(got) == 1 && got[0] == "before"
-	found := msg.New("pitr.verify.ok")
-	if !ok {
-		found = msg.New("pitr.verify.differ", "rows", strings.Join(got, ", "))
-	}
-	d.env.Check(targets.DrillCheck{What: check, Passed: ok, Found: found})
-	if !ok {
-		return msg.Message{}, &msg.Error{Msg: found}
-	}
-	return found, nil
-}
-
 func (d *pitrDrill) cleanup(ctx context.Context) (msg.Message, error) {
 	if d.server != nil {
 		d.server.stop()
 	}
-	if d.work != "" && d.work != d.env.Scratch {
+	if d.work != "" && d.work != d.Env.Scratch {
 		if err := os.RemoveAll(d.work); err != nil {
 			return msg.Message{}, err
 		}
 	}
-	if !d.probed {
+	if !d.Probed {
 		return msg.New("pitr.cleanup.nothing"), nil
 	}
 	s, err := d.production(ctx)
 	if err == nil {
-		_, err = s.Query(ctx, `DELETE FROM `+probeTable+` WHERE token LIKE `+sqlLiteral(d.token+"-%")+`;`)
+		_, err = s.Query(ctx, `DELETE FROM `+dbdump.ProbeTable+` WHERE token LIKE `+sqlLiteral(d.Token+"-%")+`;`)
 		s.Close()
 	}
 	if err != nil && !strings.Contains(err.Error(), "does not exist") {
 		return msg.Message{}, err
 	}
-	return msg.New("pitr.cleanup.done", "table", probeTable), nil
+	return msg.New("pitr.cleanup.done", "table", dbdump.ProbeTable), nil
 }
 
 // countingReader counts the bytes of the base backup read.

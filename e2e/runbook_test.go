@@ -249,10 +249,16 @@ func TestRunbookResumeAfterKill(t *testing.T) {
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// Random bytes: restic can neither deduplicate nor compress them, so the restore
-	// takes seconds, long after the step is seen running (a patterned file restored in
-	// well under a second, and the kill came after the run had ended).
-	testenv.RandomFile(t, filepath.Join(src, "arsip.bin"), 192<<20, 31)
+	testenv.RandomFile(t, filepath.Join(src, "arsip.bin"), 16<<20, 31)
+	// Fault injection: restic's restores start 4 s late, so the kill surely comes while
+	// the restore step runs (a restore's own length depends on the host's load: 192 MiB
+	// of random bytes once ended between the step seen running and the kill, in CI).
+	realRestic := w.restic
+	w.restic = filepath.Join(w.dir, "slow-restore-restic")
+	wrapper := "#!/bin/sh\ncase \" $* \" in *\" restore \"*) sleep 4 ;; esac\nexec " + realRestic + " \"$@\"\n"
+	if err := os.WriteFile(w.restic, []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	once := filepath.Join(w.dir, "once.txt")
 	w.config(pathDRC(w) + fmt.Sprintf(`agencies: [{id: dinkes}]
 targets:

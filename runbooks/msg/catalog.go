@@ -166,4 +166,5 @@ var catalog = map[string]entry{
 	"db.same.resolve":     {en: "{a} and {b} both resolve to {ip}, port {port}", id: "{a} dan {b} sama-sama mengarah ke {ip}, port {port}"},
 	"db.same.local":       {en: "{a} ({ipa}) and {b} ({ipb}) are both this machine, port {port}", id: "{a} ({ipa}) dan {b} ({ipb}) sama-sama mesin ini, port {port}"},
 	"db.same.identity":    {en: "{a} and {b} answer as one server: {server}", id: "{a} dan {b} menjawab sebagai satu server: {server}"},
+	"db.same.recorded":    {en: "it answers as the server the backup was taken from: {server}", id: "server tersebut menjawab sebagai server asal pencadangan: {server}"},
 }

@@ -40,8 +40,10 @@ type DrillKind interface {
 // drill.allow_production: first by endpoint (the same socket, or the same port on an
 // address both host names resolve to), then by asking both servers who they are (the
 // same server reached by two names, or over a socket and over TCP). When the target's
-// own server does not answer (it may be the very server that was lost) the endpoints
-// alone decide.
+// own server does not answer (it may be the very server that was lost, or be reachable
+// only from the agent that backs it up), the drill server is compared with what the
+// target's server said it was when the backup was taken (Manifest.ServerIdentity);
+// without that record the endpoints alone decide.
 func CheckNotProduction(ctx context.Context, k DrillKind, env *targets.DrillEnv) error {
 	if env.AllowProduction || env.Server == "" {
 		return nil
@@ -69,10 +71,15 @@ func CheckNotProduction(ctx context.Context, k DrillKind, env *targets.DrillEnv)
 	if same, why := SameEndpoint(ctx, de, oe); same {
 		return refuse(why)
 	}
-	ownID, err := k.Identity(ctx, own)
-	if err != nil {
+	// What the server said it was when the backup drilled was taken: the one answer
+	// when the target's own server cannot be reached from here (a target backed up by
+	// an agent on its own host, a socket that exists only there; or a server that is
+	// down).
+	recorded := recordedIdentity(env.Manifest)
+	ownID, ownErr := k.Identity(ctx, own)
+	if ownErr != nil && recorded == "" {
 		if env.Log != nil {
-			env.Log.Warn("the target's own server did not say who it is: drill.server compared by endpoint only", "err", oneLine(err.Error()))
+			env.Log.Warn("the target's own server did not say who it is: drill.server compared by endpoint only", "err", oneLine(ownErr.Error()))
 		}
 		return nil
 	}
@@ -80,10 +87,24 @@ func CheckNotProduction(ctx context.Context, k DrillKind, env *targets.DrillEnv)
 	if err != nil {
 		return fmt.Errorf("drill.server %s: %s", shown, oneLine(err.Error()))
 	}
-	if ownID == drillID {
+	if ownErr == nil && ownID == drillID {
 		return refuse(msg.New("db.same.identity", "a", de.String(), "b", oe.String(), "server", ownID))
 	}
+	if recorded != "" && recorded == drillID {
+		return refuse(msg.New("db.same.recorded", "server", drillID))
+	}
 	return nil
+}
+
+// recordedIdentity is Manifest.ServerIdentity of a backup's manifest, or "".
+func recordedIdentity(manifest []byte) string {
+	var m struct {
+		ServerIdentity string `json:"server_identity"`
+	}
+	if len(manifest) == 0 || json.Unmarshal(manifest, &m) != nil {
+		return ""
+	}
+	return m.ServerIdentity
 }
 
 // DrillURL is where a drill restores: database name on the drill server, or on the

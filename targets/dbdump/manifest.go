@@ -13,6 +13,10 @@ type Manifest struct {
 	Kind          string `json:"kind"`           // postgres, mysql
 	Server        string `json:"server"`         // host:port or socket
 	ServerVersion string `json:"server_version"` // as the server reports it
+	// ServerIdentity is what the server said it was at backup (its DrillKind's
+	// Identity): a drill refuses a drill.server that says the same, even where the
+	// target's own server cannot be reached (it runs on an agent's host, or is down).
+	ServerIdentity string `json:"server_identity,omitempty"`
 	// ChecksumMethod names how Table.Checksum is computed ("" when checksums are off).
 	ChecksumMethod string     `json:"checksum_method,omitempty"`
 	Databases      []Database `json:"databases"`

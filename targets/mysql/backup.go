@@ -148,7 +148,7 @@ func stream(ctx context.Context, jobFile string, out io.Writer) error {
 	if err := j.Conn.openSecret(p); err != nil {
 		return dbdump.Finish(j.ResultFile, nil, nil, err)
 	}
-	m := &dbdump.Manifest{Kind: "mysql", Server: j.Conn.server(), ServerVersion: j.Server.Version}
+	m := &dbdump.Manifest{Kind: "mysql", Server: j.Conn.server(), ServerVersion: j.Server.Version, ServerIdentity: j.Server.Identity}
 	if j.Checksums {
 		m.ChecksumMethod = checksumMethod
 	}

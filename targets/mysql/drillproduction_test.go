@@ -2,6 +2,7 @@ package mysql_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,10 +48,43 @@ func TestDrillRefusesProductionServer(t *testing.T) {
 			}
 		})
 	}
+	other := testenv.NewMariaDBServer(t)
 	t.Run("another server", func(t *testing.T) {
-		other := testenv.NewMariaDBServer(t)
 		if _, err := drill(t, other.AdminURL("")); err != nil {
 			t.Errorf("drill on another server: %v", err)
+		}
+	})
+	// Where the drill runs, the target's own server may be out of reach: a target
+	// backed up by an agent over a socket of the agent's host, or a server that is
+	// down. What the server said it was at backup (the manifest) decides then.
+	var m struct {
+		ServerIdentity string `json:"server_identity"`
+	}
+	if err := json.Unmarshal(res.Manifest, &m); err != nil || !strings.Contains(m.ServerIdentity, fmt.Sprintf("port %d", my.Port)) {
+		t.Fatalf("the manifest's server identity: %q %v", m.ServerIdentity, err)
+	}
+	cfg := src.config()
+	cfg.Host, cfg.Port = "/run/cadang-agent-host-only/mysqld.sock", 0
+	far := build(t, cfg)
+	farDrill := func(t *testing.T, server string) (string, error) {
+		env := &targets.DrillEnv{Scratch: t.TempDir(), Name: testenv.Name("cadang_drill"), Manifest: res.Manifest,
+			Server: server, Log: slog.New(slog.DiscardHandler), Check: func(targets.DrillCheck) {}, Restored: func(int64) {}}
+		my.DropDBAtCleanup(t, env.Name)
+		other.DropDBAtCleanup(t, env.Name)
+		return env.Name, targettest.RunDrill(context.Background(), far.DrillSteps(repo.Reader(t, snap), env))
+	}
+	t.Run("own server out of reach, drill.server is it", func(t *testing.T) {
+		scratchDB, err := farDrill(t, my.AdminURL(""))
+		if err == nil || !strings.Contains(err.Error(), "is the target's own server") || !strings.Contains(err.Error(), "the server the backup was taken from") {
+			t.Errorf("drill on the production server, its target out of reach: %v, want a refusal", err)
+		}
+		if n := my.Query(t, "", "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '"+scratchDB+"'"); n != "0" {
+			t.Errorf("the drill created its scratch database %s on production", scratchDB)
+		}
+	})
+	t.Run("own server out of reach, another server", func(t *testing.T) {
+		if _, err := farDrill(t, other.AdminURL("")); err != nil {
+			t.Errorf("drill on another server, the target's out of reach: %v", err)
 		}
 	})
 }

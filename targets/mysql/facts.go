@@ -13,7 +13,8 @@ import (
 
 // server holds what a backup learns of a server before it dumps.
 type server struct {
-	Version   string     `json:"version"` // VERSION(), e.g. "10.11.19-MariaDB-0+deb12u1"
+	Version   string     `json:"version"`            // VERSION(), e.g. "10.11.19-MariaDB-0+deb12u1"
+	Identity  string     `json:"identity,omitempty"` // identitySQL's answer (drill.go), "" when it gave none
 	Databases []database `json:"databases"`
 }
 
@@ -55,6 +56,9 @@ func (c conn) probe(ctx context.Context, cfg Config) (server, error) {
 		return srv, fmt.Errorf("%s: no answer to SELECT VERSION()", c.server())
 	}
 	srv.Version = lines[0]
+	if lines, err := s.Query(ctx, identitySQL); err == nil && len(lines) == 1 {
+		srv.Identity = strings.TrimSpace(lines[0]) // for the manifest; a drill compares it
+	}
 	where := "SCHEMA_NAME = DATABASE()"
 	if cfg.All {
 		where = "SCHEMA_NAME NOT IN ('information_schema', 'performance_schema', 'sys', 'mysql')"

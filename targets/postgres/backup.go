@@ -128,7 +128,7 @@ func stream(ctx context.Context, jobFile string, out io.Writer) error {
 	if j.Base {
 		return j.streamBase(ctx, out)
 	}
-	m := &dbdump.Manifest{Kind: "postgres", Server: j.Conn.server(), ServerVersion: j.Server.Version}
+	m := &dbdump.Manifest{Kind: "postgres", Server: j.Conn.server(), ServerVersion: j.Server.Version, ServerIdentity: j.Server.Identity}
 	var err error
 	if j.All {
 		err = j.dumpAll(ctx, m, out)

@@ -283,6 +283,6 @@ func (j *job) streamBase(ctx context.Context, out io.Writer) error {
 		return dbdump.Finish(j.ResultFile, nil, nil, err)
 	}
 	n, err := run.Wait()
-	m := &dbdump.Manifest{Kind: "postgres", Server: j.Conn.server(), ServerVersion: j.Server.Version, DumpBytes: n}
+	m := &dbdump.Manifest{Kind: "postgres", Server: j.Conn.server(), ServerVersion: j.Server.Version, ServerIdentity: j.Server.Identity, DumpBytes: n}
 	return dbdump.Finish(j.ResultFile, m, nil, err)
 }

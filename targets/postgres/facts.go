@@ -13,8 +13,9 @@ import (
 
 // server holds what a backup learns of a server before it dumps.
 type server struct {
-	Version    string     `json:"version"`     // server_version, e.g. "15.18 (Debian 15.18-0+deb12u1)"
-	VersionNum int        `json:"version_num"` // server_version_num, e.g. 150018
+	Version    string     `json:"version"`            // server_version, e.g. "15.18 (Debian 15.18-0+deb12u1)"
+	VersionNum int        `json:"version_num"`        // server_version_num, e.g. 150018
+	Identity   string     `json:"identity,omitempty"` // identitySQL's answer (drill.go), "" when it gave none
 	Databases  []database `json:"databases"`
 }
 
@@ -84,6 +85,9 @@ func (c conn) probe(ctx context.Context, cfg Config) (server, error) {
 	defer s.Close()
 	if srv.Version, srv.VersionNum, err = versionNum(ctx, s); err != nil {
 		return srv, err
+	}
+	if lines, err := s.Query(ctx, identitySQL); err == nil && len(lines) == 1 {
+		srv.Identity = strings.TrimSpace(lines[0]) // for the manifest; a drill compares it
 	}
 	where := "d.datname = current_database()"
 	if cfg.All {

@@ -134,7 +134,7 @@ targets:
 	my.Exec(t, "", "FLUSH BINARY LOGS")
 	insert(71, 80)
 	my.Exec(t, "", "FLUSH BINARY LOGS")
-	purgeBinlogs(t, my)
+	my.PurgeBinlogs(t)
 	w.startDaemon()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -153,22 +153,5 @@ targets:
 	}
 	if _, body := w.get("/v1/alarms"); strings.Contains(body, "binlog file "+missing) {
 		t.Errorf("the hole's alarm stays after a new dump: %s", body)
-	}
-}
-
-// purgeBinlogs purges every closed binlog file. MariaDB keeps, without an error, a file
-// whose transactions are not yet checkpointed in the engine: purge until it is gone.
-func purgeBinlogs(t *testing.T, my *testenv.My) {
-	t.Helper()
-	current := strings.Fields(my.Query(t, "", "SHOW MASTER STATUS"))[0]
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		my.Exec(t, "", "PURGE BINARY LOGS TO '"+current+"'")
-		if first := strings.Fields(my.Query(t, "", "SHOW BINARY LOGS"))[0]; first == current {
-			return
-		} else if time.Now().After(deadline) {
-			t.Fatalf("binlog file %s not purged", first)
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }

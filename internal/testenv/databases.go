@@ -335,6 +335,23 @@ func (m *My) Query(t testing.TB, db, sql string) string {
 	return strings.TrimSpace(out)
 }
 
+// PurgeBinlogs purges every closed binlog file. MariaDB keeps, without an error, a file
+// whose transactions are not yet checkpointed in the engine: purge until it is gone.
+func (m *My) PurgeBinlogs(t testing.TB) {
+	t.Helper()
+	current := strings.Fields(m.Query(t, "", "SHOW MASTER STATUS"))[0]
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m.Exec(t, "", "PURGE BINARY LOGS TO '"+current+"'")
+		if first := strings.Fields(m.Query(t, "", "SHOW BINARY LOGS"))[0]; first == current {
+			return
+		} else if time.Now().After(deadline) {
+			t.Fatalf("binlog file %s not purged", first)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // CreateDB creates a database (dropped when the test ends) and returns its name.
 func (m *My) CreateDB(t testing.TB, prefix string) string {
 	t.Helper()

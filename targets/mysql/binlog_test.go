@@ -125,7 +125,7 @@ func TestPointInTimeRestore(t *testing.T) {
 	my.Exec(t, "", "FLUSH BINARY LOGS")
 	insert(71, 80)
 	my.Exec(t, "", "FLUSH BINARY LOGS")
-	purgeBinlogs(t, my)
+	my.PurgeBinlogs(t)
 	if _, err := tg.FetchBinlogs(ctx, spool); err != nil {
 		t.Fatalf("fetch after a purge: %v", err)
 	}
@@ -186,21 +186,4 @@ func snapshotTag(t *testing.T, repo *targettest.Repo, id, key string) string {
 		}
 	}
 	return ""
-}
-
-// purgeBinlogs purges every closed binlog file. MariaDB keeps, without an error, a file
-// whose transactions are not yet checkpointed in the engine: purge until it is gone.
-func purgeBinlogs(t *testing.T, my *testenv.My) {
-	t.Helper()
-	current := strings.Fields(my.Query(t, "", "SHOW MASTER STATUS"))[0]
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		my.Exec(t, "", "PURGE BINARY LOGS TO '"+current+"'")
-		if first := strings.Fields(my.Query(t, "", "SHOW BINARY LOGS"))[0]; first == current {
-			return
-		} else if time.Now().After(deadline) {
-			t.Fatalf("binlog file %s not purged", first)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }

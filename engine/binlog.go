@@ -140,11 +140,8 @@ func (d *Daemon) binlogGaps(t *target, spool *mysql.BinlogSpool) {
 	}
 	for _, g := range gaps {
 		d.log.Error("binlog chain broken", "target", t.Cfg.Name, "missing", g.Missing, "to", g.Next)
-		if _, err := d.cat.RaiseAlarm(catalog.Alarm{Kind: AlarmWALGap, DRC: d.sites.primary().Name, Agency: t.Cfg.Agency,
-			Object: t.Cfg.Name + "/" + g.Missing, Message: "target " + t.Cfg.Name + ": " + oneline.Of(g.String()) +
-				": a restore cannot go past " + g.After + " until a new full backup (cadang backup " + t.Cfg.Name + ")"}, time.Now()); err != nil {
-			d.log.Error("catalog: alarm", "err", err)
-		}
+		d.raiseLogGap(t, g.Missing, oneline.Of(g.String())+": a restore cannot go past "+g.After+
+			" until a new full backup (cadang backup "+t.Cfg.Name+")")
 	}
 }
 

@@ -227,11 +227,16 @@ func (d *Daemon) walGaps(t *target, spool *wal.Spool, size int64) {
 	}
 	for _, g := range gaps {
 		d.log.Error("WAL chain broken", "target", t.Cfg.Name, "missing", g.From, "to", g.To)
-		if _, err := d.cat.RaiseAlarm(catalog.Alarm{Kind: AlarmWALGap, DRC: d.sites.primary().Name, Agency: t.Cfg.Agency,
-			Object: t.Cfg.Name + "/" + g.From, Message: "target " + t.Cfg.Name + ": " + oneline.Of(g.String()) +
-				": a restore cannot go past " + g.After + " until a new base backup"}, time.Now()); err != nil {
-			d.log.Error("catalog: alarm", "err", err)
-		}
+		d.raiseLogGap(t, g.From, oneline.Of(g.String())+": a restore cannot go past "+g.After+" until a new base backup")
+	}
+}
+
+// raiseLogGap raises the wal-gap alarm of a hole in t's log chain (WAL or binlog):
+// missing is the first file lost, what says what the hole means.
+func (d *Daemon) raiseLogGap(t *target, missing, what string) {
+	if _, err := d.cat.RaiseAlarm(catalog.Alarm{Kind: AlarmWALGap, DRC: d.sites.primary().Name, Agency: t.Cfg.Agency,
+		Object: t.Cfg.Name + "/" + missing, Message: "target " + t.Cfg.Name + ": " + what}, time.Now()); err != nil {
+		d.log.Error("catalog: alarm", "err", err)
 	}
 }
 

@@ -170,10 +170,18 @@ func Push(ctx context.Context, socket, target, path string) error {
 		_ = c.SetDeadline(dl)
 	}
 	h, _ := json.Marshal(pushHeader{Target: target, Name: filepath.Base(path), Size: st.Size()})
-	if _, err := c.Write(append(h, '\n')); err != nil {
-		return fmt.Errorf("WAL socket: %w", err)
+	_, err = c.Write(append(h, '\n'))
+	if err == nil {
+		_, err = io.Copy(c, f)
 	}
-	if _, err := io.Copy(c, f); err != nil {
+	if err != nil {
+		// The daemon refuses a user or a target before it reads the segment, answers and
+		// closes: the write then breaks (a broken pipe), and the answer, already sent,
+		// says why.
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if answer, _ := bufio.NewReader(c).ReadString('\n'); strings.HasPrefix(answer, "error: ") {
+			return fmt.Errorf("%s: %s", target, strings.TrimSpace(strings.TrimPrefix(answer, "error: ")))
+		}
 		return fmt.Errorf("WAL socket: %w", err)
 	}
 	answer, err := bufio.NewReader(c).ReadString('\n')

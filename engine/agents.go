@@ -75,6 +75,19 @@ func (c *agentCache) seen(name string, h *cluster.Heartbeat, at time.Time) {
 
 func (c *agentCache) loaded() { close(c.ready) }
 
+// walState is what agent's last heartbeat said of target's WAL spool, and whether the
+// agent is up.
+func (c *agentCache) walState(agent, target string, now time.Time) (cluster.WALState, time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.beats[agent]
+	if !ok || now.Sub(b.at) > c.timeout {
+		return cluster.WALState{}, time.Time{}, false
+	}
+	st, ok := b.h.WAL[target]
+	return st, b.h.Time, ok
+}
+
 // statuses lists the enrolled agents as of now, by name.
 func (c *agentCache) statuses(now time.Time) []cluster.AgentStatus {
 	c.mu.Lock()
@@ -176,9 +189,10 @@ func (a agentRemote) Backup(ctx context.Context, j *queue.Job, t *runs.Target, r
 		return nil, nil, err
 	}
 	j.SetProgress(func(p *api.Progress) { p.Phase = "waiting for an agent" })
+	_, batch := t.Impl.(*cluster.WALBatch) // agentwal.go: the agent stores its spool
 	q := cluster.Request{Run: j.Run.ID, Agent: t.Cfg.Agent, Pool: t.Cfg.AgentPool, Secret: cluster.Secret{
 		Target: t.Cfg.Name, Agency: t.Cfg.Agency, Kind: t.Cfg.Kind, Spec: spec, Tags: tags, DRC: site,
-		Password: string(trimNewline(pw)), Unusable: unusable,
+		Password: string(trimNewline(pw)), Unusable: unusable, WAL: batch,
 	}}
 	res, ack, err := a.d.cluster.Dispatch(ctx, q, func(p cluster.Progress) {
 		j.SetProgress(func(q *api.Progress) {
@@ -188,6 +202,9 @@ func (a agentRemote) Backup(ctx context.Context, j *queue.Job, t *runs.Target, r
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	if batch {
+		a.d.walBatched.Store(t.Cfg.Name, res.Ended)
 	}
 	return &runs.RemoteResult{Agent: res.Agent, Summary: res.Summary, Partial: res.Partial, Error: res.Error, Notes: res.Notes,
 			Manifest: res.Manifest}, func() {

@@ -2,17 +2,15 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/cluster"
+	"github.com/cadang/cadang/engine/config"
 	"github.com/cadang/cadang/engine/queue"
 	"github.com/cadang/cadang/engine/runs"
 	"github.com/cadang/cadang/engine/wal"
@@ -130,13 +128,7 @@ func (d *Daemon) startWAL(ctx context.Context) <-chan struct{} {
 		close(done)
 		return done
 	}
-	allowed := map[uint32]bool{0: true, uint32(os.Getuid()): true}
-	if u, err := user.Lookup("postgres"); err == nil {
-		if uid, err := strconv.Atoi(u.Uid); err == nil {
-			allowed[uint32(uid)] = true
-		}
-	}
-	r := &wal.Receiver{Log: d.log, Allowed: func(uid uint32) bool { return allowed[uid] },
+	r := &wal.Receiver{Log: d.log, Allowed: wal.PushUsers(),
 		Spool: func(name string) (*wal.Spool, error) {
 			if _, _, err := d.continuousTarget(name); err != nil {
 				return nil, err
@@ -167,7 +159,11 @@ func (d *Daemon) archiveDue(st *walState) {
 		if !due {
 			continue
 		}
-		if err := d.archiveWAL(t, release); err != nil {
+		archive := d.archiveWAL
+		if t.Cfg.Agent != "" {
+			archive = d.archiveOnAgent // agentwal.go: the spool is the agent's
+		}
+		if err := archive(t, release); err != nil {
 			d.log.Warn("WAL batch not queued", "target", name, "err", err)
 			release()
 		}
@@ -194,25 +190,39 @@ func (d *Daemon) archiveWAL(t *target, done func()) error {
 	}
 	size := spool.SegmentSize()
 	d.walGaps(t, spool, size)
-	first, last := wal.Range(names, size)
-	tag := postgres.TagWAL + "=" + first + "-" + last
-	if first == "" {
-		tag = postgres.TagWAL + "=none"
+	batch, err := cluster.NewWALBatch(spool)
+	if err != nil {
+		done()
+		return err
 	}
-	cfg := *t.Cfg
-	cfg.Hooks = targets.Hooks{} // the target's hooks are for its backups, not for every batch of WAL
-	batch := &runs.Target{Cfg: &cfg, Impl: walBatch{dir: spool.Dir, names: names, tags: []string{tag}}}
-	r := &catalog.Run{Op: "backup", Target: t.Cfg.Name, Agency: t.Cfg.Agency, Kind: t.Cfg.Kind, DRC: d.sites.primary().Name, Reason: reasonWALArchive}
-	_, err = d.submitAll([]submission{{run: r, prio: queue.PriorityScheduled, key: "wal/" + t.Cfg.Name, exec: func(ctx context.Context, j *queue.Job) error {
+	return d.submitWALBatch(t, func(ctx context.Context, j *queue.Job, run func(*runs.Target) error) error {
 		defer done()
-		err := cf.runs.Backup(ctx, j, batch)
+		err := run(&runs.Target{Cfg: walBatchConfig(t), Impl: batch})
 		if err == nil && j.Run.Status == catalog.Succeeded {
 			// Recorded (and on its way to the other DRCs): the spool may let go.
-			if rerr := spool.Remove(names, size); rerr != nil {
+			if rerr := spool.Remove(batch.Names, size); rerr != nil {
 				d.log.Error("WAL spool: archived segments not removed", "target", t.Cfg.Name, "err", rerr)
 			}
 		}
 		return err
+	})
+}
+
+// walBatchConfig is t's configuration for its WAL batches: without the target's hooks,
+// which are for its backups, not for every batch of WAL.
+func walBatchConfig(t *target) *config.Target {
+	cfg := *t.Cfg
+	cfg.Hooks = targets.Hooks{}
+	return &cfg
+}
+
+// submitWALBatch queues the run of a batch of t's WAL (reason wal-archive, one at a
+// time per target); exec stores it with run.
+func (d *Daemon) submitWALBatch(t *target, exec func(ctx context.Context, j *queue.Job, run func(*runs.Target) error) error) error {
+	cf := d.conf()
+	r := &catalog.Run{Op: "backup", Target: t.Cfg.Name, Agency: t.Cfg.Agency, Kind: t.Cfg.Kind, DRC: d.sites.primary().Name, Reason: reasonWALArchive}
+	_, err := d.submitAll([]submission{{run: r, prio: queue.PriorityScheduled, key: "wal/" + t.Cfg.Name, exec: func(ctx context.Context, j *queue.Job) error {
+		return exec(ctx, j, func(bt *runs.Target) error { return cf.runs.Backup(ctx, j, bt) })
 	}}}, nil)
 	return err
 }
@@ -238,23 +248,4 @@ func (d *Daemon) raiseLogGap(t *target, missing, what string) {
 		Object: t.Cfg.Name + "/" + missing, Message: "target " + t.Cfg.Name + ": " + what}, time.Now()); err != nil {
 		d.log.Error("catalog: alarm", "err", err)
 	}
-}
-
-// walBatch is the "target" of a WAL batch run: the spooled files, stored under the
-// root of the snapshot by name.
-type walBatch struct {
-	dir   string
-	names []string
-	tags  []string
-}
-
-func (b walBatch) Backup(ctx context.Context, w targets.Writer) (*targets.BackupResult, error) {
-	if err := w.Files(ctx, targets.FilesSpec{Dir: b.dir, Paths: b.names, Tags: b.tags}); err != nil {
-		return nil, err
-	}
-	return &targets.BackupResult{Notes: []string{fmt.Sprintf("WAL archive: %d files, %s", len(b.names), strings.TrimPrefix(b.tags[0], postgres.TagWAL+"="))}}, nil
-}
-
-func (walBatch) Restore(context.Context, targets.Reader, targets.RestoreRequest) error {
-	return errors.New("a WAL batch is restored with its base backup (cadang restore TARGET --to-time)")
 }

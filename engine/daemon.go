@@ -121,6 +121,7 @@ type Daemon struct {
 	// written no WAL after the last segment stored (walidle.go).
 	walUpToDate sync.Map
 	walLSN      sync.Map // continuous target name -> walSeen
+	walBatched  sync.Map // continuous target on an agent -> the agent's time its last WAL batch ended (agentwal.go)
 }
 
 // target is a configured target with its implementation.

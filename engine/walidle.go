@@ -56,14 +56,22 @@ func (d *Daemon) checkWALIdle(t *target, spool *wal.Spool, iv time.Duration) {
 		d.log.Debug("WAL: the server's position not read", "target", t.Cfg.Name, "err", err)
 		return
 	}
-	seen := walSeen{lsn: pos.LSN, since: asked}
-	if v, ok := d.walLSN.Load(t.Cfg.Name); ok && v.(walSeen).lsn == pos.LSN {
-		seen = v.(walSeen)
-	}
-	d.walLSN.Store(t.Cfg.Name, seen)
 	if names, err := spool.Names(); err != nil || len(names) > 0 {
 		return // pushed meanwhile
 	}
+	d.noteWALPosition(t.Cfg.Name, last, pos, asked, iv)
+}
+
+// noteWALPosition records that target is up to date at asked if its server's WAL
+// ended at pos then, with nothing left to store after last, the newest segment a
+// recorded snapshot holds (the daemon's own spool, or an agent's as its heartbeat
+// says).
+func (d *Daemon) noteWALPosition(target, last string, pos postgres.WALPosition, asked time.Time, iv time.Duration) {
+	seen := walSeen{lsn: pos.LSN, since: asked}
+	if v, ok := d.walLSN.Load(target); ok && v.(walSeen).lsn == pos.LSN {
+		seen = v.(walSeen)
+	}
+	d.walLSN.Store(target, seen)
 	upToDate := pos.Segment == last
 	if !upToDate && asked.Sub(seen.since) >= 2*iv {
 		l, err1 := wal.Parse(last, pos.SegmentSize)
@@ -71,7 +79,7 @@ func (d *Daemon) checkWALIdle(t *target, spool *wal.Spool, iv time.Duration) {
 		upToDate = err1 == nil && err2 == nil && c.Timeline == l.Timeline && c.Number == l.Number+1
 	}
 	if upToDate {
-		d.walUpToDate.Store(t.Cfg.Name, asked)
+		d.walUpToDate.Store(target, asked)
 	}
 }
 

@@ -30,12 +30,14 @@ func newPGCommand(g *globals) *cobra.Command {
 
 // PGSetupOptions are the flags of `cadang pg setup`.
 type PGSetupOptions struct {
-	Apply bool
+	Apply  bool
+	Socket string
 }
 
 // AddFlags adds the flags.
 func (o *PGSetupOptions) AddFlags(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&o.Apply, "apply", false, "set what differs with ALTER SYSTEM and reload the server (needs a superuser)")
+	cmd.Flags().StringVar(&o.Socket, "socket", "", "the WAL socket archive_command pushes to (default: the daemon's; for a target on an agent, that agent's wal_socket)")
 }
 
 func newPGSetupCommand(g *globals) *cobra.Command {
@@ -49,12 +51,15 @@ values the server runs with: wal_level (replica), archive_mode (on), archive_com
 archive_interval). cadang changes nothing behind the DBA's back: only with --apply does
 it set what differs (ALTER SYSTEM, then pg_reload_conf()). wal_level and archive_mode
 take effect only when PostgreSQL restarts, which cadang never does: the output says
-which settings wait for a restart. The target's user also needs the REPLICATION
+which settings wait for a restart. A target pinned to an agent (agent:) pushes its WAL
+to that agent: give --socket, the wal_socket of its agent.yaml, and run the command
+where the target's database is reachable as its section says. The target's user also needs the REPLICATION
 attribute and a pg_hba.conf "replication" line for pg_basebackup. Every backup run
 checks these settings again and fails naming the first one that is wrong.`,
 		Example: `  cadang pg setup simpus
   cadang pg setup simpus --apply
-  sudo systemctl restart postgresql   # if archive_mode or wal_level changed`,
+  sudo systemctl restart postgresql   # if archive_mode or wal_level changed
+  cadang pg setup simrs --socket /run/cadang-agent/wal.sock --apply   # simrs has agent: db-02`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPGSetup(cmd.Context(), g, opts, args[0])
@@ -90,7 +95,16 @@ func runPGSetup(ctx context.Context, g *globals, opts PGSetupOptions, name strin
 		if exe, err = filepath.EvalSymlinks(exe); err != nil {
 			return err
 		}
-		command := postgres.ArchiveCommand(exe, engine.WALSocket(cfg.StateDir), name)
+		socket := opts.Socket
+		if socket == "" {
+			if t.Agent != "" {
+				return usageErrorf("target %q runs on agent %s: give --socket, the wal_socket of that agent's agent.yaml", name, t.Agent)
+			}
+			socket = engine.WALSocket(cfg.StateDir)
+		} else if !filepath.IsAbs(socket) {
+			return usageErrorf("--socket %q: give an absolute path (archive_command runs in PostgreSQL's data directory)", socket)
+		}
+		command := postgres.ArchiveCommand(exe, socket, name)
 		var settings []postgres.Setting
 		if opts.Apply {
 			settings, err = pg.Apply(ctx, command)

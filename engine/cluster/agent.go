@@ -37,6 +37,7 @@ type Agent struct {
 
 	mu      sync.Mutex
 	running map[uint64]bool
+	walPos  map[string]walPosition // agentwal.go
 }
 
 // NewAgent reads the agent's keys and connects to the controller's NATS server.
@@ -76,7 +77,7 @@ func NewAgent(cfg *AgentConfig, version string, log *slog.Logger) (*Agent, error
 	}
 	pruneDone(filepath.Join(cfg.ScratchDir, "done"), 7*24*time.Hour)
 	return &Agent{cfg: cfg, log: log.With("agent", cfg.Name), version: version, id: id, nc: nc, js: js, host: host,
-		running: map[uint64]bool{}}, nil
+		running: map[uint64]bool{}, walPos: map[string]walPosition{}}, nil
 }
 
 // Close disconnects.
@@ -96,6 +97,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			return fmt.Errorf("agent %s: consumer %s: %w (is the agent enrolled in the controller's cluster.agents?)", a.cfg.Name, n, err)
 		}
 		cons = append(cons, c)
+	}
+	if err := a.serveWAL(ctx); err != nil {
+		return err
 	}
 	a.clearKilledRuns(ctx)
 	a.flushOutbox(ctx)
@@ -147,14 +151,18 @@ func (a *Agent) worker(ctx context.Context, cons []jetstream.Consumer) {
 }
 
 func (a *Agent) heartbeat(ctx context.Context) {
+	// The time first: the spools' state is read after it, so that a heartbeat older
+	// than a WAL batch's end (Result.Ended) never shows files the batch removed.
+	now := time.Now()
+	spools := a.walStates()
 	a.mu.Lock()
 	run := make([]uint64, 0, len(a.running))
 	for id := range a.running {
 		run = append(run, id)
 	}
 	a.mu.Unlock()
-	data, _ := json.Marshal(Heartbeat{Name: a.cfg.Name, Pool: a.cfg.Pool, Host: a.host, Version: a.version, Time: time.Now(),
-		Running: run, Capacity: a.cfg.Concurrency})
+	data, _ := json.Marshal(Heartbeat{Name: a.cfg.Name, Pool: a.cfg.Pool, Host: a.host, Version: a.version, Time: now,
+		Running: run, Capacity: a.cfg.Concurrency, WAL: spools})
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := a.js.Publish(pctx, heartbeatSubject(a.cfg.Name), data); err != nil && ctx.Err() == nil {
@@ -182,6 +190,7 @@ func (a *Agent) handle(ctx context.Context, m jetstream.Msg) {
 	}
 	res := &Result{Run: job.Run, Agent: a.cfg.Name, Started: time.Now()}
 	var sec Secret
+	var after func()
 	if err := open(job.Sealed, a.id, &sec); err != nil {
 		res.Error = err.Error()
 	} else {
@@ -193,7 +202,7 @@ func (a *Agent) handle(ctx context.Context, m jetstream.Msg) {
 		phase := make(chan Progress, 1)
 		done := make(chan struct{})
 		go a.keepAlive(runCtx, m, job.Run, sec.Lease, phase, done)
-		a.backup(runCtx, &sec, job.Sealed, res, phase)
+		after = a.backup(runCtx, &sec, job.Sealed, res, phase)
 		cancel()
 		<-done
 		a.mu.Lock()
@@ -212,6 +221,9 @@ func (a *Agent) handle(ctx context.Context, m jetstream.Msg) {
 	}
 	if err := writeFileSync(done, nil); err != nil {
 		log.Error("cannot mark the job done", "err", err)
+	}
+	if after != nil && res.Error == "" {
+		after() // the result is kept: what the run stored may go (a WAL batch's files)
 	}
 	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	if err := m.DoubleAck(actx); err != nil {
@@ -345,19 +357,20 @@ const (
 	resticPids = "restic.pids"
 )
 
-// backup runs the target kind here with restic writing to the job's DRC.
-func (a *Agent) backup(ctx context.Context, sec *Secret, sealed []byte, res *Result, phase chan<- Progress) {
+// backup runs the target kind here with restic writing to the job's DRC. What it
+// returns, if not nil, is called once the result is in the outbox.
+func (a *Agent) backup(ctx context.Context, sec *Secret, sealed []byte, res *Result, phase chan<- Progress) func() {
 	run := res.Run
 	dir := filepath.Join(a.cfg.ScratchDir, fmt.Sprintf("run-%d", run))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		res.Error = err.Error()
-		return
+		return nil
 	}
 	defer os.RemoveAll(dir)
 	fail := func(err error) { res.Error = strings.ReplaceAll(err.Error(), "\n", " ") }
 	if err := writeFileSync(filepath.Join(dir, jobFile), sealed); err != nil {
 		fail(err)
-		return
+		return nil
 	}
 	ctx = drc.WithStartHook(ctx, func(pid int) {
 		start, _ := lease.ProcStat(pid)
@@ -368,25 +381,20 @@ func (a *Agent) backup(ctx context.Context, sec *Secret, sealed []byte, res *Res
 			_ = f.Close()
 		}
 	})
-	kind, ok := targets.Lookup(sec.Kind)
-	if !ok {
-		fail(fmt.Errorf("kind %q is not known to this agent", sec.Kind))
-		return
-	}
-	spec := kind.NewConfig()
-	if err := json.Unmarshal(sec.Spec, spec); err != nil {
-		fail(fmt.Errorf("target %q: %w", sec.Target, err))
-		return
-	}
-	impl, err := kind.New(targets.Spec{Name: sec.Target, Agency: sec.Agency, Config: spec, Logger: a.log.With("target", sec.Target)})
+	built, err := buildTarget(sec.Kind, sec.Target, sec.Agency, sec.Spec, a.log.With("target", sec.Target))
 	if err != nil {
 		fail(err)
-		return
+		return nil
+	}
+	impl, after, err := a.continuousJob(sec, built.t, built.spec) // agentwal.go
+	if err != nil {
+		fail(err)
+		return nil
 	}
 	repo, err := a.repo(sec, dir)
 	if err != nil {
 		fail(err)
-		return
+		return nil
 	}
 	w := &agentWriter{repo: repo, host: sec.Target, tags: sec.Tags, dir: filepath.Join(dir, "scratch"),
 		log: a.log.With("run", run, "target", sec.Target), phase: phase, run: run, agent: a.cfg.Name,
@@ -407,6 +415,7 @@ func (a *Agent) backup(ctx context.Context, sec *Secret, sealed []byte, res *Res
 	case err != nil:
 		fail(err)
 	}
+	return after
 }
 
 // repo opens the job's repository with the run's folder dir as drc's state: the

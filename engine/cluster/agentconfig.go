@@ -33,6 +33,10 @@ type AgentConfig struct {
 	Concurrency int    `yaml:"concurrency"` // runs at once (default 1)
 	// Heartbeat is how often the agent says it is alive (default 5s).
 	Heartbeat time.Duration `yaml:"heartbeat"`
+	// WALSocket is where `cadang wal-push` reaches the agent (continuous postgres
+	// targets pinned to it): a path PostgreSQL's user can reach, outside scratch_dir
+	// (0700). Without it the agent takes no WAL.
+	WALSocket string `yaml:"wal_socket"`
 
 	File string `yaml:"-"`
 }
@@ -53,7 +57,7 @@ func LoadAgentConfig(file string) (*AgentConfig, error) {
 	}
 	m := root.Content[0]
 	known := map[string]bool{"name": true, "controller": true, "ca_file": true, "nkey_file": true, "identity_file": true,
-		"scratch_dir": true, "restic": true, "pool": true, "concurrency": true, "heartbeat": true}
+		"scratch_dir": true, "restic": true, "pool": true, "concurrency": true, "heartbeat": true, "wal_socket": true}
 	var problems []string
 	at := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(m.Content); i += 2 {
@@ -118,6 +122,14 @@ func LoadAgentConfig(file string) (*AgentConfig, error) {
 		return filepath.Join(base, p)
 	}
 	c.CAFile, c.NKeyFile, c.IdentityFile, c.ScratchDir = abs(c.CAFile), abs(c.NKeyFile), abs(c.IdentityFile), abs(c.ScratchDir)
+	c.WALSocket = abs(c.WALSocket)
+	if rel, err := filepath.Rel(c.ScratchDir, c.WALSocket); c.WALSocket != "" && err == nil && !strings.HasPrefix(rel, "..") {
+		line, col := 1, 1
+		if k := at["wal_socket"]; k != nil {
+			line, col = k.Line, k.Column
+		}
+		return nil, fmt.Errorf("%s:%d:%d: wal_socket: %s is inside scratch_dir (0700): PostgreSQL's user could not reach it", file, line, col, c.WALSocket)
+	}
 	if strings.Contains(c.Restic.Binary, "/") {
 		c.Restic.Binary = abs(c.Restic.Binary)
 	}

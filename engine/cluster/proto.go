@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/engine/wal"
+	"github.com/cadang/cadang/targets/postgres"
 )
 
 // Names on the NATS server.
@@ -49,6 +51,9 @@ type Secret struct {
 	// earlier snapshot (targets.History, libvirt's incremental backups) passes over
 	// them, as the daemon's own runs do.
 	Unusable []string `json:"unusable,omitempty"`
+	// WAL asks the agent to store the WAL spool of the target (a postgres target in
+	// mode: continuous pinned to it) as one batch, instead of running the target.
+	WAL bool `json:"wal,omitempty"`
 }
 
 // Progress is what an agent says about a run while it runs (core NATS, not kept).
@@ -84,6 +89,17 @@ type Heartbeat struct {
 	Time     time.Time `json:"time"`
 	Running  []uint64  `json:"running"`
 	Capacity int       `json:"capacity"`
+	// WAL is the state of the agent's WAL spools, by target (agentwal.go).
+	WAL map[string]WALState `json:"wal,omitempty"`
+}
+
+// WALState is an agent's WAL spool of a target: what it holds and, when it is empty,
+// where the server's WAL ends (read at most once per archive interval), so that the
+// controller can tell an idle server from a broken archive.
+type WALState struct {
+	wal.State
+	Position *postgres.WALPosition `json:"position,omitempty"`
+	Asked    time.Time             `json:"asked,omitzero"` // when Position was read
 }
 
 // Site is the DRC a job writes to: its S3 credentials inline (no file names), or a

@@ -162,11 +162,16 @@ func (c *Config) validateTargetAgent(t *Target, path string, report func(path, m
 	if len(t.Hooks.Before) > 0 || len(t.Hooks.After) > 0 {
 		report(path+".hooks", "hooks do not run on agents yet: a target with agent: or agent_pool: takes none")
 	}
-	// A continuous target's log (postgres' WAL) is pushed to the controller's own
-	// socket (engine/wal), so its base backups stay on the controller too; dumps of
-	// postgres and mysql run on the agent.
+	// A continuous postgres target's WAL is pushed to its agent's wal_socket, into a
+	// spool on that host: one agent, never a pool. MariaDB's binlogs are read by the
+	// controller (engine/binlog.go), so its continuous mode stays there.
 	if s, ok := t.Spec.(interface{ Continuous() bool }); ok && s.Continuous() {
-		report(path+".postgres.mode", "continuous mode does not run on agents yet: its WAL is pushed to the controller's socket")
+		switch {
+		case t.Kind != "postgres":
+			report(path+"."+t.Kind+".mode", "continuous mode of "+t.Kind+" does not run on agents yet: its binlogs are read by the controller")
+		case t.AgentPool != "":
+			report(path+".agent_pool", "a continuous postgres target pushes its WAL to one agent: pin it with agent:, not agent_pool:")
+		}
 	}
 	if t.Agent != "" {
 		if _, ok := c.Cluster.Agent(t.Agent); !ok {

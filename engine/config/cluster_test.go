@@ -20,7 +20,8 @@ func TestClusterKeys(t *testing.T) {
 		"  - {name: b, agency: x, kind: files, agent_pool: hv, files: {paths: [/a]}}\n"+
 		"  - {name: c, agency: x, kind: postgres, agent: hyp-07, postgres: {database: d}}\n"+
 		"  - {name: d, agency: x, kind: mysql, agent_pool: hv, mysql: {database: d}}\n"+
-		"  - {name: e, agency: x, kind: libvirt, agent: hyp-07, libvirt: {domain: vm}}\n"))
+		"  - {name: e, agency: x, kind: libvirt, agent: hyp-07, libvirt: {domain: vm}}\n"+
+		"  - {name: f, agency: x, kind: postgres, agent: hyp-07, postgres: {database: d, mode: continuous}}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,8 @@ func TestClusterKeys(t *testing.T) {
 		{"unknown agent", "cluster:\n  listen: 127.0.0.1:4222\n" + agents + "targets: [{name: a, agency: x, kind: files, agent: hyp-08, files: {paths: [/a]}}]\n", `unknown agent "hyp-08"`},
 		{"agent without cluster", "targets: [{name: a, agency: x, kind: files, agent: hyp-07, files: {paths: [/a]}}]\n", "a target runs on an agent only with cluster:"},
 		{"empty pool", "cluster:\n  listen: 127.0.0.1:4222\n" + agents + "targets: [{name: a, agency: x, kind: files, agent_pool: db, files: {paths: [/a]}}]\n", `no agent in cluster.agents is in pool "db"`},
-		{"continuous postgres", "cluster:\n  listen: 127.0.0.1:4222\n" + agents + "targets: [{name: a, agency: x, kind: postgres, agent: hyp-07, postgres: {database: d, mode: continuous}}]\n", "postgres.mode: continuous mode does not run on agents yet"},
+		{"continuous postgres in a pool", "cluster:\n  listen: 127.0.0.1:4222\n" + agents + "targets: [{name: a, agency: x, kind: postgres, agent_pool: hv, postgres: {database: d, mode: continuous}}]\n", `target "a": agent_pool: a continuous postgres target pushes its WAL to one agent: pin it with agent:`},
+		{"continuous mysql", "cluster:\n  listen: 127.0.0.1:4222\n" + agents + "targets: [{name: a, agency: x, kind: mysql, agent: hyp-07, mysql: {database: d, mode: continuous}}]\n", "mysql.mode: continuous mode of mysql does not run on agents yet"},
 		{"libvirt in a pool", "cluster:\n  listen: 127.0.0.1:4222\n" + agents + "targets: [{name: a, agency: x, kind: libvirt, agent_pool: hv, libvirt: {domain: vm}}]\n", `target "a": agent_pool: a libvirt target runs on the agent of its hypervisor: pin it with agent:, not agent_pool:`},
 		{"hooks", "cluster:\n  listen: 127.0.0.1:4222\n" + agents + "targets: [{name: a, agency: x, kind: files, agent: hyp-07, hooks: {before: [[true]]}, files: {paths: [/a]}}]\n", "hooks do not run on agents yet"},
 	} {

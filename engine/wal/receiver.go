@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -40,6 +42,18 @@ type Receiver struct {
 	// reach the socket.
 	Allowed func(uid uint32) bool
 	Log     *slog.Logger
+}
+
+// PushUsers is who may push by default: root, the user of this process and the
+// postgres user (PostgreSQL runs archive_command as its own user).
+func PushUsers() func(uid uint32) bool {
+	allowed := map[uint32]bool{0: true, uint32(os.Getuid()): true}
+	if u, err := user.Lookup("postgres"); err == nil {
+		if uid, err := strconv.Atoi(u.Uid); err == nil {
+			allowed[uint32(uid)] = true
+		}
+	}
+	return func(uid uint32) bool { return allowed[uid] }
 }
 
 // Listen listens on path (mode 0666: who may push is Allowed's to say, by the peer's

@@ -175,3 +175,32 @@ func (s *Spool) Gaps(size int64) ([]Gap, error) {
 	}
 	return Gaps(last, names, size), nil
 }
+
+// State is what a spool holds, as an agent reports it to the controller in its
+// heartbeat (the controller decides from it when to store a batch and raises the
+// wal-gap alarm).
+type State struct {
+	Files        int    `json:"files"`
+	Bytes        int64  `json:"bytes"`
+	LastArchived string `json:"last_archived,omitempty"`
+	Gaps         []Gap  `json:"gaps,omitempty"`
+}
+
+// State reads the spool's state.
+func (s *Spool) State() (State, error) {
+	names, err := s.Names()
+	if err != nil {
+		return State{}, err
+	}
+	st := State{Files: len(names)}
+	for _, n := range names {
+		if fi, err := os.Stat(filepath.Join(s.Dir, n)); err == nil {
+			st.Bytes += fi.Size()
+		}
+	}
+	if st.LastArchived, err = s.LastArchived(); err != nil {
+		return State{}, err
+	}
+	st.Gaps = Gaps(st.LastArchived, names, s.SegmentSize())
+	return st, nil
+}

@@ -63,6 +63,15 @@ targets:
 		return len(agents) == 1 && agents[0].Up, r.String()
 	})
 
+	// The daemon's own socket refuses the target's WAL: spooled there, no batch would
+	// store it.
+	seg := filepath.Join(w.dir, "000000010000000000000001")
+	if err := os.WriteFile(seg, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := w.cadang("wal-push", "--socket", filepath.Join(w.stateDir, "wal", "push.sock"), "--target", "pg", seg); r.code == 0 || !strings.Contains(r.stderr, "runs on agent db-01") {
+		t.Errorf("wal-push of an agent's target to the daemon: %s", r)
+	}
 	if r := w.cadang("pg", "setup", "pg"); r.code != 2 || !strings.Contains(r.stderr, "runs on agent db-01: give --socket") {
 		t.Fatalf("pg setup of an agent's target without --socket: %s", r)
 	}

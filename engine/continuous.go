@@ -130,8 +130,13 @@ func (d *Daemon) startWAL(ctx context.Context) <-chan struct{} {
 	}
 	r := &wal.Receiver{Log: d.log, Allowed: wal.PushUsers(),
 		Spool: func(name string) (*wal.Spool, error) {
-			if _, _, err := d.continuousTarget(name); err != nil {
+			t, _, err := d.continuousTarget(name)
+			if err != nil {
 				return nil, err
+			}
+			if t.Cfg.Agent != "" {
+				// Spooled here it would never be stored: its batches are the agent's.
+				return nil, fmt.Errorf("target %q runs on agent %s: its WAL goes to that agent's wal_socket (cadang pg setup %s --socket)", name, t.Cfg.Agent, name)
 			}
 			return wal.Open(walSpoolDir(d.conf().cfg.StateDir, name))
 		}}

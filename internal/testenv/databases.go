@@ -412,7 +412,27 @@ func newMariaDBServer(t testing.TB, options ...string) *My {
 			}
 		}
 	}
-	dir, err := os.MkdirTemp("", "cadang-mariadb-")
+	dir := MySQLDir(t, "cadang-mariadb-")
+	data := filepath.Join(dir, "data")
+	install := exec.Command("mariadb-install-db", "--no-defaults", "--datadir="+data, "--user=mysql",
+		"--auth-root-authentication-method=socket", "--skip-test-db")
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
+	}
+	return startMariaDB(t, dir, data, options...)
+}
+
+// StartMariaDBOn starts a private mariadbd on an existing data directory (a restored
+// copy: owned by the mysql user), stopped at the end of the test.
+func StartMariaDBOn(t testing.TB, data string, options ...string) *My {
+	t.Helper()
+	return startMariaDB(t, MySQLDir(t, "cadang-mariadb-on-"), data, options...)
+}
+
+// MySQLDir is a new folder the mysql user owns, removed at the end of the test.
+func MySQLDir(t testing.TB, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,13 +446,13 @@ func newMariaDBServer(t testing.TB, options ...string) *My {
 	if err := os.Chown(dir, uid, gid); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// startMariaDB starts mariadbd on data, its socket, pid and log in dir.
+func startMariaDB(t testing.TB, dir, data string, options ...string) *My {
+	t.Helper()
 	m := &My{Host: "127.0.0.1", Port: FreePort(t), Socket: filepath.Join(dir, "mysqld.sock")}
-	data := filepath.Join(dir, "data")
-	install := exec.Command("mariadb-install-db", "--no-defaults", "--datadir="+data, "--user=mysql",
-		"--auth-root-authentication-method=socket", "--skip-test-db")
-	if out, err := install.CombinedOutput(); err != nil {
-		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
-	}
 	mariadbd := "/usr/sbin/mariadbd"
 	if p, err := exec.LookPath("mariadbd"); err == nil {
 		mariadbd = p

@@ -266,6 +266,13 @@ func snapshotIsArchive(r targets.Reader) bool {
 	return err == nil && strings.HasSuffix(f, ".tar")
 }
 
+// Counting wraps r to count the bytes a restore reads from the snapshot; n says how
+// many so far.
+func Counting(r targets.Reader) (cr targets.Reader, n func() int64) {
+	c := &countingReader{Reader: r}
+	return c, c.bytes.Load
+}
+
 // countingReader counts the bytes a restore reads from the snapshot.
 type countingReader struct {
 	targets.Reader

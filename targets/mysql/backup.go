@@ -72,6 +72,8 @@ type job struct {
 	// MasterData (mode: continuous) makes the dump record the binlog position it is
 	// consistent with (--master-data=2: a comment a restore reads).
 	MasterData bool `json:"master_data,omitempty"`
+	// Physical (method: physical) makes the job a mariadb-backup of the whole server.
+	Physical bool `json:"physical,omitempty"`
 }
 
 // Backup checks that the server answers, then streams the dump (or the archive of every
@@ -94,6 +96,9 @@ func (t *Target) Backup(ctx context.Context, w targets.Writer) (*targets.BackupR
 	srv, err := c.probe(ctx, t.cfg)
 	if err != nil {
 		return nil, err
+	}
+	if t.cfg.Method == MethodPhysical {
+		return t.physicalBackup(ctx, w, p, c, srv) // physical.go
 	}
 	tags := []string{dbdump.TagValue("server_version", srv.shortVersion())}
 	if t.cfg.Continuous() {
@@ -154,9 +159,12 @@ func stream(ctx context.Context, jobFile string, out io.Writer) error {
 	}
 	var notes []string
 	var err error
-	if j.All {
+	switch {
+	case j.Physical:
+		notes, err = j.physical(ctx, m, out) // physical.go
+	case j.All:
 		notes, err = j.dumpAll(ctx, m, out)
-	} else {
+	default:
 		notes, err = j.dump(ctx, m, dumpFile(j.Server.Databases[0].Name), out)
 	}
 	return dbdump.Finish(j.ResultFile, m, notes, err)

@@ -35,6 +35,11 @@ type Config struct {
 	// manifest has row counts only.
 	Checksums *bool `yaml:"checksums"`
 
+	// Method is how a full backup is taken: dump (default: mariadb-dump, SQL) or
+	// physical (mariadb-backup: a copy of the server's files, restored as a data
+	// directory; MariaDB only, the whole server: all: true, run on the server's host).
+	Method string `yaml:"method"`
+
 	// Mode is dump (default: every backup run is a mariadb-dump) or continuous: the
 	// backup run is still a dump (consistent with a binlog position, taken on the
 	// target's schedule, weekly by default), and the daemon archives the server's binary
@@ -87,6 +92,22 @@ func (c *Config) Validate(report func(field, msg string)) {
 	}
 	if c.BinDir != "" && !filepath.IsAbs(c.BinDir) {
 		report("bin_dir", fmt.Sprintf("%q must be an absolute path", c.BinDir))
+	}
+	switch c.Method {
+	case "", MethodDump:
+	case MethodPhysical:
+		switch {
+		case !c.All:
+			report("method", "a physical backup (mariadb-backup) copies the whole server: give all: true instead of database:")
+		case len(c.Exclude) > 0:
+			report("exclude", "a physical backup copies the whole server: exclude is for dumps")
+		case len(c.DumpOptions) > 0:
+			report("dump_options", "a physical backup runs mariadb-backup: dump_options are mariadb-dump's")
+		case c.Mode == ModeContinuous:
+			report("method", "mode: continuous takes dumps of one database; physical backups with the binary log (a whole server to a point in time) are not built yet")
+		}
+	default:
+		report("method", fmt.Sprintf("%q is not a method: dump or physical", c.Method))
 	}
 	dbdump.CheckMode(c.Mode, c.All, c.ArchiveInterval, "mode: continuous protects one database: give database: (its binary log is replayed into a new database)",
 		"", report)

@@ -37,6 +37,12 @@ func TestValidate(t *testing.T) {
 			`mode: "binlog" is not a mode: use dump or continuous`,
 			"dump_options[0]: cadang sets --master-data itself",
 		}},
+		{"physical", mysql.Config{All: true, Method: mysql.MethodPhysical}, nil},
+		{"physical of one database", mysql.Config{Database: "a", Method: mysql.MethodPhysical}, []string{
+			"method: a physical backup (mariadb-backup) copies the whole server: give all: true instead of database:"}},
+		{"physical with dump options", mysql.Config{All: true, Method: mysql.MethodPhysical, DumpOptions: []string{"--hex-blob"}}, []string{
+			"dump_options: a physical backup runs mariadb-backup: dump_options are mariadb-dump's"}},
+		{"unknown method", mysql.Config{Database: "a", Method: "xtrabackup"}, []string{`method: "xtrabackup" is not a method: dump or physical`}},
 		{"interval without continuous", mysql.Config{Database: "a", ArchiveInterval: time.Minute}, []string{"archive_interval: only with mode: continuous"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

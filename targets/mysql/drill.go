@@ -18,6 +18,9 @@ func (t *Target) DrillSteps(r targets.Reader, env *targets.DrillEnv) []targets.D
 	if t.cfg.Mode == ModeContinuous {
 		return t.pitrDrillSteps(r, env)
 	}
+	if f, err := dbdump.SnapshotFile(r); err == nil && IsPhysical(f) {
+		return t.physicalDrillSteps(r, env) // physicaldrill.go: a scratch server of its own
+	}
 	return dbdump.DrillSteps(drillKind{t}, r, env)
 }
 

@@ -31,6 +31,9 @@ func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.Rest
 	if err != nil {
 		return err
 	}
+	if IsPhysical(src) { // physical.go: a data directory
+		return t.restorePhysical(ctx, r, req, src)
+	}
 	if IsPITR(req) { // pitr.go: a dump and the binary log after it
 		return t.restorePITR(ctx, r, req, src)
 	}
@@ -65,6 +68,9 @@ func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.Rest
 // holds data is for Restore to find: it asks the server (a production database that was
 // lost may be restored under its own name).
 func (t *Target) CheckRestore(req targets.RestoreRequest) error {
+	if t.cfg.Method == MethodPhysical {
+		return t.checkPhysicalRequest(req)
+	}
 	if t.cfg.Continuous() && (req.Options[OptToTime] != "" || IsPITR(req)) {
 		_, err := t.checkPITR(req)
 		return err

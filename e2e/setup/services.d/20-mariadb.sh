@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# MariaDB for the mysql target kind's tests: installs it when missing, starts it when it
+# MariaDB for the mysql target kind's tests: installs it (and mariadb-backup) when missing, starts it when it
 # is not running, waits until it answers on its socket and on 127.0.0.1:3306. root
 # connects over the socket (unix_socket authentication, Debian's default) and creates the
 # tests' own databases and password users. Idempotent.
@@ -13,6 +13,11 @@ apt_get_install() {
 if ! command -v mariadbd >/dev/null && [ ! -x /usr/sbin/mariadbd ]; then
   log "installing mariadb-server"
   apt_get_install mariadb-server mariadb-client
+fi
+# mariadb-backup and mbstream: physical backups (mysql.method: physical).
+if ! command -v mariadb-backup >/dev/null || ! command -v mbstream >/dev/null; then
+  log "installing mariadb-backup"
+  apt_get_install mariadb-backup
 fi
 
 sock=/run/mysqld/mysqld.sock

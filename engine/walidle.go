@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/engine/cluster"
 	"github.com/cadang/cadang/engine/wal"
 	"github.com/cadang/cadang/targets/postgres"
 )
@@ -25,12 +26,6 @@ import (
 // (rpoNewest). The memory is the daemon's: after a restart the next check finds it
 // again.
 
-// walPositioner is what a continuous target's implementation tells of its server
-// (targets/postgres.Target).
-type walPositioner interface {
-	CurrentWAL(ctx context.Context) (postgres.WALPosition, error)
-}
-
 // walSeen is a server's WAL end as last read, and since when it has been there.
 type walSeen struct {
 	lsn   string
@@ -40,7 +35,7 @@ type walSeen struct {
 // checkWALIdle records that t is up to date if its server has written nothing that
 // matters since the last segment stored; the spool was empty.
 func (d *Daemon) checkWALIdle(t *target, spool *wal.Spool, iv time.Duration) {
-	p, ok := t.Impl.(walPositioner)
+	p, ok := t.Impl.(cluster.WALPositioner)
 	if !ok {
 		return
 	}
@@ -48,18 +43,13 @@ func (d *Daemon) checkWALIdle(t *target, spool *wal.Spool, iv time.Duration) {
 	if err != nil || last == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), max(iv, 10*time.Second))
-	defer cancel()
-	asked := time.Now()
-	pos, err := p.CurrentWAL(ctx)
+	pos, asked, ok, err := cluster.IdlePosition(context.Background(), spool, p, iv)
 	if err != nil {
 		d.log.Debug("WAL: the server's position not read", "target", t.Cfg.Name, "err", err)
-		return
 	}
-	if names, err := spool.Names(); err != nil || len(names) > 0 {
-		return // pushed meanwhile
+	if ok {
+		d.noteWALPosition(t.Cfg.Name, last, pos, asked, iv)
 	}
-	d.noteWALPosition(t.Cfg.Name, last, pos, asked, iv)
 }
 
 // noteWALPosition records that target is up to date at asked if its server's WAL

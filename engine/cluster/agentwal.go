@@ -124,9 +124,28 @@ func (a *Agent) walStates() map[string]WALState {
 	return out
 }
 
-// walPositioner is what a continuous target tells of its server.
-type walPositioner interface {
+// WALPositioner is what a continuous target's implementation tells of its server
+// (targets/postgres.Target).
+type WALPositioner interface {
 	CurrentWAL(ctx context.Context) (postgres.WALPosition, error)
+}
+
+// IdlePosition asks p's server where its WAL ends while spool is empty, for the idle
+// check (the daemon's, engine/walidle.go, and an agent's): ok is false when the spool
+// holds files, before the question or after it (pushed meanwhile); err is the
+// server's failure to answer.
+func IdlePosition(ctx context.Context, spool *wal.Spool, p WALPositioner, iv time.Duration) (pos postgres.WALPosition, asked time.Time, ok bool, err error) {
+	if names, err := spool.Names(); err != nil || len(names) > 0 {
+		return pos, asked, false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, max(iv, 10*time.Second))
+	defer cancel()
+	asked = time.Now()
+	if pos, err = p.CurrentWAL(ctx); err != nil {
+		return pos, asked, false, err
+	}
+	names, nerr := spool.Names()
+	return pos, asked, nerr == nil && len(names) == 0, nil
 }
 
 // watchWALPositions reads, once per archive interval, where the server of each
@@ -147,7 +166,7 @@ func (a *Agent) watchWALPositions(ctx context.Context) {
 				continue
 			}
 			iv, _ := postgres.IsContinuous(impl.spec)
-			p, ok := impl.t.(walPositioner)
+			p, ok := impl.t.(WALPositioner)
 			if !ok || time.Since(last[name]) < iv {
 				continue
 			}
@@ -157,21 +176,13 @@ func (a *Agent) watchWALPositions(ctx context.Context) {
 	}
 }
 
-func (a *Agent) readWALPosition(ctx context.Context, name string, p walPositioner, iv time.Duration) {
-	spool := &wal.Spool{Dir: filepath.Join(a.walDir(), name)}
-	if names, err := spool.Names(); err != nil || len(names) > 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, max(iv, 10*time.Second))
-	defer cancel()
-	asked := time.Now()
-	pos, err := p.CurrentWAL(ctx)
+func (a *Agent) readWALPosition(ctx context.Context, name string, p WALPositioner, iv time.Duration) {
+	pos, asked, ok, err := IdlePosition(ctx, &wal.Spool{Dir: filepath.Join(a.walDir(), name)}, p, iv)
 	if err != nil {
 		a.log.Debug("WAL: the server's position not read", "target", name, "err", err)
-		return
 	}
-	if names, err := spool.Names(); err != nil || len(names) > 0 {
-		return // pushed meanwhile
+	if !ok {
+		return
 	}
 	a.mu.Lock()
 	a.walPos[name] = walPosition{pos: pos, asked: asked}

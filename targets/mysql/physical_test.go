@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -182,17 +183,10 @@ CREATE TABLE kunjungan (id INT AUTO_INCREMENT PRIMARY KEY, waktu DATETIME(6)) EN
 
 func uid(t *testing.T, name string) int {
 	t.Helper()
-	out, err := os.ReadFile("/etc/passwd")
+	u, err := user.Lookup(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Split(line, ":")
-		if len(f) > 2 && f[0] == name {
-			n, _ := strconv.Atoi(f[2])
-			return n
-		}
-	}
-	t.Fatalf("no user %s", name)
-	return 0
+	n, _ := strconv.Atoi(u.Uid)
+	return n
 }

@@ -17,7 +17,7 @@ import (
 // removes its rows at production and its scratch folder.
 func drillMariaDBToPointInTime(t *testing.T, w *world, my *testenv.My, drc string) {
 	t.Helper()
-	tr := pointInTimeDrill(t, w, "my", drc, "binlog")
+	tr := pointInTimeDrill(t, w, "my", drc, "probe binlog restore verify-probe verify-checks cleanup")
 	checks := 0
 	for _, ch := range tr.Checks {
 		if strings.Contains(ch.Name.String(), "FROM items") && ch.Passed {
@@ -36,11 +36,11 @@ func drillMariaDBToPointInTime(t *testing.T, w *world, my *testenv.My, drc strin
 }
 
 // pointInTimeDrill drills the continuous target from drc and checks what every drill
-// to a point in time must show, whatever its log (logStep: wal, binlog): it passed at
-// that DRC in the steps of such a drill, its point-in-time check passed, it restored
+// to a point in time must show, whatever its log: it passed at that DRC in the steps
+// of such a drill (steps: the kind's, after snapshot and packs), its point-in-time check passed, it restored
 // bytes, its RPO is above zero, and it left no scratch folder. It returns the drill's
 // result.
-func pointInTimeDrill(t *testing.T, w *world, target, drc, logStep string) runbooks.TargetResult {
+func pointInTimeDrill(t *testing.T, w *world, target, drc, steps string) runbooks.TargetResult {
 	t.Helper()
 	start := time.Now()
 	r := w.must("drill", target, "--drc", drc, "--wait")
@@ -60,7 +60,7 @@ func pointInTimeDrill(t *testing.T, w *world, target, drc, logStep string) runbo
 	for _, s := range tr.Steps {
 		keys = append(keys, s.Key)
 	}
-	if got, want := strings.Join(keys, " "), "snapshot packs probe "+logStep+" restore verify-probe verify-checks cleanup"; got != want {
+	if got, want := strings.Join(keys, " "), "snapshot packs "+steps; got != want {
 		t.Errorf("drill steps: %s, want %s", got, want)
 	}
 	probe := false

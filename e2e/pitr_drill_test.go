@@ -16,7 +16,7 @@ import (
 // before T; then it removes its rows at production and its scratch folder.
 func drillToPointInTime(t *testing.T, w *world, c *testenv.ArchivingPG, drc string) {
 	t.Helper()
-	tr := pointInTimeDrill(t, w, "pg", drc, "wal") // binlog_drill_test.go
+	tr := pointInTimeDrill(t, w, "pg", drc, "probe wal restore verify-probe verify-checks cleanup") // binlog_drill_test.go
 	if n := c.Query(t, c.Port, "app", "SELECT count(*) FROM cadang_drill_probe"); n != "0" {
 		t.Errorf("%s probe rows left at production", n)
 	}

@@ -161,7 +161,7 @@ func (b binlogBatch) Backup(ctx context.Context, w targets.Writer) (*targets.Bac
 }
 
 func (binlogBatch) Restore(context.Context, targets.Reader, targets.RestoreRequest) error {
-	return errors.New("a binlog batch is replayed after its dump (cadang restore TARGET --to-time T --to mysql://…/NEWDB)")
+	return errors.New("a binlog batch is replayed after its dump (cadang restore TARGET --to-time T --to mysql://…/NEWDB, or --to DIR with method: physical)")
 }
 
 // chainRestarted resolves the wal-gap alarms of a continuous target (PostgreSQL or

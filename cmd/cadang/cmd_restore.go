@@ -34,7 +34,7 @@ func (o *RestoreOptions) AddFlags(f *pflag.FlagSet) {
 	f.BoolVar(&o.Force, "force", false, "allow a destination that already holds data")
 	f.StringVar(&o.Define, "define", "", "libvirt: also define a domain named `NAME` on the restored disks")
 	f.StringArrayVar(&o.Include, "include", nil, "files: restore only this `PATH` of the snapshot (and what is below it); repeatable (see cadang ls)")
-	f.StringVar(&o.ToTime, "to-time", "", "mode: continuous: recover to this `TIME` (\"2026-12-01 10:42:00+07\" or RFC 3339): postgres into the new data directory DEST, mysql into the new database DEST")
+	f.StringVar(&o.ToTime, "to-time", "", "mode: continuous: recover to this `TIME` (\"2026-12-01 10:42:00+07\" or RFC 3339): postgres into the new data directory DEST, mysql into the new database DEST (a data directory with method: physical)")
 	f.StringVar(&o.ToLSN, "to-lsn", "", "postgres, mode: continuous: recover to this `LSN` (e.g. 0/3000060)")
 	f.StringArrayVar(&o.Options, "option", nil, "a restore option of the target's kind, `KEY=VALUE` (postgres: no_owner=true, role=NAME; mysql: definer=drop); repeatable")
 }
@@ -59,13 +59,17 @@ port, then stops; the run's log says how to start it.
 A mysql target in mode: continuous restores to a point in time into a new database
 (DEST is mysql://host:port/NEWDB; one that exists is refused): the newest dump taken
 before --to-time is loaded, then the archived binary log replayed from the dump's
-position up to that second (or to its end without --to-time).`,
+position up to that second (or to its end without --to-time). With method: physical
+the whole server comes back: DEST is a new data directory, the newest physical backup
+taken before --to-time is prepared there and the binary log replayed into it by a
+scratch server of cadang's, then stopped; the run's log says how to start it.`,
 		Example: `  cadang restore portal-files --to /srv/restore/portal
   cadang restore portal-files --snapshot 3f2a9c1d --drc offsite --to /srv/restore/portal --force
   cadang restore portal-files --include /srv/portal/uploads --to /srv/restore/uploads
   cadang restore simpus-db --to postgres:///simpus_copy --option no_owner=true
   cadang restore simpus-pitr --to-time "2026-12-01 10:42:00+07" --to /srv/pg/simpus-1042
-  cadang restore arsip-db --to-time "2026-12-01 10:42:00+07" --to mysql://127.0.0.1:3306/arsip_1042`,
+  cadang restore arsip-db --to-time "2026-12-01 10:42:00+07" --to mysql://127.0.0.1:3306/arsip_1042
+  cadang restore mariadb-server --to-time "2026-12-01 10:42:00+07" --to /srv/mysql/data-1042`,
 		Args: usageArgs(func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 || opts.To == "" {
 				return errors.New("give a target and --to")

@@ -17,16 +17,19 @@ import (
 )
 
 // A restore of a continuously protected MariaDB target into a database (a mysql://
-// destination) without a snapshot id is a point-in-time restore: the newest good dump
+// destination; a folder for physical backups) without a snapshot id is a point-in-time
+// restore: the newest good dump (or physical backup)
 // taken before the time asked (or the newest of all), the binlog snapshots that hold
 // files from the one current when that dump started restored into a scratch folder,
 // and the target's own restore (targets/mysql) loads the dump into the new database and
 // replays the binary log from the dump's position up to the time.
 
-// isBinlogPITR reports whether a restore request is a point-in-time restore of t.
+// isBinlogPITR reports whether a restore request is a point-in-time restore of t: into
+// a database (a mysql:// destination), or with physical backups (method: physical)
+// into a folder, the whole server's data directory.
 func isBinlogPITR(t *Target, req api.RestoreRequest) bool {
 	_, ok := mysql.IsContinuous(t.Cfg.Spec)
-	return ok && (req.Snapshot == "" || req.Snapshot == "latest") && dbdump.IsURL(req.To)
+	return ok && (req.Snapshot == "" || req.Snapshot == "latest") && (dbdump.IsURL(req.To) || mysql.IsPhysicalSpec(t.Cfg.Spec))
 }
 
 // binlogRange reads a batch's tag, binlog=FIRST-LAST (file names may hold dashes

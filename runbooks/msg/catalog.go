@@ -80,6 +80,15 @@ var catalog = map[string]entry{
 		id: "Menghapus basis data sementara dan menghapus baris uji di produksi"},
 	"pitr.binlog.cleanup.done": {en: "{db} dropped; this drill's rows deleted from {table}",
 		id: "basis data {db} telah dihapus; baris uji ini telah dihapus dari {table}"},
+	// The same drill of a physical backup (method: physical): the whole server to T.
+	"pitr.binlog.physical.restore.title": {en: "Restore the physical backup into a scratch data directory and replay the binary log into it up to T",
+		id: "Memulihkan cadangan fisik ke direktori data sementara dan memutar ulang binary log ke dalamnya hingga waktu T"},
+	"pitr.binlog.physical.restore.done": {en: "data directory prepared ({bytes:bytes} of backup and binary log) and the binary log replayed up to {time}",
+		id: "direktori data telah disiapkan ({bytes:bytes} cadangan dan binary log) dan binary log diputar ulang hingga {time}"},
+	"pitr.binlog.physical.cleanup.title": {en: "Stop the scratch server, remove its data directory and delete the probe rows at production",
+		id: "Menghentikan server sementara, menghapus direktori datanya, dan menghapus baris uji di produksi"},
+	"pitr.binlog.physical.cleanup.done": {en: "scratch server stopped, data directory removed; this drill's rows deleted from {table}",
+		id: "server sementara telah dihentikan dan direktori datanya dihapus; baris uji ini telah dihapus dari {table}"},
 	"drill.scratch.title": {en: "Remove the drill's scratch folder", id: "Menghapus folder sementara uji"},
 	"drill.scratch.done":  {en: "scratch folder removed", id: "folder sementara telah dihapus"},
 
@@ -109,6 +118,7 @@ var catalog = map[string]entry{
 	"db.physical.start_failed":  {en: "the scratch server did not start: {err}", id: "server sementara gagal dijalankan: {err}"},
 	"db.physical.title":         {en: "Check the restored server's databases and tables", id: "Memeriksa basis data dan tabel pada server hasil pemulihan"},
 	"db.physical.check":         {en: "every database of the backup present, CHECK TABLE sound for each of its tables", id: "setiap basis data dari cadangan ada, dan CHECK TABLE menyatakan setiap tabelnya baik"},
+	"db.physical.check_pitr":    {en: "CHECK TABLE sound for every table of every database at T", id: "CHECK TABLE menyatakan setiap tabel dari setiap basis data pada waktu T dalam keadaan baik"},
 	"db.physical.ok":            {en: "{dbs} {dbs|database|databases}, {tables} {tables|table|tables} sound", id: "{dbs} basis data, {tables} tabel dalam keadaan baik"},
 	"db.physical.missing":       {en: "database {db} of the backup is missing", id: "basis data {db} dari cadangan tidak ada"},
 	"db.physical.bad_table":     {en: "table {table}: {status}", id: "tabel {table}: {status}"},

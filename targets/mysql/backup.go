@@ -97,9 +97,6 @@ func (t *Target) Backup(ctx context.Context, w targets.Writer) (*targets.BackupR
 	if err != nil {
 		return nil, err
 	}
-	if t.cfg.Method == MethodPhysical {
-		return t.physicalBackup(ctx, w, p, c, srv) // physical.go
-	}
 	tags := []string{dbdump.TagValue("server_version", srv.shortVersion())}
 	if t.cfg.Continuous() {
 		from, err := t.binlogStart(ctx, c)
@@ -107,6 +104,9 @@ func (t *Target) Backup(ctx context.Context, w targets.Writer) (*targets.BackupR
 			return nil, err
 		}
 		tags = append(tags, dbdump.TagValue(TagBinlogFrom, from))
+	}
+	if t.cfg.Method == MethodPhysical {
+		return t.physicalBackup(ctx, w, p, c, srv, tags) // physical.go
 	}
 	filename := allFile
 	if !t.cfg.All {

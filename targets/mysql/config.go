@@ -41,10 +41,12 @@ type Config struct {
 	Method string `yaml:"method"`
 
 	// Mode is dump (default: every backup run is a mariadb-dump) or continuous: the
-	// backup run is still a dump (consistent with a binlog position, taken on the
-	// target's schedule, weekly by default), and the daemon archives the server's binary
-	// log every ArchiveInterval, so that a restore can replay it to a point in time
-	// (docs/continuous.md). The server needs log_bin.
+	// backup run is still a full backup (a dump of one database, or with method:
+	// physical a copy of the whole server, consistent with a binlog position, taken on
+	// the target's schedule, weekly by default), and the daemon archives the server's
+	// binary log every ArchiveInterval, so that a restore can replay it to a point in
+	// time (docs/continuous.md). The server needs log_bin. With method: physical the
+	// target gives all: true and database: (where drills write their probe rows).
 	Mode string `yaml:"mode"`
 	// ArchiveInterval is, in continuous mode, how often the daemon closes the binary log
 	// (FLUSH BINARY LOGS) and stores the closed files as one snapshot: the RPO (default 1m).
@@ -75,7 +77,16 @@ var ownOptions = []string{
 // Validate reports problems through report(field, message). Messages never repeat a
 // dump option's value: it might be a password given by mistake.
 func (c *Config) Validate(report func(field, msg string)) {
+	physicalPITR := c.Method == MethodPhysical && c.Mode == ModeContinuous
 	switch {
+	case physicalPITR:
+		// The whole server is protected; database: is where drills write their probe rows.
+		if !c.All {
+			report("all", "method: physical in mode: continuous protects the whole server: give all: true")
+		}
+		if c.Database == "" {
+			report("database", "required with method: physical in mode: continuous: the database a drill writes its probe rows in (the whole server is protected)")
+		}
 	case c.All && c.Database != "":
 		report("database", "give either database or all: true, not both")
 	case !c.All && c.Database == "":
@@ -97,19 +108,17 @@ func (c *Config) Validate(report func(field, msg string)) {
 	case "", MethodDump:
 	case MethodPhysical:
 		switch {
-		case !c.All:
+		case !c.All && !physicalPITR:
 			report("method", "a physical backup (mariadb-backup) copies the whole server: give all: true instead of database:")
 		case len(c.Exclude) > 0:
 			report("exclude", "a physical backup copies the whole server: exclude is for dumps")
 		case len(c.DumpOptions) > 0:
 			report("dump_options", "a physical backup runs mariadb-backup: dump_options are mariadb-dump's")
-		case c.Mode == ModeContinuous:
-			report("method", "mode: continuous takes dumps of one database; physical backups with the binary log (a whole server to a point in time) are not built yet")
 		}
 	default:
 		report("method", fmt.Sprintf("%q is not a method: dump or physical", c.Method))
 	}
-	dbdump.CheckMode(c.Mode, c.All, c.ArchiveInterval, "mode: continuous protects one database: give database: (its binary log is replayed into a new database)",
+	dbdump.CheckMode(c.Mode, c.All && !physicalPITR, c.ArchiveInterval, "mode: continuous protects one database: give database: (its binary log is replayed into a new database)",
 		"", report)
 	for i, o := range c.DumpOptions {
 		name, _, _ := strings.Cut(o, "=")
@@ -155,6 +164,13 @@ func IsContinuous(spec any) (time.Duration, bool) {
 		return 0, false
 	}
 	return c.withDefaults().ArchiveInterval, true
+}
+
+// IsPhysicalSpec reports whether a target's configuration (the `mysql:` section) takes
+// physical backups: its restores go to a folder, a data directory.
+func IsPhysicalSpec(spec any) bool {
+	c, ok := spec.(*Config)
+	return ok && c.Method == MethodPhysical
 }
 
 func (c Config) checksums() bool { return c.Checksums == nil || *c.Checksums }

@@ -42,6 +42,13 @@ func TestValidate(t *testing.T) {
 			"method: a physical backup (mariadb-backup) copies the whole server: give all: true instead of database:"}},
 		{"physical with dump options", mysql.Config{All: true, Method: mysql.MethodPhysical, DumpOptions: []string{"--hex-blob"}}, []string{
 			"dump_options: a physical backup runs mariadb-backup: dump_options are mariadb-dump's"}},
+		{"physical continuous", mysql.Config{All: true, Database: "simpus", Method: mysql.MethodPhysical, Mode: mysql.ModeContinuous}, nil},
+		{"physical continuous without a probe database", mysql.Config{All: true, Method: mysql.MethodPhysical, Mode: mysql.ModeContinuous}, []string{
+			"database: required with method: physical in mode: continuous: the database a drill writes its probe rows in (the whole server is protected)"}},
+		{"physical continuous of one database", mysql.Config{Database: "a", Method: mysql.MethodPhysical, Mode: mysql.ModeContinuous, Exclude: []string{"b"}}, []string{
+			"all: method: physical in mode: continuous protects the whole server: give all: true",
+			"exclude: only with all: true",
+			"exclude: a physical backup copies the whole server: exclude is for dumps"}},
 		{"unknown method", mysql.Config{Database: "a", Method: "xtrabackup"}, []string{`method: "xtrabackup" is not a method: dump or physical`}},
 		{"interval without continuous", mysql.Config{Database: "a", ArchiveInterval: time.Minute}, []string{"archive_interval: only with mode: continuous"}},
 	} {

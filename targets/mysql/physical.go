@@ -44,11 +44,12 @@ const physicalFile = "mysql-physical.xbstream"
 func IsPhysical(file string) bool { return filepath.Base(file) == physicalFile }
 
 // physicalBackup streams a mariadb-backup of the whole server into one snapshot.
-func (t *Target) physicalBackup(ctx context.Context, w targets.Writer, p *dbdump.Private, c conn, srv server) (*targets.BackupResult, error) {
+// tags are the dump's (server_version, binlog_from in continuous mode).
+func (t *Target) physicalBackup(ctx context.Context, w targets.Writer, p *dbdump.Private, c conn, srv server, tags []string) (*targets.BackupResult, error) {
 	if !srv.mariadb() {
 		return nil, fmt.Errorf("target %s: method: physical needs MariaDB (mariadb-backup); the server is %s", t.name, srv.Version)
 	}
-	tags := []string{dbdump.TagValue("server_version", srv.shortVersion()), "method=" + MethodPhysical}
+	tags = append(tags, "method="+MethodPhysical)
 	j := job{Job: dbdump.Job{ResultFile: p.Dir + "/result.json"}, Conn: c, All: true, Server: srv, Physical: true}
 	w.Logger().Info("physical backup", "server", c.server(), "version", srv.Version, "databases", len(srv.Databases))
 	return dbdump.StreamBackup(ctx, w, p, "mysql", physicalFile, tags, j, j.ResultFile)
@@ -130,13 +131,26 @@ func cleanBackupLog(line string) string {
 
 // restorePhysical extracts a physical backup into the folder req.To and prepares it:
 // a data directory, owned by the mysql user when there is one and cadang runs as
-// root, that a mariadbd of the backup's version starts on.
+// root, that a mariadbd of the backup's version starts on. With the archived binary
+// log (a target in continuous mode), the log is replayed into it up to the time asked
+// (physicalpitr.go).
 func (t *Target) restorePhysical(ctx context.Context, r targets.Reader, req targets.RestoreRequest, src string) error {
+	if IsPITR(req) {
+		return t.restorePhysicalPITR(ctx, r, req, src)
+	}
 	if err := t.checkPhysicalRequest(req); err != nil {
 		return err
 	}
-	dest := req.To
-	if err := targets.PrepareDir(dest, req.Force); err != nil {
+	if err := t.preparePhysical(ctx, r, req.To, req.Force, src); err != nil {
+		return err
+	}
+	return ownedByMySQL(r, req.To)
+}
+
+// preparePhysical extracts the stream src of r into dest (refused if it holds
+// anything, unless force) and prepares it (mariadb-backup --prepare).
+func (t *Target) preparePhysical(ctx context.Context, r targets.Reader, dest string, force bool, src string) error {
+	if err := targets.PrepareDir(dest, force); err != nil {
 		return err
 	}
 	rc, err := r.Open(ctx, src)
@@ -164,6 +178,12 @@ func (t *Target) restorePhysical(ctx context.Context, r targets.Reader, req targ
 	if ok, _ := o.result(); !ok {
 		return errors.New("mariadb-backup --prepare ended without saying \"completed OK!\"")
 	}
+	return nil
+}
+
+// ownedByMySQL gives the restored data directory dest to the mysql user (when there
+// is one and cadang runs as root) and logs how to start a server on it.
+func ownedByMySQL(r targets.Reader, dest string) error {
 	owner := ""
 	if u, err := user.Lookup("mysql"); err == nil && os.Geteuid() == 0 {
 		uid, _ := strconv.Atoi(u.Uid)

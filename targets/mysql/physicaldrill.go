@@ -25,27 +25,41 @@ import (
 // at the end. No drill.server is used: the scratch server is the drill's own. It needs
 // mariadbd of the backup's version on the host that runs the drill.
 
-const startWait = 2 * time.Minute // for InnoDB's recovery of a large copy
-
 type physicalDrill struct {
-	t      *Target
-	r      targets.Reader
-	env    *targets.DrillEnv
-	data   string
-	socket string
-	srv    *exec.Cmd
-	exited chan struct{}
+	t    *Target
+	r    targets.Reader
+	env  *targets.DrillEnv
+	data string
+	srv  *scratchServer
+	pitr bool // a drill to a point in time: the databases are those of T, not of the backup
+}
+
+func (t *Target) newPhysicalDrill(r targets.Reader, env *targets.DrillEnv) *physicalDrill {
+	data := filepath.Join(env.Scratch, "data")
+	return &physicalDrill{t: t, r: r, env: env, data: data, srv: &scratchServer{binDir: t.cfg.BinDir, data: data, dir: env.Scratch}}
 }
 
 func (t *Target) physicalDrillSteps(r targets.Reader, env *targets.DrillEnv) []targets.DrillStep {
-	d := &physicalDrill{t: t, r: r, env: env, data: filepath.Join(env.Scratch, "data"), socket: filepath.Join(env.Scratch, "mysqld.sock")}
+	d := t.newPhysicalDrill(r, env)
 	return []targets.DrillStep{
 		{Key: "restore", Activity: msg.New("db.physical.restore.title"), Do: d.restore},
-		{Key: "start", Activity: msg.New("db.physical.start.title"), Timeout: startWait + 30*time.Second, Do: d.start},
-		{Key: "verify-tables", Activity: msg.New("db.physical.title"), Verify: true, Do: d.verify},
+		d.startStep(),
+		d.verifyStep(),
 		dbdump.ChecksStep(env, d.query),
-		{Key: "cleanup", Activity: msg.New("db.physical.cleanup.title"), Always: true, Do: d.cleanup},
+		d.cleanupStep(),
 	}
+}
+
+func (d *physicalDrill) startStep() targets.DrillStep {
+	return targets.DrillStep{Key: "start", Activity: msg.New("db.physical.start.title"), Timeout: startWait + 30*time.Second, Do: d.start}
+}
+
+func (d *physicalDrill) verifyStep() targets.DrillStep {
+	return targets.DrillStep{Key: "verify-tables", Activity: msg.New("db.physical.title"), Verify: true, Do: d.verify}
+}
+
+func (d *physicalDrill) cleanupStep() targets.DrillStep {
+	return targets.DrillStep{Key: "cleanup", Activity: msg.New("db.physical.cleanup.title"), Always: true, Do: d.cleanup}
 }
 
 func (d *physicalDrill) restore(ctx context.Context) (msg.Message, error) {
@@ -61,11 +75,41 @@ func (d *physicalDrill) restore(ctx context.Context) (msg.Message, error) {
 	return msg.New("db.physical.restore.done", "bytes", n()), nil
 }
 
+func (d *physicalDrill) start(ctx context.Context) (msg.Message, error) {
+	version, err := d.srv.start(ctx)
+	if err != nil {
+		return msg.Message{}, msg.Fail("db.physical.start_failed", "err", err.Error())
+	}
+	return msg.New("db.physical.started", "version", version), nil
+}
+
+// query runs sql on the scratch server.
+func (d *physicalDrill) query(ctx context.Context, sql string) ([]string, error) {
+	return d.srv.query(ctx, "", sql)
+}
+
+// scratchServer is a mariadbd of cadang's own on a prepared data directory: no network,
+// its socket, pid file and log in the private folder dir, --skip-grant-tables (no
+// account of production is needed), no binary log. It needs mariadbd of the data
+// directory's version on the host.
+type scratchServer struct {
+	binDir    string // the target's bin_dir
+	data, dir string
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	err       error // how it exited, once exited is closed
+}
+
+const startWait = 2 * time.Minute // for InnoDB's recovery of a large copy
+
+func (s *scratchServer) socket() string  { return filepath.Join(s.dir, "mysqld.sock") }
+func (s *scratchServer) logFile() string { return filepath.Join(s.dir, "mysqld.err") }
+
 // mariadbd finds the server binary: bin_dir, PATH, /usr/sbin.
-func (d *physicalDrill) mariadbd() string {
+func (s *scratchServer) mariadbd() string {
 	candidates := []string{"mariadbd", "/usr/sbin/mariadbd"}
-	if d.t.cfg.BinDir != "" {
-		candidates = append([]string{filepath.Join(d.t.cfg.BinDir, "mariadbd")}, candidates...)
+	if s.binDir != "" {
+		candidates = append([]string{filepath.Join(s.binDir, "mariadbd")}, candidates...)
 	}
 	for _, p := range candidates {
 		if path, err := exec.LookPath(p); err == nil {
@@ -75,38 +119,71 @@ func (d *physicalDrill) mariadbd() string {
 	return "/usr/sbin/mariadbd"
 }
 
-func (d *physicalDrill) start(ctx context.Context) (msg.Message, error) {
+// start starts the server and waits until it answers; it returns its version.
+func (s *scratchServer) start(ctx context.Context) (string, error) {
 	user := "mysql"
 	if os.Geteuid() == 0 {
-		user = "root" // the scratch folder is root's (0700)
+		user = "root" // the private folder is root's (0700)
 	}
-	logFile := filepath.Join(d.env.Scratch, "mysqld.err")
-	d.srv = exec.Command(d.mariadbd(), "--no-defaults", "--datadir="+d.data, "--socket="+d.socket, "--skip-networking",
-		"--skip-grant-tables", "--user="+user, "--pid-file="+filepath.Join(d.env.Scratch, "mysqld.pid"), "--log-error="+logFile,
+	s.cmd = exec.Command(s.mariadbd(), "--no-defaults", "--datadir="+s.data, "--socket="+s.socket(), "--skip-networking",
+		"--skip-grant-tables", "--user="+user, "--pid-file="+filepath.Join(s.dir, "mysqld.pid"), "--log-error="+s.logFile(),
 		"--innodb-buffer-pool-size=128M", "--skip-log-bin")
-	d.srv.Env = dbdump.BaseEnv()
-	if err := d.srv.Start(); err != nil {
-		return msg.Message{}, msg.Fail("db.physical.start_failed", "err", err.Error())
+	s.cmd.Env = dbdump.BaseEnv()
+	if err := s.cmd.Start(); err != nil {
+		return "", err
 	}
-	d.exited = make(chan struct{})
-	go func() { _ = d.srv.Wait(); close(d.exited) }()
+	s.exited = make(chan struct{})
+	go func() { s.err = s.cmd.Wait(); close(s.exited) }()
 	deadline := time.Now().Add(startWait)
 	for {
-		lines, err := d.query(ctx, "SELECT VERSION();")
+		lines, err := s.query(ctx, "", "SELECT VERSION();")
 		if err == nil && len(lines) == 1 {
-			return msg.New("db.physical.started", "version", lines[0]), nil
+			return lines[0], nil
 		}
 		select {
-		case <-d.exited:
-			return msg.Message{}, msg.Fail("db.physical.start_failed", "err", lastError(logFile))
+		case <-s.exited:
+			return "", errors.New(lastError(s.logFile()))
 		case <-ctx.Done():
-			return msg.Message{}, ctx.Err()
+			return "", ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return msg.Message{}, msg.Fail("db.physical.start_failed", "err", fmt.Sprintf("no answer on its socket within %s", startWait))
+			return "", fmt.Errorf("no answer on its socket within %s", startWait)
 		}
 	}
+}
+
+// conn is a connection to the server, as root over its socket.
+func (s *scratchServer) conn() conn { return conn{BinDir: s.binDir, Host: s.socket(), User: "root"} }
+
+// query runs sql on the server, in database db (none if "").
+func (s *scratchServer) query(ctx context.Context, db, sql string) ([]string, error) {
+	sess, err := s.conn().session(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	return sess.Query(ctx, sql)
+}
+
+// stop stops the server (SIGTERM: a clean shutdown, InnoDB's pages written) and waits
+// for it; after a minute it is killed, and that is an error.
+func (s *scratchServer) stop() error {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return nil
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(time.Minute):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+		return errors.New("the scratch server did not stop within a minute and was killed")
+	}
+	if s.err != nil {
+		return fmt.Errorf("the scratch server: %v (%s)", s.err, lastError(s.logFile()))
+	}
+	return nil
 }
 
 // lastError is the last [ERROR] line of the server's log.
@@ -121,19 +198,11 @@ func lastError(file string) string {
 	return last
 }
 
-// query runs sql on the scratch server.
-func (d *physicalDrill) query(ctx context.Context, sql string) ([]string, error) {
-	c := conn{BinDir: d.t.cfg.BinDir, Host: d.socket, User: "root"}
-	s, err := c.session(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	return s.Query(ctx, sql)
-}
-
 func (d *physicalDrill) verify(ctx context.Context) (msg.Message, error) {
 	check := msg.New("db.physical.check")
+	if d.pitr {
+		check = msg.New("db.physical.check_pitr")
+	}
 	fail := func(found msg.Message) (msg.Message, error) {
 		d.env.Check(targets.DrillCheck{What: check, Passed: false, Found: found})
 		return msg.Message{}, &msg.Error{Msg: found}
@@ -142,7 +211,7 @@ func (d *physicalDrill) verify(ctx context.Context) (msg.Message, error) {
 	if err := jsonManifest(d.env.Manifest, &m); err != nil {
 		return fail(msg.New("db.manifest.none"))
 	}
-	present, err := d.query(ctx, "SHOW DATABASES;")
+	present, err := d.query(ctx, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ('information_schema', 'performance_schema', 'sys', 'mysql') ORDER BY 1;")
 	if err != nil {
 		return msg.Message{}, err
 	}
@@ -150,8 +219,17 @@ func (d *physicalDrill) verify(ctx context.Context) (msg.Message, error) {
 	for _, db := range present {
 		have[db] = true
 	}
+	dbs := m.Databases
+	if d.pitr {
+		// At T the server holds what the binary log made of the backup's databases: a
+		// database dropped since the backup is gone, one created since is there.
+		dbs = nil
+		for _, name := range present {
+			dbs = append(dbs, dbdump.Database{Name: name})
+		}
+	}
 	tables := 0
-	for _, db := range m.Databases {
+	for _, db := range dbs {
 		if !have[db.Name] {
 			return fail(msg.New("db.physical.missing", "db", db.Name))
 		}
@@ -176,21 +254,13 @@ func (d *physicalDrill) verify(ctx context.Context) (msg.Message, error) {
 			tables++
 		}
 	}
-	found := msg.New("db.physical.ok", "dbs", len(m.Databases), "tables", tables)
+	found := msg.New("db.physical.ok", "dbs", len(dbs), "tables", tables)
 	d.env.Check(targets.DrillCheck{What: check, Passed: true, Found: found})
 	return found, nil
 }
 
 func (d *physicalDrill) cleanup(context.Context) (msg.Message, error) {
-	if d.srv != nil && d.srv.Process != nil {
-		_ = d.srv.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-d.exited:
-		case <-time.After(time.Minute):
-			_ = d.srv.Process.Kill()
-			<-d.exited
-		}
-	}
+	_ = d.srv.stop() // the copy is removed whatever its state
 	if err := os.RemoveAll(d.data); err != nil {
 		return msg.Message{}, err
 	}

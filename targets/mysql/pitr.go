@@ -47,21 +47,9 @@ func IsPITR(req targets.RestoreRequest) bool { return req.Options[OptBinlogDir] 
 // checkPITR checks the options and the destination of a point-in-time restore, and
 // returns the time to stop at (zero: the end of the archive).
 func (t *Target) checkPITR(req targets.RestoreRequest) (time.Time, error) {
-	var until time.Time
-	for k, v := range req.Options {
-		switch k {
-		case OptBinlogDir:
-			if !filepath.IsAbs(v) {
-				return until, fmt.Errorf("%s %q must be an absolute path", k, v)
-			}
-		case OptToTime:
-			var err error
-			if until, err = ParseTime(v); err != nil {
-				return until, err
-			}
-		default:
-			return until, fmt.Errorf("unknown option %q for a point-in-time restore (use %s, %s)", k, OptBinlogDir, OptToTime)
-		}
+	until, err := pitrOptions(req.Options)
+	if err != nil {
+		return until, err
 	}
 	if !dbdump.IsURL(req.To) {
 		return until, fmt.Errorf("a point-in-time restore replays the binary log into a new database: give mysql://host:port/NEWDB, not %q", req.To)
@@ -77,6 +65,28 @@ func (t *Target) checkPITR(req targets.RestoreRequest) (time.Time, error) {
 		return until, fmt.Errorf("restore destination %s names no database: use mysql://host:port/NEWDB", redacted(req.To))
 	}
 	return until, checkName(db)
+}
+
+// pitrOptions checks the options of a point-in-time restore and returns the time to
+// stop at (zero: the end of the archive).
+func pitrOptions(opts map[string]string) (time.Time, error) {
+	var until time.Time
+	for k, v := range opts {
+		switch k {
+		case OptBinlogDir:
+			if !filepath.IsAbs(v) {
+				return until, fmt.Errorf("%s %q must be an absolute path", k, v)
+			}
+		case OptToTime:
+			var err error
+			if until, err = ParseTime(v); err != nil {
+				return until, err
+			}
+		default:
+			return until, fmt.Errorf("unknown option %q for a point-in-time restore (use %s, %s)", k, OptBinlogDir, OptToTime)
+		}
+	}
+	return until, nil
 }
 
 // changeMaster is the line --master-data=2 writes near the top of a dump.
@@ -194,18 +204,9 @@ func (t *Target) restorePITR(ctx context.Context, r targets.Reader, req targets.
 		return err
 	}
 	dir := req.Options[OptBinlogDir]
-	chain, gap, err := binlogChain(dir, file)
+	chain, err := replayChain(dir, file, until)
 	if err != nil {
 		return err
-	}
-	if gap != nil {
-		end, err := lastEventTime(filepath.Join(dir, chain[len(chain)-1]))
-		if err != nil {
-			return err
-		}
-		if until.IsZero() || until.After(end) {
-			return fmt.Errorf("%s: the binary log cannot be replayed past %s (%s)", gap, chain[len(chain)-1], end.UTC().Format(time.RFC3339))
-		}
 	}
 	c, db, p, err := t.openURL(req.To)
 	if err != nil {
@@ -231,20 +232,12 @@ func (t *Target) restorePITR(ctx context.Context, r targets.Reader, req targets.
 		return err
 	}
 	// mariadb-binlog filters on the database's name in the log, then renames it.
-	args := []string{"--start-position=" + strconv.FormatInt(pos, 10), "--database=" + orig}
+	filter := []string{"--database=" + orig}
 	if orig != db {
-		args = append(args, "--rewrite-db="+orig+"->"+db)
-	}
-	if !until.IsZero() {
-		// The tool reads the time in its own zone (TZ=UTC below); events carry whole
-		// seconds, so the replay stops before the first event of until's second.
-		args = append(args, "--stop-datetime="+until.UTC().Format("2006-01-02 15:04:05"))
-	}
-	for _, n := range chain {
-		args = append(args, filepath.Join(dir, n))
+		filter = append(filter, "--rewrite-db="+orig+"->"+db)
 	}
 	log.Info("replaying the binary log", "database", db, "files", len(chain), "first", chain[0], "last", chain[len(chain)-1], "until", req.Options[OptToTime])
-	if err := rs.replay(ctx, db, args); err != nil {
+	if err := rs.replay(ctx, db, replayArgs(dir, chain, pos, until, filter...), ""); err != nil {
 		// The half-replayed database is not what was asked for.
 		if s, serr := c.session(context.WithoutCancel(ctx), ""); serr == nil {
 			_, _ = s.Query(context.WithoutCancel(ctx), "DROP DATABASE IF EXISTS "+sqlIdent(db)+";")
@@ -255,8 +248,44 @@ func (t *Target) restorePITR(ctx context.Context, r targets.Reader, req targets.
 	return nil
 }
 
-// replay pipes `mariadb-binlog ARGS` into the client, on database db.
-func (rs *restorer) replay(ctx context.Context, db string, args []string) error {
+// replayChain is the chain of archived files in dir a replay from file up to until
+// (zero: the end of the archive) reads; a hole in the chain before until fails it,
+// naming the missing file.
+func replayChain(dir, file string, until time.Time) ([]string, error) {
+	chain, gap, err := binlogChain(dir, file)
+	if err != nil {
+		return nil, err
+	}
+	if gap != nil {
+		end, err := lastEventTime(filepath.Join(dir, chain[len(chain)-1]))
+		if err != nil {
+			return nil, err
+		}
+		if until.IsZero() || until.After(end) {
+			return nil, fmt.Errorf("%s: the binary log cannot be replayed past %s (%s)", gap, chain[len(chain)-1], end.UTC().Format(time.RFC3339))
+		}
+	}
+	return chain, nil
+}
+
+// replayArgs are mariadb-binlog's arguments to replay chain (files in dir) from pos in
+// its first file up to until (zero: to its end), with the filter options given.
+func replayArgs(dir string, chain []string, pos int64, until time.Time, filter ...string) []string {
+	args := append([]string{"--start-position=" + strconv.FormatInt(pos, 10)}, filter...)
+	if !until.IsZero() {
+		// The tool reads the time in its own zone (TZ=UTC in replay); events carry whole
+		// seconds, so the replay stops before the first event of until's second.
+		args = append(args, "--stop-datetime="+until.UTC().Format("2006-01-02 15:04:05"))
+	}
+	for _, n := range chain {
+		args = append(args, filepath.Join(dir, n))
+	}
+	return args
+}
+
+// replay pipes `mariadb-binlog ARGS` into the client, on database db, after the SQL
+// prelude (if any).
+func (rs *restorer) replay(ctx context.Context, db string, args []string, prelude string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
@@ -270,7 +299,11 @@ func (rs *restorer) replay(ctx context.Context, db string, args []string) error 
 		_, err := run.Wait()
 		pw.CloseWithError(err)
 	}()
-	err = rs.load(ctx, db, pr)
+	var in io.Reader = pr
+	if prelude != "" {
+		in = io.MultiReader(strings.NewReader(prelude), pr)
+	}
+	err = rs.load(ctx, db, in)
 	pr.Close()
 	if _, werr := run.Wait(); werr != nil && (err == nil || errors.Is(err, io.ErrClosedPipe)) {
 		return werr

@@ -41,7 +41,10 @@ type pitrDrill struct {
 	r       targets.Reader
 	file    string // the binlog file that holds the row after T
 	to      string // the scratch database's URL
-	created bool   // the scratch database may exist
+	created bool   // the scratch database (the scratch data directory) may exist
+	// phys is, for a physical backup (method: physical), the scratch server the copy
+	// replayed up to T starts as (physicaldrill.go): no drill.server is used.
+	phys *physicalDrill
 }
 
 func (t *Target) pitrDrillSteps(r targets.Reader, env *targets.DrillEnv) []targets.DrillStep {
@@ -49,7 +52,25 @@ func (t *Target) pitrDrillSteps(r targets.Reader, env *targets.DrillEnv) []targe
 	d.PITRDrill = dbdump.PITRDrill{Env: env, LogKey: "binlog", LogTitle: msg.New("pitr.binlog.title"),
 		RestoreTitle: msg.New("pitr.binlog.restore.title"), CleanupTitle: msg.New("pitr.binlog.cleanup.title"),
 		Probe: d.probe, Log: d.binlog, Restore: d.restore, Query: d.query, Cleanup: d.cleanup}
-	return d.Steps()
+	if t.cfg.Method != MethodPhysical {
+		return d.Steps()
+	}
+	// The whole server to T: the copy prepared and replayed up to T, then started for
+	// the probe's verification, CHECK TABLE of every table and drill.checks.
+	d.phys = t.newPhysicalDrill(r, env)
+	d.phys.pitr = true
+	d.RestoreTitle, d.CleanupTitle = msg.New("pitr.binlog.physical.restore.title"), msg.New("pitr.binlog.physical.cleanup.title")
+	var steps []targets.DrillStep
+	for _, st := range d.Steps() {
+		steps = append(steps, st)
+		switch st.Key {
+		case "restore":
+			steps = append(steps, d.phys.startStep())
+		case "verify-probe":
+			steps = append(steps, d.phys.verifyStep())
+		}
+	}
+	return steps
 }
 
 // production runs sqls one after the other in a session on the target's database at
@@ -82,14 +103,17 @@ func (d *pitrDrill) probe(ctx context.Context) (msg.Message, error) {
 	if d.Env.WAL == nil {
 		return msg.Message{}, errors.New("no archived binary log was given to the drill")
 	}
-	// Where the drill restores is checked before anything is written at production.
-	k := drillKind{d.t}
-	var err error
-	if d.to, err = dbdump.DrillURL(k.Scheme(), d.Env, d.Env.Name); err != nil {
-		return msg.Message{}, err
-	}
-	if err := dbdump.CheckNotProduction(ctx, k, d.Env); err != nil {
-		return msg.Message{}, err
+	// Where the drill restores is checked before anything is written at production
+	// (a physical copy goes to the drill's own scratch server).
+	if d.phys == nil {
+		k := drillKind{d.t}
+		var err error
+		if d.to, err = dbdump.DrillURL(k.Scheme(), d.Env, d.Env.Name); err != nil {
+			return msg.Message{}, err
+		}
+		if err := dbdump.CheckNotProduction(ctx, k, d.Env); err != nil {
+			return msg.Message{}, err
+		}
 	}
 	d.NewToken()
 	d.Probed = true
@@ -138,6 +162,16 @@ func (d *pitrDrill) binlog(ctx context.Context) (msg.Message, error) {
 }
 
 func (d *pitrDrill) restore(ctx context.Context) (msg.Message, error) {
+	if d.phys != nil {
+		d.created = true
+		if err := d.t.Restore(ctx, d.r, targets.RestoreRequest{To: d.phys.data, Options: map[string]string{
+			OptBinlogDir: d.binlogDir(), OptToTime: d.At.Format(time.RFC3339Nano)}}); err != nil {
+			return msg.Message{}, err
+		}
+		n := d.restoredBytes(ctx)
+		d.Env.Restored(n)
+		return msg.New("pitr.binlog.physical.restore.done", "bytes", n, "time", d.At.Format("2006-01-02 15:04:05Z07:00")), nil
+	}
 	if d.to == "" {
 		return msg.Message{}, errors.New("the probe did not choose where the drill restores")
 	}
@@ -181,6 +215,9 @@ func (d *pitrDrill) query(ctx context.Context, sql string) ([]string, error) {
 	if !d.created {
 		return nil, errors.New("the scratch database was not restored")
 	}
+	if d.phys != nil {
+		return d.phys.srv.query(ctx, d.t.cfg.Database, sql)
+	}
 	return drillKind{d.t}.Query(ctx, d.to, sql)
 }
 
@@ -188,18 +225,38 @@ func (d *pitrDrill) cleanup(ctx context.Context) (msg.Message, error) {
 	if !d.created && !d.Probed {
 		return msg.New("pitr.cleanup.nothing"), nil
 	}
-	k := drillKind{d.t}
+	done := msg.New("pitr.binlog.cleanup.done", "db", d.Env.Name, "table", dbdump.ProbeTable)
+	if d.phys != nil {
+		// The probe rows go whatever became of the scratch copy.
+		_, err := d.phys.cleanup(ctx)
+		if d.Probed {
+			err = errors.Join(err, d.deleteProbe(ctx))
+		}
+		if err != nil {
+			return msg.Message{}, err
+		}
+		return msg.New("pitr.binlog.physical.cleanup.done", "table", dbdump.ProbeTable), nil
+	}
 	if d.created {
+		k := drillKind{d.t}
 		server, _ := dbdump.DrillURL(k.Scheme(), d.Env, "")
 		if _, err := k.Query(ctx, server, k.DropSQL(d.Env.Name)); err != nil {
 			return msg.Message{}, err
 		}
 	}
 	if d.Probed {
-		_, err := d.production(ctx, `DELETE FROM `+dbdump.ProbeTable+` WHERE token LIKE `+sqlString(d.Token+"-%")+`;`)
-		if err != nil && !strings.Contains(err.Error(), "doesn't exist") {
+		if err := d.deleteProbe(ctx); err != nil {
 			return msg.Message{}, err
 		}
 	}
-	return msg.New("pitr.binlog.cleanup.done", "db", d.Env.Name, "table", dbdump.ProbeTable), nil
+	return done, nil
+}
+
+// deleteProbe deletes this drill's rows at production.
+func (d *pitrDrill) deleteProbe(ctx context.Context) error {
+	_, err := d.production(ctx, `DELETE FROM `+dbdump.ProbeTable+` WHERE token LIKE `+sqlString(d.Token+"-%")+`;`)
+	if err != nil && !strings.Contains(err.Error(), "doesn't exist") {
+		return err
+	}
+	return nil
 }

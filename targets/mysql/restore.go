@@ -68,10 +68,14 @@ func (t *Target) Restore(ctx context.Context, r targets.Reader, req targets.Rest
 // holds data is for Restore to find: it asks the server (a production database that was
 // lost may be restored under its own name).
 func (t *Target) CheckRestore(req targets.RestoreRequest) error {
-	if t.cfg.Method == MethodPhysical {
+	pitr := t.cfg.Continuous() && (req.Options[OptToTime] != "" || IsPITR(req))
+	switch {
+	case t.cfg.Method == MethodPhysical && pitr:
+		_, err := t.checkPhysicalPITR(req)
+		return err
+	case t.cfg.Method == MethodPhysical:
 		return t.checkPhysicalRequest(req)
-	}
-	if t.cfg.Continuous() && (req.Options[OptToTime] != "" || IsPITR(req)) {
+	case pitr:
 		_, err := t.checkPITR(req)
 		return err
 	}

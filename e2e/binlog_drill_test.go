@@ -42,6 +42,10 @@ func drillMariaDBToPointInTime(t *testing.T, w *world, my *testenv.My, drc strin
 // result.
 func pointInTimeDrill(t *testing.T, w *world, target, drc, steps string) runbooks.TargetResult {
 	t.Helper()
+	// The base backup must be at the DRC before the drill picks it (a secondary gets it
+	// by replication, which a loaded machine may not have finished); the drill itself
+	// waits for the log of its probe rows.
+	w.must("drc", "sync", "--wait")
 	start := time.Now()
 	r := w.must("drill", target, "--drc", drc, "--wait")
 	t.Logf("drill of %s to a point in time at %s took %s", target, drc, time.Since(start).Round(time.Millisecond))

@@ -2,15 +2,12 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/cadang/cadang/internal/testenv"
-	"github.com/cadang/cadang/targets/mysql"
 )
 
 // TestMariaDBPhysicalPointInTime: a whole MariaDB server to a point in time (method:
@@ -49,27 +46,7 @@ targets:
 		t.Fatalf("physical backup: %s", r)
 	}
 
-	insert := func(from, to int) {
-		for i := from; i <= to; i++ {
-			my.Exec(t, "app", fmt.Sprintf("INSERT INTO items VALUES (%d)", i))
-		}
-	}
-	spool := filepath.Join(w.stateDir, "binlog", "spool", "whole")
-	archived := func() {
-		t.Helper()
-		current := strings.Fields(my.Query(t, "", "SHOW MASTER STATUS"))[0]
-		deadline := time.Now().Add(time.Minute)
-		for {
-			b, _ := os.ReadFile(filepath.Join(spool, ".last-archived"))
-			if last := strings.TrimSpace(string(b)); last != "" && !mysql.BinlogLess(last, current) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("binlog file %s not archived (last archived %q):\n%s", current, b, w.log())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	insert := func(from, to int) { insertItems(t, my, from, to) }
 	insert(1, 30)
 	my.Exec(t, "", "CREATE USER late_user@'%' IDENTIFIED BY 'late-secret'; CREATE DATABASE arsip; CREATE TABLE arsip.surat (id int PRIMARY KEY); INSERT INTO arsip.surat VALUES (7)")
 	time.Sleep(1100 * time.Millisecond) // binlog events carry whole seconds
@@ -77,7 +54,7 @@ targets:
 	time.Sleep(1100 * time.Millisecond)
 	insert(31, 60)
 	my.Exec(t, "", "INSERT INTO arsip.surat VALUES (8)")
-	archived()
+	binlogArchived(t, w, my, "whole")
 
 	// A drill from the off-site DRC: the copy replayed to T on a scratch server.
 	tr := pointInTimeDrill(t, w, "whole", "offsite", "probe binlog restore start verify-probe verify-tables verify-checks cleanup")

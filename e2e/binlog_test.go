@@ -52,28 +52,9 @@ targets:
 		t.Fatalf("dump: %s", r)
 	}
 
-	insert := func(from, to int) {
-		for i := from; i <= to; i++ {
-			my.Exec(t, "app", fmt.Sprintf("INSERT INTO items VALUES (%d)", i))
-		}
-	}
+	insert := func(from, to int) { insertItems(t, my, from, to) }
 	spool := filepath.Join(w.stateDir, "binlog", "spool", "my")
-	// archived waits until the file current now is closed and recorded in a snapshot.
-	archived := func() {
-		t.Helper()
-		current := strings.Fields(my.Query(t, "", "SHOW MASTER STATUS"))[0]
-		deadline := time.Now().Add(time.Minute)
-		for {
-			b, _ := os.ReadFile(filepath.Join(spool, ".last-archived"))
-			if last := strings.TrimSpace(string(b)); last != "" && !mysql.BinlogLess(last, current) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("binlog file %s not archived (last archived %q):\n%s", current, b, w.log())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	archived := func() { binlogArchived(t, w, my, "my") }
 	insert(1, 30)
 	time.Sleep(1100 * time.Millisecond) // binlog events carry whole seconds
 	at := my.Query(t, "", "SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%d %H:%i:%s.%f+00')")
@@ -153,5 +134,32 @@ targets:
 	}
 	if _, body := w.get("/v1/alarms"); strings.Contains(body, "binlog file "+missing) {
 		t.Errorf("the hole's alarm stays after a new dump: %s", body)
+	}
+}
+
+// insertItems inserts the rows from..to into app.items, one statement each.
+func insertItems(t *testing.T, my *testenv.My, from, to int) {
+	t.Helper()
+	for i := from; i <= to; i++ {
+		my.Exec(t, "app", fmt.Sprintf("INSERT INTO items VALUES (%d)", i))
+	}
+}
+
+// binlogArchived waits until the binlog file current now at my is closed and recorded
+// in a snapshot of target by w's daemon.
+func binlogArchived(t *testing.T, w *world, my *testenv.My, target string) {
+	t.Helper()
+	spool := filepath.Join(w.stateDir, "binlog", "spool", target)
+	current := strings.Fields(my.Query(t, "", "SHOW MASTER STATUS"))[0]
+	deadline := time.Now().Add(time.Minute)
+	for {
+		b, _ := os.ReadFile(filepath.Join(spool, ".last-archived"))
+		if last := strings.TrimSpace(string(b)); last != "" && !mysql.BinlogLess(last, current) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("binlog file %s not archived (last archived %q):\n%s", current, b, w.log())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -145,20 +145,24 @@ func insertItems(t *testing.T, my *testenv.My, from, to int) {
 	}
 }
 
-// binlogArchived waits until the binlog file current now at my is closed and recorded
-// in a snapshot of target by w's daemon.
+// binlogArchived closes the binlog file current at my and waits until it (with every
+// write made so far) is recorded in a snapshot of target by w's daemon. (Waiting for
+// the file current after the last write without closing it could wait for ever: when
+// the archiver flushes between the write and SHOW MASTER STATUS, that file is a new
+// empty one, which an idle server never gets closed.)
 func binlogArchived(t *testing.T, w *world, my *testenv.My, target string) {
 	t.Helper()
 	spool := filepath.Join(w.stateDir, "binlog", "spool", target)
-	current := strings.Fields(my.Query(t, "", "SHOW MASTER STATUS"))[0]
+	closed := strings.Fields(my.Query(t, "", "SHOW MASTER STATUS"))[0]
+	my.Exec(t, "", "FLUSH BINARY LOGS")
 	deadline := time.Now().Add(time.Minute)
 	for {
 		b, _ := os.ReadFile(filepath.Join(spool, ".last-archived"))
-		if last := strings.TrimSpace(string(b)); last != "" && !mysql.BinlogLess(last, current) {
+		if last := strings.TrimSpace(string(b)); last != "" && !mysql.BinlogLess(last, closed) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("binlog file %s not archived (last archived %q):\n%s", current, b, w.log())
+			t.Fatalf("binlog file %s not archived (last archived %q):\n%s", closed, b, w.log())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -110,6 +110,14 @@ func TestPointInTimeRestore(t *testing.T) {
 			t.Errorf("%s: restored rows (count, max id) %s, want %s", tc.name, got, tc.want)
 		}
 	}
+	// A time after the archive's end is refused: the replay would stop short of it.
+	later := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	if err := restore("app_later", map[string]string{mysql.OptToTime: later}); err == nil || !strings.Contains(err.Error(), "the archived binary log ends at") {
+		t.Errorf("restore to a time after the archive's end: %v", err)
+	}
+	if err := my.TryExec("app_later", "SELECT 1"); err == nil {
+		t.Error("a refused restore left database app_later")
+	}
 	if err := restore("app_t", map[string]string{}); err == nil || !strings.Contains(err.Error(), "exists") {
 		t.Errorf("restore into an existing database: %v", err)
 	}

@@ -249,21 +249,26 @@ func (t *Target) restorePITR(ctx context.Context, r targets.Reader, req targets.
 }
 
 // replayChain is the chain of archived files in dir a replay from file up to until
-// (zero: the end of the archive) reads; a hole in the chain before until fails it,
-// naming the missing file.
+// (zero: the end of the archive) reads. A hole in the chain before until fails it,
+// naming the missing file; so does an until after the archive's end (the last event of
+// its last file, the rotation that closed it): the replay would stop at that end
+// without saying so, and the restore would not be the state at until.
 func replayChain(dir, file string, until time.Time) ([]string, error) {
 	chain, gap, err := binlogChain(dir, file)
 	if err != nil {
 		return nil, err
 	}
-	if gap != nil {
-		end, err := lastEventTime(filepath.Join(dir, chain[len(chain)-1]))
-		if err != nil {
-			return nil, err
-		}
-		if until.IsZero() || until.After(end) {
-			return nil, fmt.Errorf("%s: the binary log cannot be replayed past %s (%s)", gap, chain[len(chain)-1], end.UTC().Format(time.RFC3339))
-		}
+	last := chain[len(chain)-1]
+	end, err := lastEventTime(filepath.Join(dir, last))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case gap != nil && (until.IsZero() || until.After(end)):
+		return nil, fmt.Errorf("%s: the binary log cannot be replayed past %s (%s)", gap, last, end.UTC().Format(time.RFC3339))
+	case !until.IsZero() && until.Truncate(time.Second).After(end): // events carry whole seconds
+		return nil, fmt.Errorf("the archived binary log ends at %s (file %s), before %s: a later time is not archived yet (the archive is stored every archive_interval): ask again later, for an earlier time, or without a time for the end of the archive",
+			end.UTC().Format(time.RFC3339), last, until.UTC().Format(time.RFC3339))
 	}
 	return chain, nil
 }

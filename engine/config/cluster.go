@@ -162,6 +162,11 @@ func (c *Config) validateTargetAgent(t *Target, path string, report func(path, m
 	if len(t.Hooks.Before) > 0 || len(t.Hooks.After) > 0 {
 		report(path+".hooks", "hooks do not run on agents yet: a target with agent: or agent_pool: takes none")
 	}
+	// mariadb-backup reads the server's data directory: only the agent of the database
+	// host can run it, any other agent of a pool would fail.
+	if s, ok := t.Spec.(interface{ Physical() bool }); ok && s.Physical() && t.AgentPool != "" {
+		report(path+".agent_pool", "a physical backup (method: physical) reads the server's data directory: pin the target to the agent of the database host with agent:, not agent_pool:")
+	}
 	// A continuous postgres target's WAL is pushed to its agent's wal_socket, into a
 	// spool on that host: one agent, never a pool. MariaDB's binlogs are read by the
 	// controller (engine/binlog.go), so its continuous mode stays there.

@@ -144,6 +144,10 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Physical reports whether the target's full backups are physical (mariadb-backup),
+// which run on the database host only.
+func (c *Config) Physical() bool { return c.Method == MethodPhysical }
+
 // Continuous reports whether the target is in continuous mode (binlog archiving).
 func (c *Config) Continuous() bool { return c.Mode == ModeContinuous }
 
@@ -170,7 +174,7 @@ func IsContinuous(spec any) (time.Duration, bool) {
 // physical backups: its restores go to a folder, a data directory.
 func IsPhysicalSpec(spec any) bool {
 	c, ok := spec.(*Config)
-	return ok && c.Method == MethodPhysical
+	return ok && c.Physical()
 }
 
 func (c Config) checksums() bool { return c.Checksums == nil || *c.Checksums }

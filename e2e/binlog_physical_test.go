@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,10 +41,36 @@ targets:
     mysql: {host: 127.0.0.1, port: %d, all: true, database: app, method: physical, user: phys, password_file: %s, mode: continuous, archive_interval: 2s}
     drill:
       checks: ["SELECT COUNT(*) = 60 FROM items"]
-`, my.Port, testenv.SecretFile(t, password)))
+  - name: nightly
+    agency: dinkes
+    kind: mysql
+    mysql: {host: 127.0.0.1, port: %d, all: true, method: physical, user: phys, password_file: %s}
+    drill:
+      checks: ["SELECT COUNT(*) = 0 FROM app.items"]
+`, my.Port, testenv.SecretFile(t, password), my.Port, testenv.SecretFile(t, password)))
 	w.startDaemon()
 	if ri, r := w.backupJSON("whole"); ri.Status != "succeeded" {
 		t.Fatalf("physical backup: %s", r)
+	}
+	// A physical target without the binary log: its drill through the daemon starts a
+	// scratch server on the copy (the engine hands the drill's steps a reader before it
+	// picks the snapshot: the steps follow the target's method).
+	if ri, r := w.backupJSON("nightly"); ri.Status != "succeeded" {
+		t.Fatalf("physical backup: %s", r)
+	}
+	if r := w.must("drill", "nightly", "--drc", "local", "--wait"); !strings.Contains(r.stdout, "succeeded: drill of nightly") {
+		t.Fatalf("drill of a physical backup:\n%s\n%s", r, w.log())
+	}
+	if _, res := drillRuns(t, w, "nightly"); len(res) != 1 || !res[0].Passed || len(res[0].Checks) != 3 {
+		t.Errorf("drill of a physical backup: %+v", res)
+	} else {
+		var keys []string
+		for _, s := range res[0].Steps {
+			keys = append(keys, s.Key)
+		}
+		if got := strings.Join(keys, " "); got != "snapshot packs restore start verify-tables verify-checks cleanup" {
+			t.Errorf("drill of a physical backup: steps %s", got)
+		}
 	}
 
 	insert := func(from, to int) { insertItems(t, my, from, to) }

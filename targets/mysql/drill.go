@@ -18,7 +18,10 @@ func (t *Target) DrillSteps(r targets.Reader, env *targets.DrillEnv) []targets.D
 	if t.cfg.Mode == ModeContinuous {
 		return t.pitrDrillSteps(r, env)
 	}
-	if f, err := dbdump.SnapshotFile(r); err == nil && IsPhysical(f) {
+	// By the configuration, not the snapshot: the engine gives the steps a reader
+	// before its snapshot step picked the snapshot (a physical drill's restore step
+	// refuses a dump, and a dump drill's restore refuses a physical backup).
+	if t.cfg.Method == MethodPhysical {
 		return t.physicalDrillSteps(r, env) // physicaldrill.go: a scratch server of its own
 	}
 	return dbdump.DrillSteps(drillKind{t}, r, env)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -62,8 +63,22 @@ func (d *physicalDrill) cleanupStep() targets.DrillStep {
 	return targets.DrillStep{Key: "cleanup", Activity: msg.New("db.physical.cleanup.title"), Always: true, Do: d.cleanup}
 }
 
+// physicalSource is the physical backup's file in r's snapshot: a drill chooses its
+// steps by the target's method, and a snapshot taken before the method changed is
+// refused.
+func physicalSource(r targets.Reader) (string, error) {
+	src, err := dbdump.SnapshotFile(r)
+	if err != nil {
+		return "", err
+	}
+	if !IsPhysical(src) {
+		return "", fmt.Errorf("snapshot %.8s holds %s, not a physical backup: it was taken before the target's method became physical", r.Snapshot().ID, path.Base(src))
+	}
+	return src, nil
+}
+
 func (d *physicalDrill) restore(ctx context.Context) (msg.Message, error) {
-	src, err := dbdump.SnapshotFile(d.r)
+	src, err := physicalSource(d.r)
 	if err != nil {
 		return msg.Message{}, err
 	}

@@ -52,6 +52,8 @@ func (t *Target) pitrDrillSteps(r targets.Reader, env *targets.DrillEnv) []targe
 	d.PITRDrill = dbdump.PITRDrill{Env: env, LogKey: "binlog", LogTitle: msg.New("pitr.binlog.title"),
 		RestoreTitle: msg.New("pitr.binlog.restore.title"), CleanupTitle: msg.New("pitr.binlog.cleanup.title"),
 		Probe: d.probe, Log: d.binlog, Restore: d.restore, Query: d.query, Cleanup: d.cleanup}
+	// The steps are chosen before the engine picks the snapshot (r is not readable
+	// yet): by the configuration; the restore step refuses a snapshot of the other kind.
 	if t.cfg.Method != MethodPhysical {
 		return d.Steps()
 	}
@@ -163,6 +165,9 @@ func (d *pitrDrill) binlog(ctx context.Context) (msg.Message, error) {
 
 func (d *pitrDrill) restore(ctx context.Context) (msg.Message, error) {
 	if d.phys != nil {
+		if _, err := physicalSource(d.r); err != nil {
+			return msg.Message{}, err
+		}
 		d.created = true
 		if err := d.t.Restore(ctx, d.r, targets.RestoreRequest{To: d.phys.data, Options: map[string]string{
 			OptBinlogDir: d.binlogDir(), OptToTime: d.At.Format(time.RFC3339Nano)}}); err != nil {

@@ -30,9 +30,8 @@ func TestMariaDBPhysicalPointInTime(t *testing.T) {
 GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, REPLICATION SLAVE, SHOW DATABASES ON *.* TO 'phys'@'%%';
 GRANT SELECT, CREATE, INSERT, DELETE ON app.* TO 'phys'@'%%';`, password))
 	w := newWorld(t)
-	primary := testenv.StartMinIO(t, "cadang")
-	offsite := testenv.StartMinIO(t, "cadang-offsite")
-	w.config("drcs:\n" + s3DRC("local", "primary", primary, "", "cadang") + s3DRC("offsite", "secondary", offsite, "", "cadang-offsite") + fmt.Sprintf(`agencies:
+	primary, drcs := twoDRCs(t)
+	w.config(drcs + fmt.Sprintf(`agencies:
   - {id: dinkes, name: Dinas Kesehatan}
 targets:
   - name: whole

@@ -33,9 +33,8 @@ GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, CREATE, INSERT, DELETE ON 
 GRANT SELECT ON mysql.proc TO 'pitr'@'%%';
 GRANT RELOAD, BINLOG MONITOR, REPLICATION SLAVE ON *.* TO 'pitr'@'%%';`, password))
 	w := newWorld(t)
-	primary := testenv.StartMinIO(t, "cadang")
-	offsite := testenv.StartMinIO(t, "cadang-offsite")
-	w.config("drcs:\n" + s3DRC("local", "primary", primary, "", "cadang") + s3DRC("offsite", "secondary", offsite, "", "cadang-offsite") + fmt.Sprintf(`agencies:
+	primary, drcs := twoDRCs(t)
+	w.config(drcs + fmt.Sprintf(`agencies:
   - {id: dinkes, name: Dinas Kesehatan}
 targets:
   - name: my

@@ -254,6 +254,16 @@ func s3DRC(name, role string, m *testenv.MinIO, endpoint, bucket string) string 
 		name, role, endpoint, bucket, m.AccessKey, m.SecretKeyFile())
 }
 
+// twoDRCs starts two MinIO servers, the primary DRC "local" and the secondary
+// "offsite" (both stopped at the test's end), and returns the primary's (a test stops
+// it to restore from the off-site DRC alone) and their drcs: section.
+func twoDRCs(t *testing.T) (primary *testenv.MinIO, drcs string) {
+	t.Helper()
+	primary = testenv.StartMinIO(t, "cadang")
+	offsite := testenv.StartMinIO(t, "cadang-offsite")
+	return primary, "drcs:\n" + s3DRC("local", "primary", primary, "", "cadang") + s3DRC("offsite", "secondary", offsite, "", "cadang-offsite")
+}
+
 func mustJSON(t *testing.T, s string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(s), v); err != nil {

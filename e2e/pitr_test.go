@@ -25,8 +25,7 @@ func TestPostgresPointInTime(t *testing.T) {
 	t.Parallel()
 	c := testenv.NewArchivingPG(t)
 	w := newWorld(t)
-	primary := testenv.StartMinIO(t, "cadang")
-	offsite := testenv.StartMinIO(t, "cadang-offsite")
+	primary, drcs := twoDRCs(t)
 	// PostgreSQL's archive_command runs as the postgres user: it must reach the cadang
 	// binary and the daemon's WAL socket.
 	for _, d := range []string{filepath.Dir(cadangBin), w.dir, filepath.Dir(w.dir)} {
@@ -37,7 +36,7 @@ func TestPostgresPointInTime(t *testing.T) {
 	password := "pitr-" + testenv.Name("pw")
 	c.Query(t, c.Port, "postgres", fmt.Sprintf("CREATE ROLE pitr LOGIN SUPERUSER REPLICATION PASSWORD '%s'; CREATE DATABASE app OWNER pitr;", password))
 	c.Query(t, c.Port, "app", "CREATE TABLE rows (id int PRIMARY KEY)")
-	w.config("drcs:\n" + s3DRC("local", "primary", primary, "", "cadang") + s3DRC("offsite", "secondary", offsite, "", "cadang-offsite") + fmt.Sprintf(`agencies:
+	w.config(drcs + fmt.Sprintf(`agencies:
   - {id: dinkes, name: Dinas Kesehatan}
 targets:
   - name: pg

@@ -25,10 +25,8 @@ import (
 // catalog then has every snapshot, once, and `verify` is clean at both DRCs.
 func TestStandbyTakeoverAndHandback(t *testing.T) {
 	t.Parallel()
-	primary := testenv.StartMinIO(t, "cadang")
-	offsite := testenv.StartMinIO(t, "cadang-offsite")
+	primary, drcs := twoDRCs(t)
 	kepala, _ := age.GenerateX25519Identity()
-	drcs := "drcs:\n" + s3DRC("local", "primary", primary, "", "cadang") + s3DRC("offsite", "secondary", offsite, "", "cadang-offsite")
 	protect := fmt.Sprintf("state_protection: {escrow_recipients: [%s], interval: 1h}", kepala.Recipient())
 
 	main := newWorld(t)

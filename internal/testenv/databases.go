@@ -414,8 +414,11 @@ func newMariaDBServer(t testing.TB, options ...string) *My {
 	}
 	dir := MySQLDir(t, "cadang-mariadb-")
 	data := filepath.Join(dir, "data")
+	// Every server gets a tmpdir of its own: a starting mariadbd removes the #sql* files
+	// it finds in its tmpdir, which in a shared /tmp are the temporary tables of the
+	// servers already running (a bootstrap beside it failed on one of its own).
 	install := exec.Command("mariadb-install-db", "--no-defaults", "--datadir="+data, "--user=mysql",
-		"--auth-root-authentication-method=socket", "--skip-test-db")
+		"--auth-root-authentication-method=socket", "--skip-test-db", "--tmpdir="+dir)
 	if out, err := install.CombinedOutput(); err != nil {
 		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
 	}
@@ -459,7 +462,7 @@ func startMariaDB(t testing.TB, dir, data string, options ...string) *My {
 	}
 	srv := exec.Command(mariadbd, "--no-defaults", "--datadir="+data, "--socket="+m.Socket, "--port="+strconv.Itoa(m.Port),
 		"--bind-address=127.0.0.1", "--user=mysql", "--pid-file="+filepath.Join(dir, "mysqld.pid"),
-		"--log-error="+filepath.Join(dir, "error.log"), "--innodb-buffer-pool-size=128M",
+		"--log-error="+filepath.Join(dir, "error.log"), "--tmpdir="+dir, "--innodb-buffer-pool-size=128M",
 		"--innodb-flush-log-at-trx-commit=0", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci")
 	srv.Args = append(srv.Args, options...)
 	if err := srv.Start(); err != nil {

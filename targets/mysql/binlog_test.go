@@ -110,6 +110,18 @@ func TestPointInTimeRestore(t *testing.T) {
 			t.Errorf("%s: restored rows (count, max id) %s, want %s", tc.name, got, tc.want)
 		}
 	}
+	// Nothing archived after the dump: the end of the archive is the dump itself; a
+	// time is refused.
+	empty := map[string]string{mysql.OptBinlogDir: t.TempDir()}
+	if err := tg.Restore(ctx, repo.Reader(t, dump), targets.RestoreRequest{To: my.AdminURL("app_base"), Options: empty}); err != nil {
+		t.Errorf("restore of the end of an archive holding nothing after the dump: %v", err)
+	} else if got := my.Query(t, "app_base", "SELECT COUNT(*) FROM items"); got != "0" {
+		t.Errorf("restore of the dump alone: %s rows, want 0", got)
+	}
+	empty[mysql.OptToTime] = at
+	if err := tg.Restore(ctx, repo.Reader(t, dump), targets.RestoreRequest{To: my.AdminURL("app_base_t"), Options: empty}); err == nil || !strings.Contains(err.Error(), "no binary log is archived from file") {
+		t.Errorf("restore to a time with nothing archived after the dump: %v", err)
+	}
 	// A time after the archive's end is refused: the replay would stop short of it.
 	later := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	if err := restore("app_later", map[string]string{mysql.OptToTime: later}); err == nil || !strings.Contains(err.Error(), "the archived binary log ends at") {

@@ -142,6 +142,9 @@ func (s *scratchServer) start(ctx context.Context) (string, error) {
 	}
 	s.cmd = exec.Command(s.mariadbd(), "--no-defaults", "--datadir="+s.data, "--socket="+s.socket(), "--skip-networking",
 		"--skip-grant-tables", "--user="+user, "--pid-file="+filepath.Join(s.dir, "mysqld.pid"), "--log-error="+s.logFile(),
+		// Its own tmpdir: at start mariadbd removes the #sql* files of its tmpdir, which
+		// in the host's /tmp are the temporary tables of the production server's queries.
+		"--tmpdir="+s.dir,
 		"--innodb-buffer-pool-size=128M", "--skip-log-bin")
 	s.cmd.Env = dbdump.BaseEnv()
 	if err := s.cmd.Start(); err != nil {

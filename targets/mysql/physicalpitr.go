@@ -104,6 +104,10 @@ func (t *Target) restorePhysicalPITR(ctx context.Context, r targets.Reader, req 
 		return err
 	}
 	log := r.Logger()
+	if len(chain) == 0 {
+		log.Warn(nothingArchived, "binlog_file", file)
+		return ownedByMySQL(r, dest)
+	}
 	log.Info("replaying the binary log into the restored data directory", "dir", dest, "files", len(chain), "first", chain[0],
 		"position", pos, "last", chain[len(chain)-1], "until", req.Options[OptToTime])
 	if err := t.replayServer(ctx, dest, replayArgs(dir, chain, pos, until)); err != nil {

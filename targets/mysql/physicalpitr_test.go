@@ -160,6 +160,15 @@ INSERT INTO arsip.surat VALUES (7);`)
 		}
 	}
 
+	// Nothing archived after the backup: the end of the archive is the copy itself.
+	base := filepath.Join(testenv.MySQLDir(t, "cadang-physical-base-"), "data")
+	if err := tg.Restore(ctx, repo.Reader(t, snap), targets.RestoreRequest{To: base, Options: map[string]string{mysql.OptBinlogDir: t.TempDir()}}); err != nil {
+		t.Fatalf("restore of the end of an archive holding nothing after the backup: %v", err)
+	}
+	if got := testenv.StartMariaDBOn(t, base).Query(t, "", "SELECT COUNT(*) FROM simpus.items"); got != "0" {
+		t.Errorf("the copy alone: %s rows, want 0", got)
+	}
+
 	// A hole in the archive before the time asked fails the restore, naming the file,
 	// and leaves the folder empty.
 	names, _ := os.ReadDir(binlogDir)
@@ -194,6 +203,14 @@ INSERT INTO arsip.surat VALUES (7);`)
 	env.Check = func(c targets.DrillCheck) {
 		checks = append(checks, fmt.Sprintf("%v %s: %s", c.Passed, c.Checked(), c.Result()))
 	}
+	// The scratch servers keep out of the host's /tmp: a mariadbd removes the #sql*
+	// files of its tmpdir when it starts, there the temporary tables of production's
+	// queries.
+	canary := filepath.Join(os.TempDir(), "#sql-cadang-canary-"+testenv.Name("t"))
+	if err := os.WriteFile(canary, []byte("a temporary table of production's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(canary) })
 	drill := tg.DrillSteps(repo.Reader(t, snap), env)
 	for _, st := range drill {
 		steps = append(steps, st.Key)
@@ -210,6 +227,9 @@ INSERT INTO arsip.surat VALUES (7);`)
 	}
 	if _, err := os.Stat(filepath.Join(scratch, "data")); err == nil {
 		t.Error("the drill left its data directory")
+	}
+	if _, err := os.Stat(canary); err != nil {
+		t.Errorf("a scratch server removed a file of the host's /tmp: %v", err)
 	}
 	if got := my.Query(t, "simpus", "SELECT COUNT(*) FROM cadang_drill_probe"); got != "0" {
 		t.Errorf("the drill left %s probe rows at production", got)

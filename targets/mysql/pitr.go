@@ -231,6 +231,10 @@ func (t *Target) restorePITR(ctx context.Context, r targets.Reader, req targets.
 	if err := rs.one(ctx, src, db); err != nil {
 		return err
 	}
+	if len(chain) == 0 {
+		log.Warn(nothingArchived, "binlog_file", file)
+		return nil
+	}
 	// mariadb-binlog filters on the database's name in the log, then renames it.
 	filter := []string{"--database=" + orig}
 	if orig != db {
@@ -253,7 +257,21 @@ func (t *Target) restorePITR(ctx context.Context, r targets.Reader, req targets.
 // naming the missing file; so does an until after the archive's end (the last event of
 // its last file, the rotation that closed it): the replay would stop at that end
 // without saying so, and the restore would not be the state at until.
+//
+// When nothing at all is archived from file on (the archive has not stored the file of
+// the base's position yet), the end of the archive is the base itself: for until zero
+// the chain is empty and the base is restored alone (as pgBackRest recovers a backup
+// with no WAL after it); a time is refused, since the archive does not reach it.
 func replayChain(dir, file string, until time.Time) ([]string, error) {
+	if none, err := nothingFrom(dir, file); err != nil {
+		return nil, err
+	} else if none {
+		if until.IsZero() {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("no binary log is archived from file %s on, where the backup's position is: the archive does not reach %s yet (it is stored every archive_interval); restore without a time for the backup itself",
+			file, until.UTC().Format(time.RFC3339))
+	}
 	chain, gap, err := binlogChain(dir, file)
 	if err != nil {
 		return nil, err
@@ -271,6 +289,24 @@ func replayChain(dir, file string, until time.Time) ([]string, error) {
 			end.UTC().Format(time.RFC3339), last, until.UTC().Format(time.RFC3339))
 	}
 	return chain, nil
+}
+
+// nothingArchived is the warning of a restore of the end of the archive when the
+// archive holds nothing after the base.
+const nothingArchived = "no binary log archived since the backup: restored as of the backup itself (the end of the archive)"
+
+// nothingFrom reports whether dir holds no archived binlog file from file on.
+func nothingFrom(dir, file string) (bool, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() && ValidBinlogName(e.Name()) && !BinlogLess(e.Name(), file) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // replayArgs are mariadb-binlog's arguments to replay chain (files in dir) from pos in

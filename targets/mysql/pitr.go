@@ -110,7 +110,8 @@ func dumpPosition(r io.Reader) (string, int64, error) {
 }
 
 // binlogChain is the list of archived files a replay from start reads: start and the
-// files after it without a hole. A hole after them is returned too.
+// files after it without a hole. A hole after them is returned too. An empty list
+// without an error: nothing at all is archived from start on.
 func binlogChain(dir, start string) ([]string, *BinlogGap, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -123,7 +124,10 @@ func binlogChain(dir, start string) ([]string, *BinlogGap, error) {
 		}
 	}
 	sortBinlogs(names)
-	if len(names) == 0 || names[0] != start {
+	if len(names) == 0 {
+		return nil, nil, nil // nothing archived from start on
+	}
+	if names[0] != start {
 		return nil, nil, fmt.Errorf("binlog file %s, where the dump's position is, is not archived", start)
 	}
 	gaps := binlogGaps("", names)
@@ -263,18 +267,16 @@ func (t *Target) restorePITR(ctx context.Context, r targets.Reader, req targets.
 // the chain is empty and the base is restored alone (as pgBackRest recovers a backup
 // with no WAL after it); a time is refused, since the archive does not reach it.
 func replayChain(dir, file string, until time.Time) ([]string, error) {
-	if none, err := nothingFrom(dir, file); err != nil {
+	chain, gap, err := binlogChain(dir, file)
+	if err != nil {
 		return nil, err
-	} else if none {
+	}
+	if len(chain) == 0 {
 		if until.IsZero() {
 			return nil, nil
 		}
 		return nil, fmt.Errorf("no binary log is archived from file %s on, where the backup's position is: the archive does not reach %s yet (it is stored every archive_interval); restore without a time for the backup itself",
 			file, until.UTC().Format(time.RFC3339))
-	}
-	chain, gap, err := binlogChain(dir, file)
-	if err != nil {
-		return nil, err
 	}
 	last := chain[len(chain)-1]
 	end, err := lastEventTime(filepath.Join(dir, last))
@@ -294,20 +296,6 @@ func replayChain(dir, file string, until time.Time) ([]string, error) {
 // nothingArchived is the warning of a restore of the end of the archive when the
 // archive holds nothing after the base.
 const nothingArchived = "no binary log archived since the backup: restored as of the backup itself (the end of the archive)"
-
-// nothingFrom reports whether dir holds no archived binlog file from file on.
-func nothingFrom(dir, file string) (bool, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return false, err
-	}
-	for _, e := range entries {
-		if e.Type().IsRegular() && ValidBinlogName(e.Name()) && !BinlogLess(e.Name(), file) {
-			return false, nil
-		}
-	}
-	return true, nil
-}
 
 // replayArgs are mariadb-binlog's arguments to replay chain (files in dir) from pos in
 // its first file up to until (zero: to its end), with the filter options given.

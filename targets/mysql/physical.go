@@ -141,6 +141,9 @@ func (t *Target) restorePhysical(ctx context.Context, r targets.Reader, req targ
 	if err := t.checkPhysicalRequest(req); err != nil {
 		return err
 	}
+	if err := t.checkPhysicalVersions(ctx, r, false); err != nil {
+		return err
+	}
 	if err := t.preparePhysical(ctx, r, req.To, req.Force, src); err != nil {
 		return err
 	}

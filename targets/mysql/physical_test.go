@@ -1,9 +1,11 @@
 package mysql_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -90,9 +93,45 @@ CREATE TABLE kunjungan (id INT AUTO_INCREMENT PRIMARY KEY, waktu DATETIME(6)) EN
 	if err := tg.Restore(ctx, reader, targets.RestoreRequest{To: a.AdminURL("")}); err == nil || !strings.Contains(err.Error(), "restored to a folder") {
 		t.Errorf("restore of a physical backup into a server: %v", err)
 	}
+	// The versions are compared before anything is downloaded: a backup of another
+	// release series is refused, naming both versions, for a restore and for a drill.
+	version := strings.Split(a.Query(t, "", "SELECT VERSION()"), "-")[0]
+	parts := strings.Split(version, ".")
+	other := &taggedAs{Reader: reader, version: "10.6.12"}
+	if parts[0] == "10" && parts[1] == "6" {
+		other.version = "10.11.2"
+	}
+	elsewhere := filepath.Join(t.TempDir(), "data")
+	err := tg.Restore(ctx, other, targets.RestoreRequest{To: elsewhere})
+	if err == nil || !strings.Contains(err.Error(), "taken from MariaDB "+other.version) || !strings.Contains(err.Error(), "is "+version) || other.opened.Load() != 0 {
+		t.Errorf("restore of a backup of MariaDB %s with MariaDB %s here: %v (snapshot read %d times)", other.version, version, err, other.opened.Load())
+	}
+	if left, _ := os.ReadDir(elsewhere); len(left) > 0 {
+		t.Errorf("the refused restore left %d files", len(left))
+	}
+	drillEnv := &targets.DrillEnv{Scratch: t.TempDir(), Name: testenv.Name("cadang_drill"), Log: slog.New(slog.DiscardHandler),
+		Restored: func(int64) {}, Check: func(targets.DrillCheck) {}}
+	if err := targettest.RunDrill(ctx, tg.DrillSteps(other, drillEnv)); err == nil || !strings.Contains(err.Error(), "MariaDB "+other.version) || other.opened.Load() != 0 {
+		t.Errorf("drill of a backup of MariaDB %s: %v (snapshot read %d times)", other.version, err, other.opened.Load())
+	}
+	t.Logf("other series: %v", err)
+	// A host without mariadb-backup (bin_dir pointing elsewhere) is told so first too.
+	noTools := *cfg
+	noTools.BinDir = t.TempDir()
+	same := &taggedAs{Reader: reader, version: version}
+	err = build(t, &noTools).Restore(ctx, same, targets.RestoreRequest{To: elsewhere})
+	if err == nil || !strings.Contains(err.Error(), "mariadb-backup is not installed") || same.opened.Load() != 0 {
+		t.Errorf("restore on a host without mariadb-backup: %v (snapshot read %d times)", err, same.opened.Load())
+	}
+	// A newer patch release of the same series restores, with a warning.
+	patch, _ := strconv.Atoi(parts[2])
+	newer := &taggedAs{Reader: reader, version: fmt.Sprintf("%s.%s.%d", parts[0], parts[1], patch+1)}
 	data := filepath.Join(testenv.MySQLDir(t, "cadang-physical-"), "data")
-	if err := tg.Restore(ctx, reader, targets.RestoreRequest{To: data}); err != nil {
+	if err := tg.Restore(ctx, newer, targets.RestoreRequest{To: data}); err != nil {
 		t.Fatalf("restore: %v", err)
+	}
+	if logged := newer.log.String(); !strings.Contains(logged, "older than the backup's") || !strings.Contains(logged, "backup="+newer.version) {
+		t.Errorf("no warning for a backup of MariaDB %s restored with %s:\n%s", newer.version, version, logged)
 	}
 	if st, err := os.Stat(filepath.Join(data, "ibdata1")); err != nil || st.Sys().(*syscall.Stat_t).Uid != uint32(uid(t, "mysql")) {
 		t.Fatalf("the restored data directory: %v", err)
@@ -174,11 +213,62 @@ CREATE TABLE kunjungan (id INT AUTO_INCREMENT PRIMARY KEY, waktu DATETIME(6)) EN
 			}
 		}
 	}
-	err := targettest.RunDrill(ctx, steps)
+	err = targettest.RunDrill(ctx, steps)
 	if !damaged || err == nil || !strings.Contains(err.Error(), "pasien") {
 		t.Errorf("a drill of a copy with a damaged table: damaged %v, %v\n%s", damaged, err, strings.Join(checks, "\n"))
 	}
 	t.Logf("damaged copy: %v", err)
+}
+
+// taggedAs is a snapshot reader whose server_version tag names another MariaDB
+// version (the fault injected: one MariaDB is installed here), and that counts the
+// reads of the snapshot's content and keeps what is logged.
+type taggedAs struct {
+	targets.Reader
+	version string
+	opened  atomic.Int32
+	log     syncBuffer
+}
+
+func (r *taggedAs) Snapshot() targets.Snapshot {
+	s := r.Reader.Snapshot()
+	var tags []string
+	for _, tag := range s.Tags {
+		if !strings.HasPrefix(tag, "server_version=") {
+			tags = append(tags, tag)
+		}
+	}
+	s.Tags = append(tags, "server_version=mariadb-"+r.version)
+	return s
+}
+
+func (r *taggedAs) Open(ctx context.Context, path string) (io.ReadCloser, error) {
+	r.opened.Add(1)
+	return r.Reader.Open(ctx, path)
+}
+
+func (r *taggedAs) RestoreTo(ctx context.Context, dir string, include []string) error {
+	r.opened.Add(1)
+	return r.Reader.RestoreTo(ctx, dir, include)
+}
+
+func (r *taggedAs) Logger() *slog.Logger { return slog.New(slog.NewTextHandler(&r.log, nil)) }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func uid(t *testing.T, name string) int {

@@ -82,6 +82,11 @@ func (d *physicalDrill) restore(ctx context.Context) (msg.Message, error) {
 	if err != nil {
 		return msg.Message{}, err
 	}
+	// The drill starts a server on the copy: its mariadbd must fit too, and that is
+	// known before the download.
+	if err := d.t.checkPhysicalVersions(ctx, d.r, true); err != nil {
+		return msg.Message{}, err
+	}
 	r, n := dbdump.Counting(d.r)
 	if err := d.t.restorePhysical(ctx, r, targets.RestoreRequest{To: d.data}, src); err != nil {
 		return msg.Message{}, err

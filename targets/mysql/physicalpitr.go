@@ -78,6 +78,9 @@ func (t *Target) restorePhysicalPITR(ctx context.Context, r targets.Reader, req 
 	if err != nil {
 		return err
 	}
+	if err := t.checkPhysicalVersions(ctx, r, true); err != nil {
+		return err
+	}
 	dest, dir := req.To, req.Options[OptBinlogDir]
 	if !filepath.IsAbs(dir) {
 		return fmt.Errorf("%s %q must be an absolute path", OptBinlogDir, dir)

@@ -9,31 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
+	"github.com/cadang/cadang/internal/testenv"
 )
-
-// syncBuffer is a log's output, written by the daemon and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // The token routes: created once with its secret, listed without it, revoked; bad
 // requests refused with their reason; and the secret found nowhere the daemon writes
@@ -46,7 +28,7 @@ func TestTokenRoutes(t *testing.T) {
 		}
 	}
 	clk := &clock{t: wib("2026-12-01 10:17:00")}
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	d, err := New(testConfig(t, dir, reportConfig), Options{Now: clk.Now,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {

@@ -1,33 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cadang/cadang/engine/api"
+	"github.com/cadang/cadang/internal/testenv"
 )
-
-// syncBuffer is a bytes.Buffer the progress bar's goroutine may write while the test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func running(pr api.Progress) *api.RunInfo {
 	ri := &api.RunInfo{Progress: &pr}
@@ -36,7 +16,7 @@ func running(pr api.Progress) *api.RunInfo {
 }
 
 func TestProgressPlainLines(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.Buffer
 	p := newProgressPrinter(&buf, false)
 	if p.tty {
 		t.Fatal("a buffer is a terminal")
@@ -56,7 +36,7 @@ func TestProgressPlainLines(t *testing.T) {
 }
 
 func TestProgressQuietWithJSON(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.Buffer
 	p := newProgressPrinter(&buf, true)
 	p.update(running(api.Progress{Phase: "backup"}))
 	p.done()
@@ -66,7 +46,7 @@ func TestProgressQuietWithJSON(t *testing.T) {
 }
 
 func TestProgressBarOnATerminal(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.Buffer
 	p := newProgressPrinter(&buf, false)
 	p.tty = true // as on a terminal; the bar library draws into any writer
 	p.update(running(api.Progress{Phase: "backup", PercentDone: 0.42, BytesDone: 1024, TotalBytes: 2048, FilesDone: 3, SecondsRemaining: 90}))

@@ -1,7 +1,6 @@
 package mysql_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -97,10 +95,7 @@ CREATE TABLE kunjungan (id INT AUTO_INCREMENT PRIMARY KEY, waktu DATETIME(6)) EN
 	// release series is refused, naming both versions, for a restore and for a drill.
 	version := strings.Split(a.Query(t, "", "SELECT VERSION()"), "-")[0]
 	parts := strings.Split(version, ".")
-	other := &taggedAs{Reader: reader, version: "10.6.12"}
-	if parts[0] == "10" && parts[1] == "6" {
-		other.version = "10.11.2"
-	}
+	other := &taggedAs{Reader: reader, version: otherSeries(version)}
 	elsewhere := filepath.Join(t.TempDir(), "data")
 	err := tg.Restore(ctx, other, targets.RestoreRequest{To: elsewhere})
 	if err == nil || !strings.Contains(err.Error(), "taken from MariaDB "+other.version) || !strings.Contains(err.Error(), "is "+version) || other.opened.Load() != 0 {
@@ -220,6 +215,14 @@ CREATE TABLE kunjungan (id INT AUTO_INCREMENT PRIMARY KEY, waktu DATETIME(6)) EN
 	t.Logf("damaged copy: %v", err)
 }
 
+// otherSeries is a MariaDB version of another release series than version's.
+func otherSeries(version string) string {
+	if strings.HasPrefix(version, "10.6.") {
+		return "10.11.2"
+	}
+	return "10.6.12"
+}
+
 // taggedAs is a snapshot reader whose server_version tag names another MariaDB
 // version (the fault injected: one MariaDB is installed here), and that counts the
 // reads of the snapshot's content and keeps what is logged.
@@ -227,7 +230,7 @@ type taggedAs struct {
 	targets.Reader
 	version string
 	opened  atomic.Int32
-	log     syncBuffer
+	log     testenv.Buffer
 }
 
 func (r *taggedAs) Snapshot() targets.Snapshot {
@@ -253,23 +256,6 @@ func (r *taggedAs) RestoreTo(ctx context.Context, dir string, include []string) 
 }
 
 func (r *taggedAs) Logger() *slog.Logger { return slog.New(slog.NewTextHandler(&r.log, nil)) }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func uid(t *testing.T, name string) int {
 	t.Helper()

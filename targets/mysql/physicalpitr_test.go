@@ -196,6 +196,18 @@ INSERT INTO arsip.surat VALUES (7);`)
 	// The drill: probe rows at production, the archive waited for and restored, the
 	// copy replayed up to T and started, exactly the row before T there, every table
 	// sound, drill.checks true; nothing left.
+	// First, a backup of another MariaDB series: the drill stops at its first step,
+	// before it writes at production or reads the snapshot.
+	other := &taggedAs{Reader: repo.Reader(t, snap), version: otherSeries(strings.Split(my.Query(t, "", "SELECT VERSION()"), "-")[0])}
+	derr := targettest.RunDrill(ctx, tg.DrillSteps(other, &targets.DrillEnv{Scratch: t.TempDir(), Name: testenv.Name("cadang_drill"),
+		WAL: archive, Log: slog.New(slog.DiscardHandler), Restored: func(int64) {}, Check: func(targets.DrillCheck) {}}))
+	if derr == nil || !strings.HasPrefix(derr.Error(), "step probe: ") || !strings.Contains(derr.Error(), "MariaDB "+other.version) || other.opened.Load() != 0 {
+		t.Errorf("drill of a backup of MariaDB %s: %v (snapshot read %d times)", other.version, derr, other.opened.Load())
+	}
+	if got := my.Query(t, "", "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'cadang_drill_probe'"); got != "0" {
+		t.Errorf("the refused drill wrote at production (%s probe tables)", got)
+	}
+
 	scratch := t.TempDir()
 	var checks, steps []string
 	env := &targets.DrillEnv{Scratch: scratch, Name: testenv.Name("cadang_drill"), Manifest: res.Manifest, WAL: archive,

@@ -106,8 +106,13 @@ func (d *pitrDrill) probe(ctx context.Context) (msg.Message, error) {
 		return msg.Message{}, errors.New("no archived binary log was given to the drill")
 	}
 	// Where the drill restores is checked before anything is written at production
-	// (a physical copy goes to the drill's own scratch server).
-	if d.phys == nil {
+	// (a physical copy goes to the drill's own scratch server, whose tools must fit
+	// the backup's MariaDB).
+	if d.phys != nil {
+		if err := d.t.checkPhysicalVersions(ctx, d.r, true); err != nil {
+			return msg.Message{}, err
+		}
+	} else {
 		k := drillKind{d.t}
 		var err error
 		if d.to, err = dbdump.DrillURL(k.Scheme(), d.Env, d.Env.Name); err != nil {

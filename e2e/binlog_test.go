@@ -91,6 +91,7 @@ targets:
 			t.Errorf("%s: restored rows (count, max id) %s, want %s", tc.name, got, tc.want)
 		}
 	}
+	logReadAtOnce(t, w, "binlog")
 	// A file purged before it was archived: the daemon down, two files closed, purged.
 	w.stopDaemon(syscall.SIGTERM, time.Minute)
 	primary.Start()

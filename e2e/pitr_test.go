@@ -155,6 +155,7 @@ targets:
 			t.Errorf("%s: restored rows (count, max id) %s, want %s", tc.name, got, tc.want)
 		}
 	}
+	logReadAtOnce(t, w, "WAL")
 
 	// A hole in the chain: the segment after the last archived one is missing from the
 	// spool when the next one is there. PostgreSQL stops archiving first (an empty
@@ -203,4 +204,15 @@ func nextSegment(t *testing.T, name string, n uint64) string {
 	}
 	num := log*0x1000 + seg + n
 	return fmt.Sprintf("%08X%08X%08X", tl, num/0x1000, num%0x1000)
+}
+
+// logReadAtOnce checks in the daemon's log that the restores read their log snapshots
+// (what: WAL, binlog) themselves, all at once (engine/runs restoreLog), and never fell
+// back to one restic process each.
+func logReadAtOnce(t *testing.T, w *world, what string) {
+	t.Helper()
+	l := w.log()
+	if !strings.Contains(l, `msg="log restored"`) || !strings.Contains(l, "what="+what) || strings.Contains(l, "reading the log snapshots directly failed") {
+		t.Errorf("the %s snapshots were not read at once:\n%s", what, tail(l, 3000))
+	}
 }

@@ -295,14 +295,7 @@ func (tr *treeReader) blob(ctx context.Context, id resticfmt.ID) ([]byte, error)
 			return nil, err
 		}
 	}
-	plain, err := tr.key.DecryptBlob(raw, uint(loc.ulen))
-	if err != nil {
-		return nil, fmt.Errorf("%s: blob %s: %w", packObject(pack), id, err)
-	}
-	if resticfmt.Hash(plain) != id {
-		return nil, fmt.Errorf("%s: blob %s: content does not match its id", packObject(pack), id)
-	}
-	return plain, nil
+	return openBlob(tr.key, packObject(pack), id, *loc, raw)
 }
 
 func (tr *treeReader) keep(pack int32, data []byte) {

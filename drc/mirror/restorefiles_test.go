@@ -1,0 +1,120 @@
+package mirror_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cadang/cadang/drc"
+	"github.com/cadang/cadang/drc/mirror"
+	"github.com/cadang/cadang/internal/testenv"
+)
+
+// RestoreFiles gives, from several snapshots at once, exactly the files that `restic
+// restore` of each, one after the other into the same folder, gives (a later
+// snapshot's file replacing an earlier one's), and refuses a damaged pack or an entry
+// that is not a file or a folder, leaving no half file behind.
+func TestRestoreFilesMatchesRestic(t *testing.T) {
+	x := newPair(t)
+	repo := x.p.Repo(agency)
+	batch := func(files map[string]int64, seed uint64) string {
+		src := tree(t, files, seed)
+		var names []string
+		for n := range files {
+			names = append(names, strings.Split(n, "/")[0])
+		}
+		sum, _, err := repo.Backup(x.ctx, drc.BackupOptions{Dir: src, Paths: names, Host: "t", Tags: []string{"target=t1"}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sum.SnapshotID
+	}
+	ids := []string{
+		batch(map[string]int64{"000000010000000000000001": 6 << 20, "000000010000000000000002": 3 << 20}, 1),
+		batch(map[string]int64{"000000010000000000000003": 5 << 20, "sub/x.history": 100 << 10, "empty": 0}, 11),
+		batch(map[string]int64{"000000010000000000000002": 1 << 20}, 21), // replaces the first one's
+	}
+
+	key, err := mirror.NewContents(agency).MasterKey(x.ctx, repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := t.TempDir()
+	n, err := mirror.RestoreFiles(x.ctx, key, repo, ids, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := t.TempDir()
+	for _, id := range ids {
+		if _, err := repo.Restore(x.ctx, id, want, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Contents compared (the modes are restic's to keep, RestoreFiles writes 0600).
+	contents := func(root string) map[string]string {
+		out := map[string]string{}
+		for p, e := range testenv.Tree(t, root) {
+			out[p] = e.Type + " " + e.SHA256
+		}
+		return out
+	}
+	g, w := contents(got), contents(want)
+	if len(g) != len(w) || n != 5 {
+		t.Errorf("%d files restored; entries %v, restic's %v", n, g, w)
+	}
+	for p, e := range w {
+		if g[p] != e {
+			t.Errorf("%s: %q, restic restored %q", p, g[p], e)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(got, "000000010000000000000002")); err != nil || st.Size() != 1<<20 {
+		t.Errorf("the later snapshot's file does not replace the earlier one's: %v %v", st, err)
+	}
+
+	// A symbolic link is not restored this way: named.
+	src := t.TempDir()
+	if err := os.Symlink("elsewhere", filepath.Join(src, "link")); err != nil {
+		t.Fatal(err)
+	}
+	sum, _, err := repo.Backup(x.ctx, drc.BackupOptions{Dir: src, Paths: []string{"link"}, Host: "t", Tags: []string{"target=t1"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mirror.RestoreFiles(x.ctx, key, repo, []string{sum.SnapshotID}, t.TempDir()); err == nil || !strings.Contains(err.Error(), "link is a symlink") {
+		t.Errorf("a snapshot with a symbolic link: %v", err)
+	}
+
+	// A damaged pack fails the restore, naming it; no half file is left.
+	packs := objectNames(t, repo.Store, "data/")
+	var biggest string
+	var size int64
+	for _, p := range packs {
+		if st, err := os.Stat(filepath.Join(x.p.Path, agency, p)); err == nil && st.Size() > size {
+			biggest, size = p, st.Size()
+		}
+	}
+	path := filepath.Join(x.p.Path, agency, biggest)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/3] ^= 0xff
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	damaged := t.TempDir()
+	_, err = mirror.RestoreFiles(x.ctx, key, repo, ids, damaged)
+	if err == nil || !strings.Contains(err.Error(), biggest) {
+		t.Errorf("restore from a damaged pack %s: %v", biggest, err)
+	}
+	t.Logf("damaged: %v", err)
+	for p, e := range testenv.Tree(t, damaged) {
+		if e.Type == "file" && w[p] != "file "+e.SHA256 {
+			t.Errorf("%s is left with the wrong content after a failed restore", p)
+		}
+	}
+}

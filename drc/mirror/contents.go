@@ -333,13 +333,9 @@ func (tr *treeReader) walk(ctx context.Context, roots []resticfmt.ID, need map[r
 		if _, seen := need[id]; seen {
 			continue
 		}
-		plain, err := tr.blob(ctx, id)
+		tree, err := readTree(ctx, tr.blob, id)
 		if err != nil {
-			return fmt.Errorf("tree %s: %w", id.String()[:12], err)
-		}
-		tree, err := resticfmt.ParseTree(plain)
-		if err != nil {
-			return fmt.Errorf("tree %s: %w", id.String()[:12], err)
+			return err
 		}
 		need[id] = struct{}{}
 		for _, n := range tree.Nodes {
@@ -352,6 +348,18 @@ func (tr *treeReader) walk(ctx context.Context, roots []resticfmt.ID, need map[r
 		}
 	}
 	return nil
+}
+
+// readTree reads the tree blob id with blob and decodes it.
+func readTree(ctx context.Context, blob func(context.Context, resticfmt.ID) ([]byte, error), id resticfmt.ID) (*resticfmt.Tree, error) {
+	plain, err := blob(ctx, id)
+	if err == nil {
+		var tree *resticfmt.Tree
+		if tree, err = resticfmt.ParseTree(plain); err == nil {
+			return tree, nil
+		}
+	}
+	return nil, fmt.Errorf("tree %s: %w", id.String()[:12], err)
 }
 
 // readSnapshot reads and decodes a snapshot file.

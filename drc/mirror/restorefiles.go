@@ -21,8 +21,11 @@ import (
 // a week): one `restic restore` per batch costs a process, a key derivation (restic's
 // scrypt: about 0.5 s of CPU) and an index load each, about a second a batch, so that
 // the restore of a week of one-minute batches would spend hours before the server even
-// starts. Here the master key (key, the daemon's, derived once) and the index are read
-// once for all of them, and the files' blobs are fetched in parallel.
+// starts. Here the master key (c's, derived once for the daemon's life) and the index
+// files (c's, parsed once and kept) serve all of them, and the files' blobs are
+// fetched in parallel.
+// (A replication pass that forgets index files meanwhile, after a prune, makes a blob
+// unknown here: the call fails and the caller falls back.)
 //
 // Every object read is checked as restic checks it: an index or snapshot file against
 // its name, every blob (trees too) against its id after decryption. Only directories
@@ -30,9 +33,13 @@ import (
 // index does not know, or a damaged one fails the call, naming it, and the caller may
 // fall back to restic. Files are written 0600, folders 0700: the caller gives them to
 // whoever reads them.
-func RestoreFiles(ctx context.Context, key *resticfmt.Key, r *drc.Repo, ids []string, dir string) (int, error) {
+func (c *Contents) RestoreFiles(ctx context.Context, r *drc.Repo, ids []string, dir string) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
+	}
+	key, err := c.MasterKey(ctx, r)
+	if err != nil {
+		return 0, err
 	}
 	var names []string
 	if err := r.Store.List(ctx, "index/", func(o drc.ObjectInfo) error {
@@ -41,7 +48,6 @@ func RestoreFiles(ctx context.Context, key *resticfmt.Key, r *drc.Repo, ids []st
 	}); err != nil {
 		return 0, fmt.Errorf("drc %q: listing the index: %w", r.DRC, err)
 	}
-	c := NewContents(r.Agency)
 	if err := c.loadIndexes(ctx, key, names, func(string) drc.Store { return r.Store }); err != nil {
 		return 0, fmt.Errorf("drc %q: %w", r.DRC, err)
 	}
@@ -63,7 +69,7 @@ func RestoreFiles(ctx context.Context, key *resticfmt.Key, r *drc.Repo, ids []st
 		}
 	}
 	paths := sortedKeys(files)
-	err := forEach(ctx, 8, paths, func(ctx context.Context, path string) error {
+	err = forEach(ctx, 8, paths, func(ctx context.Context, path string) error {
 		if err := br.writeFile(ctx, path, files[path]); err != nil {
 			return fmt.Errorf("drc %q: %s: %w", r.DRC, path, err)
 		}
@@ -133,13 +139,9 @@ func openBlob(key *resticfmt.Key, pack string, id resticfmt.ID, loc blobLoc, raw
 
 // files adds the regular files of the tree id, as paths under dir, to out.
 func (br *blobReader) files(ctx context.Context, id resticfmt.ID, dir string, out map[string][]resticfmt.ID) error {
-	plain, err := br.blob(ctx, id)
+	tree, err := readTree(ctx, br.blob, id)
 	if err != nil {
-		return fmt.Errorf("tree %s: %w", id.String()[:12], err)
-	}
-	tree, err := resticfmt.ParseTree(plain)
-	if err != nil {
-		return fmt.Errorf("tree %s: %w", id.String()[:12], err)
+		return err
 	}
 	for _, n := range tree.Nodes {
 		if n.Name == "" || n.Name == "." || n.Name == ".." || strings.ContainsAny(n.Name, "/\x00") {

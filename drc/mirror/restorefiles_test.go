@@ -36,12 +36,9 @@ func TestRestoreFilesMatchesRestic(t *testing.T) {
 		batch(map[string]int64{"000000010000000000000002": 1 << 20}, 21), // replaces the first one's
 	}
 
-	key, err := mirror.NewContents(agency).MasterKey(x.ctx, repo)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mirror.NewContents(agency)
 	got := t.TempDir()
-	n, err := mirror.RestoreFiles(x.ctx, key, repo, ids, got)
+	n, err := c.RestoreFiles(x.ctx, repo, ids, got)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +78,7 @@ func TestRestoreFilesMatchesRestic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mirror.RestoreFiles(x.ctx, key, repo, []string{sum.SnapshotID}, t.TempDir()); err == nil || !strings.Contains(err.Error(), "link is a symlink") {
+	if _, err := c.RestoreFiles(x.ctx, repo, []string{sum.SnapshotID}, t.TempDir()); err == nil || !strings.Contains(err.Error(), "link is a symlink") {
 		t.Errorf("a snapshot with a symbolic link: %v", err)
 	}
 
@@ -107,7 +104,7 @@ func TestRestoreFilesMatchesRestic(t *testing.T) {
 		t.Fatal(err)
 	}
 	damaged := t.TempDir()
-	_, err = mirror.RestoreFiles(x.ctx, key, repo, ids, damaged)
+	_, err = c.RestoreFiles(x.ctx, repo, ids, damaged)
 	if err == nil || !strings.Contains(err.Error(), biggest) {
 		t.Errorf("restore from a damaged pack %s: %v", biggest, err)
 	}

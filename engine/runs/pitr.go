@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cadang/cadang/drc"
-	"github.com/cadang/cadang/drc/mirror"
 	"github.com/cadang/cadang/engine/api"
 	"github.com/cadang/cadang/engine/catalog"
 	"github.com/cadang/cadang/engine/queue"
@@ -176,7 +175,7 @@ func logBatches(snaps []drc.Snapshot, k logKind, base drc.Snapshot, want string,
 }
 
 // restoreLog restores log batches into dir: read by cadang itself, all at once
-// (mirror.RestoreFiles: one key, one index, instead of a restic process and about a
+// (mirror.Contents.RestoreFiles: the daemon's key and parsed index, instead of a restic process and about a
 // second per batch), or, when that fails, by restic one batch after the other.
 func (x *Runner) restoreLog(ctx context.Context, j *queue.Job, repo *drc.Repo, k logKind, batches []drc.Snapshot, dir string, rd *reader) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -191,13 +190,10 @@ func (x *Runner) restoreLog(ctx context.Context, j *queue.Job, repo *drc.Repo, k
 		for i, s := range batches {
 			ids[i] = s.ID
 		}
-		key, err := x.repl.ContentsFor(repo.Agency).MasterKey(ctx, repo)
+		n, err := x.repl.ContentsFor(repo.Agency).RestoreFiles(ctx, repo, ids, dir)
 		if err == nil {
-			var n int
-			if n, err = mirror.RestoreFiles(ctx, key, repo, ids, dir); err == nil {
-				x.log.Info("log restored", "run", j.Run.ID, "drc", repo.DRC, "what", k.noun, "snapshots", len(ids), "files", n)
-				return nil
-			}
+			x.log.Info("log restored", "run", j.Run.ID, "drc", repo.DRC, "what", k.noun, "snapshots", len(ids), "files", n)
+			return nil
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", k.noun, err)

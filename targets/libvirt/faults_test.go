@@ -150,10 +150,14 @@ func TestForeignJobDoesNotFreezeTheGuest(t *testing.T) {
 		return longest, any
 	}
 
-	// Someone else's backup job of vdb, paused in QEMU so that it stays active.
+	// Someone else's backup job of vdb, paused in QEMU so that it stays active. Each job
+	// gets a file of its own: libvirt refuses a target that exists, and a job that
+	// completed (rather than being aborted) leaves its file behind.
+	jobs := 0
 	foreign := func() {
 		for attempt := 1; ; attempt++ {
-			target := filepath.Join(dir, fmt.Sprintf("foreign-%d.qcow2", attempt))
+			jobs++
+			target := filepath.Join(dir, fmt.Sprintf("foreign-%d.qcow2", jobs))
 			xml := fmt.Sprintf(`<domainbackup><disks><disk name='vda' backup='no'/><disk name='vdb' type='file'><target file='%s'/><driver type='qcow2'/></disk></disks></domainbackup>`, target)
 			if err := d.L.DomainBackupBegin(d.Dom, xml, nil, 0); err != nil {
 				t.Fatalf("foreign backup job: %v", err)

@@ -183,18 +183,32 @@ func TestStatusAndSchedule(t *testing.T) {
 	w := newWorld(t)
 	src := filepath.Join(w.dir, "src")
 	makeTree(t, src, 1<<10)
+	// The maintenance window holds retention and replication: the runs this test waits
+	// for must not fall in it. It starts six hours after now (Jakarta time); a window
+	// fixed at 01:00 failed the test whenever it ran between 18:00 and 21:00 UTC. The
+	// other times keep their places relative to it (the daily backup an hour into it,
+	// the checks and the prune after it).
+	zone := jakartaZone(t)
+	h := (time.Now().In(zone).Hour() + 6) % 24
+	hour := func(after int) int { return (h + after) % 24 }
+	hhmm := func(after int) string { return fmt.Sprintf("%02d:00", hour(after)) }
+	// since is how many minutes t is past hour(after) o'clock, Jakarta time, modulo a day.
+	since := func(t time.Time, after int) int {
+		t = t.In(zone)
+		return ((t.Hour()*60+t.Minute()-hour(after)*60)%1440 + 1440) % 1440
+	}
 	w.config(fmt.Sprintf(`scheduler:
   timezone: Asia/Jakarta
   blackout:
-    - {name: network maintenance, start: "0 1 * * *", duration: 3h}
+    - {name: network maintenance, start: "0 %d * * *", duration: 3h}
 drcs:
-  - {name: local, role: primary, path: %q, maintenance: {check: "30 4 * * *", prune: "0 5 * * 0", read_data_subset: 50%%}}
-  - {name: offsite, role: secondary, path: %q, maintenance: {check: "0 6 * * *"}}
+  - {name: local, role: primary, path: %q, maintenance: {check: "30 %d * * *", prune: "0 %d * * 0", read_data_subset: 50%%}}
+  - {name: offsite, role: secondary, path: %q, maintenance: {check: "0 %d * * *"}}
 agencies: [{id: dinkes}]
 targets:
-  - {name: portal-files, agency: dinkes, kind: files, files: {paths: [%q]}, schedule: "0 2 * * *", jitter: 20m, retention: {keep_last: 2}}
+  - {name: portal-files, agency: dinkes, kind: files, files: {paths: [%q]}, schedule: "0 %d * * *", jitter: 20m, retention: {keep_last: 2}}
   - {name: hourly-files, agency: dinkes, kind: files, files: {paths: [%q]}, schedule: "15 * * * *"}
-`, filepath.Join(w.dir, "drc-local"), filepath.Join(w.dir, "drc-offsite"), src, src))
+`, h, filepath.Join(w.dir, "drc-local"), hour(3), hour(4), filepath.Join(w.dir, "drc-offsite"), hour(5), src, hour(1), src))
 	w.startDaemon()
 	for range 3 {
 		if _, r := w.backupJSON("portal-files"); r.code != 0 {
@@ -276,23 +290,22 @@ targets:
 	var plan []api.PlannedRun
 	mustJSON(t, w.must("schedule", "--json", "--hours", "48").stdout, &plan)
 	count := map[string]int{}
-	zone := jakartaZone(t)
 	for _, p := range plan {
 		count[p.Op+"/"+p.Target+p.DRC]++
 		hm := p.Time.In(zone).Format("15:04")
-		inWindow := hm >= "01:00" && hm < "04:00"
+		inWindow := since(p.Time, 0) < 3*60
 		switch {
 		case p.Op == "blackout":
-			if hm != "01:00" || p.Until == nil || p.Until.Sub(p.Time) != 3*time.Hour || p.Reason != "network maintenance" {
+			if hm != hhmm(0) || p.Until == nil || p.Until.Sub(p.Time) != 3*time.Hour || p.Reason != "network maintenance" {
 				t.Errorf("window: %+v", p)
 			}
 		case inWindow != (p.Status == "held"):
 			t.Errorf("%s %s at %s: status %s", p.Op, p.Target+p.DRC, hm, p.Status)
-		case p.Status == "held" && (p.Until == nil || p.Until.In(zone).Format("15:04") != "04:00"):
+		case p.Status == "held" && (p.Until == nil || p.Until.In(zone).Format("15:04") != hhmm(3)):
 			t.Errorf("held until %v: %+v", p.Until, p)
 		}
-		if p.Op == "backup" && p.Target == "portal-files" && (hm < "02:00" || hm >= "02:20") {
-			t.Errorf("portal-files due at %s (0 2 * * * with 20m jitter)", hm)
+		if p.Op == "backup" && p.Target == "portal-files" && since(p.Time, 1) >= 20 {
+			t.Errorf("portal-files due at %s (%s with 20m jitter)", hm, hhmm(1))
 		}
 	}
 	for key, n := range map[string]int{"backup/portal-fileslocal": 2, "backup/hourly-fileslocal": 48, "check/local": 2, "check/offsite": 2} {

@@ -88,7 +88,7 @@ func (c *Contents) Losses(ctx context.Context, r *drc.Repo, damaged []string) ([
 		return nil, err
 	}
 	idx := sortedKeys(l.index)
-	if err := c.loadIndexes(ctx, key, idx, func(string) drc.Store { return r.Store }); err != nil {
+	if err := c.loadIndexes(ctx, key, idx, func(string) drc.Store { return r.Watched("repair") }); err != nil {
 		return nil, fmt.Errorf("drc %q: %w", r.DRC, err)
 	}
 	view := c.view(idx)
@@ -101,7 +101,7 @@ func (c *Contents) Losses(ctx context.Context, r *drc.Repo, damaged []string) ([
 		}
 		return true
 	}
-	tr := &treeReader{key: key, view: view, store: r.Store, has: usable, sizes: l.data}
+	tr := &treeReader{key: key, view: view, store: r.Watched("repair"), has: usable, sizes: l.data}
 	memo := map[resticfmt.ID][]string{} // tree -> lost paths below it, relative
 	var walk func(id resticfmt.ID) ([]string, error)
 	walk = func(id resticfmt.ID) ([]string, error) {
@@ -147,7 +147,7 @@ func (c *Contents) Losses(ctx context.Context, r *drc.Repo, damaged []string) ([
 	}
 	var losses []Loss
 	for _, id := range sortedKeys(l.snapshots) {
-		s, err := readSnapshot(ctx, r.Store, key, id)
+		s, err := readSnapshot(ctx, r.Watched("repair"), key, id)
 		if err != nil {
 			return nil, fmt.Errorf("drc %q: %w", r.DRC, err)
 		}

@@ -423,7 +423,7 @@ func (m *Mirror) push(ctx context.Context, getKey func() (*resticfmt.Key, error)
 		}
 	}
 	sort.Strings(idxNew)
-	if err := m.Contents.loadIndexes(ctx, key, idxNew, func(string) drc.Store { return from.Store }); err != nil {
+	if err := m.Contents.loadIndexes(ctx, key, idxNew, func(string) drc.Store { return from.Watched("replication") }); err != nil {
 		res.fail(fmt.Sprintf("drc %q: %v", from.DRC, err))
 		return
 	}
@@ -473,15 +473,15 @@ func (m *Mirror) push(ctx context.Context, getKey func() (*resticfmt.Key, error)
 func (m *Mirror) packsFor(ctx context.Context, key *resticfmt.Key, j *copyJob, snaps []string) ([]string, error) {
 	from, lf, lt := j.from, j.lf, j.lt
 	names := sortedKeys(lf.index)
-	if err := m.Contents.loadIndexes(ctx, key, names, func(string) drc.Store { return from.Store }); err != nil {
+	if err := m.Contents.loadIndexes(ctx, key, names, func(string) drc.Store { return from.Watched("replication") }); err != nil {
 		return nil, err
 	}
 	view := m.Contents.view(names)
-	tr := &treeReader{key: key, view: view, store: from.Store, has: hasIn(lf.data), sizes: lf.data}
+	tr := &treeReader{key: key, view: view, store: from.Watched("replication"), has: hasIn(lf.data), sizes: lf.data}
 	need := map[resticfmt.ID]struct{}{}
 	var roots []resticfmt.ID
 	for _, id := range snaps {
-		snap, err := readSnapshot(ctx, from.Store, key, id)
+		snap, err := readSnapshot(ctx, from.Watched("replication"), key, id)
 		if err != nil {
 			return nil, err
 		}
@@ -541,15 +541,15 @@ func (m *Mirror) packsFor(ctx context.Context, key *resticfmt.Key, j *copyJob, s
 func (m *Mirror) gate(ctx context.Context, key *resticfmt.Key, j *copyJob, snaps []string) ([]string, error) {
 	from, to, lf, lt, res := j.from, j.to, j.lf, j.lt, j.res
 	fromIdx := sortedKeys(lf.index)
-	if err := m.Contents.loadIndexes(ctx, key, fromIdx, func(string) drc.Store { return from.Store }); err != nil {
+	if err := m.Contents.loadIndexes(ctx, key, fromIdx, func(string) drc.Store { return from.Watched("replication") }); err != nil {
 		return nil, fmt.Errorf("drc %q: %v", from.DRC, err)
 	}
 	toIdx := sortedKeys(lt.index)
 	if err := m.Contents.loadIndexes(ctx, key, toIdx, func(name string) drc.Store {
 		if _, ok := lf.index[name]; ok {
-			return from.Store
+			return from.Watched("replication")
 		}
-		return to.Store
+		return to.Watched("replication")
 	}); err != nil {
 		return nil, fmt.Errorf("drc %q: %v", to.DRC, err)
 	}
@@ -563,10 +563,10 @@ func (m *Mirror) gate(ctx context.Context, key *resticfmt.Key, j *copyJob, snaps
 		}
 		return false
 	}
-	tr := &treeReader{key: key, view: viewFrom, store: from.Store, has: hasIn(lf.data), sizes: lf.data}
+	tr := &treeReader{key: key, view: viewFrom, store: from.Watched("replication"), has: hasIn(lf.data), sizes: lf.data}
 	var ready []string
 	for _, id := range snaps {
-		snap, err := readSnapshot(ctx, from.Store, key, id)
+		snap, err := readSnapshot(ctx, from.Watched("replication"), key, id)
 		if errors.Is(err, drc.ErrNotExist) {
 			continue // forgotten at the source meanwhile
 		}
@@ -707,26 +707,39 @@ func (m *Mirror) copyOne(ctx context.Context, j *copyJob, obj string, size int64
 			case <-time.After(time.Duration(attempt*attempt) * 500 * time.Millisecond):
 			}
 		}
-		rc, err := from.Store.Get(ctx, obj)
+		// An attempt that moves no byte for the stall timeout (a store that stops
+		// answering without failing, at either end) is cancelled and retried.
+		w := drc.NewWatch(ctx, from.StallTimeout())
+		rc, err := from.Store.Get(w.Context(), obj)
 		if errors.Is(err, drc.ErrNotExist) {
+			w.Stop()
 			return -1, nil
 		}
 		if err != nil {
+			w.Stop()
 			lastErr = fmt.Errorf("drc %q: reading %s: %w", from.DRC, obj, err)
-			if drc.IsUnreachable(err) {
+			if w.Fired() && ctx.Err() == nil {
+				lastErr = stalled(from, to, obj, w.Timeout())
+			} else if drc.IsUnreachable(err) {
 				return -1, lastErr
 			}
+			m.Log.Debug("copy failed, retrying", "object", obj, "attempt", attempt+1, "err", lastErr)
 			continue
 		}
-		vr := &verifyingReader{r: m.Limiter.Reader(ctx, rc), h: sha256.New(), size: size}
+		vr := &verifyingReader{r: w.Reader(m.Limiter.Reader(ctx, rc)), h: sha256.New(), size: size}
 		copy(vr.want[:], want)
-		err = to.Store.Put(ctx, obj, vr, size)
+		err = to.Store.Put(w.Context(), obj, vr, size)
 		rc.Close()
+		w.Stop()
 		if err == nil && vr.err == nil && vr.n == size {
 			return size, nil
 		}
 		var sizeErr *sizeMismatch
 		switch {
+		case w.Fired() && ctx.Err() == nil:
+			// Which end stopped is not known: no damage is recorded, the pass fails
+			// if every attempt stalls, and the next pass tries again.
+			lastErr = stalled(from, to, obj, w.Timeout())
 		case vr.err == errHashMismatch && j.quiet:
 			return -1, fmt.Errorf("drc %q: %s: content does not match its name: left for the next pass", from.DRC, obj)
 		case vr.err == errHashMismatch:
@@ -774,6 +787,11 @@ func (m *Mirror) copyOne(ctx context.Context, j *copyJob, obj string, size int64
 }
 
 var errHashMismatch = errors.New("content does not match its name")
+
+// stalled is the error of a copy of obj that made no progress for after.
+func stalled(from, to *drc.Repo, obj string, after time.Duration) error {
+	return fmt.Errorf("drc %q to drc %q: %s: no byte moved for %s (restic.stall_timeout): cancelled", from.DRC, to.DRC, obj, after)
+}
 
 type sizeMismatch struct{ got, want int64 }
 
@@ -1004,17 +1022,17 @@ func (m *Mirror) deletions(ctx context.Context, getKey func() (*resticfmt.Key, e
 func (m *Mirror) keepNeeded(ctx context.Context, key *resticfmt.Key, ls *listing, due map[string]bool, res *MirrorResult) error {
 	s := m.Secondary
 	idx := sortedKeys(ls.index)
-	if err := m.Contents.loadIndexes(ctx, key, idx, func(string) drc.Store { return s.Store }); err != nil {
+	if err := m.Contents.loadIndexes(ctx, key, idx, func(string) drc.Store { return s.Watched("replication") }); err != nil {
 		return err
 	}
 	view := m.Contents.view(idx)
-	tr := &treeReader{key: key, view: view, store: s.Store, has: hasIn(ls.data), sizes: ls.data}
+	tr := &treeReader{key: key, view: view, store: s.Watched("replication"), has: hasIn(ls.data), sizes: ls.data}
 	var roots []resticfmt.ID
 	for id := range ls.snapshots {
 		if due[objectName("snapshots", id)] {
 			continue
 		}
-		snap, err := readSnapshot(ctx, s.Store, key, id)
+		snap, err := readSnapshot(ctx, s.Watched("replication"), key, id)
 		if err != nil {
 			return err
 		}

@@ -459,6 +459,28 @@ func TestMirrorSurvivesBadReads(t *testing.T) {
 	if n := len(y.objects(y.s)); n != 0 {
 		t.Errorf("%d objects arrived without their data", n)
 	}
+
+	// A store that stops sending, without failing, is given up after the stall
+	// timeout: the pass fails naming the object, nothing partial or damaged is
+	// recorded, and the next pass copies everything.
+	z := newPair(t)
+	snap = z.backup(z.p, src)
+	z.restic.StallTimeout = time.Second
+	hang := z.pf.Add(storetest.Fault{Op: "Get", Match: "/data/", ReadDelay: time.Hour})
+	_, err = z.run()
+	if err == nil || !strings.Contains(err.Error(), "no byte moved for 1s") || !strings.Contains(err.Error(), "data/") || z.pf.Fired(hang) == 0 {
+		t.Fatalf("want a failure naming the stalled object, got %v", err)
+	}
+	if len(z.alarms) != 0 {
+		t.Errorf("a stall is not damage (which end stopped is not known): alarms %v", z.alarms)
+	}
+	if n := len(objectNames(t, z.s.Repo(agency).Store, "data/")); n != 0 {
+		t.Errorf("%d packs arrived although every read of them stalled", n)
+	}
+	z.pf.Clear()
+	z.mustRun()
+	z.sameObjects()
+	z.restoreMatches(z.s, snap, src)
 }
 
 // Deletions at the primary reach the secondary only after delete_after, and never

@@ -41,6 +41,9 @@ func (c *Contents) RestoreFiles(ctx context.Context, r *drc.Repo, ids []string, 
 	if err != nil {
 		return 0, err
 	}
+	// A read that makes no progress for the stall timeout fails with a
+	// *drc.StallError naming the object, as a stalled restic's would.
+	st := r.Watched("restore")
 	var names []string
 	if err := r.Store.List(ctx, "index/", func(o drc.ObjectInfo) error {
 		names = append(names, strings.TrimPrefix(o.Name, "index/"))
@@ -48,16 +51,16 @@ func (c *Contents) RestoreFiles(ctx context.Context, r *drc.Repo, ids []string, 
 	}); err != nil {
 		return 0, fmt.Errorf("drc %q: listing the index: %w", r.DRC, err)
 	}
-	if err := c.loadIndexes(ctx, key, names, func(string) drc.Store { return r.Store }); err != nil {
+	if err := c.loadIndexes(ctx, key, names, func(string) drc.Store { return st }); err != nil {
 		return 0, fmt.Errorf("drc %q: %w", r.DRC, err)
 	}
 	view := c.view(names)
-	br := &blobReader{key: key, view: view, store: r.Store}
+	br := &blobReader{key: key, view: view, store: st}
 
 	// Every file of every snapshot, the last one of each path winning.
 	files := map[string][]resticfmt.ID{}
 	for _, id := range ids {
-		snap, err := readSnapshot(ctx, r.Store, key, id)
+		snap, err := readSnapshot(ctx, st, key, id)
 		if err != nil {
 			return 0, fmt.Errorf("drc %q: %w", r.DRC, err)
 		}

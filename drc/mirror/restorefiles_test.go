@@ -1,13 +1,16 @@
 package mirror_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/drc/mirror"
+	"github.com/cadang/cadang/drc/storetest"
 	"github.com/cadang/cadang/internal/testenv"
 )
 
@@ -91,6 +94,19 @@ func TestRestoreFilesMatchesRestic(t *testing.T) {
 	if _, err := c.RestoreFiles(x.ctx, repo, []string{sum.SnapshotID}, t.TempDir()); err == nil || !strings.Contains(err.Error(), "link is a symlink") {
 		t.Errorf("a snapshot with a symbolic link: %v", err)
 	}
+
+	// A store that stops sending a pack, without failing, is given up after the stall
+	// timeout, naming the pack, as a stalled restic is (the caller records it).
+	x.restic.StallTimeout = time.Second
+	hang := x.pf.Add(storetest.Fault{Op: "GetRange", Match: "/data/", ReadDelay: time.Hour})
+	_, err = c.RestoreFiles(x.ctx, repo, ids, t.TempDir())
+	var se *drc.StallError
+	if !errors.As(err, &se) || !errors.Is(err, drc.ErrStalled) || !strings.HasPrefix(se.Object, "data/") || se.DRC != "local" || x.pf.Fired(hang) == 0 {
+		t.Fatalf("a pack the store stopped sending: %v", err)
+	}
+	t.Logf("stalled: %v", err)
+	x.pf.Clear()
+	x.restic.StallTimeout = 0
 
 	// A damaged pack fails the restore, naming it; no half file is left. The pack is the
 	// second snapshot's biggest (its data, not its tree): a pack of the first may hold

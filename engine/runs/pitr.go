@@ -2,6 +2,7 @@ package runs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -196,6 +197,13 @@ func (x *Runner) restoreLog(ctx context.Context, j *queue.Job, repo *drc.Repo, k
 			return nil
 		}
 		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", k.noun, err)
+		}
+		if errors.Is(err, drc.ErrStalled) {
+			// The store stopped sending an object for the stall timeout: restic would
+			// wait on the same object as long again. Recorded (damage found by a stall,
+			// repaired from the other DRC) and failed, as a stalled restic is.
+			rd.noteStall(err)
 			return fmt.Errorf("%s: %w", k.noun, err)
 		}
 		x.log.Warn("reading the log snapshots directly failed: restic restores them one by one", "run", j.Run.ID, "drc", repo.DRC, "err", err)

@@ -110,9 +110,10 @@ func (r *watchedReader) Read(p []byte) (int, error) {
 
 // Watched is r's store with its reads (Get, GetRange) watched: one that makes no
 // progress for r's stall timeout is cancelled and fails with a *StallError naming the
-// object, op being what read it (replication, restore). Writes and listings are r's
-// store's own. It is for cadang's own reads (the mirror's walks of indexes and trees,
-// the native restore of log batches); restic has its own watchdog.
+// object, op being what read it (replication, restore, drill, repair, read). Writes
+// and listings are r's store's own. It is for cadang's own reads (the mirror's walks of
+// indexes and trees, the native restore of log batches, the packs a drill or a repair
+// reads whole); restic has its own watchdog.
 func (r *Repo) Watched(op string) Store {
 	return &watchedStore{Store: r.Store, op: op, drc: r.DRC, agency: r.Agency, stall: r.StallTimeout()}
 }

@@ -511,7 +511,7 @@ func (c *Contents) ReadSnapshots(ctx context.Context, r *drc.Repo, ids []string)
 	}
 	out := make([]drc.Snapshot, 0, len(ids))
 	for _, id := range ids {
-		s, err := readSnapshot(ctx, r.Watched("replication"), key, id)
+		s, err := readSnapshot(ctx, r.Watched("read"), key, id)
 		if err != nil {
 			return out, fmt.Errorf("drc %q: %w", r.DRC, err)
 		}
@@ -525,14 +525,14 @@ func (c *Contents) ReadSnapshots(ctx context.Context, r *drc.Repo, ids []string)
 // its packs.
 func (c *Contents) blobsNeeded(ctx context.Context, r *drc.Repo, l *listing, key *resticfmt.Key, ids []string) (map[resticfmt.ID]struct{}, *indexView, error) {
 	idx := sortedKeys(l.index)
-	if err := c.loadIndexes(ctx, key, idx, func(string) drc.Store { return r.Watched("replication") }); err != nil {
+	if err := c.loadIndexes(ctx, key, idx, func(string) drc.Store { return r.Watched("read") }); err != nil {
 		return nil, nil, fmt.Errorf("drc %q: %w", r.DRC, err)
 	}
 	view := c.view(idx)
-	tr := &treeReader{key: key, view: view, store: r.Watched("replication"), has: hasIn(l.data), sizes: l.data}
+	tr := &treeReader{key: key, view: view, store: r.Watched("read"), has: hasIn(l.data), sizes: l.data}
 	roots := make([]resticfmt.ID, 0, len(ids))
 	for _, id := range ids {
-		s, err := readSnapshot(ctx, r.Watched("replication"), key, id)
+		s, err := readSnapshot(ctx, r.Watched("read"), key, id)
 		if err != nil {
 			return nil, nil, fmt.Errorf("drc %q: %w", r.DRC, err)
 		}

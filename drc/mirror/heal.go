@@ -34,15 +34,24 @@ func CopyVerified(ctx context.Context, from, to *drc.Repo, obj string) (int64, e
 	if err != nil {
 		return 0, fmt.Errorf("drc %q: %s: %w", from.DRC, obj, err)
 	}
-	rc, err := from.Store.Get(ctx, obj)
+	// A copy that moves no byte for the stall timeout is cancelled (which end stopped
+	// is not known: nothing is recorded against either).
+	w := drc.NewWatch(ctx, from.StallTimeout())
+	defer w.Stop()
+	rc, err := from.Store.Get(w.Context(), obj)
 	if err != nil {
+		if w.Fired() && ctx.Err() == nil {
+			return 0, stalled(from, to, obj, w.Timeout())
+		}
 		return 0, fmt.Errorf("drc %q: reading %s: %w", from.DRC, obj, err)
 	}
 	defer rc.Close()
-	vr := &verifyingReader{r: rc, h: sha256.New(), size: info.Size}
+	vr := &verifyingReader{r: w.Reader(rc), h: sha256.New(), size: info.Size}
 	copy(vr.want[:], want)
-	err = to.Store.Put(ctx, obj, vr, info.Size)
+	err = to.Store.Put(w.Context(), obj, vr, info.Size)
 	switch {
+	case w.Fired() && ctx.Err() == nil:
+		return 0, stalled(from, to, obj, w.Timeout())
 	case vr.err == errHashMismatch:
 		return 0, fmt.Errorf("drc %q: %s: %w (SHA-256 %s…): nothing written at drc %q", from.DRC, obj, ErrBadSource, hex.EncodeToString(vr.got[:6]), to.DRC)
 	case vr.err != nil:
@@ -52,7 +61,7 @@ func CopyVerified(ctx context.Context, from, to *drc.Repo, obj string) (int64, e
 	case vr.n != info.Size:
 		return 0, fmt.Errorf("drc %q: %s: read %d of %d bytes", from.DRC, obj, vr.n, info.Size)
 	}
-	if err := VerifyObjects(ctx, to.Store, []string{obj}, 1, nil); err != nil {
+	if err := VerifyObjects(ctx, to.Watched("repair"), []string{obj}, 1, nil); err != nil {
 		return 0, fmt.Errorf("drc %q: %s written but it reads back wrong: %w", to.DRC, obj, err)
 	}
 	return info.Size, nil

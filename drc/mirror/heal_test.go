@@ -6,10 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/cadang/cadang/drc"
 	"github.com/cadang/cadang/drc/mirror"
+	"github.com/cadang/cadang/drc/storetest"
 )
 
 // Healing never writes a wrong object: a "good" copy that does not match its name is
@@ -62,5 +65,38 @@ func TestCopyVerifiedRefusesABadSource(t *testing.T) {
 	}
 	if _, err := mirror.CopyVerified(ctx, from, to, "data/zz/not-a-hash"); err == nil {
 		t.Fatal("a name that is not a SHA-256 was copied")
+	}
+}
+
+// A copy that moves no byte for the stall timeout (the source stopped sending, without
+// failing) is cancelled, naming both DRCs and the object, and writes nothing.
+func TestCopyVerifiedStalls(t *testing.T) {
+	ctx := context.Background()
+	content := bytes.Repeat([]byte("a store that stops sending. "), 4096)
+	sum := sha256.Sum256(content)
+	id := hex.EncodeToString(sum[:])
+	obj := "data/" + id[:2] + "/" + id
+	r := &drc.Restic{StallTimeout: time.Second} // no restic is run
+	site := func(name string) *drc.Site {
+		return openSite(t, r, t.TempDir(), drc.Config{Name: name, Path: t.TempDir()})
+	}
+	local, offsite := site("local"), site("offsite")
+	faulty := storetest.NewFaulty(local.Store)
+	local.Store = faulty
+	from, to := local.Repo("dinkes"), offsite.Repo("dinkes")
+	if err := from.Store.Put(ctx, obj, bytes.NewReader(content), int64(len(content))); err != nil {
+		t.Fatal(err)
+	}
+	hang := faulty.Add(storetest.Fault{Op: "Get", Match: id, ReadDelay: time.Hour})
+	_, err := mirror.CopyVerified(ctx, from, to, obj)
+	if err == nil || !strings.Contains(err.Error(), `drc "local" to drc "offsite": `+obj+": no byte moved for 1s") || faulty.Fired(hang) == 0 {
+		t.Fatalf("a stalled copy: %v", err)
+	}
+	if _, err := to.Store.Stat(ctx, obj); !errors.Is(err, drc.ErrNotExist) {
+		t.Fatalf("a stalled copy left something at the destination: %v", err)
+	}
+	faulty.Clear()
+	if n, err := mirror.CopyVerified(ctx, from, to, obj); err != nil || n != int64(len(content)) {
+		t.Fatalf("the copy once the store sends again: %d, %v", n, err)
 	}
 }

@@ -160,12 +160,15 @@ func (x *Runner) Drill(ctx context.Context, j *queue.Job, t *Target, site *drc.S
 				}
 				sort.Strings(names)
 				var read atomic.Int64
-				err = mirror.VerifyObjects(ctx, repo.Store, names, 4, &read)
+				// A pack the store stops sending fails the step after the stall
+				// timeout, recorded as damage found by a stall (drc.StallError).
+				err = mirror.VerifyObjects(ctx, repo.Watched("drill"), names, 4, &read)
 				what := msg.New("drill.packs.check", "drc", site.Name)
 				if err != nil {
 					if obj, ok := damagedObject(err); ok {
 						x.recordDamage(site.Name, r.Agency, obj, "drill", r.ID, err.Error())
 					}
+					x.recordStall(err, r.Agency, r.ID)
 					env.Check(targets.DrillCheck{What: what, Passed: false, Found: msg.Plain(err.Error())})
 					return msg.Message{}, fmt.Errorf("drc %q: %w", site.Name, err)
 				}

@@ -306,3 +306,63 @@ func TestRestoreFindsDamageAndItIsHealed(t *testing.T) {
 	}
 	w.restoreCompare("portal-files", snap, "offsite", src)
 }
+
+// Damage at the primary while the secondary does not answer: the repair cannot check
+// the other copy, so it fails and leaves the damage open; nothing is moved aside and no
+// data loss is announced on a transient fault. Once the secondary answers again, a
+// repair heals the object from it.
+func TestRepairWaitsForAnUnreachableDRC(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	m := testenv.StartMinIO(t, "offsite")
+	src := twoSites(t, w, s3DRC("offsite", "secondary", m, "", "offsite"))
+	obj, file := biggestPack(t, filepath.Join(w.dir, "local"))
+	good := fileSum(t, file)
+	flipByte(t, file)
+	m.Stop()
+
+	if r := w.cadang("verify", "--drc", "local", "--read-data"); r.code != 1 || !strings.Contains(r.stdout, obj) {
+		t.Fatalf("verify --read-data of the damaged primary: %s", r)
+	}
+	var failed api.RunInfo
+	waitFor(t, "the repair at the primary to fail", 3*time.Minute, func() (bool, string) {
+		for _, ri := range w.runs("") {
+			if ri.Op == "repair" && ri.DRC == "local" && ri.Status != api.Queued && ri.Status != api.Running {
+				failed = ri
+				return true, ""
+			}
+		}
+		return false, "no repair ended yet"
+	})
+	if failed.Status != api.Failed || !strings.Contains(string(failed.Manifest), "not every copy could be checked") ||
+		!strings.Contains(string(failed.Manifest), `drc \"offsite\"`) {
+		t.Fatalf("the repair with the secondary away must fail, naming it: %+v\n%s", failed.Run, failed.Manifest)
+	}
+	for _, d := range w.damageRecords() {
+		if d.DRC == "local" && d.Object == obj && (d.Status != "open" || d.Lost) {
+			t.Errorf("damage closed or called lost while a copy could not be checked: %+v", d)
+		}
+	}
+	for _, a := range w.alarms(false) {
+		if a.Kind == "data-lost" {
+			t.Errorf("data loss announced while a copy could not be checked: %+v", a)
+		}
+	}
+	if _, err := os.Stat(file); err != nil {
+		t.Errorf("the damaged object was moved aside: %v", err)
+	}
+
+	m.Start()
+	if r := w.cadang("drc", "repair", "--drc", "local", "--wait"); r.code != 0 {
+		t.Fatalf("repair with the secondary back: %s", r)
+	}
+	d := w.waitDamage("local", obj, "repaired")
+	if d.RepairedFrom != "offsite" || d.Lost {
+		t.Errorf("damage record: %+v", d)
+	}
+	if got := fileSum(t, file); got != good {
+		t.Errorf("the healed pack is not the good copy: %s", got)
+	}
+	snaps := w.snapshotsJSON("portal-files")
+	w.restoreCompare("portal-files", snaps[len(snaps)-1].ID, "local", src)
+}

@@ -112,7 +112,7 @@ func (h *Healer) repairOne(ctx context.Context, repo *drc.Repo, d catalog.Damage
 	// It may read whole again (a transient fault): then there is nothing to copy.
 	here, herr := repo.Store.Stat(ctx, obj)
 	if herr == nil {
-		if err := mirror.VerifyObjects(ctx, repo.Store, []string{obj}, 1, nil); err == nil {
+		if err := mirror.VerifyObjects(ctx, repo.Watched("repair"), []string{obj}, 1, nil); err == nil {
 			ro.Outcome, ro.Message = "repaired", "it reads whole and matches its name now"
 			if !dryRun {
 				h.close(d, catalog.DamageRepaired, "", run, ro.Message)
@@ -122,6 +122,14 @@ func (h *Healer) repairOne(ctx context.Context, repo *drc.Repo, d catalog.Damage
 	}
 	var tried []string
 	anywhere := herr == nil
+	// unsure: some copy could not be checked (a DRC that does not answer, a read that
+	// stalled, a write that failed). Only copies proven damaged, or absent, make an
+	// object lost or gone: a transient fault must never quarantine data or raise a
+	// data-lost alarm while another DRC may hold it whole.
+	unsure := herr != nil && !errors.Is(herr, drc.ErrNotExist)
+	if unsure {
+		tried = append(tried, oneline.Of(fmt.Sprintf("drc %q: %v", repo.DRC, herr)))
+	}
 	for _, other := range h.Sites {
 		if other.Name == repo.DRC {
 			continue
@@ -134,6 +142,7 @@ func (h *Healer) repairOne(ctx context.Context, repo *drc.Repo, d catalog.Damage
 		}
 		if err != nil {
 			tried = append(tried, oneline.Of(fmt.Sprintf("drc %q: %v", other.Name, err)))
+			unsure = true
 			continue
 		}
 		anywhere = true
@@ -141,8 +150,10 @@ func (h *Healer) repairOne(ctx context.Context, repo *drc.Repo, d catalog.Damage
 			h.Log.Warn("the copies differ in size", "object", obj, "drc", repo.DRC, "size", here.Size, "other", other.Name, "other_size", info.Size)
 		}
 		if dryRun {
-			if err := mirror.VerifyObjects(ctx, orepo.Store, []string{obj}, 1, nil); err != nil {
+			if err := mirror.VerifyObjects(ctx, orepo.Watched("repair"), []string{obj}, 1, nil); err != nil {
 				tried = append(tried, oneline.Of(fmt.Sprintf("drc %q: %v", other.Name, err)))
+				var mm *mirror.HashMismatchError
+				unsure = unsure || !errors.As(err, &mm)
 				continue
 			}
 			ro.Outcome, ro.From, ro.Message = "would-repair", other.Name, fmt.Sprintf("drc %q holds a copy that matches its name", other.Name)
@@ -161,12 +172,18 @@ func (h *Healer) repairOne(ctx context.Context, repo *drc.Repo, d catalog.Damage
 		}
 		if err != nil {
 			tried = append(tried, oneline.Of(err.Error()))
+			unsure = unsure || !errors.Is(err, mirror.ErrBadSource)
 			continue
 		}
 		ro.Outcome, ro.From = "repaired", other.Name
 		ro.Message = fmt.Sprintf("replaced by drc %q's copy (%d bytes), whose SHA-256 matches its name; read back whole", other.Name, n)
 		h.Log.Info("damaged object repaired", "drc", repo.DRC, "agency", repo.Agency, "object", obj, "from", other.Name)
 		h.close(d, catalog.DamageRepaired, other.Name, run, ro.Message)
+		return ro
+	}
+	if unsure {
+		ro.Outcome = "failed"
+		ro.Message = "no good copy found, but not every copy could be checked (left open: run `cadang drc repair` once every DRC answers): " + strings.Join(tried, "; ")
 		return ro
 	}
 	if !anywhere {

@@ -30,7 +30,8 @@ type Watch struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	timeout time.Duration
-	last    atomic.Int64 // time of the last progress, UnixNano
+	start   time.Time    // with its monotonic reading: a step of the wall clock is no stall
+	last    atomic.Int64 // the last progress, as time since start
 	fired   atomic.Bool
 
 	mu      sync.Mutex
@@ -44,9 +45,8 @@ func NewWatch(ctx context.Context, timeout time.Duration) *Watch {
 	if timeout <= 0 {
 		timeout = DefaultStallTimeout
 	}
-	w := &Watch{timeout: timeout}
+	w := &Watch{timeout: timeout, start: time.Now()}
 	w.ctx, w.cancel = context.WithCancel(ctx)
-	w.last.Store(time.Now().UnixNano())
 	w.mu.Lock()
 	w.timer = time.AfterFunc(timeout, w.check)
 	w.mu.Unlock()
@@ -57,7 +57,7 @@ func NewWatch(ctx context.Context, timeout time.Duration) *Watch {
 // since the last progress, and looks again at the time it would otherwise.
 // (Progress only stores a time: the timer is not reset on every read.)
 func (w *Watch) check() {
-	idle := time.Since(time.Unix(0, w.last.Load()))
+	idle := time.Since(w.start) - time.Duration(w.last.Load())
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.stopped {
@@ -75,7 +75,7 @@ func (w *Watch) check() {
 func (w *Watch) Context() context.Context { return w.ctx }
 
 // Kick says progress was made.
-func (w *Watch) Kick() { w.last.Store(time.Now().UnixNano()) }
+func (w *Watch) Kick() { w.last.Store(int64(time.Since(w.start))) }
 
 // Fired says whether the watch cancelled its context for want of progress.
 func (w *Watch) Fired() bool { return w.fired.Load() }

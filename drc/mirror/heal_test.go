@@ -21,9 +21,7 @@ import (
 func TestCopyVerifiedRefusesABadSource(t *testing.T) {
 	ctx := context.Background()
 	content := bytes.Repeat([]byte("cadang heals from the other site. "), 4096)
-	sum := sha256.Sum256(content)
-	id := hex.EncodeToString(sum[:])
-	obj := "data/" + id[:2] + "/" + id
+	obj, _ := packName(content)
 	from := &drc.Repo{DRC: "local", Agency: "dinkes", Store: drc.NewDirStore(t.TempDir())}
 	to := &drc.Repo{DRC: "offsite", Agency: "dinkes", Store: drc.NewDirStore(t.TempDir())}
 	put := func(r *drc.Repo, b []byte) {
@@ -73,9 +71,7 @@ func TestCopyVerifiedRefusesABadSource(t *testing.T) {
 func TestCopyVerifiedStalls(t *testing.T) {
 	ctx := context.Background()
 	content := bytes.Repeat([]byte("a store that stops sending. "), 4096)
-	sum := sha256.Sum256(content)
-	id := hex.EncodeToString(sum[:])
-	obj := "data/" + id[:2] + "/" + id
+	obj, id := packName(content)
 	r := &drc.Restic{StallTimeout: time.Second} // no restic is run
 	site := func(name string) *drc.Site {
 		return openSite(t, r, t.TempDir(), drc.Config{Name: name, Path: t.TempDir()})
@@ -99,4 +95,11 @@ func TestCopyVerifiedStalls(t *testing.T) {
 	if n, err := mirror.CopyVerified(ctx, from, to, obj); err != nil || n != int64(len(content)) {
 		t.Fatalf("the copy once the store sends again: %d, %v", n, err)
 	}
+}
+
+// packName is the name restic gives an object of this content, and its id.
+func packName(content []byte) (obj, id string) {
+	sum := sha256.Sum256(content)
+	id = hex.EncodeToString(sum[:])
+	return "data/" + id[:2] + "/" + id, id
 }

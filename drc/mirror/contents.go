@@ -509,9 +509,10 @@ func (c *Contents) ReadSnapshots(ctx context.Context, r *drc.Repo, ids []string)
 	if err != nil {
 		return nil, err
 	}
+	st := r.Watched("read")
 	out := make([]drc.Snapshot, 0, len(ids))
 	for _, id := range ids {
-		s, err := readSnapshot(ctx, r.Watched("read"), key, id)
+		s, err := readSnapshot(ctx, st, key, id)
 		if err != nil {
 			return out, fmt.Errorf("drc %q: %w", r.DRC, err)
 		}
@@ -524,15 +525,16 @@ func (c *Contents) ReadSnapshots(ctx context.Context, r *drc.Repo, ids []string)
 // ids at r: it returns the blobs they need, and the index view that places each blob in
 // its packs.
 func (c *Contents) blobsNeeded(ctx context.Context, r *drc.Repo, l *listing, key *resticfmt.Key, ids []string) (map[resticfmt.ID]struct{}, *indexView, error) {
+	st := r.Watched("read")
 	idx := sortedKeys(l.index)
-	if err := c.loadIndexes(ctx, key, idx, func(string) drc.Store { return r.Watched("read") }); err != nil {
+	if err := c.loadIndexes(ctx, key, idx, func(string) drc.Store { return st }); err != nil {
 		return nil, nil, fmt.Errorf("drc %q: %w", r.DRC, err)
 	}
 	view := c.view(idx)
-	tr := &treeReader{key: key, view: view, store: r.Watched("read"), has: hasIn(l.data), sizes: l.data}
+	tr := &treeReader{key: key, view: view, store: st, has: hasIn(l.data), sizes: l.data}
 	roots := make([]resticfmt.ID, 0, len(ids))
 	for _, id := range ids {
-		s, err := readSnapshot(ctx, r.Watched("read"), key, id)
+		s, err := readSnapshot(ctx, st, key, id)
 		if err != nil {
 			return nil, nil, fmt.Errorf("drc %q: %w", r.DRC, err)
 		}

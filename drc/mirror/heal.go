@@ -36,22 +36,12 @@ func CopyVerified(ctx context.Context, from, to *drc.Repo, obj string) (int64, e
 	}
 	// A copy that moves no byte for the stall timeout is cancelled (which end stopped
 	// is not known: nothing is recorded against either).
-	w := drc.NewWatch(ctx, from.StallTimeout())
-	defer w.Stop()
-	rc, err := from.Store.Get(w.Context(), obj)
-	if err != nil {
-		if w.Fired() && ctx.Err() == nil {
-			return 0, stalled(from, to, obj, w.Timeout())
-		}
-		return 0, fmt.Errorf("drc %q: reading %s: %w", from.DRC, obj, err)
-	}
-	defer rc.Close()
-	vr := &verifyingReader{r: w.Reader(rc), h: sha256.New(), size: info.Size}
-	copy(vr.want[:], want)
-	err = to.Store.Put(w.Context(), obj, vr, info.Size)
+	vr, gerr, err, stall := stream(ctx, from, to, obj, info.Size, want, nil)
 	switch {
-	case w.Fired() && ctx.Err() == nil:
-		return 0, stalled(from, to, obj, w.Timeout())
+	case stall != nil:
+		return 0, stall
+	case gerr != nil:
+		return 0, fmt.Errorf("drc %q: reading %s: %w", from.DRC, obj, gerr)
 	case vr.err == errHashMismatch:
 		return 0, fmt.Errorf("drc %q: %s: %w (SHA-256 %s…): nothing written at drc %q", from.DRC, obj, ErrBadSource, hex.EncodeToString(vr.got[:6]), to.DRC)
 	case vr.err != nil:
@@ -96,8 +86,9 @@ func (c *Contents) Losses(ctx context.Context, r *drc.Repo, damaged []string) ([
 	if err != nil {
 		return nil, err
 	}
+	st := r.Watched("repair")
 	idx := sortedKeys(l.index)
-	if err := c.loadIndexes(ctx, key, idx, func(string) drc.Store { return r.Watched("repair") }); err != nil {
+	if err := c.loadIndexes(ctx, key, idx, func(string) drc.Store { return st }); err != nil {
 		return nil, fmt.Errorf("drc %q: %w", r.DRC, err)
 	}
 	view := c.view(idx)
@@ -110,7 +101,7 @@ func (c *Contents) Losses(ctx context.Context, r *drc.Repo, damaged []string) ([
 		}
 		return true
 	}
-	tr := &treeReader{key: key, view: view, store: r.Watched("repair"), has: usable, sizes: l.data}
+	tr := &treeReader{key: key, view: view, store: st, has: usable, sizes: l.data}
 	memo := map[resticfmt.ID][]string{} // tree -> lost paths below it, relative
 	var walk func(id resticfmt.ID) ([]string, error)
 	walk = func(id resticfmt.ID) ([]string, error) {
@@ -156,7 +147,7 @@ func (c *Contents) Losses(ctx context.Context, r *drc.Repo, damaged []string) ([
 	}
 	var losses []Loss
 	for _, id := range sortedKeys(l.snapshots) {
-		s, err := readSnapshot(ctx, r.Watched("repair"), key, id)
+		s, err := readSnapshot(ctx, st, key, id)
 		if err != nil {
 			return nil, fmt.Errorf("drc %q: %w", r.DRC, err)
 		}

@@ -423,7 +423,8 @@ func (m *Mirror) push(ctx context.Context, getKey func() (*resticfmt.Key, error)
 		}
 	}
 	sort.Strings(idxNew)
-	if err := m.Contents.loadIndexes(ctx, key, idxNew, func(string) drc.Store { return from.Watched("replication") }); err != nil {
+	fromSt := from.Watched("replication")
+	if err := m.Contents.loadIndexes(ctx, key, idxNew, func(string) drc.Store { return fromSt }); err != nil {
 		res.fail(fmt.Sprintf("drc %q: %v", from.DRC, err))
 		return
 	}
@@ -472,16 +473,17 @@ func (m *Mirror) push(ctx context.Context, getKey func() (*resticfmt.Key, error)
 // index file at to lists a pack that is not there).
 func (m *Mirror) packsFor(ctx context.Context, key *resticfmt.Key, j *copyJob, snaps []string) ([]string, error) {
 	from, lf, lt := j.from, j.lf, j.lt
+	fromSt := from.Watched("replication")
 	names := sortedKeys(lf.index)
-	if err := m.Contents.loadIndexes(ctx, key, names, func(string) drc.Store { return from.Watched("replication") }); err != nil {
+	if err := m.Contents.loadIndexes(ctx, key, names, func(string) drc.Store { return fromSt }); err != nil {
 		return nil, err
 	}
 	view := m.Contents.view(names)
-	tr := &treeReader{key: key, view: view, store: from.Watched("replication"), has: hasIn(lf.data), sizes: lf.data}
+	tr := &treeReader{key: key, view: view, store: fromSt, has: hasIn(lf.data), sizes: lf.data}
 	need := map[resticfmt.ID]struct{}{}
 	var roots []resticfmt.ID
 	for _, id := range snaps {
-		snap, err := readSnapshot(ctx, from.Watched("replication"), key, id)
+		snap, err := readSnapshot(ctx, fromSt, key, id)
 		if err != nil {
 			return nil, err
 		}
@@ -540,16 +542,17 @@ func (m *Mirror) packsFor(ctx context.Context, key *resticfmt.Key, j *copyJob, s
 // file at to lists; it notes why the others wait.
 func (m *Mirror) gate(ctx context.Context, key *resticfmt.Key, j *copyJob, snaps []string) ([]string, error) {
 	from, to, lf, lt, res := j.from, j.to, j.lf, j.lt, j.res
+	fromSt, toSt := from.Watched("replication"), to.Watched("replication")
 	fromIdx := sortedKeys(lf.index)
-	if err := m.Contents.loadIndexes(ctx, key, fromIdx, func(string) drc.Store { return from.Watched("replication") }); err != nil {
+	if err := m.Contents.loadIndexes(ctx, key, fromIdx, func(string) drc.Store { return fromSt }); err != nil {
 		return nil, fmt.Errorf("drc %q: %v", from.DRC, err)
 	}
 	toIdx := sortedKeys(lt.index)
 	if err := m.Contents.loadIndexes(ctx, key, toIdx, func(name string) drc.Store {
 		if _, ok := lf.index[name]; ok {
-			return from.Watched("replication")
+			return fromSt
 		}
-		return to.Watched("replication")
+		return toSt
 	}); err != nil {
 		return nil, fmt.Errorf("drc %q: %v", to.DRC, err)
 	}
@@ -563,10 +566,10 @@ func (m *Mirror) gate(ctx context.Context, key *resticfmt.Key, j *copyJob, snaps
 		}
 		return false
 	}
-	tr := &treeReader{key: key, view: viewFrom, store: from.Watched("replication"), has: hasIn(lf.data), sizes: lf.data}
+	tr := &treeReader{key: key, view: viewFrom, store: fromSt, has: hasIn(lf.data), sizes: lf.data}
 	var ready []string
 	for _, id := range snaps {
-		snap, err := readSnapshot(ctx, from.Watched("replication"), key, id)
+		snap, err := readSnapshot(ctx, fromSt, key, id)
 		if errors.Is(err, drc.ErrNotExist) {
 			continue // forgotten at the source meanwhile
 		}
@@ -709,37 +712,29 @@ func (m *Mirror) copyOne(ctx context.Context, j *copyJob, obj string, size int64
 		}
 		// An attempt that moves no byte for the stall timeout (a store that stops
 		// answering without failing, at either end) is cancelled and retried.
-		w := drc.NewWatch(ctx, from.StallTimeout())
-		rc, err := from.Store.Get(w.Context(), obj)
-		if errors.Is(err, drc.ErrNotExist) {
-			w.Stop()
+		vr, gerr, err, stall := stream(ctx, from, to, obj, size, want, m.Limiter)
+		if errors.Is(gerr, drc.ErrNotExist) {
 			return -1, nil
 		}
-		if err != nil {
-			w.Stop()
-			lastErr = fmt.Errorf("drc %q: reading %s: %w", from.DRC, obj, err)
-			if w.Fired() && ctx.Err() == nil {
-				lastErr = stalled(from, to, obj, w.Timeout())
-			} else if drc.IsUnreachable(err) {
+		if gerr != nil {
+			lastErr = fmt.Errorf("drc %q: reading %s: %w", from.DRC, obj, gerr)
+			if stall != nil {
+				lastErr = stall
+			} else if drc.IsUnreachable(gerr) {
 				return -1, lastErr
 			}
 			m.Log.Debug("copy failed, retrying", "object", obj, "attempt", attempt+1, "err", lastErr)
 			continue
 		}
-		vr := &verifyingReader{r: w.Reader(m.Limiter.Reader(ctx, rc)), h: sha256.New(), size: size}
-		copy(vr.want[:], want)
-		err = to.Store.Put(w.Context(), obj, vr, size)
-		rc.Close()
-		w.Stop()
 		if err == nil && vr.err == nil && vr.n == size {
 			return size, nil
 		}
 		var sizeErr *sizeMismatch
 		switch {
-		case w.Fired() && ctx.Err() == nil:
+		case stall != nil:
 			// Which end stopped is not known: no damage is recorded, the pass fails
 			// if every attempt stalls, and the next pass tries again.
-			lastErr = stalled(from, to, obj, w.Timeout())
+			lastErr = stall
 		case vr.err == errHashMismatch && j.quiet:
 			return -1, fmt.Errorf("drc %q: %s: content does not match its name: left for the next pass", from.DRC, obj)
 		case vr.err == errHashMismatch:
@@ -788,9 +783,24 @@ func (m *Mirror) copyOne(ctx context.Context, j *copyJob, obj string, size int64
 
 var errHashMismatch = errors.New("content does not match its name")
 
-// stalled is the error of a copy of obj that made no progress for after.
-func stalled(from, to *drc.Repo, obj string, after time.Duration) error {
-	return fmt.Errorf("drc %q to drc %q: %s: no byte moved for %s (restic.stall_timeout): cancelled", from.DRC, to.DRC, obj, after)
+// stream copies obj (size bytes, named by its SHA-256 want) from `from` to `to`
+// through a verifyingReader, slowed by lim (nil: no limit), under one stall watch for
+// the read and the write. getErr is from's Get, putErr to's Put; stall, when no byte
+// moved for from's stall timeout, names both ends and the object.
+func stream(ctx context.Context, from, to *drc.Repo, obj string, size int64, want []byte, lim *Limiter) (vr *verifyingReader, getErr, putErr, stall error) {
+	w := drc.NewWatch(ctx, from.StallTimeout())
+	defer w.Stop()
+	rc, getErr := from.Store.Get(w.Context(), obj)
+	if getErr == nil {
+		vr = &verifyingReader{r: w.Reader(lim.Reader(ctx, rc)), h: sha256.New(), size: size}
+		copy(vr.want[:], want)
+		putErr = to.Store.Put(w.Context(), obj, vr, size)
+		rc.Close()
+	}
+	if w.Fired() && ctx.Err() == nil {
+		stall = fmt.Errorf("drc %q to drc %q: %s: no byte moved for %s (restic.stall_timeout): cancelled", from.DRC, to.DRC, obj, w.Timeout())
+	}
+	return vr, getErr, putErr, stall
 }
 
 type sizeMismatch struct{ got, want int64 }
@@ -1020,19 +1030,19 @@ func (m *Mirror) deletions(ctx context.Context, getKey func() (*resticfmt.Key, e
 // index files that list such packs (when no index file that stays does). Packs that an
 // index file that stays lists are kept too, so the repository stays check-clean.
 func (m *Mirror) keepNeeded(ctx context.Context, key *resticfmt.Key, ls *listing, due map[string]bool, res *MirrorResult) error {
-	s := m.Secondary
+	st := m.Secondary.Watched("replication")
 	idx := sortedKeys(ls.index)
-	if err := m.Contents.loadIndexes(ctx, key, idx, func(string) drc.Store { return s.Watched("replication") }); err != nil {
+	if err := m.Contents.loadIndexes(ctx, key, idx, func(string) drc.Store { return st }); err != nil {
 		return err
 	}
 	view := m.Contents.view(idx)
-	tr := &treeReader{key: key, view: view, store: s.Watched("replication"), has: hasIn(ls.data), sizes: ls.data}
+	tr := &treeReader{key: key, view: view, store: st, has: hasIn(ls.data), sizes: ls.data}
 	var roots []resticfmt.ID
 	for id := range ls.snapshots {
 		if due[objectName("snapshots", id)] {
 			continue
 		}
-		snap, err := readSnapshot(ctx, s.Watched("replication"), key, id)
+		snap, err := readSnapshot(ctx, st, key, id)
 		if err != nil {
 			return err
 		}
@@ -1104,7 +1114,7 @@ func (m *Mirror) keepNeeded(ctx context.Context, key *resticfmt.Key, ls *listing
 		}
 	}
 	if kept > 0 {
-		res.note(fmt.Sprintf("%d object(s) gone from the primary stay at drc %q: snapshots there still need them", kept, s.DRC))
+		res.note(fmt.Sprintf("%d object(s) gone from the primary stay at drc %q: snapshots there still need them", kept, m.Secondary.DRC))
 	}
 	return nil
 }

@@ -176,8 +176,9 @@ func logBatches(snaps []drc.Snapshot, k logKind, base drc.Snapshot, want string,
 }
 
 // restoreLog restores log batches into dir: read by cadang itself, all at once
-// (mirror.Contents.RestoreFiles: the daemon's key and parsed index, instead of a restic process and about a
-// second per batch), or, when that fails, by restic one batch after the other.
+// (mirror.Contents.RestoreFiles: the daemon's key and parsed index, instead of a
+// restic process and about a second per batch), or, when that fails, by restic one
+// batch after the other.
 func (x *Runner) restoreLog(ctx context.Context, j *queue.Job, repo *drc.Repo, k logKind, batches []drc.Snapshot, dir string, rd *reader) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
